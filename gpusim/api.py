@@ -1,0 +1,121 @@
+"""The stable Python facade shared by the CLI, notebooks and tests.
+
+Single responsibility: orchestrate a run (workload → per-kernel arrays → core → report);
+no model logic and no formatting live here.
+
+    >>> from gpusim import api
+    >>> rep = api.simulate("traces/examples/vecadd-sm86", "rtx3070")
+    >>> rep.total_cycles
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+import gpusim
+from gpusim import assemble
+from gpusim.config import load_config
+from gpusim.config.specs import GPUConfig
+from gpusim.errors import SassError, TraceError
+from gpusim.frontend.opcodes import base_opcode
+from gpusim.frontend.reader import KernelTrace
+from gpusim.frontend.workload import KernelLaunch, Memcpy, Workload, open_workload
+from gpusim.stats.report import Report, kernel_report
+
+MODEL_NAME = "first-order: in-order warps, register scoreboard, 1 issue/sub-core/cycle, fixed memory latency + DRAM bandwidth"
+
+
+def load_trace(trace: str | Path) -> Workload:
+    return open_workload(trace)
+
+
+def find_listing(kernel_path: Path, sass: str | Path | None) -> Path | None:
+    """The SASS listing for a kernel: ``--sass FILE``, else ``<stem>.sass`` beside the trace."""
+    if sass is not None:
+        return Path(sass)
+    name = kernel_path.name
+    for suf in (".traceg.xz", ".trace.xz", ".traceg", ".trace"):
+        if name.endswith(suf):
+            cand = kernel_path.with_name(name[: -len(suf)] + ".sass")
+            return cand if cand.is_file() else None
+    return None
+
+
+def join_control_bits(kt: KernelTrace, listing_path: Path | None) -> dict:
+    """Match the trace's static instructions with a listing by PC; report coverage.
+
+    The control bits are checked and counted here; the first-order model does not use them yet.
+    """
+    if listing_path is None:
+        return {"listing": None, "matched": 0, "static": len(kt.st_opcode), "mode": "scoreboard"}
+    from gpusim.frontend.sass import parse_sass_listing
+
+    if not listing_path.is_file():
+        raise SassError(f"{listing_path}: SASS listing not found")
+    lst = parse_sass_listing(listing_path)
+    fn = lst.find_function(kt.name)
+    if fn is None:
+        if len(lst.functions) == 1:
+            fn = next(iter(lst.functions.values()))
+        else:
+            raise SassError(f"{listing_path}: no function named {kt.name!r} (it has {len(lst.functions)} functions)")
+    idx = fn.index_of_pc(kt.st_pc)
+    matched = idx >= 0
+    for s in np.flatnonzero(matched):
+        a, b = base_opcode(kt.st_opcode[s]), base_opcode(fn.opcode[idx[s]])
+        if a != b:
+            raise TraceError(f"{kt.path}:{int(kt.st_line[s])}",
+                             f"PC 0x{int(kt.st_pc[s]):04x} is '{kt.st_opcode[s]}' in the trace but '{fn.opcode[idx[s]]}' "
+                             f"in {listing_path} (listing from another binary?)")
+    return {"listing": str(listing_path), "function": fn.name, "arch": fn.arch, "matched": int(matched.sum()),
+            "static": len(kt.st_opcode), "mode": "control_bits_available"}
+
+
+def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass: str | Path | None = None,
+             overrides: list[str] | tuple[str, ...] = (), progress: bool = False, idle_skip: bool = True,
+             use_cache: bool = True) -> Report:
+    """Simulate every kernel of TRACE on GPU and return the Report."""
+    cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
+    wl = trace if isinstance(trace, Workload) else open_workload(trace)
+    rep = Report(gpusim_version=gpusim.__version__, gpu=cfg.name, gpu_config=str(gpu if not isinstance(gpu, GPUConfig) else cfg.name),
+                 trace=wl.source, model=MODEL_NAME, total_cycles=0)
+    bar = None
+    kernels = wl.kernels
+    if progress and kernels:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(kernels), unit="kernel", file=sys.stderr, dynamic_ncols=True)
+    t0 = time.perf_counter()
+    total = 0
+    launch = cfg.launch.kernel_launch_latency_cycles
+    insts = 0
+    for cmd in wl.commands:
+        if isinstance(cmd, Memcpy):
+            rep.memcpy.append({"dst": hex(cmd.dst), "bytes": cmd.nbytes})
+            continue
+        assert isinstance(cmd, KernelLaunch)
+        kt = wl.load(cmd, use_cache=use_cache)
+        cb = join_control_bits(kt, find_listing(cmd.path, sass))
+        arrays = assemble.pack(cfg, kt, idle_skip=idle_skip)
+        status, cycles, counters = assemble.run(arrays, kt)
+        if status != 0:
+            raise TraceError(kt.path, f"simulation stopped with status {status} (watchdog) after {cycles} cycles")
+        kr = kernel_report(kt, arrays.occupancy, cycles, counters, launch, cb)
+        rep.kernels.append(kr)
+        total += launch + cycles
+        insts += kr.warp_instructions
+        if bar is not None:
+            el = time.perf_counter() - t0
+            bar.set_postfix_str(f"{total:,} cyc, {insts / max(el, 1e-9):,.0f} inst/s")
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    wall = time.perf_counter() - t0
+    rep.total_cycles = total
+    rep.sim = {"wall_seconds": wall, "simulated_cycles_per_second": total / wall if wall > 0 else 0.0,
+               "warp_instructions_per_second": insts / wall if wall > 0 else 0.0}
+    return rep

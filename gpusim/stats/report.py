@@ -1,0 +1,94 @@
+"""The structured report of a run: the only output contract (JSON); human text is rendered from it.
+
+Single responsibility: hold per-kernel results and run totals, derive the metrics people
+read (IPC, stall breakdown, achieved occupancy), and write them as JSON or a short summary.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from gpusim.stats.catalog import STALL_NAMES, name_counters
+
+
+@dataclass
+class KernelReport:
+    name: str
+    kernel_id: int
+    trace: str
+    grid: tuple[int, int, int]
+    block: tuple[int, int, int]
+    ctas: int
+    warps: int
+    cycles: int
+    launch_latency_cycles: int
+    warp_instructions: int
+    thread_instructions: int
+    ipc: float
+    occupancy: dict
+    stall_reasons: dict
+    units: dict
+    memory: dict
+    control_bits: dict
+    counters: dict
+
+
+@dataclass
+class Report:
+    gpusim_version: str
+    gpu: str
+    gpu_config: str
+    trace: str
+    model: str
+    total_cycles: int
+    kernels: list[KernelReport] = field(default_factory=list)
+    memcpy: list[dict] = field(default_factory=list)
+    sim: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def write_json(self, path: Path) -> None:
+        path.write_text(json.dumps(self.to_dict(), indent=2) + "\n")
+
+    def summary(self) -> str:
+        lines = [f"gpusim {self.gpusim_version} | {self.gpu} | model: {self.model}",
+                 f"trace: {self.trace}"]
+        w = max([len(k.name[:48]) for k in self.kernels] + [6])
+        lines.append(f"  {'kernel':<{w}}  {'grid':>13} {'cycles':>12} {'warp insts':>12} {'IPC':>7}  top stall")
+        for k in self.kernels:
+            stalls = {n: v for n, v in k.stall_reasons.items() if n != "selected"}
+            top = max(stalls, key=stalls.get) if stalls and max(stalls.values()) > 0 else "-"
+            g = "x".join(str(v) for v in k.grid)
+            lines.append(f"  {k.name[:48]:<{w}}  {g:>13} {k.cycles:>12,} {k.warp_instructions:>12,} {k.ipc:>7.2f}  {top}")
+        sim = self.sim
+        lines.append(f"total: {self.total_cycles:,} cycles ({len(self.kernels)} kernels, launch latency included)")
+        if sim:
+            lines.append(f"simulated in {sim['wall_seconds']:.2f} s: {sim['simulated_cycles_per_second']:,.0f} cycles/s, "
+                         f"{sim['warp_instructions_per_second']:,.0f} warp-inst/s")
+        return "\n".join(lines)
+
+
+def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, control_bits: dict) -> KernelReport:
+    named = name_counters(counters)
+    cycles = int(status_cycles)
+    warp_insts = named["warp_instructions"]
+    stall = {n.removeprefix("stall_"): named[n] for n in STALL_NAMES}
+    units = {k.removeprefix("issued_"): v for k, v in named.items() if k.startswith("issued_") and v}
+    h = kt.header
+    return KernelReport(
+        name=h.name, kernel_id=h.kernel_id, trace=kt.path, grid=h.grid, block=h.block,
+        ctas=named["ctas_launched"], warps=named["warps_launched"], cycles=cycles,
+        launch_latency_cycles=launch_latency, warp_instructions=warp_insts,
+        thread_instructions=named["thread_instructions"], ipc=(warp_insts / cycles) if cycles else 0.0,
+        occupancy={"ctas_per_sm": occ.ctas_per_sm, "limiter": occ.limiter, "limits": occ.limits,
+                   "warps_per_cta": occ.warps_per_cta, "registers_per_cta": occ.registers_per_cta,
+                   "shared_bytes_per_cta": occ.shared_bytes_per_cta,
+                   "achieved_active_warps_per_cycle": (named["active_warp_cycles"] / cycles) if cycles else 0.0},
+        stall_reasons=stall, units=units,
+        memory={"global_sectors": named["global_sectors"], "dram_bytes": named["dram_bytes"],
+                "shared_instructions": named["shared_instructions"]},
+        control_bits=control_bits, counters=named,
+    )

@@ -1,0 +1,3 @@
+MemcpyHtoD,0x00007f0000000000,261824
+MemcpyHtoD,0x00007f0000100000,261824
+kernel-1.traceg.xz

@@ -104,7 +104,7 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
         status, cycles, counters = assemble.run(arrays, kt)
         if status != 0:
             raise TraceError(kt.path, f"simulation stopped with status {status} (watchdog) after {cycles} cycles")
-        kr = kernel_report(kt, arrays.occupancy, cycles, counters, launch, cb)
+        kr = kernel_report(kt, arrays.occupancy, cycles, counters, launch, cb, cfg.sm.count)
         rep.kernels.append(kr)
         total += launch + cycles
         insts += kr.warp_instructions

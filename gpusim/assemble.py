@@ -15,7 +15,7 @@ from gpusim.config.specs import PIPE_NAMES, GPUConfig
 from gpusim.core import firstorder as fo
 from gpusim.core.layout import Counter, MemKind, MemSpace, Param, Unit
 from gpusim.errors import GpusimError
-from gpusim.frontend.opcodes import load_opcode_table, mma_shape
+from gpusim.frontend.opcodes import load_opcode_table, mma_formula_bits, mma_shape
 from gpusim.frontend.reader import KernelTrace
 
 #: Issue-to-dependent-issue distance of a fixed-latency instruction = pipe latency + this.
@@ -119,7 +119,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, *, idle_skip: bool = True, max_cycles:
             shape = mma_shape(kt.st_opcode[i])
             if shape is not None:
                 m_, n_, k_ = shape.m, shape.n, shape.k
-                bits = shape.acc_bits
+                bits = mma_formula_bits(kt.st_opcode[i])  # the released formula's b (modern-gpu-cores.md §5)
                 cyc = max(1, (m_ * n_ * k_ * bits) // cfg.pipes.tensor_rate_per_cycle)
                 extra = cfg.pipes.tensor_f32_extra_cycles if bits == 32 and (m_, n_, k_) in ((16, 8, 16), (16, 8, 8)) else 0
                 ii[i] = max(1, cyc // 2) + extra

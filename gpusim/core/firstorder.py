@@ -359,5 +359,11 @@ def run_kernel(p, st_unit, st_lat, st_ii, st_dst, st_src, st_flags, cta_warp_ptr
                     counters[C_STALL_DEP] += dep
                     counters[C_STALL_PIPE] += skip - dep
                 cycle = nxt
+    # the kernel is not over before the DRAM channel has written the last stores back
+    drain = (dram_free_milli + 999) // 1000
+    if drain > cycle:
+        counters[C_SKIPPED] += drain - cycle
+        counters[C_ISSUE_SLOTS] += n_sm * n_sub * (drain - cycle)
+        cycle = drain
     counters[C_CYCLES] += cycle
     return 0, cycle

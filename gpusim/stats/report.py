@@ -71,7 +71,8 @@ class Report:
         return "\n".join(lines)
 
 
-def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, control_bits: dict) -> KernelReport:
+def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, control_bits: dict,
+                  num_sms: int) -> KernelReport:
     named = name_counters(counters)
     cycles = int(status_cycles)
     warp_insts = named["warp_instructions"]
@@ -86,7 +87,7 @@ def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, co
         occupancy={"ctas_per_sm": occ.ctas_per_sm, "limiter": occ.limiter, "limits": occ.limits,
                    "warps_per_cta": occ.warps_per_cta, "registers_per_cta": occ.registers_per_cta,
                    "shared_bytes_per_cta": occ.shared_bytes_per_cta,
-                   "achieved_active_warps_per_cycle": (named["active_warp_cycles"] / cycles) if cycles else 0.0},
+                   "achieved_active_warps_per_sm": (named["active_warp_cycles"] / cycles / num_sms) if cycles else 0.0},
         stall_reasons=stall, units=units,
         memory={"global_sectors": named["global_sectors"], "dram_bytes": named["dram_bytes"],
                 "shared_instructions": named["shared_instructions"]},

@@ -1,0 +1,332 @@
+"""Frozen dataclasses describing one GPU: the only home of configuration defaults.
+
+Every field name carries its canonical unit (``clock_hz``, ``l2_size_bytes``,
+``latency_cycles``); the YAML key is the field name without that suffix (``clock``,
+``l2_size``, ``latency``) and is derived in :mod:`gpusim.config.loader` by
+:func:`yaml_key`.  Physical quantities are written with units in YAML (``clock: 1.8 GHz``);
+counts and cycle latencies are bare integers.
+
+A field without a default is *required*: an arch base under ``configs/arch/`` or a GPU file
+under ``configs/gpus/`` must set it.  Fields with a default hold a value that is the same on
+every NVIDIA architecture we model (Turing, Ampere), each with its source.  ``metadata["doc"]``
+states meaning and unit (``configs/README.md`` is checked against it); the comment after each
+field names the source.  Source shorthands:
+
+* ``MGC §x`` — ``research/modern-gpu-cores.md`` section x (Huerta et al., MICRO'25, and
+  their released simulator config ``SM86_RTXA6000/gpgpusim.config``).
+* ``HWnnn`` — a row id of ``research/hw_ground_truth.csv``.
+* ``specs: GPU/param`` — a row of ``research/gpu_specs.csv``.
+
+Nothing here imports numba; :mod:`gpusim.assemble` packs these into arrays for the core.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Any
+
+__all__ = [
+    "WARP_SIZE",
+    "Arch",
+    "IssuePolicy",
+    "SMConfig",
+    "SubCoreConfig",
+    "RegFileConfig",
+    "PipeConfig",
+    "PipesConfig",
+    "ICacheConfig",
+    "MemoryConfig",
+    "LaunchConfig",
+    "GPUConfig",
+    "PIPE_NAMES",
+]
+
+WARP_SIZE = 32  # threads per warp on every NVIDIA GPU since Tesla (CUDA programming guide)
+
+
+class Arch(StrEnum):
+    """GPU architecture family; compares equal to its lower-case name (``cfg.arch == "ampere"``)."""
+
+    PASCAL = "pascal"
+    VOLTA = "volta"
+    TURING = "turing"
+    AMPERE = "ampere"
+    ADA = "ada"
+    HOPPER = "hopper"
+
+
+# SM versions (compute capability major*10+minor) that belong to each Arch; used by the
+# cross-field check in GPUConfig.  CUDA programming guide, "Compute Capabilities".
+ARCH_SM_VERSIONS: dict[Arch, tuple[int, ...]] = {
+    Arch.PASCAL: (60, 61, 62),
+    Arch.VOLTA: (70, 72),
+    Arch.TURING: (75,),
+    Arch.AMPERE: (80, 86, 87),
+    Arch.ADA: (89,),
+    Arch.HOPPER: (90,),
+}
+
+
+class IssuePolicy(IntEnum):
+    """Warp-issue policy of a sub-core scheduler; crosses into the core as this int code."""
+
+    CGGTY = 0  # compiler-guided greedy-then-youngest (MGC §2.2) — the measured hardware policy
+    GTO = 1    # greedy-then-oldest (GPGPU-Sim/Accel-Sim default)
+    LRR = 2    # loose round robin
+
+
+def _f(doc: str, default: Any = dataclasses.MISSING, *, min: int | None = 1, max: int | None = None) -> Any:
+    """A spec field: ``doc`` (meaning + unit), an optional default, and integer bounds.
+
+    ``min``/``max`` apply to int fields (and to PipeConfig ints); ``min=None`` disables the check.
+    """
+    return field(default=default, metadata={"doc": doc, "min": min, "max": max})
+
+
+def _section(cls: type, doc: str) -> Any:
+    """A nested section; it has a default only when every field of ``cls`` has one."""
+    if all(f.default is not dataclasses.MISSING for f in dataclasses.fields(cls)):
+        return field(default_factory=cls, metadata={"doc": doc})
+    return field(metadata={"doc": doc})
+
+
+# ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SMConfig:
+    """Streaming multiprocessors: how many, how fast, and the per-SM residency limits."""
+
+    count: int = _f("number of SMs on the GPU")
+    # specs: RTX A6000/SM_count = 84; RTX 3070 from Accel-Sim SM86_RTX3070 -gpgpu_n_clusters 46
+    clock_hz: int = _f("SM (core) clock; all cycle counts in this file are cycles of this clock")
+    # specs: RTX A6000/core_clock_locked_for_validation = 1800 MHz; A100/boost_clock = 1410 MHz
+    subcores: int = _f("sub-cores (SM partitions, each with its own scheduler) per SM", 4)
+    # MGC §3/§7 (-num_subcores_in_SM 4); specs: RTX A6000/sub_cores_per_SM = 4
+    max_warps: int = _f("maximum resident warps per SM")
+    # specs: RTX A6000/max_resident_warps_per_SM = 48; A100 = 64; RTX 2080 Ti = 32
+    max_threads: int = _f("maximum resident threads per SM (at most 32 * max_warps)")
+    # specs: */max_resident_threads_per_SM (1536 GA10x, 2048 GA100, 1024 TU10x)
+    max_ctas: int = _f("maximum resident CTAs (thread blocks) per SM")
+    # specs: */max_resident_CTAs_per_SM (16 GA10x, 32 GA100, 16 TU10x)
+    registers: int = _f("32-bit registers per SM (the whole register file)", 65536)
+    # specs: */registers_per_SM = 65536 (cc 7.5, 8.0, 8.6, 8.9, 9.0)
+    max_registers_per_thread: int = _f("largest register count one thread may use", 255)
+    # specs: */max_registers_per_thread = 255
+    register_alloc_granularity: int = _f("registers per warp are allocated in multiples of this many", 256)
+    # CUDA Occupancy Calculator, registerAllocationUnitSize = 256 for cc 7.x and 8.x (allocation per warp)
+    shared_memory_bytes: int = _f("maximum shared memory per SM (carved out of l1_size)")
+    # specs: */max_shared_memory_per_SM (102400 GA10x, 167936 GA100, 65536 TU10x)
+    reserved_shared_memory_per_cta_bytes: int = _f(
+        "shared memory the CUDA runtime reserves in every resident CTA", min=0
+    )
+    # specs: */reserved_shared_memory_per_CTA = 1024 (cc >= 8.0); none listed for cc 7.5 -> 0
+    shared_alloc_granularity_bytes: int = _f("shared memory per CTA is allocated in multiples of this")
+    # CUDA Occupancy Calculator, sharedMemoryAllocationUnitSize: 128 for cc 8.x, 256 for cc 7.x
+
+    @property
+    def warps_per_subcore(self) -> int:
+        return self.max_warps // self.subcores
+
+    @property
+    def registers_per_subcore(self) -> int:
+        return self.registers // self.subcores
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class SubCoreConfig:
+    """One SM sub-core: front end, scheduler and issue-stage rules (MGC §0-§3)."""
+
+    issue_policy: IssuePolicy = _f("warp issue policy: cggty | gto | lrr", IssuePolicy.CGGTY)
+    # MGC §2.2: CGGTY is what the hardware does (Figure 4 timelines)
+    ibuffer_entries: int = _f("instruction-buffer entries per warp", 3)
+    # MGC §3 (-ibuffer_remodeled_size 3); 2 would starve greedy issue
+    fetch_per_cycle: int = _f("instructions fetched and decoded per cycle per sub-core", 1)
+    # MGC §3 (-fetch_decode_width 1)
+    fp32_on_int_pipe: bool = _f("FP32 ops may issue to the INT pipe when its latch is free (dual FP32 datapath)")
+    # MGC §5 / §10.2 (-is_fp32ops_allowed_in_int_pipeline): 1 on GA10x, 0 on Turing; GA100 has 64
+    # FP32 lanes/SM (specs: A100/FP32_cores_per_SM = 64), i.e. no FP32 on the INT pipe
+    stall0_yield_cycles: int = _f("cycles a warp waits after an instruction with stall=0 and yield set (ERRBAR)", 45)
+    # HW105 / MGC §1.2: measured 45 cycles (the released simulator's parameter is 46)
+    imad_issue_port_busy_cycles: int = _f("extra cycles the issue port is busy after any IMAD", 1, min=0)
+    # MGC §5 / §10.2 (-num_cycles_issue_port_busy_after_imadwide 1 on the A6000; default 4)
+    result_queue_entries: int = _f("fixed-latency result-queue entries (write-back to the register file)", 8)
+    # MGC §4.5 (-max_size_register_file_write_queue_for_fixed_latency_instructions 8)
+    const_miss_switch_cycles: int = _f(
+        "cycles the scheduler holds a warp on an L0 constant-cache miss before switching warps", 4, min=0
+    )
+    # MGC §2.1 item 6 (-num_const_cache_cycle_misses_before_switch_to_other_warp 4)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RegFileConfig:
+    """Per-sub-core regular register file and its compiler-managed cache (MGC §4)."""
+
+    banks: int = _f("register-file banks per sub-core (bank = register number mod banks)", 2)
+    # MGC §4.1 (-gpgpu_num_reg_banks 8 per SM / 4 sub-cores)
+    read_ports_per_bank: int = _f("1024-bit read ports per bank", 1)
+    # MGC §4.2 / §10.2 (-num_regular_register_file_read_ports_per_bank 1 on the A6000)
+    write_ports_per_bank: int = _f("1024-bit write ports per bank", 1)
+    # MGC §4.2 / §10.2 (-num_regular_register_file_write_ports_per_bank 1)
+    rf_cache: bool = _f("register-file cache filled by .reuse bits is present", True)
+    # MGC §4.3 / §10.2 (-is_rf_cache_enabled 1)
+    rf_cache_slots: int = _f("register-file-cache operand slots per bank", 3)
+    # MGC §4.3: 1 entry per bank holding 3 operand slots (the released code sizes the array 4)
+    read_window_cycles: int = _f("cycles over which Allocate reserves read ports for a fixed-latency instruction", 3)
+    # MGC §2.4 (3-cycle read window; doubled in the core for 4-register tensor operands)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipeConfig:
+    """One execution pipe of a sub-core.
+
+    ``latency_cycles`` is the depth of the execution stage after the 5 cycles of Control,
+    Allocate and operand read (MGC §5); dependent-issue distances between fixed-latency
+    instructions come from the compiler's stall counts, not from this number.
+    ``initiation_interval_cycles`` is how long the pipe's input latch stays busy per warp
+    instruction (2 for a 16-lane pipe).
+    """
+
+    latency_cycles: int = _f("execution-stage depth")
+    # per pipe and arch in configs/arch/*.yaml (MGC §5 table: released A6000 trace.config)
+    initiation_interval_cycles: int = _f("cycles between two warp instructions entering this pipe")
+    # per pipe and arch in configs/arch/*.yaml (MGC §5 table: released A6000 trace.config)
+
+
+# Pipe names, in the order of gpusim.core.layout.Unit (tests/test_config.py checks the match).
+PIPE_NAMES: tuple[str, ...] = (
+    "int", "fp32", "fp16", "fp64", "sfu", "tensor", "branch", "uniform", "mem", "sync", "misc", "conv",
+)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PipesConfig:
+    """Execution pipes (one field per gpusim.core.layout.Unit) and pipe-specific constants."""
+
+    int: PipeConfig = _section(PipeConfig, "INT32 ALU (IADD3, LOP3, SHF, ISETP, ...)")
+    fp32: PipeConfig = _section(PipeConfig, "FP32 FMA pipe (FFMA, FADD, FMUL, IMAD)")
+    fp16: PipeConfig = _section(PipeConfig, "packed-half pipe (HADD2, HFMA2, HMUL2)")
+    fp64: PipeConfig = _section(PipeConfig, "FP64 pipe (DADD, DFMA, DMUL); see fp64_shared")
+    sfu: PipeConfig = _section(PipeConfig, "special-function unit (MUFU); variable latency")
+    tensor: PipeConfig = _section(
+        PipeConfig,
+        "tensor-core pipe; latency = unit depth; per-shape timing uses tensor_rate_per_cycle, and"
+        " initiation_interval is the fallback for tensor opcodes without an M.N.K shape",
+    )
+    branch: PipeConfig = _section(PipeConfig, "branch unit (BRA, CALL, RET, EXIT, BSSY, BSYNC)")
+    uniform: PipeConfig = _section(PipeConfig, "uniform datapath (UIADD3, ULDC, S2UR, ...)")
+    mem: PipeConfig = _section(
+        PipeConfig, "sub-core memory unit: latency = intermediate stages, interval = address calculation"
+    )
+    sync: PipeConfig = _section(PipeConfig, "barrier and dependence-wait ops with no queue (BAR, DEPBAR, ...)")
+    misc: PipeConfig = _section(PipeConfig, "miscellaneous ops with a queue (S2R, CS2R, VOTE, NOP, ...)")
+    conv: PipeConfig = _section(PipeConfig, "type conversions (F2F, I2F, F2I, FRND)")
+    predicate_latency_cycles: int = _f("cycles from issue until a written predicate may be read", 13)
+    # MGC §5 / §10.2 (-predicate_latency 13 on the A6000; default 2)
+    fp64_shared: bool = _f("one FP64 pipe is shared by all sub-cores of an SM (GeForce/RTX parts)")
+    # MGC §5 / §10.2 (-is_dp_pipeline_shared_for_subcores 1) for GA10x and Turing; GA100 has
+    # FP64 units in every sub-core (specs: A100 rows; NVIDIA A100 whitepaper as quoted there)
+    tensor_rate_per_cycle: int = _f(
+        "tensor throughput: an M.N.K mma with b-bit operands takes M*N*K*b/this cycles (II = half of that)"
+    )
+    # MGC §5 (released formula; -tensor_rate_per_cycle 2048 on GA10x and Turing)
+    tensor_f32_extra_cycles: int = _f(
+        "extra latency and interval for HMMA.16816.F32 / HMMA.1688.F32 (half-rate FP32 accumulate)", min=0
+    )
+    # MGC §5 / §10.3 item 3: 0 on the A6000, 16 on GeForce GA10x (3080/3090 configs), 8 on Turing
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ICacheConfig:
+    """Instruction caches: a private L0 per sub-core with a stream-buffer prefetcher, a shared L1 (MGC §3)."""
+
+    l0_size_bytes: int = _f("L0 instruction cache per sub-core")
+    # MGC §3: -gpgpu_cache:il0 N:8:128:32 = 32 KiB on GA10x; N:4:128:32 = 16 KiB on Turing
+    l0_ways: int = _f("L0 instruction cache associativity", 32)
+    # MGC §3 (il0 ...:32 ways, both GA10x and Turing configs)
+    l1_size_bytes: int = _f("L1 instruction/constant cache shared by the sub-cores of an SM", 128 * 1024)
+    # MGC §3: -gpgpu_cache:il1 N:64:128:16 = 128 KiB
+    l1_ways: int = _f("L1 instruction cache associativity", 16)
+    # MGC §3 (il1 ...:16)
+    line_size_bytes: int = _f("instruction cache line", 128)
+    # MGC §3 (il0/il1 ...:128: lines)
+    l0_to_l1_latency_cycles: int = _f("latency of an L0 miss to the L1 instruction cache, each direction", 39)
+    # MGC §3 (-latency_L0_to_L1 39, -latency_L1_to_L0 39)
+    stream_buffer_entries: int = _f("L0 stream-buffer prefetcher depth in lines; 0 disables prefetching", 8, min=0)
+    # MGC §3 / §7.3: depth 8 gives the headline 13.45% MAPE (SM86_RTXA6000_InstPref_8)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MemoryConfig:
+    """Memory hierarchy as seen from one SM: latencies are load-to-use, issue to dependent issue."""
+
+    l1_size_bytes: int = _f("unified L1 data cache + shared memory per SM")
+    # specs: RTX A6000/L1D+shared_per_SM = 128 KB; A100 SXM4 80GB/L1_size_per_SM = 192 KiB
+    l1_hit_latency_cycles: int = _f("global load that hits in L1: issue to dependent issue")
+    # HW094 (A6000-class, 32-bit load, regular-register address) = 32
+    shared_latency_cycles: int = _f("shared-memory load (LDS), no bank conflict: issue to dependent issue")
+    # HW098 (A6000-class, 32-bit, regular-register address) = 24
+    const_latency_cycles: int = _f("constant load (LDC) hitting the constant cache: issue to dependent issue")
+    # HW099 (A6000-class, LDC 32-bit immediate address) = 26
+    l2_size_bytes: int = _f("L2 cache, whole GPU")
+    # specs: RTX A6000/L2_size = 6 MB (= 6 MiB by its L2_organization row); A100 80GB = 40 MiB
+    l2_hit_latency_cycles: int = _f("global load that misses L1 and hits L2: issue to dependent issue")
+    # HW245 (GA106, pointer chase) = 219; HW062 (A100 SXM4 80GB) = 210
+    dram_latency_cycles: int = _f("global load that misses L1 and L2: issue to dependent issue")
+    # HW247 (GA106, L2 miss + L2-TLB hit) = 529; HW063 (A100 SXM4 80GB) = 550
+    dram_bandwidth_bytes_per_s: float = _f("peak DRAM bandwidth, whole GPU")
+    # derived per GPU in configs/gpus/*.yaml (bus width x data rate), with sources there
+    dram_clock_hz: int | None = _f("DRAM clock as reported by nvidia-smi; informational, may be null", None)
+    # specs: RTX A6000/memory_clock_locked_for_validation = 8000 MHz
+    line_size_bytes: int = _f("L1/L2 cache line", 128)
+    # Accel-Sim/MGC configs: -gpgpu_cache:dl1 S:4:128:256 and dl2 S:64:128:16 (128 B lines)
+    sector_size_bytes: int = _f("cache sector, the unit of tag valid bits and DRAM transfers", 32)
+    # HW252/HW253 ("32B sectors"); the 'S:' sectored caches of the configs above
+    subcore_queue_entries: int = _f("memory-instruction queue entries per sub-core (plus one latch)")
+    # MGC §6.2 Table 1 (-memory_subcore_queue_size 4 on Ampere, 3 on Turing)
+    sm_dispatch_interval_cycles: int = _f(
+        "cycles between two memory instructions entering the SM-shared unit (all sub-cores together)", 2
+    )
+    # MGC §6.2 Table 1 / HW103 (1 instruction per 2 cycles per SM)
+    return_bytes_per_cycle: int = _f("load data returned from the SM-shared unit to a sub-core's RF per cycle", 64)
+    # MGC §4.5 / §6.3 (512 bits/cycle; -num_cycles_needed_to_write_a_reg_from_sm_struct_to_subcore 2)
+    pending_request_entries: int = _f("pending-request-table entries per SM (intra-warp coalescing)", 128)
+    # MGC §6.1 (-memory_sm_prt_size 128)
+    membar_cta_latency_cycles: int = _f("SM stall after all warps reach MEMBAR.CTA", 53)
+    # MGC §6.4 (-num_cycles_to_stall_SM_at_cta_memory_barrier 53)
+    membar_gpu_latency_cycles: int = _f("SM stall after all warps reach MEMBAR.GPU", 186)
+    # MGC §6.4 (-num_cycles_to_stall_SM_at_gpu_memory_barrier 186)
+    membar_sys_latency_cycles: int = _f("SM stall after all warps reach MEMBAR.SYS", 2900)
+    # MGC §6.4 (-num_cycles_to_stall_SM_at_system_memory_barrier 2900)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LaunchConfig:
+    """Kernel and CTA launch overheads (model values of the released simulator, not measurements)."""
+
+    kernel_launch_latency_cycles: int = _f("cycles from kernel launch until its first CTA may start", min=0)
+    # MGC §6.4 (-gpgpu_kernel_launch_latency 1500 in the released GA10x and Turing configs)
+    cta_launch_latency_cycles: int = _f("cycles to launch one CTA on an SM", 0, min=0)
+    # MGC released configs and Accel-Sim SM86_RTX3070 both set -gpgpu_TB_launch_latency 0 (no measurement)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GPUConfig:
+    """One GPU, fully resolved: what ``load_config`` returns and ``dump_config`` writes."""
+
+    name: str = _f("human-readable GPU name, e.g. 'RTX A6000'")
+    arch: Arch = _f("architecture family: pascal | volta | turing | ampere | ada | hopper")
+    compute_capability: int = _f("SM version as major*10+minor, e.g. 86 for sm_86")
+    # specs: */compute_capability
+    sources: tuple[str, ...] = _f("where the numbers come from; accumulates along the extends chain")
+    sm: SMConfig = _section(SMConfig, "streaming multiprocessors")
+    subcore: SubCoreConfig = _section(SubCoreConfig, "sub-core front end and issue")
+    regfile: RegFileConfig = _section(RegFileConfig, "register file per sub-core")
+    pipes: PipesConfig = _section(PipesConfig, "execution pipes per sub-core")
+    icache: ICacheConfig = _section(ICacheConfig, "instruction caches")
+    memory: MemoryConfig = _section(MemoryConfig, "memory hierarchy")
+    launch: LaunchConfig = _section(LaunchConfig, "kernel and CTA launch")
+    # Where each value came from (key path -> file, 'default' or '--set'); ignored by ==.
+    provenance: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False, metadata={"internal": True})

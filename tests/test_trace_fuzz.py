@@ -81,3 +81,10 @@ def test_unmutated_sources_parse(shared_traces):
     # the property above is only meaningful if the originals are valid
     for rel in SOURCES:
         intern_opcodes(read_kernel_trace(shared_traces / rel, use_cache=False))
+
+
+def test_mutations_exercise_both_outcomes():
+    # runs after the property test in file order: both clean parses and clear errors occurred
+    if outcome["parsed"] + outcome["error"] == 0:
+        pytest.skip("property test did not run")
+    assert outcome["parsed"] > 0 and outcome["error"] > 0, outcome

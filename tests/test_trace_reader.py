@@ -291,3 +291,14 @@ def test_cta_records_beyond_the_grid_are_an_error(tmp_path):
     t = make_trace([["0000 ffffffff 0 EXIT 0 0 0"]], ctas=2).replace("-grid dim = (2,1,1)", "-grid dim = (1,1,1)")
     with pytest.raises(GpusimError, match="2 thread-block records but the grid"):
         read_kernel_trace(write(tmp_path, t))
+
+
+def test_trace_info_json_reports_the_files_warp_instruction_counts(shared_traces):
+    r = run_cli("trace", "info", "--json", str(shared_traces / "accelsim-flashinfer-sm80/flashinfer-gemm/traces"))
+    assert r.returncode == 0, r.stderr
+    import json
+
+    info = json.loads(r.stdout)
+    assert [k["warp_instructions"] for k in info["kernels"]] and sum(k["warp_instructions"] for k in info["kernels"]) == 6451
+    for k in info["kernels"]:
+        assert set(k) >= {"name", "grid", "block", "warp_instructions"}

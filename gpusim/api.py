@@ -26,7 +26,7 @@ from gpusim.frontend.reader import KernelTrace
 from gpusim.frontend.workload import KernelLaunch, Memcpy, Workload, open_workload
 from gpusim.stats.report import Report, kernel_report
 
-MODEL_NAME = "first-order: in-order warps, register scoreboard, 1 issue/sub-core/cycle, fixed memory latency + DRAM bandwidth"
+MODEL_NAME = "sm-core v1: sub-cores, control bits or scoreboard, CGGTY/GTO/LRR, RF banks + RFC; placeholder memory (fixed latency + DRAM bandwidth)"
 
 
 def load_trace(trace: str | Path) -> Workload:
@@ -45,13 +45,13 @@ def find_listing(kernel_path: Path, sass: str | Path | None) -> Path | None:
     return None
 
 
-def join_control_bits(kt: KernelTrace, listing_path: Path | None) -> dict:
-    """Match the trace's static instructions with a listing by PC; report coverage.
+def join_control_bits(kt: KernelTrace, listing_path: Path | None):
+    """Find the kernel's function in a listing and check the trace against it by PC.
 
-    The control bits are checked and counted here; the first-order model does not use them yet.
+    Returns (info dict for the report, SassFunction or None).
     """
     if listing_path is None:
-        return {"listing": None, "matched": 0, "static": len(kt.st_opcode), "mode": "scoreboard"}
+        return {"listing": None, "matched": 0, "static": len(kt.st_opcode)}, None
     from gpusim.frontend.sass import parse_sass_listing
 
     if not listing_path.is_file():
@@ -71,8 +71,9 @@ def join_control_bits(kt: KernelTrace, listing_path: Path | None) -> dict:
             raise TraceError(f"{kt.path}:{int(kt.st_line[s])}",
                              f"PC 0x{int(kt.st_pc[s]):04x} is '{kt.st_opcode[s]}' in the trace but '{fn.opcode[idx[s]]}' "
                              f"in {listing_path} (listing from another binary?)")
-    return {"listing": str(listing_path), "function": fn.name, "arch": fn.arch, "matched": int(matched.sum()),
-            "static": len(kt.st_opcode), "mode": "control_bits_available"}
+    info = {"listing": str(listing_path), "function": fn.name, "arch": fn.arch, "matched": int(matched.sum()),
+            "static": len(kt.st_opcode)}
+    return info, fn
 
 
 def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass: str | Path | None = None,
@@ -99,12 +100,17 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
             continue
         assert isinstance(cmd, KernelLaunch)
         kt = wl.load(cmd, use_cache=use_cache)
-        cb = join_control_bits(kt, find_listing(cmd.path, sass))
-        arrays = assemble.pack(cfg, kt, idle_skip=idle_skip)
-        status, cycles, counters = assemble.run(arrays, kt)
-        if status != 0:
-            raise TraceError(kt.path, f"simulation stopped with status {status} (watchdog) after {cycles} cycles")
-        kr = kernel_report(kt, arrays.occupancy, cycles, counters, launch, cb, cfg.sm.count)
+        cb, fn = join_control_bits(kt, find_listing(cmd.path, sass))
+        run = assemble.pack(cfg, kt, fn, idle_skip=idle_skip)
+        cb["mode"] = "control_bits" if run.control_bits else "scoreboard"
+
+        def _progress(cycle, done, total, _base=total):
+            if bar is not None:
+                el = time.perf_counter() - t0
+                bar.set_postfix_str(f"CTAs {done}/{total}, {_base + cycle:,} cyc, {(insts + int(run.counters[1])) / max(el, 1e-9):,.0f} inst/s")
+
+        status, cycles, counters = assemble.run(run, kt, progress=_progress)
+        kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg.sm.count, run.pc_stats)
         rep.kernels.append(kr)
         total += launch + cycles
         insts += kr.warp_instructions

@@ -1,31 +1,31 @@
-"""The one module that knows both sides: packs a GPUConfig and a KernelTrace into core arrays.
+"""The one module that knows both sides: packs a GPUConfig, a KernelTrace and (optionally) the
+SASS listing of the kernel into the integer arrays of the Numba SM model (``gpusim.core.sm``).
 
-Single responsibility: dataclasses and string mnemonics in, integer numpy arrays out
-(``KernelArrays``), so that the Numba core never sees a dataclass or a string.
-Occupancy (CTAs per SM) is computed here, with the limiter named for the report.
+Single responsibility: dataclasses and strings in, typed numpy arrays out.  Occupancy (CTAs
+per SM) is computed here, with the limiter named for the report; control bits are joined by PC.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-from gpusim.config.specs import PIPE_NAMES, GPUConfig
-from gpusim.core import firstorder as fo
-from gpusim.core.layout import Counter, MemKind, MemSpace, Param, Unit
-from gpusim.errors import GpusimError
-from gpusim.frontend.opcodes import load_opcode_table, mma_formula_bits, mma_shape
+from gpusim.config.specs import PIPE_NAMES, DependenceMode, GPUConfig
+from gpusim.core import sm as core
+from gpusim.core.layout import MemKind, MemSpace, Unit
+from gpusim.errors import GpusimError, SassError
+from gpusim.frontend.opcodes import base_opcode, load_opcode_table, mma_formula_bits, mma_shape
 from gpusim.frontend.reader import KernelTrace
 
-#: Issue-to-dependent-issue distance of a fixed-latency instruction = pipe latency + this.
-#: The pipe latencies of the released A6000 model count the execution stage after operand
-#: read (FP32 2, HALF 3; modern-gpu-cores.md §5 table), while the measured dependent
-#: distances are FFMA/FADD/FMUL 4 and HADD2 5 cycles (same section): both differ by 2.
+#: Scoreboard mode: issue-to-dependent-issue distance of a fixed-latency producer = pipe latency
+#: + this.  The released A6000 pipe latencies count the execution stage after operand read
+#: (FP32 2, HALF 3; modern-gpu-cores.md §5 table) while the measured dependent distances are
+#: FFMA/FADD/FMUL 4 and HADD2 5 cycles (same section): both differ by 2.
 FIXED_LATENCY_READ_OFFSET = 2
 
-#: cycles simulated before the watchdog stops a kernel (a hang in the model, not in the input)
-DEFAULT_MAX_CYCLES = 2_000_000_000
+#: Cycles per call of the core between progress updates.
+CHUNK_CYCLES = 200_000
 
 
 @dataclass(frozen=True)
@@ -68,99 +68,262 @@ def occupancy(cfg: GPUConfig, kt: KernelTrace) -> Occupancy:
     return Occupancy(n, limiter, wpc, regs_per_cta, smem_per_cta, limits)
 
 
-@dataclass
-class KernelArrays:
-    params: np.ndarray
-    st_unit: np.ndarray
-    st_lat: np.ndarray
-    st_ii: np.ndarray
-    st_dst: np.ndarray
-    st_src: np.ndarray
-    st_flags: np.ndarray
-    inst_sectors: np.ndarray
-    occupancy: Occupancy
-
-
 def _pipe(cfg: GPUConfig, u: int):
     return getattr(cfg.pipes, PIPE_NAMES[u])
 
 
-def pack(cfg: GPUConfig, kt: KernelTrace, *, idle_skip: bool = True, max_cycles: int = DEFAULT_MAX_CYCLES) -> KernelArrays:
-    """Build the core's arrays for one kernel on one GPU config."""
+def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.ndarray, bool]:
+    """The int32 per-static matrix of the core (columns ``core.S_*``) and whether control bits are used."""
     assert kt.st_op is not None, "intern_opcodes() first"
+    mode = cfg.subcore.dependence_mode
+    if mode == DependenceMode.CONTROL_BITS and listing_fn is None:
+        raise SassError(f"{kt.path}: subcore.dependence_mode is control_bits but no SASS listing was found "
+                        f"(give --sass FILE or put {kt.path.split('/')[-1].split('.')[0]}.sass beside the trace)")
+    ctrl = listing_fn is not None and mode != DependenceMode.SCOREBOARD
     table = load_opcode_table(kt.isa_family)
-    occ = occupancy(cfg, kt)
     ops = kt.st_op
-    unit = table.unit[ops].astype(np.int8)
+    n = ops.size
+    st = np.zeros((n, core.S_NCOLS), np.int32)
+    unit = table.unit[ops].astype(np.int32)
     space = table.mem_space[ops]
     kind = table.mem_kind[ops]
-    override = table.latency[ops]
-    n = ops.size
-    lat = np.empty(n, np.int32)
-    ii = np.empty(n, np.int32)
+    variable = table.variable[ops].copy()
     mem = cfg.memory
+    flags = np.zeros(n, np.int64)
     for i in range(n):
         u = int(unit[i])
+        mn = kt.st_opcode[i]
+        base = base_opcode(mn)
+        mods = mn.split(".")[1:]
         pipe = _pipe(cfg, u)
-        ii[i] = pipe.initiation_interval_cycles
-        if override[i] >= 0:
-            lat[i] = int(override[i])
-        else:
-            lat[i] = pipe.latency_cycles + FIXED_LATENCY_READ_OFFSET
+        lat = pipe.latency_cycles
+        ii = pipe.initiation_interval_cycles
+        f = 0
         if u == Unit.MEM:
+            variable[i] = True
             sp = int(space[i])
+            kd = int(kind[i])
             if sp == MemSpace.SHARED:
-                lat[i] = mem.shared_latency_cycles
+                lat = mem.shared_latency_cycles
+                f |= core.F_SHARED
             elif sp == MemSpace.CONST:
-                lat[i] = mem.const_latency_cycles
-            elif sp != MemSpace.NONE:
-                lat[i] = mem.dram_latency_cycles
+                lat = mem.const_latency_cycles
+            elif sp in (MemSpace.GLOBAL, MemSpace.LOCAL, MemSpace.GENERIC, MemSpace.TEXTURE):
+                # placeholder memory path: every global/local access pays the unloaded DRAM latency
+                lat = mem.dram_latency_cycles
+                if kd != MemKind.FENCE:
+                    f |= core.F_GLOBAL | core.F_LONG
+            else:
+                lat = mem.shared_latency_cycles  # SHFL and other MIO ops without a memory space
+            if kd in (MemKind.STORE, MemKind.ATOMIC, MemKind.REDUCTION):
+                f |= core.F_STORE
+            if kd in (MemKind.LOAD, MemKind.ATOMIC):
+                f |= core.F_LOAD
+            if kd == MemKind.ASYNC_COPY:
+                f |= core.F_LDGSTS
+                lat = mem.ldgsts_latency_cycles
+            if kt.st_nsrc[i] == 0:
+                f |= core.F_UNIFORM_ADDR
         elif u == Unit.TENSOR:
-            shape = mma_shape(kt.st_opcode[i])
+            shape = mma_shape(mn)
             if shape is not None:
-                m_, n_, k_ = shape.m, shape.n, shape.k
-                bits = mma_formula_bits(kt.st_opcode[i])  # the released formula's b (modern-gpu-cores.md §5)
-                cyc = max(1, (m_ * n_ * k_ * bits) // cfg.pipes.tensor_rate_per_cycle)
-                extra = cfg.pipes.tensor_f32_extra_cycles if bits == 32 and (m_, n_, k_) in ((16, 8, 16), (16, 8, 8)) else 0
-                ii[i] = max(1, cyc // 2) + extra
-                lat[i] = cyc - cyc // 2 + extra + FIXED_LATENCY_READ_OFFSET
-    flags = np.zeros(n, np.uint8)
-    flags[unit == Unit.BRANCH] |= 0  # EXIT is identified by name below
-    exit_id = table.id_of("EXIT")
-    bar_id = table.id_of("BAR")
-    flags[ops == exit_id] |= fo.F_EXIT
-    if bar_id >= 0:
-        is_bar = ops == bar_id
-        # BAR.SYNC / BAR.SYNC.DEFER_BLOCKING / plain BAR (Pascal) block; BAR.ARV / BAR.RED.* with ARV do not
-        for i in np.flatnonzero(is_bar):
-            mods = kt.st_opcode[i].split(".")[1:]
-            if "ARV" not in mods:
-                flags[i] |= fo.F_BARRIER
-    glob = (unit == Unit.MEM) & np.isin(space, [MemSpace.GLOBAL, MemSpace.LOCAL, MemSpace.GENERIC, MemSpace.TEXTURE]) \
-        & (kind != MemKind.FENCE)
-    flags[glob] |= fo.F_GLOBAL
-    flags[(unit == Unit.MEM) & (space == MemSpace.SHARED)] |= fo.F_SHARED
-    width = kt.st_mem_width.astype(np.int32)
-    sectors = fo.count_sectors(kt.inst_static, kt.inst_mask, kt.inst_mem, width, kt.mem_mode, kt.mem_base,
-                               kt.mem_stride, kt.mem_ptr, kt.lane_off, mem.sector_size_bytes)
-    p = np.zeros(Param.SIZE, np.int64)
-    p[Param.NUM_SM] = cfg.sm.count
-    p[Param.SUBCORES] = cfg.sm.subcores
-    p[Param.CTAS_PER_SM] = occ.ctas_per_sm
-    p[Param.WARPS_PER_CTA] = occ.warps_per_cta
-    p[Param.POLICY] = int(cfg.subcore.issue_policy)
-    p[Param.MAX_CYCLES] = max_cycles
-    p[Param.DRAM_MILLIBYTES_PER_CYCLE] = int(round(mem.dram_bandwidth_bytes_per_s * 1000 / cfg.sm.clock_hz))
-    p[Param.SECTOR_BYTES] = mem.sector_size_bytes
-    p[Param.IDLE_SKIP] = int(idle_skip)
-    p[Param.NUM_UNITS] = len(Unit)
-    return KernelArrays(p, unit, lat, ii, kt.st_dst.astype(np.int16), kt.st_src.astype(np.int16), flags, sectors, occ)
+                bits = mma_formula_bits(mn)  # the released formula's b (modern-gpu-cores.md §5)
+                cyc = max(1, (shape.m * shape.n * shape.k * bits) // cfg.pipes.tensor_rate_per_cycle)
+                extra = cfg.pipes.tensor_f32_extra_cycles if bits == 32 and (shape.m, shape.n, shape.k) in (
+                    (16, 8, 16), (16, 8, 8)) else 0
+                ii = max(1, cyc // 2) + extra
+                lat = cyc - cyc // 2 + extra
+                if shape.k >= 16 and shape.m == 16:
+                    f |= core.F_WIDE_WINDOW  # 4-register A fragments: 6-cycle read window (MGC §2.4)
+        elif u == Unit.FP64 and cfg.pipes.fp64_shared:
+            variable[i] = True
+            f |= core.F_SHARED_FP64
+        if u in (Unit.INT, Unit.FP32, Unit.FP64, Unit.FP16, Unit.TENSOR):
+            f |= core.F_RFC
+        if variable[i]:
+            f |= core.F_VARIABLE
+        if base == "EXIT":
+            f |= core.F_EXIT
+        elif base == "BAR" and "ARV" not in mods:
+            f |= core.F_BARRIER
+        elif base == "IMAD":
+            f |= core.F_IMAD
+        elif base == "LDGDEPBAR":
+            f |= core.F_LDGDEPBAR
+        elif base == "DEPBAR":
+            f |= core.F_DEPBAR
+        if table.latency[ops[i]] >= 0:
+            lat = int(table.latency[ops[i]])
+        flags[i] = f
+        st[i, core.S_UNIT] = u
+        st[i, core.S_LAT] = lat
+        st[i, core.S_II] = ii
+    st[:, core.S_FLAGS] = flags
+    st[:, core.S_NSRC] = kt.st_nsrc
+    st[:, core.S_SRC0:core.S_SRC0 + 4] = kt.st_src
+    st[:, core.S_DST0:core.S_DST0 + 4] = kt.st_dst
+    st[:, core.S_MEM_REGS] = np.maximum(1, kt.st_mem_width // 4)
+    st[:, core.S_WSB] = 7
+    st[:, core.S_RSB] = 7
+    st[:, core.S_DEPBAR_SB] = 0
+    st[:, core.S_DEPBAR_N] = kt.st_imm.clip(0, 63)
+    if ctrl:
+        idx = listing_fn.index_of_pc(kt.st_pc)
+        missing = np.flatnonzero(idx < 0)
+        if missing.size:
+            s = int(missing[0])
+            raise SassError(f"{kt.path}:{int(kt.st_line[s])}: PC 0x{int(kt.st_pc[s]):04x} ('{kt.st_opcode[s]}') is not "
+                            f"in the SASS listing of {listing_fn.name!r} ({listing_fn.source})")
+        st[:, core.S_STALL] = listing_fn.stall[idx]
+        st[:, core.S_YIELD] = listing_fn.yield_flag[idx]
+        st[:, core.S_WSB] = listing_fn.wsb[idx]
+        st[:, core.S_RSB] = listing_fn.rsb[idx]
+        st[:, core.S_WAIT] = listing_fn.wait_mask[idx]
+        st[:, core.S_REUSE] = listing_fn.reuse[idx]
+        for s in np.flatnonzero(flags & core.F_DEPBAR):
+            ops_ = listing_fn.operands[idx[s]]
+            sb = [o.reg for o in ops_ if o.kind == "other" and o.name == "SB"]
+            imm = [o.value for o in ops_ if o.kind == "imm"]
+            if sb:
+                st[s, core.S_DEPBAR_SB] = sb[0]
+            if imm:
+                st[s, core.S_DEPBAR_N] = int(imm[0])
+    return st, ctrl
 
 
-def run(arrays: KernelArrays, kt: KernelTrace) -> tuple[int, int, np.ndarray]:
-    """Run the core on one kernel; returns (status, cycles, counters)."""
-    counters = np.zeros(Counter.SIZE, np.int64)
-    status, cycles = fo.run_kernel(arrays.params, arrays.st_unit, arrays.st_lat, arrays.st_ii, arrays.st_dst,
-                                   arrays.st_src, arrays.st_flags, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static,
-                                   kt.inst_mask, arrays.inst_sectors, counters)
-    return int(status), int(cycles), counters
+@dataclass
+class SmRun:
+    """Everything one kernel needs in the core: parameters, static table and the state arrays."""
+
+    params: np.ndarray
+    st: np.ndarray
+    g: np.ndarray
+    state: tuple
+    counters: np.ndarray
+    pc_stats: np.ndarray
+    issue_log: np.ndarray
+    sb_log: np.ndarray
+    sectors: np.ndarray
+    occupancy: Occupancy
+    control_bits: bool
+    extra: dict = field(default_factory=dict)
+
+
+def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = True, log: bool = False,
+         log_cycles: int = 4096) -> SmRun:
+    """Build the core's parameters, static table and zeroed state for one kernel."""
+    occ = occupancy(cfg, kt)
+    st, ctrl = static_table(cfg, kt, listing_fn)
+    mem = cfg.memory
+    p = np.zeros(core.P_SIZE, np.int64)
+    p[core.P_NUM_SM] = cfg.sm.count
+    p[core.P_SUBCORES] = cfg.sm.subcores
+    p[core.P_CTAS_PER_SM] = occ.ctas_per_sm
+    p[core.P_WARPS_PER_CTA] = occ.warps_per_cta
+    p[core.P_POLICY] = int(cfg.subcore.issue_policy)
+    p[core.P_DRAM_MBPC] = int(round(mem.dram_bandwidth_bytes_per_s * 1000 / cfg.sm.clock_hz))
+    p[core.P_SECTOR] = mem.sector_size_bytes
+    p[core.P_IDLE_SKIP] = int(idle_skip)
+    p[core.P_CTRL] = int(ctrl)
+    p[core.P_STEER] = int(cfg.subcore.fp32_on_int_pipe)
+    p[core.P_IMAD_BUSY] = cfg.subcore.imad_issue_port_busy_cycles
+    p[core.P_STALL0_YIELD] = cfg.subcore.stall0_yield_cycles
+    p[core.P_BANKS] = cfg.regfile.banks
+    p[core.P_PORTS] = cfg.regfile.read_ports_per_bank
+    p[core.P_RFC] = int(cfg.regfile.rf_cache)
+    p[core.P_WINDOW] = cfg.regfile.read_window_cycles
+    p[core.P_READ_DELAY] = mem.read_delay_cycles
+    p[core.P_ADDR_REG] = mem.address_cycles_regular
+    p[core.P_ADDR_UNI] = mem.address_cycles_uniform
+    p[core.P_MQ_CAP] = mem.subcore_queue_entries + 1
+    p[core.P_SM_INTERVAL] = mem.sm_dispatch_interval_cycles
+    p[core.P_FIXED_OFFSET] = FIXED_LATENCY_READ_OFFSET
+    p[core.P_UNLOADED_PATH] = mem.read_delay_cycles + mem.address_cycles_regular + 1
+    p[core.P_LOG] = int(log)
+    p[core.P_CTA_LAUNCH] = cfg.launch.cta_launch_latency_cycles
+    if cfg.regfile.banks > 2:
+        raise GpusimError("regfile.banks: the core models 1 or 2 banks per sub-core (MGC §4.1)")
+    n_sm, n_sub = cfg.sm.count, cfg.sm.subcores
+    nw = n_sm * occ.ctas_per_sm * occ.warps_per_cta
+    nsc = n_sm * n_sub
+    ctas_slots = n_sm * occ.ctas_per_sm
+    i64 = np.int64
+    state = (
+        np.full(nw, -1, i64),                 # w_trace
+        np.zeros(nw, i64),                    # w_pc
+        np.zeros(nw, i64),                    # w_fetch
+        np.zeros(nw, i64),                    # w_end
+        np.zeros(nw, i64),                    # w_age
+        np.zeros(nw, i64),                    # w_stall
+        np.zeros(nw, np.uint8),               # w_bar
+        np.zeros(nw, i64),                    # w_ibn
+        np.zeros(nw, i64),                    # w_ibh
+        np.zeros((nw, 3), i64),               # w_ibt
+        np.zeros(nw, i64),                    # w_reason
+        np.full(nw, -10, i64),                # w_last_issue
+        np.full(nw, -1, i64),                 # w_last_wsb
+        np.full(nw, -1, i64),                 # w_last_rsb
+        np.zeros(nw, i64),                    # w_last_rel_w
+        np.zeros(nw, i64),                    # w_last_rel_r
+        np.zeros(nw, i64),                    # w_ldgsts_done
+        np.full((nw, 2), -1, i64),            # w_depbar
+        np.zeros((nw, core.NSB, core.SB_CAP), i64),      # sb_rel
+        np.zeros((nw, core.NSB, core.SB_CAP), np.uint8),  # sb_long
+        np.zeros((nw, core.NSB), i64),        # sb_n
+        np.zeros((nw if not ctrl else 1, 256), i64),     # reg_ready
+        np.zeros((nw if not ctrl else 1, 256), i64),     # reg_war
+        np.zeros((nw if not ctrl else 1, 256), np.uint8),  # reg_long
+        np.full(nsc, -1, i64),                # sc_greedy
+        np.zeros(nsc, i64),                   # sc_control_free
+        np.zeros(nsc, i64),                   # sc_alloc_free
+        np.zeros(nsc, i64),                   # sc_issue_busy
+        np.zeros((nsc, core.N_UNITS), i64),   # unit_free
+        np.full((nsc, 4, 2), -1, i64),        # rfc
+        np.full((nsc, 2, core.PORT_RING), -1, i64),  # port_cyc
+        np.zeros((nsc, 2, core.PORT_RING), i64),     # port_used
+        np.zeros((nsc, core.MQ_RING), i64),   # mq_leave
+        np.zeros(nsc, i64),                   # mq_n
+        np.zeros(nsc, i64),                   # mq_head
+        np.zeros(nsc, i64),                   # sc_addr_free
+        np.zeros(n_sm, i64),                  # sm_shared_next
+        np.zeros(n_sm, i64),                  # sm_fp64_free
+        np.zeros(ctas_slots, i64),            # c_live
+        np.zeros(ctas_slots, i64),            # c_bar
+    )
+    counters = np.zeros(core.C_SIZE, i64)
+    pc_stats = np.zeros((st.shape[0], core.N_REASONS + 2), i64)
+    issue_log = np.full(kt.inst_static.size if log else 1, -1, i64)
+    sb_log = np.zeros((log_cycles if log else 1, core.NSB), i64)
+    sectors = core_sectors(cfg, kt)
+    g = np.zeros(core.G_SIZE, i64)
+    return SmRun(p, st, g, state, counters, pc_stats, issue_log, sb_log, sectors, occ, ctrl)
+
+
+def core_sectors(cfg: GPUConfig, kt: KernelTrace) -> np.ndarray:
+    from gpusim.core.coalesce import count_sectors
+
+    return count_sectors(kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), kt.mem_mode,
+                         kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, cfg.memory.sector_size_bytes)
+
+
+def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]:
+    """Run the core on one kernel to completion; returns (status, cycles, counters).
+
+    ``progress(cycle, ctas_done, ctas_total)`` is called between chunks of ``CHUNK_CYCLES``.
+    """
+    s = r.state
+    w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh = s[:9]
+    c_live, c_bar = s[-2], s[-1]
+    core.init_kernel(r.params, r.g, kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters)
+    until = 0
+    while True:
+        until += CHUNK_CYCLES
+        status = core.run_sm(r.params, r.g, r.st, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask,
+                             r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log)
+        if status == 0:
+            break
+        if progress is not None:
+            done = int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
+            progress(int(r.g[core.G_CYCLE]), done, kt.num_ctas)
+    return 0, int(r.g[core.G_CYCLE]), r.counters

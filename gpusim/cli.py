@@ -203,6 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     si.add_argument("--function")
     si.add_argument("--limit", type=int, default=1 << 30)
     si.set_defaults(fn=_cmd_sass_info)
+    from gpusim.cli_analysis import register as _reg_an; _reg_an(sub)  # noqa: E702 - sweep, plot, validate, report
     return ap
 
 

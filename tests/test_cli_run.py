@@ -70,17 +70,23 @@ def test_same_inputs_give_an_identical_report(repo_root):
     assert a == b
 
 
-def test_idle_cycle_skipping_leaves_every_counter_identical(repo_root):
-    cfg = load_config("rtx3070")
+@pytest.mark.parametrize("mode", ["control_bits", "scoreboard"])
+def test_idle_cycle_skipping_leaves_every_counter_identical(repo_root, mode):
+    from gpusim.core import sm as core
+
+    cfg = load_config("rtx3070", [f"subcore.dependence_mode={mode}"])
     wl = open_workload(repo_root / VECADD)
     kt = wl.load(wl.kernels[0])
-    s1, c1, k1 = assemble.run(assemble.pack(cfg, kt, idle_skip=True), kt)
-    s0, c0, k0 = assemble.run(assemble.pack(cfg, kt, idle_skip=False), kt)
-    from gpusim.core.layout import Counter
-    assert k1[Counter.SKIPPED_CYCLES] > k0[Counter.SKIPPED_CYCLES]  # (the DRAM drain at the end counts in both)
-    k1[Counter.SKIPPED_CYCLES] = k0[Counter.SKIPPED_CYCLES] = 0
+    _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
+    r1 = assemble.pack(cfg, kt, fn, idle_skip=True)
+    s1, c1, k1 = assemble.run(r1, kt)
+    r0 = assemble.pack(cfg, kt, fn, idle_skip=False)
+    s0, c0, k0 = assemble.run(r0, kt)
+    assert k1[core.C_SKIPPED] > k0[core.C_SKIPPED]  # (the drain after the last warp counts in both)
+    k1[core.C_SKIPPED] = k0[core.C_SKIPPED] = 0
     assert (s1, c1) == (s0, c0)
     assert np.array_equal(k1, k0)
+    assert np.array_equal(r1.pc_stats, r0.pc_stats)
 
 
 def test_dependent_chain_waits_for_producer_latency(tmp_path):

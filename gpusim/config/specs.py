@@ -31,6 +31,7 @@ __all__ = [
     "WARP_SIZE",
     "Arch",
     "IssuePolicy",
+    "DependenceMode",
     "SMConfig",
     "SubCoreConfig",
     "RegFileConfig",
@@ -67,6 +68,14 @@ ARCH_SM_VERSIONS: dict[Arch, tuple[int, ...]] = {
     Arch.ADA: (89,),
     Arch.HOPPER: (90,),
 }
+
+
+class DependenceMode(StrEnum):
+    """How the core enforces register dependences (MGC §1 and §1.8)."""
+
+    AUTO = "auto"                  # control bits when a SASS listing is joined, else the scoreboard
+    CONTROL_BITS = "control_bits"  # the compiler's stall counts, yield and SB counters (an error without a listing)
+    SCOREBOARD = "scoreboard"      # RAW/WAW + WAR scoreboard, ignoring any listing
 
 
 class IssuePolicy(IntEnum):
@@ -154,6 +163,11 @@ class SubCoreConfig:
     # MGC §5 / §10.2 (-num_cycles_issue_port_busy_after_imadwide 1 on the A6000; default 4)
     result_queue_entries: int = _f("fixed-latency result-queue entries (write-back to the register file)", 8)
     # MGC §4.5 (-max_size_register_file_write_queue_for_fixed_latency_instructions 8)
+    dependence_mode: DependenceMode = _f(
+        "how warps respect register dependences: auto (control bits when a SASS listing is joined, else "
+        "scoreboard) | control_bits | scoreboard", DependenceMode.AUTO
+    )
+    # MGC §1 (control bits) and §1.8 (the scoreboard fallback the authors use when SASS is missing)
     const_miss_switch_cycles: int = _f(
         "cycles the scheduler holds a warp on an L0 constant-cache miss before switching warps", 4, min=0
     )
@@ -290,6 +304,16 @@ class MemoryConfig:
         "cycles between two memory instructions entering the SM-shared unit (all sub-cores together)", 2
     )
     # MGC §6.2 Table 1 / HW103 (1 instruction per 2 cycles per SM)
+    read_delay_cycles: int = _f(
+        "issue to the first register read of a memory instruction in an idle sub-core memory unit", 6
+    )
+    # MGC §1.6 Figure 2: the load issued at cycle 1 reads its address registers at cycle 7
+    address_cycles_regular: int = _f("sub-core address calculation per instruction, regular-register address", 4)
+    # MGC §6.2 (32 lanes / 8 address units = 4 cycles; Table 1 cadence of 4)
+    address_cycles_uniform: int = _f("address calculation for uniform-register or shared-memory addresses", 2)
+    # MGC §6.4 (2 cycles for shared memory or uniform addresses)
+    ldgsts_latency_cycles: int = _f("LDGSTS: issue to completion of the global-to-shared copy (RAW/WAW) [cycles]", 39)
+    # MGC §6.3 Table 2 (LDGSTS RAW 39)
     return_bytes_per_cycle: int = _f("load data returned from the SM-shared unit to a sub-core's RF per cycle", 64)
     # MGC §4.5 / §6.3 (512 bits/cycle; -num_cycles_needed_to_write_a_reg_from_sm_struct_to_subcore 2)
     pending_request_entries: int = _f("pending-request-table entries per SM (intra-warp coalescing)", 128)

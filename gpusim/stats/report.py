@@ -10,7 +10,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from gpusim.stats.catalog import STALL_NAMES, name_counters
+from gpusim.stats.catalog import REASONS, name_counters
 
 
 @dataclass
@@ -31,6 +31,8 @@ class KernelReport:
     stall_reasons: dict
     units: dict
     memory: dict
+    register_file: dict
+    hot_pcs: list
     control_bits: dict
     counters: dict
 
@@ -72,11 +74,11 @@ class Report:
 
 
 def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, control_bits: dict,
-                  num_sms: int) -> KernelReport:
+                  num_sms: int, pc_stats=None, top_pcs: int = 10) -> KernelReport:
     named = name_counters(counters)
     cycles = int(status_cycles)
     warp_insts = named["warp_instructions"]
-    stall = {n.removeprefix("stall_"): named[n] for n in STALL_NAMES}
+    stall = {n: named[f"stall_{n}"] for n, _ in REASONS}
     units = {k.removeprefix("issued_"): v for k, v in named.items() if k.startswith("issued_") and v}
     h = kt.header
     return KernelReport(
@@ -90,6 +92,29 @@ def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, co
                    "achieved_active_warps_per_sm": (named["active_warp_cycles"] / cycles / num_sms) if cycles else 0.0},
         stall_reasons=stall, units=units,
         memory={"global_sectors": named["global_sectors"], "dram_bytes": named["dram_bytes"],
+                "memory_instructions": named["memory_instructions"],
                 "shared_instructions": named["shared_instructions"]},
+        register_file={"rf_cache_hits": named["rf_cache_hits"], "bank_reads": named["rf_reads"],
+                       "rf_cache_hit_rate": named["rf_cache_hits"] / max(1, named["rf_cache_hits"] + named["rf_reads"]),
+                       "allocate_stall_cycles": named["allocate_stall_cycles"],
+                       "fp32_on_int_pipe": named["fp32_on_int_pipe"]},
+        hot_pcs=_hot_pcs(kt, pc_stats, top_pcs),
         control_bits=control_bits, counters=named,
     )
+
+
+def _hot_pcs(kt, pc_stats, top: int) -> list[dict]:
+    """The PCs where warps spent the most cycles, with their stall-reason breakdown."""
+    if pc_stats is None or pc_stats.size == 0:
+        return []
+    reasons = [n for n, _ in REASONS]
+    cycles = pc_stats[:, 1:1 + len(reasons)].sum(axis=1)
+    out = []
+    for s in cycles.argsort(kind="stable")[::-1][:top]:
+        if cycles[s] == 0:
+            break
+        row = pc_stats[s]
+        out.append({"pc": f"0x{int(kt.st_pc[s]):04x}", "opcode": kt.st_opcode[s], "issued": int(row[0]),
+                    "warp_cycles": int(cycles[s]),
+                    "stalls": {r: int(row[1 + k]) for k, r in enumerate(reasons) if row[1 + k]}})
+    return out

@@ -1,0 +1,821 @@
+"""Cycle-level SM model: sub-cores with fetch, instruction buffers, control-bit dependences,
+CGGTY issue, Allocate with register-file banks and the register-file cache, execution pipes, and
+the per-sub-core memory queue in front of a placeholder memory path.
+
+Single responsibility: advance the SMs of one kernel cycle by cycle (skipping cycles in which
+nothing can change) and count what happens.  Rules and numbers come from the digest of
+"Dissecting and Modeling the Architecture of Modern GPU Cores" (MICRO'25), referred to as
+MGC §n below; the gpusim README lists what is approximated.
+
+Per cycle and per sub-core the stages run in reverse pipeline order, as in the released
+simulator (MGC §2.4): issue (with Control and Allocate effects computed at issue time), then
+fetch.  Events later in the pipeline (register reads, write-back, counter releases) are
+computed at issue as future cycle stamps, because every latency of this model is known then.
+
+* Front end (MGC §3): 1 fetch per sub-core per cycle into a 3-entry instruction buffer per warp,
+  available to issue 2 cycles later; the fetch warp follows the last issued warp and moves to the
+  youngest warp with free buffer entries when that one is full.  Perfect instruction cache.
+* Dependences (MGC §1): with control bits, a per-warp stall counter (stall 0 + yield = 45
+  cycles), yield (no issue the next cycle), six SB counters incremented in Control (visible 2
+  cycles after issue) and released at write-back (write SB) or after the source read (read SB),
+  wait masks and ``DEPBAR.LE SBx, N``.  Without control bits (MGC §1.8): a RAW/WAW scoreboard
+  with per-register ready cycles and a WAR scoreboard on pending source reads.
+* Issue (MGC §2): one instruction per sub-core per cycle; CGGTY (greedy, else youngest), GTO
+  (greedy, else oldest), LRR.  A fixed-latency instruction needs its unit's input latch free
+  (initiation interval); FP32 may be steered to a free INT latch where the config allows
+  (IMAD excluded); after any IMAD the issue port is busy one more cycle.
+* Allocate (MGC §2.4, §4): a fixed-latency instruction reserves read ports for a 3-cycle window
+  (6 for 4-register tensor operands); 2 banks (reg mod banks) with 1 read port each; misses in
+  the register-file cache (filled only by reuse bits; hit = same warp, register and operand slot;
+  any read of a (bank, slot) evicts it) need a port.  A conflict holds the instruction in
+  Allocate, which holds Control and so the issue of later instructions.
+* Memory (MGC §6.2, placeholder for the memory-hierarchy model): a 4-entry queue plus latch per
+  sub-core; the address registers are read ``read_delay`` cycles after issue at the earliest,
+  then the address unit is busy 4 cycles (2 for shared or uniform addresses); the SM-shared unit
+  accepts one instruction per 2 cycles from all sub-cores; the read SB is released 1 cycle before
+  the address calculation ends (plus the store-data read, 2 cycles per register); load data
+  returns after the configured latency of its space, plus 2 cycles per extra register (512 bits
+  per cycle).  Global/local traffic also queues behind one GPU-wide DRAM bandwidth limit.
+
+Contract: state arrays are allocated by ``gpusim.assemble`` and passed in; ``run_sm`` runs until
+the kernel finishes or ``until`` cycles and can be called again to resume (progress reporting);
+no allocation in the cycle loop; integer cycles; deterministic.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# ---- parameter slots (gpusim.core.layout.SmParam mirrors these)
+P_NUM_SM = 0
+P_SUBCORES = 1
+P_CTAS_PER_SM = 2
+P_WARPS_PER_CTA = 3
+P_POLICY = 4
+P_DRAM_MBPC = 5
+P_SECTOR = 6
+P_IDLE_SKIP = 7
+P_CTRL = 8                  # 1: control bits, 0: scoreboard
+P_STEER = 9                 # FP32 may use the INT pipe
+P_IMAD_BUSY = 10
+P_STALL0_YIELD = 11
+P_BANKS = 12
+P_PORTS = 13
+P_RFC = 14
+P_WINDOW = 15
+P_READ_DELAY = 16
+P_ADDR_REG = 17
+P_ADDR_UNI = 18
+P_MQ_CAP = 19               # queue entries + latch
+P_SM_INTERVAL = 20
+P_FIXED_OFFSET = 21         # scoreboard mode: dependent distance = pipe latency + this
+P_UNLOADED_PATH = 22        # read_delay + address_cycles_regular + 1
+P_LOG = 23                  # 1: record issue cycles and SB values of warp slot 0
+P_CTA_LAUNCH = 24
+P_SIZE = 25
+
+# ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
+C_CYCLES = 0
+C_WARP_INSTS = 1
+C_THREAD_INSTS = 2
+C_CTAS = 3
+C_WARPS = 4
+C_ACTIVE_WARP_CYCLES = 5
+C_ISSUE_SLOTS = 6
+C_SKIPPED = 7
+C_RFC_HITS = 8
+C_RFC_MISSES = 9
+C_ALLOC_STALL = 10          # cycles instructions waited in Allocate for read ports
+C_STEERED = 11              # FP32 instructions issued to the INT pipe
+C_GLOBAL_SECTORS = 12
+C_DRAM_BYTES = 13
+C_MEM_INSTS = 14
+C_SHARED_INSTS = 15
+C_REASON_BASE = 16          # + R_*: warp-cycles per stall reason
+N_REASONS = 11
+C_UNIT_BASE = C_REASON_BASE + N_REASONS   # + unit: warp instructions per unit class
+N_UNITS = 12
+C_SIZE = C_UNIT_BASE + N_UNITS
+
+# ---- stall reasons (Nsight Compute warp states; gpusim.stats.catalog names them)
+R_SELECTED = 0
+R_NOT_SELECTED = 1
+R_WAIT = 2
+R_LONG_SB = 3
+R_SHORT_SB = 4
+R_MATH = 5
+R_LG = 6
+R_MIO = 7
+R_BARRIER = 8
+R_NO_INST = 9
+R_DISPATCH = 10
+
+# ---- units (gpusim.core.layout.Unit)
+U_INT = 0
+U_FP32 = 1
+U_FP64 = 3
+U_TENSOR = 5
+U_MEM = 8
+
+# ---- per-static flags (gpusim.core.layout.SmFlag)
+F_EXIT = 1
+F_BARRIER = 2
+F_GLOBAL = 4
+F_SHARED = 8
+F_IMAD = 16
+F_VARIABLE = 32
+F_LDGSTS = 64
+F_LDGDEPBAR = 128
+F_DEPBAR = 256
+F_STORE = 512
+F_UNIFORM_ADDR = 1024
+F_LONG = 2048
+F_RFC = 4096
+F_WIDE_WINDOW = 8192
+F_LOAD = 16384
+F_SHARED_FP64 = 32768
+
+# per-static columns of the int32 matrix ``st`` (gpusim.core.layout.StCol mirrors these)
+S_UNIT = 0
+S_FLAGS = 1
+S_LAT = 2        # fixed: pipe latency; variable non-memory: unit latency; memory: RAW latency of its space
+S_II = 3
+S_STALL = 4
+S_YIELD = 5
+S_WSB = 6
+S_RSB = 7
+S_WAIT = 8
+S_REUSE = 9
+S_DEPBAR_SB = 10
+S_DEPBAR_N = 11
+S_NSRC = 12
+S_SRC0 = 13      # .. S_SRC0+3
+S_DST0 = 17      # .. S_DST0+3
+S_MEM_REGS = 21  # data registers moved by a memory instruction (width / 4 bytes, >= 1)
+S_NCOLS = 22
+
+NSB = 6
+SB_CAP = 64
+MQ_RING = 8
+PORT_RING = 64
+NEVER = np.int64(1) << np.int64(60)
+
+# ---- global scalars in ``g``
+G_CYCLE = 0
+G_NEXT_CTA = 1
+G_AGE = 2
+G_LIVE = 3
+G_DRAM_FREE = 4   # in 1/1000 cycle
+G_LAST_EVENT = 5  # latest write-back/release stamp of the kernel
+G_SIZE = 6
+
+
+@njit(cache=True)
+def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+                w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle):
+    n_cta = cta_warp_ptr.size - 1
+    cta = g[G_NEXT_CTA]
+    if cta >= n_cta:
+        return
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    wslots = cps * wpc
+    cs = sm * cps + slot
+    nwarp = cta_warp_ptr[cta + 1] - cta_warp_ptr[cta]
+    for k in range(nwarp):
+        tw = cta_warp_ptr[cta] + k
+        ws = sm * wslots + slot * wpc + k
+        if warp_inst_ptr[tw] < warp_inst_ptr[tw + 1]:
+            w_trace[ws] = tw
+            w_pc[ws] = warp_inst_ptr[tw]
+            w_fetch[ws] = warp_inst_ptr[tw]
+            w_end[ws] = warp_inst_ptr[tw + 1]
+            w_age[ws] = g[G_AGE]
+            g[G_AGE] += 1
+            w_stall[ws] = start_cycle
+            w_bar[ws] = 0
+            w_ibn[ws] = 0
+            w_ibh[ws] = 0
+            c_live[cs] += 1
+            g[G_LIVE] += 1
+            counters[C_WARPS] += 1
+    c_bar[cs] = 0
+    counters[C_CTAS] += 1
+    g[G_NEXT_CTA] = cta + 1
+
+
+@njit(cache=True)
+def init_kernel(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
+                w_ibh, c_live, c_bar, counters):
+    """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time)."""
+    for slot in range(p[P_CTAS_PER_SM]):
+        for sm in range(p[P_NUM_SM]):
+            _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+                        w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH])
+
+
+@njit(cache=True)
+def _sb_pending(sb_rel, sb_n, ws, s, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r):
+    """Producers on SB ``s`` of warp ``ws`` not yet released as seen at cycle ``c``.
+
+    The increment of the instruction issued at c-1 is not visible yet (Control stage, MGC §1.4).
+    Returns (pending, long_pending) where long counts producers from global/local memory.
+    """
+    n = 0
+    for k in range(sb_n[ws, s]):
+        if sb_rel[ws, s, k] > c:
+            n += 1
+    if n > 0 and w_last_issue[ws] == c - 1:
+        if w_last_wsb[ws] == s and w_last_rel_w[ws] > c:
+            n -= 1
+        if w_last_rsb[ws] == s and w_last_rel_r[ws] > c and n > 0:
+            n -= 1
+    return n
+
+
+@njit(cache=True)
+def _sb_push(sb_rel, sb_long, sb_n, ws, s, rel, is_long, c):
+    # drop released entries first (keeps the ring short), then append
+    m = 0
+    for k in range(sb_n[ws, s]):
+        if sb_rel[ws, s, k] > c:
+            sb_rel[ws, s, m] = sb_rel[ws, s, k]
+            sb_long[ws, s, m] = sb_long[ws, s, k]
+            m += 1
+    if m < SB_CAP:
+        sb_rel[ws, s, m] = rel
+        sb_long[ws, s, m] = is_long
+        m += 1
+    sb_n[ws, s] = m
+
+
+@njit(cache=True)
+def _sb_has_long(sb_rel, sb_long, sb_n, ws, s, c):
+    for k in range(sb_n[ws, s]):
+        if sb_rel[ws, s, k] > c and sb_long[ws, s, k]:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _ports_free(port_cyc, port_used, sc, bank, cyc, ports):
+    slot = cyc % PORT_RING
+    if port_cyc[sc, bank, slot] != cyc:
+        return ports
+    return ports - port_used[sc, bank, slot]
+
+
+@njit(cache=True)
+def _port_take(port_cyc, port_used, sc, bank, cyc):
+    slot = cyc % PORT_RING
+    if port_cyc[sc, bank, slot] != cyc:
+        port_cyc[sc, bank, slot] = cyc
+        port_used[sc, bank, slot] = 0
+    port_used[sc, bank, slot] += 1
+
+
+@njit(cache=True)
+def _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt, sb_rel, sb_long, sb_n,
+              w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long,
+              unit_free, mq_leave, mq_n, ctrl, w_depbar):
+    """Why warp ``ws`` cannot issue at cycle ``c`` (R_*), or -1 if it is eligible (MGC §2.1)."""
+    if w_bar[ws]:
+        return R_BARRIER
+    if w_ibn[ws] == 0 or w_ibt[ws, w_ibh[ws]] > c:
+        return R_NO_INST
+    if w_stall[ws] > c:
+        return R_WAIT
+    s = inst_static[w_pc[ws]]
+    fl = st[s, S_FLAGS]
+    if ctrl:
+        m = st[s, S_WAIT]
+        for b in range(NSB):
+            if (m >> b) & 1:
+                if _sb_pending(sb_rel, sb_n, ws, b, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
+                               w_last_rel_r) > 0:
+                    return R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+    else:
+        for r in range(4):
+            rg = st[s, S_SRC0 + r]
+            if rg >= 0 and rg != 255 and reg_ready[ws, rg] > c:
+                return R_LONG_SB if reg_long[ws, rg] == 1 else (R_SHORT_SB if reg_long[ws, rg] == 2 else R_WAIT)
+            rg = st[s, S_DST0 + r]
+            if rg >= 0 and rg != 255:
+                if reg_ready[ws, rg] > c:
+                    return R_LONG_SB if reg_long[ws, rg] == 1 else (R_SHORT_SB if reg_long[ws, rg] == 2 else R_WAIT)
+                if reg_war[ws, rg] > c:
+                    return R_SHORT_SB
+    b = w_depbar[ws, 0]
+    if b >= 0:
+        # an issued DEPBAR.LE SBb, N holds the next instruction until SBb <= N (MGC §1.5, Figure 2)
+        if _sb_pending(sb_rel, sb_n, ws, b, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
+                       w_last_rel_r) > w_depbar[ws, 1]:
+            return R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+    u = st[s, S_UNIT]
+    if u == U_MEM:
+        occ = 0
+        for k in range(mq_n[sc]):
+            if mq_leave[sc, k] >= c:
+                occ += 1
+        if occ >= p[P_MQ_CAP]:
+            return R_LG if fl & F_LONG else R_MIO
+    elif (fl & F_VARIABLE) == 0:
+        if unit_free[sc, u] > c:
+            if not (u == U_FP32 and p[P_STEER] and (fl & F_IMAD) == 0 and unit_free[sc, U_INT] <= c):
+                return R_MATH
+    return -1
+
+
+@njit(cache=True)
+def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_sectors, until,
+           w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
+           w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
+           sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
+           sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
+           mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
+           c_live, c_bar, counters, pc_stats, issue_log, sb_log):
+    """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1)."""
+    n_sm = p[P_NUM_SM]
+    n_sub = p[P_SUBCORES]
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    wslots = cps * wpc
+    policy = p[P_POLICY]
+    ctrl = p[P_CTRL]
+    banks = p[P_BANKS]
+    ports = p[P_PORTS]
+    dram_mbpc = p[P_DRAM_MBPC]
+    log = p[P_LOG]
+    c = g[G_CYCLE]
+    while g[G_LIVE] > 0 and c < until:
+        changed = False
+        if log and w_trace[0] >= 0 and c < sb_log.shape[0]:
+            # SB values of warp slot 0 as the issue stage sees them at the start of cycle c
+            for b in range(NSB):
+                sb_log[c, b] = _sb_pending(sb_rel, sb_n, 0, b, c, w_last_issue, w_last_wsb, w_last_rsb,
+                                           w_last_rel_w, w_last_rel_r)
+        counters[C_ACTIVE_WARP_CYCLES] += g[G_LIVE]
+        counters[C_ISSUE_SLOTS] += n_sm * n_sub
+        for sm in range(n_sm):
+            for sub in range(n_sub):
+                sc = sm * n_sub + sub
+                blocked = sc_control_free[sc] > c + 1 or sc_issue_busy[sc] > c
+                best = -1
+                best_key = NEVER
+                greedy = sc_greedy[sc]
+                n_elig = 0
+                youngest = -1
+                youngest_age = -1
+                for slot in range(sub, wslots, n_sub):
+                    ws = sm * wslots + slot
+                    if w_trace[ws] < 0:
+                        continue
+                    if w_age[ws] > youngest_age:
+                        youngest_age = w_age[ws]
+                        youngest = ws
+                    r = _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt,
+                                  sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
+                                  w_last_rel_r, reg_ready, reg_war, reg_long, unit_free, mq_leave, mq_n, ctrl,
+                                  w_depbar)
+                    if r < 0 and blocked:
+                        r = R_DISPATCH
+                    w_reason[ws] = r
+                    if r >= 0:
+                        continue
+                    n_elig += 1
+                    if ws == greedy and policy != 2:
+                        key = -NEVER
+                    elif policy == 0:       # CGGTY: youngest
+                        key = -w_age[ws]
+                    elif policy == 1:       # GTO: oldest
+                        key = w_age[ws]
+                    else:                   # LRR: next slot after the last issued one
+                        base = greedy - sm * wslots if greedy >= 0 else -1
+                        key = (slot - base - 1 + wslots) % wslots
+                    if key < best_key:
+                        best_key = key
+                        best = ws
+                if youngest < 0:
+                    continue
+                # account stall reasons of this cycle
+                for slot in range(sub, wslots, n_sub):
+                    ws = sm * wslots + slot
+                    if w_trace[ws] < 0:
+                        continue
+                    r = w_reason[ws]
+                    if r < 0:
+                        r = R_SELECTED if ws == best else R_NOT_SELECTED
+                        w_reason[ws] = r
+                    counters[C_REASON_BASE + r] += 1
+                    pc_stats[inst_static[w_pc[ws]], 1 + r] += 1
+                if best >= 0:
+                    changed = True
+                    _issue(p, g, st, c, best, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall,
+                           w_bar, w_ibn, w_ibh, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r,
+                           w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
+                           sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
+                           mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
+                           ctrl, banks, ports, dram_mbpc, w_depbar)
+                    sc_greedy[sc] = best
+                    if w_pc[best] >= w_end[best]:
+                        # a retired slot starts clean for the next CTA's warp
+                        for b in range(NSB):
+                            sb_n[best, b] = 0
+                        w_depbar[best, 0] = -1
+                        if not ctrl:
+                            for rg in range(256):
+                                reg_ready[best, rg] = 0
+                                reg_war[best, rg] = 0
+                        _retire(p, g, best, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age,
+                                w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, sc_greedy, sc, counters, c)
+                    elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BARRIER:
+                        slot_cta = (best - sm * wslots) // wpc
+                        cs = sm * cps + slot_cta
+                        w_bar[best] = 1
+                        c_bar[cs] += 1
+                        _release_barrier(sm, slot_cta, cs, wslots, wpc, w_bar, w_stall, c_live, c_bar, c)
+                # fetch: follow the last issued warp, else the youngest warp with buffer space (MGC §3)
+                # (the policy's preferred warp when there is no greedy one: youngest for CGGTY, else oldest)
+                fw = -1
+                gw = sc_greedy[sc]
+                if gw >= 0 and w_trace[gw] >= 0 and w_ibn[gw] < 3 and w_fetch[gw] < w_end[gw]:
+                    fw = gw
+                else:
+                    fa = -NEVER
+                    for slot in range(sub, wslots, n_sub):
+                        ws = sm * wslots + slot
+                        if w_trace[ws] < 0 or w_ibn[ws] >= 3 or w_fetch[ws] >= w_end[ws]:
+                            continue
+                        key = w_age[ws] if policy == 0 else -w_age[ws]
+                        if key > fa:
+                            fa = key
+                            fw = ws
+                if fw >= 0:
+                    k = (w_ibh[fw] + w_ibn[fw]) % 3
+                    w_ibt[fw, k] = c + 2
+                    w_ibn[fw] += 1
+                    w_fetch[fw] += 1
+                    changed = True
+        if not changed and p[P_IDLE_SKIP] and g[G_LIVE] > 0 and not log:
+            nxt = _next_event(p, c, st, inst_static, w_trace, w_pc, w_stall, w_ibn, w_ibh, w_ibt, w_bar, sb_rel,
+                              sb_n, w_last_issue, reg_ready, reg_war, sc_control_free, sc_issue_busy, unit_free,
+                              mq_leave, mq_n, ctrl)
+            if nxt > until:
+                nxt = until
+            if nxt > c + 1:
+                skip = nxt - c - 1
+                counters[C_SKIPPED] += skip
+                counters[C_ACTIVE_WARP_CYCLES] += g[G_LIVE] * skip
+                counters[C_ISSUE_SLOTS] += n_sm * n_sub * skip
+                for ws in range(w_trace.size):
+                    if w_trace[ws] >= 0:
+                        r = w_reason[ws]
+                        counters[C_REASON_BASE + r] += skip
+                        pc_stats[inst_static[w_pc[ws]], 1 + r] += skip
+                c = nxt - 1
+        c += 1
+        g[G_CYCLE] = c
+    if g[G_LIVE] > 0:
+        return 1
+    # the kernel ends when the last write-back and the DRAM channel are done
+    end = c
+    if g[G_LAST_EVENT] > end:
+        end = g[G_LAST_EVENT]
+    drain = (g[G_DRAM_FREE] + 999) // 1000
+    if drain > end:
+        end = drain
+    if end > c:
+        counters[C_SKIPPED] += end - c
+        counters[C_ISSUE_SLOTS] += n_sm * n_sub * (end - c)
+    counters[C_CYCLES] += end
+    g[G_CYCLE] = end
+    return 0
+
+
+@njit(cache=True)
+def _release_barrier(sm, slot_cta, cs, wslots, wpc, w_bar, w_stall, c_live, c_bar, c):
+    if c_live[cs] > 0 and c_bar[cs] >= c_live[cs]:
+        for k in range(wpc):
+            ws = sm * wslots + slot_cta * wpc + k
+            if w_bar[ws]:
+                w_bar[ws] = 0
+                if w_stall[ws] < c + 1:
+                    w_stall[ws] = c + 1
+        c_bar[cs] = 0
+
+
+@njit(cache=True)
+def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
+            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c):
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    wslots = cps * wpc
+    slot_cta = (ws - sm * wslots) // wpc
+    cs = sm * cps + slot_cta
+    w_trace[ws] = -1
+    w_ibn[ws] = 0
+    if sc_greedy[sc] == ws:
+        sc_greedy[sc] = -1
+    c_live[cs] -= 1
+    g[G_LIVE] -= 1
+    if c_live[cs] == 0:
+        _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot_cta, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+                    w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH])
+    else:
+        _release_barrier(sm, slot_cta, cs, wslots, wpc, w_bar, w_stall, c_live, c_bar, c)
+
+
+@njit(cache=True)
+def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall, w_bar, w_ibn, w_ibh,
+           w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, sb_rel, sb_long, sb_n,
+           reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,
+           port_used, mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats,
+           issue_log, ctrl, banks, ports, dram_mbpc, w_depbar):
+    i = w_pc[ws]
+    s = inst_static[i]
+    fl = st[s, S_FLAGS]
+    u = st[s, S_UNIT]
+    # pop the instruction buffer
+    w_ibh[ws] = (w_ibh[ws] + 1) % 3
+    w_ibn[ws] -= 1
+    w_pc[ws] = i + 1
+    if issue_log.size > 1:
+        issue_log[i] = c
+    counters[C_WARP_INSTS] += 1
+    counters[C_UNIT_BASE + u] += 1
+    pc_stats[s, 0] += 1
+    m = np.uint32(inst_mask[i])
+    na = 0
+    while m:
+        m &= m - np.uint32(1)
+        na += 1
+    counters[C_THREAD_INSTS] += na
+    w_depbar[ws, 0] = -1
+    if fl & F_DEPBAR:
+        w_depbar[ws, 0] = st[s, S_DEPBAR_SB]
+        w_depbar[ws, 1] = st[s, S_DEPBAR_N]
+    # ---- stall counter and yield (MGC §1.2, §1.3)
+    if ctrl:
+        stall = st[s, S_STALL]
+        y = st[s, S_YIELD]
+        if stall == 0 and y:
+            nxt = c + p[P_STALL0_YIELD]
+        else:
+            nxt = c + (stall if stall > 1 else 1)
+            if y and nxt < c + 2:
+                nxt = c + 2
+    else:
+        nxt = c + 1
+    w_stall[ws] = nxt
+    if fl & F_IMAD:
+        sc_issue_busy[sc] = c + 1 + p[P_IMAD_BUSY]
+    wb = c + 1          # write-back (RAW release) cycle
+    war = c + 1         # source registers read (WAR release) cycle
+    is_long = 0
+    if (fl & F_VARIABLE) == 0:
+        # ---- Control (c+1) -> Allocate (>= c+2): read-port reservation (MGC §2.4, §4.2, §4.3)
+        entry = c + 2
+        if sc_alloc_free[sc] > entry:
+            entry = sc_alloc_free[sc]
+        sc_control_free[sc] = entry
+        window = p[P_WINDOW] * (2 if fl & F_WIDE_WINDOW else 1)
+        need0 = 0
+        need1 = 0
+        nsrc = st[s, S_NSRC]
+        reuse = st[s, S_REUSE]
+        key_base = ws * 256
+        use_rfc = p[P_RFC] and (fl & F_RFC) != 0 and ctrl
+        for k in range(nsrc):
+            rg = st[s, S_SRC0 + k]
+            if rg < 0 or rg == 255:
+                continue
+            bank = rg % banks
+            hit = False
+            if use_rfc and k < 4 and rfc[sc, k, bank] == key_base + rg:
+                hit = True
+            if hit:
+                counters[C_RFC_HITS] += 1
+                pc_stats[s, 1 + N_REASONS] += 1
+            else:
+                counters[C_RFC_MISSES] += 1
+                if bank == 0:
+                    need0 += 1
+                else:
+                    need1 += 1
+        start = entry + 1
+        for _ in range(PORT_RING - 8):
+            free0 = 0
+            free1 = 0
+            for d in range(window):
+                free0 += _ports_free(port_cyc, port_used, sc, 0, start + d, ports)
+                if banks > 1:
+                    free1 += _ports_free(port_cyc, port_used, sc, 1, start + d, ports)
+            if free0 >= need0 and (banks < 2 or free1 >= need1):
+                break
+            start += 1
+        # take the earliest free ports of the window
+        left0 = need0
+        left1 = need1
+        for d in range(window):
+            while left0 > 0 and _ports_free(port_cyc, port_used, sc, 0, start + d, ports) > 0:
+                _port_take(port_cyc, port_used, sc, 0, start + d)
+                left0 -= 1
+            while banks > 1 and left1 > 0 and _ports_free(port_cyc, port_used, sc, 1, start + d, ports) > 0:
+                _port_take(port_cyc, port_used, sc, 1, start + d)
+                left1 -= 1
+        delay = start - (c + 3)
+        counters[C_ALLOC_STALL] += start - (entry + 1)
+        sc_alloc_free[sc] = start
+        if use_rfc:
+            for k in range(nsrc):
+                rg = st[s, S_SRC0 + k]
+                if rg < 0 or rg == 255 or k >= 4:
+                    continue
+                rfc[sc, k, rg % banks] = -1
+            for k in range(nsrc):
+                rg = st[s, S_SRC0 + k]
+                if rg < 0 or rg == 255 or k >= 4:
+                    continue
+                if (reuse >> k) & 1:
+                    rfc[sc, k, rg % banks] = key_base + rg
+        # unit input latch (initiation interval); FP32 may be steered to a free INT latch
+        uu = u
+        if u == U_FP32 and unit_free[sc, U_FP32] > c and p[P_STEER] and (fl & F_IMAD) == 0:
+            uu = U_INT
+            counters[C_STEERED] += 1
+        unit_free[sc, uu] = c + st[s, S_II] + delay
+        wb = c + st[s, S_LAT] + p[P_FIXED_OFFSET] + delay - 1
+        war = start + window - 1
+    else:
+        sc_control_free[sc] = c + 2
+        if u == U_MEM:
+            counters[C_MEM_INSTS] += 1
+            # ---- sub-core memory unit and SM-shared unit (MGC §6.2, §1.6)
+            addr = p[P_ADDR_UNI] if (fl & (F_UNIFORM_ADDR | F_SHARED)) else p[P_ADDR_REG]
+            r = c + p[P_READ_DELAY]
+            if sc_addr_free[sc] > r:
+                r = sc_addr_free[sc]
+            # variable-latency reads need a free port on every bank (fixed-latency reads have priority)
+            for _ in range(PORT_RING - 8):
+                ok = True
+                for b in range(banks):
+                    if _ports_free(port_cyc, port_used, sc, b, r, ports) <= 0:
+                        ok = False
+                if ok:
+                    break
+                r += 1
+            for b in range(banks):
+                _port_take(port_cyc, port_used, sc, b, r)
+            sc_addr_free[sc] = r + addr
+            leave = r + addr
+            if sm_shared_next[sm] > leave:
+                leave = sm_shared_next[sm]
+            sm_shared_next[sm] = leave + p[P_SM_INTERVAL]
+            # queue ring of leave cycles
+            if mq_n[sc] < MQ_RING:
+                mq_leave[sc, (mq_head[sc] + mq_n[sc]) % MQ_RING] = leave
+                mq_n[sc] += 1
+            # compact: drop entries that left before c
+            kk = 0
+            for k in range(mq_n[sc]):
+                v = mq_leave[sc, (mq_head[sc] + k) % MQ_RING]
+                if v >= c:
+                    mq_leave[sc, kk] = v
+                    kk += 1
+            mq_head[sc] = 0
+            mq_n[sc] = kk
+            nregs = st[s, S_MEM_REGS]
+            war = r + addr - 1
+            if fl & F_STORE:
+                war += 1 + 2 * nregs
+            if fl & F_SHARED:
+                counters[C_SHARED_INSTS] += 1
+            data = leave + st[s, S_LAT] - p[P_UNLOADED_PATH] + 2 * (nregs - 1)
+            if fl & F_GLOBAL:
+                is_long = 1
+                nsec = np.int64(inst_sectors[i])
+                counters[C_GLOBAL_SECTORS] += nsec
+                if nsec > 0 and dram_mbpc > 0:
+                    nb = nsec * p[P_SECTOR]
+                    counters[C_DRAM_BYTES] += nb
+                    t0 = leave * 1000
+                    if g[G_DRAM_FREE] > t0:
+                        t0 = g[G_DRAM_FREE]
+                    g[G_DRAM_FREE] = t0 + (nb * 1000000) // dram_mbpc
+                    done = (g[G_DRAM_FREE] + 999) // 1000
+                    if fl & F_LOAD and done + (data - leave) // 2 > data:
+                        data = done + (data - leave) // 2
+            if fl & F_LDGSTS:
+                data = leave + p[P_UNLOADED_PATH] * 0 + st[s, S_LAT] - p[P_UNLOADED_PATH]
+                if data > w_ldgsts_done[ws]:
+                    w_ldgsts_done[ws] = data
+            wb = data
+        else:
+            # SFU, conversions, shared FP64, variable-latency tensor: a unit with a queue
+            t0 = c + 2
+            if fl & F_SHARED_FP64:
+                if sm_fp64_free[sm] > t0:
+                    t0 = sm_fp64_free[sm]
+                sm_fp64_free[sm] = t0 + st[s, S_II]
+            else:
+                if unit_free[sc, u] > t0:
+                    t0 = unit_free[sc, u]
+                unit_free[sc, u] = t0 + st[s, S_II]
+            war = t0 + 1
+            wb = t0 + st[s, S_LAT] + p[P_FIXED_OFFSET]
+        if fl & F_LDGDEPBAR:
+            wb = w_ldgsts_done[ws] if w_ldgsts_done[ws] > c + 2 else c + 2
+    if wb > g[G_LAST_EVENT]:
+        g[G_LAST_EVENT] = wb
+    # ---- releases: visible the cycle after write-back / read
+    rel_w = wb + 1
+    rel_r = war + 1
+    w_last_issue[ws] = c
+    w_last_wsb[ws] = -1
+    w_last_rsb[ws] = -1
+    if ctrl:
+        b = st[s, S_WSB]
+        if b >= 0 and b < NSB:
+            _sb_push(sb_rel, sb_long, sb_n, ws, b, rel_w, is_long, c)
+            w_last_wsb[ws] = b
+            w_last_rel_w[ws] = rel_w
+        b = st[s, S_RSB]
+        if b >= 0 and b < NSB:
+            _sb_push(sb_rel, sb_long, sb_n, ws, b, rel_r, 0, c)
+            w_last_rsb[ws] = b
+            w_last_rel_r[ws] = rel_r
+    else:
+        kind = 0
+        if fl & F_VARIABLE:
+            kind = 1 if is_long else 2
+        for k in range(4):
+            rg = st[s, S_DST0 + k]
+            if rg >= 0 and rg != 255:
+                reg_ready[ws, rg] = rel_w
+                reg_long[ws, rg] = kind
+        if fl & F_VARIABLE:
+            for k in range(4):
+                rg = st[s, S_SRC0 + k]
+                if rg >= 0 and rg != 255 and reg_war[ws, rg] < rel_r:
+                    reg_war[ws, rg] = rel_r
+        if fl & F_LDGDEPBAR:
+            _sb_push(sb_rel, sb_long, sb_n, ws, 0, rel_w, 1, c)
+
+
+@njit(cache=True)
+def _next_event(p, c, st, inst_static, w_trace, w_pc, w_stall, w_ibn, w_ibh, w_ibt, w_bar, sb_rel, sb_n,
+                w_last_issue, reg_ready, reg_war, sc_control_free, sc_issue_busy, unit_free, mq_leave, mq_n, ctrl):
+    """Earliest cycle > c at which any stored cycle stamp changes an outcome; all classifications
+    are constant before it, so the cycles in between can be accounted without simulating them."""
+    nxt = NEVER
+    for ws in range(w_trace.size):
+        if w_trace[ws] < 0 or w_bar[ws]:
+            continue
+        t = w_stall[ws]
+        if c < t < nxt:
+            nxt = t
+        if w_ibn[ws] > 0:
+            t = w_ibt[ws, w_ibh[ws]]
+            if c < t < nxt:
+                nxt = t
+        t = w_last_issue[ws] + 2
+        if c < t < nxt:
+            nxt = t
+        for b in range(NSB):
+            for k in range(sb_n[ws, b]):
+                t = sb_rel[ws, b, k]
+                if c < t < nxt:
+                    nxt = t
+        if not ctrl:
+            s = inst_static[w_pc[ws]]
+            for r in range(4):
+                rg = st[s, S_SRC0 + r]
+                if rg >= 0 and rg != 255:
+                    t = reg_ready[ws, rg]
+                    if c < t < nxt:
+                        nxt = t
+                rg = st[s, S_DST0 + r]
+                if rg >= 0 and rg != 255:
+                    t = reg_ready[ws, rg]
+                    if c < t < nxt:
+                        nxt = t
+                    t = reg_war[ws, rg]
+                    if c < t < nxt:
+                        nxt = t
+    for sc in range(sc_control_free.size):
+        t = sc_control_free[sc] - 1
+        if c < t < nxt:
+            nxt = t
+        t = sc_issue_busy[sc]
+        if c < t < nxt:
+            nxt = t
+        for u in range(unit_free.shape[1]):
+            t = unit_free[sc, u]
+            if c < t < nxt:
+                nxt = t
+        for k in range(mq_n[sc]):
+            t = mq_leave[sc, k] + 1
+            if c < t < nxt:
+                nxt = t
+    return nxt

@@ -1,0 +1,934 @@
+"""Config sweeps: many (config point x workload) simulations, in worker processes or on Dask.
+
+Single responsibility: read a sweep file, expand its axes into points, check every point's
+config *before* anything runs, run the points through one executor interface (in-process,
+a local process pool, or a Dask distributed cluster) and append each finished point to a
+journal and a tidy table, so that a killed sweep resumes where it stopped.
+
+A sweep file (``configs/sweeps/*.yaml``)::
+
+    name: vecadd-sm-l2                 # optional; default: the file's stem
+    base: rtx3070                      # GPU config name or YAML path (``gpu:`` is a synonym)
+    set: [subcore.issue_policy=gto]    # optional fixed overrides, KEY=VALUE as for --set
+    workloads:                         # one or more; each is one kind:
+      - traces/examples/vecadd-sm86    #   a bare string is a trace
+      - {trace: traces/examples/vecadd-sm86, name: vecadd}
+      - {microbench: pointer_chase, params: {working_set: 4 MiB}}
+    axes:                              # config key paths (or ``gpu``) -> list of values
+      sm.count: [46, 84]
+      memory.l2_size: [4 MiB, 6 MiB]
+    combine: product                   # or zip (all axes the same length)
+
+Relative trace paths are looked up in the sweep file's folder, then the current folder, then
+the gpusim checkout.  A new workload kind is one class with ``parse``/``check``/``run`` added to
+:data:`WORKLOAD_KINDS` (``llm`` steps will be one).
+
+Output folder: ``points.jsonl`` (the journal: one JSON line per finished point, fsync'ed),
+``results.csv`` (appended as points finish; one row per point x kernel: the axis values, then
+every numeric leaf of the kernel's report), ``results.parquet`` (written from the journal when the
+sweep ends, is interrupted, or is run again) and ``sweep.yaml`` (a copy of the sweep file).
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import difflib
+import hashlib
+import io
+import itertools
+import json
+import os
+import re
+import shutil
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gpusim.errors import ConfigError, GpusimError
+
+__all__ = [
+    "SweepError",
+    "Lines",
+    "load_yaml",
+    "WORKLOAD_KINDS",
+    "TraceWorkload",
+    "MicrobenchWorkload",
+    "parse_workload",
+    "Sweep",
+    "load_sweep",
+    "run_sweep",
+    "run_point",
+    "flatten_kernel",
+    "read_table",
+]
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+class SweepError(GpusimError):
+    """A bad sweep or suite file; the message starts with ``file:line: key.path:``."""
+
+
+# ----------------------------------------------------------------------------------------------
+# YAML with line numbers.
+
+
+class Lines:
+    """Line numbers of the keys and list items of one YAML file, by key path tuple."""
+
+    def __init__(self, path: Path, lines: dict[tuple, int]):
+        self.path = path
+        self.lines = lines
+
+    def at(self, keypath: tuple) -> str:
+        """``file:line`` of the deepest known prefix of ``keypath``."""
+        kp = tuple(keypath)
+        while kp and kp not in self.lines:
+            kp = kp[:-1]
+        line = self.lines.get(kp, 1)
+        return f"{self.path}:{line}"
+
+    def error(self, keypath: tuple, message: str) -> SweepError:
+        return SweepError(f"{self.at(keypath)}: {format_keypath(keypath)}: {message}" if keypath
+                          else f"{self.at(keypath)}: {message}")
+
+
+def format_keypath(kp: Iterable) -> str:
+    out = ""
+    for part in kp:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """SafeLoader that refuses duplicate keys."""
+
+
+def _construct_mapping(loader, node, deep=False):
+    seen = set()
+    for k, _ in node.value:
+        key = loader.construct_object(k, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", k.start_mark)
+        seen.add(key)
+    return yaml.SafeLoader.construct_mapping(loader, node, deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: str | Path, what: str = "file") -> tuple[Any, Lines]:
+    """Parse a YAML file; return the data and the line of every key path.  SweepError on bad YAML."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise SweepError(f"{path}: no such {what}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise SweepError(f"{path}: cannot read the {what}: {e}") from None
+    loader = _StrictLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SweepError(f"{path}{line}: invalid YAML: {problem}") from None
+    finally:
+        loader.dispose()
+    lines: dict[tuple, int] = {}
+
+    def walk(n, kp):
+        if isinstance(n, yaml.MappingNode):
+            for k, v in n.value:
+                sub = (*kp, k.value)
+                lines[sub] = k.start_mark.line + 1
+                walk(v, sub)
+        elif isinstance(n, yaml.SequenceNode):
+            for i, v in enumerate(n.value):
+                lines[(*kp, i)] = v.start_mark.line + 1
+                walk(v, (*kp, i))
+
+    if node is not None:
+        lines[()] = node.start_mark.line + 1
+        walk(node, ())
+    return data, Lines(path, lines)
+
+
+def check_keys(data: Mapping, allowed: Iterable[str], lines: Lines, kp: tuple, required: Iterable[str] = ()) -> None:
+    allowed = list(allowed)
+    for k in data:
+        if k not in allowed:
+            close = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(allowed)})"
+            raise lines.error((*kp, k), f"unknown key{hint}")
+    for k in required:
+        if k not in data:
+            raise lines.error(kp, f"missing required key '{k}'")
+
+
+# ----------------------------------------------------------------------------------------------
+# Workload kinds.
+
+
+def resolve_path(text: str, base_dir: Path) -> Path | None:
+    p = Path(text).expanduser()
+    if p.is_absolute():
+        return p if p.exists() else None
+    for root in (base_dir, Path.cwd(), REPO_ROOT):
+        cand = root / p
+        if cand.exists():
+            return cand.resolve()
+    return None
+
+
+@dataclasses.dataclass(frozen=True)
+class TraceWorkload:
+    """An Accel-Sim trace: a kernelslist.g, a folder holding one, or one kernel file."""
+
+    path: str               # absolute
+    name: str
+    kind: str = "trace"
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path,
+              kp_value: tuple | None = None) -> "TraceWorkload":
+        kv = kp_value if kp_value is not None else (*kp, "trace")
+        check_keys(extra, ("name",), lines, kp)
+        if not isinstance(value, str) or not value.strip():
+            raise lines.error(kv, f"expected a trace path, got {value!r}")
+        p = resolve_path(value, base_dir)
+        if p is None:
+            raise lines.error(kv, f"no such trace: {value} (looked in {base_dir}, the current folder and {REPO_ROOT})")
+        from gpusim.frontend.workload import open_workload
+
+        try:
+            wl = open_workload(p)
+        except GpusimError as e:
+            raise lines.error(kv, str(e)) from None
+        if not wl.kernels:
+            raise lines.error(kv, f"{value}: the trace launches no kernel")
+        name = extra.get("name") or Path(value.rstrip("/")).name
+        return cls(path=str(p), name=str(name))
+
+    def describe(self) -> dict:
+        return {"kind": "trace", "name": self.name, "path": self.path}
+
+    def run(self, cfg) -> tuple[list[dict], dict]:
+        """Rows (one per kernel) and the run's report dict."""
+        from gpusim import api
+
+        rep = api.simulate(self.path, cfg)
+        return [flatten_kernel(k) for k in rep.to_dict()["kernels"]], rep.to_dict()
+
+
+@dataclasses.dataclass(frozen=True)
+class MicrobenchWorkload:
+    """A generated microbenchmark (:mod:`gpusim.microbench`), measured by the two-scale difference."""
+
+    bench: str
+    params: tuple            # sorted (key, value) pairs as written
+    name: str
+    kind: str = "microbench"
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path) -> "MicrobenchWorkload":
+        from gpusim.microbench import MicrobenchError, check_params
+
+        check_keys(extra, ("name", "params"), lines, kp)
+        params = extra.get("params") or {}
+        if not isinstance(params, Mapping):
+            raise lines.error((*kp, "params"), f"expected a mapping of benchmark parameters, got {params!r}")
+        try:
+            check_params(value, params)
+        except MicrobenchError as e:
+            bad = next((k for k in params if f".{k}" in str(e) or f"'{k}'" in str(e)), None)
+            raise lines.error((*kp, "params", bad) if bad else (*kp, "microbench"), str(e)) from None
+        name = extra.get("name") or value
+        return cls(bench=value, params=tuple(sorted(params.items())), name=str(name))
+
+    def describe(self) -> dict:
+        return {"kind": "microbench", "name": self.name, "bench": self.bench, "params": dict(self.params)}
+
+    def measure(self, cfg):
+        from gpusim.microbench import measure
+
+        return measure(self.bench, cfg, dict(self.params))
+
+    def run(self, cfg) -> tuple[list[dict], dict]:
+        m = self.measure(cfg)
+        rep = m.reports[1].to_dict()
+        rows = []
+        for k in rep["kernels"]:
+            row = flatten_kernel(k)
+            for value, unit in m.values:
+                row[f"measured[{unit}]"] = value
+            rows.append(row)
+        return rows, rep
+
+
+WORKLOAD_KINDS: dict[str, Callable[..., Any]] = {
+    "trace": TraceWorkload.parse,
+    "microbench": MicrobenchWorkload.parse,
+}
+_PLANNED_KINDS = {"llm": "LLM serving steps (not available yet)"}
+
+
+def parse_workload(item: Any, lines: Lines, kp: tuple, base_dir: Path):
+    """One ``workloads:`` entry -> a workload object.  A bare string is a trace path."""
+    if isinstance(item, str):
+        return TraceWorkload.parse(item, {}, lines, kp, base_dir, kp_value=kp)
+    if not isinstance(item, Mapping):
+        raise lines.error(kp, f"expected a trace path or a mapping with one of {', '.join(WORKLOAD_KINDS)}, got {item!r}")
+    kinds = [k for k in item if k in WORKLOAD_KINDS or k in _PLANNED_KINDS]
+    if len(kinds) != 1:
+        if not kinds:
+            keys = [str(k) for k in item]
+            close = next((difflib.get_close_matches(k, list(WORKLOAD_KINDS), n=1, cutoff=0.5) for k in keys), [])
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise lines.error(kp, f"a workload names exactly one kind ({', '.join(WORKLOAD_KINDS)}); got keys "
+                                  f"{', '.join(keys) or 'none'}{hint}")
+        raise lines.error(kp, f"a workload names exactly one kind, got {', '.join(kinds)}")
+    kind = kinds[0]
+    if kind in _PLANNED_KINDS:
+        raise lines.error((*kp, kind), f"workload kind '{kind}' ({_PLANNED_KINDS[kind]}); "
+                                       f"available kinds: {', '.join(WORKLOAD_KINDS)}")
+    extra = {k: v for k, v in item.items() if k != kind}
+    return WORKLOAD_KINDS[kind](item[kind], extra, lines, kp, base_dir)
+
+
+def workload_from_dict(d: Mapping):
+    if d["kind"] == "trace":
+        return TraceWorkload(path=d["path"], name=d["name"])
+    if d["kind"] == "microbench":
+        return MicrobenchWorkload(bench=d["bench"], params=tuple(sorted(d["params"].items())), name=d["name"])
+    raise GpusimError(f"unknown workload kind {d['kind']!r}")  # pragma: no cover - journal written by us
+
+
+# ----------------------------------------------------------------------------------------------
+# Report rows.
+
+_META_KERNEL_KEYS = ("name", "kernel_id", "trace")
+
+
+def flatten_kernel(k: Mapping) -> dict:
+    """A kernel report dict -> one flat row: scalars as they are, nested dicts joined with '.'.
+
+    ``grid``/``block`` become ``"x,y,z"`` strings; other lists (not tidy data) are left out.
+    """
+    row: dict[str, Any] = {"kernel": k.get("name"), "kernel_id": k.get("kernel_id")}
+
+    def walk(prefix: str, v: Any) -> None:
+        if isinstance(v, Mapping):
+            for kk, vv in v.items():
+                walk(f"{prefix}.{kk}" if prefix else str(kk), vv)
+        elif isinstance(v, (list, tuple)):
+            if prefix in ("grid", "block") and all(isinstance(x, int) for x in v):
+                row[prefix] = ",".join(map(str, v))
+        elif v is None or isinstance(v, (bool, int, float, str)):
+            row[prefix] = v
+
+    for key, v in k.items():
+        if key in _META_KERNEL_KEYS:
+            continue
+        walk(key, v)
+    return row
+
+
+# ----------------------------------------------------------------------------------------------
+# The sweep.
+
+
+def _scalar_text(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if v is None:
+        return "null"
+    return yaml.safe_dump(v, default_flow_style=True, width=10**9).strip().removesuffix("...").strip()
+
+
+@dataclasses.dataclass
+class Point:
+    index: int
+    values: dict                # axis -> value as written
+    gpu: str
+    overrides: list[str]
+    workload: Any
+    point_id: str = ""
+
+
+@dataclasses.dataclass
+class Sweep:
+    path: Path
+    name: str
+    base: str
+    sets: list[str]
+    workloads: list
+    axes: dict                  # key -> list of values
+    combine: str
+    points: list[Point]
+    lines: Lines
+
+
+_SWEEP_KEYS = ("name", "base", "gpu", "set", "workloads", "axes", "combine", "description")
+
+
+def _check_config(gpu: str, overrides: list[str], lines: Lines, where: Callable[[ConfigError], tuple]) -> None:
+    from gpusim.config import load_config
+
+    try:
+        load_config(gpu, overrides)
+    except ConfigError as e:
+        raise lines.error(where(e), str(e)) from None
+
+
+def load_sweep(path: str | Path) -> Sweep:
+    """Read and check a sweep file; every point's config is loaded (and so validated) here."""
+    path = Path(path)
+    data, lines = load_yaml(path, "sweep file")
+    if not isinstance(data, Mapping):
+        raise SweepError(f"{path}:1: a sweep file is a mapping with base, workloads and axes")
+    check_keys(data, _SWEEP_KEYS, lines, ())
+    if "base" in data and "gpu" in data:
+        raise lines.error(("gpu",), "give the base config once, as 'base' or 'gpu'")
+    base_key = "base" if "base" in data else "gpu"
+    base = data.get(base_key)
+    axes = data.get("axes") or {}
+    if not isinstance(axes, Mapping):
+        raise lines.error(("axes",), f"expected a mapping of key path -> list of values, got {axes!r}")
+    if base is None and "gpu" not in axes:
+        raise lines.error((), "missing required key 'base' (the GPU config every point starts from)")
+    if base is not None and not isinstance(base, str):
+        raise lines.error((base_key,), f"expected a config name or YAML path, got {base!r}")
+    if base is not None and (base.endswith((".yaml", ".yml")) or "/" in base):
+        rp = resolve_path(base, path.parent)
+        base = str(rp) if rp is not None else base
+    name = data.get("name") or path.stem
+    sets = data.get("set") or []
+    if isinstance(sets, str):
+        sets = [sets]
+    if not isinstance(sets, list) or not all(isinstance(s, str) for s in sets):
+        raise lines.error(("set",), "expected a list of KEY=VALUE strings")
+    combine = data.get("combine", "product")
+    if combine not in ("product", "zip"):
+        raise lines.error(("combine",), f"expected product or zip, got {combine!r}")
+    wl_items = data.get("workloads")
+    if not wl_items:
+        raise lines.error(("workloads",) if "workloads" in data else (), "needs at least one workload")
+    if not isinstance(wl_items, list):
+        wl_items = [wl_items]
+    workloads = [parse_workload(w, lines, ("workloads", i), path.parent) for i, w in enumerate(wl_items)]
+    names = [w.name for w in workloads]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            raise lines.error(("workloads", i), f"two workloads are named {n!r}; give one a 'name:'")
+
+    axis_values: dict[str, list] = {}
+    for key, values in axes.items():
+        if not isinstance(key, str) or not key:
+            raise lines.error(("axes", key), "an axis is a config key path such as sm.count")
+        if not isinstance(values, list) or not values:
+            raise lines.error(("axes", key), f"expected a non-empty list of values, got {values!r}")
+        if key != "gpu":
+            for v in values:
+                if isinstance(v, (Mapping, list)):
+                    raise lines.error(("axes", key), f"axis values are scalars, got {v!r}")
+        axis_values[key] = values
+    if combine == "zip" and len({len(v) for v in axis_values.values()}) > 1:
+        lens = ", ".join(f"{k}: {len(v)}" for k, v in axis_values.items())
+        raise lines.error(("combine",), f"zip needs axes of one length ({lens})")
+
+    # the key of each axis must exist: checked once with the first value, with a key-path error
+    keys = list(axis_values)
+    if combine == "product":
+        combos = list(itertools.product(*(range(len(axis_values[k])) for k in keys))) if keys else [()]
+    else:
+        combos = [tuple(i for _ in keys) for i in range(len(next(iter(axis_values.values()))))] if keys else [()]
+
+    def where_for(point_idx: dict[str, int]):
+        def f(e: ConfigError) -> tuple:
+            kp = e.key_path
+            for k in keys:
+                if k != "gpu" and (kp == k or kp.startswith(k + ".") or k.startswith(kp + ".")):
+                    return ("axes", k, point_idx[k])
+            if "gpu" in point_idx:
+                return ("axes", "gpu", point_idx["gpu"])
+            for i, s in enumerate(sets):
+                if s.split("=", 1)[0].strip() == kp:
+                    return ("set", i)
+            return ("axes",) if keys else (base_key,)
+        return f
+
+    points: list[Point] = []
+    checked: set = set()
+    for combo in combos:
+        idx = dict(zip(keys, combo))
+        values = {k: axis_values[k][i] for k, i in idx.items()}
+        gpu = values.get("gpu", base)
+        if not isinstance(gpu, str):
+            raise lines.error(("axes", "gpu", idx["gpu"]), f"expected a config name, got {gpu!r}")
+        overrides = list(sets) + [f"{k}={_scalar_text(v)}" for k, v in values.items() if k != "gpu"]
+        cfg_key = (gpu, tuple(overrides))
+        if cfg_key not in checked:
+            _check_config(gpu, overrides, lines, where_for(idx))
+            checked.add(cfg_key)
+        for w in workloads:
+            points.append(Point(index=len(points), values=values, gpu=gpu, overrides=overrides, workload=w))
+    for p in points:
+        ident = json.dumps({"gpu": p.gpu, "overrides": p.overrides, "workload": _workload_identity(p.workload)},
+                           sort_keys=True)
+        p.point_id = hashlib.blake2b(ident.encode(), digest_size=8).hexdigest()
+    return Sweep(path=path, name=str(name), base=str(base) if base is not None else "", sets=list(sets),
+                 workloads=workloads, axes=axis_values, combine=combine, points=points, lines=lines)
+
+
+def _workload_identity(w) -> dict:
+    d = w.describe()
+    if d["kind"] == "trace":
+        # content identity: the list file's bytes and path; an edited trace is a new point
+        return {"kind": "trace", "path": d["path"]}
+    return {"kind": d["kind"], "bench": d.get("bench"), "params": d.get("params")}
+
+
+# ----------------------------------------------------------------------------------------------
+# Running one point (in a worker).
+
+
+def run_point(task: Mapping) -> dict:
+    """Simulate one point; runs in a worker process or on a Dask worker.  Never raises for bad input."""
+    from gpusim.config import load_config
+
+    t0 = time.perf_counter()
+    out = {"point_id": task["point_id"], "point": task["point"], "status": "ok", "rows": [], "error": None}
+    try:
+        cfg = load_config(task["gpu"], task["overrides"])
+        wl = workload_from_dict(task["workload"])
+        rows, rep = wl.run(cfg)
+        for i, r in enumerate(rows):
+            r["kernel_index"] = i
+            r["gpu_name"] = cfg.name
+            r["sm.clock_hz"] = cfg.sm.clock_hz
+            if isinstance(r.get("cycles"), int):
+                r["kernel_time_us"] = r["cycles"] / cfg.sm.clock_hz * 1e6
+            r["total_cycles"] = rep.get("total_cycles")
+        out["rows"] = rows
+    except GpusimError as e:
+        out.update(status="error", error=str(e))
+    except Exception as e:  # a bug in gpusim: keep the sweep going, report it with the point
+        out.update(status="error", error=f"internal error: {type(e).__name__}: {e}")
+    out["wall_seconds"] = time.perf_counter() - t0
+    out["host"] = os.uname().nodename
+    return out
+
+
+# ----------------------------------------------------------------------------------------------
+# Journal and table.
+
+
+class _Store:
+    """``points.jsonl`` (truth), ``results.csv`` (appended), ``results.parquet`` (at the end)."""
+
+    def __init__(self, out: Path, sweep: Sweep):
+        self.out = out
+        self.sweep = sweep
+        self.journal = out / "points.jsonl"
+        self.csv = out / "results.csv"
+        self.parquet = out / "results.parquet"
+        self.columns: list[str] = []
+        self.done: dict[str, dict] = {}
+        self.by_id = {p.point_id: p for p in sweep.points}
+
+    def open(self) -> None:
+        try:
+            self.out.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise SweepError(f"{self.out}: cannot create the output folder: {e.strerror}") from None
+        records = []
+        if self.journal.exists():
+            raw = self.journal.read_bytes()
+            good_end = 0
+            pos = 0
+            for line in raw.splitlines(keepends=True):
+                pos += len(line)
+                if not line.endswith(b"\n"):
+                    break            # a line cut by a kill: dropped
+                try:
+                    records.append(json.loads(line))
+                except json.JSONDecodeError:
+                    break
+                good_end = pos
+            if good_end != len(raw):
+                with open(self.journal, "r+b") as f:
+                    f.truncate(good_end)
+        for r in records:
+            if r.get("status") == "ok":
+                self.done[r["point_id"]] = r
+            else:
+                self.done.pop(r["point_id"], None)   # failed earlier: run again
+        if self.sweep.path.resolve() != (self.out / "sweep.yaml").resolve():
+            shutil.copyfile(self.sweep.path, self.out / "sweep.yaml")
+        self.rewrite_csv()
+
+    def rows_of(self, rec: Mapping) -> list[dict]:
+        p = self.by_id[rec["point_id"]]
+        meta = {"sweep": self.sweep.name, "point": p.index, "point_id": p.point_id, "workload": p.workload.name,
+                "gpu": p.gpu}
+        meta.update({k: v for k, v in p.values.items() if k != "gpu"})
+        return [{**meta, **r} for r in rec["rows"]]
+
+    def _table_rows(self) -> list[dict]:
+        recs = sorted((r for pid, r in self.done.items() if pid in self.by_id), key=lambda r: self.by_id[r["point_id"]].index)
+        return [row for r in recs for row in self.rows_of(r)]
+
+    def _merge_columns(self, rows: list[dict]) -> bool:
+        grown = False
+        for row in rows:
+            for k in row:
+                if k not in self.columns:
+                    self.columns.append(k)
+                    grown = True
+        return grown
+
+    def rewrite_csv(self) -> None:
+        rows = self._table_rows()
+        self.columns = []
+        self._merge_columns(rows)
+        tmp = self.csv.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=self.columns)
+            w.writeheader()
+            w.writerows(rows)
+        os.replace(tmp, self.csv)
+
+    def add(self, rec: dict) -> None:
+        line = json.dumps(rec, separators=(",", ":"), default=str) + "\n"
+        with open(self.journal, "a") as f:
+            f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        if rec["status"] != "ok":
+            return
+        self.done[rec["point_id"]] = rec
+        rows = self.rows_of(rec)
+        if self._merge_columns(rows):
+            self.rewrite_csv()          # a new column: write the table again with the wider header
+            return
+        buf = io.StringIO()
+        csv.DictWriter(buf, fieldnames=self.columns).writerows(rows)
+        with open(self.csv, "a", newline="") as f:
+            f.write(buf.getvalue())
+            f.flush()
+            os.fsync(f.fileno())
+
+    def finish(self) -> None:
+        self.rewrite_csv()
+        rows = self._table_rows()
+        write_parquet(rows, self.columns, self.parquet)
+
+
+def write_parquet(rows: list[dict], columns: list[str], path: Path) -> None:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    arrays = {}
+    for c in columns:
+        vals = [r.get(c) for r in rows]
+        kinds = {type(v) for v in vals if v is not None}
+        if kinds and not kinds <= {int, float} and kinds != {bool} and kinds != {str}:
+            vals = [None if v is None else str(v) for v in vals]       # mixed column: text
+        elif kinds == {int, float}:
+            vals = [None if v is None else float(v) for v in vals]
+        arrays[c] = pa.array(vals)
+    tmp = path.with_suffix(".parquet.tmp")
+    pq.write_table(pa.table(arrays) if columns else pa.table({}), tmp)
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------------------------
+# Executors: one interface (submit + as_completed) over a process pool, Dask, or in-process.
+
+
+class _Inline:
+    def __init__(self):
+        self._queue = []
+
+    def submit(self, fn, arg):
+        self._queue.append((fn, arg))
+        return len(self._queue) - 1
+
+    def as_completed(self, futures):
+        for fn, arg in self._queue:
+            yield _Done(fn(arg))
+
+    def close(self):
+        pass
+
+
+class _Done:
+    def __init__(self, value):
+        self.value = value
+
+    def result(self):
+        return self.value
+
+
+class _Pool:
+    def __init__(self, jobs: int):
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn: workers start clean (no inherited tqdm monitor thread); Numba's on-disk cache
+        # (cache=True) and the parsed-trace cache are shared through the file system
+        self.ex = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"))
+
+    def submit(self, fn, arg):
+        return self.ex.submit(fn, arg)
+
+    def as_completed(self, futures):
+        from concurrent.futures import as_completed
+
+        return as_completed(futures)
+
+    def close(self, cancel: bool = False):
+        self.ex.shutdown(wait=not cancel, cancel_futures=cancel)
+
+
+class _Dask:
+    def __init__(self, address: str):
+        try:
+            from distributed import Client
+        except ImportError:  # pragma: no cover - a dependency of gpusim
+            raise GpusimError("--executor dask://...: the 'distributed' package is not installed") from None
+        try:
+            self.client = Client(address, timeout="10s")
+        except (OSError, TimeoutError) as e:
+            raise GpusimError(f"--executor dask://{address.removeprefix('tcp://')}: cannot reach the Dask scheduler: {e}") from None
+
+    def submit(self, fn, arg):
+        return self.client.submit(fn, arg, pure=False, key=f"gpusim-point-{arg['point_id']}-{time.monotonic_ns()}")
+
+    def as_completed(self, futures):
+        from distributed import as_completed
+
+        return as_completed(futures)
+
+    def close(self, cancel: bool = False):
+        self.client.close()
+
+
+def make_executor(spec: str, jobs: int | None, ntasks: int):
+    if spec == "local":
+        n = jobs if jobs else (os.cpu_count() or 1)
+        n = max(1, min(n, ntasks))
+        return _Inline() if n == 1 else _Pool(n)
+    if spec.startswith("dask://"):
+        addr = spec.removeprefix("dask://")
+        if not addr:
+            raise GpusimError("--executor dask://HOST:PORT: the scheduler address is missing")
+        return _Dask(addr if "://" in addr else f"tcp://{addr}")
+    raise GpusimError(f"--executor {spec}: expected 'local' or 'dask://HOST:PORT'")
+
+
+def run_sweep(sweep: Sweep, out: str | Path, *, jobs: int | None = None, executor: str = "local",
+              quiet: bool = False) -> dict:
+    """Run the points not finished in ``out`` yet; returns a summary dict.  GpusimError if any point failed."""
+    out = Path(out)
+    store = _Store(out, sweep)
+    store.open()
+    todo = [p for p in sweep.points if p.point_id not in store.done]
+    skipped = len(sweep.points) - len(todo)
+    tasks = [{"point_id": p.point_id, "point": p.index, "gpu": p.gpu, "overrides": p.overrides,
+              "workload": p.workload.describe()} for p in todo]
+    failed: list[dict] = []
+    t0 = time.perf_counter()
+    ex = make_executor(executor, jobs, len(tasks)) if tasks else None
+    from tqdm import tqdm
+
+    bar = tqdm(total=len(sweep.points), initial=skipped, desc=sweep.name, unit="point", file=sys.stderr,
+               disable=quiet or not tasks, dynamic_ncols=True)
+    interrupted = False
+    try:
+        if ex is not None:
+            futures = [ex.submit(run_point, t) for t in tasks]
+            for fut in ex.as_completed(futures):
+                rec = fut.result()
+                rec["values"] = store.by_id[rec["point_id"]].values
+                store.add(rec)
+                if rec["status"] != "ok":
+                    failed.append(rec)
+                    bar.set_postfix_str(f"{len(failed)} failed")
+                bar.update(1)
+    except KeyboardInterrupt:
+        interrupted = True
+        raise
+    finally:
+        bar.close()
+        if ex is not None:
+            if isinstance(ex, _Pool):
+                ex.close(cancel=interrupted)
+            else:
+                ex.close()
+        store.finish()
+    summary = {"points": len(sweep.points), "ran": len(tasks), "resumed": skipped, "failed": len(failed),
+               "rows": sum(len(r["rows"]) for pid, r in store.done.items() if pid in store.by_id),
+               "wall_seconds": time.perf_counter() - t0, "csv": str(store.csv), "parquet": str(store.parquet)}
+    if failed:
+        first = failed[0]
+        p = store.by_id[first["point_id"]]
+        raise GpusimError(f"{len(failed)} of {len(tasks)} points failed (their rows are missing from {store.csv}; "
+                          f"run the same command again to retry them); first: point {p.index} "
+                          f"({p.workload.name}, {', '.join(p.overrides) or p.gpu}): {first['error']}")
+    return summary
+
+
+# ----------------------------------------------------------------------------------------------
+# Reading a sweep's table back (for plots).
+
+
+def read_table(path: str | Path) -> tuple[list[str], list[dict]]:
+    """Columns and rows of ``OUT`` (a sweep folder), a ``results.csv`` or a ``.parquet`` file.
+
+    Numbers come back as int/float; empty cells as None.
+    """
+    p = Path(path)
+    if p.is_dir():
+        if (p / "results.csv").is_file():
+            p = p / "results.csv"
+        elif (p / "results.parquet").is_file():
+            p = p / "results.parquet"
+        else:
+            raise GpusimError(f"{path}: no results.csv or results.parquet here (is it a sweep output folder?)")
+    if not p.is_file():
+        raise GpusimError(f"{path}: no such file or folder")
+    if p.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            t = pq.read_table(p)
+        except Exception as e:  # pyarrow raises several types for a damaged file
+            raise GpusimError(f"{p}: not a readable Parquet file: {e}") from None
+        return list(t.column_names), t.to_pylist()
+    with open(p, newline="") as f:
+        r = csv.DictReader(f)
+        cols = list(r.fieldnames or [])
+        rows = [{k: _num(v) for k, v in row.items()} for row in r]
+    return cols, rows
+
+
+def _num(v: Any) -> Any:
+    if v is None or v == "":
+        return None
+    if not isinstance(v, str):
+        return v
+    try:
+        return int(v)
+    except ValueError:
+        pass
+    try:
+        return float(v)
+    except ValueError:
+        return {"True": True, "False": False}.get(v, v)
+
+
+# ----------------------------------------------------------------------------------------------
+# Plotting a sweep's table.
+
+_AGGS = {"mean": lambda v: sum(v) / len(v), "sum": sum, "min": min, "max": max}
+
+
+def _column(name: str, cols: list[str], what: str, source: str) -> str:
+    if name in cols:
+        return name
+    close = difflib.get_close_matches(name, cols, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise GpusimError(f"{source}: {what} {name!r} is not a column of the table{hint}")
+
+
+def _sort_key(v: Any) -> tuple:
+    from gpusim import units
+
+    if isinstance(v, (int, float)) and not isinstance(v, bool):
+        return (0, float(v), "")
+    for parse in (units.parse_size, units.parse_frequency, units.parse_bandwidth, units.parse_time):
+        try:
+            return (0, float(parse(v)), "")
+        except (ValueError, TypeError):
+            pass
+    return (1, 0.0, str(v))
+
+
+def plot_results(source: str | Path, x: str, y: str, hue: str | None = None, *, output: str | Path | None = None,
+                 where: list[str] = (), agg: str = "mean", title: str | None = None) -> Path:
+    """Draw ``y`` against ``x`` (one line or bar group per ``hue`` value) from a sweep table; returns the PNG path."""
+    from gpusim.stats import render
+
+    cols, rows = read_table(source)
+    src = str(source)
+    x = _column(x, cols, "--x", src)
+    y = _column(y, cols, "--y", src)
+    if hue is not None:
+        hue = _column(hue, cols, "--hue", src)
+    for cond in where:
+        key, sep, val = cond.partition("=")
+        if not sep:
+            raise GpusimError(f"--where {cond!r}: expected KEY=VALUE")
+        key = _column(key.strip(), cols, "--where", src)
+        rows = [r for r in rows if str(r.get(key)) == val.strip() or _num(val.strip()) == r.get(key)]
+    if agg not in _AGGS:
+        raise GpusimError(f"--agg {agg!r}: expected one of {', '.join(_AGGS)}")
+    rows = [r for r in rows if r.get(x) is not None and r.get(y) is not None]
+    if not rows:
+        raise GpusimError(f"{src}: no rows with both {x!r} and {y!r} (after --where)")
+    bad = next((r[y] for r in rows if isinstance(r[y], bool) or not isinstance(r[y], (int, float))), None)
+    if bad is not None:
+        raise GpusimError(f"{src}: --y {y!r} must be a numeric column (found {bad!r})")
+    groups: dict[Any, dict[Any, list[float]]] = {}
+    for r in rows:
+        groups.setdefault(r.get(hue) if hue else None, {}).setdefault(r[x], []).append(float(r[y]))
+    xs = sorted({r[x] for r in rows}, key=_sort_key)
+    numeric_x = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in xs)
+    many = max(len(v) for g in groups.values() for v in g.values())
+    plt = render.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
+    hues = sorted(groups, key=_sort_key) if hue else [None]
+    colors = render.palette(len(hues))
+    width = 0.8 / len(hues)
+    for j, (h, col) in enumerate(zip(hues, colors)):
+        g = groups[h]
+        pts = [(xv, _AGGS[agg](g[xv])) for xv in xs if xv in g]
+        label = f"{hue} = {h}" if hue else None
+        if numeric_x:
+            ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=col, label=label)
+        else:
+            pos = {xv: i for i, xv in enumerate(xs)}
+            ax.bar([pos[p[0]] - 0.4 + width * (j + 0.5) for p in pts], [p[1] for p in pts], width=width, color=col,
+                   edgecolor="black", linewidth=0.4, label=label)
+    if not numeric_x:
+        ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    ax.set_xlabel(x)
+    ax.set_ylabel(f"{y} ({agg} of {many} rows)" if many > 1 else y)
+    ax.set_title(title or f"{y} vs {x}" + (f" by {hue}" if hue else ""), fontsize=10)
+    ax.grid(True, linewidth=0.3, alpha=0.6)
+    if hue:
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    if output is None:
+        folder = Path(source) if Path(source).is_dir() else Path(source).parent
+        safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"plot-{y}-vs-{x}" + (f"-by-{hue}" if hue else ""))
+        output = folder / f"{safe}.png"
+    output = Path(output)
+    try:
+        fig.savefig(output)
+    except OSError as e:
+        raise GpusimError(f"{output}: cannot write the plot: {e.strerror}") from None
+    finally:
+        plt.close(fig)
+    return output

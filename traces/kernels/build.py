@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Compile gpusim's LLM kernels (``src/*.cu``) and write their SASS listings and resource usage.
+
+For every target architecture in ``kernels.yaml`` (sm_80, sm_86, sm_89, sm_90a) and every source
+file, this script runs
+
+* ``nvcc -cubin -O3 -use_fast_math -arch=<arch>`` (the flags are ``nvcc_flags`` in kernels.yaml),
+* ``nvdisasm -c -hex`` on the cubin -> ``sass/<arch>/<stem>.sass`` (runs of blanks squeezed to one
+  blank to keep the committed text small; the gpusim listing parser reads both forms and this
+  script checks that they parse to the same instructions),
+* ``cuobjdump -res-usage`` -> ``sass/<arch>/<stem>.res-usage.txt`` (registers, shared memory,
+  constant bank bytes per kernel),
+* ``cuobjdump -elf`` -> the kernel-parameter layout (``EIATTR_KPARAM_INFO``: ordinal, offset and
+  size of every parameter; ``EIATTR_PARAM_CBANK``: where the parameters start in constant bank 0,
+  0x160 on sm_80..sm_89 and 0x210 on sm_90) -> ``sass/<arch>/manifest.json``.
+
+The listings are committed, so neither CI nor users need nvcc.  Requirements for regenerating
+them: ``nvcc`` on PATH (or ``$NVCC``) and the disassemblers (``pip install nvidia-cuda-nvdisasm
+nvidia-cuda-cuobjdump``; found on PATH or in the wheel's ``nvidia/cu13/bin``).
+
+    python traces/kernels/build.py                 # all targets, in place
+    python traces/kernels/build.py --arch sm_86 --out /tmp/sass   # one target elsewhere
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import yaml
+
+HERE = Path(__file__).resolve().parent
+TYPE_BYTES = {"ptr": 8, "i32": 4, "i64": 8, "f32": 4, "tensormap": 128}
+
+
+def find_tool(name: str) -> str:
+    p = shutil.which(name)
+    if p:
+        return p
+    try:
+        import nvidia  # namespace package of the nvidia-cuda-* wheels
+
+        for root in nvidia.__path__:
+            for sub in ("cu13", "cu12", "cuda_nvcc", "cuda_cuobjdump", "cuda_nvdisasm"):
+                cand = Path(root) / sub / "bin" / name
+                if cand.is_file():
+                    return str(cand)
+    except ImportError:
+        pass
+    sys.exit(f"build.py: '{name}' not found (nvcc from the CUDA toolkit; "
+             f"pip install nvidia-cuda-nvdisasm nvidia-cuda-cuobjdump for the disassemblers)")
+
+
+def run(cmd: list[str]) -> str:
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        sys.exit(f"build.py: {' '.join(cmd)} failed:\n{r.stderr}")
+    return r.stdout
+
+
+def version(tool: str) -> str:
+    out = run([tool, "--version"]).strip().splitlines()
+    return out[-1] if out else "?"
+
+
+_KPARAM = re.compile(r"Ordinal\s*:\s*0x([0-9a-f]+)\s+Offset\s*:\s*0x([0-9a-f]+)\s+Size\s*:\s*0x([0-9a-f]+)")
+_CBANK = re.compile(r"EIATTR_PARAM_CBANK\s+Format:\s*\S+\s+Value:\s*0x[0-9a-f]+\s+0x([0-9a-f]+)")
+_INFO = re.compile(r"^\.nv\.info\.(\S+)\s*$", re.M)
+_RES = re.compile(r"Function (\S+):\s*\n\s*REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+) CONSTANT\[0\]:(\d+)")
+
+
+def elf_params(elf_text: str) -> dict[str, dict]:
+    """Per function: parameter (ordinal, offset, size) list and the param cbank offset/size."""
+    out: dict[str, dict] = {}
+    starts = [(m.start(), m.group(1)) for m in _INFO.finditer(elf_text)]
+    for k, (pos, fn) in enumerate(starts):
+        end = starts[k + 1][0] if k + 1 < len(starts) else len(elf_text)
+        block = elf_text[pos:end]
+        params = sorted((int(o, 16), int(off, 16), int(sz, 16)) for o, off, sz in _KPARAM.findall(block))
+        cb = _CBANK.search(block)
+        if cb is None:
+            continue
+        v = int(cb.group(1), 16)
+        out[fn] = {"params": params, "param_base": v & 0xFFFF, "param_bytes": v >> 16}
+    return out
+
+
+def squeeze(text: str) -> str:
+    return "\n".join(re.sub(r"[ \t]+", " ", ln).rstrip() for ln in text.splitlines()) + "\n"
+
+
+def check_same(full: str, small: str, where: str) -> None:
+    """The squeezed listing must parse to exactly the instructions of nvdisasm's own text."""
+    sys.path.insert(0, str(HERE.parents[1]))
+    from gpusim.frontend.sass import parse_sass_text
+
+    a, b = parse_sass_text(full, where), parse_sass_text(small, where)
+    assert a.functions.keys() == b.functions.keys(), where
+    for name, fa in a.functions.items():
+        fb = b.functions[name]
+        assert (fa.pc == fb.pc).all() and (fa.lo == fb.lo).all() and (fa.hi == fb.hi).all(), (where, name)
+        assert fa.opcode == fb.opcode and fa.text == fb.text, (where, name)
+
+
+def build(archs: list[str], out_root: Path) -> None:
+    spec = yaml.safe_load((HERE / "kernels.yaml").read_text())
+    nvcc, nvdisasm, cuobjdump = (os.environ.get("NVCC") or find_tool("nvcc")), find_tool("nvdisasm"), find_tool("cuobjdump")
+    flags = list(spec["nvcc_flags"])
+    kernels = spec["kernels"]
+    sources: dict[str, list[str]] = {}
+    for name, k in kernels.items():
+        sources.setdefault(k["source"], []).append(name)
+    for arch in archs:
+        dst = out_root / arch
+        dst.mkdir(parents=True, exist_ok=True)
+        manifest = {
+            "arch": arch,
+            "nvcc": version(nvcc),
+            "nvdisasm": version(nvdisasm),
+            "nvcc_flags": flags,
+            "note": "generated by traces/kernels/build.py; do not edit",
+            "kernels": {},
+        }
+        with tempfile.TemporaryDirectory() as tmp:
+            for src, names in sorted(sources.items()):
+                names = [n for n in names if arch in kernels[n].get("archs", spec["targets"])]
+                if not names:
+                    continue
+                stem = Path(src).stem
+                cubin = Path(tmp) / f"{stem}.cubin"
+                run([nvcc, *flags, f"-arch={arch}", "-o", str(cubin), str(HERE / "src" / src)])
+                full = run([nvdisasm, "-c", "-hex", str(cubin)])
+                small = squeeze(full)
+                check_same(full, small, f"{arch}/{stem}.sass")
+                (dst / f"{stem}.sass").write_text(small)
+                res = run([cuobjdump, "-res-usage", str(cubin)])
+                (dst / f"{stem}.res-usage.txt").write_text(res)
+                usage = {m.group(1): tuple(int(x) for x in m.groups()[1:]) for m in _RES.finditer(res)}
+                elf = elf_params(run([cuobjdump, "-elf", str(cubin)]))
+                for name in names:
+                    if name not in usage or name not in elf:
+                        sys.exit(f"build.py: {src} for {arch} has no kernel '{name}' (kernels.yaml out of date?)")
+                    declared = list(kernels[name]["params"].items())
+                    found = elf[name]["params"]
+                    if [o for o, _, _ in found] != list(range(len(declared))):
+                        sys.exit(f"build.py: {name}: kernels.yaml lists {len(declared)} params, the cubin {len(found)}")
+                    params = []
+                    for (pname, ptype), (_, off, size) in zip(declared, found):
+                        if TYPE_BYTES[ptype] != size:
+                            sys.exit(f"build.py: {name}.{pname}: kernels.yaml says {ptype} ({TYPE_BYTES[ptype]} B), "
+                                     f"the cubin {size} B")
+                        params.append({"name": pname, "type": ptype, "offset": off, "size": size})
+                    reg, stack, shared, local, const0 = usage[name]
+                    manifest["kernels"][name] = {
+                        "listing": f"{stem}.sass",
+                        "registers": reg,
+                        "static_shared_bytes": shared,
+                        "stack_bytes": stack,
+                        "local_bytes": local,
+                        "const0_bytes": const0,
+                        "param_base": elf[name]["param_base"],
+                        "param_bytes": elf[name]["param_bytes"],
+                        "params": params,
+                    }
+        (dst / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
+        total = sum(p.stat().st_size for p in dst.iterdir())
+        print(f"{arch}: {len(manifest['kernels'])} kernels, {total / 1024:.0f} KiB in {dst}")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--arch", action="append", help="target(s), default: all in kernels.yaml")
+    ap.add_argument("--out", type=Path, default=HERE / "sass", help="output root (default: traces/kernels/sass)")
+    a = ap.parse_args()
+    spec = yaml.safe_load((HERE / "kernels.yaml").read_text())
+    build(a.arch or spec["targets"], a.out)
+
+
+if __name__ == "__main__":
+    main()

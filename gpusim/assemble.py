@@ -27,6 +27,9 @@ FIXED_LATENCY_READ_OFFSET = 2
 #: Cycles per call of the core between progress updates.
 CHUNK_CYCLES = 200_000
 
+#: Watchdog: a kernel still running after this many cycles is reported as a model deadlock.
+MAX_CYCLES = 10**11
+
 
 @dataclass(frozen=True)
 class Occupancy:
@@ -289,6 +292,10 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         np.zeros(n_sm, i64),                  # sm_fp64_free
         np.zeros(ctas_slots, i64),            # c_live
         np.zeros(ctas_slots, i64),            # c_bar
+        np.full(nw, core.NEVER, i64),         # w_wake
+        np.zeros(nw, i64),                    # w_since
+        np.zeros(nw, i64),                    # w_launch
+        np.full(nsc, core.NEVER, i64),        # sc_next
     )
     counters = np.zeros(core.C_SIZE, i64)
     pc_stats = np.zeros((st.shape[0], core.N_REASONS + 2), i64)
@@ -313,9 +320,10 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
     """
     s = r.state
     w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh = s[:9]
-    c_live, c_bar = s[-2], s[-1]
+    c_live, c_bar, w_wake, w_since, w_launch, sc_next = s[-6:]
+    w_reason = s[10]
     core.init_kernel(r.params, r.g, kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters)
+                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters, w_wake, w_reason, w_launch, sc_next)
     until = 0
     while True:
         until += CHUNK_CYCLES
@@ -323,6 +331,9 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
                              r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log)
         if status == 0:
             break
+        if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:
+            raise GpusimError(f"{kt.path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
+                              f"with {int(r.g[core.G_LIVE])} warps left (deadlock in the model; please report)")
         if progress is not None:
             done = int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
             progress(int(r.g[core.G_CYCLE]), done, kt.num_ctas)

@@ -708,7 +708,7 @@ class _Dask:
         except ImportError:  # pragma: no cover - a dependency of gpusim
             raise GpusimError("--executor dask://...: the 'distributed' package is not installed") from None
         try:
-            self.client = Client(address, timeout="10s")
+            self.client = Client(address, timeout="5s")
         except (OSError, TimeoutError) as e:
             raise GpusimError(f"--executor dask://{address.removeprefix('tcp://')}: cannot reach the Dask scheduler: {e}") from None
 

@@ -173,7 +173,7 @@ G_SIZE = 6
 
 @njit(cache=True)
 def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle):
+                w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next):
     n_cta = cta_warp_ptr.size - 1
     cta = g[G_NEXT_CTA]
     if cta >= n_cta:
@@ -197,6 +197,12 @@ def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fe
             w_bar[ws] = 0
             w_ibn[ws] = 0
             w_ibh[ws] = 0
+            w_wake[ws] = start_cycle
+            w_reason[ws] = -1
+            w_launch[ws] = start_cycle
+            sc = sm * p[P_SUBCORES] + (slot * wpc + k) % p[P_SUBCORES]
+            if sc_next[sc] > start_cycle:
+                sc_next[sc] = start_cycle
             c_live[cs] += 1
             g[G_LIVE] += 1
             counters[C_WARPS] += 1
@@ -207,12 +213,13 @@ def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fe
 
 @njit(cache=True)
 def init_kernel(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-                w_ibh, c_live, c_bar, counters):
+                w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next):
     """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time)."""
     for slot in range(p[P_CTAS_PER_SM]):
         for sm in range(p[P_NUM_SM]):
             _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                        w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH])
+                        w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
+                        sc_next)
 
 
 @njit(cache=True)
@@ -279,52 +286,121 @@ def _port_take(port_cyc, port_used, sc, bank, cyc):
 def _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt, sb_rel, sb_long, sb_n,
               w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long,
               unit_free, mq_leave, mq_n, ctrl, w_depbar):
-    """Why warp ``ws`` cannot issue at cycle ``c`` (R_*), or -1 if it is eligible (MGC §2.1)."""
+    """Why warp ``ws`` cannot issue at cycle ``c`` (R_*, or -1 if eligible; MGC §2.1) and the
+    earliest cycle at which that reason can end without the warp issuing (its wake-up cycle)."""
     if w_bar[ws]:
-        return R_BARRIER
-    if w_ibn[ws] == 0 or w_ibt[ws, w_ibh[ws]] > c:
-        return R_NO_INST
+        return R_BARRIER, NEVER
+    if w_ibn[ws] == 0:
+        return R_NO_INST, NEVER
+    t = w_ibt[ws, w_ibh[ws]]
+    if t > c:
+        return R_NO_INST, t
     if w_stall[ws] > c:
-        return R_WAIT
+        return R_WAIT, w_stall[ws]
     s = inst_static[w_pc[ws]]
     fl = st[s, S_FLAGS]
+    # the wake-up cycle is the next stamp at which the outcome may change (any release on a
+    # waited counter or register, or the increment of the last issue becoming visible), so that
+    # cached states equal what a cycle-by-cycle re-examination would find
+    vis = w_last_issue[ws] + 2
     if ctrl:
         m = st[s, S_WAIT]
+        reason = -1
+        wake = NEVER
         for b in range(NSB):
             if (m >> b) & 1:
-                if _sb_pending(sb_rel, sb_n, ws, b, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
-                               w_last_rel_r) > 0:
-                    return R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+                if reason < 0 and _sb_pending(sb_rel, sb_n, ws, b, c, w_last_issue, w_last_wsb, w_last_rsb,
+                                              w_last_rel_w, w_last_rel_r) > 0:
+                    reason = R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+                for q in range(sb_n[ws, b]):
+                    v = sb_rel[ws, b, q]
+                    if c < v < wake:
+                        wake = v
+        if reason >= 0:
+            if c < vis < wake:
+                wake = vis
+            return reason, wake
     else:
+        reason = -1
+        wake = NEVER
         for r in range(4):
             rg = st[s, S_SRC0 + r]
-            if rg >= 0 and rg != 255 and reg_ready[ws, rg] > c:
-                return R_LONG_SB if reg_long[ws, rg] == 1 else (R_SHORT_SB if reg_long[ws, rg] == 2 else R_WAIT)
+            if rg >= 0 and rg != 255:
+                v = reg_ready[ws, rg]
+                if v > c:
+                    if reason < 0:
+                        reason = R_LONG_SB if reg_long[ws, rg] == 1 else (R_SHORT_SB if reg_long[ws, rg] == 2 else R_WAIT)
+                    if v < wake:
+                        wake = v
             rg = st[s, S_DST0 + r]
             if rg >= 0 and rg != 255:
-                if reg_ready[ws, rg] > c:
-                    return R_LONG_SB if reg_long[ws, rg] == 1 else (R_SHORT_SB if reg_long[ws, rg] == 2 else R_WAIT)
-                if reg_war[ws, rg] > c:
-                    return R_SHORT_SB
+                v = reg_ready[ws, rg]
+                if v > c:
+                    if reason < 0:
+                        reason = R_LONG_SB if reg_long[ws, rg] == 1 else (
+                            R_SHORT_SB if reg_long[ws, rg] == 2 else R_WAIT)
+                    if v < wake:
+                        wake = v
+                v = reg_war[ws, rg]
+                if v > c:
+                    if reason < 0:
+                        reason = R_SHORT_SB
+                    if v < wake:
+                        wake = v
+        if reason >= 0:
+            return reason, wake
     b = w_depbar[ws, 0]
     if b >= 0:
         # an issued DEPBAR.LE SBb, N holds the next instruction until SBb <= N (MGC §1.5, Figure 2)
+        nmax = w_depbar[ws, 1]
         if _sb_pending(sb_rel, sb_n, ws, b, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
-                       w_last_rel_r) > w_depbar[ws, 1]:
-            return R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+                       w_last_rel_r) > nmax:
+            reason = R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+            wake = NEVER
+            for q in range(sb_n[ws, b]):
+                v = sb_rel[ws, b, q]
+                if c < v < wake:
+                    wake = v
+            if c < vis < wake:
+                wake = vis
+            return reason, wake
     u = st[s, S_UNIT]
     if u == U_MEM:
         occ = 0
+        first = NEVER
         for k in range(mq_n[sc]):
-            if mq_leave[sc, k] >= c:
+            v = mq_leave[sc, k]
+            if v >= c:
                 occ += 1
+                if v + 1 < first:
+                    first = v + 1
         if occ >= p[P_MQ_CAP]:
-            return R_LG if fl & F_LONG else R_MIO
+            return (R_LG if fl & F_LONG else R_MIO), first
     elif (fl & F_VARIABLE) == 0:
         if unit_free[sc, u] > c:
-            if not (u == U_FP32 and p[P_STEER] and (fl & F_IMAD) == 0 and unit_free[sc, U_INT] <= c):
-                return R_MATH
-    return -1
+            if u == U_FP32 and p[P_STEER] and (fl & F_IMAD) == 0:
+                if unit_free[sc, U_INT] > c:
+                    t = unit_free[sc, U_INT]
+                    if unit_free[sc, u] < t:
+                        t = unit_free[sc, u]
+                    return R_MATH, t
+            else:
+                return R_MATH, unit_free[sc, u]
+    return -1, c + 1
+
+
+@njit(cache=True)
+def _set_reason(ws, r, c, w_reason, w_since, w_pc, inst_static, counters, pc_stats):
+    """Interval accounting of warp states: the old state is charged for [since, c)."""
+    old = w_reason[ws]
+    if old == r:
+        return
+    if old >= 0 and c > w_since[ws]:
+        d = c - w_since[ws]
+        counters[C_REASON_BASE + old] += d
+        pc_stats[inst_static[w_pc[ws]], 1 + old] += d
+    w_reason[ws] = r
+    w_since[ws] = c
 
 
 @njit(cache=True)
@@ -334,8 +410,14 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
            sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
            sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
            mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
-           c_live, c_bar, counters, pc_stats, issue_log, sb_log):
-    """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1)."""
+           c_live, c_bar, w_wake, w_since, w_launch, sc_next, counters, pc_stats, issue_log, sb_log):
+    """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1).
+
+    Event-driven: a sub-core is visited only in cycles where one of its warps may change state
+    (its wake-up cycle), after an issue or while it has instructions to fetch; warp states are
+    charged per interval, so skipped cycles are accounted exactly (with ``P_IDLE_SKIP`` = 0 every
+    sub-core and warp is re-examined every cycle instead, which must give identical counters).
+    """
     n_sm = p[P_NUM_SM]
     n_sub = p[P_SUBCORES]
     cps = p[P_CTAS_PER_SM]
@@ -347,135 +429,151 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
     ports = p[P_PORTS]
     dram_mbpc = p[P_DRAM_MBPC]
     log = p[P_LOG]
+    skip = p[P_IDLE_SKIP] and not log
+    nsc = n_sm * n_sub
     c = g[G_CYCLE]
-    while g[G_LIVE] > 0 and c < until:
-        changed = False
+    while g[G_LIVE] > 0:
+        if skip:
+            cn = NEVER
+            for sc in range(nsc):
+                if sc_next[sc] < cn:
+                    cn = sc_next[sc]
+            if cn == NEVER:
+                return 2  # live warps but nothing can ever happen: a deadlock in the model
+            if cn > c:
+                counters[C_SKIPPED] += cn - c
+                c = cn
+        if c >= until:
+            break
         if log and w_trace[0] >= 0 and c < sb_log.shape[0]:
             # SB values of warp slot 0 as the issue stage sees them at the start of cycle c
             for b in range(NSB):
                 sb_log[c, b] = _sb_pending(sb_rel, sb_n, 0, b, c, w_last_issue, w_last_wsb, w_last_rsb,
                                            w_last_rel_w, w_last_rel_r)
-        counters[C_ACTIVE_WARP_CYCLES] += g[G_LIVE]
-        counters[C_ISSUE_SLOTS] += n_sm * n_sub
-        for sm in range(n_sm):
-            for sub in range(n_sub):
-                sc = sm * n_sub + sub
-                blocked = sc_control_free[sc] > c + 1 or sc_issue_busy[sc] > c
-                best = -1
-                best_key = NEVER
-                greedy = sc_greedy[sc]
-                n_elig = 0
-                youngest = -1
-                youngest_age = -1
-                for slot in range(sub, wslots, n_sub):
-                    ws = sm * wslots + slot
-                    if w_trace[ws] < 0:
-                        continue
-                    if w_age[ws] > youngest_age:
-                        youngest_age = w_age[ws]
-                        youngest = ws
-                    r = _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt,
-                                  sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
-                                  w_last_rel_r, reg_ready, reg_war, reg_long, unit_free, mq_leave, mq_n, ctrl,
-                                  w_depbar)
-                    if r < 0 and blocked:
-                        r = R_DISPATCH
-                    w_reason[ws] = r
-                    if r >= 0:
-                        continue
-                    n_elig += 1
-                    if ws == greedy and policy != 2:
-                        key = -NEVER
-                    elif policy == 0:       # CGGTY: youngest
-                        key = -w_age[ws]
-                    elif policy == 1:       # GTO: oldest
-                        key = w_age[ws]
-                    else:                   # LRR: next slot after the last issued one
-                        base = greedy - sm * wslots if greedy >= 0 else -1
-                        key = (slot - base - 1 + wslots) % wslots
-                    if key < best_key:
-                        best_key = key
-                        best = ws
-                if youngest < 0:
+        for sc in range(nsc):
+            if skip and sc_next[sc] > c:
+                continue
+            sm = sc // n_sub
+            sub = sc - sm * n_sub
+            blocked = sc_control_free[sc] > c + 1 or sc_issue_busy[sc] > c
+            unblock = sc_control_free[sc] - 1
+            if sc_issue_busy[sc] > unblock:
+                unblock = sc_issue_busy[sc]
+            best = -1
+            best_key = NEVER
+            greedy = sc_greedy[sc]
+            sc_min = NEVER
+            any_warp = False
+            for slot in range(sub, wslots, n_sub):
+                ws = sm * wslots + slot
+                if w_trace[ws] < 0:
                     continue
-                # account stall reasons of this cycle
+                any_warp = True
+                if w_launch[ws] > c:
+                    if w_launch[ws] < sc_min:
+                        sc_min = w_launch[ws]
+                    continue
+                if skip and w_wake[ws] > c:
+                    if w_wake[ws] < sc_min:
+                        sc_min = w_wake[ws]
+                    continue
+                r, wake = _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt,
+                                    sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
+                                    w_last_rel_r, reg_ready, reg_war, reg_long, unit_free, mq_leave, mq_n, ctrl,
+                                    w_depbar)
+                if r < 0:
+                    if blocked:
+                        r = R_DISPATCH
+                        wake = unblock
+                    else:
+                        r = R_NOT_SELECTED
+                        wake = c + 1
+                        if ws == greedy and policy != 2:
+                            key = -NEVER
+                        elif policy == 0:       # CGGTY: youngest
+                            key = -w_age[ws]
+                        elif policy == 1:       # GTO: oldest
+                            key = w_age[ws]
+                        else:                   # LRR: next slot after the last issued one
+                            base = greedy - sm * wslots if greedy >= 0 else -1
+                            key = (slot - base - 1 + wslots) % wslots
+                        if key < best_key:
+                            best_key = key
+                            best = ws
+                _set_reason(ws, r, c, w_reason, w_since, w_pc, inst_static, counters, pc_stats)
+                w_wake[ws] = wake
+                if wake < sc_min:
+                    sc_min = wake
+            if not any_warp:
+                sc_next[sc] = NEVER
+                continue
+            active = False
+            if best >= 0:
+                active = True
+                # the issuing warp is charged one 'selected' cycle at its current PC
+                _set_reason(best, R_SELECTED, c, w_reason, w_since, w_pc, inst_static, counters, pc_stats)
+                _set_reason(best, -1, c + 1, w_reason, w_since, w_pc, inst_static, counters, pc_stats)
+                w_wake[best] = c + 1
+                _issue(p, g, st, c, best, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall,
+                       w_bar, w_ibn, w_ibh, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r,
+                       w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
+                       sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
+                       mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
+                       ctrl, banks, ports, dram_mbpc, w_depbar)
+                sc_greedy[sc] = best
+                if w_pc[best] >= w_end[best]:
+                    # a retired slot starts clean for the next CTA's warp
+                    for b in range(NSB):
+                        sb_n[best, b] = 0
+                    w_depbar[best, 0] = -1
+                    if not ctrl:
+                        for rg in range(256):
+                            reg_ready[best, rg] = 0
+                            reg_war[best, rg] = 0
+                    counters[C_ACTIVE_WARP_CYCLES] += c + 1 - w_launch[best]
+                    _retire(p, g, best, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age,
+                            w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake,
+                            w_reason, w_launch, sc_next)
+                elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BARRIER:
+                    slot_cta = (best - sm * wslots) // wpc
+                    cs = sm * cps + slot_cta
+                    w_bar[best] = 1
+                    c_bar[cs] += 1
+                    _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c,
+                                     w_wake, sc_next)
+            # fetch: follow the last issued warp, else the policy's preferred warp with buffer space (MGC §3):
+            # youngest for CGGTY, oldest otherwise
+            fw = -1
+            gw = sc_greedy[sc]
+            if gw >= 0 and w_trace[gw] >= 0 and w_ibn[gw] < 3 and w_fetch[gw] < w_end[gw] and w_launch[gw] <= c:
+                fw = gw
+            else:
+                fa = -NEVER
                 for slot in range(sub, wslots, n_sub):
                     ws = sm * wslots + slot
-                    if w_trace[ws] < 0:
+                    if w_trace[ws] < 0 or w_ibn[ws] >= 3 or w_fetch[ws] >= w_end[ws] or w_launch[ws] > c:
                         continue
-                    r = w_reason[ws]
-                    if r < 0:
-                        r = R_SELECTED if ws == best else R_NOT_SELECTED
-                        w_reason[ws] = r
-                    counters[C_REASON_BASE + r] += 1
-                    pc_stats[inst_static[w_pc[ws]], 1 + r] += 1
-                if best >= 0:
-                    changed = True
-                    _issue(p, g, st, c, best, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall,
-                           w_bar, w_ibn, w_ibh, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r,
-                           w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
-                           sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
-                           mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
-                           ctrl, banks, ports, dram_mbpc, w_depbar)
-                    sc_greedy[sc] = best
-                    if w_pc[best] >= w_end[best]:
-                        # a retired slot starts clean for the next CTA's warp
-                        for b in range(NSB):
-                            sb_n[best, b] = 0
-                        w_depbar[best, 0] = -1
-                        if not ctrl:
-                            for rg in range(256):
-                                reg_ready[best, rg] = 0
-                                reg_war[best, rg] = 0
-                        _retire(p, g, best, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age,
-                                w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, sc_greedy, sc, counters, c)
-                    elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BARRIER:
-                        slot_cta = (best - sm * wslots) // wpc
-                        cs = sm * cps + slot_cta
-                        w_bar[best] = 1
-                        c_bar[cs] += 1
-                        _release_barrier(sm, slot_cta, cs, wslots, wpc, w_bar, w_stall, c_live, c_bar, c)
-                # fetch: follow the last issued warp, else the youngest warp with buffer space (MGC §3)
-                # (the policy's preferred warp when there is no greedy one: youngest for CGGTY, else oldest)
-                fw = -1
-                gw = sc_greedy[sc]
-                if gw >= 0 and w_trace[gw] >= 0 and w_ibn[gw] < 3 and w_fetch[gw] < w_end[gw]:
-                    fw = gw
-                else:
-                    fa = -NEVER
-                    for slot in range(sub, wslots, n_sub):
-                        ws = sm * wslots + slot
-                        if w_trace[ws] < 0 or w_ibn[ws] >= 3 or w_fetch[ws] >= w_end[ws]:
-                            continue
-                        key = w_age[ws] if policy == 0 else -w_age[ws]
-                        if key > fa:
-                            fa = key
-                            fw = ws
-                if fw >= 0:
-                    k = (w_ibh[fw] + w_ibn[fw]) % 3
-                    w_ibt[fw, k] = c + 2
-                    w_ibn[fw] += 1
-                    w_fetch[fw] += 1
-                    changed = True
-        if not changed and p[P_IDLE_SKIP] and g[G_LIVE] > 0 and not log:
-            nxt = _next_event(p, c, st, inst_static, w_trace, w_pc, w_stall, w_ibn, w_ibh, w_ibt, w_bar, sb_rel,
-                              sb_n, w_last_issue, reg_ready, reg_war, sc_control_free, sc_issue_busy, unit_free,
-                              mq_leave, mq_n, ctrl)
-            if nxt > until:
-                nxt = until
-            if nxt > c + 1:
-                skip = nxt - c - 1
-                counters[C_SKIPPED] += skip
-                counters[C_ACTIVE_WARP_CYCLES] += g[G_LIVE] * skip
-                counters[C_ISSUE_SLOTS] += n_sm * n_sub * skip
-                for ws in range(w_trace.size):
-                    if w_trace[ws] >= 0:
-                        r = w_reason[ws]
-                        counters[C_REASON_BASE + r] += skip
-                        pc_stats[inst_static[w_pc[ws]], 1 + r] += skip
-                c = nxt - 1
+                    key = w_age[ws] if policy == 0 else -w_age[ws]
+                    if key > fa:
+                        fa = key
+                        fw = ws
+            if fw >= 0:
+                k = (w_ibh[fw] + w_ibn[fw]) % 3
+                w_ibt[fw, k] = c + 2
+                w_ibn[fw] += 1
+                w_fetch[fw] += 1
+                if w_wake[fw] > c + 2:
+                    w_wake[fw] = c + 2
+                active = True
+                if c + 2 < sc_min:
+                    sc_min = c + 2
+            if active:
+                sc_min = c + 1
+            if sc_min < sc_next[sc] or sc_next[sc] <= c:
+                sc_next[sc] = sc_min
         c += 1
         g[G_CYCLE] = c
+    g[G_CYCLE] = c
     if g[G_LIVE] > 0:
         return 1
     # the kernel ends when the last write-back and the DRAM channel are done
@@ -487,14 +585,14 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
         end = drain
     if end > c:
         counters[C_SKIPPED] += end - c
-        counters[C_ISSUE_SLOTS] += n_sm * n_sub * (end - c)
     counters[C_CYCLES] += end
+    counters[C_ISSUE_SLOTS] += nsc * end
     g[G_CYCLE] = end
     return 0
 
 
 @njit(cache=True)
-def _release_barrier(sm, slot_cta, cs, wslots, wpc, w_bar, w_stall, c_live, c_bar, c):
+def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c, w_wake, sc_next):
     if c_live[cs] > 0 and c_bar[cs] >= c_live[cs]:
         for k in range(wpc):
             ws = sm * wslots + slot_cta * wpc + k
@@ -502,14 +600,19 @@ def _release_barrier(sm, slot_cta, cs, wslots, wpc, w_bar, w_stall, c_live, c_ba
                 w_bar[ws] = 0
                 if w_stall[ws] < c + 1:
                     w_stall[ws] = c + 1
+                w_wake[ws] = c
+                sc = sm * n_sub + (slot_cta * wpc + k) % n_sub
+                if sc_next[sc] > c:
+                    sc_next[sc] = c
         c_bar[cs] = 0
 
 
 @njit(cache=True)
 def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c):
+            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake, w_reason, w_launch, sc_next):
     cps = p[P_CTAS_PER_SM]
     wpc = p[P_WARPS_PER_CTA]
+    n_sub = p[P_SUBCORES]
     wslots = cps * wpc
     slot_cta = (ws - sm * wslots) // wpc
     cs = sm * cps + slot_cta
@@ -521,9 +624,10 @@ def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w
     g[G_LIVE] -= 1
     if c_live[cs] == 0:
         _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot_cta, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                    w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH])
+                    w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH], w_wake, w_reason,
+                    w_launch, sc_next)
     else:
-        _release_barrier(sm, slot_cta, cs, wslots, wpc, w_bar, w_stall, c_live, c_bar, c)
+        _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c, w_wake, sc_next)
 
 
 @njit(cache=True)
@@ -761,61 +865,3 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
                     reg_war[ws, rg] = rel_r
         if fl & F_LDGDEPBAR:
             _sb_push(sb_rel, sb_long, sb_n, ws, 0, rel_w, 1, c)
-
-
-@njit(cache=True)
-def _next_event(p, c, st, inst_static, w_trace, w_pc, w_stall, w_ibn, w_ibh, w_ibt, w_bar, sb_rel, sb_n,
-                w_last_issue, reg_ready, reg_war, sc_control_free, sc_issue_busy, unit_free, mq_leave, mq_n, ctrl):
-    """Earliest cycle > c at which any stored cycle stamp changes an outcome; all classifications
-    are constant before it, so the cycles in between can be accounted without simulating them."""
-    nxt = NEVER
-    for ws in range(w_trace.size):
-        if w_trace[ws] < 0 or w_bar[ws]:
-            continue
-        t = w_stall[ws]
-        if c < t < nxt:
-            nxt = t
-        if w_ibn[ws] > 0:
-            t = w_ibt[ws, w_ibh[ws]]
-            if c < t < nxt:
-                nxt = t
-        t = w_last_issue[ws] + 2
-        if c < t < nxt:
-            nxt = t
-        for b in range(NSB):
-            for k in range(sb_n[ws, b]):
-                t = sb_rel[ws, b, k]
-                if c < t < nxt:
-                    nxt = t
-        if not ctrl:
-            s = inst_static[w_pc[ws]]
-            for r in range(4):
-                rg = st[s, S_SRC0 + r]
-                if rg >= 0 and rg != 255:
-                    t = reg_ready[ws, rg]
-                    if c < t < nxt:
-                        nxt = t
-                rg = st[s, S_DST0 + r]
-                if rg >= 0 and rg != 255:
-                    t = reg_ready[ws, rg]
-                    if c < t < nxt:
-                        nxt = t
-                    t = reg_war[ws, rg]
-                    if c < t < nxt:
-                        nxt = t
-    for sc in range(sc_control_free.size):
-        t = sc_control_free[sc] - 1
-        if c < t < nxt:
-            nxt = t
-        t = sc_issue_busy[sc]
-        if c < t < nxt:
-            nxt = t
-        for u in range(unit_free.shape[1]):
-            t = unit_free[sc, u]
-            if c < t < nxt:
-                nxt = t
-        for k in range(mq_n[sc]):
-            t = mq_leave[sc, k] + 1
-            if c < t < nxt:
-                nxt = t
-    return nxt

@@ -530,3 +530,207 @@ def _any_valid(rp, dstart, pos_aid, line, lo, hi):
         if pos_aid[_position(rp, dstart, line, col)] >= 0:
             return True
     return False
+
+
+# ------------------------------------------------------------------------------------------------
+# CALC mode read buffer (scalesim/memory/read_buffer_estimate_bw.py): reads never stall; SRAM
+# "sets" of floor(W/100) distinct words are formed in demand order, and each time 50 sets have
+# filled the bandwidth needed to have fetched them is recorded.  Only the DRAM read count and the
+# first/last DRAM cycles reach the reports.
+#
+# State vector cs (int64):
+#   [0] current set id       [1] words in the current set   [2] read window start set
+#   [3] read window end set (inclusive)                      [4] prefetch window start set
+#   [5] last prefetch start cycle   [6] last prefetch end cycle   [7] first request cycle
+#   [8] first request seen   [9] active buffer prefetched   [10] DRAM words (all adds)
+#   [11] first DRAM cycle (-inf: none)   [12] last DRAM cycle   [13] prefetches done
+CS_LEN = 14
+CALC_ACTIVE_SETS = SETS_PER_BUFFER // 2     # int(0.5 * 100): active_buf_frac = 0.5
+CALC_PREFETCH_SETS = SETS_PER_BUFFER - CALC_ACTIVE_SETS
+
+
+def new_calc_state():
+    cs = np.zeros(CS_LEN, dtype=np.int64)
+    cs[3] = CALC_ACTIVE_SETS - 1
+    cs[5] = -2
+    cs[6] = -1
+    cs[11] = -(1 << 62)
+    return cs
+
+
+@njit(cache=True)
+def _calc_record(cs, cycles_needed):
+    """``prefetch()``: the trace rows answer at ``last_start + 1 .. last_end + 1``."""
+    if cycles_needed <= 0:
+        raise ValueError("CALC mode: two prefetch windows in one cycle (SCALE-Sim crashes here too)")
+    if cs[11] < -(1 << 60):
+        cs[11] = cs[5] + 1
+    cs[12] = cs[6] + 1
+    cs[13] += 1
+
+
+@njit(cache=True)
+def _calc_add(cs, set_of, ident, cycle, e):
+    """``manage_prefetches`` for one valid address."""
+    s = set_of[ident]
+    end = cs[0]
+    if cs[3] + 1 < end:
+        end = cs[3] + 1
+    if s >= cs[2] and s < end:
+        return                      # hit in the read window
+    if s == cs[0]:
+        return                      # already in the set being filled
+    set_of[ident] = cs[0]
+    cs[1] += 1
+    cs[10] += 1
+    if cs[1] == e:
+        cs[1] = 0
+        cs[0] += 1
+        if cs[0] == cs[3] + 1:
+            if cs[9] == 0:
+                cs[6] = cs[7] - 1 - DRAM_READ_LATENCY
+                need = (CALC_PREFETCH_SETS * e + CALC_FIRST_FILL_BW - 1) // CALC_FIRST_FILL_BW
+                cs[5] = cs[6] - need + 1
+                _calc_record(cs, cs[6] - cs[5] + 1)
+                cs[4] = cs[3] + 1
+                cs[9] = 1
+            else:
+                _calc_record(cs, cs[6] - cs[5] + 1)
+                cs[4] += CALC_PREFETCH_SETS
+            cs[2] += CALC_PREFETCH_SETS
+            cs[3] += CALC_PREFETCH_SETS
+            cs[5] = cs[6] + 1
+            cs[6] = cycle
+
+
+@njit(cache=True)
+def _calc_finish(cs, e):
+    """``complete_all_prefetches`` at the end of the layer."""
+    if cs[1] == 0:
+        cs[0] -= 1
+    if cs[9] == 0:
+        cs[6] = -1 - DRAM_READ_LATENCY
+        n_sets = cs[0] + 1
+        need = (n_sets * e + CALC_FIRST_FILL_BW - 1) // CALC_FIRST_FILL_BW
+        cs[5] = cs[6] - need + 1
+        _calc_record(cs, cs[6] - cs[5] + 1)
+        cs[9] = 1
+    else:
+        _calc_record(cs, cs[6] - cs[5] + 1)
+
+
+@njit(cache=True)
+def _calc_row(cs, rp, dstart, pos_aid, set_of, t, line, lo, hi, e):
+    """One demand row of one operand; returns True when it held a valid address."""
+    any_valid = False
+    wd = rp[RP_WD]
+    for col in range(lo, hi + 1):
+        if rp[RP_EXPLICIT] == 1:
+            ident = pos_aid[_position(rp, dstart, line, col)]
+            if ident < 0:
+                continue
+        elif rp[RP_FLAT] == FLAT_ROWS:
+            ident = line * wd + col
+        else:
+            ident = (line - col) * wd + col
+        if not any_valid:
+            any_valid = True
+            if cs[8] == 0:
+                cs[8] = 1
+                cs[7] = t
+        _calc_add(cs, set_of, ident, t, e)
+    return any_valid
+
+
+@njit(cache=True)
+def simulate_calc(df, R, C, M, N, K, rpi, rpf, wp, ws, fifo, dst_i, aid_i, set_i, dst_f, aid_f, set_f, e_i, e_f):
+    """SCALE-Sim CALC-bandwidth memory simulation of one layer; returns the RES_* vector.
+
+    ``set_i``/``set_f`` are int64 arrays (one per operand identity) filled with -1.
+    """
+    res = np.zeros(RES_LEN, dtype=np.int64)
+    if df == DF_OS:
+        Sr, Sc, T = M, N, K
+        Lf = T + R + C - 2
+    elif df == DF_WS:
+        Sr, Sc, T = K, N, M
+        Lf = 2 * R + C + T - 2
+    else:
+        Sr, Sc, T = K, M, N
+        Lf = 2 * R + C + T - 2
+    Fr = (Sr + R - 1) // R
+    Fc = (Sc + C - 1) // C
+    csi = np.zeros(CS_LEN, dtype=np.int64)
+    csf = np.zeros(CS_LEN, dtype=np.int64)
+    for cs in (csi, csf):
+        cs[3] = CALC_ACTIVE_SETS - 1
+        cs[5] = -2
+        cs[6] = -1
+        cs[11] = -(1 << 62)
+    stall = 0
+    row = 0
+    first_i = -1
+    last_i = 0
+    first_f = -1
+    last_f = 0
+    first_o = -1
+    last_o = 0
+    max_o = -(1 << 62)
+    out_o = 0
+    for fc in range(Fc):
+        uc = Sc - fc * C
+        if uc > C:
+            uc = C
+        for fr in range(Fr):
+            ur = Sr - fr * R
+            if ur > R:
+                ur = R
+            for t in range(Lf):
+                tt = row + stall
+                kind, line, lo, hi = _request(df, False, t, fr, fc, ur, uc, R, T, K)
+                if kind != 0:
+                    if _calc_row(csi, rpi, dst_i, aid_i, set_i, tt, line, lo, hi, e_i):
+                        if first_i < 0:
+                            first_i = tt + HIT_LATENCY
+                        last_i = tt + HIT_LATENCY
+                kind, line, lo, hi = _request(df, True, t, fr, fc, ur, uc, R, T, K)
+                if kind != 0:
+                    if _calc_row(csf, rpf, dst_f, aid_f, set_f, tt, line, lo, hi, e_f):
+                        if first_f < 0:
+                            first_f = tt + HIT_LATENCY
+                        last_f = tt + HIT_LATENCY
+                n_o = _ofmap_count(df, t, ur, uc, R, T)
+                out_o = tt
+                if n_o > 0:
+                    out_o = _serve_write(ws, wp, fifo, tt, n_o)
+                    if first_o < 0:
+                        first_o = out_o
+                    last_o = out_o
+                if out_o > max_o:
+                    max_o = out_o
+                stall += out_o - tt
+                row += 1
+    _calc_finish(csi, e_i)
+    _calc_finish(csf, e_f)
+    _empty_all(ws, wp, fifo, out_o)
+    res[RES_TOTAL] = max_o
+    res[RES_STALL] = stall
+    res[RES_ROWS] = row
+    res[RES_I_SRAM_START] = first_i
+    res[RES_I_SRAM_STOP] = last_i
+    res[RES_F_SRAM_START] = first_f
+    res[RES_F_SRAM_STOP] = last_f
+    res[RES_O_SRAM_START] = first_o
+    res[RES_O_SRAM_STOP] = last_o
+    res[RES_I_DRAM_START] = csi[11]
+    res[RES_I_DRAM_STOP] = csi[12]
+    res[RES_I_DRAM_READS] = csi[10]
+    res[RES_F_DRAM_START] = csf[11]
+    res[RES_F_DRAM_STOP] = csf[12]
+    res[RES_F_DRAM_READS] = csf[10]
+    res[RES_O_DRAM_START] = ws[6]
+    res[RES_O_DRAM_STOP] = ws[7]
+    res[RES_O_DRAM_WRITES] = ws[5]
+    res[RES_I_PREFETCHES] = csi[13]
+    res[RES_F_PREFETCHES] = csf[13]
+    return res

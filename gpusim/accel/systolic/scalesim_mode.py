@@ -260,4 +260,22 @@ def simulate_layer_scalesim(layer: Layer, cfg: SystolicConfig, *, force_explicit
 
 
 def _run_calc(layer: Layer, cfg: SystolicConfig, force_explicit: bool) -> np.ndarray:
-    raise NotImplementedError
+    """CALC mode: reads never stall; the OFMAP port writes ``C`` words per cycle (single_layer_sim.py)."""
+    df = cfg.dataflow
+    R, C = cfg.rows, cfg.cols
+    # The read "bandwidth" only sizes DRAM lines in USER mode; CALC sets are floor(W/100) words.
+    rpi, _, dsi, aii, _, _ = _operand(df, False, layer, cfg, 1, force_explicit, True)
+    rpf, _, dsf, aif, _, _ = _operand(df, True, layer, cfg, 1, force_explicit, True)
+
+    def identities(rp: np.ndarray, aid: np.ndarray) -> np.ndarray:
+        n = int(aid.max()) + 1 if rp[K_.RP_EXPLICIT] else int(rp[K_.RP_FB] * rp[K_.RP_H] * rp[K_.RP_WD])
+        return np.full(max(n, 1), -1, dtype=np.int64)
+
+    e_i = cfg.ifmap_sram_words // K_.SETS_PER_BUFFER
+    e_f = cfg.filter_sram_words // K_.SETS_PER_BUFFER
+    wp = _write_params(cfg.ofmap_sram_words, C)
+    ws = K_.new_write_state()
+    ws[0] = cfg.ofmap_sram_words
+    fifo = np.zeros((1 << 16, 2), dtype=np.int64)
+    return K_.simulate_calc(_DF_CODE[df], R, C, layer.M, layer.N, layer.K, rpi, rpf, wp, ws, fifo,
+                            dsi, aii, identities(rpi, aii), dsf, aif, identities(rpf, aif), e_i, e_f)

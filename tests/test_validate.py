@@ -1,0 +1,245 @@
+"""gpusim validate and the microbenchmark generators: unit conversions, errors before any simulation,
+error statistics, the report files, --compare, and the rules each generated benchmark measures."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from gpusim import microbench as mb
+from gpusim import validate as v
+from gpusim.config import load_config
+from gpusim.frontend.workload import open_workload
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "gpusim", *args], capture_output=True, text=True, timeout=300, cwd=cwd)
+
+
+# ----------------------------------------------------------------------------------------------
+# Units.
+
+
+def test_cycles_convert_to_time_with_the_sm_clock():
+    assert v.convert(1410, "cycles", "ns", clock_hz=1.41e9, sm_count=108) == pytest.approx(1000.0)
+    assert v.convert(1.0, "us", "clk", clock_hz=1.8e9, sm_count=84) == pytest.approx(1800.0)
+
+
+def test_per_sm_per_clock_rates_scale_by_sm_count_and_clock():
+    # A100: 64 FMA/clk/SM x 108 SMs x 1.41 GHz = 19.5 TFLOPS (the datasheet FP32 peak)
+    assert v.convert(64, "FMA/clk/SM", "TFLOPS", clock_hz=1.41e9, sm_count=108) == pytest.approx(19.49, abs=0.01)
+    assert v.convert(128, "flop/clk/SM", "FMA/clk/SM", clock_hz=1.0, sm_count=1) == pytest.approx(64)
+    assert v.convert(1446.1, "B/clk", "TB/s", clock_hz=1.41e9, sm_count=108) == pytest.approx(2.039, abs=1e-3)
+    assert v.convert(194.2, "GB/s per SM", "B/clk/SM", clock_hz=1.0e9, sm_count=28) == pytest.approx(194.2)
+    assert v.convert(50, "%", "x", clock_hz=1, sm_count=1) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("a, b", [("cycles", "GB/s"), ("cycles/inst", "FMA/clk/SM"), ("%", "cycles"), ("tokens/s", "TFLOPS")])
+def test_quantities_of_different_kinds_do_not_convert(a, b):
+    with pytest.raises(ValueError, match="cannot convert"):
+        v.convert(1.0, a, b, clock_hz=1e9, sm_count=1)
+
+
+def test_unknown_unit_word_is_named_with_a_suggestion():
+    with pytest.raises(ValueError, match="unknown unit word 'cylces'.*did you mean 'cycles'"):
+        v.parse_unit("cylces")
+
+
+# ----------------------------------------------------------------------------------------------
+# Suites: every problem is found before the first simulation.
+
+
+REF = """\
+id,gpu,metric,value,unit,conditions,source
+R1,RTX A6000,FFMA dependent latency,4,cycles,test row,made up for the test
+R2,RTX A6000,some ratio,50,%,test row,made up for the test
+"""
+
+
+def suite(tmp_path: Path, cases: str, ref: str = REF, head: str = "gpu: rtx-a6000") -> Path:
+    (tmp_path / "ref.csv").write_text(ref)
+    p = tmp_path / "suite.yaml"
+    p.write_text(f"suite: t\n{head}\nreferences: [ref.csv]\ncases:\n" + textwrap.indent(textwrap.dedent(cases), "  "))
+    return p
+
+
+CHAIN = "{microbench: alu_latency, params: {length: 64}}"
+
+
+def test_unknown_reference_id_is_an_error_with_file_line_and_suggestion(tmp_path, repo_root):
+    p = suite(tmp_path, f"- id: a\n  reference: R11\n  workload: {CHAIN}\n")
+    out = tmp_path / "out"
+    r = run_cli("validate", str(p), "-o", str(out), cwd=repo_root)
+    assert r.returncode == 2 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
+    assert f"{p}:6: cases[0].reference: unknown reference id 'R11'" in r.stderr and "did you mean R1?" in r.stderr
+    assert not out.exists()
+
+
+def test_a_unit_that_cannot_be_converted_is_an_error_before_simulating(tmp_path):
+    p = suite(tmp_path, f"- id: a\n  reference: R2\n  workload: {CHAIN}\n")
+    with pytest.raises(v.ValidationError, match=r"suite.yaml:6: cases\[0\].reference: cannot convert the simulated cycles .* '%'"):
+        v.load_suites([p])
+
+
+def test_a_reference_value_that_is_not_a_number_names_its_csv_line(tmp_path):
+    p = suite(tmp_path, f"- id: a\n  reference: R1\n  workload: {CHAIN}\n",
+              REF + "R3,RTX A6000,a range,264.5-502,cycles,test row,made up for the test\n")
+    with pytest.raises(v.ValidationError, match=r"ref.csv:4: R3: value '264.5-502' is not a number"):
+        v.load_suites([p])
+
+
+def test_unknown_config_key_in_a_case_and_missing_config(tmp_path):
+    ref = REF
+    p = suite(tmp_path, f"- id: a\n  reference: R1\n  workload: {CHAIN}\n  set: [sm.cuont=4]\n", ref)
+    with pytest.raises(v.ValidationError, match=r"cases\[0\].set: .*sm.cuont.*did you mean 'count'"):
+        v.load_suites([p])
+    p = suite(tmp_path, f"- id: a\n  reference: R1\n  workload: {CHAIN}\n", ref, head="gpu: h200-nope")
+    with pytest.raises(v.ValidationError, match=r"suite.yaml:2: gpu: .*h200-nope"):
+        v.load_suites([p])
+    # missing_config: skip turns the same case into a reported skip
+    p = suite(tmp_path, f"- id: a\n  reference: R1\n  workload: {CHAIN}\n", ref, head="gpu: h200-nope\nmissing_config: skip")
+    (s,) = v.load_suites([p])
+    assert s.cases[0].skip_reason and "h200-nope" in s.cases[0].skip_reason
+
+
+def test_the_shipped_suites_load_and_their_reference_rows_are_copies_of_the_research_rows(repo_root, shared_research):
+    suites = v.load_suites(sorted((repo_root / "validation" / "suites").glob("*.yaml")))
+    assert {s.name for s in suites} >= {"ladder-a100", "ladder-rtx-a6000", "ladder-h100"}
+    truth = {r["id"]: r for r in csv.DictReader(open(shared_research / "hw_ground_truth.csv"))}
+    for f in (repo_root / "validation" / "reference").glob("*.csv"):
+        for row in csv.DictReader(open(f)):
+            if row["id"].startswith("HW"):
+                src = truth[row["id"]]
+                assert {k: row[k] for k in v.REFERENCE_COLUMNS} == {k: src[k] for k in v.REFERENCE_COLUMNS}, row["id"]
+
+
+# ----------------------------------------------------------------------------------------------
+# Statistics, report, compare.
+
+
+def fake(case_id, sim, ref, cat="c", status="ok"):
+    err = (sim - ref) / ref * 100
+    return {"suite": "s", "id": case_id, "category": cat, "gpu_config": "g", "status": status, "simulated": sim,
+            "error_pct": err, "ape": abs(err), "reference": {"id": case_id, "value": ref, "unit": "cycles"}}
+
+
+def test_summary_statistics_follow_their_definitions():
+    rs = [fake("a", 110, 100), fake("b", 50, 100), fake("c", 100, 100), fake("d", 400, 100), fake("e", 80, 100)]
+    s = v.summarize(rs + [dict(fake("x", 1, 1), status="skipped")])
+    apes = [10, 50, 0, 300, 20]
+    assert s["compared"] == 5 and s["skipped"] == 1
+    assert s["mape"] == pytest.approx(sum(apes) / 5)
+    assert s["median_ape"] == pytest.approx(20)
+    assert s["p90_ape"] == pytest.approx(50 + 0.6 * (300 - 50))     # linear interpolation between the top two
+    assert s["max_ape"] == 300 and s["max_ape_case"] == "s/d"
+    assert s["mean_signed_error"] == pytest.approx((10 - 50 + 0 + 300 - 20) / 5)
+    assert s["pearson_r"] is None                       # constant references: correlation undefined
+    s2 = v.summarize([fake("a", 2, 1), fake("b", 4, 2), fake("c", 9, 3)])
+    # x = (2, 4, 9), y = (1, 2, 3): deviations (-3, -1, 4) and (-1, 0, 1) -> r = 7 / sqrt(26 * 2)
+    assert s2["pearson_r"] == pytest.approx(7 / math.sqrt(52)) and s2["pearson_r_log"] > 0.95
+
+
+def test_validate_end_to_end_writes_json_markdown_self_contained_html_and_plots(tmp_path, repo_root):
+    ref = REF + "R4,RTX A6000,shared latency,24,ns,test row,made up\n"
+    p = suite(tmp_path, f"""\
+        - id: chain
+          category: inst_latency
+          reference: R1
+          workload: {CHAIN}
+        - id: shared
+          category: mem_latency
+          reference: R4
+          workload: {{microbench: shared_latency, params: {{steps: 64}}}}
+          calibration: true
+        """, ref)
+    out = tmp_path / "out"
+    r = run_cli("validate", str(p), "-o", str(out), "--quiet", cwd=repo_root)
+    assert r.returncode == 0, r.stderr
+    res = json.loads((out / "validation.json").read_text())
+    chain, shared = res["cases"]
+    assert chain["status"] == "ok" and chain["unit"] == "cycles"
+    assert chain["error_pct"] == pytest.approx((chain["simulated"] - 4) / 4 * 100)
+    # a reference in ns: the simulated cycles were converted with the config's 1.8 GHz clock
+    assert shared["simulated_native"]["unit"] == "cycles"
+    assert shared["simulated"] == pytest.approx(shared["simulated_native"]["value"] / 1.8)
+    assert res["summary"]["mape"] == pytest.approx((chain["ape"] + shared["ape"]) / 2)
+    # a calibration case (the config's value came from that reference) is left out of the independent summary
+    assert res["summary_independent"]["compared"] == 1 and res["summary_independent"]["mape"] == pytest.approx(chain["ape"])
+    md = (out / "report.md").read_text()
+    assert "| MAPE |" in md.replace("MAPE | median", "MAPE |") and "![simulated vs measured" in md
+    html = (out / "report.html").read_text()
+    assert html.count("data:image/png;base64,") == 2 and 'src="correlation.png"' not in html
+    for png in ("correlation.png", "ape.png"):
+        assert (out / png).read_bytes()[:4] == b"\x89PNG"
+    # --compare: make the chain case worse in a copy and see it flagged
+    worse = json.loads(json.dumps(res))
+    worse["cases"][0]["ape"] += 50
+    (tmp_path / "new.json").write_text(json.dumps(worse))
+    r = run_cli("validate", "--compare", str(out / "validation.json"), str(tmp_path / "new.json"), cwd=repo_root)
+    assert r.returncode == 0, r.stderr
+    assert "| t/chain |" in r.stdout and "| worse |" in r.stdout and "1 worse, 1 same" in r.stdout
+    r = run_cli("validate", "--compare", str(out / "validation.json"), str(tmp_path / "missing.json"), cwd=repo_root)
+    assert r.returncode == 2 and "no such file" in r.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# Microbenchmark generators: valid traces, and the rule each one measures.
+
+
+@pytest.mark.parametrize("name, params", [
+    ("alu_latency", {"length": 64}), ("fma_throughput", {"iterations": 1}), ("pointer_chase", {"steps": 16}),
+    ("shared_latency", {"steps": 16}), ("stream", {"iterations": 1}), ("mma_throughput", {"iterations": 2}),
+])
+def test_generated_traces_parse_and_have_the_expected_shape(tmp_path, name, params):
+    cfg = load_config("rtx-a6000", ["sm.count=2"])
+    mb.write_trace(name, cfg, params, tmp_path)
+    wl = open_workload(tmp_path)
+    kt = wl.load(wl.kernels[0], use_cache=False)
+    assert kt.header.binary_version == 86 and kt.header.tracer_version == 5
+    if name in ("fma_throughput", "mma_throughput"):
+        assert kt.num_ctas == 2                                   # one CTA per SM
+    ops = kt.opcode_histogram()
+    expect = {"alu_latency": "FFMA", "fma_throughput": "FFMA", "pointer_chase": "LDG.E.64", "shared_latency": "LDS",
+              "stream": "LDG.E.128", "mma_throughput": "HMMA.16816.F32"}[name]
+    assert expect in ops
+
+
+def test_difference_method_cancels_fixed_costs_dependent_chain_tracks_pipe_latency():
+    # rule: in a chain of dependent FFMAs each instruction waits for the previous result, so the
+    # per-instruction time grows one-for-one with the fp32 pipe latency
+    base = mb.measure("alu_latency", load_config("rtx-a6000"), {"length": 128}).values[0][0]
+    longer = mb.measure("alu_latency", load_config("rtx-a6000", ["pipes.fp32.latency=6"]), {"length": 128}).values[0][0]
+    assert longer - base == pytest.approx(4, abs=0.25)
+
+
+def test_cold_pointer_chase_tracks_dram_latency_one_for_one():
+    p = {"working_set": "64 MiB", "warmup": False, "steps": 64}
+    a = mb.measure("pointer_chase", load_config("rtx-a6000"), p).values[0][0]
+    b = mb.measure("pointer_chase", load_config("rtx-a6000", ["memory.dram_latency=629"]), p).values[0][0]
+    assert b - a == pytest.approx(100, abs=2)
+
+
+def test_streaming_copy_cannot_beat_the_dram_bandwidth():
+    cfg = load_config("rtx-a6000", ["sm.count=8", "memory.dram_bandwidth=100 GB/s"])
+    (value, unit), = mb.measure("stream", cfg, {"iterations": 2}).values
+    assert unit == "B/clk"
+    limit = cfg.memory.dram_bandwidth_bytes_per_s / cfg.sm.clock_hz
+    assert value <= limit * 1.01
+    assert value >= limit * 0.5                     # and a saturating copy gets close to it
+
+
+def test_unknown_benchmark_and_parameter_are_named():
+    with pytest.raises(mb.MicrobenchError, match="did you mean 'pointer_chase'"):
+        mb.check_params("pointer_chace", {})
+    with pytest.raises(mb.MicrobenchError, match="expected one of FFMA, DFMA, HFMA2"):
+        mb.check_params("fma_throughput", {"opcode": "IMAD"})
+    with pytest.raises(mb.MicrobenchError, match="working_set.*unknown unit"):
+        mb.check_params("pointer_chase", {"working_set": "4 MB/s"})
+    assert math.isclose(mb.check_params("pointer_chase", {"working_set": "4 MiB"})["working_set"], 4 << 20)

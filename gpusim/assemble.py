@@ -296,6 +296,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         np.zeros(nw, i64),                    # w_since
         np.zeros(nw, i64),                    # w_launch
         np.full(nsc, core.NEVER, i64),        # sc_next
+        np.zeros(nw, np.uint8),               # w_ready
     )
     counters = np.zeros(core.C_SIZE, i64)
     pc_stats = np.zeros((st.shape[0], core.N_REASONS + 2), i64)
@@ -320,10 +321,10 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
     """
     s = r.state
     w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh = s[:9]
-    c_live, c_bar, w_wake, w_since, w_launch, sc_next = s[-6:]
+    c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready = s[-7:]
     w_reason = s[10]
     core.init_kernel(r.params, r.g, kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters, w_wake, w_reason, w_launch, sc_next)
+                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters, w_wake, w_reason, w_launch, sc_next, w_ready)
     until = 0
     while True:
         until += CHUNK_CYCLES

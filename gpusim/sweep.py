@@ -23,6 +23,10 @@ Relative trace paths are looked up in the sweep file's folder, then the current 
 the gpusim checkout.  A new workload kind is one class with ``parse``/``check``/``run`` added to
 :data:`WORKLOAD_KINDS` (``llm`` steps will be one).
 
+A point's id hashes its config (base + overrides), its workload (trace list bytes and kernel file
+sizes, or benchmark parameters) and the gpusim version and model name: re-running resumes only
+points that would give the same result.
+
 Output folder: ``points.jsonl`` (the journal: one JSON line per finished point, fsync'ed),
 ``results.csv`` (appended as points finish; one row per point x kernel: the axis values, then
 every numeric leaf of the kernel's report), ``results.parquet`` (written from the journal when the
@@ -195,6 +199,7 @@ class TraceWorkload:
     path: str               # absolute
     name: str
     kind: str = "trace"
+    fingerprint: str = ""   # list file bytes + kernel file names and sizes: an edited trace is a new point
 
     @classmethod
     def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path,
@@ -215,7 +220,13 @@ class TraceWorkload:
         if not wl.kernels:
             raise lines.error(kv, f"{value}: the trace launches no kernel")
         name = extra.get("name") or Path(value.rstrip("/")).name
-        return cls(path=str(p), name=str(name))
+        h = hashlib.blake2b(digest_size=8)
+        src = Path(wl.source)
+        if src.is_file():
+            h.update(src.read_bytes())
+        for k in wl.kernels:
+            h.update(f"{k.path.name}:{k.path.stat().st_size};".encode())
+        return cls(path=str(p), name=str(name), fingerprint=h.hexdigest())
 
     def describe(self) -> dict:
         return {"kind": "trace", "name": self.name, "path": self.path}
@@ -482,9 +493,14 @@ def load_sweep(path: str | Path) -> Sweep:
             checked.add(cfg_key)
         for w in workloads:
             points.append(Point(index=len(points), values=values, gpu=gpu, overrides=overrides, workload=w))
+    import gpusim
+    from gpusim import api
+
+    model = {"gpusim": gpusim.__version__, "model": getattr(api, "MODEL_NAME", "")}
     for p in points:
-        ident = json.dumps({"gpu": p.gpu, "overrides": p.overrides, "workload": _workload_identity(p.workload)},
-                           sort_keys=True)
+        # a point is the same point (and resumes) only for the same config, workload and model
+        ident = json.dumps({"gpu": p.gpu, "overrides": p.overrides, "workload": _workload_identity(p.workload),
+                            **model}, sort_keys=True)
         p.point_id = hashlib.blake2b(ident.encode(), digest_size=8).hexdigest()
     return Sweep(path=path, name=str(name), base=str(base) if base is not None else "", sets=list(sets),
                  workloads=workloads, axes=axis_values, combine=combine, points=points, lines=lines)
@@ -493,8 +509,7 @@ def load_sweep(path: str | Path) -> Sweep:
 def _workload_identity(w) -> dict:
     d = w.describe()
     if d["kind"] == "trace":
-        # content identity: the list file's bytes and path; an edited trace is a new point
-        return {"kind": "trace", "path": d["path"]}
+        return {"kind": "trace", "path": d["path"], "fingerprint": w.fingerprint}
     return {"kind": d["kind"], "bench": d.get("bench"), "params": d.get("params")}
 
 
@@ -881,7 +896,11 @@ def plot_results(source: str | Path, x: str, y: str, hue: str | None = None, *, 
         if not sep:
             raise GpusimError(f"--where {cond!r}: expected KEY=VALUE")
         key = _column(key.strip(), cols, "--where", src)
-        rows = [r for r in rows if str(r.get(key)) == val.strip() or _num(val.strip()) == r.get(key)]
+        try:
+            target = yaml.safe_load(val.strip())          # YAML spelling: true, 46, 4 MiB
+        except yaml.YAMLError:
+            target = val.strip()
+        rows = [r for r in rows if r.get(key) == target or str(r.get(key)) == val.strip()]
     if agg not in _AGGS:
         raise GpusimError(f"--agg {agg!r}: expected one of {', '.join(_AGGS)}")
     rows = [r for r in rows if r.get(x) is not None and r.get(y) is not None]

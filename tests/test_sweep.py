@@ -128,11 +128,19 @@ def test_unknown_top_level_key_and_bad_yaml(tmp_path):
         sw.load_sweep(write(tmp_path, "base: rtx3070\n  workloads: [x\n"))
 
 
+def test_dry_run_lists_every_point_and_simulates_nothing(tmp_path, repo_root):
+    p = tiny_sweep(tmp_path, "sm.count: [2, 4]\nsubcore.issue_policy: [gto, lrr]")
+    r = run_cli("sweep", str(p), "--dry-run", "-o", str(tmp_path / "out"), cwd=repo_root)
+    assert r.returncode == 0, r.stderr
+    assert "4 points" in r.stdout and "sm.count=4, subcore.issue_policy=lrr" in r.stdout
+    assert not (tmp_path / "out").exists()
+
+
 def test_trace_paths_resolve_against_the_checkout(tmp_path, repo_root):
     # the shipped example sweeps name traces relative to the repository, not to configs/sweeps/
     for f in sorted((repo_root / "configs" / "sweeps").glob("*.yaml")):
         s = sw.load_sweep(f)
-        assert s.points and all(Path(p.workload.path).exists() for p in s.points)
+        assert s.points and all(Path(p.workload.path).exists() for p in s.points if p.workload.kind == "trace")
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,6 +281,11 @@ def test_plot_writes_a_png_and_names_unknown_columns(tmp_path, repo_root):
     # categorical x (bars) from the Parquet file
     png2 = sw.plot_results(out / "results.parquet", "subcore.issue_policy", "ipc", output=tmp_path / "b.png")
     assert png2.stat().st_size > 1000
+    # --where takes the YAML spelling of a value; rows of other values are left out of the plot
+    png3 = sw.plot_results(out, "sm.count", "cycles", where=["subcore.issue_policy=gto"], output=tmp_path / "w.png")
+    assert png3.is_file()
+    with pytest.raises(GpusimError, match="no rows"):
+        sw.plot_results(out, "sm.count", "cycles", where=["subcore.issue_policy=cggty"], output=tmp_path / "n.png")
     r = run_cli("plot", str(out), "--x", "sm.cnt", "--y", "cycles", cwd=repo_root)
     assert r.returncode == 2 and "did you mean 'sm.count'" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("plot", str(out), "--x", "sm.count", "--y", "kernel", cwd=repo_root)

@@ -171,9 +171,10 @@ G_LAST_EVENT = 5  # latest write-back/release stamp of the kernel
 G_SIZE = 6
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next):
+                w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next,
+                w_ready):
     n_cta = cta_warp_ptr.size - 1
     cta = g[G_NEXT_CTA]
     if cta >= n_cta:
@@ -199,6 +200,7 @@ def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fe
             w_ibh[ws] = 0
             w_wake[ws] = start_cycle
             w_reason[ws] = -1
+            w_ready[ws] = 0
             w_launch[ws] = start_cycle
             sc = sm * p[P_SUBCORES] + (slot * wpc + k) % p[P_SUBCORES]
             if sc_next[sc] > start_cycle:
@@ -211,18 +213,18 @@ def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fe
     g[G_NEXT_CTA] = cta + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def init_kernel(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-                w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next):
+                w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next, w_ready):
     """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time)."""
     for slot in range(p[P_CTAS_PER_SM]):
         for sm in range(p[P_NUM_SM]):
             _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                         w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
-                        sc_next)
+                        sc_next, w_ready)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _sb_pending(sb_rel, sb_n, ws, s, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r):
     """Producers on SB ``s`` of warp ``ws`` not yet released as seen at cycle ``c``.
 
@@ -241,7 +243,7 @@ def _sb_pending(sb_rel, sb_n, ws, s, c, w_last_issue, w_last_wsb, w_last_rsb, w_
     return n
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _sb_push(sb_rel, sb_long, sb_n, ws, s, rel, is_long, c):
     # drop released entries first (keeps the ring short), then append
     m = 0
@@ -257,7 +259,7 @@ def _sb_push(sb_rel, sb_long, sb_n, ws, s, rel, is_long, c):
     sb_n[ws, s] = m
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _sb_has_long(sb_rel, sb_long, sb_n, ws, s, c):
     for k in range(sb_n[ws, s]):
         if sb_rel[ws, s, k] > c and sb_long[ws, s, k]:
@@ -265,7 +267,7 @@ def _sb_has_long(sb_rel, sb_long, sb_n, ws, s, c):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _ports_free(port_cyc, port_used, sc, bank, cyc, ports):
     slot = cyc % PORT_RING
     if port_cyc[sc, bank, slot] != cyc:
@@ -273,7 +275,7 @@ def _ports_free(port_cyc, port_used, sc, bank, cyc, ports):
     return ports - port_used[sc, bank, slot]
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _port_take(port_cyc, port_used, sc, bank, cyc):
     slot = cyc % PORT_RING
     if port_cyc[sc, bank, slot] != cyc:
@@ -282,12 +284,14 @@ def _port_take(port_cyc, port_used, sc, bank, cyc):
     port_used[sc, bank, slot] += 1
 
 
-@njit(cache=True)
-def _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt, sb_rel, sb_long, sb_n,
+@njit(cache=True, _nrt=False)
+def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt, sb_rel, sb_long, sb_n,
               w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long,
-              unit_free, mq_leave, mq_n, ctrl, w_depbar):
-    """Why warp ``ws`` cannot issue at cycle ``c`` (R_*, or -1 if eligible; MGC §2.1) and the
-    earliest cycle at which that reason can end without the warp issuing (its wake-up cycle)."""
+              ctrl, w_depbar):
+    """Why warp ``ws`` cannot issue at cycle ``c`` by its own state (R_*, or -1 if it could;
+    MGC §2.1 items 1-4) and the earliest cycle at which that reason can end without the warp
+    issuing (its wake-up cycle).  Once these conditions hold they keep holding until the warp
+    issues, except that the SB increment of its last issue becomes visible 2 cycles after it."""
     if w_bar[ws]:
         return R_BARRIER, NEVER
     if w_ibn[ws] == 0:
@@ -364,6 +368,14 @@ def _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_
             if c < vis < wake:
                 wake = vis
             return reason, wake
+    return -1, c + 1
+
+
+@njit(cache=True, _nrt=False)
+def _classify_resource(p, c, s, sc, st, unit_free, mq_leave, mq_n):
+    """Sub-core resources for a warp whose own conditions hold (MGC §2.1 item 5, §6.2):
+    the unit's input latch for fixed-latency work, a memory-queue entry for memory work."""
+    fl = st[s, S_FLAGS]
     u = st[s, S_UNIT]
     if u == U_MEM:
         occ = 0
@@ -389,7 +401,7 @@ def _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_
     return -1, c + 1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _set_reason(ws, r, c, w_reason, w_since, w_pc, inst_static, counters, pc_stats):
     """Interval accounting of warp states: the old state is charged for [since, c)."""
     old = w_reason[ws]
@@ -403,14 +415,14 @@ def _set_reason(ws, r, c, w_reason, w_since, w_pc, inst_static, counters, pc_sta
     w_since[ws] = c
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_sectors, until,
            w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
            w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
            sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
            sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
            mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
-           c_live, c_bar, w_wake, w_since, w_launch, sc_next, counters, pc_stats, issue_log, sb_log):
+           c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log):
     """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1).
 
     Event-driven: a sub-core is visited only in cycles where one of its warps may change state
@@ -473,14 +485,23 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     if w_launch[ws] < sc_min:
                         sc_min = w_launch[ws]
                     continue
-                if skip and w_wake[ws] > c:
-                    if w_wake[ws] < sc_min:
-                        sc_min = w_wake[ws]
-                    continue
-                r, wake = _classify(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt,
-                                    sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
-                                    w_last_rel_r, reg_ready, reg_war, reg_long, unit_free, mq_leave, mq_n, ctrl,
-                                    w_depbar)
+                if skip and w_ready[ws]:
+                    # own conditions still hold: only the sub-core resources can have changed
+                    r, wake = _classify_resource(p, c, inst_static[w_pc[ws]], sc, st, unit_free, mq_leave, mq_n)
+                else:
+                    if skip and w_wake[ws] > c:
+                        if w_wake[ws] < sc_min:
+                            sc_min = w_wake[ws]
+                        continue
+                    r, wake = _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh,
+                                              w_ibt, sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb, w_last_rsb,
+                                              w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long, ctrl,
+                                              w_depbar)
+                    if r < 0:
+                        if c >= w_last_issue[ws] + 2:
+                            w_ready[ws] = 1
+                        r, wake = _classify_resource(p, c, inst_static[w_pc[ws]], sc, st, unit_free, mq_leave,
+                                                     mq_n)
                 if r < 0:
                     if blocked:
                         r = R_DISPATCH
@@ -514,6 +535,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                 _set_reason(best, R_SELECTED, c, w_reason, w_since, w_pc, inst_static, counters, pc_stats)
                 _set_reason(best, -1, c + 1, w_reason, w_since, w_pc, inst_static, counters, pc_stats)
                 w_wake[best] = c + 1
+                w_ready[best] = 0
                 _issue(p, g, st, c, best, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall,
                        w_bar, w_ibn, w_ibh, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r,
                        w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
@@ -533,7 +555,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     counters[C_ACTIVE_WARP_CYCLES] += c + 1 - w_launch[best]
                     _retire(p, g, best, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age,
                             w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake,
-                            w_reason, w_launch, sc_next)
+                            w_reason, w_launch, sc_next, w_ready)
                 elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BARRIER:
                     slot_cta = (best - sm * wslots) // wpc
                     cs = sm * cps + slot_cta
@@ -591,7 +613,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c, w_wake, sc_next):
     if c_live[cs] > 0 and c_bar[cs] >= c_live[cs]:
         for k in range(wpc):
@@ -607,9 +629,9 @@ def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_liv
         c_bar[cs] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake, w_reason, w_launch, sc_next):
+            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake, w_reason, w_launch, sc_next, w_ready):
     cps = p[P_CTAS_PER_SM]
     wpc = p[P_WARPS_PER_CTA]
     n_sub = p[P_SUBCORES]
@@ -625,12 +647,12 @@ def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w
     if c_live[cs] == 0:
         _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot_cta, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                     w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH], w_wake, w_reason,
-                    w_launch, sc_next)
+                    w_launch, sc_next, w_ready)
     else:
         _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c, w_wake, sc_next)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall, w_bar, w_ibn, w_ibh,
            w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, sb_rel, sb_long, sb_n,
            reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,

@@ -641,11 +641,17 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                     state[ln] = EXITED
                 pc[ln] = 0
                 wait[ln] = -1
-            RK[:, :] = 0
-            PK[:, :] = 0
-            URK[:] = 0
-            UPK[:] = 0
-            bar[:] = 0
+            for r in range(256):
+                for ln in range(32):
+                    RK[r, ln] = 0
+            for r in range(8):
+                UPK[r] = 0
+                for ln in range(32):
+                    PK[r, ln] = 0
+            for r in range(64):
+                URK[r] = 0
+            for r in range(NBAR):
+                bar[r] = 0
             alive = 0
             for ln in range(32):
                 if state[ln] == RUN:

@@ -34,6 +34,7 @@ class Inst:
     wait: tuple[int, ...] = ()
     addr_stride: int = 4          # memory instructions: lane k accesses base + k * stride
     base: int = 0x7F0000000000
+    warp_stride: int = 0          # ... plus warp_stride * (global warp index), so warps touch different data
 
 
 def control_word(stall: int, yield_: bool, wsb: int, rsb: int, wait: int, reuse: int) -> int:
@@ -83,6 +84,7 @@ def build(insts: list[Inst], out_dir: str | Path, *, warps_per_cta: int = 1, cta
     if base_opcode(fn.opcode[-1]) != "EXIT":
         raise ValueError("the program must end with EXIT")
     lines = []
+    mem_at = {}
     for k, ins in enumerate(insts):
         dst = [r for r in fn.dst_regs(k)][:1]
         src = [r for r in fn.src_regs(k)][:4]
@@ -91,6 +93,7 @@ def build(insts: list[Inst], out_dir: str | Path, *, warps_per_cta: int = 1, cta
         entry = table.entry(fn.opcode[k])
         if entry["unit"] == Unit.MEM and entry["space"] != MemSpace.NONE:
             w = access_width_bytes(fn.opcode[k])
+            mem_at[k] = len(f) + 2  # index of the base-address field
             f += [str(w), "1", f"0x{ins.base:x}", str(ins.addr_stride)]
         else:
             f.append("0")
@@ -106,10 +109,22 @@ def build(insts: list[Inst], out_dir: str | Path, *, warps_per_cta: int = 1, cta
            "[mem_addresses] immediate\n\n")
     body = []
     active = set(range(warps_per_cta) if active_warps is None else active_warps)
+    split = [ln.split(" ") for ln in lines]
+    per_warp = any(insts[k].warp_stride for k in mem_at)
     for c in range(ctas):
         body.append(f"#BEGIN_TB\n\nthread block = {c},0,0\n\n")
         for w in range(warps_per_cta):
-            ls = lines if w in active else [exit_line]
+            ls = lines
+            if per_warp and w in active:
+                gw = c * warps_per_cta + w
+                ls = []
+                for k, toks in enumerate(split):
+                    if k in mem_at and insts[k].warp_stride:
+                        toks = list(toks)
+                        toks[mem_at[k]] = f"0x{insts[k].base + gw * insts[k].warp_stride:x}"
+                    ls.append(" ".join(toks))
+            if w not in active:
+                ls = [exit_line]
             body.append(f"warp = {w}\ninsts = {len(ls)}\n" + "\n".join(ls) + "\n\n")
         body.append("#END_TB\n\n")
     (out / "kernel-1.traceg").write_text(hdr + "".join(body))

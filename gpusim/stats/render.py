@@ -122,10 +122,13 @@ def markdown_to_html(md: str, *, title: str, base: Path | None = None) -> str:
                 align = ["r" if c.endswith(":") else "" for c in _cells(rows[0])]
                 rows = rows[1:]
 
-            def cls(j):
+            def cls(j, align=align):
                 return ' class="r"' if j < len(align) and align[j] else ""
 
-            t = ["<table><thead><tr>" + "".join(f"<th{cls(j)}>{_inline(c)}</th>" for j, c in enumerate(head)) + "</tr></thead><tbody>"]
+            t = ["<table>"]
+            if any(head):                                   # a header of empty cells is a key/value table
+                t.append("<thead><tr>" + "".join(f"<th{cls(j)}>{_inline(c)}</th>" for j, c in enumerate(head)) + "</tr></thead>")
+            t.append("<tbody>")
             for r in rows:
                 t.append("<tr>" + "".join(f"<td{cls(j)}>{_inline(c)}</td>" for j, c in enumerate(_cells(r))) + "</tr>")
             t.append("</tbody></table>")

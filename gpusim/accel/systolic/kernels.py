@@ -570,37 +570,25 @@ def _calc_record(cs, cycles_needed):
 
 
 @njit(cache=True)
-def _calc_add(cs, set_of, ident, cycle, e):
-    """``manage_prefetches`` for one valid address."""
-    s = set_of[ident]
-    end = cs[0]
-    if cs[3] + 1 < end:
-        end = cs[3] + 1
-    if s >= cs[2] and s < end:
-        return                      # hit in the read window
-    if s == cs[0]:
-        return                      # already in the set being filled
-    set_of[ident] = cs[0]
-    cs[1] += 1
-    cs[10] += 1
-    if cs[1] == e:
-        cs[1] = 0
-        cs[0] += 1
-        if cs[0] == cs[3] + 1:
-            if cs[9] == 0:
-                cs[6] = cs[7] - 1 - DRAM_READ_LATENCY
-                need = (CALC_PREFETCH_SETS * e + CALC_FIRST_FILL_BW - 1) // CALC_FIRST_FILL_BW
-                cs[5] = cs[6] - need + 1
-                _calc_record(cs, cs[6] - cs[5] + 1)
-                cs[4] = cs[3] + 1
-                cs[9] = 1
-            else:
-                _calc_record(cs, cs[6] - cs[5] + 1)
-                cs[4] += CALC_PREFETCH_SETS
-            cs[2] += CALC_PREFETCH_SETS
-            cs[3] += CALC_PREFETCH_SETS
-            cs[5] = cs[6] + 1
-            cs[6] = cycle
+def _calc_trigger(cs, cycle, e):
+    """50 sets have filled since the window last moved: record a prefetch, move the window.
+
+    Called with ``cs[0]`` (current set) already advanced to ``cs[3] + 1``.
+    """
+    if cs[9] == 0:
+        cs[6] = cs[7] - 1 - DRAM_READ_LATENCY
+        need = (CALC_PREFETCH_SETS * e + CALC_FIRST_FILL_BW - 1) // CALC_FIRST_FILL_BW
+        cs[5] = cs[6] - need + 1
+        _calc_record(cs, cs[6] - cs[5] + 1)
+        cs[4] = cs[3] + 1
+        cs[9] = 1
+    else:
+        _calc_record(cs, cs[6] - cs[5] + 1)
+        cs[4] += CALC_PREFETCH_SETS
+    cs[2] += CALC_PREFETCH_SETS
+    cs[3] += CALC_PREFETCH_SETS
+    cs[5] = cs[6] + 1
+    cs[6] = cycle
 
 
 @njit(cache=True)
@@ -621,15 +609,26 @@ def _calc_finish(cs, e):
 
 @njit(cache=True)
 def _calc_row(cs, rp, dstart, pos_aid, set_of, t, line, lo, hi, e):
-    """One demand row of one operand; returns True when it held a valid address."""
+    """One demand row of one operand (``manage_prefetches`` per valid address, in port order).
+
+    An address is skipped (hit, or already in the set being filled) exactly when the set it was
+    last added to is at or after the read-window start: sets are only ever added at the current
+    set, and the window start jumps to the current set every 50 sets.  Returns True when the row
+    held a valid address.
+    """
     any_valid = False
     wd = rp[RP_WD]
+    mode = 0 if rp[RP_EXPLICIT] == 1 else (1 if rp[RP_FLAT] == FLAT_ROWS else 2)
+    cur = cs[0]
+    cnt = cs[1]
+    rs = cs[2]
+    adds = cs[10]
     for col in range(lo, hi + 1):
-        if rp[RP_EXPLICIT] == 1:
-            ident = pos_aid[_position(rp, dstart, line, col)]
+        if mode == 0:
+            ident = np.int64(pos_aid[_position(rp, dstart, line, col)])
             if ident < 0:
                 continue
-        elif rp[RP_FLAT] == FLAT_ROWS:
+        elif mode == 1:
             ident = line * wd + col
         else:
             ident = (line - col) * wd + col
@@ -638,7 +637,22 @@ def _calc_row(cs, rp, dstart, pos_aid, set_of, t, line, lo, hi, e):
             if cs[8] == 0:
                 cs[8] = 1
                 cs[7] = t
-        _calc_add(cs, set_of, ident, t, e)
+        if set_of[ident] >= rs:
+            continue
+        set_of[ident] = cur
+        cnt += 1
+        adds += 1
+        if cnt == e:
+            cnt = 0
+            cur += 1
+            if cur == rs + CALC_ACTIVE_SETS:
+                cs[0] = cur
+                _calc_trigger(cs, t, e)
+                rs = cs[2]
+    cs[0] = cur
+    cs[1] = cnt
+    cs[2] = rs
+    cs[10] = adds
     return any_valid
 
 
@@ -646,7 +660,7 @@ def _calc_row(cs, rp, dstart, pos_aid, set_of, t, line, lo, hi, e):
 def simulate_calc(df, R, C, M, N, K, rpi, rpf, wp, ws, fifo, dst_i, aid_i, set_i, dst_f, aid_f, set_f, e_i, e_f):
     """SCALE-Sim CALC-bandwidth memory simulation of one layer; returns the RES_* vector.
 
-    ``set_i``/``set_f`` are int64 arrays (one per operand identity) filled with -1.
+    ``set_i``/``set_f`` are int32 arrays (one per operand identity) filled with -1.
     """
     res = np.zeros(RES_LEN, dtype=np.int64)
     if df == DF_OS:

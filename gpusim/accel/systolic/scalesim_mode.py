@@ -269,7 +269,7 @@ def _run_calc(layer: Layer, cfg: SystolicConfig, force_explicit: bool) -> np.nda
 
     def identities(rp: np.ndarray, aid: np.ndarray) -> np.ndarray:
         n = int(aid.max()) + 1 if rp[K_.RP_EXPLICIT] else int(rp[K_.RP_FB] * rp[K_.RP_H] * rp[K_.RP_WD])
-        return np.full(max(n, 1), -1, dtype=np.int64)
+        return np.full(max(n, 1), -1, dtype=np.int32)
 
     e_i = cfg.ifmap_sram_words // K_.SETS_PER_BUFFER
     e_f = cfg.filter_sram_words // K_.SETS_PER_BUFFER

@@ -1,0 +1,110 @@
+"""Simulation speed of the SM core: simulated cycles/s and warp-instructions/s on standard traces.
+
+Usage: python benchmarks/sim_speed.py [--quick] [-o OUT.json]
+
+Traces (generated with gpusim.frontend.microasm into a temporary folder; not committed):
+* ffma: compute-bound, RTX 3070 config (46 SMs), 276 CTAs x 8 warps, 704 independent FFMAs per warp
+  in 8 accumulator chains (stall 1, sources cached by reuse bits): 1.55 M warp instructions;
+* saxpy: DRAM-bound, same config, y = a*x + y over 16 iterations per warp (2 loads, FFMA, store,
+  address arithmetic), 2,560 CTAs x 8 warps: 2.1 M warp instructions;
+* the bundled vecadd trace and, if ../shared is present, the FlashInfer decode trace (A100 config).
+Reports per trace: warp instructions, simulated cycles, wall seconds of the simulation proper
+(after JIT warm-up), cycles/s, warp-instructions/s, parse seconds, the first-run JIT seconds
+and the peak resident memory of the process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from gpusim import api, assemble
+from gpusim.config import load_config
+from gpusim.frontend.microasm import Inst, build
+from gpusim.frontend.workload import open_workload
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def ffma_program(n: int) -> list[Inst]:
+    prog = [Inst(f"FFMA R{8 + k % 8}, R2.reuse, R3.reuse, R{8 + k % 8}", stall=1) for k in range(n)]
+    return prog + [Inst("EXIT", stall=5)]
+
+
+def saxpy_program(iters: int, total_warps: int) -> list[Inst]:
+    X, Y = 0x7F0000000000, 0x7F4000000000
+    step = total_warps * 128
+    prog = []
+    for k in range(iters):
+        prog += [
+            Inst("LDG.E R4, [R2.64]", stall=1, wsb=0, base=X + k * step, warp_stride=128),
+            Inst("LDG.E R5, [R6.64]", stall=1, wsb=1, base=Y + k * step, warp_stride=128),
+            Inst("IADD3 R2, P0, R2, R12, RZ", stall=1, rsb=2),
+            Inst("IADD3.X R3, R3, RZ, RZ, P0, !PT", stall=2),
+            Inst("FFMA R5, R4, R8, R5", stall=4, wait=(0, 1)),
+            Inst("STG.E [R6.64], R5", stall=1, rsb=3, base=Y + k * step, warp_stride=128),
+            Inst("IADD3 R6, P1, R6, R12, RZ", stall=1, wait=(3,)),
+            Inst("IADD3.X R7, R7, RZ, RZ, P1, !PT", stall=2),
+        ]
+    return prog + [Inst("EXIT", stall=5)]
+
+
+def measure(name: str, trace, gpu: str) -> dict:
+    cfg = load_config(gpu)
+    wl = open_workload(trace)
+    t = time.perf_counter()
+    kts = [wl.load(k) for k in wl.kernels]
+    parse = time.perf_counter() - t
+    t = time.perf_counter()
+    api.simulate(wl, cfg)              # warm-up (JIT compile or cache load)
+    first = time.perf_counter() - t
+    best = None
+    for _ in range(2):
+        t = time.perf_counter()
+        cycles = 0
+        for k, kt in zip(wl.kernels, kts):
+            _, fn = api.join_control_bits(kt, api.find_listing(k.path, None))
+            r = assemble.pack(cfg, kt, fn)
+            _, c, _ = assemble.run(r, kt)
+            cycles += c
+        dt = time.perf_counter() - t
+        best = dt if best is None else min(best, dt)
+    insts = sum(kt.warp_instructions for kt in kts)
+    return {"trace": name, "gpu": gpu, "warp_instructions": insts, "cycles": cycles, "seconds": best,
+            "cycles_per_second": cycles / best, "warp_instructions_per_second": insts / best,
+            "parse_seconds": parse, "first_run_seconds": first,
+            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def main(argv: list[str]) -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="smaller traces (for a smoke run)")
+    ap.add_argument("-o", "--output")
+    a = ap.parse_args(argv)
+    scale = 8 if a.quick else 1
+    results = []
+    with tempfile.TemporaryDirectory() as d:
+        ctas = 276 // scale
+        build(ffma_program(704), Path(d) / "ffma", warps_per_cta=8, ctas=ctas, name="ffma")
+        results.append(measure("ffma", Path(d) / "ffma", "rtx3070"))
+        ctas = 2560 // scale
+        build(saxpy_program(16, ctas * 8), Path(d) / "saxpy", warps_per_cta=8, ctas=ctas, name="saxpy")
+        results.append(measure("saxpy", Path(d) / "saxpy", "rtx3070"))
+    results.append(measure("vecadd", REPO / "traces/examples/vecadd-sm86", "rtx3070"))
+    fi = REPO.parent / "shared/traces/accelsim-flashinfer-sm80/flashinfer-singledecode/traces"
+    if fi.is_dir():
+        results.append(measure("flashinfer-decode", fi, "a100-sxm4-80gb"))
+    text = json.dumps(results, indent=2)
+    print(text)
+    if a.output:
+        Path(a.output).write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

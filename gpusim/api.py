@@ -26,7 +26,7 @@ from gpusim.frontend.reader import KernelTrace
 from gpusim.frontend.workload import KernelLaunch, Memcpy, Workload, open_workload
 from gpusim.stats.report import Report, kernel_report
 
-MODEL_NAME = "sm-core v1: sub-cores, control bits or scoreboard, CGGTY/GTO/LRR, RF banks + RFC; placeholder memory (fixed latency + DRAM bandwidth)"
+MODEL_NAME = "sm-core v1 + memory v1: sub-cores, control bits or scoreboard, CGGTY/GTO/LRR, RF banks + RFC; sectored L1/L2, DRAM channels"
 
 
 def load_trace(trace: str | Path) -> Workload:
@@ -94,6 +94,7 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
     total = 0
     launch = cfg.launch.kernel_launch_latency_cycles
     insts = 0
+    memsys = None  # one cache state for the whole run: the L2 keeps its lines across kernels
     for cmd in wl.commands:
         if isinstance(cmd, Memcpy):
             rep.memcpy.append({"dst": hex(cmd.dst), "bytes": cmd.nbytes})
@@ -101,7 +102,9 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
         assert isinstance(cmd, KernelLaunch)
         kt = wl.load(cmd, use_cache=use_cache)
         cb, fn = join_control_bits(kt, find_listing(cmd.path, sass))
-        run = assemble.pack(cfg, kt, fn, idle_skip=idle_skip)
+        if memsys is None:
+            memsys = assemble.MemSystem(cfg)
+        run = assemble.pack(cfg, kt, fn, idle_skip=idle_skip, memsys=memsys)
         cb["mode"] = "control_bits" if run.control_bits else "scoreboard"
 
         def _progress(cycle, done, total, _base=total):
@@ -110,7 +113,7 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
                 bar.set_postfix_str(f"CTAs {done}/{total}, {_base + cycle:,} cyc, {(insts + int(run.counters[1])) / max(el, 1e-9):,.0f} inst/s")
 
         status, cycles, counters = assemble.run(run, kt, progress=_progress)
-        kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg.sm.count, run.pc_stats)
+        kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg, run.pc_stats)
         rep.kernels.append(kr)
         total += launch + cycles
         insts += kr.warp_instructions

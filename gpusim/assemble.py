@@ -12,10 +12,12 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gpusim.config.specs import PIPE_NAMES, DependenceMode, GPUConfig
+from gpusim.core import memsys as msys
 from gpusim.core import sm as core
+from gpusim.core.coalesce import coalesce
 from gpusim.core.layout import MemKind, MemSpace, Unit
 from gpusim.errors import GpusimError, SassError
-from gpusim.frontend.opcodes import base_opcode, load_opcode_table, mma_formula_bits, mma_shape
+from gpusim.frontend.opcodes import base_opcode, bypasses_l1, load_opcode_table, mma_formula_bits, mma_shape
 from gpusim.frontend.reader import KernelTrace
 
 #: Scoreboard mode: issue-to-dependent-issue distance of a fixed-latency producer = pipe latency
@@ -112,10 +114,13 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             elif sp == MemSpace.CONST:
                 lat = mem.const_latency_cycles
             elif sp in (MemSpace.GLOBAL, MemSpace.LOCAL, MemSpace.GENERIC, MemSpace.TEXTURE):
-                # placeholder memory path: every global/local access pays the unloaded DRAM latency
-                lat = mem.dram_latency_cycles
+                lat = mem.l1_hit_latency_cycles  # the caches decide per access (gpusim.core.memsys)
                 if kd != MemKind.FENCE:
                     f |= core.F_GLOBAL | core.F_LONG
+                if bypasses_l1(mn) or kd in (MemKind.ATOMIC, MemKind.REDUCTION):
+                    f |= core.F_BYPASS_L1
+                if kd in (MemKind.ATOMIC, MemKind.REDUCTION):
+                    f |= core.F_ATOMIC
             else:
                 lat = mem.shared_latency_cycles  # SHFL and other MIO ops without a memory space
             if kd in (MemKind.STORE, MemKind.ATOMIC, MemKind.REDUCTION):
@@ -123,9 +128,13 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             if kd in (MemKind.LOAD, MemKind.ATOMIC):
                 f |= core.F_LOAD
             if kd == MemKind.ASYNC_COPY:
-                f |= core.F_LDGSTS
-                lat = mem.ldgsts_latency_cycles
-            if kt.st_nsrc[i] == 0:
+                f |= core.F_LDGSTS | core.F_LOAD
+                if bypasses_l1(mn):
+                    f |= core.F_BYPASS_L1
+            # uniform (or immediate) address: no regular register among the address sources; the tracer
+            # lists the address registers first, then a store's data register
+            n_data = 1 if kd in (MemKind.STORE, MemKind.ATOMIC, MemKind.REDUCTION) else 0
+            if kt.st_nsrc[i] <= n_data:
                 f |= core.F_UNIFORM_ADDR
         elif u == Unit.TENSOR:
             shape = mma_shape(mn)
@@ -183,6 +192,12 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
         st[:, core.S_RSB] = listing_fn.rsb[idx]
         st[:, core.S_WAIT] = listing_fn.wait_mask[idx]
         st[:, core.S_REUSE] = listing_fn.reuse[idx]
+        for s in np.flatnonzero(st[:, core.S_UNIT] == Unit.MEM):
+            mem_ops = [o for o in listing_fn.operands[idx[s]] if o.kind in ("mem", "desc")]
+            if mem_ops:
+                uniform = all(o.reg < 0 or o.reg == 255 for o in mem_ops)
+                st[s, core.S_FLAGS] = (st[s, core.S_FLAGS] | core.F_UNIFORM_ADDR) if uniform else \
+                    (st[s, core.S_FLAGS] & ~core.F_UNIFORM_ADDR)
         for s in np.flatnonzero(flags & core.F_DEPBAR):
             ops_ = listing_fn.operands[idx[s]]
             sb = [o.reg for o in ops_ if o.kind == "other" and o.name == "SB"]
@@ -212,8 +227,80 @@ class SmRun:
     extra: dict = field(default_factory=dict)
 
 
+class MemSystem:
+    """Cache and DRAM state of one GPU for a whole run: the L2 keeps its lines across kernels."""
+
+    def __init__(self, cfg: GPUConfig):
+        mem = cfg.memory
+        line = mem.line_size_bytes
+        if line // mem.sector_size_bytes != 4:
+            raise GpusimError("memory.sector_size: the cache model needs 4 sectors per line "
+                              f"(line {line} B, sector {mem.sector_size_bytes} B)")
+        self.l1_ways = min(mem.l1_ways, max(1, mem.l1_size_bytes // line))
+        self.l1_sets = max(1, mem.l1_size_bytes // (line * self.l1_ways))
+        self.l2_sets = mem.l2_size_bytes // (mem.l2_slices * mem.l2_ways * line)
+        if self.l2_sets < 1:
+            raise GpusimError(f"memory.l2_size: {mem.l2_size_bytes} B cannot hold {mem.l2_slices} slices x "
+                              f"{mem.l2_ways} ways x {line} B lines")
+        n_sm = cfg.sm.count
+        i64 = np.int64
+        self.l1_tag = np.full((n_sm * self.l1_sets, self.l1_ways), -1, i64)
+        self.l1_rdy = np.full((n_sm * self.l1_sets, self.l1_ways, 4), -1, i64)
+        self.l1_lru = np.zeros((n_sm * self.l1_sets, self.l1_ways), i64)
+        rows = mem.l2_slices * self.l2_sets
+        self.l2_tag = np.full((rows, mem.l2_ways), -1, i64)
+        self.l2_rdy = np.full((rows, mem.l2_ways, 4), -1, i64)
+        self.l2_dirty = np.zeros((rows, mem.l2_ways), i64)
+        self.l2_lru = np.zeros((rows, mem.l2_ways), i64)
+        self.ms = np.zeros(msys.MS_BASE + mem.l2_slices + mem.dram_channels, i64)
+        P = mem.read_delay_cycles + mem.address_cycles_regular + 1
+        mp = np.zeros(msys.M_SIZE, i64)
+        mp[msys.M_L1_SETS] = self.l1_sets
+        mp[msys.M_L1_WAYS] = self.l1_ways
+        mp[msys.M_L2_SETS] = self.l2_sets
+        mp[msys.M_L2_WAYS] = mem.l2_ways
+        mp[msys.M_SLICES] = mem.l2_slices
+        mp[msys.M_CHANNELS] = mem.dram_channels
+        mp[msys.M_A1] = mem.l1_hit_latency_cycles - P
+        mp[msys.M_A2] = mem.l2_hit_latency_cycles - P
+        mp[msys.M_A3] = mem.dram_latency_cycles - P
+        mp[msys.M_H] = (mp[msys.M_A2] - mp[msys.M_A1]) // 2
+        sector = mem.sector_size_bytes
+        mp[msys.M_SLICE_MILLI_PER_SECTOR] = max(1, round(sector * 1000 / mem.l2_slice_bytes_per_cycle))
+        chan_bytes_per_cycle = mem.dram_bandwidth_bytes_per_s / cfg.sm.clock_hz / mem.dram_channels
+        mp[msys.M_CHAN_MILLI_PER_SECTOR] = max(1, round(sector * 1000 / chan_bytes_per_cycle))
+        mp[msys.M_SECTOR] = sector
+        mp[msys.M_HASH] = 0 if mem.l2_slice_hash == "xor" else 1
+        if mp[msys.M_A1] < 1:
+            raise GpusimError(f"memory.l1_hit_latency: {mem.l1_hit_latency_cycles} is shorter than the core's fixed "
+                              f"load path ({P} cycles)")
+        self.mp = mp
+        self.line = line
+
+    def for_kernel(self, occ: "Occupancy", cfg: GPUConfig) -> np.ndarray:
+        """Parameters for one kernel: the L1 loses the ways that the resident CTAs' shared memory takes."""
+        mp = self.mp.copy()
+        carve = occ.ctas_per_sm * occ.shared_bytes_per_cta
+        usable = cfg.memory.l1_size_bytes - carve
+        mp[msys.M_L1_WAYS] = max(0, min(self.l1_ways, usable // (self.line * self.l1_sets)))
+        return mp
+
+    def preload_l1(self, sm: int, lines) -> None:
+        """Install whole lines (line addresses = byte address // line size) in the L1 of one SM, as if
+        an earlier access of the same kernel had brought them in (for tests of hit timing)."""
+        for line in lines:
+            row = sm * self.l1_sets + int(line) % self.l1_sets
+            way = int(np.argmin(self.l1_lru[row]))
+            self.l1_tag[row, way] = int(line)
+            self.l1_rdy[row, way, :] = 0
+            self.l1_lru[row, way] = 1 << 40
+
+    def settle(self) -> None:
+        msys.settle(self.ms, self.l1_tag, self.l1_rdy, self.l2_rdy)
+
+
 def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = True, log: bool = False,
-         log_cycles: int = 4096) -> SmRun:
+         log_cycles: int = 4096, memsys: MemSystem | None = None) -> SmRun:
     """Build the core's parameters, static table and zeroed state for one kernel."""
     occ = occupancy(cfg, kt)
     st, ctrl = static_table(cfg, kt, listing_fn)
@@ -244,6 +331,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_UNLOADED_PATH] = mem.read_delay_cycles + mem.address_cycles_regular + 1
     p[core.P_LOG] = int(log)
     p[core.P_CTA_LAUNCH] = cfg.launch.cta_launch_latency_cycles
+    p[core.P_LDGSTS_EXTRA] = mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles
     if cfg.regfile.banks > 2:
         raise GpusimError("regfile.banks: the core models 1 or 2 banks per sub-core (MGC §4.1)")
     n_sm, n_sub = cfg.sm.count, cfg.sm.subcores
@@ -302,16 +390,19 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     pc_stats = np.zeros((st.shape[0], core.N_REASONS + 2), i64)
     issue_log = np.full(kt.inst_static.size if log else 1, -1, i64)
     sb_log = np.zeros((log_cycles if log else 1, core.NSB), i64)
-    sectors = core_sectors(cfg, kt)
+    table = load_opcode_table(kt.isa_family)
+    st_space = table.mem_space[kt.st_op].astype(np.int8)
+    acc_ptr, acc_line, acc_mask, nsec, ways, space = coalesce(
+        kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), st_space, kt.mem_mode,
+        kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, mem.line_size_bytes, mem.sector_size_bytes,
+        kt.header.shmem_base, kt.header.local_base)
+    if memsys is None:
+        memsys = MemSystem(cfg)
     g = np.zeros(core.G_SIZE, i64)
-    return SmRun(p, st, g, state, counters, pc_stats, issue_log, sb_log, sectors, occ, ctrl)
-
-
-def core_sectors(cfg: GPUConfig, kt: KernelTrace) -> np.ndarray:
-    from gpusim.core.coalesce import count_sectors
-
-    return count_sectors(kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), kt.mem_mode,
-                         kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, cfg.memory.sector_size_bytes)
+    run = SmRun(p, st, g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
+    run.extra = {"memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
+                 "ways": ways, "space": space}
+    return run
 
 
 def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]:
@@ -328,8 +419,12 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
     until = 0
     while True:
         until += CHUNK_CYCLES
+        m = r.extra["memsys"]
+        acc_ptr, acc_line, acc_mask = r.extra["acc"]
         status = core.run_sm(r.params, r.g, r.st, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask,
-                             r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log)
+                             r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log,
+                             r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
+                             m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru)
         if status == 0:
             break
         if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:
@@ -338,4 +433,5 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
         if progress is not None:
             done = int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
             progress(int(r.g[core.G_CYCLE]), done, kt.num_ctas)
+    r.extra["memsys"].settle()
     return 0, int(r.g[core.G_CYCLE]), r.counters

@@ -53,14 +53,15 @@ def test_resolved_config_loads_back_to_the_same_config(vecadd_run):
 
 
 def test_streaming_kernel_is_no_faster_than_dram_bandwidth(repo_root):
-    # vecadd moves 12 B per element through DRAM: cycles >= bytes / (bytes per cycle)
+    # vecadd reads 8 B per element from DRAM (its stores stay in the write-back L2):
+    # cycles >= bytes / (bytes per cycle)
     cfg = load_config("rtx3070")
     rep = api.simulate(repo_root / VECADD, cfg)
     k = rep.kernels[0]
     bytes_per_cycle = cfg.memory.dram_bandwidth_bytes_per_s / cfg.sm.clock_hz
-    assert k.memory["dram_bytes"] == 12 * (65536 - 80)
-    assert k.cycles >= k.memory["dram_bytes"] / bytes_per_cycle
-    assert k.cycles <= 1.3 * k.memory["dram_bytes"] / bytes_per_cycle + cfg.memory.dram_latency_cycles
+    assert k.memory["dram_bytes_read"] == 8 * (65536 - 80)
+    assert k.cycles >= k.memory["dram_bytes_read"] / bytes_per_cycle
+    assert k.cycles <= 1.6 * k.memory["dram_bytes_read"] / bytes_per_cycle + cfg.memory.dram_latency_cycles
 
 
 def test_same_inputs_give_an_identical_report(repo_root):

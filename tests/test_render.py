@@ -57,7 +57,7 @@ def test_hot_pcs_and_dram_bandwidth_are_rendered_when_present(rendered):
     k = rep["kernels"][0]
     if k.get("hot_pcs"):
         assert f"`{k['hot_pcs'][0]['pc']}`" in md
-    cyc, dram = k["cycles"], k["memory"]["dram_bytes"]
+    cyc, dram = k["cycles"], k["memory"]["dram_bytes_read"]
     assert f"{dram / cyc:.1f} B/clk = {dram / (cyc / 1.132e9) / 1e9:.1f} GB/s" in md
 
 

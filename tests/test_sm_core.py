@@ -17,7 +17,7 @@ from gpusim.frontend.microasm import Inst, build
 from gpusim.frontend.workload import open_workload
 
 
-def simulate(tmp_path, insts, gpu="rtx3070", overrides=(), sass=True, **kw):
+def simulate(tmp_path, insts, gpu="rtx3070", overrides=(), sass=True, warm_l1=False, **kw):
     d = build(insts, tmp_path / f"k{len(list(tmp_path.iterdir()))}", **kw)
     if not sass:
         (d / "kernel-1.sass").unlink()
@@ -26,6 +26,9 @@ def simulate(tmp_path, insts, gpu="rtx3070", overrides=(), sass=True, **kw):
     kt = wl.load(wl.kernels[0])
     _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
     r = assemble.pack(cfg, kt, fn, log=True)
+    if warm_l1:
+        acc_ptr, acc_line, _ = r.extra["acc"]
+        r.extra["memsys"].preload_l1(0, np.unique(acc_line))
     _, cycles, counters = assemble.run(r, kt)
     return r, kt, cycles
 
@@ -193,10 +196,8 @@ FIGURE2 = [
 
 
 def test_figure2_sb_counters_and_issue_of_0x90_at_cycle_36(tmp_path):
-    # the example's loads write back 30 cycles after issue when unqueued (cycle 1 -> 31)
-    # (the placeholder memory path charges global accesses the DRAM latency; the config checks keep L1 < L2 < DRAM)
-    r, kt, _ = simulate(tmp_path, FIGURE2, overrides=["memory.l1_hit_latency=20", "memory.l2_hit_latency=25",
-                                                      "memory.dram_latency=31"])
+    # the example's loads hit in the L1 and write back 30 cycles after issue when unqueued (cycle 1 -> 31)
+    r, kt, _ = simulate(tmp_path, FIGURE2, overrides=["memory.l1_hit_latency=31"], warm_l1=True)
     t = issue_cycles(r, kt)
     t0 = int(t[0]) - 1  # the paper numbers the first issue cycle 1
     assert (t - t0)[:7].tolist() == [1, 2, 3, 5, 6, 15, 36]
@@ -250,7 +251,7 @@ def test_scoreboard_waits_for_a_load_before_its_consumer(tmp_path):
     prog = [Inst("LDG.E R4, [R2.64]"), Inst("FADD R6, R4, R5"), EXIT]
     r, kt, _ = simulate(tmp_path, prog, sass=False)
     t = issue_cycles(r, kt)
-    assert t[1] - t[0] == load_config("rtx3070").memory.dram_latency_cycles
+    assert t[1] - t[0] == load_config("rtx3070").memory.dram_latency_cycles  # a cold miss
 
 
 def test_control_bits_mode_without_listing_is_an_error(tmp_path):

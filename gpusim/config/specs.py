@@ -78,6 +78,13 @@ class DependenceMode(StrEnum):
     SCOREBOARD = "scoreboard"      # RAW/WAW + WAR scoreboard, ignoring any listing
 
 
+class SliceHash(StrEnum):
+    """How line addresses map to L2 slices (and DRAM channels)."""
+
+    XOR = "xor"        # XOR-fold of the line address bits (spreads strided streams, like IPOLY)
+    LINEAR = "linear"  # line address modulo the number of slices
+
+
 class IssuePolicy(IntEnum):
     """Warp-issue policy of a sub-core scheduler; crosses into the core as this int code."""
 
@@ -304,6 +311,18 @@ class MemoryConfig:
         "cycles between two memory instructions entering the SM-shared unit (all sub-cores together)", 2
     )
     # MGC §6.2 Table 1 / HW103 (1 instruction per 2 cycles per SM)
+    l1_ways: int = _f("L1 data cache associativity (ways per set; sets follow from size, line and ways)", 256)
+    # MGC §6.4: -gpgpu_cache:dl1 S:4:128:256 (4 sets x 256 ways x 128 B = 128 KiB)
+    l2_ways: int = _f("L2 associativity per slice", 16)
+    # specs: RTX A6000/L2_organization (64 sets x 16 ways x 128 B per sub-partition)
+    l2_slices: int = _f("L2 slices (memory partitions x sub-partitions), each with its own tags and bandwidth", 32)
+    # default: Accel-Sim SM86_RTX3070 (-gpgpu_n_mem 16 x -gpgpu_n_sub_partition_per_mchannel 2); GPU files override
+    l2_slice_bytes_per_cycle: int = _f("data bandwidth of one L2 slice [B/clk of the SM clock]", 64)
+    # specs: A100 SXM4 40GB/L2_read_bandwidth_spec = 5120 B/clk over 80 slices = 64 B/clk per slice
+    l2_slice_hash: SliceHash = _f("line address -> L2 slice and DRAM channel mapping: xor | linear", SliceHash.XOR)
+    # stock Accel-Sim uses an IPOLY hash for the same purpose (MGC §6.4); ours is a simpler XOR fold
+    dram_channels: int = _f("independent DRAM channels sharing dram_bandwidth equally", 16)
+    # default: Accel-Sim SM86_RTX3070 (-gpgpu_n_mem 16); GPU files override
     read_delay_cycles: int = _f(
         "issue to the first register read of a memory instruction in an idle sub-core memory unit", 6
     )

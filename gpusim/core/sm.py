@@ -47,6 +47,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from gpusim.core import memsys as msys
+
 # ---- parameter slots (gpusim.core.layout.SmParam mirrors these)
 P_NUM_SM = 0
 P_SUBCORES = 1
@@ -73,7 +75,8 @@ P_FIXED_OFFSET = 21         # scoreboard mode: dependent distance = pipe latency
 P_UNLOADED_PATH = 22        # read_delay + address_cycles_regular + 1
 P_LOG = 23                  # 1: record issue cycles and SB values of warp slot 0
 P_CTA_LAUNCH = 24
-P_SIZE = 25
+P_LDGSTS_EXTRA = 25         # LDGSTS completion after its global read: ldgsts latency - L1 hit latency
+P_SIZE = 26
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -89,14 +92,17 @@ C_RFC_MISSES = 9
 C_ALLOC_STALL = 10          # cycles instructions waited in Allocate for read ports
 C_STEERED = 11              # FP32 instructions issued to the INT pipe
 C_GLOBAL_SECTORS = 12
-C_DRAM_BYTES = 13
+C_LDGSTS = 13              # LDGSTS (cp.async) warp instructions
 C_MEM_INSTS = 14
 C_SHARED_INSTS = 15
 C_REASON_BASE = 16          # + R_*: warp-cycles per stall reason
 N_REASONS = 11
 C_UNIT_BASE = C_REASON_BASE + N_REASONS   # + unit: warp instructions per unit class
 N_UNITS = 12
-C_SIZE = C_UNIT_BASE + N_UNITS
+C_MEM_BASE = C_UNIT_BASE + N_UNITS        # + memsys.K_*: cache and DRAM counters
+C_SHARED_WAVEFRONTS = C_MEM_BASE + 10     # shared-memory wavefronts (bank-conflict replays included)
+C_SHARED_REPLAYS = C_SHARED_WAVEFRONTS + 1  # wavefronts beyond what the access width needs (bank conflicts)
+C_SIZE = C_SHARED_REPLAYS + 1
 
 # ---- stall reasons (Nsight Compute warp states; gpusim.stats.catalog names them)
 R_SELECTED = 0
@@ -135,6 +141,8 @@ F_RFC = 4096
 F_WIDE_WINDOW = 8192
 F_LOAD = 16384
 F_SHARED_FP64 = 32768
+F_ATOMIC = 65536            # atomics and reductions: executed at the L2
+F_BYPASS_L1 = 131072        # .STRONG.GPU / .BYPASS / .CG ...: skip the L1
 
 # per-static columns of the int32 matrix ``st`` (gpusim.core.layout.StCol mirrors these)
 S_UNIT = 0
@@ -166,7 +174,7 @@ G_CYCLE = 0
 G_NEXT_CTA = 1
 G_AGE = 2
 G_LIVE = 3
-G_DRAM_FREE = 4   # in 1/1000 cycle
+G_SPARE = 4
 G_LAST_EVENT = 5  # latest write-back/release stamp of the kernel
 G_SIZE = 6
 
@@ -422,7 +430,9 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
            sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
            sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
            mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
-           c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log):
+           c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log,
+           mp, ms, acc_ptr, acc_line, acc_mask, inst_ways, inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
+           l2_dirty, l2_lru):
     """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1).
 
     Event-driven: a sub-core is visited only in cycles where one of its warps may change state
@@ -541,7 +551,8 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                        w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
                        sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
                        mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
-                       ctrl, banks, ports, dram_mbpc, w_depbar)
+                       ctrl, banks, ports, dram_mbpc, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
+                       inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru)
                 sc_greedy[sc] = best
                 if w_pc[best] >= w_end[best]:
                     # a retired slot starts clean for the next CTA's warp
@@ -602,9 +613,10 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
     end = c
     if g[G_LAST_EVENT] > end:
         end = g[G_LAST_EVENT]
-    drain = (g[G_DRAM_FREE] + 999) // 1000
-    if drain > end:
-        end = drain
+    for k in range(msys.MS_BASE, ms.size):
+        drain = (ms[k] + 999) // 1000
+        if drain > end:
+            end = drain
     if end > c:
         counters[C_SKIPPED] += end - c
     counters[C_CYCLES] += end
@@ -657,7 +669,8 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
            w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, sb_rel, sb_long, sb_n,
            reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,
            port_used, mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats,
-           issue_log, ctrl, banks, ports, dram_mbpc, w_depbar):
+           issue_log, ctrl, banks, ports, dram_mbpc, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
+           inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru):
     i = w_pc[ws]
     s = inst_static[i]
     fl = st[s, S_FLAGS]
@@ -778,7 +791,10 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
         if u == U_MEM:
             counters[C_MEM_INSTS] += 1
             # ---- sub-core memory unit and SM-shared unit (MGC §6.2, §1.6)
-            addr = p[P_ADDR_UNI] if (fl & (F_UNIFORM_ADDR | F_SHARED)) else p[P_ADDR_REG]
+            sp = inst_space[i]
+            is_shared = sp == 2
+            is_gmem = sp == 1 or sp == 3 or sp == 6
+            addr = p[P_ADDR_UNI] if ((fl & F_UNIFORM_ADDR) or is_shared) else p[P_ADDR_REG]
             r = c + p[P_READ_DELAY]
             if sc_addr_free[sc] > r:
                 r = sc_addr_free[sc]
@@ -797,7 +813,24 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
             leave = r + addr
             if sm_shared_next[sm] > leave:
                 leave = sm_shared_next[sm]
-            sm_shared_next[sm] = leave + p[P_SM_INTERVAL]
+            replays = 0
+            if is_shared:
+                ways = inst_ways[i] if inst_ways[i] > 0 else 1
+                counters[C_SHARED_WAVEFRONTS] += ways
+                # wavefronts the access width needs anyway (128 B each); the rest are bank conflicts
+                m2 = np.uint32(inst_mask[i])
+                nact = 0
+                while m2:
+                    m2 &= m2 - np.uint32(1)
+                    nact += 1
+                base_w = (nact * 4 * st[s, S_MEM_REGS] + 127) // 128
+                if base_w < 1:
+                    base_w = 1
+                if ways > base_w:
+                    replays = ways - base_w
+                counters[C_SHARED_REPLAYS] += replays
+            # the SM-shared unit takes one instruction per interval; a bank conflict replays it (§6.2)
+            sm_shared_next[sm] = leave + p[P_SM_INTERVAL] * (1 + replays)
             # queue ring of leave cycles
             if mq_n[sc] < MQ_RING:
                 mq_leave[sc, (mq_head[sc] + mq_n[sc]) % MQ_RING] = leave
@@ -815,25 +848,30 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
             war = r + addr - 1
             if fl & F_STORE:
                 war += 1 + 2 * nregs
-            if fl & F_SHARED:
+            if is_shared:
                 counters[C_SHARED_INSTS] += 1
-            data = leave + st[s, S_LAT] - p[P_UNLOADED_PATH] + 2 * (nregs - 1)
-            if fl & F_GLOBAL:
+                # shared data returns 2 registers per 2 cycles (MGC §6.3 Table 2: 24/24/26)
+                # (the shared path computes addresses in 2 cycles: its fixed part is read delay + 2 + 1)
+                data = leave + p[P_SM_INTERVAL] * replays + st[s, S_LAT] - (p[P_READ_DELAY] + p[P_ADDR_UNI] + 1) \
+                    + 2 * ((nregs + 1) // 2 - 1)
+            elif is_gmem:
                 is_long = 1
-                nsec = np.int64(inst_sectors[i])
-                counters[C_GLOBAL_SECTORS] += nsec
-                if nsec > 0 and dram_mbpc > 0:
-                    nb = nsec * p[P_SECTOR]
-                    counters[C_DRAM_BYTES] += nb
-                    t0 = leave * 1000
-                    if g[G_DRAM_FREE] > t0:
-                        t0 = g[G_DRAM_FREE]
-                    g[G_DRAM_FREE] = t0 + (nb * 1000000) // dram_mbpc
-                    done = (g[G_DRAM_FREE] + 999) // 1000
-                    if fl & F_LOAD and done + (data - leave) // 2 > data:
-                        data = done + (data - leave) // 2
+                counters[C_GLOBAL_SECTORS] += inst_sectors[i]
+                kind = 0
+                if fl & F_ATOMIC:
+                    kind = 2
+                elif (fl & F_STORE) and not (fl & F_LOAD):
+                    kind = 1
+                t = msys.access(mp, ms, sm, leave, kind, (fl & F_BYPASS_L1) != 0, acc_ptr, acc_line, acc_mask, i,
+                                l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, counters, C_MEM_BASE)
+                # load data returns to the register file at 512 bits per cycle (MGC §6.3)
+                data = t + 2 * (nregs - 1)
+                if fl & F_LDGSTS:
+                    counters[C_LDGSTS] += 1
+                    data = t + p[P_LDGSTS_EXTRA]
+            else:
+                data = leave + st[s, S_LAT] - p[P_UNLOADED_PATH] + 2 * (nregs - 1)
             if fl & F_LDGSTS:
-                data = leave + p[P_UNLOADED_PATH] * 0 + st[s, S_LAT] - p[P_UNLOADED_PATH]
                 if data > w_ldgsts_done[ws]:
                     w_ldgsts_done[ws] = data
             wb = data

@@ -119,7 +119,13 @@ C_MEM_W = 5         # trace width (bytes)
 C_DST0 = 6          # CSR range of general registers written (unknown marking)
 C_DST1 = 7
 C_MOD = 8           # 8 op-specific modifiers follow
-N_COLS = 16
+C_SRC = 16          # bit mask of the operand slots read (gathered per lane before execution)
+C_D0 = 17           # operand slots written with result rows 0, 1, 2 (-1: none)
+C_D1 = 18
+C_D2 = 19
+C_DWIDE = 20        # 1: result row 0 is a 64-bit pair (IMAD.WIDE, LDC.64, CS2R)
+C_UNI = 21          # 1: uniform destination, computed once (first active lane)
+N_COLS = 24
 N_SLOTS = 8
 
 # comparison codes (ISETP), boolean ops
@@ -205,6 +211,10 @@ NBAR = 17           # B0..B15 and one slot for WARPSYNC
 WSYNC = 16
 
 
+# Helpers take scalars only (or are called once per instruction at most): a Numba call that passes
+# arrays costs reference-count traffic, which made a per-lane operand helper ~40x slower.
+
+
 @njit(cache=True)
 def _s32(v):
     v &= M32
@@ -218,196 +228,6 @@ def _popc(v):
         v &= v - 1
         c += 1
     return c
-
-
-@njit(cache=True)
-def _cb_read(cb, cbk, off, nbytes):
-    """Little-endian read of nbytes (<= 8) from constant bank 0; (value, known)."""
-    if off < 0 or off + nbytes > cb.shape[0]:
-        return 0, 0
-    v = 0
-    k = 1
-    for b in range(nbytes):
-        v |= np.int64(cb[off + b]) << (8 * b)
-        if cbk[off + b] == 0:
-            k = 0
-    return v, k
-
-
-@njit(cache=True)
-def _special(code, lane, tid, ctaid, warp):
-    if code == SR_TID_X:
-        return tid[lane, 0], 1
-    if code == SR_TID_Y:
-        return tid[lane, 1], 1
-    if code == SR_TID_Z:
-        return tid[lane, 2], 1
-    if code == SR_CTAID_X:
-        return ctaid[0], 1
-    if code == SR_CTAID_Y:
-        return ctaid[1], 1
-    if code == SR_CTAID_Z:
-        return ctaid[2], 1
-    if code == SR_LANEID:
-        return lane, 1
-    if code == SR_EQMASK:
-        return (1 << lane) & M32, 1
-    if code == SR_LTMASK:
-        return ((1 << lane) - 1) & M32, 1
-    if code == SR_LEMASK:
-        return ((1 << (lane + 1)) - 1) & M32, 1
-    if code == SR_GTMASK:
-        return (~((1 << (lane + 1)) - 1)) & M32, 1
-    if code == SR_GEMASK:
-        return (~((1 << lane) - 1)) & M32, 1
-    if code == SR_ZERO:
-        return 0, 1
-    if code == SR_WARPID:
-        return warp, 1
-    return 0, 0
-
-
-@njit(cache=True)
-def _fetch(o, lane, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, warp):
-    """32-bit source operand ``o`` = (kind, v, x, y, flags) for ``lane``: (value, known).
-
-    ``-x`` yields 2**32 - x (in 1 .. 2**32, i.e. ~x + 1 without wrapping, as IADD3's adder sees it);
-    callers mask to 32 bits where they need to."""
-    kind = o[0]
-    fl = o[4]
-    v = 0
-    k = 1
-    if kind == K_R:
-        r = o[1]
-        if r != RZ:
-            v = R[r, lane]
-            k = np.int64(RK[r, lane])
-    elif kind == K_UR:
-        r = o[1]
-        if r != URZ:
-            v = UR[r]
-            k = np.int64(URK[r])
-    elif kind == K_IMM:
-        return o[1] & M32, 1
-    elif kind == K_CONST:
-        off = o[1]
-        if o[2] >= 0 and o[2] != RZ:
-            off += R[o[2], lane]
-            if RK[o[2], lane] == 0:
-                return 0, 0
-        if o[3] >= 0 and o[3] != URZ:
-            off += UR[o[3]]
-            if URK[o[3]] == 0:
-                return 0, 0
-        v, k = _cb_read(cb, cbk, off, 4)
-    elif kind == K_P:
-        p = o[1]
-        if p == PT:
-            v = 1
-        else:
-            v = np.int64(P[p, lane])
-            k = np.int64(PK[p, lane])
-        if fl & F_NEG:
-            v ^= 1
-        return v, k
-    elif kind == K_UP:
-        p = o[1]
-        if p == PT:
-            v = 1
-        else:
-            v = np.int64(UP[p])
-            k = np.int64(UPK[p])
-        if fl & F_NEG:
-            v ^= 1
-        return v, k
-    elif kind == K_SR:
-        return _special(o[1], lane, tid, ctaid, warp)
-    elif kind == K_NONE:
-        return 0, 1
-    else:
-        return 0, 0
-    if fl & F_ABS:
-        s = _s32(v)
-        v = (-s if s < 0 else s) & M32
-    if fl & F_INV:
-        v = (~v) & M32
-    if fl & F_NEG:
-        v = 0x100000000 - (v & M32)
-    return v, k
-
-
-@njit(cache=True)
-def _fetch64(o, lane, R, RK, UR, URK, cb, cbk):
-    """64-bit source (register pair, uniform pair, 8 constant bytes, sign-extended immediate)."""
-    kind = o[0]
-    if kind == K_R:
-        r = o[1]
-        if r == RZ:
-            return 0, 1
-        lo = R[r, lane]
-        hi = R[r + 1, lane]
-        return lo | (hi << 32), np.int64(RK[r, lane] & RK[r + 1, lane])
-    if kind == K_UR:
-        r = o[1]
-        if r == URZ:
-            return 0, 1
-        return UR[r] | (UR[r + 1] << 32), np.int64(URK[r] & URK[r + 1])
-    if kind == K_CONST:
-        return _cb_read(cb, cbk, o[1], 8)
-    if kind == K_IMM:
-        return o[1], 1
-    if kind == K_NONE:
-        return 0, 1
-    return 0, 0
-
-
-@njit(cache=True)
-def _address(o, lane, R, RK, UR, URK):
-    """Byte address of memory operand ``o`` = [R(.64) + UR + imm]: (address, known)."""
-    a = o[3]
-    k = 1
-    r = o[1]
-    if r >= 0 and r != RZ:
-        if o[4] & F_WIDE:
-            a += R[r, lane] | (R[r + 1, lane] << 32)
-            k &= RK[r, lane] & RK[r + 1, lane]
-        else:
-            a += R[r, lane]
-            k &= RK[r, lane]
-    u = o[2]
-    if u >= 0 and u != URZ:
-        if o[4] & F_WIDE and r < 0:
-            a += UR[u] | (UR[u + 1] << 32)
-            k &= URK[u] & URK[u + 1]
-        else:
-            a += UR[u]
-            k &= URK[u]
-    return a, k
-
-
-@njit(cache=True)
-def _write(o, lane, val, known, R, RK, UR, URK, P, PK, UP, UPK):
-    kind = o[0]
-    if kind == K_R:
-        r = o[1]
-        if r != RZ:
-            R[r, lane] = val & M32
-            RK[r, lane] = known
-    elif kind == K_UR:
-        r = o[1]
-        if r != URZ:
-            UR[r] = val & M32
-            URK[r] = known
-    elif kind == K_P:
-        p = o[1]
-        if p != PT:
-            P[p, lane] = val & 1
-            PK[p, lane] = known
-    elif kind == K_UP:
-        p = o[1]
-        if p != PT:
-            UP[p] = val & 1
-            UPK[p] = known
 
 
 @njit(cache=True)
@@ -450,7 +270,7 @@ def _cmp(code, a, b, unsigned):
 
 @njit(cache=True)
 def _cmp_ex(code, a, b, unsigned, low):
-    """High-word comparison of a 64-bit compare; ``low`` is the low-word result of the same code."""
+    """High-word step of a 64-bit compare; ``low`` is the low-word result of the same comparison."""
     eq = 1 if (a & M32) == (b & M32) else 0
     if code == CMP_EQ:
         return eq & low
@@ -473,15 +293,29 @@ def _bop(op, x, y):
 
 
 @njit(cache=True)
-def _pick(pc, state, nlanes):
+def _mods(v, fl):
+    """|x|, ~x, -x modifiers of a 32-bit source; -x is 2**32 - x (1 .. 2**32: ~x + 1 without
+    wrapping, as IADD3's adder sees it); consumers mask to 32 bits where they need to."""
+    if fl & F_ABS:
+        s = _s32(v)
+        v = (-s if s < 0 else s) & M32
+    if fl & F_INV:
+        v = (~v) & M32
+    if fl & F_NEG:
+        v = 0x100000000 - (v & M32)
+    return v
+
+
+@njit(cache=True)
+def _pick(pc, state):
     """Lanes that run next: (pc, mask, smallest pc among the other runnable lanes)."""
     best = 1 << 62
-    for ln in range(nlanes):
+    for ln in range(32):
         if state[ln] == RUN and pc[ln] < best:
             best = pc[ln]
     mask = 0
     other = 1 << 62
-    for ln in range(nlanes):
+    for ln in range(32):
         if state[ln] == RUN:
             if pc[ln] == best:
                 mask |= 1 << ln
@@ -491,15 +325,15 @@ def _pick(pc, state, nlanes):
 
 
 @njit(cache=True)
-def _try_release(b, bar, state, wait, pc, nlanes):
+def _try_release(b, bar, state, wait, pc):
     """Release the lanes blocked on barrier b once every live lane of its mask has arrived."""
     m = bar[b]
-    for ln in range(nlanes):
+    for ln in range(32):
         if (m >> ln) & 1 and state[ln] != EXITED:
             if not (state[ln] == BLOCKED and wait[ln] == b):
                 return False
     released = False
-    for ln in range(nlanes):
+    for ln in range(32):
         if state[ln] == BLOCKED and wait[ln] == b:
             state[ln] = RUN
             pc[ln] += 1
@@ -508,13 +342,13 @@ def _try_release(b, bar, state, wait, pc, nlanes):
 
 
 @njit(cache=True)
-def _emit_mem(addr, exec_mask, nlanes, n_mem, n_lane, mem_base, mem_stride, mem_mode, mem_ptr, lane_off):
+def _emit_mem(addr, exec_mask, n_mem, n_lane, mem_base, mem_stride, mem_mode, mem_ptr, lane_off):
     """One memory-table row for the active lanes' addresses: mode 1 (base + stride) when the active
     lanes are contiguous and equally spaced, else mode 0 (offsets from the first active lane)."""
     first = -1
     last = -1
     cnt = 0
-    for ln in range(nlanes):
+    for ln in range(32):
         if (exec_mask >> ln) & 1:
             if first < 0:
                 first = ln
@@ -541,7 +375,7 @@ def _emit_mem(addr, exec_mask, nlanes, n_mem, n_lane, mem_base, mem_stride, mem_
     else:
         mem_stride[n_mem] = 0
         mem_mode[n_mem] = 0
-        for ln in range(nlanes):
+        for ln in range(32):
             if (exec_mask >> ln) & 1:
                 lane_off[n_lane] = addr[ln] - base
                 n_lane += 1
@@ -557,8 +391,8 @@ def _image_read(addr, nbytes, img_tab, img_data):
         if addr >= b and addr + nbytes <= b + img_tab[t, 1]:
             o = img_tab[t, 2] + (addr - b)
             v = 0
-            for i in range(nbytes):
-                v |= np.int64(img_data[o + i]) << (8 * i)
+            for q in range(nbytes):
+                v |= np.int64(img_data[o + q]) << (8 * q)
             return v, 1
     return 0, 0
 
@@ -569,7 +403,11 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
               warp_ptr, warp_slot, cta_ptr, cta_xyz, counts, err):
     """Walk CTAs ``cta_lo .. cta_hi-1`` (linear index x + y*gx + z*gx*gy), appending to the output
     columns from ``counts``.  Returns a status code; on ``ERR_FULL`` the counts are rolled back to
-    the start of CTA ``err[E_CTA]`` so the caller can grow the buffers and resume there."""
+    the start of CTA ``err[E_CTA]`` so the caller can grow the buffers and resume there.
+
+    Per instruction: evaluate the guard; gather the source slots (``C_SRC``) of the executing lanes
+    into ``V``/``VK``; record the dynamic instruction and, for memory instructions, the addresses;
+    compute result rows ``RES``/``RESK``; write them to the destination slots ``C_D0..C_D2``."""
     n_prog = prog.shape[0]
     gx = launch[L_GX]
     gy = launch[L_GY]
@@ -579,15 +417,20 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
     nthreads = bx * by * bz
     nwarps = (nthreads + 31) // 32
     max_steps = launch[L_MAX_STEPS]
+    ncb = cb.shape[0]
 
     R = np.zeros((256, 32), np.int64)
     RK = np.zeros((256, 32), np.uint8)
-    P = np.zeros((8, 32), np.uint8)
+    P = np.zeros((8, 32), np.int64)
     PK = np.zeros((8, 32), np.uint8)
     UR = np.zeros(64, np.int64)
     URK = np.zeros(64, np.uint8)
-    UP = np.zeros(8, np.uint8)
+    UP = np.zeros(8, np.int64)
     UPK = np.zeros(8, np.uint8)
+    V = np.zeros((N_SLOTS, 32), np.int64)
+    VK = np.zeros((N_SLOTS, 32), np.uint8)
+    RES = np.zeros((3, 32), np.int64)
+    RESK = np.zeros((3, 32), np.uint8)
     bar = np.zeros(NBAR, np.int64)
     pc = np.zeros(32, np.int64)
     state = np.zeros(32, np.int64)
@@ -595,9 +438,6 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
     tid = np.zeros((32, 3), np.int64)
     ctaid = np.zeros(3, np.int64)
     addr = np.zeros(32, np.int64)
-    tmpv = np.zeros(32, np.int64)
-    tmpk = np.zeros(32, np.uint8)
-    tmpp = np.zeros(32, np.int64)
 
     cap_inst = out_static.shape[0]
     cap_mem = mem_base.shape[0]
@@ -606,7 +446,6 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
     cap_cta = cta_xyz.shape[0]
 
     for cta in range(cta_lo, cta_hi):
-        # commit point for ERR_FULL
         c_inst = counts[N_INST]
         c_mem = counts[N_MEM]
         c_lane = counts[N_LANE]
@@ -629,11 +468,12 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
         for w in range(nwarps):
             warp_slot[n_warp] = w
             warp_ptr[n_warp] = n_inst
-            # ---- warp init
+            alive = 0
             for ln in range(32):
                 t = w * 32 + ln
                 if t < nthreads:
                     state[ln] = RUN
+                    alive |= 1 << ln
                     tid[ln, 0] = t % bx
                     tid[ln, 1] = (t // bx) % by
                     tid[ln, 2] = t // (bx * by)
@@ -652,11 +492,7 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                 URK[r] = 0
             for r in range(NBAR):
                 bar[r] = 0
-            alive = 0
-            for ln in range(32):
-                if state[ln] == RUN:
-                    alive |= 1 << ln
-            gpc, gmask, omin = _pick(pc, state, 32)
+            gpc, gmask, omin = _pick(pc, state)
             steps = 0
             while gmask != 0:
                 i = gpc
@@ -674,23 +510,23 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                     err[E_WARP] = w
                     return ERR_STEPS
                 op = prog[i, C_OP]
-                # ---- guard predicate
+                # ---------------------------------------------------------- guard predicate
                 g = prog[i, C_GUARD]
                 ex = gmask
+                unk = 0
                 if g >= 0:
                     gp = g & 7
                     gneg = (g >> 3) & 1
                     if (g >> 4) & 1:
-                        if gp == PT:
-                            gv = 1
-                        else:
+                        gv = 1
+                        if gp != PT:
                             if UPK[gp] == 0:
                                 err[E_CODE] = ERR_UNKNOWN_GUARD
                                 err[E_INST] = i
                                 err[E_CTA] = cta
                                 err[E_WARP] = w
                                 return ERR_UNKNOWN_GUARD
-                            gv = np.int64(UP[gp])
+                            gv = UP[gp]
                         if (gv ^ gneg) == 0:
                             ex = 0
                     elif gp != PT:
@@ -698,17 +534,177 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                         for ln in range(32):
                             if (gmask >> ln) & 1:
                                 if PK[gp, ln] == 0:
-                                    err[E_CODE] = ERR_UNKNOWN_GUARD
-                                    err[E_INST] = i
-                                    err[E_LANE] = ln
-                                    err[E_CTA] = cta
-                                    err[E_WARP] = w
-                                    return ERR_UNKNOWN_GUARD
-                                if (np.int64(P[gp, ln]) ^ gneg) == 1:
+                                    unk |= 1 << ln
+                                elif (P[gp, ln] ^ gneg) == 1:
                                     ex |= 1 << ln
+                        if unk != 0:
+                            # a data-dependent guard: tolerated where the instruction only produces
+                            # values (recorded as executed, its results unknown); an error for memory
+                            # and control instructions, whose trace would depend on the data
+                            if op == OP_FPU or op == OP_NOP or (op >= OP_MOV and op <= OP_LDC):
+                                ex |= unk
+                            else:
+                                err[E_CODE] = ERR_UNKNOWN_GUARD
+                                err[E_INST] = i
+                                err[E_LANE] = 0
+                                while not (unk >> err[E_LANE]) & 1:
+                                    err[E_LANE] += 1
+                                err[E_CTA] = cta
+                                err[E_WARP] = w
+                                return ERR_UNKNOWN_GUARD
                     elif gneg:
                         ex = 0
-                # ---- record the dynamic instruction
+                cm = ex
+                if prog[i, C_UNI] and ex != 0:
+                    cm = ex & -ex  # uniform destination: compute once, on the first active lane
+                # ---------------------------------------------------------- gather sources
+                srcm = prog[i, C_SRC]
+                if cm != 0:
+                    for s in range(N_SLOTS):
+                        if not (srcm >> s) & 1:
+                            continue
+                        kind = opnd[i, s, 0]
+                        a = opnd[i, s, 1]
+                        x = opnd[i, s, 2]
+                        y = opnd[i, s, 3]
+                        fl = opnd[i, s, 4]
+                        wide = (fl & F_WIDE) != 0
+                        bval = 0
+                        bk = 1
+                        bcast = True
+                        if kind == K_NONE:
+                            pass
+                        elif kind == K_IMM:
+                            bval = a if wide else a & M32
+                        elif kind == K_UR:
+                            if a != URZ:
+                                bval = UR[a]
+                                bk = URK[a]
+                                if wide:
+                                    bval |= UR[a + 1] << 32
+                                    bk &= URK[a + 1]
+                            if not wide:
+                                bval = _mods(bval, fl)
+                        elif kind == K_UP:
+                            if a != PT:
+                                bval = UP[a]
+                                bk = UPK[a]
+                            else:
+                                bval = 1
+                            if fl & F_NEG:
+                                bval ^= 1
+                        elif kind == K_CONST and (x < 0 or x == RZ):
+                            off = a
+                            if y >= 0 and y != URZ:
+                                off += UR[y]
+                                bk &= URK[y]
+                            nb = 8 if wide else 4
+                            if off < 0 or off + nb > ncb:
+                                bk = 0
+                            else:
+                                for q in range(nb):
+                                    bval |= np.int64(cb[off + q]) << (8 * q)
+                                    if cbk[off + q] == 0:
+                                        bk = 0
+                            if not wide:
+                                bval = _mods(bval, fl)
+                        else:
+                            bcast = False
+                        if bcast:
+                            for ln in range(32):
+                                V[s, ln] = bval
+                                VK[s, ln] = bk
+                            continue
+                        for ln in range(32):
+                            if not (cm >> ln) & 1:
+                                continue
+                            v = 0
+                            k = 1
+                            if kind == K_R:
+                                if a != RZ:
+                                    v = R[a, ln]
+                                    k = RK[a, ln]
+                                    if wide:
+                                        v |= R[a + 1, ln] << 32
+                                        k &= RK[a + 1, ln]
+                                if not wide:
+                                    v = _mods(v, fl)
+                            elif kind == K_P:
+                                if a != PT:
+                                    v = P[a, ln]
+                                    k = PK[a, ln]
+                                else:
+                                    v = 1
+                                if fl & F_NEG:
+                                    v ^= 1
+                            elif kind == K_MEM:
+                                v = y
+                                if a >= 0 and a != RZ:
+                                    if wide:
+                                        v += R[a, ln] | (R[a + 1, ln] << 32)
+                                        k &= RK[a, ln] & RK[a + 1, ln]
+                                    else:
+                                        v += R[a, ln]
+                                        k &= RK[a, ln]
+                                if x >= 0 and x != URZ:
+                                    if wide and a < 0:
+                                        v += UR[x] | (UR[x + 1] << 32)
+                                        k &= URK[x] & URK[x + 1]
+                                    else:
+                                        v += UR[x]
+                                        k &= URK[x]
+                            elif kind == K_CONST:
+                                off = a + R[x, ln]
+                                k = RK[x, ln]
+                                if y >= 0 and y != URZ:
+                                    off += UR[y]
+                                    k &= URK[y]
+                                nb = 8 if wide else 4
+                                if off < 0 or off + nb > ncb:
+                                    k = 0
+                                else:
+                                    for q in range(nb):
+                                        v |= np.int64(cb[off + q]) << (8 * q)
+                                        if cbk[off + q] == 0:
+                                            k = 0
+                                if not wide:
+                                    v = _mods(v, fl)
+                            elif kind == K_SR:
+                                if a == SR_TID_X:
+                                    v = tid[ln, 0]
+                                elif a == SR_TID_Y:
+                                    v = tid[ln, 1]
+                                elif a == SR_TID_Z:
+                                    v = tid[ln, 2]
+                                elif a == SR_CTAID_X:
+                                    v = ctaid[0]
+                                elif a == SR_CTAID_Y:
+                                    v = ctaid[1]
+                                elif a == SR_CTAID_Z:
+                                    v = ctaid[2]
+                                elif a == SR_LANEID:
+                                    v = ln
+                                elif a == SR_EQMASK:
+                                    v = (1 << ln) & M32
+                                elif a == SR_LTMASK:
+                                    v = ((1 << ln) - 1) & M32
+                                elif a == SR_LEMASK:
+                                    v = ((1 << (ln + 1)) - 1) & M32
+                                elif a == SR_GTMASK:
+                                    v = (~((1 << (ln + 1)) - 1)) & M32
+                                elif a == SR_GEMASK:
+                                    v = (~((1 << ln) - 1)) & M32
+                                elif a == SR_ZERO:
+                                    v = 0
+                                elif a == SR_WARPID:
+                                    v = w
+                                else:
+                                    k = 0
+                            else:
+                                k = 0
+                            V[s, ln] = v
+                            VK[s, ln] = k
+                # ---------------------------------------------------------- record
                 if n_inst >= cap_inst or n_mem + 1 >= cap_mem or n_lane + 32 > cap_lane:
                     counts[N_INST] = c_inst
                     counts[N_MEM] = c_mem
@@ -721,33 +717,26 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                 out_static[n_inst] = i
                 out_mask[n_inst] = ex
                 out_mem[n_inst] = -1
-                if prog[i, C_TRACE_MEM]:
-                    if op == OP_UTMALDG:
-                        # one address per box row (lanes 0..rows-1), filled in below
-                        pass
-                    else:
-                        s = prog[i, C_MEM_SLOT]
-                        for ln in range(32):
-                            if (ex >> ln) & 1:
-                                a, k = _address(opnd[i, s], ln, R, RK, UR, URK)
-                                if k == 0:
-                                    err[E_CODE] = ERR_UNKNOWN_ADDR
-                                    err[E_INST] = i
-                                    err[E_LANE] = ln
-                                    err[E_CTA] = cta
-                                    err[E_WARP] = w
-                                    return ERR_UNKNOWN_ADDR
-                                addr[ln] = a
-                        out_mem[n_inst] = n_mem
-                        n_lane = _emit_mem(addr, ex, 32, n_mem, n_lane, mem_base, mem_stride, mem_mode,
-                                           mem_ptr, lane_off)
-                        n_mem += 1
+                if prog[i, C_TRACE_MEM] and op != OP_UTMALDG:
+                    ms = prog[i, C_MEM_SLOT]
+                    for ln in range(32):
+                        if (ex >> ln) & 1:
+                            if VK[ms, ln] == 0:
+                                err[E_CODE] = ERR_UNKNOWN_ADDR
+                                err[E_INST] = i
+                                err[E_LANE] = ln
+                                err[E_CTA] = cta
+                                err[E_WARP] = w
+                                return ERR_UNKNOWN_ADDR
+                            addr[ln] = V[ms, ln]
+                    out_mem[n_inst] = n_mem
+                    n_lane = _emit_mem(addr, ex, n_mem, n_lane, mem_base, mem_stride, mem_mode, mem_ptr, lane_off)
+                    n_mem += 1
                 rec = n_inst
                 n_inst += 1
-
-                # ---- execute
-                ctl = False  # True when this instruction changes lane PCs itself
-                o = opnd[i]
+                # ---------------------------------------------------------- execute
+                ctl = False
+                nres = 0  # result rows to write
                 if op == OP_NOP:
                     pass
                 elif op == OP_UNSUPPORTED:
@@ -760,62 +749,73 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                     # destinations unknown unless a global load hits the memory image
                     use_img = op == OP_LOAD and prog[i, C_MOD] == SPACE_GLOBAL and img_tab.shape[0] > 0
                     nb = prog[i, C_MOD + 1]
+                    d0 = prog[i, C_DST0]
+                    d1 = prog[i, C_DST1]
                     for ln in range(32):
-                        if (ex >> ln) & 1:
-                            hit = 0
-                            if use_img:
-                                a, k = _address(o[prog[i, C_MOD + 2]], ln, R, RK, UR, URK)
-                                if k:
-                                    nreg = prog[i, C_DST1] - prog[i, C_DST0]
-                                    for q in range(nreg):
-                                        chunk = 4 if nb >= 4 else nb
-                                        v, hit = _image_read(a + 4 * q, chunk, img_tab, img_data)
-                                        if hit == 0:
-                                            break
-                                        if nb < 4 and prog[i, C_MOD + 3]:  # sign-extend S8/S16
-                                            sb = 8 * nb - 1
-                                            if (v >> sb) & 1:
-                                                v |= (M32 >> (sb + 1)) << (sb + 1)
-                                        r = dstregs[prog[i, C_DST0] + q]
-                                        R[r, ln] = v & M32
-                                        RK[r, ln] = 1
-                            if hit == 0:
-                                for q in range(prog[i, C_DST0], prog[i, C_DST1]):
-                                    RK[dstregs[q], ln] = 0
-                            for q in range(2):
-                                s = prog[i, C_MOD + 4 + q]
-                                if s >= 0:
-                                    _write(o[s], ln, 0, 0, R, RK, UR, URK, P, PK, UP, UPK)
-                    if ex != 0:
-                        for q in range(2):  # uniform results of e.g. LDCU-less UR writers
-                            s = prog[i, C_MOD + 6 + q]
-                            if s >= 0:
-                                _write(o[s], 0, 0, 0, R, RK, UR, URK, P, PK, UP, UPK)
-                elif op == OP_STORE or op == OP_SYNCS:
-                    if op == OP_SYNCS and prog[i, C_MOD] >= 0:
-                        # SYNCS.PHASECHK.TRANS64.TRYWAIT Pd: the phase has completed
-                        for ln in range(32):
-                            if (ex >> ln) & 1:
-                                _write(o[prog[i, C_MOD]], ln, 1, 1, R, RK, UR, URK, P, PK, UP, UPK)
+                        if not (ex >> ln) & 1:
+                            continue
+                        hit = 0
+                        if use_img:
+                            a = V[prog[i, C_MOD + 2], ln]
+                            for q in range(d1 - d0):
+                                v, hit = _image_read(a + 4 * q, min(4, nb), img_tab, img_data)
+                                if hit == 0:
+                                    break
+                                if nb < 4 and prog[i, C_MOD + 3]:  # sign-extend S8/S16
+                                    sb = 8 * nb - 1
+                                    if (v >> sb) & 1:
+                                        v |= (M32 >> (sb + 1)) << (sb + 1)
+                                R[dstregs[d0 + q], ln] = v & M32
+                                RK[dstregs[d0 + q], ln] = 1
+                        if hit == 0:
+                            for q in range(d0, d1):
+                                RK[dstregs[q], ln] = 0
+                    # predicate / uniform destinations of FP ops (FSETP P0, ...): unknown
+                    for q in range(4):
+                        s = prog[i, C_MOD + 4 + q]
+                        if s < 0 or ex == 0:
+                            continue
+                        kind = opnd[i, s, 0]
+                        r = opnd[i, s, 1]
+                        if kind == K_P and r != PT:
+                            for ln in range(32):
+                                if (ex >> ln) & 1:
+                                    PK[r, ln] = 0
+                        elif kind == K_UP and r != PT:
+                            UPK[r] = 0
+                        elif kind == K_UR and r != URZ:
+                            URK[r] = 0
+                elif op == OP_STORE:
+                    pass
+                elif op == OP_SYNCS:
+                    # SYNCS.PHASECHK.TRANS64.TRYWAIT Pd, [bar], phase: the phase has completed
+                    s = prog[i, C_MOD]
+                    if s >= 0:
+                        r = opnd[i, s, 1]
+                        if r != PT:
+                            for ln in range(32):
+                                if (ex >> ln) & 1:
+                                    P[r, ln] = 1
+                                    PK[r, ln] = 1
                 elif op == OP_UTMALDG:
-                    # [URd] = {smem dst, mbarrier, coord0, coord1}; [URm] = tensor-map address
+                    # [URd] = {smem dst, mbarrier, coord0, coord1}; [URm] = tensor-map address (64-bit)
+                    rmask = 0
                     if ex != 0:
                         ud = opnd[i, 0, 2]
                         um = opnd[i, 1, 2]
-                        kk = URK[um] & URK[um + 1] & URK[ud + 2] & URK[ud + 3]
-                        if kk == 0:
+                        if URK[um] & URK[um + 1] & URK[ud + 2] & URK[ud + 3] == 0:
                             err[E_CODE] = ERR_UNKNOWN_ADDR
                             err[E_INST] = i
                             err[E_CTA] = cta
                             err[E_WARP] = w
                             return ERR_UNKNOWN_ADDR
-                        maddr = UR[um] | (UR[um + 1] << 32)
-                        poff = maddr - launch[L_PARAM_WINDOW]
+                        poff = (UR[um] | (UR[um + 1] << 32)) - launch[L_PARAM_WINDOW]
                         row = -1
                         for t in range(tma_tab.shape[0]):
                             if tma_tab[t, T_PARAM_OFF] == poff:
                                 row = t
-                        if row < 0:
+                        box1 = tma_tab[row, T_BOX1] if row >= 0 else 0
+                        if row < 0 or box1 > 32:
                             err[E_CODE] = ERR_TMA
                             err[E_INST] = i
                             err[E_AUX] = poff
@@ -824,37 +824,19 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                             return ERR_TMA
                         c0 = _s32(UR[ud + 2])
                         c1 = _s32(UR[ud + 3])
-                        box0 = tma_tab[row, T_BOX0]
-                        box1 = tma_tab[row, T_BOX1]
-                        dim0 = tma_tab[row, T_DIM0]
-                        dim1 = tma_tab[row, T_DIM1]
                         el = tma_tab[row, T_ELEM]
                         lo0 = max(c0, 0)
-                        hi0 = min(c0 + box0, dim0)
-                        rmask = 0
-                        if hi0 > lo0 and box1 <= 32:
+                        hi0 = min(c0 + tma_tab[row, T_BOX0], tma_tab[row, T_DIM0])
+                        if hi0 > lo0:
                             for rr in range(box1):
                                 yy = c1 + rr
-                                if 0 <= yy < dim1:
+                                if 0 <= yy < tma_tab[row, T_DIM1]:
                                     rmask |= 1 << rr
                                     addr[rr] = tma_tab[row, T_BASE] + yy * tma_tab[row, T_STRIDE1] + lo0 * el
-                        elif box1 > 32:
-                            err[E_CODE] = ERR_TMA
-                            err[E_INST] = i
-                            err[E_AUX] = -box1
-                            err[E_CTA] = cta
-                            err[E_WARP] = w
-                            return ERR_TMA
-                        out_mask[rec] = rmask
-                        out_mem[rec] = n_mem
-                        n_lane = _emit_mem(addr, rmask, 32, n_mem, n_lane, mem_base, mem_stride, mem_mode,
-                                           mem_ptr, lane_off)
-                        n_mem += 1
-                    else:
-                        out_mem[rec] = n_mem
-                        n_lane = _emit_mem(addr, 0, 32, n_mem, n_lane, mem_base, mem_stride, mem_mode,
-                                           mem_ptr, lane_off)
-                        n_mem += 1
+                    out_mask[rec] = rmask
+                    out_mem[rec] = n_mem
+                    n_lane = _emit_mem(addr, rmask, n_mem, n_lane, mem_base, mem_stride, mem_mode, mem_ptr, lane_off)
+                    n_mem += 1
                 elif op >= OP_BRA and op <= OP_RET:
                     ctl = True
                     tgt = prog[i, C_TARGET]
@@ -863,18 +845,14 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                         take = 0
                         for ln in range(32):
                             if (ex >> ln) & 1:
-                                if o[0, 0] == K_P or o[0, 0] == K_UP:
-                                    v, k = _fetch(o[0], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                                    if k == 0:
-                                        err[E_CODE] = ERR_UNKNOWN_BRANCH
-                                        err[E_INST] = i
-                                        err[E_LANE] = ln
-                                        err[E_CTA] = cta
-                                        err[E_WARP] = w
-                                        return ERR_UNKNOWN_BRANCH
-                                    if v:
-                                        take |= 1 << ln
-                                else:
+                                if VK[0, ln] == 0:
+                                    err[E_CODE] = ERR_UNKNOWN_BRANCH
+                                    err[E_INST] = i
+                                    err[E_LANE] = ln
+                                    err[E_CTA] = cta
+                                    err[E_WARP] = w
+                                    return ERR_UNKNOWN_BRANCH
+                                if opnd[i, 0, 0] == K_NONE or V[0, ln] != 0:
                                     take |= 1 << ln
                         if prog[i, C_MOD] and take != 0:  # .U.ANY: the whole group follows
                             take = gmask
@@ -882,14 +860,18 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                             if (gmask >> ln) & 1:
                                 pc[ln] = tgt if (take >> ln) & 1 else i + 1
                     elif op == OP_BRA_DIV:
-                        m, k = _fetch(o[0], 0, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                        if k == 0:
-                            err[E_CODE] = ERR_UNKNOWN_BRANCH
-                            err[E_INST] = i
-                            err[E_CTA] = cta
-                            err[E_WARP] = w
-                            return ERR_UNKNOWN_BRANCH
-                        diverged = (m & alive & ~gmask) != 0
+                        diverged = False
+                        if ex != 0:
+                            first = 0
+                            while not (ex >> first) & 1:
+                                first += 1
+                            if VK[0, first] == 0:
+                                err[E_CODE] = ERR_UNKNOWN_BRANCH
+                                err[E_INST] = i
+                                err[E_CTA] = cta
+                                err[E_WARP] = w
+                                return ERR_UNKNOWN_BRANCH
+                            diverged = (V[0, first] & alive & ~gmask) != 0
                         for ln in range(32):
                             if (gmask >> ln) & 1:
                                 pc[ln] = tgt if (diverged and (ex >> ln) & 1) else i + 1
@@ -902,29 +884,30 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                                 else:
                                     pc[ln] = i + 1
                         for b in range(NBAR):
-                            _try_release(b, bar, state, wait, pc, 32)
+                            _try_release(b, bar, state, wait, pc)
                     elif op == OP_BSSY:
-                        b = o[0, 1]
                         if ex != 0:
-                            bar[b] = ex
+                            bar[opnd[i, 0, 1]] = ex
                         for ln in range(32):
                             if (gmask >> ln) & 1:
                                 pc[ln] = i + 1
                     elif op == OP_BSYNC or op == OP_WARPSYNC:
                         if op == OP_BSYNC:
-                            b = o[0, 1]
+                            b = opnd[i, 0, 1]
                         else:
                             b = WSYNC
-                            if prog[i, C_MOD]:  # .ALL
-                                m = alive
-                            else:
-                                m, k = _fetch(o[0], 0, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                                if k == 0:
+                            m = alive
+                            if not prog[i, C_MOD] and ex != 0:  # not .ALL
+                                first = 0
+                                while not (ex >> first) & 1:
+                                    first += 1
+                                if VK[0, first] == 0:
                                     err[E_CODE] = ERR_UNKNOWN_VALUE
                                     err[E_INST] = i
                                     err[E_CTA] = cta
                                     err[E_WARP] = w
                                     return ERR_UNKNOWN_VALUE
+                                m = V[0, first]
                             bar[b] = m & alive
                         for ln in range(32):
                             if (gmask >> ln) & 1:
@@ -934,77 +917,70 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                                     pc[ln] = i
                                 else:
                                     pc[ln] = i + 1
-                        _try_release(b, bar, state, wait, pc, 32)
+                        _try_release(b, bar, state, wait, pc)
                     elif op == OP_CALL:
                         for ln in range(32):
                             if (gmask >> ln) & 1:
                                 pc[ln] = tgt if (ex >> ln) & 1 else i + 1
-                    elif op == OP_RET:
+                    else:  # OP_RET: jump to the byte offset held in the register
                         for ln in range(32):
                             if (gmask >> ln) & 1:
                                 if (ex >> ln) & 1:
-                                    v, k = _fetch(o[0], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                                    if k == 0:
+                                    if VK[0, ln] == 0:
                                         err[E_CODE] = ERR_UNKNOWN_VALUE
                                         err[E_INST] = i
                                         err[E_LANE] = ln
                                         err[E_CTA] = cta
                                         err[E_WARP] = w
                                         return ERR_UNKNOWN_VALUE
-                                    pc[ln] = (v & M32) >> 4
+                                    pc[ln] = (V[0, ln] & M32) >> 4
                                 else:
                                     pc[ln] = i + 1
                 elif op == OP_SHFL:
-                    # slots: 0 Pd, 1 Rd, 2 a, 3 b, 4 c
+                    # slots: 0 Pd, 1 Rd, 2 a, 3 b (lane/offset), 4 c (clamp | segment mask << 8)
                     mode = prog[i, C_MOD]
+                    nres = 2
                     for ln in range(32):
-                        if (ex >> ln) & 1:
-                            bv, bk = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            cv, ck = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            if bk == 0 or ck == 0:
-                                tmpk[ln] = 0
-                                tmpp[ln] = -1
-                                continue
-                            bv &= 31
-                            cval = cv & 31
-                            seg = (cv >> 8) & 31
-                            maxl = (ln & seg) | (cval & ~seg & 31)
-                            minl = ln & seg
-                            if mode == SHFL_UP:
-                                j = ln - bv
-                                pv = 1 if j >= maxl else 0
-                            elif mode == SHFL_DOWN:
-                                j = ln + bv
-                                pv = 1 if j <= maxl else 0
-                            elif mode == SHFL_BFLY:
-                                j = ln ^ bv
-                                pv = 1 if j <= maxl else 0
-                            else:
-                                j = minl | (bv & ~seg & 31)
-                                pv = 1 if j <= maxl else 0
-                            if pv == 0:
-                                j = ln
-                            tmpp[ln] = pv
-                            if 0 <= j < 32 and (ex >> j) & 1:
-                                v, k = _fetch(o[2], j, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                                tmpv[ln] = v
-                                tmpk[ln] = k
-                            else:
-                                tmpk[ln] = 0
-                    for ln in range(32):
-                        if (ex >> ln) & 1:
-                            _write(o[1], ln, tmpv[ln], tmpk[ln], R, RK, UR, URK, P, PK, UP, UPK)
-                            _write(o[0], ln, tmpp[ln] if tmpp[ln] >= 0 else 0, 1 if tmpp[ln] >= 0 else 0,
-                                   R, RK, UR, URK, P, PK, UP, UPK)
+                        if not (ex >> ln) & 1:
+                            continue
+                        if VK[3, ln] == 0 or VK[4, ln] == 0:
+                            RESK[0, ln] = 0
+                            RESK[1, ln] = 0
+                            continue
+                        bv = V[3, ln] & 31
+                        cv = V[4, ln]
+                        cval = cv & 31
+                        seg = (cv >> 8) & 31
+                        maxl = (ln & seg) | (cval & ~seg & 31)
+                        if mode == SHFL_UP:
+                            j = ln - bv
+                            pv = 1 if j >= maxl else 0
+                        elif mode == SHFL_DOWN:
+                            j = ln + bv
+                            pv = 1 if j <= maxl else 0
+                        elif mode == SHFL_BFLY:
+                            j = ln ^ bv
+                            pv = 1 if j <= maxl else 0
+                        else:
+                            j = (ln & seg) | (bv & ~seg & 31)
+                            pv = 1 if j <= maxl else 0
+                        if pv == 0:
+                            j = ln
+                        RES[1, ln] = pv
+                        RESK[1, ln] = 1
+                        if 0 <= j < 32 and (ex >> j) & 1:
+                            RES[0, ln] = V[2, j]
+                            RESK[0, ln] = VK[2, j]
+                        else:
+                            RESK[0, ln] = 0
                 elif op == OP_VOTE:
                     # slots: 0 Rd/URd (ballot), 1 Pd/UPd, 2 Pin; mod0: 0 ANY, 1 ALL, 2 EQ
                     ballot = 0
                     bk = 1
                     for ln in range(32):
                         if (ex >> ln) & 1:
-                            v, k = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            bk &= k
-                            if v:
+                            bk &= VK[2, ln]
+                            if V[2, ln]:
                                 ballot |= 1 << ln
                     mode = prog[i, C_MOD]
                     if mode == 0:
@@ -1013,206 +989,220 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                         res = 1 if ballot == ex else 0
                     else:
                         res = 1 if (ballot == ex or ballot == 0) else 0
-                    uni = o[0, 0] == K_UR or o[1, 0] == K_UP
+                    nres = 2
                     for ln in range(32):
-                        if (ex >> ln) & 1:
-                            _write(o[0], ln, ballot, bk, R, RK, UR, URK, P, PK, UP, UPK)
-                            _write(o[1], ln, res, bk, R, RK, UR, URK, P, PK, UP, UPK)
-                            if uni:
-                                break
+                        RES[0, ln] = ballot
+                        RESK[0, ln] = bk
+                        RES[1, ln] = res
+                        RESK[1, ln] = bk
                 elif op == OP_ELECT:
-                    # slots: 0 Pd, 1 URd
+                    # slots: 0 Pd (per lane), 1 URd (leader lane)
                     leader = -1
                     for ln in range(32):
                         if (ex >> ln) & 1:
                             leader = ln
                             break
+                    nres = 2
                     for ln in range(32):
-                        if (ex >> ln) & 1:
-                            _write(o[0], ln, 1 if ln == leader else 0, 1, R, RK, UR, URK, P, PK, UP, UPK)
-                    if leader >= 0:
-                        _write(o[1], 0, leader, 1, R, RK, UR, URK, P, PK, UP, UPK)
-                elif op == OP_R2UR:
-                    if ex != 0:
-                        first = -1
-                        for ln in range(32):
-                            if (ex >> ln) & 1:
-                                first = ln
-                                break
-                        v, k = _fetch(o[1], first, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                        _write(o[0], 0, v, k, R, RK, UR, URK, P, PK, UP, UPK)
-                else:
-                    # ---- per-lane ALU; a uniform destination is computed once
-                    uni = o[0, 0] == K_UR or o[0, 0] == K_UP
+                        RES[0, ln] = 1 if ln == leader else 0
+                        RESK[0, ln] = 1
+                        RES[1, ln] = leader
+                        RESK[1, ln] = 1
+                elif op == OP_LDC:
+                    # slots: 0 d, 1 c[0x0][imm + R + UR]; mods: bytes, signed
+                    nb = prog[i, C_MOD]
+                    a = opnd[i, 1, 1]
+                    x = opnd[i, 1, 2]
+                    y = opnd[i, 1, 3]
+                    nres = 1
                     for ln in range(32):
-                        if not (ex >> ln) & 1:
+                        if not (cm >> ln) & 1:
                             continue
-                        if op == OP_MOV:
-                            v, k = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            _write(o[0], ln, v, k, R, RK, UR, URK, P, PK, UP, UPK)
-                        elif op == OP_IMAD or op == OP_IMAD_HI:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c, kc = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            ci, kci = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            if op == OP_IMAD:
-                                v = ((a & M32) * (b2 & M32) + c + ci) & M32
-                            else:
-                                if prog[i, C_MOD]:
-                                    hp = (_s32(a) * _s32(b2)) >> 32
-                                else:
-                                    hp = np.int64((np.uint64(a & M32) * np.uint64(b2 & M32)) >> np.uint64(32))
-                                v = (hp + c + ci) & M32
-                            _write(o[0], ln, v, ka & kb & kc & kci, R, RK, UR, URK, P, PK, UP, UPK)
-                        elif op == OP_IMAD_WIDE:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c, kc = _fetch64(o[3], ln, R, RK, UR, URK, cb, cbk)
+                        off = a
+                        k = 1
+                        if x >= 0 and x != RZ:
+                            off += R[x, ln]
+                            k &= RK[x, ln]
+                        if y >= 0 and y != URZ:
+                            off += UR[y]
+                            k &= URK[y]
+                        v = 0
+                        if off < 0 or off + nb > ncb:
+                            k = 0
+                        else:
+                            for q in range(nb):
+                                v |= np.int64(cb[off + q]) << (8 * q)
+                                if cbk[off + q] == 0:
+                                    k = 0
+                        if nb < 4 and prog[i, C_MOD + 1]:
+                            sb = 8 * nb - 1
+                            if (v >> sb) & 1:
+                                v |= (M32 >> (sb + 1)) << (sb + 1)
+                        RES[0, ln] = v
+                        RESK[0, ln] = k
+                elif op == OP_P2R or op == OP_R2P:
+                    nres = 1 if op == OP_P2R else 0
+                    for ln in range(32):
+                        if not (cm >> ln) & 1:
+                            continue
+                        a = V[1, ln]
+                        m = V[2, ln]
+                        kk = VK[1, ln] & VK[2, ln]
+                        if op == OP_P2R:
+                            bits = 0
+                            for q in range(7):
+                                if (m >> q) & 1:
+                                    bits |= P[q, ln] << q
+                                    kk &= PK[q, ln]
+                            RES[0, ln] = (a & ~m & M32) | (bits & m)
+                            RESK[0, ln] = kk
+                        else:
+                            for q in range(7):
+                                if (m >> q) & 1:
+                                    P[q, ln] = (a >> q) & 1
+                                    PK[q, ln] = kk
+                else:
+                    # ---------------------------------------------------- per-lane integer ALU
+                    nres = 1
+                    for ln in range(32):
+                        if not (cm >> ln) & 1:
+                            continue
+                        if op == OP_MOV or op == OP_S2R or op == OP_R2UR:
+                            RES[0, ln] = V[1, ln]
+                            RESK[0, ln] = VK[1, ln]
+                        elif op == OP_CS2R:
+                            RES[0, ln] = V[1, ln] & M32
+                            RESK[0, ln] = VK[1, ln]
+                        elif op == OP_IMAD:
+                            RES[0, ln] = ((V[1, ln] & M32) * (V[2, ln] & M32) + V[3, ln] + V[4, ln]) & M32
+                            RESK[0, ln] = VK[1, ln] & VK[2, ln] & VK[3, ln] & VK[4, ln]
+                        elif op == OP_IMAD_HI:
                             if prog[i, C_MOD]:
-                                p64 = _s32(a) * _s32(b2) + c
+                                hp = (_s32(V[1, ln]) * _s32(V[2, ln])) >> 32
                             else:
-                                p64 = np.int64(np.uint64(a & M32) * np.uint64(b2 & M32) + np.uint64(c))
-                            kk = ka & kb & kc
-                            _write(o[0], ln, p64 & M32, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            if o[0, 0] == K_R and o[0, 1] != RZ:
-                                R[o[0, 1] + 1, ln] = (p64 >> 32) & M32
-                                RK[o[0, 1] + 1, ln] = kk
-                            elif o[0, 0] == K_UR and o[0, 1] != URZ:
-                                UR[o[0, 1] + 1] = (p64 >> 32) & M32
-                                URK[o[0, 1] + 1] = kk
+                                hp = np.int64((np.uint64(V[1, ln] & M32) * np.uint64(V[2, ln] & M32)) >> np.uint64(32))
+                            RES[0, ln] = (hp + V[3, ln] + V[4, ln]) & M32
+                            RESK[0, ln] = VK[1, ln] & VK[2, ln] & VK[3, ln] & VK[4, ln]
+                        elif op == OP_IMAD_WIDE:
+                            if prog[i, C_MOD]:
+                                RES[0, ln] = _s32(V[1, ln]) * _s32(V[2, ln]) + V[3, ln]
+                            else:
+                                RES[0, ln] = np.int64(np.uint64(V[1, ln] & M32) * np.uint64(V[2, ln] & M32)
+                                                      + np.uint64(V[3, ln]))
+                            RESK[0, ln] = VK[1, ln] & VK[2, ln] & VK[3, ln]
                         elif op == OP_IADD3:
                             # slots: 0 d, 1 Pc0, 2 Pc1, 3 a, 4 b, 5 c, 6 cin0, 7 cin1
-                            a, ka = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c, kc = _fetch(o[5], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c0, k0 = _fetch(o[6], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c1, k1 = _fetch(o[7], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            kk = ka & kb & kc & k0 & k1
-                            s1 = a + b2
+                            s1 = V[3, ln] + V[4, ln]
                             car0 = s1 >> 32
-                            s2 = (s1 & M32) + c + c0 + c1
+                            s2 = (s1 & M32) + V[5, ln] + V[6, ln] + V[7, ln]
                             car1 = s2 >> 32
-                            _write(o[0], ln, s2, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            if o[2, 0] == K_NONE:
-                                _write(o[1], ln, 1 if (car0 + car1) else 0, kk, R, RK, UR, URK, P, PK, UP, UPK)
+                            kk = VK[3, ln] & VK[4, ln] & VK[5, ln] & VK[6, ln] & VK[7, ln]
+                            RES[0, ln] = s2 & M32
+                            RESK[0, ln] = kk
+                            if opnd[i, 2, 0] == K_NONE:
+                                RES[1, ln] = 1 if (car0 + car1) != 0 else 0
                             else:
-                                _write(o[1], ln, car0, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                                _write(o[2], ln, car1, kk, R, RK, UR, URK, P, PK, UP, UPK)
+                                RES[1, ln] = car0 & 1
+                            RES[2, ln] = car1 & 1
+                            RESK[1, ln] = kk
+                            RESK[2, ln] = kk
+                            nres = 3
                         elif op == OP_VIADD:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            _write(o[0], ln, a + b2, ka & kb, R, RK, UR, URK, P, PK, UP, UPK)
+                            RES[0, ln] = (V[1, ln] + V[2, ln]) & M32
+                            RESK[0, ln] = VK[1, ln] & VK[2, ln]
                         elif op == OP_LEA:
                             # slots: 0 d, 1 Pout, 3 a, 4 b, 5 shift, 6 cin
-                            a, ka = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            sh, ks = _fetch(o[5], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            ci, kci = _fetch(o[6], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            s = (((a & M32) << (sh & 31)) & M32) + b2 + ci
-                            kk = ka & kb & ks & kci
-                            _write(o[0], ln, s, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            _write(o[1], ln, (s >> 32) & 1, kk, R, RK, UR, URK, P, PK, UP, UPK)
+                            s1 = (((V[3, ln] & M32) << (V[5, ln] & 31)) & M32) + V[4, ln] + V[6, ln]
+                            kk = VK[3, ln] & VK[4, ln] & VK[5, ln] & VK[6, ln]
+                            RES[0, ln] = s1 & M32
+                            RES[1, ln] = (s1 >> 32) & 1
+                            RESK[0, ln] = kk
+                            RESK[1, ln] = kk
+                            nres = 2
                         elif op == OP_LEA_HI:
-                            # slots: 0 d, 1 Pout, 3 a, 4 b, 5 c (high word; NONE with .SX32), 6 shift, 7 cin
-                            a, ka = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            if prog[i, C_MOD]:  # .SX32
+                            # slots: 0 d, 1 Pout, 3 a, 4 b, 5 c (high word; unused with .SX32), 6 shift, 7 cin
+                            a = V[3, ln] & M32
+                            kk = VK[3, ln] & VK[4, ln] & VK[6, ln] & VK[7, ln]
+                            if prog[i, C_MOD]:
                                 c = M32 if (a >> 31) & 1 else 0
-                                kc = 1
                             else:
-                                c, kc = _fetch(o[5], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            sh, ks = _fetch(o[6], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            ci, kci = _fetch(o[7], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            sh &= 63
-                            v64 = np.uint64(((c & M32) << 32) | (a & M32))
-                            hi = np.int64((v64 << np.uint64(sh)) >> np.uint64(32)) if sh < 64 else 0
-                            s = (hi & M32) + b2 + ci
-                            kk = ka & kb & kc & ks & kci
-                            _write(o[0], ln, s, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            _write(o[1], ln, (s >> 32) & 1, kk, R, RK, UR, URK, P, PK, UP, UPK)
+                                c = V[5, ln] & M32
+                                kk &= VK[5, ln]
+                            sh = V[6, ln] & 63
+                            hi = np.int64((np.uint64((c << 32) | a) << np.uint64(sh)) >> np.uint64(32))
+                            s1 = (hi & M32) + V[4, ln] + V[7, ln]
+                            RES[0, ln] = s1 & M32
+                            RES[1, ln] = (s1 >> 32) & 1
+                            RESK[0, ln] = kk
+                            RESK[1, ln] = kk
+                            nres = 2
                         elif op == OP_SHF:
                             # slots: 0 d, 1 a (low word), 2 shift, 3 c (high word); mods: left, signed, 64-bit, hi
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            sh, ks = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c, kc = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            left = prog[i, C_MOD]
-                            signed = prog[i, C_MOD + 1]
-                            is64 = prog[i, C_MOD + 2]
-                            hi = prog[i, C_MOD + 3]
-                            sh &= M32
-                            lim = 63 if is64 else 32
-                            if sh > lim:
-                                sh = lim
-                            v64 = ((c & M32) << 32) | (a & M32)
-                            if left:
-                                r64 = np.int64(np.uint64(v64) << np.uint64(sh)) if sh < 64 else 0
-                            elif signed:
-                                r64 = v64 >> sh  # arithmetic: v64 holds (c:a) as a signed int64
+                            sh = V[2, ln] & M32
+                            lim = 63 if prog[i, C_MOD + 2] else 32
+                            sh = min(sh, lim)
+                            v64 = ((V[3, ln] & M32) << 32) | (V[1, ln] & M32)
+                            if prog[i, C_MOD]:
+                                r64 = np.int64(np.uint64(v64) << np.uint64(sh))
+                            elif prog[i, C_MOD + 1]:
+                                r64 = v64 >> sh  # arithmetic: (c:a) as a signed int64
                             else:
                                 r64 = np.int64(np.uint64(v64) >> np.uint64(sh))
-                            v = (r64 >> 32) & M32 if hi else r64 & M32
-                            _write(o[0], ln, v, ka & ks & kc, R, RK, UR, URK, P, PK, UP, UPK)
+                            RES[0, ln] = (r64 >> 32) & M32 if prog[i, C_MOD + 3] else r64 & M32
+                            RESK[0, ln] = VK[1, ln] & VK[2, ln] & VK[3, ln]
                         elif op == OP_SHL or op == OP_SHR:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            sh, ks = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            sh &= M32
+                            a = V[1, ln] & M32
+                            sh = V[2, ln] & M32
                             if op == OP_SHL:
-                                v = ((a & M32) << sh) & M32 if sh < 32 else 0
+                                v = (a << sh) & M32 if sh < 32 else 0
                             elif prog[i, C_MOD]:
-                                v = (_s32(a) >> (sh if sh < 31 else 31)) & M32
+                                v = (_s32(a) >> (min(31, sh))) & M32
                             else:
-                                v = (a & M32) >> sh if sh < 32 else 0
-                            _write(o[0], ln, v, ka & ks, R, RK, UR, URK, P, PK, UP, UPK)
+                                v = a >> sh if sh < 32 else 0
+                            RES[0, ln] = v
+                            RESK[0, ln] = VK[1, ln] & VK[2, ln]
                         elif op == OP_LOP3:
-                            # slots: 0 d (R/UR or NONE), 1 Pd (or NONE), 2 a, 3 b, 4 c
-                            a, ka = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c, kc = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            v = _lut3(a & M32, b2 & M32, c & M32, prog[i, C_MOD])
-                            kk = ka & kb & kc
-                            _write(o[0], ln, v, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            _write(o[1], ln, 1 if v != 0 else 0, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            if o[1, 0] == K_UP:
-                                uni = True
+                            # slots: 0 d, 1 Pd, 2 a, 3 b, 4 c
+                            v = _lut3(V[2, ln] & M32, V[3, ln] & M32, V[4, ln] & M32, prog[i, C_MOD])
+                            kk = VK[2, ln] & VK[3, ln] & VK[4, ln]
+                            RES[0, ln] = v
+                            RES[1, ln] = 1 if v != 0 else 0
+                            RESK[0, ln] = kk
+                            RESK[1, ln] = kk
+                            nres = 2
                         elif op == OP_PLOP3:
-                            # slots: 0 Pd1, 1 Pd2, 2 a, 3 b, 4 c; mods: lut1, lut2
-                            a, ka = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            c, kc = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            idx = (a << 2) | (b2 << 1) | c
-                            kk = ka & kb & kc
-                            _write(o[0], ln, (prog[i, C_MOD] >> idx) & 1, kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            _write(o[1], ln, (prog[i, C_MOD + 1] >> idx) & 1, kk, R, RK, UR, URK, P, PK, UP, UPK)
+                            idx = ((V[2, ln] & 1) << 2) | ((V[3, ln] & 1) << 1) | (V[4, ln] & 1)
+                            kk = VK[2, ln] & VK[3, ln] & VK[4, ln]
+                            RES[0, ln] = (prog[i, C_MOD] >> idx) & 1
+                            RES[1, ln] = (prog[i, C_MOD + 1] >> idx) & 1
+                            RESK[0, ln] = kk
+                            RESK[1, ln] = kk
+                            nres = 2
                         elif op == OP_ISETP:
                             # slots: 0 Pd1, 1 Pd2, 2 a, 3 b, 4 Pc, 5 Pex; mods: cmp, unsigned, bop, ex
-                            a, ka = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            pc_, kc = _fetch(o[4], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
                             code = prog[i, C_MOD]
-                            uns = prog[i, C_MOD + 1]
+                            kk = VK[2, ln] & VK[3, ln] & VK[4, ln]
                             if prog[i, C_MOD + 3]:
-                                lo, kl = _fetch(o[5], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                                t = _cmp_ex(code, a, b2, uns, lo)
-                                kc &= kl
+                                t = _cmp_ex(code, V[2, ln], V[3, ln], prog[i, C_MOD + 1], V[5, ln])
+                                kk &= VK[5, ln]
                             else:
-                                t = _cmp(code, a, b2, uns)
+                                t = _cmp(code, V[2, ln], V[3, ln], prog[i, C_MOD + 1])
                             bo = prog[i, C_MOD + 2]
-                            kk = ka & kb & kc
-                            _write(o[0], ln, _bop(bo, t, pc_), kk, R, RK, UR, URK, P, PK, UP, UPK)
-                            _write(o[1], ln, _bop(bo, t ^ 1, pc_), kk, R, RK, UR, URK, P, PK, UP, UPK)
+                            RES[0, ln] = _bop(bo, t, V[4, ln])
+                            RES[1, ln] = _bop(bo, t ^ 1, V[4, ln])
+                            RESK[0, ln] = kk
+                            RESK[1, ln] = kk
+                            nres = 2
                         elif op == OP_SEL:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            p, kp = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            if kp:
-                                _write(o[0], ln, a if p else b2, ka if p else kb, R, RK, UR, URK, P, PK, UP, UPK)
+                            if VK[3, ln]:
+                                sel = 1 if V[3, ln] else 2
+                                RES[0, ln] = V[sel, ln]
+                                RESK[0, ln] = VK[sel, ln]
                             else:
-                                _write(o[0], ln, 0, 0, R, RK, UR, URK, P, PK, UP, UPK)
+                                RESK[0, ln] = 0
                         elif op == OP_PRMT:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            sel, ks = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            src = (a & M32) | ((b2 & M32) << 32)
+                            src = (V[1, ln] & M32) | ((V[3, ln] & M32) << 32)
+                            sel = V[2, ln]
                             v = 0
                             for q in range(4):
                                 nib = (sel >> (4 * q)) & 15
@@ -1220,129 +1210,123 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                                 if nib & 8:
                                     byte = 255 if byte & 128 else 0
                                 v |= byte << (8 * q)
-                            _write(o[0], ln, v, ka & ks & kb, R, RK, UR, URK, P, PK, UP, UPK)
+                            RES[0, ln] = v
+                            RESK[0, ln] = VK[1, ln] & VK[2, ln] & VK[3, ln]
                         elif op == OP_MNMX or op == OP_VIADDMNMX:
                             # MNMX slots: 0 d, 1 a, 2 b, 3 P (true: min); VIADDMNMX: 0 d, 1 a, 2 b, 3 c, 4 P
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            b2, kb = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
+                            a = V[1, ln]
+                            b2 = V[2, ln]
+                            kk = VK[1, ln] & VK[2, ln]
                             ps = 3
                             if op == OP_VIADDMNMX:
-                                c, kc = _fetch(o[3], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
                                 a = (a + b2) & M32
-                                b2 = c
-                                kb &= kc
+                                b2 = V[3, ln]
+                                kk &= VK[3, ln]
                                 ps = 4
-                            p, kp = _fetch(o[ps], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
                             if prog[i, C_MOD]:
-                                x = a & M32
-                                y = b2 & M32
+                                xa = a & M32
+                                yb = b2 & M32
                             else:
-                                x = _s32(a)
-                                y = _s32(b2)
-                            v = (x if x < y else y) if p else (x if x > y else y)
-                            _write(o[0], ln, v, ka & kb & kp, R, RK, UR, URK, P, PK, UP, UPK)
+                                xa = _s32(a)
+                                yb = _s32(b2)
+                            if V[ps, ln]:
+                                v = min(yb, xa)
+                            else:
+                                v = max(yb, xa)
+                            RES[0, ln] = v & M32
+                            RESK[0, ln] = kk & VK[ps, ln]
                         elif op == OP_IABS:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            s = _s32(a)
-                            _write(o[0], ln, -s if s < 0 else s, ka, R, RK, UR, URK, P, PK, UP, UPK)
+                            sv = _s32(V[1, ln])
+                            RES[0, ln] = (-sv if sv < 0 else sv) & M32
+                            RESK[0, ln] = VK[1, ln]
                         elif op == OP_POPC:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            _write(o[0], ln, _popc(a & M32), ka, R, RK, UR, URK, P, PK, UP, UPK)
+                            RES[0, ln] = _popc(V[1, ln] & M32)
+                            RESK[0, ln] = VK[1, ln]
                         elif op == OP_FLO:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            x = a & M32
-                            if prog[i, C_MOD] and (x >> 31) & 1:  # .S32: find the first bit unlike the sign
-                                x = (~x) & M32
+                            xv = V[1, ln] & M32
+                            if prog[i, C_MOD] and (xv >> 31) & 1:  # .S32: first bit unlike the sign
+                                xv = (~xv) & M32
                             pos = -1
                             for q in range(31, -1, -1):
-                                if (x >> q) & 1:
+                                if (xv >> q) & 1:
                                     pos = q
                                     break
                             if prog[i, C_MOD + 1] and pos >= 0:  # .SH: shift amount instead of position
                                 pos = 31 - pos
-                            _write(o[0], ln, pos & M32, ka, R, RK, UR, URK, P, PK, UP, UPK)
+                            RES[0, ln] = pos & M32
+                            RESK[0, ln] = VK[1, ln]
                         elif op == OP_BREV:
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
                             v = 0
                             for q in range(32):
-                                if (a >> q) & 1:
+                                if (V[1, ln] >> q) & 1:
                                     v |= 1 << (31 - q)
-                            _write(o[0], ln, v, ka, R, RK, UR, URK, P, PK, UP, UPK)
-                        elif op == OP_S2R:
-                            v, k = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            _write(o[0], ln, v, k, R, RK, UR, URK, P, PK, UP, UPK)
-                        elif op == OP_CS2R:
-                            v, k = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            _write(o[0], ln, v, k, R, RK, UR, URK, P, PK, UP, UPK)
-                            if prog[i, C_MOD] == 2 and o[0, 1] != RZ:  # 64-bit pair: the high word
-                                R[o[0, 1] + 1, ln] = 0
-                                RK[o[0, 1] + 1, ln] = k
-                        elif op == OP_LDC:
-                            # slots: 0 d, 1 const; mods: bytes, signed
-                            nb = prog[i, C_MOD]
-                            co = o[1]
-                            off = co[1]
-                            k = 1
-                            if co[2] >= 0 and co[2] != RZ:
-                                off += R[co[2], ln]
-                                k &= RK[co[2], ln]
-                            if co[3] >= 0 and co[3] != URZ:
-                                off += UR[co[3]]
-                                k &= URK[co[3]]
-                            v, kv = _cb_read(cb, cbk, off, nb)
-                            k &= kv
-                            if nb < 4 and prog[i, C_MOD + 1]:
-                                sb = 8 * nb - 1
-                                if (v >> sb) & 1:
-                                    v |= (M32 >> (sb + 1)) << (sb + 1)
-                            _write(o[0], ln, v & M32, k, R, RK, UR, URK, P, PK, UP, UPK)
-                            if nb == 8:
-                                if o[0, 0] == K_R and o[0, 1] != RZ:
-                                    R[o[0, 1] + 1, ln] = (v >> 32) & M32
-                                    RK[o[0, 1] + 1, ln] = k
-                                elif o[0, 0] == K_UR and o[0, 1] != URZ:
-                                    UR[o[0, 1] + 1] = (v >> 32) & M32
-                                    URK[o[0, 1] + 1] = k
-                        elif op == OP_P2R:
-                            # slots: 0 d, 1 a, 2 mask (PR implied)
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            m, km = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            bits = 0
-                            kk = ka & km
-                            for q in range(7):
-                                if (m >> q) & 1:
-                                    bits |= np.int64(P[q, ln]) << q
-                                    kk &= PK[q, ln]
-                            _write(o[0], ln, (a & ~m & M32) | (bits & m), kk, R, RK, UR, URK, P, PK, UP, UPK)
-                        elif op == OP_R2P:
-                            # slots: 1 a, 2 mask
-                            a, ka = _fetch(o[1], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            m, km = _fetch(o[2], ln, R, RK, UR, URK, P, PK, UP, UPK, cb, cbk, tid, ctaid, w)
-                            for q in range(7):
-                                if (m >> q) & 1:
-                                    P[q, ln] = (a >> q) & 1
-                                    PK[q, ln] = ka & km
+                            RES[0, ln] = v
+                            RESK[0, ln] = VK[1, ln]
                         else:
                             err[E_CODE] = ERR_UNSUPPORTED
                             err[E_INST] = i
                             err[E_CTA] = cta
                             err[E_WARP] = w
                             return ERR_UNSUPPORTED
-                        if uni:
-                            break
-
-                # ---- next PC
+                # ---------------------------------------------------------- write results
+                if unk != 0:
+                    for q in range(3):
+                        for ln in range(32):
+                            if (unk >> ln) & 1:
+                                RESK[q, ln] = 0
+                if nres > 0 and cm != 0:
+                    wcm = cm
+                    if op == OP_VOTE or op == OP_ELECT:
+                        wcm = ex
+                    for q in range(nres):
+                        s = prog[i, C_D0 + q]
+                        if s < 0:
+                            continue
+                        kind = opnd[i, s, 0]
+                        r = opnd[i, s, 1]
+                        pair = q == 0 and prog[i, C_DWIDE] != 0
+                        if kind == K_R:
+                            if r == RZ:
+                                continue
+                            for ln in range(32):
+                                if (wcm >> ln) & 1:
+                                    R[r, ln] = RES[q, ln] & M32
+                                    RK[r, ln] = RESK[q, ln]
+                                    if pair:
+                                        R[r + 1, ln] = (RES[q, ln] >> 32) & M32
+                                        RK[r + 1, ln] = RESK[q, ln]
+                        elif kind == K_P:
+                            if r == PT:
+                                continue
+                            for ln in range(32):
+                                if (wcm >> ln) & 1:
+                                    P[r, ln] = RES[q, ln] & 1
+                                    PK[r, ln] = RESK[q, ln]
+                        else:
+                            first = 0
+                            while not (wcm >> first) & 1:
+                                first += 1
+                            if kind == K_UR and r != URZ:
+                                UR[r] = RES[q, first] & M32
+                                URK[r] = RESK[q, first]
+                                if pair:
+                                    UR[r + 1] = (RES[q, first] >> 32) & M32
+                                    URK[r + 1] = RESK[q, first]
+                            elif kind == K_UP and r != PT:
+                                UP[r] = RES[q, first] & 1
+                                UPK[r] = RESK[q, first]
+                # ---------------------------------------------------------- next PC
                 if not ctl:
                     nxt = i + 1
                     for ln in range(32):
                         if (gmask >> ln) & 1:
                             pc[ln] = nxt
                     if omin <= nxt:
-                        gpc, gmask, omin = _pick(pc, state, 32)
+                        gpc, gmask, omin = _pick(pc, state)
                     else:
                         gpc = nxt
                 else:
-                    gpc, gmask, omin = _pick(pc, state, 32)
+                    gpc, gmask, omin = _pick(pc, state)
                 if gmask == 0:
                     for ln in range(32):
                         if state[ln] == BLOCKED:

@@ -51,29 +51,33 @@ from __future__ import annotations
 
 import functools
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from gpusim.core import walk as W
 from gpusim.errors import GpusimError
-from gpusim.frontend.opcodes import access_width_bytes, family_for_binary_version, load_opcode_table
+from gpusim.frontend.opcodes import (
+    access_width_bytes,
+    family_for_binary_version,
+    load_opcode_table,
+)
 from gpusim.frontend.reader import KernelHeader, KernelTrace
 from gpusim.frontend.sass import RZ, Operand, SassFunction
 
 __all__ = [
-    "WalkError",
-    "TensorMap",
-    "Launch",
-    "Program",
-    "compile_program",
-    "build_constant_bank",
-    "walk",
-    "trace_kernel",
     "PARAM_WINDOW",
     "STACK_TOP",
+    "Launch",
+    "Program",
+    "TensorMap",
+    "WalkError",
+    "build_constant_bank",
+    "compile_program",
+    "trace_kernel",
+    "walk",
 ]
 
 
@@ -180,16 +184,12 @@ _BOP = {"AND": W.BOP_AND, "OR": W.BOP_OR, "XOR": W.BOP_XOR}
 _SHFL = {"IDX": W.SHFL_IDX, "UP": W.SHFL_UP, "DOWN": W.SHFL_DOWN, "BFLY": W.SHFL_BFLY}
 
 # opcodes with no functional effect on registers, predicates or control flow
-_NOP = frozenset("NOP BAR DEPBAR LDGDEPBAR MEMBAR FENCE WARPGROUP YIELD ERRBAR CCTL CCTLL CCTLT NANOSLEEP "
-                 "PREEXIT ACQBULK ARRIVES UCGABAR_ARV UCGABAR_WAIT CGAERRBAR".split())
+_NOP = frozenset(["NOP", "BAR", "DEPBAR", "LDGDEPBAR", "MEMBAR", "FENCE", "WARPGROUP", "YIELD", "ERRBAR", "CCTL", "CCTLL", "CCTLT", "NANOSLEEP", "PREEXIT", "ACQBULK", "ARRIVES", "UCGABAR_ARV", "UCGABAR_WAIT", "CGAERRBAR"])
 # floating-point, conversion and tensor opcodes: results not computed (destinations unknown)
 _FPU = frozenset(
-    "FADD FADD32I FMUL FMUL32I FFMA FFMA32I FMNMX FSETP FSET FCHK FRND FSWZADD MUFU HADD2 HMUL2 HFMA2 "
-    "HMNMX2 HSETP2 HSET2 HADD2_32I HMUL2_32I HFMA2_32I DADD DMUL DFMA DSETP DMNMX DSET F2F F2I I2F I2FP "
-    "F2IP F2FP FMNMX3 HMMA HGMMA IMMA IGMMA DMMA BMMA QMMA QGMMA OMMA IDP IDP4A DEPBAR_NOT BAR_RED "
-    "REDUX CREDUX MATCH".split())
-_LOADS = frozenset("LD LDG LDS LDL LDSM ATOM ATOMG ATOMS LDCU".split())
-_STORES = frozenset("ST STG STS STL STSM RED REDG".split())
+    ["FADD", "FADD32I", "FMUL", "FMUL32I", "FFMA", "FFMA32I", "FMNMX", "FSETP", "FSET", "FCHK", "FRND", "FSWZADD", "MUFU", "HADD2", "HMUL2", "HFMA2", "HMNMX2", "HSETP2", "HSET2", "HADD2_32I", "HMUL2_32I", "HFMA2_32I", "DADD", "DMUL", "DFMA", "DSETP", "DMNMX", "DSET", "F2F", "F2I", "I2F", "I2FP", "F2IP", "F2FP", "FMNMX3", "HMMA", "HGMMA", "IMMA", "IGMMA", "DMMA", "BMMA", "QMMA", "QGMMA", "OMMA", "IDP", "IDP4A", "DEPBAR_NOT", "BAR_RED", "REDUX", "CREDUX", "MATCH"])
+_LOADS = frozenset(["LD", "LDG", "LDS", "LDL", "LDSM", "ATOM", "ATOMG", "ATOMS", "LDCU"])
+_STORES = frozenset(["ST", "STG", "STS", "STL", "STSM", "RED", "REDG"])
 
 
 def _is(o: Operand, *kinds: str) -> bool:
@@ -216,12 +216,12 @@ def _enc(o: Operand | None, *, wide: bool = False) -> tuple[int, int, int, int, 
         return (W.K_UP, o.reg, -1, -1, W.F_NEG if o.negated else 0)
     if k == "imm":
         if isinstance(o.value, int):
-            return (W.K_IMM, o.value, -1, -1, 0)
+            return (W.K_IMM, o.value, -1, -1, W.F_WIDE if wide else 0)
         return (W.K_OTHER, 0, -1, -1, 0)
     if k == "const":
         if o.bank != 0:
             return (W.K_OTHER, 0, -1, -1, 0)
-        return (W.K_CONST, o.offset, o.reg, o.ureg, fl)
+        return (W.K_CONST, o.offset, o.reg, o.ureg, fl | (W.F_WIDE if wide else 0))
     if k == "special":
         return (W.K_SR, _SR.get(o.name, W.SR_UNKNOWN), -1, -1, 0)
     if k in ("mem", "desc"):
@@ -266,9 +266,7 @@ def _tracer_regs(opcode: str, ops: tuple[Operand, ...]) -> tuple[list[int], list
         if j == 0 and o.kind == "reg":
             dst.append(o.reg)
             continue
-        if o.kind == "reg":
-            src.append(o.reg)
-        elif o.kind in ("mem", "desc") and 0 <= o.reg:
+        if o.kind == "reg" or o.kind in ("mem", "desc") and 0 <= o.reg:
             src.append(o.reg)
     return dst[:4], src[:4]
 
@@ -369,6 +367,15 @@ def compile_program(fn: SassFunction) -> Program:
             mods_out = [0, 0, 0, 0] + (preds + [-1, -1])[:2] + (ureg_dst + [-1, -1])[:2]
             slots = [_enc(o) for o in ops[:W.N_SLOTS]]
         row[W.C_OP] = op
+        srcs, dsts = _IO.get(op, ((), ()))
+        if op in (W.OP_LOAD, W.OP_STORE, W.OP_SYNCS) and row[W.C_TRACE_MEM]:
+            srcs = (int(row[W.C_MEM_SLOT]),)
+        row[W.C_SRC] = sum(1 << j for j in srcs)
+        row[W.C_D0:W.C_D0 + 3] = (list(dsts) + [-1, -1, -1])[:3]
+        row[W.C_DWIDE] = 1 if (op == W.OP_IMAD_WIDE or (op == W.OP_LDC and mods_out and mods_out[0] == 8)
+                               or (op == W.OP_CS2R and mods_out and mods_out[0] == 2)) else 0
+        if dsts and op not in (W.OP_VOTE, W.OP_ELECT, W.OP_SHFL) and slots:
+            row[W.C_UNI] = 1 if slots[dsts[0]][0] in (W.K_UR, W.K_UP) else 0
         for j, m in enumerate(mods_out[:8]):
             row[W.C_MOD + j] = m
         for j, sl in enumerate(slots[: W.N_SLOTS]):
@@ -382,6 +389,22 @@ def compile_program(fn: SassFunction) -> Program:
     dstregs = np.fromiter((r for x in dst_lists for r in x), np.int64, count=int(ptr[-1]))
     return Program(function=fn, prog=prog, opnd=opnd, dstregs=dstregs, st_ndst=st_ndst, st_dst=st_dst,
                    st_nsrc=st_nsrc, st_src=st_src, st_mem_width=st_w, st_imm=st_imm)
+
+
+#: op -> (operand slots read, operand slots written by result rows 0, 1, 2); see gpusim.core.walk
+_IO = {
+    W.OP_MOV: ((1,), (0,)), W.OP_S2R: ((1,), (0,)), W.OP_CS2R: ((1,), (0,)), W.OP_R2UR: ((1,), (0,)),
+    W.OP_IMAD: ((1, 2, 3, 4), (0,)), W.OP_IMAD_HI: ((1, 2, 3, 4), (0,)), W.OP_IMAD_WIDE: ((1, 2, 3), (0,)),
+    W.OP_IADD3: ((3, 4, 5, 6, 7), (0, 1, 2)), W.OP_VIADD: ((1, 2), (0,)),
+    W.OP_LEA: ((3, 4, 5, 6), (0, 1)), W.OP_LEA_HI: ((3, 4, 5, 6, 7), (0, 1)),
+    W.OP_SHF: ((1, 2, 3), (0,)), W.OP_SHL: ((1, 2), (0,)), W.OP_SHR: ((1, 2), (0,)),
+    W.OP_LOP3: ((2, 3, 4), (0, 1)), W.OP_PLOP3: ((2, 3, 4), (0, 1)), W.OP_ISETP: ((2, 3, 4, 5), (0, 1)),
+    W.OP_SEL: ((1, 2, 3), (0,)), W.OP_PRMT: ((1, 2, 3), (0,)), W.OP_MNMX: ((1, 2, 3), (0,)),
+    W.OP_VIADDMNMX: ((1, 2, 3, 4), (0,)), W.OP_IABS: ((1,), (0,)), W.OP_POPC: ((1,), (0,)),
+    W.OP_FLO: ((1,), (0,)), W.OP_BREV: ((1,), (0,)), W.OP_LDC: ((), (0,)), W.OP_P2R: ((1, 2), (0,)),
+    W.OP_R2P: ((1, 2), ()), W.OP_SHFL: ((2, 3, 4), (1, 0)), W.OP_VOTE: ((2,), (0, 1)), W.OP_ELECT: ((), (0, 1)),
+    W.OP_BRA: ((0,), ()), W.OP_BRA_DIV: ((0,), ()), W.OP_WARPSYNC: ((0,), ()), W.OP_RET: ((0,), ()),
+}
 
 
 class _Unsupported(Exception):
@@ -698,7 +721,9 @@ _REASONS = {
 
 
 def _walk_chunk(program: Program, kernel: KernelBinary, launch: Launch, cb, cbk, img_tab, img_data, tma,
-                lo: int, hi: int, max_steps: int) -> KernelTrace:
+                lo: int, hi: int, max_steps: int, est: tuple[float, float, float] | None = None) -> KernelTrace:
+    """Walk CTAs lo..hi-1.  ``est`` = (instructions, memory rows, lane offsets) per CTA seen so far,
+    to size the output buffers (they grow on demand, at the cost of re-walking one CTA)."""
     nwarps = (launch.block[0] * launch.block[1] * launch.block[2] + 31) // 32
     ncta = hi - lo
     lv = np.zeros(W.N_LAUNCH, np.int64)
@@ -707,9 +732,11 @@ def _walk_chunk(program: Program, kernel: KernelBinary, launch: Launch, cb, cbk,
     lv[W.L_MAX_STEPS] = max_steps
     lv[W.L_PARAM_WINDOW] = PARAM_WINDOW
     lv[W.L_PARAM_BASE] = kernel.param_base
-    cap = max(4096, 2048 * ncta * nwarps)
-    cap_mem = max(1024, cap // 4)
-    bufs = _alloc(cap, cap_mem, ncta, nwarps)
+    if est is None:
+        cap, cap_mem, cap_lane = max(4096, 2048 * ncta * nwarps), max(1024, 512 * ncta * nwarps), 0
+    else:
+        cap, cap_mem, cap_lane = (int(x * ncta * 1.05) + 4096 for x in est)
+    bufs = _alloc(cap, cap_mem, ncta, nwarps, cap_lane)
     counts = np.zeros(5, np.int64)
     err = np.zeros(6, np.int64)
     start = lo
@@ -734,7 +761,7 @@ def _walk_chunk(program: Program, kernel: KernelBinary, launch: Launch, cb, cbk,
     return _to_trace(program, kernel, launch, bufs, counts)
 
 
-def _alloc(cap: int, cap_mem: int, ncta: int, nwarps: int):
+def _alloc(cap: int, cap_mem: int, ncta: int, nwarps: int, cap_lane: int = 0):
     return [
         np.empty(cap, np.int32),               # out_static
         np.empty(cap, np.int64),               # out_mask
@@ -743,7 +770,7 @@ def _alloc(cap: int, cap_mem: int, ncta: int, nwarps: int):
         np.empty(cap_mem, np.int64),           # mem_stride
         np.empty(cap_mem, np.uint8),           # mem_mode
         np.zeros(cap_mem + 1, np.int64),       # mem_ptr
-        np.empty(max(1024, cap_mem * 8), np.int64),  # lane_off
+        np.empty(max(1024, cap_lane or cap_mem * 8), np.int64),  # lane_off
         np.zeros(ncta * nwarps + 1, np.int64),  # warp_ptr
         np.zeros(ncta * nwarps, np.int64),     # warp_slot
         np.zeros(ncta + 1, np.int64),          # cta_ptr
@@ -825,9 +852,14 @@ def walk(kernel: KernelBinary, launch: Launch, ctas: range | None = None, chunk_
         raise WalkError(f"{kernel.name}: CTA range {r} is not a contiguous part of the {total} CTAs of grid {launch.grid}")
     nwarps = (launch.block[0] * launch.block[1] * launch.block[2] + 31) // 32
     step = chunk_ctas or max(1, 64 // nwarps)
+    est = None
     for lo in range(r.start, r.stop, step):
-        yield _walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, lo, min(lo + step, r.stop),
-                          max_steps_per_warp)
+        kt = _walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, lo, min(lo + step, r.stop),
+                         max_steps_per_warp, est)
+        n = kt.num_ctas
+        cur = (kt.warp_instructions / n, kt.mem_mode.size / n, kt.lane_off.size / n)
+        est = cur if est is None else tuple(max(a, b) for a, b in zip(est, cur))
+        yield kt
 
 
 def trace_kernel(kernel: KernelBinary, launch: Launch, ctas: range | None = None,
@@ -877,3 +909,26 @@ def kernel_from_listing(path: str | Path, name: str | None, params: list[tuple[s
     base = param_base if param_base is not None else (0x210 if binver >= 90 else 0x160)
     return KernelBinary(function=fn, arch=arch, params=tuple(specs), param_base=base, registers=registers,
                         static_shared_bytes=static_shared_bytes)
+
+
+def memory_accesses(kt: KernelTrace) -> tuple[np.ndarray, np.ndarray]:
+    """(dynamic instruction index, byte address) of every active lane of every memory instruction
+    of ``kt``, in trace order (lane order within an instruction); vectorised."""
+    mi = np.flatnonzero(kt.inst_mem >= 0)
+    if mi.size == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.uint64)
+    rows = kt.inst_mem[mi]
+    mode1 = kt.mem_mode[rows] == 1
+    nact = np.bitwise_count(kt.inst_mask[mi]).astype(np.int64)
+    nlist = kt.mem_ptr[rows + 1] - kt.mem_ptr[rows]
+    n = np.where(mode1, nact, nlist)
+    inst = np.repeat(mi, n)
+    start = np.repeat(np.cumsum(n) - n, n)
+    k = np.arange(int(n.sum()), dtype=np.int64) - start
+    r = np.repeat(rows, n)
+    m1 = np.repeat(mode1, n)
+    off = np.where(m1, kt.mem_stride[r] * k, 0)
+    if (~m1).any():
+        idx = np.where(m1, 0, kt.mem_ptr[r] + k)
+        off = np.where(m1, off, kt.lane_off[idx] if kt.lane_off.size else 0)
+    return inst, kt.mem_base[r] + off.astype(np.uint64)

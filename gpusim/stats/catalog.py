@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gpusim.core import memsys as msys
 from gpusim.core import sm as core
 from gpusim.core.layout import Unit
 
@@ -52,7 +53,19 @@ CATALOG: tuple[CounterInfo, ...] = (
     CounterInfo(core.C_ALLOC_STALL, "allocate_stall_cycles", "cycle", "cycles instructions waited in Allocate for bank read ports"),
     CounterInfo(core.C_STEERED, "fp32_on_int_pipe", "inst", "FP32 instructions issued to the INT pipe's free latch"),
     CounterInfo(core.C_GLOBAL_SECTORS, "global_sectors", "sector", "32-byte sectors requested by global/local memory instructions"),
-    CounterInfo(core.C_DRAM_BYTES, "dram_bytes", "byte", "bytes moved through the DRAM bandwidth limit"),
+    CounterInfo(core.C_LDGSTS, "ldgsts_instructions", "inst", "LDGSTS (cp.async global-to-shared) warp instructions"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L1_LD_SECTORS, "l1_load_sectors", "sector", "sectors requested from the L1 by loads (l1tex__t_sectors_pipe_lsu_mem_global_op_ld)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L1_LD_HITS, "l1_load_sector_hits", "sector", "load sectors found in the L1 (present or in flight)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L1_ST_SECTORS, "l1_store_sectors", "sector", "sectors written by stores (write-through to L2)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L1_MERGED, "l1_inflight_hits", "sector", "load sectors that merged with a fill still in flight (MSHR hits)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L2_RD_SECTORS, "l2_read_sectors", "sector", "sectors read at the L2 (lts__t_sectors_op_read)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L2_RD_HITS, "l2_read_sector_hits", "sector", "L2 read sectors present or in flight"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L2_WR_SECTORS, "l2_write_sectors", "sector", "sectors written at the L2 (lts__t_sectors_op_write)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_DRAM_RD_BYTES, "dram_bytes_read", "byte", "bytes read from DRAM (dram__bytes_read)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_DRAM_WR_BYTES, "dram_bytes_written", "byte", "bytes written to DRAM by L2 evictions (dram__bytes_write)"),
+    CounterInfo(core.C_MEM_BASE + msys.K_L2_ATOM_SECTORS, "l2_atomic_sectors", "sector", "sectors of atomics and reductions executed at the L2"),
+    CounterInfo(core.C_SHARED_REPLAYS, "shared_bank_conflicts", "wavefront", "shared-memory wavefronts beyond those the access width needs (bank-conflict replays)"),
+    CounterInfo(core.C_SHARED_WAVEFRONTS, "shared_wavefronts", "wavefront", "shared-memory wavefronts, bank-conflict replays included (l1tex__data_pipe_lsu_wavefronts_mem_shared)"),
     CounterInfo(core.C_MEM_INSTS, "memory_instructions", "inst", "warp instructions through the sub-core memory unit"),
     CounterInfo(core.C_SHARED_INSTS, "shared_instructions", "inst", "shared-memory warp instructions"),
 ) + tuple(

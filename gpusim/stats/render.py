@@ -326,7 +326,7 @@ def _kernel_section(k: Mapping, clock: float | None) -> list[str]:
         out += ["**Memory**", "", "| counter | value | achieved bandwidth |", "|---|---:|---:|"]
         for name, v in mem.items():
             bw = ""
-            if isinstance(v, (int, float)) and name.endswith("_bytes") and cyc:
+            if isinstance(v, (int, float)) and (name.endswith("_bytes") or "_bytes_" in name) and cyc:
                 bw = f"{v / cyc:.1f} B/clk" + (f" = {v / (cyc / clock) / 1e9:.1f} GB/s" if clock else "")
             if not isinstance(v, Mapping):
                 out.append(f"| `{name}` | {_n(v)} | {bw} |")

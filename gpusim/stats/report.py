@@ -74,7 +74,7 @@ class Report:
 
 
 def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, control_bits: dict,
-                  num_sms: int, pc_stats=None, top_pcs: int = 10) -> KernelReport:
+                  cfg, pc_stats=None, top_pcs: int = 10) -> KernelReport:
     named = name_counters(counters)
     cycles = int(status_cycles)
     warp_insts = named["warp_instructions"]
@@ -89,11 +89,9 @@ def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, co
         occupancy={"ctas_per_sm": occ.ctas_per_sm, "limiter": occ.limiter, "limits": occ.limits,
                    "warps_per_cta": occ.warps_per_cta, "registers_per_cta": occ.registers_per_cta,
                    "shared_bytes_per_cta": occ.shared_bytes_per_cta,
-                   "achieved_active_warps_per_sm": (named["active_warp_cycles"] / cycles / num_sms) if cycles else 0.0},
+                   "achieved_active_warps_per_sm": (named["active_warp_cycles"] / cycles / cfg.sm.count) if cycles else 0.0},
         stall_reasons=stall, units=units,
-        memory={"global_sectors": named["global_sectors"], "dram_bytes": named["dram_bytes"],
-                "memory_instructions": named["memory_instructions"],
-                "shared_instructions": named["shared_instructions"]},
+        memory=memory_metrics(named, cycles, cfg),
         register_file={"rf_cache_hits": named["rf_cache_hits"], "bank_reads": named["rf_reads"],
                        "rf_cache_hit_rate": named["rf_cache_hits"] / max(1, named["rf_cache_hits"] + named["rf_reads"]),
                        "allocate_stall_cycles": named["allocate_stall_cycles"],
@@ -118,3 +116,31 @@ def _hot_pcs(kt, pc_stats, top: int) -> list[dict]:
                     "warp_cycles": int(cycles[s]),
                     "stalls": {r: int(row[1 + k]) for k, r in enumerate(reasons) if row[1 + k]}})
     return out
+
+
+def memory_metrics(named: dict, cycles: int, cfg) -> dict:
+    """Derived memory metrics (Nsight Compute names where one exists)."""
+    ld = named["l1_load_sectors"]
+    l2r = named["l2_read_sectors"]
+    dram = named["dram_bytes_read"] + named["dram_bytes_written"]
+    peak_per_cycle = cfg.memory.dram_bandwidth_bytes_per_s / cfg.sm.clock_hz
+    shared = named["shared_instructions"]
+    return {
+        "global_sectors": named["global_sectors"],
+        "l1_load_sectors": ld,
+        "l1_hit_rate": named["l1_load_sector_hits"] / ld if ld else 0.0,
+        "l1_inflight_hits": named["l1_inflight_hits"],
+        "l1_store_sectors": named["l1_store_sectors"],
+        "l2_read_sectors": l2r,
+        "l2_write_sectors": named["l2_write_sectors"],
+        "l2_atomic_sectors": named["l2_atomic_sectors"],
+        "l2_hit_rate": named["l2_read_sector_hits"] / l2r if l2r else 0.0,
+        "dram_bytes_read": named["dram_bytes_read"],
+        "dram_bytes_written": named["dram_bytes_written"],
+        "dram_throughput_pct_of_peak": 100.0 * dram / (cycles * peak_per_cycle) if cycles else 0.0,
+        "memory_instructions": named["memory_instructions"],
+        "shared_instructions": shared,
+        "shared_wavefronts": named["shared_wavefronts"],
+        "shared_bank_conflict_replays": named["shared_bank_conflicts"],
+        "ldgsts_instructions": named["ldgsts_instructions"],
+    }

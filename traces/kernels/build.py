@@ -72,7 +72,7 @@ def version(tool: str) -> str:
 
 _KPARAM = re.compile(r"Ordinal\s*:\s*0x([0-9a-f]+)\s+Offset\s*:\s*0x([0-9a-f]+)\s+Size\s*:\s*0x([0-9a-f]+)")
 _CBANK = re.compile(r"EIATTR_PARAM_CBANK\s+Format:\s*\S+\s+Value:\s*0x[0-9a-f]+\s+0x([0-9a-f]+)")
-_INFO = re.compile(r"^\.nv\.info\.(\S+)\s*$", re.M)
+_INFO = re.compile(r"^\.nv\.info\.(\S+)\s*$", re.MULTILINE)
 _RES = re.compile(r"Function (\S+):\s*\n\s*REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+) CONSTANT\[0\]:(\d+)")
 
 

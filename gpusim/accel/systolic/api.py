@@ -14,7 +14,7 @@ from gpusim.accel.systolic.scalesim_mode import simulate_layer_scalesim
 from gpusim.accel.systolic.topology import Layer, read_topology
 from gpusim.errors import GpusimError
 
-__all__ = ["MEMORY_MODELS", "simulate", "simulate_files", "write_reports", "summary_lines"]
+__all__ = ["MEMORY_MODELS", "simulate", "simulate_files", "summary_lines", "write_reports"]
 
 MEMORY_MODELS = ("physical", "scalesim")
 

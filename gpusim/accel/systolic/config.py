@@ -28,10 +28,13 @@ from typing import Any
 import yaml
 
 from gpusim import units
-from gpusim.config.loader import CONFIGS_DIR, _read_yaml  # strict YAML (duplicate keys refused)
+from gpusim.config.loader import (  # strict YAML (duplicate keys refused)
+    CONFIGS_DIR,
+    _read_yaml,
+)
 from gpusim.errors import ConfigError
 
-__all__ = ["Dataflow", "SystolicConfig", "load_systolic_config", "load_yaml_config", "list_presets", "PRESETS_DIR"]
+__all__ = ["PRESETS_DIR", "Dataflow", "SystolicConfig", "list_presets", "load_systolic_config", "load_yaml_config"]
 
 PRESETS_DIR = CONFIGS_DIR / "accel"
 

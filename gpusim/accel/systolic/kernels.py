@@ -549,15 +549,6 @@ CALC_ACTIVE_SETS = SETS_PER_BUFFER // 2     # int(0.5 * 100): active_buf_frac = 
 CALC_PREFETCH_SETS = SETS_PER_BUFFER - CALC_ACTIVE_SETS
 
 
-def new_calc_state():
-    cs = np.zeros(CS_LEN, dtype=np.int64)
-    cs[3] = CALC_ACTIVE_SETS - 1
-    cs[5] = -2
-    cs[6] = -1
-    cs[11] = -(1 << 62)
-    return cs
-
-
 @njit(cache=True)
 def _calc_record(cs, cycles_needed):
     """``prefetch()``: the trace rows answer at ``last_start + 1 .. last_end + 1``."""
@@ -702,17 +693,15 @@ def simulate_calc(df, R, C, M, N, K, rpi, rpf, wp, ws, fifo, dst_i, aid_i, set_i
             for t in range(Lf):
                 tt = row + stall
                 kind, line, lo, hi = _request(df, False, t, fr, fc, ur, uc, R, T, K)
-                if kind != 0:
-                    if _calc_row(csi, rpi, dst_i, aid_i, set_i, tt, line, lo, hi, e_i):
-                        if first_i < 0:
-                            first_i = tt + HIT_LATENCY
-                        last_i = tt + HIT_LATENCY
+                if kind != 0 and _calc_row(csi, rpi, dst_i, aid_i, set_i, tt, line, lo, hi, e_i):
+                    if first_i < 0:
+                        first_i = tt + HIT_LATENCY
+                    last_i = tt + HIT_LATENCY
                 kind, line, lo, hi = _request(df, True, t, fr, fc, ur, uc, R, T, K)
-                if kind != 0:
-                    if _calc_row(csf, rpf, dst_f, aid_f, set_f, tt, line, lo, hi, e_f):
-                        if first_f < 0:
-                            first_f = tt + HIT_LATENCY
-                        last_f = tt + HIT_LATENCY
+                if kind != 0 and _calc_row(csf, rpf, dst_f, aid_f, set_f, tt, line, lo, hi, e_f):
+                    if first_f < 0:
+                        first_f = tt + HIT_LATENCY
+                    last_f = tt + HIT_LATENCY
                 n_o = _ofmap_count(df, t, ur, uc, R, T)
                 out_o = tt
                 if n_o > 0:
@@ -748,3 +737,72 @@ def simulate_calc(df, R, C, M, N, K, rpi, rpf, wp, ws, fifo, dst_i, aid_i, set_i
     res[RES_I_PREFETCHES] = csi[13]
     res[RES_F_PREFETCHES] = csf[13]
     return res
+
+
+# ------------------------------------------------------------------------------------------------
+# Explicit fetch orders (convolutions whose im2col matrix repeats addresses).
+
+
+@njit(cache=True)
+def ifmap_fetch_sequence(df, R, C, M, Kw, Ew, H, W, Ch, S, stride, flat, fb, h, wd, dstart, out):
+    """The IFMAP fetch order (int32 addresses, -1 = padding or outside the image) into ``out``.
+
+    Combines SCALE-Sim's im2col address formula (``operand_matrix.calc_ifmap_elem_addr``: pixel
+    ``p`` -> output (oh, ow), window index ``q`` -> (row, col, channel), no padding), the
+    prefetch-matrix layout of the dataflow and its flattening, without building the matrices.
+    """
+    mrows = fb * h
+    for row in range(mrows):
+        b = row // h
+        i = row - b * h
+        for col in range(wd):
+            if df == DF_OS:          # P[fr*K + k, r] = A[fr*R + r, k]
+                p = b * R + col
+                q = i
+            elif df == DF_WS:        # P[fr*M + m, r] = A[m, fr*R + r]
+                p = i
+                q = b * R + col
+            else:                    # IS: P[fc*K + k, c] = A[fc*C + c, k]
+                p = b * C + col
+                q = i
+            a = -1
+            if p < M and q < Kw:
+                oh = p // Ew
+                ow = p - oh * Ew
+                c_row = q // (S * Ch)
+                rem = q - c_row * S * Ch
+                c_col = rem // Ch
+                c_ch = rem - c_col * Ch
+                if c_row + oh * stride < H and c_col + ow * stride < W:
+                    a = (oh * stride * W + ow * stride) * Ch + (c_row * W + c_col) * Ch + c_ch
+            if flat == FLAT_ROWS:
+                pos = row * wd + col
+            else:
+                d = row + col
+                cmin = d - mrows + 1
+                if cmin < 0:
+                    cmin = 0
+                pos = dstart[d] + col - cmin
+            out[pos] = a
+
+
+@njit(cache=True)
+def address_sets(seq, e, n_addr):
+    """CSR of the SRAM sets holding each address: set = (rank among valid entries) // e."""
+    ptr = np.zeros(n_addr + 1, dtype=np.int64)
+    for pos in range(seq.shape[0]):
+        a = seq[pos]
+        if a >= 0:
+            ptr[a + 1] += 1
+    for a in range(n_addr):
+        ptr[a + 1] += ptr[a]
+    fill = ptr[:-1].copy()
+    sets = np.empty(max(ptr[n_addr], 1), dtype=np.int32)
+    rank = 0
+    for pos in range(seq.shape[0]):
+        a = seq[pos]
+        if a >= 0:
+            sets[fill[a]] = rank // e
+            fill[a] += 1
+            rank += 1
+    return ptr, sets

@@ -4,9 +4,9 @@ The layer (a GEMM ``M x N x K``; a convolution through im2col) runs on ``P`` arr
 PEs that share one DRAM channel.  Per array:
 
 1. **Partition.**  Batch items, M rows or N columns are split over the arrays (every
-   factorisation ``p_b * p_m * p_n = P`` is tried); arrays run the same sub-problem shape and
-   each gets ``1/P`` of the DRAM bandwidth.  Operands two arrays both need are read twice
-   (no multicast).
+   ``p_b * p_m * p_n <= P`` is tried; the other arrays idle); the busy arrays run the same
+   sub-problem shape and share the DRAM bandwidth equally.  Operands two arrays both need are
+   read twice (no multicast).
 2. **Tiling.**  The sub-GEMM is cut into SRAM tiles ``(Mt, Nt, Kt)`` visited by a loop nest of
    some order.  A tile is fetched when one of its indices changed since the previous step
    (reuse at the SRAM level), output tiles stay in the OFMAP SRAM while K is the innermost of
@@ -44,9 +44,9 @@ from numba import njit
 from gpusim.accel.systolic.compute import compute_figures
 from gpusim.accel.systolic.config import Dataflow, SystolicConfig
 from gpusim.accel.systolic.results import LayerResult
-from gpusim.accel.systolic.topology import Layer
+from gpusim.accel.systolic.topology import Layer, gemm_layer
 
-__all__ = ["simulate_layer_physical", "PhysicalPlan"]
+__all__ = ["PhysicalPlan", "simulate_layer_physical"]
 
 # Dimension ids and the six loop orders (outer -> inner).
 _DM, _DN, _DK = 0, 1, 2
@@ -169,7 +169,10 @@ def _evaluate(df, R, C, dims, tiles, order, bw, lat, ratio, items, out):
                                 t = x
                         body += n * t
     prologue = lat + _xfer(first_words, bw)
-    last_out = float(last[_DM] * last[_DN])
+    # Each output store is timed at the next step that changes the output tile, sized as that
+    # step's tile; the epilogue store is sized as the first (full) tile, so that the timed words
+    # add up to the DRAM traffic exactly (no step is timed faster than its transfers).
+    last_out = float(min(tiles[_DM], dims[_DM]) * min(tiles[_DN], dims[_DN]))
     epilogue = _xfer(last_out, bw)
     # Batch items back to back: later items' first step overlaps the previous item's last step.
     first_ov = first_step
@@ -277,16 +280,9 @@ def _split(total: int, parts: int) -> list[tuple[int, int]]:
     return out
 
 
-def _factorisations(n: int) -> list[tuple[int, int, int]]:
-    out = []
-    for a in range(1, n + 1):
-        if n % a:
-            continue
-        for b in range(1, n // a + 1):
-            if (n // a) % b:
-                continue
-            out.append((a, b, n // a // b))
-    return out
+def _partitions(n: int) -> list[tuple[int, int, int]]:
+    """(p_batch, p_m, p_n) with p_batch * p_m * p_n <= n: arrays beyond the product stay idle."""
+    return [(a, b, c) for a in range(1, n + 1) for b in range(1, n // a + 1) for c in range(1, n // (a * b) + 1)]
 
 
 def plan_layer(layer: Layer, cfg: SystolicConfig) -> PhysicalPlan:
@@ -301,15 +297,15 @@ def plan_layer(layer: Layer, cfg: SystolicConfig) -> PhysicalPlan:
     R, C, P = cfg.rows, cfg.cols, cfg.arrays
     M, N, K, B = layer.M, layer.N, layer.K, layer.batch
     ratio = min(1.0, layer.ifmap_words / (M * K))
-    bw = cfg.dram_bw_words_per_cycle / P
     lat = cfg.dram_latency_cycles
     gm, gn, gk = {0: (R, C, 1), 1: (1, C, R), 2: (C, 1, R)}[df]
     best: tuple | None = None
     out = np.zeros(_R_LEN, dtype=np.int64)
     sel = np.zeros(4, dtype=np.int64)
-    for pb, pm, pn in _factorisations(P):
+    for pb, pm, pn in _partitions(P):
         if pb > B or pm > M or pn > N:
             continue
+        bw = cfg.dram_bw_words_per_cycle / (pb * pm * pn)    # the busy arrays share the channel
         items, m_a, n_a = -(-B // pb), -(-M // pm), -(-N // pn)
         dims = np.array([m_a, n_a, K], dtype=np.int64)
         t = _search(df, R, C, dims, _candidates(m_a, gm), _candidates(n_a, gn), _candidates(K, gk), bw, lat, ratio,
@@ -319,14 +315,14 @@ def plan_layer(layer: Layer, cfg: SystolicConfig) -> PhysicalPlan:
         w = int(out[_R_I] + out[_R_F] + out[_R_OW] + out[_R_OR])
         key = (t, w)
         if best is None or key < best[0]:
-            best = (key, (pb, pm, pn), (items, m_a, n_a, K), tuple(int(x) for x in sel), out.copy())
+            best = (key, (pb, pm, pn), (items, m_a, n_a, K), tuple(int(x) for x in sel), out.copy(), bw)
     if best is None:
         from gpusim.errors import ConfigError
 
         raise ConfigError("sram", f"no tiling of layer {layer.name} fits the SRAMs "
                                   f"({cfg.ifmap_sram_words}/{cfg.filter_sram_words}/{cfg.ofmap_sram_words} words)",
                           file=cfg.source)
-    _, parts, sub, sel_t, res = best
+    _, parts, sub, sel_t, res, bw = best
     pb, pm, pn = parts
     # DRAM traffic of all arrays: the chosen tiling on every part shape (parts differ by one row).
     tot = np.zeros(4, dtype=np.float64)
@@ -356,11 +352,9 @@ def simulate_layer_physical(layer: Layer, cfg: SystolicConfig) -> LayerResult:
     """The physical model's figures for one layer, in SCALE-Sim's report columns."""
     plan = plan_layer(layer, cfg)
     R, C, P = cfg.rows, cfg.cols, cfg.arrays
-    items, m_a, n_a, K = plan.sub
+    _, m_a, n_a, K = plan.sub
     # Array-side SRAM traffic and mapping figures of one array's part (closed forms of compute.py),
     # scaled to all arrays; OS without SCALE-Sim's phantom OFMAP writes.
-    from gpusim.accel.systolic.topology import gemm_layer
-
     sub = gemm_layer(layer.name, m_a, n_a, K)
     cf = compute_figures(sub, cfg.dataflow, R, C)
     scale = layer.macs / max(1, cf.macs)     # all arrays, all items, relative to one part-item

@@ -52,7 +52,7 @@ class LayerResult:
                 self.mapping_efficiency, self.compute_util]
 
     def bandwidth_items(self) -> list:
-        tc = self.total_cycles
+        tc = self.total_cycles or float("inf")   # a one-row layer has Total Cycles 0 (SCALE-Sim divides by it)
         return [self.ifmap_sram_reads / tc, self.filter_sram_reads / tc, self.ofmap_sram_writes / tc,
                 self._bw(self.ifmap_dram_reads, self.ifmap_dram_start, self.ifmap_dram_stop),
                 self._bw(self.filter_dram_reads, self.filter_dram_start, self.filter_dram_stop),

@@ -18,7 +18,7 @@ from gpusim.accel.systolic.config import Dataflow, SystolicConfig
 from gpusim.accel.systolic.results import LayerResult
 from gpusim.accel.systolic.topology import Layer
 
-__all__ = ["simulate_layer_scalesim", "ifmap_operand_matrix", "needs_explicit_ifmap"]
+__all__ = ["needs_explicit_ifmap", "simulate_layer_scalesim"]
 
 _DF_CODE = {Dataflow.OS: K_.DF_OS, Dataflow.WS: K_.DF_WS, Dataflow.IS: K_.DF_IS}
 _EMPTY_I64 = np.zeros(1, dtype=np.int64)
@@ -26,23 +26,8 @@ _EMPTY_I32 = np.zeros(1, dtype=np.int32)
 
 
 # ------------------------------------------------------------------------------------------------
-# Operand matrices (addresses without SCALE-Sim's offsets; -1 = outside the image).
-
-
-def ifmap_operand_matrix(layer: Layer) -> np.ndarray:
-    """SCALE-Sim's im2col IFMAP address matrix (``M x K``, int64), ``operand_matrix.py``."""
-    M, Kw = layer.M, layer.K
-    Ew = layer.ofmap_w
-    W, H, C, S, s = layer.ifmap_w, layer.ifmap_h, layer.channels, layer.filter_w, layer.stride
-    p = np.arange(M, dtype=np.int64)[:, None]
-    q = np.arange(Kw, dtype=np.int64)[None, :]
-    oh, ow = np.divmod(p, Ew)
-    i_row, i_col = oh * s, ow * s
-    c_row, k = np.divmod(q, S * C)
-    c_col, c_ch = np.divmod(k, C)
-    valid = (c_row + i_row < H) & (c_col + i_col < W)
-    addr = (i_row * W + i_col) * C + (c_row * W + c_col) * C + c_ch
-    return np.where(valid, addr, -1)
+# Operand matrices (addresses without SCALE-Sim's offsets; -1 = outside the image); the IFMAP one
+# of a convolution is built directly in fetch order by kernels.ifmap_fetch_sequence.
 
 
 def needs_explicit_ifmap(layer: Layer) -> bool:
@@ -133,20 +118,6 @@ def _flatten(P: np.ndarray, flat: int, fb: int, h: int) -> np.ndarray:
     return out
 
 
-def _explicit_maps(seq: np.ndarray, e: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(position -> address id, CSR pointers, CSR SRAM-set ids) of a fetch sequence."""
-    valid = seq >= 0
-    rank = np.cumsum(valid) - 1
-    sets = (rank[valid] // e).astype(np.int32)
-    uniq, inv = np.unique(seq[valid], return_inverse=True)
-    pos_aid = np.full(seq.size, -1, dtype=np.int32)
-    pos_aid[valid] = inv.astype(np.int32)
-    order = np.argsort(inv, kind="stable")
-    ptr = np.zeros(uniq.size + 1, dtype=np.int64)
-    np.cumsum(np.bincount(inv, minlength=uniq.size), out=ptr[1:])
-    return pos_aid, ptr, sets[order]
-
-
 # ------------------------------------------------------------------------------------------------
 # Parameters.
 
@@ -184,14 +155,20 @@ def _operand(df: Dataflow, is_filter: bool, layer: Layer, cfg: SystolicConfig, b
     ptr = _EMPTY_I64
     sets = _EMPTY_I32
     if explicit:
-        A = _filter_operand_matrix(layer) if is_filter else ifmap_operand_matrix(layer)
-        P = _p_matrix(df, is_filter, A, R, C)
-        seq = _flatten(P, flat, fb, h)
-        valid = int(np.count_nonzero(seq >= 0))
-        e = math.ceil(sram / K_.SETS_PER_BUFFER)
-        aid, ptr, sets = _explicit_maps(seq, e)
         if flat == K_.FLAT_DIAG:
             dst = K_.diag_start(fb, h, wd)
+        if is_filter:      # only when forced (tests): addresses n*K + k, all distinct
+            seq = _flatten(_p_matrix(df, True, _filter_operand_matrix(layer), R, C), flat, fb, h).astype(np.int32)
+            n_addr = Kw * N
+        else:
+            seq = np.empty(fb * h * wd, dtype=np.int32)
+            K_.ifmap_fetch_sequence(_DF_CODE[df], R, C, M, Kw, layer.ofmap_w, layer.ifmap_h, layer.ifmap_w,
+                                    layer.channels, layer.filter_w, layer.stride, flat, fb, h, wd, dst, seq)
+            n_addr = layer.ifmap_words
+        valid = int(np.count_nonzero(seq >= 0))
+        e = math.ceil(sram / K_.SETS_PER_BUFFER)
+        ptr, sets = K_.address_sets(seq, e, n_addr)
+        aid = seq                 # addresses are dense ids in [0, n_addr)
     else:
         valid = (fb - 1) * h * wd + h * u_last
         if flat == K_.FLAT_DIAG:
@@ -240,7 +217,7 @@ def simulate_layer_scalesim(layer: Layer, cfg: SystolicConfig, *, force_explicit
         total_cycles_incl_prefetch=int(o_stop - min(i_start, f_start)),
         total_cycles=total,
         stall_cycles=int(res[K_.RES_STALL]),
-        overall_util=(cf.macs * 100) / (total * R * C),
+        overall_util=(cf.macs * 100) / (total * R * C) if total else 0.0,   # SCALE-Sim: ZeroDivisionError
         mapping_efficiency=cf.mapping_efficiency,
         compute_util=cf.compute_util,
         ifmap_sram_start=float(res[K_.RES_I_SRAM_START]), ifmap_sram_stop=float(res[K_.RES_I_SRAM_STOP]),
@@ -269,7 +246,7 @@ def _run_calc(layer: Layer, cfg: SystolicConfig, force_explicit: bool) -> np.nda
 
     def identities(rp: np.ndarray, aid: np.ndarray) -> np.ndarray:
         n = int(aid.max()) + 1 if rp[K_.RP_EXPLICIT] else int(rp[K_.RP_FB] * rp[K_.RP_H] * rp[K_.RP_WD])
-        return np.full(max(n, 1), -1, dtype=np.int32)
+        return np.full(max(n, 1), -1, dtype=np.int32)   # the SRAM set each identity was last added to
 
     e_i = cfg.ifmap_sram_words // K_.SETS_PER_BUFFER
     e_f = cfg.filter_sram_words // K_.SETS_PER_BUFFER

@@ -27,7 +27,7 @@ from pathlib import Path
 
 from gpusim.errors import GpusimError
 
-__all__ = ["Layer", "TopologyError", "read_topology", "gemm_layer"]
+__all__ = ["Layer", "TopologyError", "gemm_layer", "read_topology"]
 
 
 class TopologyError(GpusimError):

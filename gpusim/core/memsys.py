@@ -1,0 +1,293 @@
+"""Memory hierarchy below the SM-shared unit: sectored L1 per SM, sliced L2 and DRAM channels.
+
+Single responsibility: given a warp's coalesced access (lines and sector masks, from
+``gpusim.core.coalesce``) and the cycle it enters the SM-shared unit, update the caches and
+return the cycle its data reaches the SM.  Called from ``gpusim.core.sm`` at issue time
+(every latency of the path is known then), in issue order, which makes it deterministic.
+
+Timing model (latencies are the configured load-to-use numbers; MGC §6.3, hw_ground_truth.csv):
+
+* unloaded L1 hit: the data is back ``a1 = l1_hit - P`` cycles after the instruction enters the
+  SM-shared unit, where ``P`` is the core's fixed part of the load path (read delay + address
+  calculation + 1); L2 hit ``a2 = l2_hit - P``; DRAM ``a3 = dram - P``;
+* a miss travels ``h = (a2 - a1) / 2`` cycles to its L2 slice, queues behind the slice's data
+  bandwidth (``l2_slice_bytes_per_cycle``), hits, or misses to its DRAM channel, which delivers
+  ``dram_bandwidth / dram_channels`` bytes per cycle after a fixed ``a3 - a2``; the reply takes
+  ``a2 - h`` back to the SM;
+* caches are sectored (32-byte sectors of 128-byte lines), LRU, allocate on load miss; each
+  sector stores the cycle its data is (or will be) present, so a request for a sector still in
+  flight waits for that fill instead of sending another request (MSHR merging);
+* stores write through the L1 (updating present sectors, no allocation) into a write-back L2;
+  dirty sectors go to DRAM when their line is evicted; atomics and reductions execute at the L2;
+  ``.STRONG.GPU``/``.BYPASS``-style accesses skip the L1.
+
+Contract: no allocation, integer cycles (bandwidths as milli-cycles per byte-count), state in
+the arrays built by ``gpusim.assemble``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+
+# memsys parameter slots ``mp``
+M_L1_SETS = 0
+M_L1_WAYS = 1
+M_L2_SETS = 2
+M_L2_WAYS = 3
+M_SLICES = 4
+M_CHANNELS = 5
+M_A1 = 6
+M_A2 = 7
+M_A3 = 8
+M_H = 9
+M_SLICE_MILLI_PER_SECTOR = 10   # milli-cycles one sector occupies a slice's data path
+M_CHAN_MILLI_PER_SECTOR = 11    # milli-cycles one sector occupies a DRAM channel
+M_SECTOR = 12
+M_HASH = 13                     # 0 xor, 1 linear
+M_SIZE = 14
+
+# memsys dynamic state ``ms`` (int64): free times of slices and channels, the LRU clock
+MS_CLOCK = 0
+MS_BASE = 1                     # then slices, then channels
+
+# counters written by the memory system (slots in gpusim.core.sm's counter vector)
+K_L1_LD_SECTORS = 0
+K_L1_LD_HITS = 1
+K_L1_ST_SECTORS = 2
+K_L1_MERGED = 3
+K_L2_RD_SECTORS = 4
+K_L2_RD_HITS = 5
+K_L2_WR_SECTORS = 6
+K_DRAM_RD_BYTES = 7
+K_DRAM_WR_BYTES = 8
+K_L2_ATOM_SECTORS = 9
+K_SIZE = 10
+
+
+@njit(cache=True, _nrt=False)
+def _slice_of(mp, line):
+    n = mp[M_SLICES]
+    if mp[M_HASH] == 1:
+        return line % n
+    x = line ^ (line >> 7) ^ (line >> 13) ^ (line >> 19)
+    return x % n
+
+
+@njit(cache=True, _nrt=False)
+def _channel_of(mp, line):
+    n = mp[M_CHANNELS]
+    if mp[M_HASH] == 1:
+        return (line // mp[M_SLICES] if mp[M_SLICES] > 0 else line) % n
+    x = (line >> 1) ^ (line >> 5) ^ (line >> 11) ^ (line >> 17)
+    return x % n
+
+
+@njit(cache=True, _nrt=False)
+def _find(tag, row, ways, line):
+    for w in range(ways):
+        if tag[row, w] == line:
+            return w
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _victim(tag, lru, row, ways):
+    best = 0
+    bl = lru[row, 0]
+    for w in range(ways):
+        if tag[row, w] < 0:
+            return w
+        if lru[row, w] < bl:
+            bl = lru[row, w]
+            best = w
+    return best
+
+
+@njit(cache=True, _nrt=False)
+def _dram(mp, ms, line, nsec, t):
+    """Queue ``nsec`` sectors of ``line`` on its DRAM channel at cycle t; returns the start cycle."""
+    ch = _channel_of(mp, line)
+    slot = MS_BASE + mp[M_SLICES] + ch
+    t0 = t * 1000
+    if ms[slot] > t0:
+        t0 = ms[slot]
+    ms[slot] = t0 + nsec * mp[M_CHAN_MILLI_PER_SECTOR]
+    return (t0 + 999) // 1000
+
+
+@njit(cache=True, _nrt=False)
+def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, atomic, counters, kbase):
+    """Serve sectors ``smask`` of ``line`` at its L2 slice; returns the cycle the data is ready at
+    the slice (for reads) or the cycle the write is accepted."""
+    sl = _slice_of(mp, line)
+    nsec = 0
+    mm = smask
+    while mm:
+        mm &= mm - 1
+        nsec += 1
+    slot = MS_BASE + sl
+    t0 = t_req * 1000
+    if ms[slot] > t0:
+        t0 = ms[slot]
+    ms[slot] = t0 + nsec * mp[M_SLICE_MILLI_PER_SECTOR]
+    start = (t0 + 999) // 1000
+    sets = mp[M_L2_SETS]
+    ways = mp[M_L2_WAYS]
+    row = sl * sets + (line // mp[M_SLICES]) % sets
+    ms[MS_CLOCK] += 1
+    w = _find(l2_tag, row, ways, line)
+    if w < 0:
+        w = _victim(l2_tag, l2_lru, row, ways)
+        if l2_tag[row, w] >= 0 and l2_dirty[row, w]:
+            # write back the dirty sectors of the victim
+            d = l2_dirty[row, w]
+            nd = 0
+            while d:
+                d &= d - 1
+                nd += 1
+            _dram(mp, ms, l2_tag[row, w], nd, start)
+            counters[kbase + K_DRAM_WR_BYTES] += nd * mp[M_SECTOR]
+        l2_tag[row, w] = line
+        for q in range(4):
+            l2_rdy[row, w, q] = -1
+        l2_dirty[row, w] = 0
+    l2_lru[row, w] = ms[MS_CLOCK]
+    ready = start
+    if write:
+        counters[kbase + (K_L2_ATOM_SECTORS if atomic else K_L2_WR_SECTORS)] += nsec
+        for q in range(4):
+            if (smask >> q) & 1:
+                if atomic and l2_rdy[row, w, q] < 0:
+                    # an atomic needs the old value: fetch the sector first
+                    ds = _dram(mp, ms, line, 1, start)
+                    counters[kbase + K_DRAM_RD_BYTES] += mp[M_SECTOR]
+                    l2_rdy[row, w, q] = ds + mp[M_A3] - mp[M_A2]
+                if l2_rdy[row, w, q] > ready:
+                    ready = l2_rdy[row, w, q]
+                if l2_rdy[row, w, q] < 0:
+                    l2_rdy[row, w, q] = start
+                l2_dirty[row, w] |= np.int64(1) << q
+        return ready
+    counters[kbase + K_L2_RD_SECTORS] += nsec
+    miss = 0
+    nmiss = 0
+    for q in range(4):
+        if (smask >> q) & 1:
+            r = l2_rdy[row, w, q]
+            if r >= 0:
+                counters[kbase + K_L2_RD_HITS] += 1
+                if r > ready:
+                    ready = r
+            else:
+                miss |= 1 << q
+                nmiss += 1
+    if nmiss:
+        ds = _dram(mp, ms, line, nmiss, start)
+        counters[kbase + K_DRAM_RD_BYTES] += nmiss * mp[M_SECTOR]
+        fill = ds + mp[M_A3] - mp[M_A2]
+        for q in range(4):
+            if (miss >> q) & 1:
+                l2_rdy[row, w, q] = fill
+        if fill > ready:
+            ready = fill
+    return ready
+
+
+@njit(cache=True, _nrt=False)
+def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
+           l2_dirty, l2_lru, counters, kbase):
+    """One warp access entering the SM-shared unit at cycle ``t0``.  ``kind``: 0 load, 1 store,
+    2 atomic/reduction.  Returns the cycle its data reaches the SM (loads, atomics) or the
+    cycle the L2 accepted the write (stores)."""
+    a1 = mp[M_A1]
+    a2 = mp[M_A2]
+    h = mp[M_H]
+    back = a2 - h
+    done = t0
+    l1_sets = mp[M_L1_SETS]
+    l1_ways = mp[M_L1_WAYS]
+    for e in range(acc_ptr[i], acc_ptr[i + 1]):
+        line = acc_line[e]
+        smask = np.int64(acc_mask[e])
+        ns = 0
+        mm = smask
+        while mm:
+            mm &= mm - 1
+            ns += 1
+        if kind != 0:
+            # stores update present L1 sectors (write-through); atomics bypass the L1
+            if kind == 1:
+                counters[kbase + K_L1_ST_SECTORS] += ns
+                if not bypass_l1 and l1_ways > 0:
+                    row = sm * l1_sets + line % l1_sets
+                    w = _find(l1_tag, row, l1_ways, line)
+                    if w >= 0:
+                        for q in range(4):
+                            if (smask >> q) & 1 and l1_rdy[row, w, q] >= 0 and l1_rdy[row, w, q] < t0:
+                                l1_rdy[row, w, q] = t0
+            r = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t0 + h, True, kind == 2, counters,
+                    kbase)
+            r = r + back if kind == 2 else r
+            if r > done:
+                done = r
+            continue
+        counters[kbase + K_L1_LD_SECTORS] += ns
+        miss = smask
+        w = -1
+        row = 0
+        if not bypass_l1 and l1_ways > 0:
+            row = sm * l1_sets + line % l1_sets
+            ms[MS_CLOCK] += 1
+            w = _find(l1_tag, row, l1_ways, line)
+            if w >= 0:
+                l1_lru[row, w] = ms[MS_CLOCK]
+                for q in range(4):
+                    if (smask >> q) & 1:
+                        r = l1_rdy[row, w, q]
+                        if r >= 0:
+                            counters[kbase + K_L1_LD_HITS] += 1
+                            miss &= ~(np.int64(1) << q)
+                            if r > t0:
+                                counters[kbase + K_L1_MERGED] += 1
+                                r = r + a1
+                            else:
+                                r = t0 + a1
+                            if r > done:
+                                done = r
+        if miss:
+            r2 = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, miss, t0 + h, False, False, counters, kbase)
+            arrive = r2 + back
+            if arrive > done:
+                done = arrive
+            if not bypass_l1 and l1_ways > 0:
+                if w < 0:
+                    w = _victim(l1_tag, l1_lru, row, l1_ways)
+                    l1_tag[row, w] = line
+                    for q in range(4):
+                        l1_rdy[row, w, q] = -1
+                    l1_lru[row, w] = ms[MS_CLOCK]
+                for q in range(4):
+                    if (miss >> q) & 1:
+                        # the sector is usable by later hits once it has arrived (minus the hit path)
+                        l1_rdy[row, w, q] = arrive - a1 if arrive - a1 > t0 else t0
+    return done
+
+
+@njit(cache=True, _nrt=False)
+def settle(ms, l1_tag, l1_rdy, l2_rdy):
+    """Kernel boundary: every fill has completed, queues are empty at the next kernel's cycle 0,
+    and the L1s are invalidated (Accel-Sim's -gpgpu_flush_l1_cache 1); the L2 keeps its lines."""
+    for k in range(ms.size):
+        if k != MS_CLOCK:
+            ms[k] = 0
+    for a in range(l1_tag.shape[0]):
+        for b in range(l1_tag.shape[1]):
+            l1_tag[a, b] = -1
+            for q in range(l1_rdy.shape[2]):
+                l1_rdy[a, b, q] = -1
+    for a in range(l2_rdy.shape[0]):
+        for b in range(l2_rdy.shape[1]):
+            for q in range(l2_rdy.shape[2]):
+                if l2_rdy[a, b, q] > 0:
+                    l2_rdy[a, b, q] = 0

@@ -1,0 +1,313 @@
+"""Model and serving-step descriptions: decoder-only transformer presets (``configs/models/*.yaml``)
+and the step grammar.  Nothing here knows about GPUs; :mod:`gpusim.llm.graph` expands a model and a
+step into operators that any accelerator model can consume.
+
+Model YAML keys (every preset cites its sources under ``sources:``)::
+
+    name, layers, hidden, heads, kv_heads, ffn, vocab         (integers; required)
+    head_dim        default hidden / heads
+    activation      swiglu (gate and up projections, SiLU(gate) * up; the only one so far)
+    norm_eps, rope_theta, max_positions
+    dtype           activations and compute: fp16 | bf16 | fp8
+    weight_dtype    default = dtype; fp16 | bf16 | fp8 | int8 | int4 (weight-only quantisation)
+    kv_dtype        default = dtype; fp16 | bf16 | fp8
+    moe             {experts: E, top_k: k} for a mixture-of-experts MLP in every layer
+    tie_embeddings  the LM head reuses the embedding matrix (default false)
+
+Step grammar (``--step``)::
+
+    step   := group ("+" group)*
+    group  := "decode:" kv ("," kv)*  |  "prefill:" kv ("," kv)*
+    decode  keys: batch (requests, default 1), context (KV positions each new token attends to,
+                  itself included; required)
+    prefill keys: tokens (prompt tokens computed in this step, required), batch (requests of that
+                  shape, default 1), past (tokens of the same prompt already in the KV cache: a
+                  later chunk of a chunked prefill, default 0), sample (1: the step ends the prompt
+                  and produces a token, so the LM head runs for it; default 1)
+
+``decode:batch=1,context=1024``, ``prefill:tokens=512``, and a Sarathi-style mixed batch
+``prefill:tokens=256,past=768,sample=0+decode:batch=16,context=2048``.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from gpusim.errors import ConfigError, GpusimError
+
+MODELS_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
+
+#: bits per element of each supported dtype (IEEE half, bfloat16, OCP FP8 E4M3/E5M2, integers)
+DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
+_ACT_DTYPES = ("fp16", "bf16", "fp8")
+_WEIGHT_DTYPES = ("fp16", "bf16", "fp8", "int8", "int4")
+_KEYS = {"name", "sources", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "activation",
+         "norm_eps", "rope_theta", "max_positions", "dtype", "weight_dtype", "kv_dtype", "moe", "tie_embeddings",
+         "description"}
+
+
+class StepError(GpusimError):
+    """A malformed step description (names the part of the string at fault)."""
+
+
+@dataclass(frozen=True)
+class MoESpec:
+    experts: int
+    top_k: int
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    layers: int
+    hidden: int
+    heads: int
+    kv_heads: int
+    ffn: int
+    vocab: int
+    head_dim: int
+    activation: str = "swiglu"
+    norm_eps: float = 1e-5
+    rope_theta: float = 10000.0
+    max_positions: int = 4096
+    dtype: str = "fp16"
+    weight_dtype: str = "fp16"
+    kv_dtype: str = "fp16"
+    moe: MoESpec | None = None
+    tie_embeddings: bool = False
+    sources: tuple[str, ...] = ()
+    file: str = ""
+
+    @property
+    def q_dim(self) -> int:
+        return self.heads * self.head_dim
+
+    @property
+    def kv_dim(self) -> int:
+        return self.kv_heads * self.head_dim
+
+    def layer_params(self) -> int:
+        """Weights of one transformer block (attention, MLP or all experts + router, two norms)."""
+        attn = self.hidden * (self.q_dim + 2 * self.kv_dim) + self.q_dim * self.hidden
+        mlp = 3 * self.hidden * self.ffn
+        if self.moe:
+            mlp = self.moe.experts * mlp + self.hidden * self.moe.experts
+        return attn + mlp + 2 * self.hidden
+
+    def params(self) -> int:
+        """All weights: blocks, embedding, final norm and (untied) LM head."""
+        emb = self.vocab * self.hidden
+        return self.layers * self.layer_params() + emb + self.hidden + (0 if self.tie_embeddings else emb)
+
+
+def _bad(file: str, key: str, msg: str) -> ConfigError:
+    return ConfigError(key, msg, file)
+
+
+def model_from_dict(d: dict, file: str = "<dict>") -> ModelSpec:
+    """Validate a model mapping (see the module doc); raises ConfigError naming the key."""
+    if not isinstance(d, dict):
+        raise ConfigError("<top>", "a model file must be a mapping", file)
+    unknown = sorted(set(d) - _KEYS)
+    if unknown:
+        k = unknown[0]
+        near = difflib.get_close_matches(k, sorted(_KEYS), n=1)
+        raise _bad(file, k, "unknown key" + (f" (did you mean '{near[0]}'?)" if near else f"; allowed: {sorted(_KEYS)}"))
+
+    def integer(key: str, default=None, minimum: int = 1) -> int:
+        if key not in d:
+            if default is None:
+                raise _bad(file, key, "required")
+            return default
+        v = d[key]
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise _bad(file, key, f"must be an integer >= {minimum}, got {v!r}")
+        return v
+
+    def number(key: str, default: float) -> float:
+        v = d.get(key, default)
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
+            raise _bad(file, key, f"must be a positive number, got {v!r}")
+        return float(v)
+
+    def choice(key: str, options: tuple[str, ...], default: str) -> str:
+        v = d.get(key, default)
+        if v not in options:
+            raise _bad(file, key, f"must be one of {list(options)}, got {v!r}")
+        return v
+
+    name = d.get("name")
+    if not isinstance(name, str) or not name:
+        raise _bad(file, "name", "required (a non-empty string)")
+    layers, hidden, heads = integer("layers"), integer("hidden"), integer("heads")
+    kv_heads, ffn, vocab = integer("kv_heads"), integer("ffn"), integer("vocab")
+    if heads % kv_heads:
+        raise _bad(file, "kv_heads", f"heads ({heads}) must be a multiple of kv_heads ({kv_heads})")
+    if "head_dim" not in d and hidden % heads:
+        raise _bad(file, "head_dim", f"hidden ({hidden}) is not a multiple of heads ({heads}); give head_dim")
+    head_dim = integer("head_dim", hidden // heads)
+    activation = choice("activation", ("swiglu",), "swiglu")
+    dtype = choice("dtype", _ACT_DTYPES, "fp16")
+    moe = None
+    if "moe" in d and d["moe"] is not None:
+        m = d["moe"]
+        if not isinstance(m, dict) or set(m) != {"experts", "top_k"}:
+            raise _bad(file, "moe", "must be {experts: E, top_k: k}")
+        e, k = m["experts"], m["top_k"]
+        if not (isinstance(e, int) and isinstance(k, int) and 1 <= k <= e):
+            raise _bad(file, "moe", f"need integers 1 <= top_k <= experts, got {m}")
+        moe = MoESpec(e, k)
+    src = d.get("sources", ())
+    if isinstance(src, str):
+        src = (src,)
+    if not isinstance(src, (list, tuple)) or not all(isinstance(s, str) for s in src):
+        raise _bad(file, "sources", "must be a list of strings")
+    tie = d.get("tie_embeddings", False)
+    if not isinstance(tie, bool):
+        raise _bad(file, "tie_embeddings", f"must be true or false, got {tie!r}")
+    return ModelSpec(
+        name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=ffn, vocab=vocab,
+        head_dim=head_dim, activation=activation, norm_eps=number("norm_eps", 1e-5),
+        rope_theta=number("rope_theta", 10000.0), max_positions=integer("max_positions", 4096), dtype=dtype,
+        weight_dtype=choice("weight_dtype", _WEIGHT_DTYPES, dtype), kv_dtype=choice("kv_dtype", _ACT_DTYPES, dtype),
+        moe=moe, tie_embeddings=tie, sources=tuple(src), file=file,
+    )
+
+
+def list_models() -> list[str]:
+    return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
+
+
+def load_model(name_or_path: str | Path, overrides: dict | None = None) -> ModelSpec:
+    """A preset by name (``configs/models/<name>.yaml``) or a YAML file, with optional key overrides
+    (``{"dtype": "bf16", "weight_dtype": "int4"}``)."""
+    p = Path(name_or_path)
+    if not p.suffix:
+        p = MODELS_DIR / f"{name_or_path}.yaml"
+    if not p.is_file():
+        near = difflib.get_close_matches(str(name_or_path), list_models(), n=1)
+        raise ConfigError("model", f"no model '{name_or_path}'" + (f" (did you mean '{near[0]}'?)" if near else "")
+                          + f"; presets: {', '.join(list_models())}")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise ConfigError("<top>", f"not valid YAML: {e}", str(p)) from None
+    if overrides:
+        d = {**d, **overrides}
+    return model_from_dict(d, str(p))
+
+
+# --------------------------------------------------------------------------------------------
+# steps
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RequestGroup:
+    """``count`` identical requests: each computes ``tokens`` new tokens on top of ``past`` cached ones."""
+
+    kind: str          # "prefill" or "decode"
+    count: int
+    tokens: int        # new tokens per request (1 for decode)
+    past: int          # tokens already in the KV cache before this step
+    sample: bool = True  # produces a token (LM head + sampling run for it)
+
+    @property
+    def context(self) -> int:
+        """KV positions the last new token attends to (past + tokens)."""
+        return self.past + self.tokens
+
+
+@dataclass(frozen=True)
+class Step:
+    groups: tuple[RequestGroup, ...]
+    text: str = ""
+
+    @property
+    def tokens(self) -> int:
+        """New tokens computed in the step (rows of every linear layer)."""
+        return sum(g.count * g.tokens for g in self.groups)
+
+    @property
+    def sequences(self) -> int:
+        return sum(g.count for g in self.groups)
+
+    @property
+    def sampled(self) -> int:
+        """Sequences that produce a token this step (rows of the LM head)."""
+        return sum(g.count for g in self.groups if g.sample)
+
+
+_GROUP_KEYS = {"decode": {"batch", "context"}, "prefill": {"batch", "tokens", "past", "sample"}}
+
+
+def parse_step(text: str) -> Step:
+    """Parse the step grammar of the module doc; raises StepError naming the part at fault."""
+    groups = []
+    if not text or not text.strip():
+        raise StepError("step: empty (e.g. decode:batch=1,context=1024 or prefill:tokens=512)")
+    for part in text.strip().split("+"):
+        part = part.strip()
+        kind, sep, body = part.partition(":")
+        kind = kind.strip().lower()
+        if kind not in _GROUP_KEYS or not sep:
+            raise StepError(f"step '{text}': '{part}' must start with 'decode:' or 'prefill:'")
+        kv: dict[str, int] = {}
+        for item in filter(None, (x.strip() for x in body.split(","))):
+            k, eq, v = item.partition("=")
+            k = k.strip()
+            if not eq or k not in _GROUP_KEYS[kind]:
+                near = difflib.get_close_matches(k, sorted(_GROUP_KEYS[kind]), n=1)
+                raise StepError(f"step '{text}': '{item}' in '{part}': expected key=value with key in "
+                                f"{sorted(_GROUP_KEYS[kind])}" + (f" (did you mean '{near[0]}'?)" if near else ""))
+            try:
+                iv = int(v.strip())
+            except ValueError:
+                raise StepError(f"step '{text}': '{item}': value must be an integer") from None
+            if iv < (0 if k in ("past", "sample") else 1) or (k == "sample" and iv > 1):
+                raise StepError(f"step '{text}': '{item}': out of range")
+            kv[k] = iv
+        if kind == "decode":
+            if "context" not in kv:
+                raise StepError(f"step '{text}': '{part}' needs context=N (KV positions attended, new token included)")
+            groups.append(RequestGroup("decode", kv.get("batch", 1), 1, kv["context"] - 1, True))
+        else:
+            if "tokens" not in kv:
+                raise StepError(f"step '{text}': '{part}' needs tokens=N")
+            groups.append(RequestGroup("prefill", kv.get("batch", 1), kv["tokens"], kv.get("past", 0),
+                                       bool(kv.get("sample", 1))))
+    return Step(tuple(groups), text.strip())
+
+
+def step_from_dict(d: dict) -> Step:
+    """A step from YAML: ``{requests: [{kind: decode, batch: 8, context: 2048}, {kind: prefill, tokens: 512}]}``."""
+    reqs = d.get("requests") if isinstance(d, dict) else None
+    if not isinstance(reqs, list) or not reqs:
+        raise StepError("step: expected {requests: [...]} with at least one request group")
+    parts = []
+    for r in reqs:
+        if not isinstance(r, dict) or "kind" not in r:
+            raise StepError(f"step: request {r!r} needs 'kind: decode|prefill'")
+        kv = ",".join(f"{k}={v}" for k, v in r.items() if k != "kind")
+        parts.append(f"{r['kind']}:{kv}")
+    return parse_step("+".join(parts))
+
+
+__all__ = [
+    "DTYPE_BITS",
+    "MODELS_DIR",
+    "MoESpec",
+    "ModelSpec",
+    "RequestGroup",
+    "Step",
+    "StepError",
+    "list_models",
+    "load_model",
+    "model_from_dict",
+    "parse_step",
+    "step_from_dict",
+]

@@ -332,6 +332,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_LOG] = int(log)
     p[core.P_CTA_LAUNCH] = cfg.launch.cta_launch_latency_cycles
     p[core.P_LDGSTS_EXTRA] = mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles
+    p[core.P_L1_BPC] = mem.l1_bytes_per_cycle
     if cfg.regfile.banks > 2:
         raise GpusimError("regfile.banks: the core models 1 or 2 banks per sub-core (MGC §4.1)")
     n_sm, n_sub = cfg.sm.count, cfg.sm.subcores

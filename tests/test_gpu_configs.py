@@ -296,7 +296,7 @@ LATENCY_ROWS: dict[tuple[str, str], Any] = {
     ("h100-sxm5-80gb", "shared_latency_cycles"): "HW025",
     ("h100-sxm5-80gb", "const_latency_cycles"): "HW099",  # no Hopper LDC row: Ampere's
     ("h100-sxm5-80gb", "l2_hit_latency_cycles"): "HW026",
-    ("h100-sxm5-80gb", "dram_latency_cycles"): "HW069",
+    ("h100-sxm5-80gb", "dram_latency_cycles"): "HW027",
     ("h800-pcie", "l1_hit_latency_cycles"): "HW004",
     ("h800-pcie", "shared_latency_cycles"): "HW049",
     ("h800-pcie", "l2_hit_latency_cycles"): "HW005",

@@ -39,7 +39,7 @@ def issue(r, kt, warp=0):
 
 # ------------------------------------------------------------------ latencies (pointer chase)
 
-@pytest.mark.parametrize("gpu", ["a100-sxm4-80gb", "rtx-a6000"])
+@pytest.mark.parametrize("gpu", ["a100-sxm4-80gb", "rtx-a6000", "h100-sxm5-80gb"])
 def test_pointer_chase_steps_take_the_configured_l1_l2_dram_latency(gpu):
     cfg = load_config(gpu)
     m = cfg.memory
@@ -53,6 +53,8 @@ def test_pointer_chase_steps_take_the_configured_l1_l2_dram_latency(gpu):
 REFERENCE_CHASE = {  # hw_ground_truth.csv rows the configs cite: (working set, measured cycles)
     # HW055 (L1 33), HW056 (L2 ~200), HW063 (DRAM 550) for the A100 SXM4 80GB
     "a100-sxm4-80gb": [("16 KiB", 33, True), ("2 MiB", 200, True), ("512 MiB", 550, False)],
+    # HW024 (L1 41.12, 32 KB chase), HW026 (L2 272.34), HW027 (DRAM 484) for the H100 SXM5
+    "h100-sxm5-80gb": [("16 KiB", 41, True), ("4 MiB", 272, True), ("1 GiB", 484, False)],
 }
 
 
@@ -64,10 +66,13 @@ def test_pointer_chase_reproduces_measured_latencies_within_10_percent(gpu):
         assert abs(got - ref) / ref <= 0.10, (ws, got, ref)
 
 
-def test_shared_memory_chase_takes_the_configured_latency():
-    cfg = load_config("rtx-a6000")
+@pytest.mark.parametrize("gpu,ref", [("rtx-a6000", 24), ("a100-sxm4-80gb", 23), ("h100-sxm5-80gb", 29)])
+def test_shared_memory_chase_takes_the_configured_and_measured_latency(gpu, ref):
+    # HW098 (A6000-class LDS 24), HW056 (A100 ld.shared 23), HW025 (H100 29.0)
+    cfg = load_config(gpu)
     got = measure("shared_latency", cfg, {}).values[0][0]
     assert abs(got - cfg.memory.shared_latency_cycles) <= 1
+    assert abs(got - ref) / ref <= 0.10
 
 
 # ------------------------------------------------------------------ MGC Table 2 (Ampere, A6000)
@@ -131,12 +136,23 @@ def test_128_bit_shared_access_needs_four_wavefronts_without_conflict(tmp_path):
 
 # ------------------------------------------------------------------ bandwidths
 
+@pytest.mark.parametrize("op", ["LDS.128 R4, [R2]", "LDG.E.128 R4, [R2.64]"])
+def test_l1_and_shared_bandwidth_is_about_128_bytes_per_clock_per_sm(tmp_path, op):
+    # 8 warps (2 per sub-core) of independent 128-bit accesses that hit: the L1/shared data path,
+    # 128 B/clk per SM on H100 (issue 5), is the limit
+    prog = [Inst(op, addr_stride=16, base=0x7F0000000000) for _ in range(64)] + [EXIT]
+    r, kt, cycles = simulate(tmp_path, prog, gpu="h100-sxm5-80gb", warps_per_cta=8, warm_l1=True)
+    bw = 8 * 64 * 512 / cycles  # (the kernel's cycles include one access latency: a few percent)
+    assert 0.9 * 128 <= bw <= 128, bw
+
+
 @pytest.mark.parametrize("gpu", ["a100-sxm4-80gb", "rtx3070"])
 def test_streaming_read_reaches_80_to_100_percent_of_dram_peak(gpu):
     cfg = load_config(gpu)
     peak = cfg.memory.dram_bandwidth_bytes_per_s / cfg.sm.clock_hz
     got = measure("stream", cfg, {"kind": "read"}).values[0][0]
-    assert 0.80 * peak <= got <= peak * 1.001, (got, peak)
+    # (the two-size difference of the benchmark leaves edge effects well under 1%)
+    assert 0.80 * peak <= got <= peak * 1.01, (got, peak)
 
 
 def _second_kernel(tmp_path, cfg_name, ws_bytes, overrides=()):

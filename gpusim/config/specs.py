@@ -313,6 +313,8 @@ class MemoryConfig:
     # MGC §6.2 Table 1 / HW103 (1 instruction per 2 cycles per SM)
     l1_ways: int = _f("L1 data cache associativity (ways per set; sets follow from size, line and ways)", 256)
     # MGC §6.4: -gpgpu_cache:dl1 S:4:128:256 (4 sets x 256 ways x 128 B = 128 KiB)
+    l1_bytes_per_cycle: int = _f("data bandwidth of the L1 / shared-memory pipe per SM (one 128-byte wavefront per cycle)", 128)
+    # MGC §6.4 (sub-core to SM link 128 B/cycle); issue 5: per-SM L1/shared bandwidth about 128 B/clk on H100
     l2_ways: int = _f("L2 associativity per slice", 16)
     # specs: RTX A6000/L2_organization (64 sets x 16 ways x 128 B per sub-partition)
     l2_slices: int = _f("L2 slices (memory partitions x sub-partitions), each with its own tags and bandwidth", 32)

@@ -76,7 +76,8 @@ P_UNLOADED_PATH = 22        # read_delay + address_cycles_regular + 1
 P_LOG = 23                  # 1: record issue cycles and SB values of warp slot 0
 P_CTA_LAUNCH = 24
 P_LDGSTS_EXTRA = 25         # LDGSTS completion after its global read: ldgsts latency - L1 hit latency
-P_SIZE = 26
+P_L1_BPC = 26               # L1/shared data path bytes per cycle per SM
+P_SIZE = 27
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -829,8 +830,18 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
                 if ways > base_w:
                     replays = ways - base_w
                 counters[C_SHARED_REPLAYS] += replays
-            # the SM-shared unit takes one instruction per interval; a bank conflict replays it (§6.2)
-            sm_shared_next[sm] = leave + p[P_SM_INTERVAL] * (1 + replays)
+            # the SM-shared unit takes one instruction per interval, a bank conflict replays it (§6.2), and
+            # its data path moves l1_bytes_per_cycle: a 128-bit access of 32 lanes holds it 4 cycles
+            occ = p[P_SM_INTERVAL] * (1 + replays)
+            if is_shared:
+                data_cycles = (ways * 128 + p[P_L1_BPC] - 1) // p[P_L1_BPC]
+            elif is_gmem:
+                data_cycles = (inst_sectors[i] * 32 + p[P_L1_BPC] - 1) // p[P_L1_BPC]
+            else:
+                data_cycles = 0
+            if data_cycles > occ:
+                occ = data_cycles
+            sm_shared_next[sm] = leave + occ
             # queue ring of leave cycles
             if mq_n[sc] < MQ_RING:
                 mq_leave[sc, (mq_head[sc] + mq_n[sc]) % MQ_RING] = leave

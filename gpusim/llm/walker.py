@@ -18,9 +18,13 @@ What is executed
     ``HFMA2.MMA Rd, -RZ, RZ, imm, imm`` (ptxas's way of materialising a 32-bit constant) is a move.
 What is not computed
     floating-point and tensor results, and loaded values (unless the launch supplies a memory
-    image for the buffer, e.g. an int32 position table): their destinations become *unknown*.  A
-    guard, branch condition or address that depends on an unknown value raises :class:`WalkError`
-    naming the instruction, so a trace is exact or refused.  An opcode outside the list above
+    image for the buffer, e.g. an int32 position table; shared memory is never modelled): their
+    destinations become *unknown*.  A branch condition, an address, or the guard of a memory or
+    control instruction that depends on an unknown value raises :class:`WalkError` naming the
+    instruction, so the control flow and the memory trace are exact or refused.  A data-dependent
+    guard on an instruction that only produces values (``@P1 FADD`` after an ``FSETP``) is
+    tolerated: the lanes are recorded as executing it and its results are unknown, so only such a
+    mask may differ from what NVBit would see.  An opcode outside the list above
     raises :class:`WalkError` "unsupported instruction" when it is executed (never-reached slow
     paths in a listing are fine).
 
@@ -70,12 +74,16 @@ from gpusim.frontend.sass import RZ, Operand, SassFunction
 __all__ = [
     "PARAM_WINDOW",
     "STACK_TOP",
+    "KernelBinary",
     "Launch",
+    "ParamSpec",
     "Program",
     "TensorMap",
     "WalkError",
     "build_constant_bank",
     "compile_program",
+    "kernel_from_listing",
+    "memory_accesses",
     "trace_kernel",
     "walk",
 ]
@@ -552,7 +560,7 @@ def _decode(root: str, mods: list[str], mset: set[str], ops: tuple[Operand, ...]
         return W.OP_VOTE, [E(None), E(ops[0]), E(ops[1])], [mode]
     if root == "ELECT":
         return W.OP_ELECT, [E(ops[0]), E(ops[1])], []
-    if root in ("HFMA2", "HADD2") and root == "HFMA2" and len(ops) >= 4:
+    if root == "HFMA2" and len(ops) >= 4:
         a, b = ops[1], ops[2]
         if a.kind == "reg" and a.reg == RZ and b.kind == "reg" and b.reg == RZ and not mods[1:] and (
                 not mods or mods == ["MMA"]):

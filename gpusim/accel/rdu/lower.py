@@ -3,8 +3,8 @@
 Rules (research/rdu-sn40l.md section 5.4), per socket of a ``tp``-way tensor-parallel group:
 
 1. **Tiling.**  Activations stream in row chunks: ``rows per chunk = activation_tile / widest row``
-   of the section, so a section moves ``C`` chunk tokens through every operator (decode with a
-   small batch: ``C = 1``).  Weights and KV caches stream in ``weight_tile`` tokens.
+   of the section (at least the systolic rows), so a section moves ``C`` chunk tokens through every
+   operator; when all rows fit ``fifo_depth`` activation tiles there is one chunk (decode).  Weights and KV caches stream in ``weight_tile`` tokens.
 2. **GEMM** -> AGCU load of the weights (HBM or DDR) -> PCU systolic stage.  A PCU does
    ``rows x cols`` MAC/cycle at ``min(rows of the chunk, rows) / rows`` efficiency (batch-1 decode
    runs at 1/rows of peak).  With ``C > 1`` chunks and weights that fit the SRAM budget, weights
@@ -203,7 +203,11 @@ class Lowering:
         inset = set(idx)
         sec = Section(name=name, ops=list(idx))
         widest = max(self.row_bytes(o) for o in ops)
-        m_c = max(1, sp.mapper.activation_tile_bytes // widest)
+        rows_max = max(self.rows(o) for o in ops)
+        if rows_max * widest <= self.depth * sp.mapper.activation_tile_bytes:
+            m_c = rows_max           # the whole activation fits the stream buffers: one chunk, weights stream once
+        else:                        # row chunks of one activation tile, never thinner than the systolic array
+            m_c = max(sp.pcu.systolic_rows, sp.mapper.activation_tile_bytes // widest)
         chunks = {i: max(1, _ceil(self.rows(self.ops[i]), m_c)) for i in idx}
         C = max(chunks.values())
         w_tile = sp.mapper.weight_tile_bytes
@@ -439,6 +443,11 @@ class Lowering:
         for st in sec.streams:
             t = max(1, st.ce * eff[st.dst], st.pe * eff[st.src])
             per_tok.append(t)
+            if st.role in ("act", "weight", "kv") and st.ntok > st.cap:
+                # credits must cover the round trip (producer latency, data hop, credit hop) at the token rate
+                src = sec.stages[st.src]
+                rt = 2 * st.lat + (chan[src.chan].latency if src.chan >= 0 else src.lat)
+                st.cap = min(st.ntok, max(st.cap, _ceil(rt, t) + 2))
             st.pmus = max(1, _ceil(st.cap * st.token_bytes, pmu_b), _ceil(st.token_bytes / t, rd),
                           _ceil(st.token_bytes / t, sp.pmu.write_bytes_per_clk))
             used += st.pmus

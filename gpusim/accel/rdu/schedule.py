@@ -9,8 +9,8 @@
   ``fused_ho_looped`` = the identical decoder layers run as one call of a looped kernel whose
   body is the layer section (needs the layer to fit in one section; falls back to ``fused_ho``).
   A call costs ``launch + sync + section time``; a looped call of ``L`` trips costs
-  ``launch + sync + T1 + (L-1)(T2 - T1)`` with ``T1``/``T2`` the section simulated for 1 and 2
-  trips (the next layer's loads overlap the current layer's drain).
+  ``launch + sync + T_k + (L-k)(T_k - T_(k-1))`` with ``T_k`` the section simulated for ``k =
+  min(L, LOOP_TRIPS)`` trips (the next layer's loads overlap the current layer's drain).
 * **Tensor parallelism**: every socket runs the same per-socket graph (``tp = sockets``); the
   collectives are P2P stages inside the sections, so the step time is one socket's time.
 * **Model switching**: a model's per-socket weights copied DDR -> HBM at the per-socket effective
@@ -38,6 +38,11 @@ from gpusim.llm.model import ModelSpec, Step, parse_step
 __all__ = ["StepResult", "OpResult", "CallGroup", "simulate_step", "simulate_graph", "Placement", "place",
            "switch_time_s", "RDUError",
            "CoEResult", "simulate_coe"]
+
+
+#: simulation granularity, not hardware: a looped kernel of L trips is simulated for min(L, LOOP_TRIPS) trips and
+#: extended by the increment of the last trip (the pipeline is in steady state by then; tests check it)
+LOOP_TRIPS = 8
 
 
 class RDUError(GpusimError):
@@ -238,6 +243,25 @@ def _fit(low: Lowering, idx: list[int], name: str, notes: list[str]) -> list[Sec
         return _fit(low, idx[:best], f"{name}/a", notes) + _fit(low, idx[best:], f"{name}/b", notes)
 
 
+def _unfused_groups(low: Lowering, idx: list[int]) -> list[list[int]]:
+    """One kernel per operator, except that a transpose is a layout (a view in PyTorch, a buffer access
+    pattern on the RDU): it joins the kernel of the operator that consumes it (or, last, produces it)."""
+    out: list[list[int]] = []
+    pending: list[int] = []
+    for i in idx:
+        if low.ops[i].kind == "transpose":
+            pending.append(i)
+            continue
+        out.append(pending + [i])
+        pending = []
+    if pending:
+        if out:
+            out[-1].extend(pending)
+        else:
+            out.append(pending)
+    return out
+
+
 def _add_loop_edge(plan: SectionPlan) -> bool:
     sec = plan.section
     if plan.carry_in < 0 or plan.carry_out < 0:
@@ -261,11 +285,12 @@ def simulate_step(spec: RDUSpec, model: ModelSpec, step: Step | str, fusion: str
 
 
 def simulate_graph(spec: RDUSpec, g: OperatorGraph, fusion: str = "fused_ho_looped",
-                   reserved_hbm: int = 0) -> StepResult:
+                   reserved_hbm: int = 0, sections: list[list[int]] | None = None) -> StepResult:
     """Place, lower, simulate and schedule an operator graph (per socket, ``g.tp`` sockets in parallel).
 
     Operators named ``layer.*`` are the repeated decoder block (their ``count`` is the layer count);
-    the others run once, before (``pre``) or after (``post``) the block.
+    the others run once, before (``pre``) or after (``post``) the block.  ``sections`` overrides the
+    fusion plan of the fused levels with explicit groups of operator indices.
     """
     if fusion not in FUSION_LEVELS:
         raise RDUError(f"fusion level '{fusion}': expected one of {', '.join(FUSION_LEVELS)}")
@@ -297,9 +322,11 @@ def simulate_graph(spec: RDUSpec, g: OperatorGraph, fusion: str = "fused_ho_loop
         r1 = run(plan)
         t1 = r1.cycles / clk
         if looped and executions > 1:
-            r2 = run(plan, 2)
-            steady = max(0.0, (r2.cycles - r1.cycles) / clk)
-            total = launch + sync + t1 + (executions - 1) * steady
+            k = min(executions, LOOP_TRIPS)
+            rk1 = run(plan, k - 1) if k > 2 else r1
+            rk = run(plan, k)
+            steady = max(0.0, (rk.cycles - rk1.cycles) / clk)
+            total = launch + sync + rk.cycles / clk + (executions - k) * steady
             groups.append(CallGroup(plan.section.name, 1, executions, "ho", True, t1, steady, launch, sync, total,
                                     plan, r1))
         else:
@@ -309,20 +336,24 @@ def simulate_graph(spec: RDUSpec, g: OperatorGraph, fusion: str = "fused_ho_loop
     layer_sets = [(low_hbm, L - pl.ddr_layers, "")] + ([(low_ddr, pl.ddr_layers, " (weights in DDR)")]
                                                         if pl.ddr_layers else [])
     if fusion == "unfused":
-        for i in pre + post:
-            for plan in _fit(low_hbm, [i], g.operators[i].name, notes):
+        for grp in _unfused_groups(low_hbm, pre) + _unfused_groups(low_hbm, post):
+            for plan in _fit(low_hbm, grp, g.operators[grp[-1]].name, notes):
                 add(plan, 1, False)
         for low, n, tag in layer_sets:
-            if n:
-                for i in layer:
-                    for plan in _fit(low, [i], g.operators[i].name + tag, notes):
+            if n and layer:
+                for grp in _unfused_groups(low, layer):
+                    for plan in _fit(low, grp, g.operators[grp[-1]].name + tag, notes):
                         add(plan, n, False)
+    elif sections is not None:   # an explicit fusion plan (groups of operator indices, graph order)
+        for k, idx in enumerate(sections):
+            for plan in _fit(low_hbm, list(idx), f"section {k}", notes):
+                add(plan, g.operators[idx[0]].count, False)
     else:
         if pre:
             for plan in _fit(low_hbm, pre, "pre", notes):
                 add(plan, 1, False)
         for low, n, tag in layer_sets:
-            if not n:
+            if not n or not layer:
                 continue
             plans = _fit(low, layer, "decoder layer" + tag, notes)
             looped = fusion == "fused_ho_looped"
@@ -363,7 +394,7 @@ def _attribute(spec: RDUSpec, g: OperatorGraph, groups: list[CallGroup]) -> list
         run_s = cg.total_s - cg.calls * (cg.launch_s + cg.sync_s)
         ls = cg.calls * (cg.launch_s + cg.sync_s)
         for i, w in per_op.items():
-            d = acc.setdefault(i, {"time": 0.0, "launch": 0.0, "comp": 0, "mem": 0, "net": 0, "hbm": 0.0,
+            d = acc.setdefault(i, {"time": 0.0, "launch": 0.0, "comp": 0, "mem": 0, "memddr": 0, "net": 0, "hbm": 0.0,
                                    "ddr": 0.0, "p2p": 0.0, "stalls": np.zeros(5, dtype=np.int64), "sections": []})
             d["time"] += run_s * w / tot
             d["launch"] += ls * w / tot
@@ -380,7 +411,7 @@ def _attribute(spec: RDUSpec, g: OperatorGraph, groups: list[CallGroup]) -> list
                     d["net"] += b
                     d["p2p"] += nbytes
                 else:
-                    d["mem"] += b
+                    d["mem" if st.chan == CH_HBM else "memddr"] += b
                     d["hbm" if st.chan == CH_HBM else "ddr"] += nbytes
     out = []
     for i, op in enumerate(g.operators):
@@ -390,9 +421,8 @@ def _attribute(spec: RDUSpec, g: OperatorGraph, groups: list[CallGroup]) -> list
         if d["launch"] > d["time"]:
             bound = "launch"
         else:
-            bound = max((("compute", d["comp"]), ("memory", d["mem"]), ("network", d["net"])), key=lambda x: x[1])[0]
-            if bound == "memory" and d["ddr"] > d["hbm"]:
-                bound = "memory (ddr)"
+            bound = max((("compute", d["comp"]), ("memory", d["mem"]), ("memory (ddr)", d["memddr"]),
+                         ("network", d["net"])), key=lambda x: x[1])[0]
         out.append(OpResult(op.name, op.kind, op.count, d["time"], d["launch"], bound, float(op.flops * op.count),
                             d["hbm"], d["ddr"], d["p2p"], ", ".join(dict.fromkeys(d["sections"])),
                             {n: int(v) for n, v in zip(des.STALL_NAMES, d["stalls"])}))

@@ -8,8 +8,10 @@ SCALE-Sim needs its own virtual environment (it crashes on NumPy >= 2.4):
 ``python -m venv /tmp/ssvenv && /tmp/ssvenv/bin/pip install scalesim==3.0.0 'numpy<2.4'``.
 Each SCALE-Sim run is a separate process (``save_disk_space=True``, no trace files), timed by
 wall clock with its peak RSS; gpusim runs in this process after a warm-up (JIT compilation is
-reported separately).  The config is one 128x128 array, 1024 kB (1 Mi words) per SRAM, USER
-bandwidth mode, 64 words/cycle on each DRAM port.
+reported separately).  The config is one 128x128 array with the SRAM sizes of SCALE-Sim's
+``configs/google.cfg`` (6144/6144/2048 kB), USER bandwidth mode, 64 words/cycle on each DRAM
+port.  (With 1024 kB SRAMs SCALE-Sim's ring over-fetch reads the decode weights 32-159 times
+and a single OS decode GEMV ran for over 25 minutes and 9 GB before we stopped it.)
 
 Numbers recorded on the project's 2-core machine (AMD EPYC, Python 3.11, SCALE-Sim 3.0.0 with
 NumPy 2.3.5), in the closing note of issue 10 and in docs/systolic.md.
@@ -40,7 +42,7 @@ LAYERS = {
     "decode_ffn_up": (1, 11008, 4096),   # one token: FFN gate/up projection
     "prefill2048_ffn_up": (2048, 11008, 4096),   # 2048-token prefill FFN (SCALE-Sim cannot run it)
 }
-SRAM_KB = 1024
+SRAM_KB = (6144, 6144, 2048)   # IFMAP, FILTER, OFMAP kB: SCALE-Sim's own configs/google.cfg sizes
 PORT_BW = 64
 ROWS = COLS = 128
 
@@ -50,9 +52,9 @@ run_name = bench
 [architecture_presets]
 ArrayHeight: {rows}
 ArrayWidth: {cols}
-IfmapSramSzkB: {kb}
-FilterSramSzkB: {kb}
-OfmapSramSzkB: {kb}
+IfmapSramSzkB: {kb[0]}
+FilterSramSzkB: {kb[1]}
+OfmapSramSzkB: {kb[2]}
 IfmapOffset: 0
 FilterOffset: 10000000
 OfmapOffset: 20000000
@@ -100,9 +102,9 @@ RUNNER = textwrap.dedent("""
 
 
 def config(df: str) -> SystolicConfig:
-    w = SRAM_KB * 1024
+    wi, wf, wo = (kb * 1024 for kb in SRAM_KB)
     return SystolicConfig(name="bench", source="benchmarks/systolic_speed.py", rows=ROWS, cols=COLS,
-                          dataflow=Dataflow(df), ifmap_sram_words=w, filter_sram_words=w, ofmap_sram_words=w,
+                          dataflow=Dataflow(df), ifmap_sram_words=wi, filter_sram_words=wf, ofmap_sram_words=wo,
                           interface_mode="USER", ifmap_dram_bw_words=PORT_BW, filter_dram_bw_words=PORT_BW,
                           ofmap_dram_bw_words=PORT_BW, dram_bw_words_per_cycle=float(PORT_BW))
 

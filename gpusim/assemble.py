@@ -140,7 +140,13 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             shape = mma_shape(mn)
             if shape is not None:
                 bits = mma_formula_bits(mn)  # the released formula's b (modern-gpu-cores.md §5)
-                cyc = max(1, (shape.m * shape.n * shape.k * bits) // cfg.pipes.tensor_rate_per_cycle)
+                rate = cfg.pipes.tensor_rate_per_cycle
+                m_rows = shape.m
+                if base in ("HGMMA", "IGMMA", "QGMMA", "BGMMA"):
+                    # a warpgroup MMA: each of the 4 warps (one per sub-core) does a quarter of the rows
+                    m_rows = max(1, shape.m // 4)
+                    rate = cfg.pipes.warpgroup_tensor_rate_per_cycle or rate
+                cyc = max(1, (m_rows * shape.n * shape.k * bits) // rate)
                 extra = cfg.pipes.tensor_f32_extra_cycles if bits == 32 and (shape.m, shape.n, shape.k) in (
                     (16, 8, 16), (16, 8, 8)) else 0
                 ii = max(1, cyc // 2) + extra

@@ -153,6 +153,7 @@ def _prologue(prog: _Program, mask: int = FULL, regs: tuple[str, ...] = ("R2", "
 class Built:
     text: str
     work: float          # the measured work at this scale (chain steps, flops, bytes, instructions)
+    sass: str = ""       # optional SASS listing (control bits, reuse) written beside the trace
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,8 @@ def _fma_throughput(cfg: GPUConfig, scale: int, p: dict) -> Built:
     pro = _prologue(prog, regs=("R2", "R3", "R4", *acc))
 
     def body(_pc: int) -> list[tuple]:
-        return [(op, [a], [a, "R2", "R4"], FULL, None) for _ in range(unroll) for a in acc]
+        # sources in SASS operand order (as NVBit lists them): FFMA a, R2, R4, a
+        return [(op, [a], ["R2", "R4", a], FULL, None) for _ in range(unroll) for a in acc]
 
     loop = _loop(prog, body, iters)
     ex = _inst(prog.next_pc(), "EXIT")
@@ -214,7 +216,23 @@ def _fma_throughput(cfg: GPUConfig, scale: int, p: dict) -> Built:
     ctas = [_cta(c, [warp] * warps) for c in range(cfg.sm.count)]
     text = _header(f"ubench_{op.lower()}_throughput", (cfg.sm.count, 1, 1), (warps * WARP_SIZE, 1, 1), cfg) + "".join(ctas)
     fmas = cfg.sm.count * warps * WARP_SIZE * iters * unroll * chains
-    return Built(text, fmas * _FLOP_PER_LANE[op])
+    return Built(text, fmas * _FLOP_PER_LANE[op], _fma_listing(cfg, op, acc, unroll, len(pro)))
+
+
+def _fma_listing(cfg: GPUConfig, op: str, acc: list[str], unroll: int, n_prologue: int) -> str:
+    """The SASS listing of the FMA-throughput kernel as ptxas writes such loops: the two shared
+    sources carry reuse flags (they stay in the register-file cache), independent accumulators
+    issue every cycle (stall 1), the loop counter's compare waits 13 cycles with yield
+    (research/sass-control-bits.md §6, typical control bits)."""
+    from gpusim.frontend.microasm import Inst, listing_text
+
+    sm = f"sm_{cfg.compute_capability}"
+    pro = [Inst("S2R R0, SR_TID.X", stall=1, wsb=0), Inst("MOV R30, RZ")]
+    pro += [Inst(f"MOV {r}, RZ") for r in ("R2", "R3", "R4", *acc)][: n_prologue - 2]
+    body = [Inst(f"{op} {a}, R2.reuse, R4.reuse, {a}", stall=1) for _ in range(unroll) for a in acc]
+    tail = [Inst("IADD3 R30, R30, 0x1, RZ", stall=1), Inst("ISETP.GE.AND P0, PT, R30, 0x10, PT", stall=13, yield_=True),
+            Inst("@!P0 BRA 0x0", stall=5), Inst("EXIT", stall=5)]
+    return listing_text(pro + body + tail, name=f"ubench_{op.lower()}_throughput", arch=sm)
 
 
 def _chase_addresses(p: dict, scale: int) -> tuple[np.ndarray, int]:
@@ -298,9 +316,13 @@ _MMA_SHAPE = re.compile(r"^[HI]MMA\.(\d)(\d)(\d+)")
 
 
 def _mma_fmas(op: str) -> int:
-    m = _MMA_SHAPE.match(op)
-    assert m is not None
-    return int(m.group(1)) * int(m.group(2)) * int(m.group(3))
+    """FMAs of one warp-level MMA instruction: M*N*K of its shape (HMMA.16816 -> 16*8*16)."""
+    from gpusim.frontend.opcodes import mma_shape
+
+    shape = mma_shape(op)
+    if shape is None:
+        raise MicrobenchError(f"opcode {op!r} has no MMA shape")
+    return shape.m * shape.n * shape.k
 
 
 def _mma_throughput(cfg: GPUConfig, scale: int, p: dict) -> Built:
@@ -427,6 +449,8 @@ def write_trace(name: str, cfg: GPUConfig, params: Mapping[str, Any] | None, out
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "kernel-1.traceg").write_text(built.text)
     (out_dir / "kernelslist.g").write_text("kernel-1.traceg\n")
+    if built.sass:
+        (out_dir / "kernel-1.sass").write_text(built.sass)
     return built
 
 

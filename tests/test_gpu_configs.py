@@ -341,9 +341,12 @@ def test_rtx4090_l2_latency_also_matches_the_published_ns(configs, hw):
 def mma_fma_per_clk_per_sm(cfg: GPUConfig, mnemonic: str) -> float:
     shape, bits = mma_shape(mnemonic), mma_formula_bits(mnemonic)
     assert shape is not None and bits is not None, mnemonic
-    per_warp_m = shape.m // 4 if mnemonic.split(".")[0].endswith("GMMA") else shape.m
+    warpgroup = mnemonic.split(".")[0].endswith("GMMA")
+    per_warp_m = shape.m // 4 if warpgroup else shape.m
     fmas = per_warp_m * shape.n * shape.k
-    cycles = max(1, fmas * bits // cfg.pipes.tensor_rate_per_cycle)
+    rate = (cfg.pipes.warpgroup_tensor_rate_per_cycle or cfg.pipes.tensor_rate_per_cycle) if warpgroup \
+        else cfg.pipes.tensor_rate_per_cycle
+    cycles = max(1, fmas * bits // rate)
     extra = cfg.pipes.tensor_f32_extra_cycles if bits == 32 and (shape.m, shape.n, shape.k) in (
         (16, 8, 16), (16, 8, 8)) else 0
     interval = max(1, cycles // 2) + extra
@@ -393,6 +396,8 @@ PEAKS: dict[tuple[str, str], Callable[[GPUConfig, dict, dict], tuple[float, floa
         tflops(c, mma_fma_per_clk_per_sm(c, "HGMMA.64x256x16.F32")), _hw_value(h, "HW032", "TFLOPS")),
     ("h100-sxm5-80gb", "fp16_tensor_dense_tflops"): lambda c, s, h: (
         tflops(c, mma_fma_per_clk_per_sm(c, "HGMMA.64x256x16.F32")), float(s[(H100, "FP16_tensor_dense_peak")])),
+    ("h100-sxm5-80gb", "mma_sync_fp16_f32_tflops_HW041"): lambda c, s, h: (
+        tflops(c, mma_fma_per_clk_per_sm(c, "HMMA.16816.F32")), _hw_value(h, "HW041", "TFLOPS")),
     ("h800-pcie", "wgmma_fp16_f32_tflops_HW050"): lambda c, s, h: (
         tflops(c, mma_fma_per_clk_per_sm(c, "HGMMA.64x256x16.F32")), _hw_value(h, "HW050", "TFLOPS")),
     # tensor: RTX 2080 Ti mma.sync (Sun et al.)

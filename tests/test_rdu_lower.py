@@ -48,7 +48,7 @@ def test_fused_layer_moves_only_compulsory_traffic_and_unfused_moves_every_inter
     decode layer reads its weights, the past K/V and its input and writes its output and the new K/V;
     one section per operator adds a write and a read of every intermediate."""
     g = build_graph(l7b, parse_step(DECODE), 8)
-    low = Lowering(sp := sn8, g)
+    low = Lowering(sn8, g)
     layer = _layer(g)
     fused = low.build(layer, "layer").hbm_bytes
     ops = [g.operators[i] for i in layer]
@@ -62,7 +62,6 @@ def test_fused_layer_moves_only_compulsory_traffic_and_unfused_moves_every_inter
     unfused = sum(low.build([i], g.operators[i].name).hbm_bytes for i in layer)
     intermediates = sum(g.operators[i].bytes_written for i in layer) - g.operators[layer[-1]].bytes_written
     assert unfused > fused + intermediates
-    del sp
 
 
 def test_fit_check_splits_a_section_that_does_not_fit(l7b):

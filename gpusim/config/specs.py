@@ -253,6 +253,10 @@ class PipesConfig:
         "tensor throughput: an M.N.K mma with b-bit operands takes M*N*K*b/this cycles (II = half of that)"
     )
     # MGC §5 (released formula; -tensor_rate_per_cycle 2048 on GA10x and Turing)
+    warpgroup_tensor_rate_per_cycle: int = _f(
+        "tensor throughput for warpgroup MMAs (HGMMA/wgmma), each warp doing M/4*N*K; 0 = tensor_rate_per_cycle",
+        0, min=0)
+    # Hopper: wgmma reaches a higher per-SM rate than mma.sync (HW032 vs HW040/HW041)
     tensor_f32_extra_cycles: int = _f(
         "extra latency and interval for HMMA.16816.F32 / HMMA.1688.F32 (half-rate FP32 accumulate)", min=0
     )

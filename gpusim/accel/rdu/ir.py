@@ -38,6 +38,9 @@ class Stage:
     pcus: int = 0             # units allocated (reported, and used by the lowering for ii)
     agcus: int = 0
     flops: float = 0.0        # work per firing (reported)
+    w1: float = 0.0           # lowering: cycles of one firing on one PCU (ii = ceil(w1 / pcus))
+    umin: int = 1             # lowering: fewest PCUs the stage can run on (chained SIMD passes)
+    pmus_own: int = 0         # lowering: PMUs of a PMU stage (transpose buffer)
 
 
 @dataclass

@@ -36,9 +36,10 @@ import math
 from dataclasses import dataclass, field
 
 from gpusim.accel.rdu import des
-from gpusim.accel.rdu.ir import CH_DDR, CH_HBM, CH_HOST, CH_P2P, Channel, Section, Stage
+from gpusim.accel.rdu.ir import CH_DDR, CH_HBM, CH_P2P, Channel, Section, Stage
 from gpusim.accel.rdu.spec import RDUSpec
 from gpusim.llm.graph import ELEMENTWISE_FLOPS, Operator, OperatorGraph
+from gpusim.llm.model import DTYPE_BITS
 from gpusim.units import time_to_cycles
 
 __all__ = ["channels", "Lowering", "SectionPlan", "NoFit", "FUSION_LEVELS"]
@@ -55,6 +56,10 @@ _ALIASES = {"final.h_sampled": "final.h"}
 #: simulation granularity, not hardware: the tiles of one weight/KV stream are merged so that a stage
 #: fires at most this many times per chunk sweep (tests/test_rdu_lower.py checks the result converges)
 MAX_FIRINGS = 4096
+
+#: slots of a double buffer (one being written while one is read): the least a stream, a transposing PMU
+#: or a workspace holds ([paper] sec. VII: double buffers on disjoint banks)
+DOUBLE_BUFFER = 2
 CARRY_IN, CARRY_OUT = "layer.x", "layer.x2"   # a block's input is the previous block's output
 
 
@@ -114,7 +119,8 @@ class Lowering:
         self.tp = graph.tp
         self.ddr_ops = weights_in_ddr
         sp = spec
-        self.e = spec.element_bytes
+        self.e = DTYPE_BITS[graph.model.dtype] // 8          # activation element (the model's dtype)
+        self.kv_e = DTYPE_BITS[graph.model.kv_dtype] // 8    # KV-cache element
         self.hop = sp.network.hops * sp.network.hop_latency_cycles + sp.pmu.latency_cycles  # switch hops + buffer read
         self.pcu_budget = max(1, int(sp.pcu.count * sp.mapper.fill_frac))
         self.pmu_budget = max(1, int(sp.pmu.count * sp.mapper.fill_frac))
@@ -161,12 +167,12 @@ class Lowering:
         """K and V of positions cached before this step (attention loads them from memory)."""
         sh = op.shape
         past = sh["kv_len"] - sh["q_len"]
-        per_pos = 2 * sh["kv_heads"] * sh["head_dim"] * self.e
+        per_pos = 2 * sh["kv_heads"] * sh["head_dim"] * self.kv_e
         return int(sh["batch"] * max(0, past) * per_pos)
 
     def kv_onchip_bytes(self, op: Operator) -> int:
         sh = op.shape
-        return int(sh["batch"] * sh["q_len"] * 2 * sh["kv_heads"] * sh["head_dim"] * self.e)
+        return int(sh["batch"] * sh["q_len"] * 2 * sh["kv_heads"] * sh["head_dim"] * self.kv_e)
 
     def simd_ops(self, op: Operator) -> int:
         if op.kind in ELEMENTWISE_FLOPS:
@@ -198,7 +204,7 @@ class Lowering:
             return self._build(idx, name, False)
 
     def _build(self, idx: list[int], name: str, allow_resident: bool) -> SectionPlan:
-        sp, e = self.spec, self.e
+        sp = self.spec
         ops = [self.ops[i] for i in idx]
         inset = set(idx)
         sec = Section(name=name, ops=list(idx))
@@ -207,13 +213,14 @@ class Lowering:
         if rows_max * widest <= self.depth * sp.mapper.activation_tile_bytes:
             m_c = rows_max           # the whole activation fits the stream buffers: one chunk, weights stream once
         else:                        # row chunks of one activation tile, never thinner than the systolic array
-            m_c = max(sp.pcu.systolic_rows, sp.mapper.activation_tile_bytes // widest)
+            floor = max([_ceil(sp.pcu.systolic_rows * self.rows(o), o.shape["M"]) for o in ops
+                         if o.kind in ("gemm", "moe_gemm") and "M" in o.shape] or [1])
+            m_c = max(floor, sp.mapper.activation_tile_bytes // widest)
         chunks = {i: max(1, _ceil(self.rows(self.ops[i]), m_c)) for i in idx}
         C = max(chunks.values())
         w_tile = sp.mapper.weight_tile_bytes
         plan = SectionPlan(sec, list(idx), C, 0, 0, 0, 0)
         stage_of: dict[int, int] = {}          # op -> its main stage
-        bulk_of: dict[int, int] = {}           # op -> bulk stream (weights / KV)
         w_streams: list[int] = []
         resident_bytes = 0
         onchip_kv = 0
@@ -250,15 +257,15 @@ class Lowering:
                 plan.p2p_bytes += st.xfer * c
             elif kind == "transpose":   # a buffer access pattern: a PMU stage, no PCU ([paper] sec. IV-B)
                 tok = max(1, _ceil(op.bytes_written, c))
-                pm = max(1, _ceil(2 * tok, sp.pmu.size_bytes))   # double-buffered tile, diagonally striped
+                pm = max(1, _ceil(DOUBLE_BUFFER * tok, sp.pmu.size_bytes))   # double-buffered tile, diagonally striped
                 st = Stage(op.name, des.K_PMU, c, op=i, lat=sp.pmu.latency_cycles,
                            ii=max(1, _ceil(tok, pm * min(sp.pmu.read_bytes_per_clk, sp.pmu.write_bytes_per_clk))))
-                st.pmus_own = pm  # type: ignore[attr-defined]
+                st.pmus_own = pm
             else:
                 st = Stage(op.name, des.K_SYSTOLIC if kind in ("gemm", "moe_gemm") else des.K_SIMD, n, op=i,
                            lat=sp.pcu.latency_cycles, flops=op.flops / n)
-                st.w1 = self._work1(op, n, rows_c, bulk)  # type: ignore[attr-defined]
-                st.umin = max(1, _ceil(self.simd_ops(op), sp.pcu.stages)) if st.kind == des.K_SIMD else 1  # type: ignore[attr-defined]
+                st.w1 = self._work1(op, n, rows_c, bulk)
+                st.umin = max(1, _ceil(self.simd_ops(op), sp.pcu.stages)) if st.kind == des.K_SIMD else 1
                 plan.flops += op.flops
             s = sec.add(st)
             stage_of[i] = s
@@ -270,7 +277,6 @@ class Lowering:
                 else:
                     ei = sec.connect(ld, s, cap=min(nl, self.depth), ntok=nl, lat=self.hop,
                                      token_bytes=sec.stages[ld].xfer, role="weight" if kind != "attention" else "kv")
-                bulk_of[i] = ei
                 if not resident:
                     w_streams.append(ei)
                 if bulk_chan == CH_HBM:
@@ -303,8 +309,6 @@ class Lowering:
                 self._link(sec, ld, s, sec.stages[ld].n_fire, chunks[i], nbytes)
             outs_needed = [j for j in self.consumers[i] if j not in inset]
             stored = bool(outs_needed) or not any(j in inset for j in self.consumers[i]) or op.kind == "kv_append"
-            if op.kind in ("allreduce",) and not outs_needed and any(j in inset for j in self.consumers[i]):
-                stored = False
             if stored:
                 c = chunks[i]
                 nbytes = max(1, op.bytes_written)
@@ -343,9 +347,9 @@ class Lowering:
             pe, ce = ps.n_fire // ntok, cs.n_fire // ntok
             # depth in activation tiles; a token larger than one tile is double-buffered
             tok = max(1, _ceil(tensor_bytes, ntok))
-            cap = max(2, min(self.depth, self.depth * self.spec.mapper.activation_tile_bytes // tok))
+            cap = max(DOUBLE_BUFFER, min(self.depth, self.depth * self.spec.mapper.activation_tile_bytes // tok))
         else:  # different chunking: the whole tensor is one token (barrier)
-            ntok, pe, ce, cap = 1, ps.n_fire, cs.n_fire, 2
+            ntok, pe, ce, cap = 1, ps.n_fire, cs.n_fire, DOUBLE_BUFFER
         return sec.connect(src, dst, cap=cap, ntok=ntok, pe=max(1, pe), ce=max(1, ce), lat=self.hop,
                            token_bytes=max(1, _ceil(tensor_bytes, ntok)), role="act")
 
@@ -411,11 +415,11 @@ class Lowering:
         sp, sec = self.spec, plan.section
         comp = [s for s, st in enumerate(sec.stages) if st.kind in (des.K_SYSTOLIC, des.K_SIMD)]
         mem = [s for s, st in enumerate(sec.stages) if st.kind in (des.K_LOAD, des.K_STORE, des.K_P2P)]
-        umin = {s: sec.stages[s].umin for s in comp}  # type: ignore[attr-defined]
+        umin = {s: sec.stages[s].umin for s in comp}
         if sum(umin.values()) > self.pcu_budget:
             raise NoFit(f"needs at least {sum(umin.values())} PCUs, {self.pcu_budget} usable")
         # PCUs in proportion to work (water-filling above the minimum)
-        work = {s: sec.stages[s].w1 * sec.stages[s].n_fire for s in comp}  # type: ignore[attr-defined]
+        work = {s: sec.stages[s].w1 * sec.stages[s].n_fire for s in comp}
         total = sum(work.values()) or 1.0
         u = {s: max(umin[s], int(self.pcu_budget * work[s] / total)) for s in comp}
         while sum(u.values()) > self.pcu_budget:
@@ -424,7 +428,7 @@ class Lowering:
         for s in comp:
             st = sec.stages[s]
             st.pcus = u[s]
-            st.ii = max(1, math.ceil(st.w1 / u[s]))  # type: ignore[attr-defined]
+            st.ii = max(1, math.ceil(st.w1 / u[s]))
         # AGCUs in proportion to bytes, >= 1 each (oversubscribed when there are more streams than AGCUs)
         mbytes = {s: sec.stages[s].xfer * sec.stages[s].n_fire for s in mem if sec.stages[s].kind != des.K_P2P}
         tb = sum(mbytes.values()) or 1
@@ -447,11 +451,11 @@ class Lowering:
                 # credits must cover the round trip (producer latency, data hop, credit hop) at the token rate
                 src = sec.stages[st.src]
                 rt = 2 * st.lat + (chan[src.chan].latency if src.chan >= 0 else src.lat)
-                st.cap = min(st.ntok, max(st.cap, _ceil(rt, t) + 2))
+                st.cap = min(st.ntok, max(st.cap, _ceil(rt, t) + DOUBLE_BUFFER))
             st.pmus = max(1, _ceil(st.cap * st.token_bytes, pmu_b), _ceil(st.token_bytes / t, rd),
                           _ceil(st.token_bytes / t, sp.pmu.write_bytes_per_clk))
             used += st.pmus
-        used += sum(getattr(st, "pmus_own", 0) for st in sec.stages)
+        used += sum(st.pmus_own for st in sec.stages)
         kv_pmus = _ceil(onchip_kv, pmu_b)
         used += kv_pmus
         if used > self.pmu_budget:

@@ -28,8 +28,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gpusim.accel.rdu import des
-from gpusim.accel.rdu.ir import CH_DDR, CH_HBM, CH_P2P, SectionResult, simulate
-from gpusim.accel.rdu.lower import CARRY_OUT, FUSION_LEVELS, Lowering, NoFit, SectionPlan, channels
+from gpusim.accel.rdu.ir import CH_HBM, SectionResult, simulate
+from gpusim.accel.rdu.lower import DOUBLE_BUFFER, FUSION_LEVELS, Lowering, NoFit, SectionPlan, channels
 from gpusim.accel.rdu.spec import RDUSpec
 from gpusim.errors import GpusimError
 from gpusim.llm.graph import OperatorGraph, build_graph
@@ -88,7 +88,7 @@ def place(spec: RDUSpec, g: OperatorGraph, reserved_hbm: int = 0) -> Placement:
     if g.model.tie_embeddings and "lm_head.weight" in g.tensors:
         other_w -= g.tensors["lm_head.weight"].bytes
     kv = g.tensors["layer.kv_cache"].bytes * L if "layer.kv_cache" in g.tensors else 0
-    work = 2 * max((t.bytes for n, t in g.tensors.items() if not n.endswith(".weight") and n != "layer.kv_cache"),
+    work = DOUBLE_BUFFER * max((t.bytes for n, t in g.tensors.items() if not n.endswith(".weight") and n != "layer.kv_cache"),
                    default=0)
     weights = L * layer_w + embed + other_w
     cap = spec.hbm.size_bytes - reserved_hbm
@@ -269,7 +269,7 @@ def _add_loop_edge(plan: SectionPlan) -> bool:
     c = sec.stages[plan.carry_in].n_fire
     if sec.stages[plan.carry_out].n_fire != c:
         return False
-    sec.connect(plan.carry_out, plan.carry_in, cap=2 * c, ntok=c, init=c, lat=0, token_bytes=0,
+    sec.connect(plan.carry_out, plan.carry_in, cap=DOUBLE_BUFFER * c, ntok=c, init=c, lat=0, token_bytes=0,
                 role="loop", name="loop-carried layer output")
     return True
 
@@ -477,7 +477,7 @@ def simulate_coe(spec: RDUSpec, expert: ModelSpec, router: ModelSpec, *, experts
                        f"({spec.ddr.size_bytes / 2**30:.0f} GiB per socket)")
     kv_g = build_graph(expert, parse_step(f"decode:batch=1,context={prompt_tokens + output_tokens}"), tp)
     kv = kv_g.tensors["layer.kv_cache"].bytes * expert.layers
-    work = 2 * max(t.bytes for n, t in kv_g.tensors.items() if not n.endswith(".weight") and n != "layer.kv_cache")
+    work = DOUBLE_BUFFER * max(t.bytes for n, t in kv_g.tensors.items() if not n.endswith(".weight") and n != "layer.kv_cache")
     slots = int((spec.hbm.size_bytes - router_b - kv - work) // expert_b)
     if slots < 1:
         raise RDUError(f"no room in HBM for one expert ({expert_b / 2**30:.1f} GiB per socket) next to the router")

@@ -129,7 +129,8 @@ class RDUSpec:
     name: str = _f("preset name")
     description: str = _f("one line on what the preset models")
     clock_hz: int = _f("clock of the RDU tile; every *_cycles value counts this clock")
-    element_bytes: int = _f("bytes per tensor element (2 B for BF16)")
+    element_bytes: int = _f("bytes per element of the datatype the peak FLOP/s refers to (2 B: BF16); tensor sizes "
+                            "come from the model's dtypes")
     system: SystemSpec = _f("sockets working together")
     pcu: PCUSpec = _f("pattern compute units")
     pmu: PMUSpec = _f("pattern memory units")

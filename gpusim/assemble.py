@@ -258,7 +258,7 @@ class MemSystem:
         self.l2_rdy = np.full((rows, mem.l2_ways, 4), -1, i64)
         self.l2_dirty = np.zeros((rows, mem.l2_ways), i64)
         self.l2_lru = np.zeros((rows, mem.l2_ways), i64)
-        self.ms = np.zeros(msys.MS_BASE + mem.l2_slices + mem.dram_channels, i64)
+        self.ms = np.zeros(msys.MS_BASE + mem.l2_slices + mem.dram_channels * (2 + 2 * mem.dram_banks), i64)
         P = mem.read_delay_cycles + mem.address_cycles_regular + 1
         mp = np.zeros(msys.M_SIZE, i64)
         mp[msys.M_L1_SETS] = self.l1_sets
@@ -277,6 +277,17 @@ class MemSystem:
         mp[msys.M_CHAN_MILLI_PER_SECTOR] = max(1, round(sector * 1000 / chan_bytes_per_cycle))
         mp[msys.M_SECTOR] = sector
         mp[msys.M_HASH] = 0 if mem.l2_slice_hash == "xor" else 1
+        mp[msys.M_DRAM_MODEL] = 0 if mem.dram_model == "simple" else 1
+        mp[msys.M_BANKS] = mem.dram_banks
+        mp[msys.M_ROW_LINES] = max(1, mem.dram_row_bytes // line)
+
+        def milli(dram_cycles: int) -> int:  # DRAM command cycles -> milli-cycles of the SM clock
+            return round(dram_cycles * 1000 * cfg.sm.clock_hz / mem.dram_command_clock_hz)
+
+        mp[msys.M_TRCD] = milli(mem.dram_trcd)
+        mp[msys.M_TRP] = milli(mem.dram_trp)
+        mp[msys.M_TRC] = milli(mem.dram_trc)
+        mp[msys.M_TWTR] = milli(mem.dram_twtr)
         if mp[msys.M_A1] < 1:
             raise GpusimError(f"memory.l1_hit_latency: {mem.l1_hit_latency_cycles} is shorter than the core's fixed "
                               f"load path ({P} cycles)")

@@ -211,3 +211,38 @@ def test_l2_keeps_lines_across_kernels_but_l1_is_flushed(tmp_path):
     assert a.memory["dram_bytes_read"] == 128 and b.memory["dram_bytes_read"] == 0
     assert b.memory["l1_hit_rate"] == 0.0 and b.memory["l2_hit_rate"] == 1.0
     assert b.cycles < a.cycles
+
+
+# ------------------------------------------------------------------ banked DRAM model
+
+def test_banked_dram_adds_row_conflicts_and_never_beats_the_simple_model():
+    simple = load_config("a100-sxm4-80gb")
+    banked = load_config("a100-sxm4-80gb", ["memory.dram_model=banked"])
+    p = {"working_set": "512 MiB", "warmup": False, "steps": 96}
+    lat_s = measure("pointer_chase", simple, p).values[0][0]
+    lat_b = measure("pointer_chase", banked, p).values[0][0]
+    # random rows: most accesses open a new row, many precharge another one first (tRP)
+    trp = banked.memory.dram_trp * banked.sm.clock_hz / banked.memory.dram_command_clock_hz
+    assert lat_s < lat_b <= lat_s + trp + 1
+    bw_s = measure("stream", simple, {"kind": "read"}).values[0][0]
+    bw_b = measure("stream", banked, {"kind": "read"}).values[0][0]
+    assert bw_b <= bw_s * 1.001
+
+
+def test_banked_dram_row_hits_are_faster_than_row_conflicts(tmp_path):
+    # one warp, dependent loads: 16 lines inside one DRAM row vs 16 lines in rows of one bank
+    cfg = ["memory.dram_model=banked"]
+    m = load_config("a100-sxm4-80gb", cfg).memory
+    stretch = m.dram_row_bytes * m.dram_channels          # one row per channel
+    same_row = [Inst("LDG.E.STRONG.GPU R4, [R2.64]", wsb=0, base=0x7F0000000000 + 128 * m.dram_channels * k)
+                for k in range(8)]
+    other_rows = [Inst("LDG.E.STRONG.GPU R4, [R2.64]", wsb=0,
+                       base=0x7F0000000000 + stretch * m.dram_banks * 16 * (k + 1)) for k in range(8)]
+    times = []
+    for prog in (same_row, other_rows):
+        chain = []
+        for ins in prog:
+            chain += [ins, Inst("FADD R6, R4, R5", wait=(0,))]
+        r, kt, cycles = simulate(tmp_path, chain + [EXIT], gpu="a100-sxm4-80gb", overrides=cfg)
+        times.append(cycles)
+    assert times[0] < times[1]

@@ -78,6 +78,13 @@ class DependenceMode(StrEnum):
     SCOREBOARD = "scoreboard"      # RAW/WAW + WAR scoreboard, ignoring any listing
 
 
+class DramModel(StrEnum):
+    """DRAM timing model."""
+
+    SIMPLE = "simple"   # bandwidth + fixed latency per channel (fast default)
+    BANKED = "banked"   # plus banks with an open row each: row hits, misses and conflicts, bus turnarounds
+
+
 class SliceHash(StrEnum):
     """How line addresses map to L2 slices (and DRAM channels)."""
 
@@ -328,6 +335,20 @@ class MemoryConfig:
     l2_slice_hash: SliceHash = _f("line address -> L2 slice and DRAM channel mapping: xor | linear", SliceHash.XOR)
     # stock Accel-Sim uses an IPOLY hash for the same purpose (MGC §6.4); ours is a simpler XOR fold
     dram_channels: int = _f("independent DRAM channels sharing dram_bandwidth equally", 16)
+    dram_model: DramModel = _f("DRAM timing model: simple (bandwidth + latency) | banked (rows, banks)", DramModel.SIMPLE)
+    # the banked model's timings are Accel-Sim's GDDR parameters (-gpgpu_dram_timing_opt
+    # nbk=16:RCD=24:RAS=55:RP=24:RC=78:CL=24:WL=8:CDLR=10:WR=24, in DRAM command-clock cycles,
+    # as in its SM86/SM7 tested configs, quoted in public notes); converted with dram_command_clock
+    dram_banks: int = _f("banks per DRAM channel (banked model)", 16)
+    dram_row_bytes: int = _f("bytes of one open row per bank and channel (banked model) [size]", 2048)
+    # estimate: a 2 KiB page, the usual GDDR6/HBM2 row buffer per pseudo-channel (not from a source file)
+    dram_command_clock_hz: int = _f("DRAM command clock for the timings below [frequency]", 1750 * 10**6)
+    # Accel-Sim SM86_RTX3070: DRAM clock domain 3500.5 MHz with -dram_data_command_freq_ratio 4 (data) -> command clock
+    dram_trcd: int = _f("row activate to column command (banked model) [DRAM command cycles]", 24)
+    dram_trp: int = _f("row precharge (banked model) [DRAM command cycles]", 24)
+    dram_trc: int = _f("activate to activate in one bank (banked model) [DRAM command cycles]", 78)
+    dram_twtr: int = _f("write-to-read turnaround of a channel's bus (banked model) [DRAM command cycles]", 10)
+    # Accel-Sim CDLR (column delay from write to read) = 10
     # default: Accel-Sim SM86_RTX3070 (-gpgpu_n_mem 16); GPU files override
     read_delay_cycles: int = _f(
         "issue to the first register read of a memory instruction in an idle sub-core memory unit", 6

@@ -45,11 +45,20 @@ M_SLICE_MILLI_PER_SECTOR = 10   # milli-cycles one sector occupies a slice's dat
 M_CHAN_MILLI_PER_SECTOR = 11    # milli-cycles one sector occupies a DRAM channel
 M_SECTOR = 12
 M_HASH = 13                     # 0 xor, 1 linear
-M_SIZE = 14
+M_DRAM_MODEL = 14               # 0 simple, 1 banked
+M_BANKS = 15
+M_ROW_LINES = 16                # cache lines per DRAM row
+M_TRCD = 17                     # banked-model timings in milli-cycles of the SM clock
+M_TRP = 18
+M_TRC = 19
+M_TWTR = 20
+M_SIZE = 21
 
-# memsys dynamic state ``ms`` (int64): free times of slices and channels, the LRU clock
+# memsys dynamic state ``ms`` (int64): the LRU clock, free times of slices and channels (milli-cycles),
+# then (banked model) per channel and bank the open row and the bank's next activate time, and per
+# channel whether the last transfer was a write
 MS_CLOCK = 0
-MS_BASE = 1                     # then slices, then channels
+MS_BASE = 1                     # then slices, then channels, then banks (row, ready), then channels (last write)
 
 # counters written by the memory system (slots in gpusim.core.sm's counter vector)
 K_L1_LD_SECTORS = 0
@@ -105,15 +114,55 @@ def _victim(tag, lru, row, ways):
 
 
 @njit(cache=True, _nrt=False)
-def _dram(mp, ms, line, nsec, t):
-    """Queue ``nsec`` sectors of ``line`` on its DRAM channel at cycle t; returns the start cycle."""
+def _dram(mp, ms, line, nsec, t, write):
+    """Queue ``nsec`` sectors of ``line`` on its DRAM channel at cycle t; returns the cycle from which
+    the configured DRAM latency (a closed-row access) counts.
+
+    Simple model: the channel's data bus only.  Banked model (FCFS per bank, open-row policy): a
+    row hit skips the activate (tRCD earlier), a conflict first precharges (tRP later), a bank
+    activates at most once per tRC, and a read after a write waits tWTR on the bus."""
     ch = _channel_of(mp, line)
-    slot = MS_BASE + mp[M_SLICES] + ch
+    nsl = mp[M_SLICES]
+    nch = mp[M_CHANNELS]
+    slot = MS_BASE + nsl + ch
     t0 = t * 1000
-    if ms[slot] > t0:
-        t0 = ms[slot]
-    ms[slot] = t0 + nsec * mp[M_CHAN_MILLI_PER_SECTOR]
-    return (t0 + 999) // 1000
+    if mp[M_DRAM_MODEL] == 0:
+        if ms[slot] > t0:
+            t0 = ms[slot]
+        ms[slot] = t0 + nsec * mp[M_CHAN_MILLI_PER_SECTOR]
+        return (t0 + 999) // 1000
+    nb = mp[M_BANKS]
+    # consecutive lines are spread over the channels; each channel's share of a row_bytes x channels
+    # stretch of addresses sits in one row of one bank, so streams keep their row-buffer locality
+    row = line // (mp[M_ROW_LINES] * nch)
+    bank = (row ^ (row >> 4)) % nb
+    rslot = MS_BASE + nsl + nch + ch * nb + bank
+    aslot = rslot + nch * nb
+    wslot = MS_BASE + nsl + nch + 2 * nch * nb + ch
+    act = t0
+    hit = ms[rslot] == row + 1          # rows are stored +1 so that 0 means "closed"
+    col = act
+    if not hit:
+        if ms[aslot] > act:
+            act = ms[aslot]
+        col = act
+        if ms[rslot] != 0:
+            col = act + mp[M_TRP]        # precharge the open row first
+        ms[aslot] = col + mp[M_TRC]
+        ms[rslot] = row + 1
+    bus = col
+    if ms[slot] > bus:
+        bus = ms[slot]
+    if not write and ms[wslot] == 1:
+        bus += mp[M_TWTR]
+    ms[wslot] = 1 if write else 0
+    ms[slot] = bus + nsec * mp[M_CHAN_MILLI_PER_SECTOR]
+    start = (bus + 999) // 1000
+    if hit:
+        start -= mp[M_TRCD] // 1000
+        if start < t:
+            start = t
+    return start
 
 
 @njit(cache=True, _nrt=False)
@@ -146,7 +195,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
             while d:
                 d &= d - 1
                 nd += 1
-            _dram(mp, ms, l2_tag[row, w], nd, start)
+            _dram(mp, ms, l2_tag[row, w], nd, start, True)
             counters[kbase + K_DRAM_WR_BYTES] += nd * mp[M_SECTOR]
         l2_tag[row, w] = line
         for q in range(4):
@@ -160,7 +209,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
             if (smask >> q) & 1:
                 if atomic and l2_rdy[row, w, q] < 0:
                     # an atomic needs the old value: fetch the sector first
-                    ds = _dram(mp, ms, line, 1, start)
+                    ds = _dram(mp, ms, line, 1, start, False)
                     counters[kbase + K_DRAM_RD_BYTES] += mp[M_SECTOR]
                     l2_rdy[row, w, q] = ds + mp[M_A3] - mp[M_A2]
                 if l2_rdy[row, w, q] > ready:
@@ -183,7 +232,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
                 miss |= 1 << q
                 nmiss += 1
     if nmiss:
-        ds = _dram(mp, ms, line, nmiss, start)
+        ds = _dram(mp, ms, line, nmiss, start, False)
         counters[kbase + K_DRAM_RD_BYTES] += nmiss * mp[M_SECTOR]
         fill = ds + mp[M_A3] - mp[M_A2]
         for q in range(4):
@@ -280,7 +329,7 @@ def settle(ms, l1_tag, l1_rdy, l2_rdy):
     and the L1s are invalidated (Accel-Sim's -gpgpu_flush_l1_cache 1); the L2 keeps its lines."""
     for k in range(ms.size):
         if k != MS_CLOCK:
-            ms[k] = 0
+            ms[k] = 0  # (banked model: rows closed, banks and buses idle)
     for a in range(l1_tag.shape[0]):
         for b in range(l1_tag.shape[1]):
             l1_tag[a, b] = -1

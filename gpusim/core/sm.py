@@ -614,7 +614,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
     end = c
     if g[G_LAST_EVENT] > end:
         end = g[G_LAST_EVENT]
-    for k in range(msys.MS_BASE, ms.size):
+    for k in range(msys.MS_BASE, msys.MS_BASE + mp[msys.M_SLICES] + mp[msys.M_CHANNELS]):
         drain = (ms[k] + 999) // 1000
         if drain > end:
             end = drain

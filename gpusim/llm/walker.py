@@ -82,6 +82,7 @@ __all__ = [
     "WalkError",
     "build_constant_bank",
     "compile_program",
+    "concat_traces",
     "kernel_from_listing",
     "memory_accesses",
     "trace_kernel",
@@ -870,9 +871,82 @@ def walk(kernel: KernelBinary, launch: Launch, ctas: range | None = None, chunk_
         yield kt
 
 
+#: CTAs walked per chunk by :func:`trace_kernel` aim at this many warps (chunks are then joined into
+#: exact-size arrays, so a large grid never holds doubling buffers; a choice of this module).
+TRACE_CHUNK_WARPS = 256
+
+
+def concat_traces(parts: list[KernelTrace]) -> KernelTrace:
+    """Join the traces of consecutive CTA ranges of one launch (as :func:`walk` yields them) into one
+    ``KernelTrace``, identical to walking the whole range at once.  Each part's dynamic arrays are
+    released as soon as they are copied, so the peak is about the size of the result."""
+    if not parts:
+        raise WalkError("concat_traces: no parts")
+    if len(parts) == 1:
+        return parts[0]
+    first = parts[0]
+    n_cta = sum(p.num_ctas for p in parts)
+    n_warp = sum(p.num_warps for p in parts)
+    n_inst = sum(p.inst_static.size for p in parts)
+    n_mem = sum(p.mem_mode.size for p in parts)
+    n_lane = sum(p.lane_off.size for p in parts)
+
+    def join(field: str, total: int, dtype, ptr: bool = False):
+        """Copy ``field`` of every part into one array, releasing each part's array right away.  A
+        pointer array (``ptr``; starts at 0, ends at the part's count) drops each part's end entry,
+        is shifted by the counts of the earlier parts and gets the overall end appended."""
+        a0 = getattr(first, field)
+        out = np.empty((total + 1,) if ptr else (total,) + a0.shape[1:], dtype)
+        pos = off = 0
+        for p in parts:
+            a = getattr(p, field)
+            if ptr:
+                k = a.size - 1
+                out[pos: pos + k] = a[:-1] + off
+                off += int(a[-1])
+            else:
+                k = a.shape[0]
+                out[pos: pos + k] = a
+            pos += k
+            setattr(p, field, None)
+        if ptr:
+            out[pos] = off
+        return out
+
+    # inst_mem rows index the part's memory rows: shift by the memory rows of earlier parts
+    inst_mem = np.empty(n_inst, first.inst_mem.dtype)
+    pos = row = 0
+    for p in parts:
+        a = p.inst_mem
+        k = a.size
+        inst_mem[pos: pos + k] = np.where(a >= 0, a + row, a)
+        pos += k
+        row += p.mem_mode.size
+        p.inst_mem = None
+    cta_warp_ptr = join("cta_warp_ptr", n_cta, first.cta_warp_ptr.dtype, ptr=True)
+    warp_inst_ptr = join("warp_inst_ptr", n_warp, first.warp_inst_ptr.dtype, ptr=True)
+    mem_ptr = join("mem_ptr", n_mem, first.mem_ptr.dtype, ptr=True)
+    kt = KernelTrace(
+        path=first.path, header=first.header, raw=first.raw,
+        st_pc=first.st_pc, st_opcode=first.st_opcode, st_ndst=first.st_ndst, st_dst=first.st_dst,
+        st_nsrc=first.st_nsrc, st_src=first.st_src, st_mem_width=first.st_mem_width, st_imm=first.st_imm,
+        st_line=first.st_line,
+        cta_xyz=join("cta_xyz", n_cta, first.cta_xyz.dtype), cta_warp_ptr=cta_warp_ptr,
+        warp_slot=join("warp_slot", n_warp, first.warp_slot.dtype), warp_inst_ptr=warp_inst_ptr,
+        inst_static=join("inst_static", n_inst, first.inst_static.dtype),
+        inst_mask=join("inst_mask", n_inst, first.inst_mask.dtype), inst_mem=inst_mem,
+        mem_mode=join("mem_mode", n_mem, first.mem_mode.dtype), mem_base=join("mem_base", n_mem, first.mem_base.dtype),
+        mem_stride=join("mem_stride", n_mem, first.mem_stride.dtype), mem_ptr=mem_ptr,
+        lane_off=join("lane_off", n_lane, first.lane_off.dtype),
+    )
+    return kt
+
+
 def trace_kernel(kernel: KernelBinary, launch: Launch, ctas: range | None = None,
                  max_steps_per_warp: int = MAX_STEPS_PER_WARP) -> KernelTrace:
-    """The trace of ``ctas`` (default: all) as one ``KernelTrace``."""
+    """The trace of ``ctas`` (default: all) as one ``KernelTrace``.  Walked as the first CTA, then chunks
+    of about :data:`TRACE_CHUNK_WARPS` warps whose buffers are sized from the CTAs seen so far, joined
+    with :func:`concat_traces` into exact-size arrays (same result as one walk, less peak memory)."""
     program = program_for(kernel.function)
     cb, cbk = build_constant_bank(kernel, launch)
     img_tab, img_data = _memory_image(launch)
@@ -882,7 +956,20 @@ def trace_kernel(kernel: KernelBinary, launch: Launch, ctas: range | None = None
     if r.step != 1 or r.start < 0 or r.stop > total or r.stop <= r.start:
         raise WalkError(f"{kernel.name}: CTA range {r} is not a non-empty contiguous part of the {total} CTAs "
                         f"of grid {launch.grid}")
-    return _walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, r.start, r.stop, max_steps_per_warp)
+    nwarps = (launch.block[0] * launch.block[1] * launch.block[2] + 31) // 32
+    chunk = max(1, TRACE_CHUNK_WARPS // nwarps)
+    # the first CTA alone sizes the buffers of the following chunks (per-CTA maxima so far)
+    parts = [_walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, r.start, r.start + 1,
+                         max_steps_per_warp)]
+    est = (float(parts[0].warp_instructions), float(parts[0].mem_mode.size), float(parts[0].lane_off.size))
+    for lo in range(r.start + 1, r.stop, chunk):
+        kt = _walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, lo, min(lo + chunk, r.stop),
+                         max_steps_per_warp, est)
+        n = kt.num_ctas
+        est = tuple(max(a, b) for a, b in zip(est, (kt.warp_instructions / n, kt.mem_mode.size / n,
+                                                    kt.lane_off.size / n)))
+        parts.append(kt)
+    return concat_traces(parts)
 
 
 def kernel_from_listing(path: str | Path, name: str | None, params: list[tuple[str, str]], *,

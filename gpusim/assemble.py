@@ -288,6 +288,9 @@ class MemSystem:
         mp[msys.M_TRP] = milli(mem.dram_trp)
         mp[msys.M_TRC] = milli(mem.dram_trc)
         mp[msys.M_TWTR] = milli(mem.dram_twtr)
+        mp[msys.M_MSHR] = mem.l1_mshr_entries
+        mp[msys.M_WRITE_ALLOC] = int(mem.l1_write_allocate)
+        self.mshr = np.zeros(n_sm * (mem.l1_mshr_entries + 1), i64)
         if mp[msys.M_A1] < 1:
             raise GpusimError(f"memory.l1_hit_latency: {mem.l1_hit_latency_cycles} is shorter than the core's fixed "
                               f"load path ({P} cycles)")
@@ -314,6 +317,7 @@ class MemSystem:
 
     def settle(self) -> None:
         msys.settle(self.ms, self.l1_tag, self.l1_rdy, self.l2_rdy)
+        self.mshr[:] = 0
 
 
 def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = True, log: bool = False,
@@ -442,7 +446,7 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
         status = core.run_sm(r.params, r.g, r.st, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask,
                              r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log,
                              r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
-                             m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru)
+                             m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr)
         if status == 0:
             break
         if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:

@@ -246,3 +246,23 @@ def test_banked_dram_row_hits_are_faster_than_row_conflicts(tmp_path):
         r, kt, cycles = simulate(tmp_path, chain + [EXIT], gpu="a100-sxm4-80gb", overrides=cfg)
         times.append(cycles)
     assert times[0] < times[1]
+
+
+def test_l1_mshrs_bound_the_misses_in_flight(tmp_path):
+    # 16 independent loads to different lines: with 2 MSHRs they go out two at a time
+    prog = [Inst(f"LDG.E R{4 + k % 8}, [R2.64]", base=0x7F0000000000 + 4096 * k) for k in range(16)] + [EXIT]
+    r_many, kt, c_many = simulate(tmp_path, prog, gpu="rtx-a6000")
+    r_two, kt, c_two = simulate(tmp_path, prog, gpu="rtx-a6000", overrides=["memory.l1_mshr_entries=2"])
+    dram = load_config("rtx-a6000").memory.dram_latency_cycles
+    assert name_counters(r_many.counters)["l1_mshr_stall_cycles"] == 0
+    assert name_counters(r_two.counters)["l1_mshr_stall_cycles"] > 0
+    assert c_two >= c_many + 6 * dram  # 8 rounds of 2 instead of 1 round of 16
+
+
+@pytest.mark.parametrize("allocate,hit_rate", [(False, 0.0), (True, 1.0)])
+def test_l1_write_allocation_policy(tmp_path, allocate, hit_rate):
+    prog = [Inst("STG.E [R2.64], R8", rsb=1), Inst("LDG.E R4, [R2.64]", stall=2, wsb=0, wait=(1,)),
+            Inst("FADD R6, R4, R5", wait=(0,)), EXIT]
+    r, kt, _ = simulate(tmp_path, prog, overrides=[f"memory.l1_write_allocate={str(allocate).lower()}"])
+    c = name_counters(r.counters)
+    assert c["l1_load_sector_hits"] / c["l1_load_sectors"] == hit_rate

@@ -324,6 +324,12 @@ class MemoryConfig:
     # MGC §6.2 Table 1 / HW103 (1 instruction per 2 cycles per SM)
     l1_ways: int = _f("L1 data cache associativity (ways per set; sets follow from size, line and ways)", 256)
     # MGC §6.4: -gpgpu_cache:dl1 S:4:128:256 (4 sets x 256 ways x 128 B = 128 KiB)
+    l1_mshr_entries: int = _f("L1 miss status holding registers per SM: line misses in flight at once", 128)
+    # MGC §6.1/§6.4: the released model's pending request table (-memory_sm_prt_size 128) bounds the
+    # requests an SM has outstanding; we apply the same number to L1 line misses
+    l1_write_allocate: bool = _f("a store that misses the L1 allocates the line (else write-through, no allocate)",
+                                 False)
+    # Accel-Sim/GPGPU-Sim Volta+ configs: L1 write-through, no write allocate for global stores
     l1_bytes_per_cycle: int = _f("data bandwidth of the L1 / shared-memory pipe per SM (one 128-byte wavefront per cycle)", 128)
     # MGC §6.4 (sub-core to SM link 128 B/cycle); issue 5: per-SM L1/shared bandwidth about 128 B/clk on H100
     l2_ways: int = _f("L2 associativity per slice", 16)

@@ -52,7 +52,9 @@ M_TRCD = 17                     # banked-model timings in milli-cycles of the SM
 M_TRP = 18
 M_TRC = 19
 M_TWTR = 20
-M_SIZE = 21
+M_MSHR = 21                     # L1 MSHR entries per SM
+M_WRITE_ALLOC = 22              # 1: stores allocate in the L1
+M_SIZE = 23
 
 # memsys dynamic state ``ms`` (int64): the LRU clock, free times of slices and channels (milli-cycles),
 # then (banked model) per channel and bank the open row and the bank's next activate time, and per
@@ -71,7 +73,8 @@ K_L2_WR_SECTORS = 6
 K_DRAM_RD_BYTES = 7
 K_DRAM_WR_BYTES = 8
 K_L2_ATOM_SECTORS = 9
-K_SIZE = 10
+K_MSHR_STALL = 10               # cycles L1 misses waited for a free MSHR
+K_SIZE = 11
 
 
 @njit(cache=True, _nrt=False)
@@ -245,7 +248,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
 
 @njit(cache=True, _nrt=False)
 def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
-           l2_dirty, l2_lru, counters, kbase):
+           l2_dirty, l2_lru, counters, kbase, mshr):
     """One warp access entering the SM-shared unit at cycle ``t0``.  ``kind``: 0 load, 1 store,
     2 atomic/reduction.  Returns the cycle its data reaches the SM (loads, atomics) or the
     cycle the L2 accepted the write (stores)."""
@@ -271,10 +274,19 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
                 if not bypass_l1 and l1_ways > 0:
                     row = sm * l1_sets + line % l1_sets
                     w = _find(l1_tag, row, l1_ways, line)
-                    if w >= 0:
+                    if w < 0 and mp[M_WRITE_ALLOC]:
+                        w = _victim(l1_tag, l1_lru, row, l1_ways)
+                        l1_tag[row, w] = line
                         for q in range(4):
-                            if (smask >> q) & 1 and l1_rdy[row, w, q] >= 0 and l1_rdy[row, w, q] < t0:
-                                l1_rdy[row, w, q] = t0
+                            l1_rdy[row, w, q] = -1
+                    if w >= 0:
+                        ms[MS_CLOCK] += 1
+                        l1_lru[row, w] = ms[MS_CLOCK]
+                        for q in range(4):
+                            if (smask >> q) & 1 and (l1_rdy[row, w, q] < t0 or mp[M_WRITE_ALLOC]):
+                                # the stored data is there from t0 (a full-sector write)
+                                if l1_rdy[row, w, q] < t0:
+                                    l1_rdy[row, w, q] = t0
             r = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t0 + h, True, kind == 2, counters,
                     kbase)
             r = r + back if kind == 2 else r
@@ -305,10 +317,25 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
                             if r > done:
                                 done = r
         if miss:
-            r2 = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, miss, t0 + h, False, False, counters, kbase)
+            treq = t0
+            if not bypass_l1 and l1_ways > 0 and mp[M_MSHR] > 0:
+                # an MSHR per line miss, allocated in order: wait for the oldest if all are busy
+                n = mp[M_MSHR]
+                slot = sm * (n + 1)
+                k = mshr[slot + n]
+                if mshr[slot + k] > treq:
+                    counters[kbase + K_MSHR_STALL] += mshr[slot + k] - treq
+                    treq = mshr[slot + k]
+            r2 = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, miss, treq + h, False, False, counters, kbase)
             arrive = r2 + back
             if arrive > done:
                 done = arrive
+            if not bypass_l1 and l1_ways > 0 and mp[M_MSHR] > 0:
+                n = mp[M_MSHR]
+                slot = sm * (n + 1)
+                k = mshr[slot + n]
+                mshr[slot + k] = arrive
+                mshr[slot + n] = (k + 1) % n
             if not bypass_l1 and l1_ways > 0:
                 if w < 0:
                     w = _victim(l1_tag, l1_lru, row, l1_ways)

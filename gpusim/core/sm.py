@@ -101,7 +101,7 @@ N_REASONS = 11
 C_UNIT_BASE = C_REASON_BASE + N_REASONS   # + unit: warp instructions per unit class
 N_UNITS = 12
 C_MEM_BASE = C_UNIT_BASE + N_UNITS        # + memsys.K_*: cache and DRAM counters
-C_SHARED_WAVEFRONTS = C_MEM_BASE + 10     # shared-memory wavefronts (bank-conflict replays included)
+C_SHARED_WAVEFRONTS = C_MEM_BASE + msys.K_SIZE  # shared-memory wavefronts (bank-conflict replays included)
 C_SHARED_REPLAYS = C_SHARED_WAVEFRONTS + 1  # wavefronts beyond what the access width needs (bank conflicts)
 C_SIZE = C_SHARED_REPLAYS + 1
 
@@ -433,7 +433,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
            mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
            c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log,
            mp, ms, acc_ptr, acc_line, acc_mask, inst_ways, inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
-           l2_dirty, l2_lru):
+           l2_dirty, l2_lru, mshr):
     """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1).
 
     Event-driven: a sub-core is visited only in cycles where one of its warps may change state
@@ -553,7 +553,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                        sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
                        mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
                        ctrl, banks, ports, dram_mbpc, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
-                       inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru)
+                       inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr)
                 sc_greedy[sc] = best
                 if w_pc[best] >= w_end[best]:
                     # a retired slot starts clean for the next CTA's warp
@@ -671,7 +671,7 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
            reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,
            port_used, mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats,
            issue_log, ctrl, banks, ports, dram_mbpc, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
-           inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru):
+           inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr):
     i = w_pc[ws]
     s = inst_static[i]
     fl = st[s, S_FLAGS]
@@ -874,7 +874,7 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
                 elif (fl & F_STORE) and not (fl & F_LOAD):
                     kind = 1
                 t = msys.access(mp, ms, sm, leave, kind, (fl & F_BYPASS_L1) != 0, acc_ptr, acc_line, acc_mask, i,
-                                l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, counters, C_MEM_BASE)
+                                l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, counters, C_MEM_BASE, mshr)
                 # load data returns to the register file at 512 bits per cycle (MGC §6.3)
                 data = t + 2 * (nregs - 1)
                 if fl & F_LDGSTS:

@@ -64,6 +64,7 @@ CATALOG: tuple[CounterInfo, ...] = (
     CounterInfo(core.C_MEM_BASE + msys.K_DRAM_RD_BYTES, "dram_bytes_read", "byte", "bytes read from DRAM (dram__bytes_read)"),
     CounterInfo(core.C_MEM_BASE + msys.K_DRAM_WR_BYTES, "dram_bytes_written", "byte", "bytes written to DRAM by L2 evictions (dram__bytes_write)"),
     CounterInfo(core.C_MEM_BASE + msys.K_L2_ATOM_SECTORS, "l2_atomic_sectors", "sector", "sectors of atomics and reductions executed at the L2"),
+    CounterInfo(core.C_MEM_BASE + msys.K_MSHR_STALL, "l1_mshr_stall_cycles", "cycle", "cycles L1 misses waited for a free MSHR"),
     CounterInfo(core.C_SHARED_REPLAYS, "shared_bank_conflicts", "wavefront", "shared-memory wavefronts beyond those the access width needs (bank-conflict replays)"),
     CounterInfo(core.C_SHARED_WAVEFRONTS, "shared_wavefronts", "wavefront", "shared-memory wavefronts, bank-conflict replays included (l1tex__data_pipe_lsu_wavefronts_mem_shared)"),
     CounterInfo(core.C_MEM_INSTS, "memory_instructions", "inst", "warp instructions through the sub-core memory unit"),

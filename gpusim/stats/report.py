@@ -131,6 +131,7 @@ def memory_metrics(named: dict, cycles: int, cfg) -> dict:
         "l1_hit_rate": named["l1_load_sector_hits"] / ld if ld else 0.0,
         "l1_inflight_hits": named["l1_inflight_hits"],
         "l1_store_sectors": named["l1_store_sectors"],
+        "l1_mshr_stall_cycles": named["l1_mshr_stall_cycles"],
         "l2_read_sectors": l2r,
         "l2_write_sectors": named["l2_write_sectors"],
         "l2_atomic_sectors": named["l2_atomic_sectors"],

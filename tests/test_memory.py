@@ -4,37 +4,21 @@ research/modern-gpu-cores.md §6, cited as MGC)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from gpusim import api, assemble
+from gpusim import api
 from gpusim.config import load_config
-from gpusim.core import sm as core
 from gpusim.frontend.microasm import Inst, build
-from gpusim.frontend.workload import open_workload
 from gpusim.microbench import measure
 from gpusim.stats.catalog import name_counters
-
-EXIT = Inst("EXIT", stall=5)
-
-
-def simulate(tmp_path, insts, gpu="rtx-a6000", overrides=(), warm_l1=False, **kw):
-    d = build(insts, tmp_path / f"k{len(list(tmp_path.iterdir()))}", **kw)
-    cfg = load_config(gpu, list(overrides))
-    wl = open_workload(d)
-    kt = wl.load(wl.kernels[0])
-    _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
-    r = assemble.pack(cfg, kt, fn, log=True)
-    if warm_l1:
-        _, acc_line, _ = r.extra["acc"]
-        r.extra["memsys"].preload_l1(0, np.unique(acc_line))
-    _, cycles, counters = assemble.run(r, kt)
-    return r, kt, cycles
+from tests import micro_sim
+from tests.micro_sim import EXIT
+from tests.micro_sim import issue_cycles as issue
 
 
-def issue(r, kt, warp=0):
-    a, b = kt.warp_inst_ptr[warp], kt.warp_inst_ptr[warp + 1]
-    return r.issue_log[a:b]
+
+def simulate(tmp_path, insts, gpu="rtx-a6000", **kw):
+    return micro_sim.simulate(tmp_path, insts, gpu=gpu, **kw)
 
 
 # ------------------------------------------------------------------ latencies (pointer chase)

@@ -10,35 +10,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from gpusim import api, assemble
 from gpusim.config import load_config
 from gpusim.core import sm as core
-from gpusim.frontend.microasm import Inst, build
-from gpusim.frontend.workload import open_workload
-
-
-def simulate(tmp_path, insts, gpu="rtx3070", overrides=(), sass=True, warm_l1=False, **kw):
-    d = build(insts, tmp_path / f"k{len(list(tmp_path.iterdir()))}", **kw)
-    if not sass:
-        (d / "kernel-1.sass").unlink()
-    cfg = load_config(gpu, list(overrides))
-    wl = open_workload(d)
-    kt = wl.load(wl.kernels[0])
-    _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
-    r = assemble.pack(cfg, kt, fn, log=True)
-    if warm_l1:
-        acc_ptr, acc_line, _ = r.extra["acc"]
-        r.extra["memsys"].preload_l1(0, np.unique(acc_line))
-    _, cycles, counters = assemble.run(r, kt)
-    return r, kt, cycles
-
-
-def issue_cycles(r, kt, warp=0):
-    a, b = kt.warp_inst_ptr[warp], kt.warp_inst_ptr[warp + 1]
-    return r.issue_log[a:b]
-
-
-EXIT = Inst("EXIT", stall=5)
+from gpusim.frontend.microasm import Inst
+from tests.micro_sim import EXIT, issue_cycles, simulate
 
 
 # ------------------------------------------------------------------ stall counter (MGC §1.2)

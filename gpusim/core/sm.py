@@ -311,7 +311,6 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
     if w_stall[ws] > c:
         return R_WAIT, w_stall[ws]
     s = inst_static[w_pc[ws]]
-    fl = st[s, S_FLAGS]
     # the wake-up cycle is the next stamp at which the outcome may change (any release on a
     # waited counter or register, or the increment of the last issue becoming visible), so that
     # cached states equal what a cycle-by-cycle re-examination would find

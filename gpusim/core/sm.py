@@ -29,13 +29,14 @@ computed at issue as future cycle stamps, because every latency of this model is
   the register-file cache (filled only by reuse bits; hit = same warp, register and operand slot;
   any read of a (bank, slot) evicts it) need a port.  A conflict holds the instruction in
   Allocate, which holds Control and so the issue of later instructions.
-* Memory (MGC §6.2, placeholder for the memory-hierarchy model): a 4-entry queue plus latch per
-  sub-core; the address registers are read ``read_delay`` cycles after issue at the earliest,
-  then the address unit is busy 4 cycles (2 for shared or uniform addresses); the SM-shared unit
-  accepts one instruction per 2 cycles from all sub-cores; the read SB is released 1 cycle before
-  the address calculation ends (plus the store-data read, 2 cycles per register); load data
-  returns after the configured latency of its space, plus 2 cycles per extra register (512 bits
-  per cycle).  Global/local traffic also queues behind one GPU-wide DRAM bandwidth limit.
+* Memory (MGC §6.2-6.3): a 4-entry queue plus latch per sub-core; the address registers are read
+  ``read_delay`` cycles after issue at the earliest, then the address unit is busy 4 cycles (2 for
+  shared or uniform addresses); the SM-shared unit accepts one instruction per 2 cycles from all
+  sub-cores and moves ``l1_bytes_per_cycle``; bank conflicts replay shared accesses; the read SB
+  is released 1 cycle before the address calculation ends (plus the store-data read, 2 cycles
+  per register); global/local/texture accesses go through ``gpusim.core.memsys`` (L1, L2, DRAM),
+  shared and constant loads take their configured latency; load data returns at 512 bits per
+  cycle (shared: 1024).
 
 Contract: state arrays are allocated by ``gpusim.assemble`` and passed in; ``run_sm`` runs until
 the kernel finishes or ``until`` cycles and can be called again to resume (progress reporting);

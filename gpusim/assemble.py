@@ -181,6 +181,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     st[:, core.S_SRC0:core.S_SRC0 + 4] = kt.st_src
     st[:, core.S_DST0:core.S_DST0 + 4] = kt.st_dst
     st[:, core.S_MEM_REGS] = np.maximum(1, kt.st_mem_width // 4)
+    st[:, core.S_ILINE] = kt.st_pc // cfg.icache.line_size_bytes
     st[:, core.S_WSB] = 7
     st[:, core.S_RSB] = 7
     st[:, core.S_DEPBAR_SB] = 0
@@ -354,6 +355,15 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_CTA_LAUNCH] = cfg.launch.cta_launch_latency_cycles
     p[core.P_LDGSTS_EXTRA] = mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles
     p[core.P_L1_BPC] = mem.l1_bytes_per_cycle
+    ic = cfg.icache
+    p[core.P_IPERFECT] = int(ic.perfect)
+    p[core.P_L0_WAYS] = ic.l0_ways
+    p[core.P_L0_SETS] = max(1, ic.l0_size_bytes // (ic.line_size_bytes * ic.l0_ways))
+    p[core.P_L1I_WAYS] = ic.l1_ways
+    p[core.P_L1I_SETS] = max(1, ic.l1_size_bytes // (ic.line_size_bytes * ic.l1_ways))
+    p[core.P_IL0L1] = ic.l0_to_l1_latency_cycles
+    p[core.P_IPREFETCH] = ic.stream_buffer_entries
+    p[core.P_IMISS] = mem.l2_hit_latency_cycles  # instructions missing the L1 I-cache come from the L2
     if cfg.regfile.banks > 2:
         raise GpusimError("regfile.banks: the core models 1 or 2 banks per sub-core (MGC §4.1)")
     n_sm, n_sub = cfg.sm.count, cfg.sm.subcores
@@ -422,7 +432,13 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         memsys = MemSystem(cfg)
     g = np.zeros(core.G_SIZE, i64)
     run = SmRun(p, st, g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
-    run.extra = {"memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
+    nsc_i = n_sm * n_sub
+    l0_rows = nsc_i * int(p[core.P_L0_SETS])
+    l1_rows = n_sm * int(p[core.P_L1I_SETS])
+    icache = (np.full((l0_rows, int(p[core.P_L0_WAYS])), -1, i64), np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64),
+              np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64), np.full((l1_rows, int(p[core.P_L1I_WAYS])), -1, i64),
+              np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64), np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64))
+    run.extra = {"icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
                  "ways": ways, "space": space}
     return run
 
@@ -446,7 +462,8 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
         status = core.run_sm(r.params, r.g, r.st, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask,
                              r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log,
                              r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
-                             m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr)
+                             m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr,
+                             *r.extra["icache"])
         if status == 0:
             break
         if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:

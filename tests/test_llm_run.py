@@ -18,11 +18,13 @@ from gpusim.config import load_config
 from gpusim.errors import ConfigError, GpusimError
 from gpusim.llm import kernels as K
 from gpusim.llm import walker as Wk
-from gpusim.llm.model import load_model
+from gpusim.llm.model import load_model, parse_step
 from gpusim.llm.run import (
     BOUND_FRACTION,
     CUDA_GRAPH_KERNEL_GAP_S,
+    check_model,
     classify,
+    resolve,
     simulate_kernel,
     simulate_step,
 )
@@ -84,16 +86,6 @@ def test_the_l2_keeps_a_producers_output_for_the_next_kernel_of_the_step(tiny_de
     assert op["cycles_per_execution"] < cold["cycles"]
 
 
-def test_cuda_graph_launches_cost_the_cited_gap_per_kernel(tiny_decode):
-    """Rule: with --cuda-graph every launch costs CUDA_GRAPH_KERNEL_GAP_S (a measured graph-replay gap)
-    instead of the config's stream launch latency; the kernels' time is unchanged."""
-    g = simulate_step("tiny", DECODE, A100, cuda_graph=True)
-    clock = load_config(A100).sm.clock_hz
-    assert g["launch_seconds"] == pytest.approx(g["launches"] * round(CUDA_GRAPH_KERNEL_GAP_S * clock) / clock)
-    assert g["kernel_seconds"] == pytest.approx(tiny_decode["kernel_seconds"])
-    assert g["step_seconds"] < tiny_decode["step_seconds"]
-
-
 def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
     """Rule: compute- or memory-bound when the operator sustains >= BOUND_FRACTION of the tensor peak
     or DRAM bandwidth (the larger fraction names it); latency-bound below both."""
@@ -125,8 +117,9 @@ def test_models_our_fp16_kernels_cannot_run_are_refused_naming_the_key():
     m = load_model("tiny", {"weight_dtype": "int4"})
     with pytest.raises(ConfigError, match=r"tiny\.yaml: weight_dtype: int4"):
         simulate_step(m, DECODE, A100)
-    bf = simulate_step(load_model("tiny", {"dtype": "bf16"}), "decode:batch=1,context=64", A100)
-    assert bf["step_seconds"] > 0
+    with pytest.raises(ConfigError, match=r"tiny\.yaml: head_dim: 64"):
+        simulate_step(load_model("tiny", {"head_dim": 64}), DECODE, A100)
+    check_model(load_model("tiny", {"dtype": "bf16"}))  # accepted
 
 
 @pytest.mark.parametrize("field_chunk", [16, 64])
@@ -158,20 +151,26 @@ def test_chunked_trace_generation_joins_to_the_same_trace(monkeypatch, field_chu
 # --------------------------------------------------------------------------------------------
 
 
-def test_cli_writes_the_report_with_the_promised_keys(tmp_path, capsys):
+def test_cli_writes_the_report_and_cuda_graph_launches_cost_the_cited_gap(tmp_path, capsys, tiny_decode):
     """Rule: `gpusim llm` writes OUT/report.json with step_seconds, tokens_per_second and operators
-    (name, count, cycles, seconds, bound) and the resolved config, and --quiet prints nothing."""
+    (name, count, cycles, seconds, bound) and the resolved config; --quiet prints nothing; with
+    --cuda-graph every launch costs CUDA_GRAPH_KERNEL_GAP_S (a measured graph-replay gap) instead of
+    the config's stream launch latency, and the kernels' time is unchanged."""
     out = tmp_path / "o"
-    rc = main(["llm", "--model", "tiny", "--step", "decode:batch=2,context=64", "--gpu", A100, "-o", str(out),
-               "--quiet", "--set", "sm.count=16"])
+    rc = main(["llm", "--model", "tiny", "--step", DECODE, "--gpu", A100, "-o", str(out), "--quiet", "--cuda-graph",
+               "--set", "launch.cta_launch_latency=0"])
     assert rc == 0
     assert capsys.readouterr().out == ""
     rep = json.loads((out / "report.json").read_text())
     assert {"step_seconds", "tokens_per_second", "operators"} <= set(rep)
-    assert rep["step_seconds"] > 0 and rep["tokens_per_second"] == pytest.approx(2 / rep["step_seconds"])
+    assert rep["step_seconds"] > 0 and rep["tokens_per_second"] == pytest.approx(1 / rep["step_seconds"])
     for o in rep["operators"]:
         assert {"name", "count", "cycles", "seconds", "bound"} <= set(o)
-    assert "count: 16" in (out / "config.resolved.yaml").read_text()
+    assert "cta_launch_latency: 0" in (out / "config.resolved.yaml").read_text()
+    clock = load_config(A100).sm.clock_hz
+    assert rep["launch_seconds"] == pytest.approx(rep["launches"] * round(CUDA_GRAPH_KERNEL_GAP_S * clock) / clock)
+    assert rep["kernel_seconds"] == pytest.approx(tiny_decode["kernel_seconds"])
+    assert rep["step_seconds"] < tiny_decode["step_seconds"]
 
 
 G = ["--gpu", A100]
@@ -198,9 +197,8 @@ def test_cli_step_from_a_yaml_file(tmp_path):
     """Rule: --step takes a YAML file {requests: [...]} as well as the grammar; errors name the file."""
     f = tmp_path / "step.yaml"
     f.write_text("requests:\n  - {kind: decode, batch: 1, context: 64}\n")
-    rc = main(["llm", "--model", "tiny", "--step", str(f), "--gpu", A100, "-o", str(tmp_path / "o"), "--quiet"])
-    assert rc == 0
-    assert json.loads((tmp_path / "o" / "report.json").read_text())["tokens"] == 1
+    _, st, _ = resolve("tiny", str(f), A100)
+    assert st.groups == parse_step("decode:batch=1,context=64").groups
     bad = tmp_path / "bad.yaml"
     bad.write_text("requests:\n  - {kind: decode, batch: 1}\n")
     with pytest.raises(GpusimError, match=r"bad\.yaml: .*needs context=N"):

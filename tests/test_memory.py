@@ -125,7 +125,8 @@ def test_l1_and_shared_bandwidth_is_about_128_bytes_per_clock_per_sm(tmp_path, o
     # 8 warps (2 per sub-core) of independent 128-bit accesses that hit: the L1/shared data path,
     # 128 B/clk per SM on H100 (issue 5), is the limit
     prog = [Inst(op, addr_stride=16, base=0x7F0000000000) for _ in range(64)] + [EXIT]
-    r, kt, cycles = simulate(tmp_path, prog, gpu="h100-sxm5-80gb", warps_per_cta=8, warm_l1=True)
+    r, kt, cycles = simulate(tmp_path, prog, gpu="h100-sxm5-80gb", warps_per_cta=8, warm_l1=True,
+                             overrides=["icache.perfect=true"])
     bw = 8 * 64 * 512 / cycles  # (the kernel's cycles include one access latency: a few percent)
     assert 0.9 * 128 <= bw <= 128, bw
 

@@ -245,3 +245,31 @@ def test_barrier_holds_warps_until_all_arrive(tmp_path):
     bar0, bar1 = issue_cycles(r, kt, 0)[8], issue_cycles(r, kt, 1)[8]
     after0, after1 = issue_cycles(r, kt, 0)[9], issue_cycles(r, kt, 1)[9]
     assert min(after0, after1) > max(bar0, bar1)
+
+
+# ------------------------------------------------------------------ instruction caches (MGC §3)
+
+def _straight_line(n):
+    return [Inst(f"FADD R{10 + k % 16}, R1, R2") for k in range(n)] + [EXIT]
+
+
+def test_stream_buffer_depth_shortens_a_long_straight_line_kernel(tmp_path):
+    prog = _straight_line(512)  # 64 instruction lines of 128 B
+    cycles = {}
+    for depth in (0, 1, 8):
+        _, _, cycles[depth] = simulate(tmp_path, prog, overrides=[f"icache.stream_buffer_entries={depth}"])
+    _, _, perfect = simulate(tmp_path, prog, overrides=["icache.perfect=true"])
+    assert cycles[0] > cycles[1] > cycles[8] >= perfect
+    # without prefetching every line costs the L0-L1 round trip (2 x 39 cycles, MGC §3)
+    assert cycles[0] - perfect >= 60 * 2 * 39
+
+
+def test_icache_miss_switches_to_a_warp_whose_line_is_present(tmp_path):
+    # Figure 4(a): the greedy warp misses on its next line, a warp whose line was brought in runs
+    prog = _straight_line(32)
+    r, kt, _ = simulate(tmp_path, prog, warps_per_cta=13, active_warps=[0, 4, 8, 12],
+                        overrides=["icache.stream_buffer_entries=0"])
+    starts = {w: int(issue_cycles(r, kt, w)[0]) for w in (0, 4, 8, 12)}
+    ends = {w: int(issue_cycles(r, kt, w)[-1]) for w in (0, 4, 8, 12)}
+    assert starts[12] == min(starts.values())      # the youngest warp goes first (CGGTY)
+    assert starts[8] < ends[12]                    # ... and is left for another warp on its first miss

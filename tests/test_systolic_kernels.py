@@ -145,3 +145,15 @@ def test_llama_prefill_ffn_under_10s_and_1gb(df, tmp_path):
 @pytest.mark.parametrize("df", ["os", "is"])
 def test_llama_prefill_ffn_other_dataflows(df, tmp_path):
     test_llama_prefill_ffn_under_10s_and_1gb(df, tmp_path)
+
+
+def test_batched_gemm_is_repeated_layers_in_scalesim_mode():
+    """SCALE-Sim has no batch: a batched row is that many identical layers, each with fresh
+    buffers, so cycles and counts scale by the batch and utilisations do not change."""
+    from gpusim.accel.systolic.api import simulate
+
+    cfg = _cfg("is", 8, 8)
+    one, three = simulate(cfg, [gemm_layer("qk", 20, 30, 40), gemm_layer("qk", 20, 30, 40, batch=3)], "scalesim")
+    assert three.total_cycles == 3 * one.total_cycles and three.stall_cycles == 3 * one.stall_cycles
+    assert three.filter_dram_reads == 3 * one.filter_dram_reads
+    assert (three.overall_util, three.mapping_efficiency) == (one.overall_util, one.mapping_efficiency)

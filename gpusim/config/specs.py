@@ -288,6 +288,8 @@ class ICacheConfig:
     # MGC §3 (-latency_L0_to_L1 39, -latency_L1_to_L0 39)
     stream_buffer_entries: int = _f("L0 stream-buffer prefetcher depth in lines; 0 disables prefetching", 8, min=0)
     # MGC §3 / §7.3: depth 8 gives the headline 13.45% MAPE (SM86_RTXA6000_InstPref_8)
+    perfect: bool = _f("every instruction fetch hits (no instruction-cache model)", False)
+    # MGC §3: a perfect I-cache is about as accurate on average but wrong for control-flow-heavy codes
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -78,7 +78,15 @@ P_LOG = 23                  # 1: record issue cycles and SB values of warp slot 
 P_CTA_LAUNCH = 24
 P_LDGSTS_EXTRA = 25         # LDGSTS completion after its global read: ldgsts latency - L1 hit latency
 P_L1_BPC = 26               # L1/shared data path bytes per cycle per SM
-P_SIZE = 27
+P_IPERFECT = 27             # 1: perfect instruction cache
+P_L0_SETS = 28
+P_L0_WAYS = 29
+P_L1I_SETS = 30
+P_L1I_WAYS = 31
+P_IL0L1 = 32                # L0 <-> L1 instruction-cache latency, each direction
+P_IPREFETCH = 33            # stream-buffer depth in lines
+P_IMISS = 34                # extra latency of an L1 instruction-cache miss (served by the L2)
+P_SIZE = 35
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -163,7 +171,8 @@ S_NSRC = 12
 S_SRC0 = 13      # .. S_SRC0+3
 S_DST0 = 17      # .. S_DST0+3
 S_MEM_REGS = 21  # data registers moved by a memory instruction (width / 4 bytes, >= 1)
-S_NCOLS = 22
+S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
+S_NCOLS = 23
 
 NSB = 6
 SB_CAP = 64
@@ -176,7 +185,7 @@ G_CYCLE = 0
 G_NEXT_CTA = 1
 G_AGE = 2
 G_LIVE = 3
-G_SPARE = 4
+G_ICLOCK = 4     # LRU clock of the instruction caches
 G_LAST_EVENT = 5  # latest write-back/release stamp of the kernel
 G_SIZE = 6
 
@@ -292,6 +301,90 @@ def _port_take(port_cyc, port_used, sc, bank, cyc):
         port_cyc[sc, bank, slot] = cyc
         port_used[sc, bank, slot] = 0
     port_used[sc, bank, slot] += 1
+
+
+@njit(cache=True, _nrt=False)
+def _ifind(tag, row, ways, line):
+    for w in range(ways):
+        if tag[row, w] == line:
+            return w
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _ivictim(tag, lru, row, ways):
+    best = 0
+    for w in range(ways):
+        if tag[row, w] < 0:
+            return w
+        if lru[row, w] < lru[row, best]:
+            best = w
+    return best
+
+
+@njit(cache=True, _nrt=False)
+def _il1(p, g, sm, line, t, il1_tag, il1_rdy, il1_lru):
+    """Cycle at which the SM's L1 instruction cache can return ``line`` asked for at cycle t."""
+    sets = p[P_L1I_SETS]
+    ways = p[P_L1I_WAYS]
+    row = sm * sets + line % sets
+    g[G_ICLOCK] += 1
+    w = _ifind(il1_tag, row, ways, line)
+    if w >= 0:
+        il1_lru[row, w] = g[G_ICLOCK]
+        return il1_rdy[row, w] if il1_rdy[row, w] > t else t
+    w = _ivictim(il1_tag, il1_lru, row, ways)
+    il1_tag[row, w] = line
+    il1_rdy[row, w] = t + p[P_IMISS]
+    il1_lru[row, w] = g[G_ICLOCK]
+    return t + p[P_IMISS]
+
+
+@njit(cache=True, _nrt=False)
+def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru):
+    """Cycle from which instruction line ``line`` can be fetched by sub-core ``sc`` (MGC §3).
+
+    On an L0 miss (with ``request``) the line is requested from the L1 instruction cache and the
+    stream buffer requests the next ``P_IPREFETCH`` lines, one request per cycle; each takes the
+    L0-L1 latency both ways.  Returns NEVER for an absent line without ``request``."""
+    sets = p[P_L0_SETS]
+    ways = p[P_L0_WAYS]
+    row = sc * sets + line % sets
+    w = _ifind(il0_tag, row, ways, line)
+    lat = p[P_IL0L1]
+    if w >= 0:
+        g[G_ICLOCK] += 1
+        il0_lru[row, w] = g[G_ICLOCK]
+        if request and p[P_IPREFETCH] > 0:
+            # the stream buffer keeps P_IPREFETCH lines ahead of the demand stream
+            ln = line + p[P_IPREFETCH]
+            r2 = sc * sets + ln % sets
+            if _ifind(il0_tag, r2, ways, ln) < 0:
+                arrive = _il1(p, g, sm, ln, c + lat, il1_tag, il1_rdy, il1_lru) + lat
+                w2 = _ivictim(il0_tag, il0_lru, r2, ways)
+                il0_tag[r2, w2] = ln
+                il0_rdy[r2, w2] = arrive
+                g[G_ICLOCK] += 1
+                il0_lru[r2, w2] = g[G_ICLOCK]
+        return il0_rdy[row, w]
+    if not request:
+        return NEVER
+    ready = NEVER
+    for k in range(p[P_IPREFETCH] + 1):
+        ln = line + k
+        r2 = sc * sets + ln % sets
+        if k > 0 and _ifind(il0_tag, r2, ways, ln) >= 0:
+            continue
+        t_req = c + k
+        arrive = _il1(p, g, sm, ln, t_req + lat, il1_tag, il1_rdy, il1_lru) + lat
+        w2 = _ivictim(il0_tag, il0_lru, r2, ways)
+        il0_tag[r2, w2] = ln
+        il0_rdy[r2, w2] = arrive
+        g[G_ICLOCK] += 1
+        il0_lru[r2, w2] = g[G_ICLOCK]
+        if k == 0:
+            ready = arrive
+    return ready
 
 
 @njit(cache=True, _nrt=False)
@@ -433,7 +526,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
            mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
            c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log,
            mp, ms, acc_ptr, acc_line, acc_mask, inst_ways, inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
-           l2_dirty, l2_lru, mshr):
+           l2_dirty, l2_lru, mshr, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru):
     """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1).
 
     Event-driven: a sub-core is visited only in cycles where one of its warps may change state
@@ -591,6 +684,31 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     if key > fa:
                         fa = key
                         fw = ws
+            if fw >= 0 and not p[P_IPERFECT]:
+                t = _iline(p, g, c, sc, sm, st[inst_static[w_fetch[fw]], S_ILINE], True, il0_tag, il0_rdy,
+                           il0_lru, il1_tag, il1_rdy, il1_lru)
+                if t > c:
+                    # the preferred warp waits for its line: fetch for another warp whose line is there
+                    if t < sc_min:
+                        sc_min = t
+                    pref = fw
+                    fw = -1
+                    fa = -NEVER
+                    for slot in range(sub, wslots, n_sub):
+                        ws = sm * wslots + slot
+                        if ws == pref or w_trace[ws] < 0 or w_ibn[ws] >= 3 or w_fetch[ws] >= w_end[ws] \
+                                or w_launch[ws] > c:
+                            continue
+                        t2 = _iline(p, g, c, sc, sm, st[inst_static[w_fetch[ws]], S_ILINE], False, il0_tag,
+                                    il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru)
+                        if t2 > c:
+                            if t2 < sc_min:
+                                sc_min = t2
+                            continue
+                        key = w_age[ws] if policy == 0 else -w_age[ws]
+                        if key > fa:
+                            fa = key
+                            fw = ws
             if fw >= 0:
                 k = (w_ibh[fw] + w_ibn[fw]) % 3
                 w_ibt[fw, k] = c + 2

@@ -68,7 +68,14 @@ from gpusim.frontend.opcodes import mma_formula_bits, mma_shape
 from gpusim.frontend.reader import intern_opcodes
 from gpusim.llm import kernels as K
 from gpusim.llm.graph import Operator, OperatorGraph, build_graph
-from gpusim.llm.model import ModelSpec, Step, StepError, load_model, parse_step, step_from_dict
+from gpusim.llm.model import (
+    ModelSpec,
+    Step,
+    StepError,
+    load_model,
+    parse_step,
+    step_from_dict,
+)
 from gpusim.stats.catalog import name_counters
 
 #: An operator is called memory- (compute-) bound when it sustains at least this fraction of the
@@ -139,7 +146,8 @@ class KernelLaunch:
 # --------------------------------------------------------------------------------------------
 
 
-def _check_model(m: ModelSpec) -> None:
+def check_model(m: ModelSpec) -> None:
+    """Refuse models our fp16, head_dim-128 kernels cannot stand for (ConfigError naming file and key)."""
     for key in ("dtype", "weight_dtype", "kv_dtype"):
         v = getattr(m, key)
         if v not in KERNEL_DTYPES:
@@ -382,7 +390,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     ``wall_seconds``, ``peak_rss_bytes``."""
     wall = time.perf_counter()
     m, st, cfg = resolve(model, step, gpu, overrides)
-    _check_model(m)
+    check_model(m)
     arch = K.arch_for_binary_version(cfg.compute_capability)
     g = build_graph(m, st, tp)
     launches, skipped = schedule(g, arch, dedup)
@@ -411,6 +419,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         if fresh:
             if bar is not None:
                 bar.set_description_str(f"{ln.op.name} ({ln.call.name}, {ln.call.launch.num_ctas} CTAs)")
+                bar.set_postfix_str("walking the listing")
 
                 def _prog(cycle, done, total, _b=bar):
                     _b.set_postfix_str(f"CTAs {done}/{total}, {cycle:,} cyc")
@@ -476,8 +485,9 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
 
 def summary_lines(rep: dict) -> list[str]:
     """Human-readable table of a :func:`simulate_step` report."""
-    lines = [f"gpusim llm | {rep['model']} | {rep['step']} | {rep['gpu']} ({rep['arch']}, "
-             f"{rep['clock_hz'] / 1e9:.3g} GHz) | tp {rep['tp']}"]
+    head = (f"gpusim llm | {rep['model']} | {rep['step']} | {rep['gpu']} ({rep['arch']}, "
+            f"{rep['clock_hz'] / 1e9:.3g} GHz) | tp {rep['tp']}")
+    lines = [head]
     w = max([len(o["name"]) for o in rep["operators"]] + [8])
     lines.append(f"  {'operator':<{w}} {'count':>5} {'us/exec':>9} {'total us':>10} {'TFLOP/s':>8} "
                  f"{'DRAM GB/s':>9}  bound")

@@ -170,6 +170,11 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             f |= core.F_LDGDEPBAR
         elif base == "DEPBAR":
             f |= core.F_DEPBAR
+        elif base == "MEMBAR":
+            # MGC §6.4: the SM stalls 53 / 186 / 2900 cycles at CTA / GPU / system scope
+            f |= core.F_MEMBAR
+            lat = (mem.membar_sys_latency_cycles if "SYS" in mods else
+                   mem.membar_cta_latency_cycles if "CTA" in mods else mem.membar_gpu_latency_cycles)
         if table.latency[ops[i]] >= 0:
             lat = int(table.latency[ops[i]])
         flags[i] = f

@@ -273,3 +273,13 @@ def test_icache_miss_switches_to_a_warp_whose_line_is_present(tmp_path):
     ends = {w: int(issue_cycles(r, kt, w)[-1]) for w in (0, 4, 8, 12)}
     assert starts[12] == min(starts.values())      # the youngest warp goes first (CGGTY)
     assert starts[8] < ends[12]                    # ... and is left for another warp on its first miss
+
+
+@pytest.mark.parametrize("text,key", [("MEMBAR.ALL.CTA", "membar_cta_latency_cycles"),
+                                      ("MEMBAR.SC.GPU", "membar_gpu_latency_cycles"),
+                                      ("MEMBAR.SC.SYS", "membar_sys_latency_cycles")])
+def test_membar_holds_the_warp_for_its_scope_cost(tmp_path, text, key):
+    # MGC §6.4: 53 / 186 / 2900 cycles at CTA / GPU / system scope
+    r, kt, _ = simulate(tmp_path, [Inst(text), Inst("NOP"), EXIT], overrides=["icache.perfect=true"])
+    t = issue_cycles(r, kt)
+    assert t[1] - t[0] == getattr(load_config("rtx3070").memory, key)

@@ -153,6 +153,7 @@ F_LOAD = 16384
 F_SHARED_FP64 = 32768
 F_ATOMIC = 65536            # atomics and reductions: executed at the L2
 F_BYPASS_L1 = 131072        # .STRONG.GPU / .BYPASS / .CG ...: skip the L1
+F_MEMBAR = 262144           # memory barrier: the warp waits S_LAT cycles (MGC §6.4 MEMBAR costs)
 
 # per-static columns of the int32 matrix ``st`` (gpusim.core.layout.StCol mirrors these)
 S_UNIT = 0
@@ -825,6 +826,9 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
                 nxt = c + 2
     else:
         nxt = c + 1
+    if fl & F_MEMBAR and nxt < c + st[s, S_LAT]:
+        # the warp waits until its earlier memory operations are visible at the barrier's scope
+        nxt = c + st[s, S_LAT]
     w_stall[ws] = nxt
     if fl & F_IMAD:
         sc_issue_busy[sc] = c + 1 + p[P_IMAD_BUSY]

@@ -111,22 +111,36 @@ KERNEL_DTYPES = ("fp16", "bf16")
 
 class Buffers:
     """Synthetic device addresses: one buffer per (tensor name, layer); ``layer`` None for tensors shared
-    by all layers.  A later request for more bytes than the buffer holds gets a new, larger buffer."""
+    by all layers.  A buffer holds at least its graph tensor (``tensors``, fp16) with its rows padded to
+    the largest GEMV batch, so producer and consumer kernels see the same address; a later request for
+    more bytes gets a new, larger buffer."""
 
-    def __init__(self) -> None:
+    def __init__(self, tensors: dict | None = None) -> None:
         self.next = DEVICE_BASE
         self.bufs: dict[tuple[str, int | None], tuple[int, int]] = {}
+        self.tensors = tensors or {}
 
     def new(self, nbytes: int) -> int:
         a = self.next
         self.next += (max(int(nbytes), 1) + BUFFER_ALIGN - 1) // BUFFER_ALIGN * BUFFER_ALIGN
         return a
 
+    def _hint(self, name: str) -> int:
+        t = self.tensors.get(name)
+        if t is None or not t.shape:
+            return 0
+        n = 1
+        for d in t.shape:
+            n *= d
+        rows = t.shape[0]
+        return 2 * n * max(1, -(-max(K.GEMV_BATCHES) // rows) if rows < max(K.GEMV_BATCHES) else 1)
+
     def __call__(self, name: str, nbytes: int, layer: int | None = None) -> int:
         key = (name, layer)
         got = self.bufs.get(key)
         if got is None or got[1] < nbytes:
-            got = (self.new(nbytes), int(nbytes))
+            size = max(int(nbytes), self._hint(name))
+            got = (self.new(size), size)
             self.bufs[key] = got
         return got[0]
 
@@ -248,7 +262,7 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
 def schedule(g: OperatorGraph, arch: str, dedup: bool = True) -> tuple[list[KernelLaunch], list[Operator]]:
     """The step's launches in execution order (pre-layer operators, layer 0 .. L-1, the rest) and the
     operators that no kernel models.  Per-layer operators are those named ``layer.*``."""
-    buf = Buffers()
+    buf = Buffers(g.tensors)
     ops = g.operators
     idx = [i for i, o in enumerate(ops) if o.name.startswith("layer.")]
     if idx and idx != list(range(idx[0], idx[-1] + 1)):

@@ -59,12 +59,18 @@ class Report:
         lines = [f"gpusim {self.gpusim_version} | {self.gpu} | model: {self.model}",
                  f"trace: {self.trace}"]
         w = max([len(k.name[:48]) for k in self.kernels] + [6])
-        lines.append(f"  {'kernel':<{w}}  {'grid':>13} {'cycles':>12} {'warp insts':>12} {'IPC':>7}  top stall")
+        lines.append(f"  {'kernel':<{w}}  {'grid':>13} {'cycles':>12} {'warp insts':>12} {'IPC':>7} {'L1 hit':>6} "
+                     f"{'L2 hit':>6} {'DRAM%':>5}  top stall")
         for k in self.kernels:
             stalls = {n: v for n, v in k.stall_reasons.items() if n != "selected"}
             top = max(stalls, key=stalls.get) if stalls and max(stalls.values()) > 0 else "-"
             g = "x".join(str(v) for v in k.grid)
-            lines.append(f"  {k.name[:48]:<{w}}  {g:>13} {k.cycles:>12,} {k.warp_instructions:>12,} {k.ipc:>7.2f}  {top}")
+            m = k.memory
+            l1 = f"{100 * m.get('l1_hit_rate', 0):.0f}%" if m.get("l1_load_sectors") else "-"
+            l2 = f"{100 * m.get('l2_hit_rate', 0):.0f}%" if m.get("l2_read_sectors") else "-"
+            dram = f"{m.get('dram_throughput_pct_of_peak', 0):.0f}"
+            lines.append(f"  {k.name[:48]:<{w}}  {g:>13} {k.cycles:>12,} {k.warp_instructions:>12,} {k.ipc:>7.2f} "
+                         f"{l1:>6} {l2:>6} {dram:>5}  {top}")
         sim = self.sim
         lines.append(f"total: {self.total_cycles:,} cycles ({len(self.kernels)} kernels, launch latency included)")
         if sim:

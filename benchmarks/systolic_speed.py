@@ -13,8 +13,21 @@ reported separately), best of three runs.  The config is one 128x128 array with 
 port.  (With 1024 kB SRAMs SCALE-Sim's ring over-fetch reads the decode weights 32-159 times
 and a single OS decode GEMV ran for over 25 minutes and 9 GB before we stopped it.)
 
-Numbers recorded on the project's 2-core machine (AMD EPYC, Python 3.11, SCALE-Sim 3.0.0 with
-NumPy 2.3.5), in the closing note of issue 10 and in docs/systolic.md.
+Recorded on the project's 2-core machine (Python 3.11; SCALE-Sim 3.0.0 with NumPy 2.3.5, run
+under a 16 GB address-space cap; gpusim best of 3 after warm-up).  Every COMPUTE and
+DETAILED_ACCESS figure of ``--memory scalesim`` was identical to SCALE-Sim's:
+
+==================  ==  ===========  =======  ==============  ============  ========  =========
+layer (M, N, K)     df  SCALE-Sim s  its MB   gpusim scalesim  speed-up     physical  speed-up
+==================  ==  ===========  =======  ==============  ============  ========  =========
+decode 1,4096,4096  os  247.2        2725     0.020 s          12,400x      0.001 s   ~250,000x
+decode 1,4096,4096  ws  232.2        5184     0.024 s           9,700x      0.001 s   ~230,000x
+decode 1,4096,4096  is  238.3        2736     0.015 s          15,900x      0.001 s   ~240,000x
+decode 1,11008,4096 os  709.4        7150     0.054 s          13,100x      0.001 s   ~700,000x
+decode 1,11008,4096 is  654.9        6750     0.040 s          16,400x      0.001 s   ~650,000x
+decode 1,11008,4096 ws  out of memory (16 GB)  0.065 s          -            0.001 s   -
+prefill 2048,11008,4096  not runnable          0.63-0.88 s      -            0.013 s   -
+==================  ==  ===========  =======  ==============  ============  ========  =========
 """
 
 from __future__ import annotations

@@ -305,36 +305,17 @@ def _port_take(port_cyc, port_used, sc, bank, cyc):
 
 
 @njit(cache=True, _nrt=False)
-def _ifind(tag, row, ways, line):
-    for w in range(ways):
-        if tag[row, w] == line:
-            return w
-    return -1
-
-
-@njit(cache=True, _nrt=False)
-def _ivictim(tag, lru, row, ways):
-    best = 0
-    for w in range(ways):
-        if tag[row, w] < 0:
-            return w
-        if lru[row, w] < lru[row, best]:
-            best = w
-    return best
-
-
-@njit(cache=True, _nrt=False)
 def _il1(p, g, sm, line, t, il1_tag, il1_rdy, il1_lru):
     """Cycle at which the SM's L1 instruction cache can return ``line`` asked for at cycle t."""
     sets = p[P_L1I_SETS]
     ways = p[P_L1I_WAYS]
     row = sm * sets + line % sets
     g[G_ICLOCK] += 1
-    w = _ifind(il1_tag, row, ways, line)
+    w = msys._find(il1_tag, row, ways, line)
     if w >= 0:
         il1_lru[row, w] = g[G_ICLOCK]
         return il1_rdy[row, w] if il1_rdy[row, w] > t else t
-    w = _ivictim(il1_tag, il1_lru, row, ways)
+    w = msys._victim(il1_tag, il1_lru, row, ways)
     il1_tag[row, w] = line
     il1_rdy[row, w] = t + p[P_IMISS]
     il1_lru[row, w] = g[G_ICLOCK]
@@ -351,7 +332,7 @@ def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, i
     sets = p[P_L0_SETS]
     ways = p[P_L0_WAYS]
     row = sc * sets + line % sets
-    w = _ifind(il0_tag, row, ways, line)
+    w = msys._find(il0_tag, row, ways, line)
     lat = p[P_IL0L1]
     if w >= 0:
         g[G_ICLOCK] += 1
@@ -360,9 +341,9 @@ def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, i
             # the stream buffer keeps P_IPREFETCH lines ahead of the demand stream
             ln = line + p[P_IPREFETCH]
             r2 = sc * sets + ln % sets
-            if _ifind(il0_tag, r2, ways, ln) < 0:
+            if msys._find(il0_tag, r2, ways, ln) < 0:
                 arrive = _il1(p, g, sm, ln, c + lat, il1_tag, il1_rdy, il1_lru) + lat
-                w2 = _ivictim(il0_tag, il0_lru, r2, ways)
+                w2 = msys._victim(il0_tag, il0_lru, r2, ways)
                 il0_tag[r2, w2] = ln
                 il0_rdy[r2, w2] = arrive
                 g[G_ICLOCK] += 1
@@ -374,11 +355,11 @@ def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, i
     for k in range(p[P_IPREFETCH] + 1):
         ln = line + k
         r2 = sc * sets + ln % sets
-        if k > 0 and _ifind(il0_tag, r2, ways, ln) >= 0:
+        if k > 0 and msys._find(il0_tag, r2, ways, ln) >= 0:
             continue
         t_req = c + k
         arrive = _il1(p, g, sm, ln, t_req + lat, il1_tag, il1_rdy, il1_lru) + lat
-        w2 = _ivictim(il0_tag, il0_lru, r2, ways)
+        w2 = msys._victim(il0_tag, il0_lru, r2, ways)
         il0_tag[r2, w2] = ln
         il0_rdy[r2, w2] = arrive
         g[G_ICLOCK] += 1

@@ -1,11 +1,11 @@
 """Speed of gpusim's systolic-array model against SCALE-Sim 3.0.0 on Llama-2-7B layers.
 
     python benchmarks/systolic_speed.py                      # gpusim only (both memory models)
-    python benchmarks/systolic_speed.py --scalesim /tmp/ssvenv/bin/python [--layers decode_qkvo]
+    python benchmarks/systolic_speed.py --scalesim .venv-scalesim/bin/python [--layers decode_qkvo]
     python benchmarks/systolic_speed.py --json out.json
 
 SCALE-Sim needs its own virtual environment (it crashes on NumPy >= 2.4):
-``python -m venv /tmp/ssvenv && /tmp/ssvenv/bin/pip install scalesim==3.0.0 'numpy<2.4'``.
+``python -m venv .venv-scalesim && .venv-scalesim/bin/pip install scalesim==3.0.0 'numpy<2.4'``.
 Each SCALE-Sim run is a separate process (``save_disk_space=True``, no trace files), timed by
 wall clock with its peak RSS; gpusim runs in this process after a warm-up (JIT compilation is
 reported separately), best of three runs.  The config is one 128x128 array with the SRAM sizes of SCALE-Sim's

@@ -116,7 +116,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             elif sp in (MemSpace.GLOBAL, MemSpace.LOCAL, MemSpace.GENERIC, MemSpace.TEXTURE):
                 lat = mem.l1_hit_latency_cycles  # the caches decide per access (gpusim.core.memsys)
                 if kd != MemKind.FENCE:
-                    f |= core.F_GLOBAL | core.F_LONG
+                    f |= core.F_LONG
                 if bypasses_l1(mn) or kd in (MemKind.ATOMIC, MemKind.REDUCTION):
                     f |= core.F_BYPASS_L1
                 if kd in (MemKind.ATOMIC, MemKind.REDUCTION):
@@ -338,8 +338,6 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_CTAS_PER_SM] = occ.ctas_per_sm
     p[core.P_WARPS_PER_CTA] = occ.warps_per_cta
     p[core.P_POLICY] = int(cfg.subcore.issue_policy)
-    p[core.P_DRAM_MBPC] = int(round(mem.dram_bandwidth_bytes_per_s * 1000 / cfg.sm.clock_hz))
-    p[core.P_SECTOR] = mem.sector_size_bytes
     p[core.P_IDLE_SKIP] = int(idle_skip)
     p[core.P_CTRL] = int(ctrl)
     p[core.P_STEER] = int(cfg.subcore.fp32_on_int_pipe)

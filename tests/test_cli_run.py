@@ -124,19 +124,19 @@ def test_occupancy_limited_by_registers_gives_fewer_resident_ctas(tmp_path):
     assert occ[255] == (1, "registers")                              # 256 regs/thread after rounding
 
 
-def test_bad_config_key_is_one_line_error_with_key_path(repo_root):
-    r = run_cli("run", VECADD, "--gpu", "rtx3070", "--set", "sm.cont=40", "-o", "/tmp/x", cwd=repo_root)
+def test_bad_config_key_is_one_line_error_with_key_path(repo_root, tmp_path):
+    r = run_cli("run", VECADD, "--gpu", "rtx3070", "--set", "sm.cont=40", "-o", str(tmp_path), cwd=repo_root)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "sm.cont" in r.stderr and len(r.stderr.strip().splitlines()) == 1
 
 
-def test_bad_unit_is_one_line_error(repo_root):
-    r = run_cli("run", VECADD, "--gpu", "rtx3070", "--set", "sm.clock=1.5 GHzz", "-o", "/tmp/x", cwd=repo_root)
+def test_bad_unit_is_one_line_error(repo_root, tmp_path):
+    r = run_cli("run", VECADD, "--gpu", "rtx3070", "--set", "sm.clock=1.5 GHzz", "-o", str(tmp_path), cwd=repo_root)
     assert r.returncode == 2 and "sm.clock" in r.stderr and "Traceback" not in r.stderr
 
 
-def test_unknown_gpu_name_suggests_close_matches(repo_root):
-    r = run_cli("run", VECADD, "--gpu", "rtx307", "-o", "/tmp/x", cwd=repo_root)
+def test_unknown_gpu_name_suggests_close_matches(repo_root, tmp_path):
+    r = run_cli("run", VECADD, "--gpu", "rtx307", "-o", str(tmp_path), cwd=repo_root)
     assert r.returncode == 2 and "rtx3070" in r.stderr
 
 

@@ -1,7 +1,7 @@
 """SCALE-Sim 3.0.0 itself against gpusim, on fresh random small layers (marked slow).
 
 Runs only where SCALE-Sim is installed in its own venv (it crashes on NumPy >= 2.4):
-``python -m venv /tmp/ssvenv && /tmp/ssvenv/bin/pip install scalesim==3.0.0 'numpy<2.4'``, or
+``python -m venv .venv-scalesim && .venv-scalesim/bin/pip install scalesim==3.0.0 'numpy<2.4'``, or
 point ``GPUSIM_SCALESIM_PYTHON`` at such a python.  ``python -m pytest -m slow
 tests/test_systolic_scalesim_live.py``.  Compares every figure of the three reports: the exact
 compute model and the ``--memory scalesim`` totals (which agree exactly, not just within 1%).
@@ -21,7 +21,8 @@ import pytest
 from gpusim.accel.systolic import load_systolic_config, read_topology
 from gpusim.accel.systolic.api import simulate
 
-PY = os.environ.get("GPUSIM_SCALESIM_PYTHON", "/tmp/ssvenv/bin/python")
+PY = os.environ.get("GPUSIM_SCALESIM_PYTHON",
+                    os.path.join(os.path.dirname(__file__), "..", ".venv-scalesim", "bin", "python"))
 
 pytestmark = pytest.mark.slow
 

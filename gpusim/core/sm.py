@@ -1,6 +1,6 @@
 """Cycle-level SM model: sub-cores with fetch, instruction buffers, control-bit dependences,
 CGGTY issue, Allocate with register-file banks and the register-file cache, execution pipes, and
-the per-sub-core memory queue in front of a placeholder memory path.
+the per-sub-core memory queue in front of the memory hierarchy (``gpusim.core.memsys``).
 
 Single responsibility: advance the SMs of one kernel cycle by cycle (skipping cycles in which
 nothing can change) and count what happens.  Rules and numbers come from the digest of
@@ -14,7 +14,9 @@ computed at issue as future cycle stamps, because every latency of this model is
 
 * Front end (MGC §3): 1 fetch per sub-core per cycle into a 3-entry instruction buffer per warp,
   available to issue 2 cycles later; the fetch warp follows the last issued warp and moves to the
-  youngest warp with free buffer entries when that one is full.  Perfect instruction cache.
+  youngest warp with free buffer entries when that one is full; instructions come through a
+  per-sub-core L0 and a per-SM L1 instruction cache with a stream-buffer prefetcher, or a perfect
+  one (``icache.perfect``).
 * Dependences (MGC §1): with control bits, a per-warp stall counter (stall 0 + yield = 45
   cycles), yield (no issue the next cycle), six SB counters incremented in Control (visible 2
   cycles after issue) and released at write-back (write SB) or after the source read (read SB),
@@ -56,8 +58,7 @@ P_SUBCORES = 1
 P_CTAS_PER_SM = 2
 P_WARPS_PER_CTA = 3
 P_POLICY = 4
-P_DRAM_MBPC = 5
-P_SECTOR = 6
+# (slots 5 and 6 are free: the DRAM bandwidth moved into gpusim.core.memsys)
 P_IDLE_SKIP = 7
 P_CTRL = 8                  # 1: control bits, 0: scoreboard
 P_STEER = 9                 # FP32 may use the INT pipe
@@ -137,7 +138,6 @@ U_MEM = 8
 # ---- per-static flags (gpusim.core.layout.SmFlag)
 F_EXIT = 1
 F_BARRIER = 2
-F_GLOBAL = 4
 F_SHARED = 8
 F_IMAD = 16
 F_VARIABLE = 32
@@ -525,7 +525,6 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
     ctrl = p[P_CTRL]
     banks = p[P_BANKS]
     ports = p[P_PORTS]
-    dram_mbpc = p[P_DRAM_MBPC]
     log = p[P_LOG]
     skip = p[P_IDLE_SKIP] and not log
     nsc = n_sm * n_sub
@@ -627,7 +626,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                        w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
                        sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
                        mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
-                       ctrl, banks, ports, dram_mbpc, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
+                       ctrl, banks, ports, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
                        inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr)
                 sc_greedy[sc] = best
                 if w_pc[best] >= w_end[best]:
@@ -770,7 +769,7 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
            w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, sb_rel, sb_long, sb_n,
            reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,
            port_used, mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats,
-           issue_log, ctrl, banks, ports, dram_mbpc, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
+           issue_log, ctrl, banks, ports, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
            inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr):
     i = w_pc[ws]
     s = inst_static[i]

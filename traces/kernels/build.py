@@ -19,7 +19,7 @@ them: ``nvcc`` on PATH (or ``$NVCC``) and the disassemblers (``pip install nvidi
 nvidia-cuda-cuobjdump``; found on PATH or in the wheel's ``nvidia/cu13/bin``).
 
     python traces/kernels/build.py                 # all targets, in place
-    python traces/kernels/build.py --arch sm_86 --out /tmp/sass   # one target elsewhere
+    python traces/kernels/build.py --arch sm_86 --out sass-out   # one target elsewhere
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Regenerate the SCALE-Sim 3.0.0 reference reports in this folder (run with SCALE-Sim's own venv).
 
-    python -m venv /tmp/ssvenv && /tmp/ssvenv/bin/pip install scalesim==3.0.0 'numpy<2.4'
-    /tmp/ssvenv/bin/python tests/data/scalesim/make_reference.py
+    python -m venv .venv-scalesim && .venv-scalesim/bin/pip install scalesim==3.0.0 'numpy<2.4'
+    .venv-scalesim/bin/python tests/data/scalesim/make_reference.py
 
 For every config in configs/ (one per dataflow and InterfaceBandwidth mode) and topology in
 topologies/ it runs SCALE-Sim through its Python API (``save_disk_space=True``: no trace files)

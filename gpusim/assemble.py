@@ -17,7 +17,8 @@ from gpusim.core import sm as core
 from gpusim.core.coalesce import coalesce
 from gpusim.core.layout import MemKind, MemSpace, Unit
 from gpusim.errors import GpusimError, SassError
-from gpusim.frontend.opcodes import base_opcode, bypasses_l1, load_opcode_table, mma_formula_bits, mma_shape
+from gpusim.frontend.opcodes import (base_opcode, bypasses_l1, load_opcode_table, mma_formula_bits, mma_operand_bits,
+                                     mma_shape)
 from gpusim.frontend.reader import KernelTrace
 
 #: Scoreboard mode: issue-to-dependent-issue distance of a fixed-latency producer = pipe latency
@@ -138,11 +139,14 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 f |= core.F_UNIFORM_ADDR
         elif u == Unit.TENSOR:
             shape = mma_shape(mn)
+            warpgroup = base in WARPGROUP_MMA
+            if warpgroup:
+                f |= core.F_GMMA  # asynchronous: completion through gsb0 / WARPGROUP.DEPBAR (gpusim.core.sm)
             if shape is not None:
                 bits = mma_formula_bits(mn)  # the released formula's b (modern-gpu-cores.md §5)
                 rate = cfg.pipes.tensor_rate_per_cycle
                 m_rows = shape.m
-                if base in ("HGMMA", "IGMMA", "QGMMA", "BGMMA"):
+                if warpgroup:
                     # a warpgroup MMA: each of the 4 warps (one per sub-core) does a quarter of the rows
                     m_rows = max(1, shape.m // 4)
                     rate = cfg.pipes.warpgroup_tensor_rate_per_cycle or rate
@@ -151,6 +155,13 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                     (16, 8, 16), (16, 8, 8)) else 0
                 ii = max(1, cyc // 2) + extra
                 lat = cyc - cyc // 2 + extra
+                if not warpgroup and cfg.pipes.mma_latency_base_cycles:
+                    # measured issue-to-dependent-issue latency of mma.sync (configs/README.md,
+                    # pipes.mma_latency_base): base + M*N*K*a/rate with a the operand width
+                    a_bits = mma_operand_bits(mn) or 16
+                    dep = cfg.pipes.mma_latency_base_cycles + (
+                        shape.m * shape.n * shape.k * a_bits) // cfg.pipes.mma_latency_rate_per_cycle
+                    lat = max(lat, dep - FIXED_LATENCY_READ_OFFSET)
                 if shape.k >= 16 and shape.m == 16:
                     f |= core.F_WIDE_WINDOW  # 4-register A fragments: 6-cycle read window (MGC §2.4)
         elif u == Unit.FP64 and cfg.pipes.fp64_shared:
@@ -164,12 +175,18 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             f |= core.F_EXIT
         elif base == "BAR" and "ARV" not in mods:
             f |= core.F_BARRIER
+        elif base == "BAR":
+            f |= core.F_BAR_ARRIVE
         elif base == "IMAD":
             f |= core.F_IMAD
         elif base == "LDGDEPBAR":
             f |= core.F_LDGDEPBAR
         elif base == "DEPBAR":
             f |= core.F_DEPBAR
+        elif base == "WARPGROUP" and "DEPBAR" in mods:
+            f |= core.F_WG_DEPBAR
+        elif base == "WARPGROUP" and "ARRIVE" in mods:
+            f |= core.F_WG_ARRIVE
         elif base == "MEMBAR":
             # MGC §6.4: the SM stalls 53 / 186 / 2900 cycles at CTA / GPU / system scope
             f |= core.F_MEMBAR
@@ -191,6 +208,9 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     st[:, core.S_RSB] = 7
     st[:, core.S_DEPBAR_SB] = 0
     st[:, core.S_DEPBAR_N] = kt.st_imm.clip(0, 63)
+    wg_depbar = np.flatnonzero(flags & core.F_WG_DEPBAR)
+    if wg_depbar.size:
+        st[wg_depbar, core.S_DEPBAR_SB] = core.GSB
     if ctrl:
         idx = listing_fn.index_of_pc(kt.st_pc)
         missing = np.flatnonzero(idx < 0)
@@ -210,7 +230,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 uniform = all(o.reg < 0 or o.reg == 255 for o in mem_ops)
                 st[s, core.S_FLAGS] = (st[s, core.S_FLAGS] | core.F_UNIFORM_ADDR) if uniform else \
                     (st[s, core.S_FLAGS] & ~core.F_UNIFORM_ADDR)
-        for s in np.flatnonzero(flags & core.F_DEPBAR):
+        for s in np.flatnonzero(flags & (core.F_DEPBAR | core.F_WG_DEPBAR)):
             ops_ = listing_fn.operands[idx[s]]
             sb = [o.reg for o in ops_ if o.kind == "other" and o.name == "SB"]
             imm = [o.value for o in ops_ if o.kind == "imm"]
@@ -218,7 +238,40 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 st[s, core.S_DEPBAR_SB] = sb[0]
             if imm:
                 st[s, core.S_DEPBAR_N] = int(imm[0])
+    _mark_wgmma_group_ends(st, kt, listing_fn if ctrl else None)
     return st, ctrl
+
+
+#: Warpgroup MMA opcodes (Hopper wgmma.mma_async): asynchronous, completed through gsb0.
+WARPGROUP_MMA = frozenset({"HGMMA", "IGMMA", "QGMMA", "BGMMA"})
+
+
+def _mark_wgmma_group_ends(st: np.ndarray, kt: KernelTrace, listing_fn=None) -> None:
+    """Set ``F_GMMA_COMMIT`` on the warpgroup MMAs that end a wgmma group.
+
+    With the listing: the HGMMAs carrying the ``gsb0`` operand (the compiler marks the last MMA
+    before ``wgmma.commit_group`` so; research/sass-control-bits.md §5).  Without it: the last
+    warpgroup MMA before the next ``WARPGROUP`` instruction (or the end of the code) in PC order."""
+    gm = np.flatnonzero(st[:, core.S_FLAGS] & core.F_GMMA)
+    if gm.size == 0:
+        return
+    if listing_fn is not None:
+        idx = listing_fn.index_of_pc(kt.st_pc[gm])
+        for s, j in zip(gm, idx):
+            if any(o.kind == "other" and o.name == "gsb0" for o in listing_fn.operands[j]):
+                st[s, core.S_FLAGS] |= core.F_GMMA_COMMIT
+        return
+    order = np.argsort(kt.st_pc, kind="stable")
+    wg = np.array([base_opcode(m) == "WARPGROUP" for m in kt.st_opcode])
+    last = -1
+    for s in order:
+        if st[s, core.S_FLAGS] & core.F_GMMA:
+            last = s
+        elif wg[s] and last >= 0:
+            st[last, core.S_FLAGS] |= core.F_GMMA_COMMIT
+            last = -1
+    if last >= 0:
+        st[last, core.S_FLAGS] |= core.F_GMMA_COMMIT
 
 
 @dataclass
@@ -392,10 +445,10 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         np.zeros(nw, i64),                    # w_last_rel_w
         np.zeros(nw, i64),                    # w_last_rel_r
         np.zeros(nw, i64),                    # w_ldgsts_done
-        np.full((nw, 2), -1, i64),            # w_depbar
-        np.zeros((nw, core.NSB, core.SB_CAP), i64),      # sb_rel
-        np.zeros((nw, core.NSB, core.SB_CAP), np.uint8),  # sb_long
-        np.zeros((nw, core.NSB), i64),        # sb_n
+        np.array([[-1, -1, 0, 0]] * nw, i64).reshape(nw, core.D_NCOLS),  # w_depbar (columns core.D_*)
+        np.zeros((nw, core.NSB + 1, core.SB_CAP), i64),      # sb_rel (row core.GSB: wgmma groups)
+        np.zeros((nw, core.NSB + 1, core.SB_CAP), np.uint8),  # sb_long
+        np.zeros((nw, core.NSB + 1), i64),    # sb_n
         np.zeros((nw if not ctrl else 1, 256), i64),     # reg_ready
         np.zeros((nw if not ctrl else 1, 256), i64),     # reg_war
         np.zeros((nw if not ctrl else 1, 256), np.uint8),  # reg_long

@@ -40,6 +40,14 @@ computed at issue as future cycle stamps, because every latency of this model is
   shared and constant loads take their configured latency; load data returns at 512 bits per
   cycle (shared: 1024).
 
+* Warpgroup MMA (Hopper wgmma; research/sass-control-bits.md §5): an HGMMA issues without waiting
+  for its result; its quarter of the MMA queues on the sub-core's tensor pipe (busy for its
+  initiation interval, so the HGMMAs of a group run back to back) and completes its latency
+  later.  The HGMMA carrying ``gsb0`` commits the warp's group; ``WARPGROUP.DEPBAR.LE gsb0, N``
+  holds the next instruction (Nsight state "wait") until at most N groups are in flight, outside
+  the six SBs; ``WARPGROUP.ARRIVE`` holds it until the warp's in-flight fixed-latency register
+  writes have landed.
+
 Contract: state arrays are allocated by ``gpusim.assemble`` and passed in; ``run_sm`` runs until
 the kernel finishes or ``until`` cycles and can be called again to resume (progress reporting);
 no allocation in the cycle loop; integer cycles; deterministic.
@@ -154,6 +162,11 @@ F_SHARED_FP64 = 32768
 F_ATOMIC = 65536            # atomics and reductions: executed at the L2
 F_BYPASS_L1 = 131072        # .STRONG.GPU / .BYPASS / .CG ...: skip the L1
 F_MEMBAR = 262144           # memory barrier: the warp waits S_LAT cycles (MGC §6.4 MEMBAR costs)
+F_GMMA = 524288             # asynchronous warpgroup MMA (HGMMA/IGMMA/QGMMA/BGMMA): queued on the tensor pipe
+F_GMMA_COMMIT = 1048576     # ... the last of its wgmma group (the ``gsb0`` operand): commits the group
+F_WG_DEPBAR = 2097152       # WARPGROUP.DEPBAR.LE gsb0, N: the next instruction waits until <= N groups are in flight
+F_WG_ARRIVE = 4194304       # WARPGROUP.ARRIVE (wgmma.fence): waits for the warp's in-flight register writes
+F_BAR_ARRIVE = 8388608      # BAR.ARV (barrier.arrive): counts the warp's arrival without waiting
 
 # per-static columns of the int32 matrix ``st`` (gpusim.core.layout.StCol mirrors these)
 S_UNIT = 0
@@ -176,10 +189,18 @@ S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
 S_NCOLS = 23
 
 NSB = 6
+GSB = NSB        # extra counter row of the SB arrays: the warp's committed, unfinished wgmma groups (gsb0)
 SB_CAP = 64
 MQ_RING = 8
 PORT_RING = 64
 NEVER = np.int64(1) << np.int64(60)
+
+# ---- columns of the per-warp ``w_depbar`` rows
+D_SB = 0         # counter an issued DEPBAR.LE / WARPGROUP.DEPBAR.LE waits on (-1: none; GSB: wgmma groups)
+D_N = 1          # ... until at most this many are pending
+D_GMMA_DONE = 2  # cycle from which every warpgroup MMA the warp has issued is complete (visible)
+D_FIXED_WB = 3   # cycle from which every fixed-latency register write of the warp is visible
+D_NCOLS = 4
 
 # ---- global scalars in ``g``
 G_CYCLE = 0
@@ -377,7 +398,7 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
     MGC §2.1 items 1-4) and the earliest cycle at which that reason can end without the warp
     issuing (its wake-up cycle).  Once these conditions hold they keep holding until the warp
     issues, except that the SB increment of its last issue becomes visible 2 cycles after it."""
-    if w_bar[ws]:
+    if w_bar[ws] == 1:
         return R_BARRIER, NEVER
     if w_ibn[ws] == 0:
         return R_NO_INST, NEVER
@@ -437,13 +458,19 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
                         wake = v
         if reason >= 0:
             return reason, wake
-    b = w_depbar[ws, 0]
+    b = w_depbar[ws, D_SB]
     if b >= 0:
-        # an issued DEPBAR.LE SBb, N holds the next instruction until SBb <= N (MGC §1.5, Figure 2)
-        nmax = w_depbar[ws, 1]
+        # an issued DEPBAR.LE SBb, N holds the next instruction until SBb <= N (MGC §1.5, Figure 2);
+        # WARPGROUP.DEPBAR.LE gsb0, N the same on the warp's committed wgmma groups (row GSB)
+        nmax = w_depbar[ws, D_N]
         if _sb_pending(sb_rel, sb_n, ws, b, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
                        w_last_rel_r) > nmax:
-            reason = R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+            if b == GSB:
+                # Nsight "wait": the groups finish a known number of cycles after they entered the
+                # tensor pipe, a fixed-latency dependence (configs/README.md, "wgmma")
+                reason = R_WAIT
+            else:
+                reason = R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
             wake = NEVER
             for q in range(sb_n[ws, b]):
                 v = sb_rel[ws, b, q]
@@ -631,9 +658,11 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                 sc_greedy[sc] = best
                 if w_pc[best] >= w_end[best]:
                     # a retired slot starts clean for the next CTA's warp
-                    for b in range(NSB):
+                    for b in range(NSB + 1):
                         sb_n[best, b] = 0
-                    w_depbar[best, 0] = -1
+                    w_depbar[best, D_SB] = -1
+                    w_depbar[best, D_GMMA_DONE] = 0
+                    w_depbar[best, D_FIXED_WB] = 0
                     if not ctrl:
                         for rg in range(256):
                             reg_ready[best, rg] = 0
@@ -646,6 +675,15 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     slot_cta = (best - sm * wslots) // wpc
                     cs = sm * cps + slot_cta
                     w_bar[best] = 1
+                    c_bar[cs] += 1
+                    _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c,
+                                     w_wake, sc_next)
+                elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BAR_ARRIVE and w_bar[best] == 0:
+                    # BAR.ARV: the warp's arrival counts towards the barrier of this phase, the warp goes on
+                    # (w_bar 2 = arrived, not waiting)
+                    slot_cta = (best - sm * wslots) // wpc
+                    cs = sm * cps + slot_cta
+                    w_bar[best] = 2
                     c_bar[cs] += 1
                     _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c,
                                      w_wake, sc_next)
@@ -730,7 +768,9 @@ def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_liv
     if c_live[cs] > 0 and c_bar[cs] >= c_live[cs]:
         for k in range(wpc):
             ws = sm * wslots + slot_cta * wpc + k
-            if w_bar[ws]:
+            if w_bar[ws] == 2:
+                w_bar[ws] = 0  # arrived with BAR.ARV: was not waiting
+            elif w_bar[ws]:
                 w_bar[ws] = 0
                 if w_stall[ws] < c + 1:
                     w_stall[ws] = c + 1
@@ -754,6 +794,10 @@ def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w
     w_ibn[ws] = 0
     if sc_greedy[sc] == ws:
         sc_greedy[sc] = -1
+    if w_bar[ws] == 2:
+        # an exited warp counts as arrived through c_live: drop its BAR.ARV arrival
+        c_bar[cs] -= 1
+        w_bar[ws] = 0
     c_live[cs] -= 1
     g[G_LIVE] -= 1
     if c_live[cs] == 0:
@@ -790,10 +834,13 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
         m &= m - np.uint32(1)
         na += 1
     counters[C_THREAD_INSTS] += na
-    w_depbar[ws, 0] = -1
+    w_depbar[ws, D_SB] = -1
     if fl & F_DEPBAR:
-        w_depbar[ws, 0] = st[s, S_DEPBAR_SB]
-        w_depbar[ws, 1] = st[s, S_DEPBAR_N]
+        w_depbar[ws, D_SB] = st[s, S_DEPBAR_SB]
+        w_depbar[ws, D_N] = st[s, S_DEPBAR_N]
+    elif fl & F_WG_DEPBAR:
+        w_depbar[ws, D_SB] = GSB
+        w_depbar[ws, D_N] = st[s, S_DEPBAR_N]
     # ---- stall counter and yield (MGC §1.2, §1.3)
     if ctrl:
         stall = st[s, S_STALL]
@@ -809,13 +856,33 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
     if fl & F_MEMBAR and nxt < c + st[s, S_LAT]:
         # the warp waits until its earlier memory operations are visible at the barrier's scope
         nxt = c + st[s, S_LAT]
+    if fl & F_WG_ARRIVE and nxt < w_depbar[ws, D_FIXED_WB]:
+        # wgmma.fence orders the warp's earlier register writes before the MMAs that follow (PTX ISA,
+        # wgmma.fence): the warp waits until its in-flight fixed-latency results are written back
+        nxt = w_depbar[ws, D_FIXED_WB]
     w_stall[ws] = nxt
     if fl & F_IMAD:
         sc_issue_busy[sc] = c + 1 + p[P_IMAD_BUSY]
     wb = c + 1          # write-back (RAW release) cycle
     war = c + 1         # source registers read (WAR release) cycle
     is_long = 0
-    if (fl & F_VARIABLE) == 0:
+    if fl & F_GMMA:
+        # ---- asynchronous warpgroup MMA (wgmma.mma_async): the warp does not wait for it.  Its
+        # quarter of the MMA enters the sub-core's tensor pipe when the pipe is free (the HGMMAs
+        # of a group queue back to back), holds it S_II cycles and is done S_LAT cycles later.
+        sc_control_free[sc] = c + 2
+        t0 = c + 2
+        if unit_free[sc, U_TENSOR] > t0:
+            t0 = unit_free[sc, U_TENSOR]
+        unit_free[sc, U_TENSOR] = t0 + st[s, S_II]
+        wb = t0 + st[s, S_II] + st[s, S_LAT]
+        war = t0
+        if wb + 1 > w_depbar[ws, D_GMMA_DONE]:
+            w_depbar[ws, D_GMMA_DONE] = wb + 1
+        if fl & F_GMMA_COMMIT:
+            # groups complete in order: a group is done when every MMA issued before its end is
+            _sb_push(sb_rel, sb_long, sb_n, ws, GSB, w_depbar[ws, D_GMMA_DONE], 0, c)
+    elif (fl & F_VARIABLE) == 0:
         # ---- Control (c+1) -> Allocate (>= c+2): read-port reservation (MGC §2.4, §4.2, §4.3)
         entry = c + 2
         if sc_alloc_free[sc] > entry:
@@ -889,6 +956,8 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
         unit_free[sc, uu] = c + st[s, S_II] + delay
         wb = c + st[s, S_LAT] + p[P_FIXED_OFFSET] + delay - 1
         war = start + window - 1
+        if wb + 1 > w_depbar[ws, D_FIXED_WB]:
+            w_depbar[ws, D_FIXED_WB] = wb + 1
     else:
         sc_control_free[sc] = c + 2
         if u == U_MEM:
@@ -1026,12 +1095,15 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
         kind = 0
         if fl & F_VARIABLE:
             kind = 1 if is_long else 2
+        # (a wgmma's registers are guarded by WARPGROUP.DEPBAR, which real code must execute before
+        # touching them (PTX ISA, wgmma.wait_group), not by the scoreboard: the MMAs of a group chain
+        # on their accumulators inside the tensor pipe)
         for k in range(4):
             rg = st[s, S_DST0 + k]
-            if rg >= 0 and rg != 255:
+            if rg >= 0 and rg != 255 and (fl & F_GMMA) == 0:
                 reg_ready[ws, rg] = rel_w
                 reg_long[ws, rg] = kind
-        if fl & F_VARIABLE:
+        if fl & F_VARIABLE and (fl & F_GMMA) == 0:
             for k in range(4):
                 rg = st[s, S_SRC0 + k]
                 if rg >= 0 and rg != 255 and reg_war[ws, rg] < rel_r:

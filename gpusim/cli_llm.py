@@ -47,7 +47,8 @@ def _cmd_llm(a: argparse.Namespace) -> int:
     if a.tp is not None and a.tp < 1:
         raise GpusimError(f"llm: --tp {a.tp}: must be >= 1")
     kind = machines[0]
-    gpu_only = [f for f, on in (("--no-dedup", a.no_dedup), ("--cuda-graph", a.cuda_graph)) if on]
+    gpu_only = [f for f, on in (("--no-dedup", a.no_dedup), ("--cuda-graph", a.cuda_graph),
+                                ("--sample", a.sample)) if on]
     if gpu_only and kind != "gpu":
         raise GpusimError(f"llm: {', '.join(gpu_only)} apply to --gpu only")
     if kind != "rdu" and a.fusion:
@@ -64,7 +65,8 @@ def _cmd_llm(a: argparse.Namespace) -> int:
         from gpusim.llm.run import resolve, summary_lines
 
         m, st, cfg = resolve(a.model, a.step, a.gpu, sets)
-        rep = M.run_gpu(m, st, cfg, tp=a.tp or 1, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress)
+        rep = M.run_gpu(m, st, cfg, tp=a.tp or 1, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
+                        sample=a.sample)
         rep["machine"]["config"] = rep["gpu_config"] = a.gpu
         config_text = dump_config(cfg)
         lines = summary_lines(rep)
@@ -119,6 +121,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. "
                                                                        "memory.dram_bandwidth='4 TB/s' (repeatable)")
     p.add_argument("--no-dedup", action="store_true", help="simulate every launch instead of identical launches once")
+    p.add_argument("--sample", type=int, default=None, metavar="K",
+                   help="CTA-wave sampling (GPU): kernels with more waves simulate 1 warm-up + K measured + 1 drain "
+                        "waves and extrapolate the rest, with the error bound in the report (K >= 4; default off)")
     p.add_argument("--cuda-graph", action="store_true", help="launch overhead of a CUDA-graph replay instead of "
                                                              "stream launches (launch.kernel_launch_latency)")
     p.add_argument("-o", "--output", default="gpusim-llm-out", help="output folder (default: gpusim-llm-out)")

@@ -85,10 +85,11 @@ def test_the_l2_keeps_a_producers_output_for_the_next_kernel_of_the_step(tiny_de
     assert op["cycles_per_execution"] < cold["cycles"]
 
 
-def test_embedding_and_kv_append_run_their_kernels_and_collectives_are_listed_with_a_reason():
+def test_embedding_and_kv_append_run_their_kernels_and_collectives_take_the_interconnect_time():
     """Rule: the embedding gather and the KV-cache append are simulated with their own kernels (one
     append launch per request group, at that group's past position); tensor-parallel collectives
-    have no interconnect model and are listed under not_simulated with a reason, taking no time."""
+    take the bus-bandwidth time of the config's interconnect (gpusim.llm.collectives), one launch each:
+    all-reduce latency + 2(n-1)/n * bytes / busbw, all-gather latency + (n-1)/n * bytes / busbw."""
     r = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", A100, tp=2)
     ops = {o["name"]: o for o in r["operators"]}
     assert [k["kernel"] for k in ops["embedding"]["kernels"]] == ["embedding_gather_f16"]
@@ -96,8 +97,22 @@ def test_embedding_and_kv_append_run_their_kernels_and_collectives_are_listed_wi
     assert kv["launches"] == 2 * 2 and [k["kernel"] for k in kv["kernels"]] == ["kv_append_f16"]
     assert kv["kernels"][0]["simulated"] == 2  # the two groups' launches differ; the layers repeat them
     assert all(o["cycles"] > 0 for o in (ops["embedding"], kv))
-    assert {s["kind"] for s in r["not_simulated"]} == {"allreduce", "allgather"}
-    assert all("interconnect" in s["reason"] for s in r["not_simulated"])
+    assert r["not_simulated"] == []
+    cfg = load_config(A100)
+    bus, lat, clk = cfg.interconnect.bus_bandwidth_bytes_per_s, cfg.interconnect.collective_latency_ps * 1e-12, cfg.sm.clock_hz
+    ar = ops["layer.o_proj.allreduce"]
+    assert ar["bound"] == "network" and ar["launches"] == ar["count"]
+    expect = lat + 2 * (2 - 1) / 2 * ar["shape"]["bytes"] / bus
+    assert ar["cycles_per_execution"] == round(expect * clk)
+    ag = ops["lm_head.allgather"]
+    assert ag["cycles_per_execution"] == round((lat + (2 - 1) / 2 * ag["shape"]["bytes"] / bus) * clk)
+    # the interconnect time is in the step: a 10x faster bus shortens the step by the bandwidth terms
+    fast = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", A100, tp=2,
+                         overrides=["interconnect.bus_bandwidth=2315.8 GB/s"])
+    fo = {o["name"]: o for o in fast["operators"]}
+    assert fo["layer.o_proj.allreduce"]["cycles"] < ar["cycles"]
+    assert fast["step_seconds"] < r["step_seconds"]
+
 
 def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
     """Rule: compute- or memory-bound when the operator sustains >= BOUND_FRACTION of the tensor peak

@@ -419,6 +419,19 @@ class HostConfig:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class InterconnectConfig:
+    """GPU-to-GPU links of a node (NVLink / NVSwitch): the tensor-parallel collectives of `gpusim llm --tp`."""
+
+    bus_bandwidth_bytes_per_s: float = _f(
+        "NCCL all-reduce bus bandwidth of the node (nccl-tests busbw: algbw x 2(n-1)/n), per GPU", 231.58e9, min=0)
+    # HW175: A100-SXM4-80GB, 8 GPUs, 8 GB message, 231.58 GB/s (Azure ND A100 v4); Hopper: HW174 478.87 GB/s
+    collective_latency_ps: int = _f("fixed time of one small collective (all-reduce / all-gather) [time]",
+                                    8_000_000, min=0)
+    # estimate: NCCL issue #1259 (github.com/NVIDIA/nccl/issues/1259) measures ~6 us for a 2-GPU NVLS all-reduce
+    # of small messages on H100 with CUDA graphs, rising with the GPU count; no 8-GPU small-message figure in research/
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class GPUConfig:
     """One GPU, fully resolved: what ``load_config`` returns and ``dump_config`` writes."""
 
@@ -435,5 +448,6 @@ class GPUConfig:
     memory: MemoryConfig = _section(MemoryConfig, "memory hierarchy")
     launch: LaunchConfig = _section(LaunchConfig, "kernel and CTA launch")
     host: HostConfig = _section(HostConfig, "link to the host")
+    interconnect: InterconnectConfig = _section(InterconnectConfig, "GPU-to-GPU links of a node")
     # Where each value came from (key path -> file, 'default' or '--set'); ignored by ==.
     provenance: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False, metadata={"internal": True})

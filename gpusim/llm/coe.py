@@ -10,8 +10,8 @@ memory and come over the host links.
 GPU node model (:func:`gpu_coe`):
 
 * the node has ``gpus`` GPUs of one config; every model (router, expert) runs tensor parallel over
-  all of them (per-GPU shapes; the all-reduces are not simulated, so the GPU side is optimistic,
-  as the paper's DGX estimate is);
+  all of them (per-GPU shapes; the all-reduces and the logits all-gather take the config's
+  ``interconnect`` time, :mod:`gpusim.llm.collectives`);
 * router, expert prefill and one expert decode step (at the mean context ``prompt + out / 2``)
   are simulated by ``gpusim llm``'s GPU path (:func:`gpusim.llm.machines.run_gpu`);
 * device memory (``memory.dram_size`` per GPU) holds the router, one sequence's KV cache and
@@ -129,5 +129,5 @@ def gpu_coe(gpu: str, expert: str | ModelSpec, router: str | ModelSpec | None = 
             "expert_bytes": _weight_bytes(ex), "switch_s_each": switch,
             "switches": switches, "switch_s": switches * switch, "router_s": router_s, "prefill_s": prefill_s,
             "decode_s": decode_s, "total_s": total, "tokens_per_s": batch * out / total,
-            "notes": ["tensor-parallel all-reduces are not simulated (optimistic for the GPUs)",
+            "notes": ["tensor-parallel collectives: analytic interconnect model (gpusim.llm.collectives)",
                       "host-memory capacity is not checked (as the paper assumes)"]}

@@ -35,8 +35,18 @@ from collections.abc import Sequence
 from gpusim.errors import GpusimError
 from gpusim.llm.model import ModelSpec, Step
 
-__all__ = ["BOUND_FRACTION", "COMMON_KEYS", "MACHINE_KINDS", "OPERATOR_KEYS", "classify", "run_gpu", "run_rdu",
-           "run_systolic", "coe_lines", "summary_lines"]
+__all__ = [
+    "BOUND_FRACTION",
+    "COMMON_KEYS",
+    "MACHINE_KINDS",
+    "OPERATOR_KEYS",
+    "classify",
+    "coe_lines",
+    "run_gpu",
+    "run_rdu",
+    "run_systolic",
+    "summary_lines",
+]
 
 MACHINE_KINDS = ("gpu", "systolic", "rdu")
 COMMON_KEYS = ("machine", "model", "step", "tp", "step_seconds", "launch_seconds", "tokens", "tokens_per_second",

@@ -25,8 +25,9 @@ Kernel choice
     approximation: it reads top_k rows per token); the embedding runs the gather kernel over
     synthetic token ids (:func:`token_ids`, a memory image for the walker) and the KV-cache append
     one append kernel per request group (new K/V rows of the fused QKV output into the group's cache
-    at position ``past``).  Tensor-parallel collectives have no kernel (no interconnect model): they
-    are listed under ``not_simulated`` with their bytes and a reason and take no time (and no launch).  The kernels are fp16; a bf16 model runs them
+    at position ``past``).  Tensor-parallel collectives (``tp`` > 1) are not walked:
+    :mod:`gpusim.llm.collectives` times them from the config's ``interconnect`` section (one launch
+    each, bound ``network``).  The kernels are fp16; a bf16 model runs them
     unchanged (same sizes and, on A100/H100, the same tensor rates); fp8/int8/int4 tensors and head
     sizes other than 128 are refused.
 
@@ -65,7 +66,6 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -76,21 +76,12 @@ from gpusim.errors import ConfigError, GpusimError
 from gpusim.frontend.opcodes import mma_formula_bits, mma_shape
 from gpusim.frontend.reader import intern_opcodes
 from gpusim.llm import kernels as K
+from gpusim.llm.collectives import collective_seconds
 from gpusim.llm.graph import Operator, OperatorGraph, build_graph
-from gpusim.llm.model import (
-    ModelSpec,
-    Step,
-    StepError,
-    load_model,
-    parse_step,
-    step_from_dict,
-)
+from gpusim.llm.machines import BOUND_FRACTION, classify
+from gpusim.llm.model import ModelSpec, Step, load_model_step
 from gpusim.stats.catalog import name_counters
 
-#: An operator is called memory- (compute-) bound when it sustains at least this fraction of the
-#: configured DRAM bandwidth (tensor peak); below both it is latency-bound.  A reporting convention
-#: of this module, not a hardware number.
-BOUND_FRACTION = 0.6
 #: First synthetic device address of the buffers we hand to kernels (above 4 GiB like real device
 #: pointers; buffers are 256-byte aligned and never overlap).
 DEVICE_BASE = 0x7F00_0000_0000
@@ -105,12 +96,10 @@ DEFAULT_PEAK_MMA = "HMMA.16816.F32"
 ALIASES = {"final.h_sampled": "final.h", "x0": "layer.x"}   # + layer 0 reads the embedding output
 #: Why an operator kind has no kernel (report["not_simulated"][i]["reason"]); None: any other kind.
 NOT_SIMULATED_REASONS = {
-    "allreduce": "tensor-parallel collective: gpusim has no interconnect (NVLink / NCCL) model; it takes no "
-                 "time and no launch",
-    "allgather": "tensor-parallel collective: gpusim has no interconnect (NVLink / NCCL) model; it takes no "
-                 "time and no launch",
     None: "no kernel models this operator yet; it takes no time and no launch",
 }
+#: Operator kinds timed by the interconnect model (gpusim.llm.collectives), one launch each.
+COLLECTIVES = ("allreduce", "allgather")
 #: CTA-wave sampling (``sample`` of :func:`simulate_kernel` / :func:`simulate_step`): waves simulated
 #: before the measured ones (they fill the pipelines and caches; a choice of this module).
 SAMPLE_WARMUP_WAVES = 1
@@ -380,15 +369,6 @@ def tensor_peak_flops(cfg: GPUConfig, arch: str | None = None) -> float:
     return 2 * m * shape.n * shape.k / interval * cfg.sm.subcores * cfg.sm.count * cfg.sm.clock_hz
 
 
-def classify(flops_per_s: float, dram_bytes_per_s: float, peak_flops: float, peak_bytes: float) -> str:
-    """compute / memory / latency from the achieved fractions of the configured peaks (module doc)."""
-    uc = flops_per_s / peak_flops if peak_flops else 0.0
-    um = dram_bytes_per_s / peak_bytes if peak_bytes else 0.0
-    if max(uc, um) < BOUND_FRACTION:
-        return "latency"
-    return "compute" if uc >= um else "memory"
-
-
 # --------------------------------------------------------------------------------------------
 # simulation
 # --------------------------------------------------------------------------------------------
@@ -541,25 +521,7 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
 def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
             overrides: list[str] | tuple[str, ...] = ()) -> tuple[ModelSpec, Step, GPUConfig]:
     """Model, step and config from names / strings / files (step: the grammar or a YAML file)."""
-    m = model if isinstance(model, ModelSpec) else load_model(model)
-    if isinstance(step, Step):
-        st = step
-    elif step.strip().endswith((".yaml", ".yml")):
-        import yaml
-
-        p = Path(step.strip())
-        if not p.is_file():
-            raise StepError(f"{p}: step file not found")
-        try:
-            d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise StepError(f"{p}: not valid YAML: {e}") from None
-        try:
-            st = step_from_dict(d)
-        except StepError as e:
-            raise StepError(f"{p}: {e}") from None
-    else:
-        st = parse_step(step)
+    m, st = load_model_step(model, step)
     cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
     return m, st, cfg
 
@@ -651,6 +613,14 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
             bar.update(1)
     if bar is not None:
         bar.close()
+    lat_s = cfg.interconnect.collective_latency_ps * 1e-12
+    bus = cfg.interconnect.bus_bandwidth_bytes_per_s
+    for op in skipped:
+        if op.kind in COLLECTIVES:
+            sec = collective_seconds(op.kind, op.shape["bytes"], tp, bus, lat_s)
+            per_op[op.name] = {"op": op, "kernels": {}, "cycles": round(sec * clock) * op.count, "dram_bytes": 0,
+                               "launches": op.count, "error_cycles": 0.0, "sampled": False, "collective": True}
+    skipped = [op for op in skipped if op.kind not in COLLECTIVES]
     ops_out = []
     kernel_cycles = 0
     err_cycles = 0.0
@@ -669,7 +639,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                         "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "bytes_per_s": bps,
                         "dram_bytes_per_s": dps, "tensor_utilisation": fps / peak_f if peak_f else 0.0,
                         "dram_utilisation": dps / peak_b if peak_b else 0.0,
-                        "bound": classify(fps, dps, peak_f, peak_b),
+                        "bound": "network" if d.get("collective") else classify(fps, dps, peak_f, peak_b),
                         "sampled": d["sampled"], "relative_error": d["error_cycles"] / cyc if cyc else 0.0})
         kernel_cycles += cyc
         err_cycles += d["error_cycles"]

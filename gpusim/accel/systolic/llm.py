@@ -68,7 +68,7 @@ def _gemm_cycles(cfg: SystolicConfig, layer: Layer) -> tuple[int, int]:
 def _elementwise_cycles(cfg: SystolicConfig, nbytes: float, ops: float) -> int:
     mem = nbytes / cfg.word_bytes / cfg.dram_bw_words_per_cycle
     vec = ops / cfg.vector_ops_per_cycle if cfg.vector_ops_per_cycle else 0.0
-    return int(math.ceil(max(mem, vec))) + cfg.dram_latency_cycles
+    return math.ceil(max(mem, vec)) + cfg.dram_latency_cycles
 
 
 def _attention_cycles(cfg: SystolicConfig, op: Operator) -> int:
@@ -84,7 +84,7 @@ def _attention_cycles(cfg: SystolicConfig, op: Operator) -> int:
     vec = SOFTMAX_OPS * scores / cfg.vector_ops_per_cycle if cfg.vector_ops_per_cycle else 0.0
     compute = qk.total_cycles_incl_prefetch + pv.total_cycles_incl_prefetch + vec
     mem = op.bytes / cfg.word_bytes / cfg.dram_bw_words_per_cycle
-    return int(math.ceil(max(compute, mem))) + cfg.dram_latency_cycles
+    return math.ceil(max(compute, mem)) + cfg.dram_latency_cycles
 
 
 def _operator(cfg: SystolicConfig, op: Operator) -> tuple[int, int] | None:

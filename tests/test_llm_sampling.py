@@ -21,20 +21,10 @@ from gpusim.llm.run import (
     summary_lines,
     wave_extrapolation,
 )
+from tests.test_llm_sanity import a100_slice
 
 A100 = "a100-sxm4-80gb"
 PTRS = (1 << 40, 2 << 40, 3 << 40)
-
-
-def a100_slice(n_sm: int) -> list[str]:
-    """--set overrides for ``n_sm`` of the A100's SMs with their share of its L2 slices, L2 bytes and DRAM
-    bandwidth (as tests/test_llm_sanity.py's helper of the same name)."""
-    cfg = load_config(A100)
-    share = n_sm / cfg.sm.count
-    slices = max(1, round(cfg.memory.l2_slices * share))
-    return [f"sm.count={n_sm}", f"memory.l2_slices={slices}",
-            f"memory.l2_size={cfg.memory.l2_size_bytes // cfg.memory.l2_slices * slices} B",
-            f"memory.dram_bandwidth={cfg.memory.dram_bandwidth_bytes_per_s * share:.0f} B/s"]
 
 
 @pytest.fixture(scope="module")

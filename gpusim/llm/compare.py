@@ -37,15 +37,9 @@ OVERHEAD = "launch/sync"
 
 
 def load_report(path: str | Path) -> dict:
-    p = Path(path)
-    if p.is_dir():
-        p = p / "report.json"
-    if not p.is_file():
-        raise GpusimError(f"{path}: no report.json (expected a `gpusim llm` output folder or its report.json)")
-    try:
-        rep = json.loads(p.read_text())
-    except (OSError, json.JSONDecodeError) as e:
-        raise GpusimError(f"{p}: not a readable JSON report: {e}") from None
+    from gpusim.stats.render import read_report_json
+
+    rep, p = read_report_json(path, "llm")
     missing = [k for k in COMMON_KEYS if k not in rep] if isinstance(rep, dict) else list(COMMON_KEYS)
     if missing:
         raise GpusimError(f"{p}: not a `gpusim llm` report (missing {', '.join(missing)}); "

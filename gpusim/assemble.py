@@ -10,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from gpusim.config.specs import PIPE_NAMES, DependenceMode, GPUConfig
 from gpusim.core import memsys as msys
 from gpusim.core import sm as core
+from gpusim.core.coalesce import _lane_addr as lane_address
 from gpusim.core.coalesce import coalesce
 from gpusim.core.layout import MemKind, MemSpace, Unit
 from gpusim.errors import GpusimError, SassError
@@ -128,10 +130,23 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 f |= core.F_STORE
             if kd in (MemKind.LOAD, MemKind.ATOMIC):
                 f |= core.F_LOAD
-            if kd == MemKind.ASYNC_COPY:
+            if kd == MemKind.ASYNC_COPY and base in TMA_LOADS:
+                # TMA: global -> L2 -> shared memory (no L1 allocation), completion on an mbarrier
+                f |= core.F_TMA | core.F_LOAD | core.F_BYPASS_L1
+            elif kd == MemKind.ASYNC_COPY:
                 f |= core.F_LDGSTS | core.F_LOAD
                 if bypasses_l1(mn):
                     f |= core.F_BYPASS_L1
+            if base == "SYNCS":
+                if "ARRIVE" in mods:
+                    f |= core.F_MBAR_ARRIVE
+                    # .A1T0: arrive only; plain ARRIVE.TRANS64 Rd, [bar], Rtx: arrive.expect_tx
+                    if not any(m.startswith("A") and "T" in m and m[1:].split("T")[-1] == "0" for m in mods[1:]):
+                        f |= core.F_MBAR_EXPECT
+                elif "PHASECHK" in mods:
+                    f |= core.F_MBAR_WAIT
+                elif "EXCH" in mods:
+                    f |= core.F_MBAR_INIT
             # uniform (or immediate) address: no regular register among the address sources; the tracer
             # lists the address registers first, then a store's data register
             n_data = 1 if kd in (MemKind.STORE, MemKind.ATOMIC, MemKind.REDUCTION) else 0
@@ -187,6 +202,18 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             f |= core.F_WG_DEPBAR
         elif base == "WARPGROUP" and "ARRIVE" in mods:
             f |= core.F_WG_ARRIVE
+        elif base == "UCGABAR_ARV":
+            f |= core.F_CGA_ARRIVE
+        elif base == "UCGABAR_WAIT":
+            f |= core.F_CGA_WAIT
+        elif base == "WARPSYNC":
+            f |= core.F_MEMBAR  # the warp waits pipes.warpsync_latency (an estimate, configs/README.md)
+            lat = cfg.pipes.warpsync_latency_cycles
+        elif base == "ERRBAR":
+            # HW105 / MGC §1: the warp stalls 45 cycles after ERRBAR (encoded stall 0 + yield); also
+            # without control bits
+            f |= core.F_MEMBAR
+            lat = cfg.subcore.stall0_yield_cycles
         elif base == "MEMBAR":
             # MGC §6.4: the SM stalls 53 / 186 / 2900 cycles at CTA / GPU / system scope
             f |= core.F_MEMBAR
@@ -242,6 +269,9 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     return st, ctrl
 
 
+#: TMA loads that complete on an mbarrier (cp.async.bulk.tensor / cp.async.bulk global -> shared).
+TMA_LOADS = frozenset({"UTMALDG", "UBLKCP"})
+
 #: Warpgroup MMA opcodes (Hopper wgmma.mma_async): asynchronous, completed through gsb0.
 WARPGROUP_MMA = frozenset({"HGMMA", "IGMMA", "QGMMA", "BGMMA"})
 
@@ -272,6 +302,59 @@ def _mark_wgmma_group_ends(st: np.ndarray, kt: KernelTrace, listing_fn=None) -> 
             last = -1
     if last >= 0:
         st[last, core.S_FLAGS] |= core.F_GMMA_COMMIT
+
+
+def cluster_size(kt: KernelTrace) -> int:
+    """CTAs per thread-block cluster, from the trace header line ``-cluster dim = (x,y,z)`` (1 without one)."""
+    v = kt.header.extra.get("cluster dim")
+    if v is None:
+        return 1
+    try:
+        dims = [int(x) for x in str(v).strip().strip("()").split(",")]
+    except ValueError:
+        raise GpusimError(f"{kt.path}: bad '-cluster dim = {v}' (expected (x,y,z))") from None
+    if not dims or any(d < 1 for d in dims):
+        raise GpusimError(f"{kt.path}: bad '-cluster dim = {v}' (each dimension >= 1)")
+    return int(np.prod(dims))
+
+
+#: Distributed shared memory: a generic address in the shared window with the peer CTA's rank in bits 24 and up
+#: (``map_shared_rank`` on sm_90a: ``LEA R3, Rrank, ..., 0x18`` on the SR_SWINHI window).
+DSM_RANK_SHIFT = 24
+
+
+def _resolve_dsm(kt: KernelTrace, space: np.ndarray, cluster: int) -> np.ndarray:
+    """Mark generic accesses that resolve to a peer CTA's shared memory (``core.SP_DSM``), and accesses to the
+    CTA's own rank window as shared; only for cluster launches."""
+    if cluster <= 1:
+        return space
+    table = load_opcode_table(kt.isa_family)
+    gen_st = np.flatnonzero(table.mem_space[kt.st_op] == MemSpace.GENERIC)
+    if gen_st.size == 0:
+        return space
+    sel = np.flatnonzero(np.isin(kt.inst_static, gen_st) & (kt.inst_mem >= 0))
+    if sel.size == 0:
+        return space
+    addr = np.full(kt.inst_static.size, -1, np.int64)
+    _first_lane_addr(sel, kt.inst_mem, kt.mem_mode, kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, addr)
+    off = addr[sel] - np.int64(kt.header.shmem_base)
+    inside = (off >= 0) & (off < (np.int64(cluster) << DSM_RANK_SHIFT))
+    warp = np.searchsorted(kt.warp_inst_ptr, sel, side="right") - 1
+    cta = np.searchsorted(kt.cta_warp_ptr, warp, side="right") - 1
+    own = cta % cluster
+    space = space.copy()
+    rank = off >> DSM_RANK_SHIFT
+    space[sel[inside & (rank == own)]] = MemSpace.SHARED
+    space[sel[inside & (rank != own)]] = core.SP_DSM
+    return space
+
+
+@njit(cache=True)
+def _first_lane_addr(sel, inst_mem, mem_mode, mem_base, mem_stride, mem_ptr, lane_off, out):
+    for i in sel:
+        m = inst_mem[i]
+        if m >= 0:
+            out[i] = lane_address(m, 0, mem_mode, mem_base, mem_stride, mem_ptr, lane_off)
 
 
 @dataclass
@@ -420,6 +503,19 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_IL0L1] = ic.l0_to_l1_latency_cycles
     p[core.P_IPREFETCH] = ic.stream_buffer_entries
     p[core.P_IMISS] = mem.l2_hit_latency_cycles  # instructions missing the L1 I-cache come from the L2
+    cluster = cluster_size(kt)
+    p[core.P_CLUSTER] = cluster
+    p[core.P_SM_PER_GPC] = -(-cfg.sm.count // max(1, min(cfg.sm.gpcs, cfg.sm.count)))
+    p[core.P_DSM_LAT] = mem.dsm_latency_cycles
+    p[core.P_TMA_EXTRA] = mem.tma_extra_latency_cycles
+    if cluster > 1:
+        if cluster > core.MAX_CLUSTER:
+            raise GpusimError(f"{kt.path}: cluster of {cluster} CTAs; the model places at most {core.MAX_CLUSTER}")
+        if cluster > p[core.P_SM_PER_GPC]:
+            raise GpusimError(f"{kt.path}: a cluster of {cluster} CTAs does not fit the {int(p[core.P_SM_PER_GPC])} "
+                              f"SMs of one GPC of {cfg.name} (sm.count {cfg.sm.count}, sm.gpcs {cfg.sm.gpcs})")
+        if kt.num_ctas % cluster:
+            raise GpusimError(f"{kt.path}: {kt.num_ctas} CTAs is not a multiple of the cluster size {cluster}")
     if cfg.regfile.banks > 2:
         raise GpusimError("regfile.banks: the core models 1 or 2 banks per sub-core (MGC §4.1)")
     n_sm, n_sub = cfg.sm.count, cfg.sm.subcores
@@ -445,7 +541,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         np.zeros(nw, i64),                    # w_last_rel_w
         np.zeros(nw, i64),                    # w_last_rel_r
         np.zeros(nw, i64),                    # w_ldgsts_done
-        np.array([[-1, -1, 0, 0]] * nw, i64).reshape(nw, core.D_NCOLS),  # w_depbar (columns core.D_*)
+        np.array([[-1, -1, 0, 0, -1, 0, -1, -1]] * nw, i64).reshape(nw, core.D_NCOLS),  # w_depbar (core.D_*)
         np.zeros((nw, core.NSB + 1, core.SB_CAP), i64),      # sb_rel (row core.GSB: wgmma groups)
         np.zeros((nw, core.NSB + 1, core.SB_CAP), np.uint8),  # sb_long
         np.zeros((nw, core.NSB + 1), i64),    # sb_n
@@ -484,6 +580,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), st_space, kt.mem_mode,
         kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, mem.line_size_bytes, mem.sector_size_bytes,
         kt.header.shmem_base, kt.header.local_base)
+    space = _resolve_dsm(kt, space, cluster)
     if memsys is None:
         memsys = MemSystem(cfg)
     g = np.zeros(core.G_SIZE, i64)
@@ -494,7 +591,24 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     icache = (np.full((l0_rows, int(p[core.P_L0_WAYS])), -1, i64), np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64),
               np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64), np.full((l1_rows, int(p[core.P_L1I_WAYS])), -1, i64),
               np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64), np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64))
-    run.extra = {"icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
+    # per dynamic instruction: the shared address of the mbarrier a SYNCS op works on (-1: none)
+    inst_addr = np.full(kt.inst_static.size, -1, i64)
+    sync_st = np.flatnonzero(st[:, core.S_FLAGS] & (core.F_MBAR_ARRIVE | core.F_MBAR_WAIT | core.F_MBAR_INIT))
+    if sync_st.size:
+        sel = np.flatnonzero(np.isin(kt.inst_static, sync_st) & (kt.inst_mem >= 0))
+        _first_lane_addr(sel, kt.inst_mem, kt.mem_mode, kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, inst_addr)
+    uses_cga = bool(np.any(st[:, core.S_FLAGS] & (core.F_CGA_ARRIVE | core.F_CGA_WAIT)))
+    n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
+    cl = np.zeros((n_cl, core.CL_NCOLS), i64)
+    cl[:, core.CL_SLOT0:] = -1
+    sync = (inst_addr,
+            np.full((ctas_slots, core.NB), -1, i64),                 # mb_addr
+            np.zeros((ctas_slots, core.NB, core.MB_NCOLS), i64),    # mb_st
+            np.zeros((ctas_slots, core.NB, core.PH), i64),          # mb_done
+            np.zeros((nw, core.W_NCOLS), i64),                      # w_sync
+            cl,                                                     # per-cluster rows
+            np.full(ctas_slots, -1, i64))                           # cs_cta
+    run.extra = {"sync": sync, "icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
                  "ways": ways, "space": space}
     return run
 
@@ -508,8 +622,10 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
     w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh = s[:9]
     c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready = s[-7:]
     w_reason = s[10]
+    sync = r.extra["sync"]
     core.init_kernel(r.params, r.g, kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters, w_wake, w_reason, w_launch, sc_next, w_ready)
+                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters, w_wake, w_reason, w_launch, sc_next, w_ready,
+                     sync[6], sync[1], sync[4], sync[5])
     until = 0
     while True:
         until += CHUNK_CYCLES
@@ -519,7 +635,7 @@ def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]
                              r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log,
                              r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
                              m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr,
-                             *r.extra["icache"])
+                             *r.extra["icache"], *sync)
         if status == 0:
             break
         if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:

@@ -148,6 +148,9 @@ class SMConfig:
     # specs: */reserved_shared_memory_per_CTA = 1024 (cc >= 8.0); none listed for cc 7.5 -> 0
     shared_alloc_granularity_bytes: int = _f("shared memory per CTA is allocated in multiples of this")
     # CUDA Occupancy Calculator, sharedMemoryAllocationUnitSize: 128 for cc 8.x, 256 for cc 7.x
+    gpcs: int = _f("graphics processing clusters (GPCs) the SMs are split into (contiguous, equal groups); the "
+                   "CTAs of a thread-block cluster run on SMs of one GPC", 1)
+    # NVIDIA H100 Tensor Core GPU Architecture whitepaper: GH100 has 8 GPCs (configs/arch/hopper.yaml)
 
     @property
     def warps_per_subcore(self) -> int:
@@ -275,6 +278,8 @@ class PipesConfig:
     # Hopper: HW036-HW039 (24 / 16 / 16 / 24 cycles) fit base 8, rate 2048 exactly; MGC §5 gives no latency
     mma_latency_rate_per_cycle: int = _f(
         "operand bits x M*N*K per cycle of the shape-dependent part of mma_latency_base", 2048)
+    warpsync_latency_cycles: int = _f("WARPSYNC: the warp waits this many cycles after it issues", 2)
+    # estimate: the branch unit's latency (MGC §5, Branch/CALL/RET/EXIT 2, 1); no measurement in research/
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -388,6 +393,14 @@ class MemoryConfig:
     # MGC §6.4 (-num_cycles_to_stall_SM_at_gpu_memory_barrier 186)
     membar_sys_latency_cycles: int = _f("SM stall after all warps reach MEMBAR.SYS", 2900)
     # MGC §6.4 (-num_cycles_to_stall_SM_at_system_memory_barrier 2900)
+    tma_extra_latency_cycles: int = _f(
+        "UTMALDG (TMA tensor load): extra cycles over an LDG of the same data, to the data landing in shared memory",
+        105, min=0)
+    # HW010/HW011 (H800): TMA 369 vs LDG 264 cycles L2-resident, 728 vs 623 from DRAM: +105 both
+    dsm_latency_cycles: int = _f(
+        "load from a peer CTA's shared memory in the cluster (distributed shared memory): issue to dependent issue",
+        181)
+    # HW012 (H800): SM-to-SM 181 cycles with cluster size 2 (202-207 with 3-4 CTAs; same SM 33, HW013)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -95,7 +95,11 @@ P_L1I_WAYS = 31
 P_IL0L1 = 32                # L0 <-> L1 instruction-cache latency, each direction
 P_IPREFETCH = 33            # stream-buffer depth in lines
 P_IMISS = 34                # extra latency of an L1 instruction-cache miss (served by the L2)
-P_SIZE = 35
+P_CLUSTER = 35             # CTAs per cluster (1: no clusters)
+P_SM_PER_GPC = 36          # SMs per GPC: a cluster's CTAs are placed on SMs of one GPC
+P_DSM_LAT = 37             # generic access to a peer CTA's shared memory (distributed shared memory)
+P_TMA_EXTRA = 38           # UTMALDG: extra cycles of the TMA path over a load of the same data
+P_SIZE = 39
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -161,12 +165,19 @@ F_LOAD = 16384
 F_SHARED_FP64 = 32768
 F_ATOMIC = 65536            # atomics and reductions: executed at the L2
 F_BYPASS_L1 = 131072        # .STRONG.GPU / .BYPASS / .CG ...: skip the L1
-F_MEMBAR = 262144           # memory barrier: the warp waits S_LAT cycles (MGC §6.4 MEMBAR costs)
+F_MEMBAR = 262144           # the warp waits S_LAT cycles: MEMBAR (MGC §6.4 costs), ERRBAR, WARPSYNC
 F_GMMA = 524288             # asynchronous warpgroup MMA (HGMMA/IGMMA/QGMMA/BGMMA): queued on the tensor pipe
 F_GMMA_COMMIT = 1048576     # ... the last of its wgmma group (the ``gsb0`` operand): commits the group
 F_WG_DEPBAR = 2097152       # WARPGROUP.DEPBAR.LE gsb0, N: the next instruction waits until <= N groups are in flight
 F_WG_ARRIVE = 4194304       # WARPGROUP.ARRIVE (wgmma.fence): waits for the warp's in-flight register writes
 F_BAR_ARRIVE = 8388608      # BAR.ARV (barrier.arrive): counts the warp's arrival without waiting
+F_TMA = 1 << 24             # UTMALDG: bulk tensor copy global -> shared, completes on an mbarrier
+F_MBAR_ARRIVE = 1 << 25     # SYNCS.ARRIVE.TRANS64[.A1T0]: arrives on the mbarrier at its shared address
+F_MBAR_EXPECT = 1 << 26     # ... and sets the phase's expected transaction bytes (arrive.expect_tx)
+F_MBAR_WAIT = 1 << 27       # SYNCS.PHASECHK.TRANS64.TRYWAIT: the SB consumer waits until the phase completes
+F_MBAR_INIT = 1 << 28       # SYNCS.EXCH.64 (mbarrier.init): resets the barrier
+F_CGA_ARRIVE = 1 << 29      # UCGABAR_ARV (barrier.cluster.arrive)
+F_CGA_WAIT = 1 << 30        # UCGABAR_WAIT (barrier.cluster.wait): the next instruction waits for the whole cluster
 
 # per-static columns of the int32 matrix ``st`` (gpusim.core.layout.StCol mirrors these)
 S_UNIT = 0
@@ -200,7 +211,35 @@ D_SB = 0         # counter an issued DEPBAR.LE / WARPGROUP.DEPBAR.LE waits on (-
 D_N = 1          # ... until at most this many are pending
 D_GMMA_DONE = 2  # cycle from which every warpgroup MMA the warp has issued is complete (visible)
 D_FIXED_WB = 3   # cycle from which every fixed-latency register write of the warp is visible
-D_NCOLS = 4
+D_MBAR = 4       # mbarrier slot an issued TRYWAIT waits on (-1: none)
+D_MBAR_PH = 5    # ... the phase it waits for
+D_MBAR_SB = 6    # ... the TRYWAIT's write SB: the instruction waiting on it is held (-1: the next instruction)
+D_CGA = 7        # cluster-barrier phase an issued UCGABAR_WAIT waits for (-1: none)
+D_NCOLS = 8
+
+# ---- mbarriers (per CTA slot, identified by their shared-memory address)
+NB = 16          # mbarriers per CTA the model tracks
+PH = 4           # phases kept per mbarrier / cluster barrier (a ring)
+MB_CLOSED = 0    # phases whose arrival has happened (the next arrive closes phase MB_CLOSED)
+MB_TXPH = 1      # phase the transaction bytes of TMA copies are charged to (-1: none)
+MB_TXWAIT = 2    # 1: that phase expects bytes and no copy has been charged yet
+MB_NCOLS = 3
+# per-warp columns of ``w_sync``: 0..NB-1 phases consumed per mbarrier slot, then
+W_MBTX = NB      # mbarrier slot of the warp's last arrive.expect_tx (its TMA copies complete there)
+W_CGA_ARV = NB + 1
+W_CGA_WAIT = NB + 2
+W_NCOLS = NB + 3
+# columns of the per-cluster rows ``cl``
+CL_WARPS = 0     # warps of the cluster that still have to arrive at each phase
+CL_PHASE = 1     # oldest incomplete cluster-barrier phase
+CL_CNT0 = 2      # + phase % PH: arrivals
+CL_DONE0 = CL_CNT0 + PH   # + phase % PH: completion cycle (NEVER: not complete)
+CL_SLOT0 = CL_DONE0 + PH  # + rank: CTA slot of the cluster's rank
+MAX_CLUSTER = 16
+CL_NCOLS = CL_SLOT0 + MAX_CLUSTER
+
+# inst_space code of a generic access that resolves to a peer CTA's shared memory (gpusim.assemble)
+SP_DSM = 7
 
 # ---- global scalars in ``g``
 G_CYCLE = 0
@@ -215,7 +254,7 @@ G_SIZE = 6
 @njit(cache=True, _nrt=False)
 def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                 w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next,
-                w_ready):
+                w_ready, cs_cta, mb_addr, w_sync, cl):
     n_cta = cta_warp_ptr.size - 1
     cta = g[G_NEXT_CTA]
     if cta >= n_cta:
@@ -243,6 +282,9 @@ def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fe
             w_reason[ws] = -1
             w_ready[ws] = 0
             w_launch[ws] = start_cycle
+            for q in range(W_NCOLS):
+                w_sync[ws, q] = 0
+            w_sync[ws, W_MBTX] = -1
             sc = sm * p[P_SUBCORES] + (slot * wpc + k) % p[P_SUBCORES]
             if sc_next[sc] > start_cycle:
                 sc_next[sc] = start_cycle
@@ -250,19 +292,156 @@ def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fe
             g[G_LIVE] += 1
             counters[C_WARPS] += 1
     c_bar[cs] = 0
+    for b in range(NB):
+        mb_addr[cs, b] = -1
+    cs_cta[cs] = cta if c_live[cs] > 0 else -1
+    ci = cta // p[P_CLUSTER]
+    if ci < cl.shape[0]:
+        if cta % p[P_CLUSTER] == 0:
+            cl[ci, CL_WARPS] = 0
+            cl[ci, CL_PHASE] = 0
+            for q in range(PH):
+                cl[ci, CL_CNT0 + q] = 0
+                cl[ci, CL_DONE0 + q] = NEVER
+        cl[ci, CL_SLOT0 + cta % p[P_CLUSTER]] = cs
+        cl[ci, CL_WARPS] += c_live[cs]
     counters[C_CTAS] += 1
     g[G_NEXT_CTA] = cta + 1
 
 
 @njit(cache=True, _nrt=False)
+def _free_slot(p, sm, cs_cta):
+    cps = p[P_CTAS_PER_SM]
+    for slot in range(cps):
+        if cs_cta[sm * cps + slot] < 0:
+            return slot
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar,
+                       w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next,
+                       w_ready, cs_cta, mb_addr, w_sync, cl):
+    """Cluster launch (Hopper): the CTAs of a cluster start together, each on its own SM of one GPC, once
+    every one of them can be placed; clusters are tried on the GPCs in turn (cluster index first)."""
+    n_cta = cta_warp_ptr.size - 1
+    S = p[P_CLUSTER]
+    spg = p[P_SM_PER_GPC]
+    n_sm = p[P_NUM_SM]
+    ngpc = (n_sm + spg - 1) // spg
+    while g[G_NEXT_CTA] < n_cta:
+        ci = g[G_NEXT_CTA] // S
+        placed = False
+        for gg in range(ngpc):
+            gpc = (ci + gg) % ngpc
+            lo = gpc * spg
+            hi = min(lo + spg, n_sm)
+            cand = 0
+            for sm in range(lo, hi):
+                if _free_slot(p, sm, cs_cta) >= 0:
+                    cand += 1
+            if cand < S:
+                continue
+            # rotate the first SM so that consecutive clusters of a GPC spread over its SMs
+            n = hi - lo
+            r = 0
+            for k in range(n):
+                sm = lo + (ci * S + k) % n
+                slot = _free_slot(p, sm, cs_cta)
+                if slot < 0:
+                    continue
+                _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age,
+                            w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason,
+                            w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+                cs = sm * p[P_CTAS_PER_SM] + slot
+                if cs_cta[cs] < 0:
+                    cs_cta[cs] = n_cta  # launched without warps: hold the slot until the cluster is placed
+                r += 1
+                if r == S or g[G_NEXT_CTA] >= n_cta:
+                    break
+            for k in range(S):
+                cs = cl[ci, CL_SLOT0 + k]
+                if cs_cta[cs] == n_cta:
+                    cs_cta[cs] = -1
+            placed = True
+            break
+        if not placed:
+            return
+
+
+@njit(cache=True, _nrt=False)
 def init_kernel(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-                w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next, w_ready):
-    """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time)."""
+                w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr,
+                w_sync, cl):
+    """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time), or whole clusters."""
+    if p[P_CLUSTER] > 1:
+        _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar,
+                           w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
+                           sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+        return
     for slot in range(p[P_CTAS_PER_SM]):
         for sm in range(p[P_NUM_SM]):
             _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                         w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
-                        sc_next, w_ready)
+                        sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+
+
+@njit(cache=True, _nrt=False)
+def _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready):
+    """Make every warp of CTA slot ``cs`` re-examine its state at cycle ``c`` (a barrier it may wait on changed)."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    n_sub = p[P_SUBCORES]
+    sm = cs // cps
+    slot_cta = cs - sm * cps
+    for k in range(wpc):
+        ws = sm * cps * wpc + slot_cta * wpc + k
+        if w_trace[ws] < 0:
+            continue
+        if w_wake[ws] > c:
+            w_wake[ws] = c
+        w_ready[ws] = 0
+        sc = sm * n_sub + (slot_cta * wpc + k) % n_sub
+        if sc_next[sc] > c:
+            sc_next[sc] = c
+
+
+@njit(cache=True, _nrt=False)
+def _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready):
+    """Complete the cluster-barrier phases whose arrivals are all in (visible the next cycle)."""
+    ph = cl[ci, CL_PHASE]
+    while cl[ci, CL_WARPS] > 0 and cl[ci, CL_CNT0 + ph % PH] >= cl[ci, CL_WARPS]:
+        cl[ci, CL_DONE0 + ph % PH] = c + 1
+        cl[ci, CL_CNT0 + (ph + 2) % PH] = 0
+        cl[ci, CL_DONE0 + (ph + 2) % PH] = NEVER
+        ph += 1
+        for r in range(p[P_CLUSTER]):
+            if cl[ci, CL_SLOT0 + r] >= 0:
+                _wake_cta(p, cl[ci, CL_SLOT0 + r], c, w_trace, w_wake, sc_next, w_ready)
+    cl[ci, CL_PHASE] = ph
+
+
+@njit(cache=True, _nrt=False)
+def _mb_slot(mb_addr, cs, addr):
+    """Slot of the mbarrier at shared address ``addr`` in CTA slot ``cs`` (created on first use; -1: table full)."""
+    for b in range(NB):
+        if mb_addr[cs, b] == addr:
+            return b
+    for b in range(NB):
+        if mb_addr[cs, b] < 0:
+            mb_addr[cs, b] = addr
+            return b
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _mb_complete_at(mb_st, mb_done, cs, b, k):
+    """Cycle from which phase ``k`` of mbarrier ``b`` counts as complete (NEVER: not yet known)."""
+    if k >= mb_st[cs, b, MB_CLOSED]:
+        return NEVER
+    if mb_st[cs, b, MB_TXPH] == k and mb_st[cs, b, MB_TXWAIT]:
+        return NEVER
+    return mb_done[cs, b, k % PH]
 
 
 @njit(cache=True, _nrt=False)
@@ -393,7 +572,7 @@ def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, i
 @njit(cache=True, _nrt=False)
 def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt, sb_rel, sb_long, sb_n,
               w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long,
-              ctrl, w_depbar):
+              ctrl, w_depbar, mb_st, mb_done, cl, cs_cta):
     """Why warp ``ws`` cannot issue at cycle ``c`` by its own state (R_*, or -1 if it could;
     MGC §2.1 items 1-4) and the earliest cycle at which that reason can end without the warp
     issuing (its wake-up cycle).  Once these conditions hold they keep holding until the warp
@@ -479,6 +658,35 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
             if c < vis < wake:
                 wake = vis
             return reason, wake
+    b = w_depbar[ws, D_MBAR]
+    if b >= 0:
+        # an issued TRYWAIT holds the instruction that consumes its result (the one waiting on its write SB;
+        # without control bits the next one) until the awaited mbarrier phase completes: all arrivals and
+        # all transaction bytes in.  Nsight state "long scoreboard" (configs/README.md, "TMA and mbarriers")
+        sbw = w_depbar[ws, D_MBAR_SB]
+        if sbw < 0 or not ctrl or (st[s, S_WAIT] >> sbw) & 1:
+            cps = p[P_CTAS_PER_SM]
+            wpc = p[P_WARPS_PER_CTA]
+            cs = sm * cps + (ws - sm * cps * wpc) // wpc
+            t = _mb_complete_at(mb_st, mb_done, cs, b, w_depbar[ws, D_MBAR_PH])
+            if t > c:
+                if c < vis < t:
+                    t = vis
+                return R_LONG_SB, t
+    k = w_depbar[ws, D_CGA]
+    if k >= 0:
+        # UCGABAR_WAIT: until every warp of every CTA of the cluster arrived at phase k (Nsight "barrier")
+        cps = p[P_CTAS_PER_SM]
+        wpc = p[P_WARPS_PER_CTA]
+        cs = sm * cps + (ws - sm * cps * wpc) // wpc
+        ci = cs_cta[cs] // p[P_CLUSTER]
+        t = NEVER
+        if ci < cl.shape[0] and cl[ci, CL_PHASE] > k:
+            t = cl[ci, CL_DONE0 + k % PH]
+        if t > c:
+            if c < vis < t:
+                t = vis
+            return R_BARRIER, t
     return -1, c + 1
 
 
@@ -535,7 +743,8 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
            mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
            c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log,
            mp, ms, acc_ptr, acc_line, acc_mask, inst_ways, inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
-           l2_dirty, l2_lru, mshr, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru):
+           l2_dirty, l2_lru, mshr, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru,
+           inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
     """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1).
 
     Event-driven: a sub-core is visited only in cycles where one of its warps may change state
@@ -608,7 +817,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     r, wake = _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh,
                                               w_ibt, sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb, w_last_rsb,
                                               w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long, ctrl,
-                                              w_depbar)
+                                              w_depbar, mb_st, mb_done, cl, cs_cta)
                     if r < 0:
                         if c >= w_last_issue[ws] + 2:
                             w_ready[ws] = 1
@@ -654,7 +863,8 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                        sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
                        mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
                        ctrl, banks, ports, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
-                       inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr)
+                       inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, inst_addr,
+                       mb_addr, mb_st, mb_done, w_sync, cl, cs_cta, w_trace, w_wake, sc_next, w_ready)
                 sc_greedy[sc] = best
                 if w_pc[best] >= w_end[best]:
                     # a retired slot starts clean for the next CTA's warp
@@ -663,6 +873,8 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     w_depbar[best, D_SB] = -1
                     w_depbar[best, D_GMMA_DONE] = 0
                     w_depbar[best, D_FIXED_WB] = 0
+                    w_depbar[best, D_MBAR] = -1
+                    w_depbar[best, D_CGA] = -1
                     if not ctrl:
                         for rg in range(256):
                             reg_ready[best, rg] = 0
@@ -670,7 +882,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     counters[C_ACTIVE_WARP_CYCLES] += c + 1 - w_launch[best]
                     _retire(p, g, best, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age,
                             w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake,
-                            w_reason, w_launch, sc_next, w_ready)
+                            w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
                 elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BARRIER:
                     slot_cta = (best - sm * wslots) // wpc
                     cs = sm * cps + slot_cta
@@ -783,7 +995,8 @@ def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_liv
 
 @njit(cache=True, _nrt=False)
 def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake, w_reason, w_launch, sc_next, w_ready):
+            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake, w_reason, w_launch, sc_next, w_ready,
+            cs_cta, mb_addr, w_sync, cl):
     cps = p[P_CTAS_PER_SM]
     wpc = p[P_WARPS_PER_CTA]
     n_sub = p[P_SUBCORES]
@@ -800,12 +1013,91 @@ def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w
         w_bar[ws] = 0
     c_live[cs] -= 1
     g[G_LIVE] -= 1
+    if cs_cta[cs] >= 0 and cs_cta[cs] // p[P_CLUSTER] < cl.shape[0]:
+        # an exited warp no longer arrives at the cluster barrier
+        ci = cs_cta[cs] // p[P_CLUSTER]
+        cl[ci, CL_WARPS] -= 1
+        _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready)
     if c_live[cs] == 0:
-        _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot_cta, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                    w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH], w_wake, w_reason,
-                    w_launch, sc_next, w_ready)
+        cs_cta[cs] = -1
+        if p[P_CLUSTER] > 1:
+            _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+                               w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH], w_wake,
+                               w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+        else:
+            _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot_cta, w_trace, w_pc, w_fetch, w_end, w_age,
+                        w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH], w_wake,
+                        w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
     else:
         _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c, w_wake, sc_next)
+
+
+@njit(cache=True, _nrt=False)
+def _sync_issue(p, fl, c, ws, sm, i, wb, wsb, inst_addr, mb_addr, mb_st, mb_done, w_sync, w_depbar, cl, cs_cta,
+                w_trace, w_wake, sc_next, w_ready):
+    """mbarrier, TMA-completion and cluster-barrier effects of an instruction issued at cycle c whose
+    memory operation takes effect (or whose data lands) at ``wb``.
+
+    mbarriers are identified by their shared-memory address in the CTA (the trace records it for
+    SYNCS).  A phase needs one arrival (the init count is a register value the trace does not
+    carry; our kernels init with 1) and, after an arrive.expect_tx, the TMA copies charged to it:
+    the copies a warp issues go to the barrier of its last arrive.expect_tx (the UTMALDG trace
+    record carries the box rows, not the barrier).  A TRYWAIT waits for the next phase its warp
+    has not consumed yet (one TRYWAIT per completed wait, as the SASS walker traces it)."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    cs = sm * cps + (ws - sm * cps * wpc) // wpc
+    if fl & F_TMA:
+        b = w_sync[ws, W_MBTX]
+        if b >= 0:
+            k = mb_st[cs, b, MB_TXPH]
+            if k >= 0:
+                waiting = mb_st[cs, b, MB_TXWAIT]
+                if waiting or mb_done[cs, b, k % PH] > c:
+                    if wb > mb_done[cs, b, k % PH]:
+                        mb_done[cs, b, k % PH] = wb
+                    if waiting:
+                        mb_st[cs, b, MB_TXWAIT] = 0
+                        _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
+        return
+    if fl & (F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT):
+        b = _mb_slot(mb_addr, cs, inst_addr[i]) if inst_addr[i] >= 0 else -1
+        if b < 0:
+            return
+        if fl & F_MBAR_INIT:
+            mb_st[cs, b, MB_CLOSED] = 0
+            mb_st[cs, b, MB_TXPH] = -1
+            mb_st[cs, b, MB_TXWAIT] = 0
+            base = sm * cps * wpc + (cs - sm * cps) * wpc
+            for q in range(wpc):
+                w_sync[base + q, b] = 0
+            _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
+        elif fl & F_MBAR_ARRIVE:
+            k = mb_st[cs, b, MB_CLOSED]
+            mb_st[cs, b, MB_CLOSED] = k + 1
+            mb_done[cs, b, k % PH] = wb
+            if fl & F_MBAR_EXPECT:
+                mb_st[cs, b, MB_TXPH] = k
+                mb_st[cs, b, MB_TXWAIT] = 1
+                w_sync[ws, W_MBTX] = b
+            _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
+        else:
+            w_depbar[ws, D_MBAR] = b
+            w_depbar[ws, D_MBAR_PH] = w_sync[ws, b]
+            w_depbar[ws, D_MBAR_SB] = wsb if 0 <= wsb < NSB else -1
+            w_sync[ws, b] += 1
+        return
+    ci = cs_cta[cs] // p[P_CLUSTER]
+    if ci >= cl.shape[0]:
+        return
+    if fl & F_CGA_ARRIVE:
+        a = w_sync[ws, W_CGA_ARV]
+        w_sync[ws, W_CGA_ARV] = a + 1
+        cl[ci, CL_CNT0 + a % PH] += 1
+        _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready)
+    if fl & F_CGA_WAIT:
+        w_depbar[ws, D_CGA] = w_sync[ws, W_CGA_WAIT]
+        w_sync[ws, W_CGA_WAIT] += 1
 
 
 @njit(cache=True, _nrt=False)
@@ -814,7 +1106,8 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
            reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,
            port_used, mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats,
            issue_log, ctrl, banks, ports, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
-           inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr):
+           inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, inst_addr, mb_addr, mb_st,
+           mb_done, w_sync, cl, cs_cta, w_trace, w_wake, sc_next, w_ready):
     i = w_pc[ws]
     s = inst_static[i]
     fl = st[s, S_FLAGS]
@@ -835,6 +1128,11 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
         na += 1
     counters[C_THREAD_INSTS] += na
     w_depbar[ws, D_SB] = -1
+    w_depbar[ws, D_CGA] = -1
+    if w_depbar[ws, D_MBAR] >= 0:
+        sbw = w_depbar[ws, D_MBAR_SB]
+        if sbw < 0 or not ctrl or (st[s, S_WAIT] >> sbw) & 1:
+            w_depbar[ws, D_MBAR] = -1  # this instruction consumed the TRYWAIT's result
     if fl & F_DEPBAR:
         w_depbar[ws, D_SB] = st[s, S_DEPBAR_SB]
         w_depbar[ws, D_N] = st[s, S_DEPBAR_N]
@@ -964,7 +1262,8 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
             counters[C_MEM_INSTS] += 1
             # ---- sub-core memory unit and SM-shared unit (MGC §6.2, §1.6)
             sp = inst_space[i]
-            is_shared = sp == 2
+            is_dsm = sp == SP_DSM
+            is_shared = sp == 2 or is_dsm
             is_gmem = sp == 1 or sp == 3 or sp == 6
             addr = p[P_ADDR_UNI] if ((fl & F_UNIFORM_ADDR) or is_shared) else p[P_ADDR_REG]
             r = c + p[P_READ_DELAY]
@@ -1034,7 +1333,11 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
                 counters[C_SHARED_INSTS] += 1
                 # shared data returns 2 registers per 2 cycles (MGC §6.3 Table 2: 24/24/26)
                 # (the shared path computes addresses in 2 cycles: its fixed part is read delay + 2 + 1)
-                data = leave + p[P_SM_INTERVAL] * replays + st[s, S_LAT] - (p[P_READ_DELAY] + p[P_ADDR_UNI] + 1) \
+                # a peer CTA's shared memory (distributed shared memory) answers over the SM-to-SM network
+                lat = p[P_DSM_LAT] if is_dsm else st[s, S_LAT]
+                if is_dsm:
+                    is_long = 1
+                data = leave + p[P_SM_INTERVAL] * replays + lat - (p[P_READ_DELAY] + p[P_ADDR_UNI] + 1) \
                     + 2 * ((nregs + 1) // 2 - 1)
             elif is_gmem:
                 is_long = 1
@@ -1051,6 +1354,8 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
                 if fl & F_LDGSTS:
                     counters[C_LDGSTS] += 1
                     data = t + p[P_LDGSTS_EXTRA]
+                elif fl & F_TMA:
+                    data = t + p[P_TMA_EXTRA]
             else:
                 data = leave + st[s, S_LAT] - p[P_UNLOADED_PATH] + 2 * (nregs - 1)
             if fl & F_LDGSTS:
@@ -1072,6 +1377,9 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
             wb = t0 + st[s, S_LAT] + p[P_FIXED_OFFSET]
         if fl & F_LDGDEPBAR:
             wb = w_ldgsts_done[ws] if w_ldgsts_done[ws] > c + 2 else c + 2
+    if fl & (F_TMA | F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT | F_CGA_ARRIVE | F_CGA_WAIT):
+        _sync_issue(p, fl, c, ws, sm, i, wb, st[s, S_WSB] if ctrl else -1, inst_addr, mb_addr, mb_st, mb_done,
+                    w_sync, w_depbar, cl, cs_cta, w_trace, w_wake, sc_next, w_ready)
     if wb > g[G_LAST_EVENT]:
         g[G_LAST_EVENT] = wb
     # ---- releases: visible the cycle after write-back / read

@@ -122,7 +122,8 @@ def _markdown(c: dict) -> str:
                 "tokens/s | speed-up vs first |", "|" + "---|" * 11]
         for m in coe:
             x = m["composition_of_experts"]
-            out.append(f"| {m['label']} | {x['experts']} | {x['batch']} | {x['switches']} | {x['switch_s'] * 1e3:.1f} | "
+            node = x.get("node") or m["label"]
+            out.append(f"| {node} | {x['experts']} | {x['batch']} | {x['switches']} | {x['switch_s'] * 1e3:.1f} | "
                        f"{x['router_s'] * 1e3:.1f} | {x['prefill_s'] * 1e3:.1f} | {x['decode_s'] * 1e3:.1f} | "
                        f"{x['total_s'] * 1e3:.1f} | {x['tokens_per_s']:.1f} | {t0 / x['total_s']:.2f}x |")
     out += ["", "| operator | " + " | ".join(f"{m['label']} us (bound)" for m in ms) + " |",

@@ -491,8 +491,9 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
     c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready = s[-7:]
     w_reason = s[10]
     # a counter row and a per-PC table per worker, summed at the end; the last row is the serial part's
-    counters = np.zeros((threads + 1, r.counters.size), np.int64)
-    counters[threads] = r.counters
+    # (rows padded by a cache line, so that threads never write to one line)
+    counters = np.zeros((threads + 1, -(-r.counters.size // 8) * 8 + 8), np.int64)
+    counters[threads, :r.counters.size] = r.counters
     pc_stats = np.zeros((threads,) + r.pc_stats.shape, np.int64)
     pc_stats[0] = r.pc_stats
     core.init_kernel(r.params, r.g, r.extra["epoch"][0], kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch,
@@ -500,7 +501,8 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
                      w_launch, sc_next, w_ready)
     m = r.extra["memsys"]
     acc_ptr, acc_line, acc_mask = r.extra["acc"]
-    before = core.use_threads(threads)
+    # (one worker never enters run_sm's parallel loop, so the thread count is left as it is)
+    before = core.use_threads(threads) if threads > 1 else None
     try:
         until = 0
         while True:
@@ -510,7 +512,7 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
                                  r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
                                  m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr,
                                  *r.extra["icache"], *r.extra["epoch"])
-            r.counters[:] = counters.sum(axis=0)
+            r.counters[:] = counters[:, :r.counters.size].sum(axis=0)
             if status == 0:
                 break
             if status == 3:
@@ -523,7 +525,8 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
                 done = int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
                 progress(int(r.g[core.G_CYCLE]), done, kt.num_ctas)
     finally:
-        core.use_threads(before)
+        if before is not None:
+            core.use_threads(before)
     r.pc_stats[:] = pc_stats.sum(axis=0)
     m.settle()
     return 0, int(r.g[core.G_CYCLE]), r.counters

@@ -10,14 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numba import njit
 
 from gpusim.config.specs import PIPE_NAMES, DependenceMode, GPUConfig
 from gpusim.core import memsys as msys
 from gpusim.core import sm as core
+from gpusim.core.coalesce import _lane_addr as lane_address
 from gpusim.core.coalesce import coalesce
 from gpusim.core.layout import MemKind, MemSpace, Unit
 from gpusim.errors import GpusimError, SassError
-from gpusim.frontend.opcodes import base_opcode, bypasses_l1, load_opcode_table, mma_formula_bits, mma_shape
+from gpusim.frontend.opcodes import (base_opcode, bypasses_l1, load_opcode_table, mma_formula_bits, mma_operand_bits,
+                                     mma_shape)
 from gpusim.frontend.reader import KernelTrace
 
 #: Scoreboard mode: issue-to-dependent-issue distance of a fixed-latency producer = pipe latency
@@ -43,7 +46,9 @@ def epoch_cycles(cfg: GPUConfig) -> int:
     The access enters the SM-shared unit ``read_delay + address_cycles`` after issue at the earliest;
     its data returns at least ``min(a1, h)`` later (an L1 hit, or a store's trip to its L2 slice; see
     ``gpusim.core.memsys``); an LDGSTS may complete ``ldgsts - l1_hit`` before or after that; its
-    release is visible one cycle after write-back.  Capped at ``MAX_EPOCH_CYCLES``."""
+    release is visible one cycle after write-back.  A TMA copy bypasses the L1 (at least the L2 hit
+    latency, then ``tma_extra_latency``), so the mbarrier phase it completes, visible when its data
+    lands, is later still.  Capped at ``MAX_EPOCH_CYCLES``."""
     mem = cfg.memory
     path = mem.read_delay_cycles + mem.address_cycles_regular + 1
     a1 = mem.l1_hit_latency_cycles - path
@@ -147,10 +152,23 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 f |= core.F_STORE
             if kd in (MemKind.LOAD, MemKind.ATOMIC):
                 f |= core.F_LOAD
-            if kd == MemKind.ASYNC_COPY:
+            if kd == MemKind.ASYNC_COPY and base in TMA_LOADS:
+                # TMA: global -> L2 -> shared memory (no L1 allocation), completion on an mbarrier
+                f |= core.F_TMA | core.F_LOAD | core.F_BYPASS_L1
+            elif kd == MemKind.ASYNC_COPY:
                 f |= core.F_LDGSTS | core.F_LOAD
                 if bypasses_l1(mn):
                     f |= core.F_BYPASS_L1
+            if base == "SYNCS":
+                if "ARRIVE" in mods:
+                    f |= core.F_MBAR_ARRIVE
+                    # .A1T0: arrive only; plain ARRIVE.TRANS64 Rd, [bar], Rtx: arrive.expect_tx
+                    if not any(m.startswith("A") and "T" in m and m[1:].split("T")[-1] == "0" for m in mods[1:]):
+                        f |= core.F_MBAR_EXPECT
+                elif "PHASECHK" in mods:
+                    f |= core.F_MBAR_WAIT
+                elif "EXCH" in mods:
+                    f |= core.F_MBAR_INIT
             # uniform (or immediate) address: no regular register among the address sources; the tracer
             # lists the address registers first, then a store's data register
             n_data = 1 if kd in (MemKind.STORE, MemKind.ATOMIC, MemKind.REDUCTION) else 0
@@ -158,11 +176,14 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 f |= core.F_UNIFORM_ADDR
         elif u == Unit.TENSOR:
             shape = mma_shape(mn)
+            warpgroup = base in WARPGROUP_MMA
+            if warpgroup:
+                f |= core.F_GMMA  # asynchronous: completion through gsb0 / WARPGROUP.DEPBAR (gpusim.core.sm)
             if shape is not None:
                 bits = mma_formula_bits(mn)  # the released formula's b (modern-gpu-cores.md §5)
                 rate = cfg.pipes.tensor_rate_per_cycle
                 m_rows = shape.m
-                if base in ("HGMMA", "IGMMA", "QGMMA", "BGMMA"):
+                if warpgroup:
                     # a warpgroup MMA: each of the 4 warps (one per sub-core) does a quarter of the rows
                     m_rows = max(1, shape.m // 4)
                     rate = cfg.pipes.warpgroup_tensor_rate_per_cycle or rate
@@ -171,6 +192,13 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                     (16, 8, 16), (16, 8, 8)) else 0
                 ii = max(1, cyc // 2) + extra
                 lat = cyc - cyc // 2 + extra
+                if not warpgroup and cfg.pipes.mma_latency_base_cycles:
+                    # measured issue-to-dependent-issue latency of mma.sync (configs/README.md,
+                    # pipes.mma_latency_base): base + M*N*K*a/rate with a the operand width
+                    a_bits = mma_operand_bits(mn) or 16
+                    dep = cfg.pipes.mma_latency_base_cycles + (
+                        shape.m * shape.n * shape.k * a_bits) // cfg.pipes.mma_latency_rate_per_cycle
+                    lat = max(lat, dep - FIXED_LATENCY_READ_OFFSET)
                 if shape.k >= 16 and shape.m == 16:
                     f |= core.F_WIDE_WINDOW  # 4-register A fragments: 6-cycle read window (MGC §2.4)
         elif u == Unit.FP64 and cfg.pipes.fp64_shared:
@@ -184,12 +212,30 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             f |= core.F_EXIT
         elif base == "BAR" and "ARV" not in mods:
             f |= core.F_BARRIER
+        elif base == "BAR":
+            f |= core.F_BAR_ARRIVE
         elif base == "IMAD":
             f |= core.F_IMAD
         elif base == "LDGDEPBAR":
             f |= core.F_LDGDEPBAR
         elif base == "DEPBAR":
             f |= core.F_DEPBAR
+        elif base == "WARPGROUP" and "DEPBAR" in mods:
+            f |= core.F_WG_DEPBAR
+        elif base == "WARPGROUP" and "ARRIVE" in mods:
+            f |= core.F_WG_ARRIVE
+        elif base == "UCGABAR_ARV":
+            f |= core.F_CGA_ARRIVE
+        elif base == "UCGABAR_WAIT":
+            f |= core.F_CGA_WAIT
+        elif base == "WARPSYNC":
+            f |= core.F_MEMBAR  # the warp waits pipes.warpsync_latency (an estimate, configs/README.md)
+            lat = cfg.pipes.warpsync_latency_cycles
+        elif base == "ERRBAR":
+            # HW105 / MGC §1: the warp stalls 45 cycles after ERRBAR (encoded stall 0 + yield); also
+            # without control bits
+            f |= core.F_MEMBAR
+            lat = cfg.subcore.stall0_yield_cycles
         elif base == "MEMBAR":
             # MGC §6.4: the SM stalls 53 / 186 / 2900 cycles at CTA / GPU / system scope
             f |= core.F_MEMBAR
@@ -211,6 +257,9 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     st[:, core.S_RSB] = 7
     st[:, core.S_DEPBAR_SB] = 0
     st[:, core.S_DEPBAR_N] = kt.st_imm.clip(0, 63)
+    wg_depbar = np.flatnonzero(flags & core.F_WG_DEPBAR)
+    if wg_depbar.size:
+        st[wg_depbar, core.S_DEPBAR_SB] = core.GSB
     if ctrl:
         idx = listing_fn.index_of_pc(kt.st_pc)
         missing = np.flatnonzero(idx < 0)
@@ -230,7 +279,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 uniform = all(o.reg < 0 or o.reg == 255 for o in mem_ops)
                 st[s, core.S_FLAGS] = (st[s, core.S_FLAGS] | core.F_UNIFORM_ADDR) if uniform else \
                     (st[s, core.S_FLAGS] & ~core.F_UNIFORM_ADDR)
-        for s in np.flatnonzero(flags & core.F_DEPBAR):
+        for s in np.flatnonzero(flags & (core.F_DEPBAR | core.F_WG_DEPBAR)):
             ops_ = listing_fn.operands[idx[s]]
             sb = [o.reg for o in ops_ if o.kind == "other" and o.name == "SB"]
             imm = [o.value for o in ops_ if o.kind == "imm"]
@@ -238,7 +287,110 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 st[s, core.S_DEPBAR_SB] = sb[0]
             if imm:
                 st[s, core.S_DEPBAR_N] = int(imm[0])
+    _mark_wgmma_group_ends(st, kt, listing_fn if ctrl else None)
     return st, ctrl
+
+
+#: TMA loads that complete on an mbarrier (cp.async.bulk.tensor / cp.async.bulk global -> shared).
+TMA_LOADS = frozenset({"UTMALDG", "UBLKCP"})
+
+#: Warpgroup MMA opcodes (Hopper wgmma.mma_async): asynchronous, completed through gsb0.
+WARPGROUP_MMA = frozenset({"HGMMA", "IGMMA", "QGMMA", "BGMMA"})
+
+
+def _mark_wgmma_group_ends(st: np.ndarray, kt: KernelTrace, listing_fn=None) -> None:
+    """Set ``F_GMMA_COMMIT`` on the warpgroup MMAs that end a wgmma group.
+
+    With the listing: the HGMMAs carrying the ``gsb0`` operand (the compiler marks the last MMA
+    before ``wgmma.commit_group`` so; research/sass-control-bits.md §5).  Without it: the last
+    warpgroup MMA before the next ``WARPGROUP`` instruction (or the end of the code) in PC order."""
+    gm = np.flatnonzero(st[:, core.S_FLAGS] & core.F_GMMA)
+    if gm.size == 0:
+        return
+    if listing_fn is not None:
+        idx = listing_fn.index_of_pc(kt.st_pc[gm])
+        for s, j in zip(gm, idx):
+            if any(o.kind == "other" and o.name == "gsb0" for o in listing_fn.operands[j]):
+                st[s, core.S_FLAGS] |= core.F_GMMA_COMMIT
+        return
+    order = np.argsort(kt.st_pc, kind="stable")
+    wg = np.array([base_opcode(m) == "WARPGROUP" for m in kt.st_opcode])
+    last = -1
+    for s in order:
+        if st[s, core.S_FLAGS] & core.F_GMMA:
+            last = s
+        elif wg[s] and last >= 0:
+            st[last, core.S_FLAGS] |= core.F_GMMA_COMMIT
+            last = -1
+    if last >= 0:
+        st[last, core.S_FLAGS] |= core.F_GMMA_COMMIT
+
+
+def cluster_size(kt: KernelTrace) -> int:
+    """CTAs per thread-block cluster, from the trace header line ``-cluster dim = (x,y,z)`` (1 without one)."""
+    v = kt.header.extra.get("cluster dim")
+    if v is None:
+        return 1
+    try:
+        dims = [int(x) for x in str(v).strip().strip("()").split(",")]
+    except ValueError:
+        raise GpusimError(f"{kt.path}: bad '-cluster dim = {v}' (expected (x,y,z))") from None
+    if not dims or any(d < 1 for d in dims):
+        raise GpusimError(f"{kt.path}: bad '-cluster dim = {v}' (each dimension >= 1)")
+    return int(np.prod(dims))
+
+
+#: Distributed shared memory: a generic address in the shared window with the peer CTA's rank in bits 24 and up
+#: (``map_shared_rank`` on sm_90a: ``LEA R3, Rrank, ..., 0x18`` on the SR_SWINHI window).
+DSM_RANK_SHIFT = 24
+
+
+def _resolve_dsm(kt: KernelTrace, space: np.ndarray, cluster: int) -> np.ndarray:
+    """Mark generic accesses that resolve to a peer CTA's shared memory (``core.SP_DSM``), and accesses to the
+    CTA's own rank window as shared; only for cluster launches."""
+    if cluster <= 1:
+        return space
+    table = load_opcode_table(kt.isa_family)
+    gen_st = np.flatnonzero(table.mem_space[kt.st_op] == MemSpace.GENERIC)
+    if gen_st.size == 0:
+        return space
+    sel = np.flatnonzero(np.isin(kt.inst_static, gen_st) & (kt.inst_mem >= 0))
+    if sel.size == 0:
+        return space
+    addr = np.full(kt.inst_static.size, -1, np.int64)
+    _first_lane_addr(sel, kt.inst_mem, kt.mem_mode, kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, addr)
+    off = addr[sel] - np.int64(kt.header.shmem_base)
+    inside = (off >= 0) & (off < (np.int64(cluster) << DSM_RANK_SHIFT))
+    warp = np.searchsorted(kt.warp_inst_ptr, sel, side="right") - 1
+    cta = np.searchsorted(kt.cta_warp_ptr, warp, side="right") - 1
+    own = cta % cluster
+    space = space.copy()
+    rank = off >> DSM_RANK_SHIFT
+    space[sel[inside & (rank == own)]] = MemSpace.SHARED
+    space[sel[inside & (rank != own)]] = core.SP_DSM
+    return space
+
+
+def _cga_distance(st: np.ndarray, kt: KernelTrace) -> np.ndarray:
+    """Per dynamic instruction: instructions to the warp's next cluster-barrier arrival (UCGABAR_ARV) or
+    its last instruction (its retire), 0 for those themselves: the lockstep epochs of cluster kernels end
+    no later than the cycle after such an event may happen (``core._lockstep_epoch``)."""
+    n = kt.inst_static.size
+    ev = (st[kt.inst_static, core.S_FLAGS] & core.F_CGA_ARRIVE) != 0
+    ptr = np.asarray(kt.warp_inst_ptr, np.int64)
+    last = ptr[1:][ptr[1:] > ptr[:-1]] - 1
+    ev[last] = True
+    idx = np.where(ev, np.arange(n, dtype=np.int64), np.int64(n))
+    nxt = np.minimum.accumulate(idx[::-1])[::-1]
+    return (nxt - np.arange(n, dtype=np.int64)).astype(np.int64)
+
+
+@njit(cache=True)
+def _first_lane_addr(sel, inst_mem, mem_mode, mem_base, mem_stride, mem_ptr, lane_off, out):
+    for i in sel:
+        m = inst_mem[i]
+        if m >= 0:
+            out[i] = lane_address(m, 0, mem_mode, mem_base, mem_stride, mem_ptr, lane_off)
 
 
 @dataclass
@@ -394,6 +546,19 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     if not 1 <= e <= epoch_cycles(cfg):
         raise GpusimError(f"epoch: {e} cycles; the core needs 1 to {epoch_cycles(cfg)} for {cfg.name}")
     p[core.P_EPOCH] = e
+    cluster = cluster_size(kt)
+    p[core.P_CLUSTER] = cluster
+    p[core.P_SM_PER_GPC] = -(-cfg.sm.count // max(1, min(cfg.sm.gpcs, cfg.sm.count)))
+    p[core.P_DSM_LAT] = mem.dsm_latency_cycles
+    p[core.P_TMA_EXTRA] = mem.tma_extra_latency_cycles
+    if cluster > 1:
+        if cluster > core.MAX_CLUSTER:
+            raise GpusimError(f"{kt.path}: cluster of {cluster} CTAs; the model places at most {core.MAX_CLUSTER}")
+        if cluster > p[core.P_SM_PER_GPC]:
+            raise GpusimError(f"{kt.path}: a cluster of {cluster} CTAs does not fit the {int(p[core.P_SM_PER_GPC])} "
+                              f"SMs of one GPC of {cfg.name} (sm.count {cfg.sm.count}, sm.gpcs {cfg.sm.gpcs})")
+        if kt.num_ctas % cluster:
+            raise GpusimError(f"{kt.path}: {kt.num_ctas} CTAs is not a multiple of the cluster size {cluster}")
     if cfg.regfile.banks > 2:
         raise GpusimError("regfile.banks: the core models 1 or 2 banks per sub-core (MGC §4.1)")
     n_sm, n_sub = cfg.sm.count, cfg.sm.subcores
@@ -419,10 +584,10 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         np.zeros(nw, i64),                    # w_last_rel_w
         np.zeros(nw, i64),                    # w_last_rel_r
         np.zeros(nw, i64),                    # w_ldgsts_done
-        np.full((nw, 2), -1, i64),            # w_depbar
-        np.zeros((nw, core.NSB, core.SB_CAP), i64),      # sb_rel
-        np.zeros((nw, core.NSB, core.SB_CAP), np.uint8),  # sb_long
-        np.zeros((nw, core.NSB), i64),        # sb_n
+        np.array([[-1, -1, 0, 0, -1, 0, -1, -1]] * nw, i64).reshape(nw, core.D_NCOLS),  # w_depbar (core.D_*)
+        np.zeros((nw, core.NSB + 1, core.SB_CAP), i64),      # sb_rel (row core.GSB: wgmma groups)
+        np.zeros((nw, core.NSB + 1, core.SB_CAP), np.uint8),  # sb_long
+        np.zeros((nw, core.NSB + 1), i64),    # sb_n
         np.zeros((nw if not ctrl else 1, 256), i64),     # reg_ready
         np.zeros((nw if not ctrl else 1, 256), i64),     # reg_war
         np.zeros((nw if not ctrl else 1, 256), np.uint8),  # reg_long
@@ -458,6 +623,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
         kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), st_space, kt.mem_mode,
         kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, mem.line_size_bytes, mem.sector_size_bytes,
         kt.header.shmem_base, kt.header.local_base)
+    space = _resolve_dsm(kt, space, cluster)
     if memsys is None:
         memsys = MemSystem(cfg)
     g = np.zeros(core.G_SIZE, i64)
@@ -468,13 +634,36 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     icache = (np.full((l0_rows, int(p[core.P_L0_WAYS])), -1, i64), np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64),
               np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64), np.full((l1_rows, int(p[core.P_L1I_WAYS])), -1, i64),
               np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64), np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64))
-    # epoch buffers: per-SM scalars, memory requests (at most one issue per sub-core and cycle) and
-    # finished CTAs of one epoch (at most one per CTA slot), per-warp bookkeeping of unresolved results
-    epoch_state = (np.zeros((n_sm, core.SG_SIZE), i64), np.zeros((n_sm, n_sub * e, core.Q_SIZE), i64),
+    # per dynamic instruction: the shared address of the mbarrier a SYNCS op works on (-1: none)
+    inst_addr = np.full(kt.inst_static.size, -1, i64)
+    sync_st = np.flatnonzero(st[:, core.S_FLAGS] & (core.F_MBAR_ARRIVE | core.F_MBAR_WAIT | core.F_MBAR_INIT))
+    if sync_st.size:
+        sel = np.flatnonzero(np.isin(kt.inst_static, sync_st) & (kt.inst_mem >= 0))
+        _first_lane_addr(sel, kt.inst_mem, kt.mem_mode, kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, inst_addr)
+    uses_cga = bool(np.any(st[:, core.S_FLAGS] & (core.F_CGA_ARRIVE | core.F_CGA_WAIT)))
+    n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
+    cl = np.zeros((n_cl, core.CL_NCOLS), i64)
+    cl[:, core.CL_SLOT0:] = -1
+    # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
+    # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)
+    p[core.P_LOCKSTEP] = 1 if n_cl > 0 else 0
+    cga_dist = _cga_distance(st, kt) if n_cl > 0 else np.zeros(1, i64)
+    sync = (inst_addr,
+            np.full((ctas_slots, core.NB), -1, i64),                 # mb_addr
+            np.zeros((ctas_slots, core.NB, core.MB_NCOLS), i64),    # mb_st
+            np.zeros((ctas_slots, core.NB, core.PH), i64),          # mb_done
+            np.zeros((nw, core.W_NCOLS), i64),                      # w_sync
+            cl,                                                     # per-cluster rows
+            np.full(ctas_slots, -1, i64),                           # cs_cta
+            cga_dist)                                               # instructions to the next arrival / retire
+    # epoch buffers: per-SM scalars, requests (at most one issue per sub-core and cycle, and a cluster
+    # warp's exit after it) and finished CTAs of one epoch (at most one per CTA slot), per-warp
+    # bookkeeping of unresolved results
+    epoch_state = (np.zeros((n_sm, core.SG_SIZE), i64), np.zeros((n_sm, 2 * n_sub * e, core.Q_SIZE), i64),
                    np.zeros((n_sm, occ.ctas_per_sm, 2), i64), np.zeros(nw, i64), np.zeros(nw, np.uint8),
                    np.zeros(nw, i64), np.zeros(n_sm, i64), np.zeros((n_sm, core.VIS_WORDS), i64))
-    run.extra = {"icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
-                 "ways": ways, "space": space, "epoch": epoch_state}
+    run.extra = {"sync": sync, "icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg),
+                 "acc": (acc_ptr, acc_line, acc_mask), "ways": ways, "space": space, "epoch": epoch_state}
     return run
 
 
@@ -496,9 +685,10 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
     counters[threads, :r.counters.size] = r.counters
     pc_stats = np.zeros((threads,) + r.pc_stats.shape, np.int64)
     pc_stats[0] = r.pc_stats
+    sync = r.extra["sync"]
     core.init_kernel(r.params, r.g, r.extra["epoch"][0], kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch,
                      w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters[threads], w_wake, w_reason,
-                     w_launch, sc_next, w_ready)
+                     w_launch, sc_next, w_ready, sync[6], sync[1], sync[4], sync[5])
     m = r.extra["memsys"]
     acc_ptr, acc_line, acc_mask = r.extra["acc"]
     # (one worker never enters run_sm's parallel loop, so the thread count is left as it is)
@@ -511,13 +701,14 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
                                  r.sectors, until, *s, counters, pc_stats, r.issue_log, r.sb_log,
                                  r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
                                  m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr,
-                                 *r.extra["icache"], *r.extra["epoch"])
+                                 *r.extra["icache"], *sync, *r.extra["epoch"])
             r.counters[:] = counters[:, :r.counters.size].sum(axis=0)
             if status == 0:
                 break
             if status == 3:
-                raise GpusimError(f"{kt.path}: a memory result fell inside the epoch that issued it, before cycle "
-                                  f"{int(r.g[core.G_CYCLE]):,} ({int(r.params[core.P_EPOCH])}-cycle epochs; please report)")
+                raise GpusimError(f"{kt.path}: a memory result or cluster barrier fell inside the epoch that issued "
+                                  f"it, before cycle {int(r.g[core.G_CYCLE]):,} ({int(r.params[core.P_EPOCH])}-cycle "
+                                  f"epochs; please report)")
             if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:
                 raise GpusimError(f"{kt.path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
                                   f"with {int(r.g[core.G_LIVE])} warps left (deadlock in the model; please report)")

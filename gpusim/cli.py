@@ -219,6 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gpusim.cli_systolic import register as _reg_sys; _reg_sys(sub)  # noqa: E702 - systolic arrays
     from gpusim.cli_rdu import register as _reg_rdu; _reg_rdu(sub)  # noqa: E702 - RDU dataflow
     from gpusim.cli_llm import register as _reg_llm; _reg_llm(sub)  # noqa: E702 - LLM serving steps
+    from gpusim.cli_compare import register as _reg_cmp; _reg_cmp(sub)  # noqa: E702 - machines side by side
     return ap
 
 

@@ -1,12 +1,15 @@
-"""``gpusim llm``: one LLM serving step on a GPU config, simulated kernel by kernel.
+"""``gpusim llm``: one LLM serving step on a GPU (simulated kernel by kernel), a systolic chip or an RDU.
 
     gpusim llm --model llama-2-7b --step decode:batch=1,context=1024 --gpu a100-sxm4-80gb [-o OUT]
                [--tp N] [--no-dedup] [--cuda-graph] [--set KEY=VALUE ...] [--quiet]
+    gpusim llm --model llama-2-7b --step prefill:tokens=2048 --systolic tpu-v4 [-o OUT]
+    gpusim llm --model llama-2-7b --step decode:batch=1,context=1024 --rdu sn40l-8 [--fusion F] [--coe SPEC]
     gpusim llm --list
 
-Writes ``OUT/report.json`` (see :func:`gpusim.llm.run.simulate_step`: ``step_seconds``,
-``tokens_per_second``, ``operators`` with name, count, cycles, seconds, bound, ...) and
-``OUT/config.resolved.yaml``, and prints a per-operator summary.  A progress bar runs on a
+Writes ``OUT/report.json`` in the shape shared by the three machines (:mod:`gpusim.llm.machines`:
+``step_seconds``, ``tokens_per_second``, ``operators`` with name, count, seconds, bound,
+utilisations, ...; GPU: also per-kernel detail and ``OUT/config.resolved.yaml``) and prints a
+per-operator summary; ``gpusim compare`` puts several such reports side by side.  A progress bar runs on a
 terminal unless ``--quiet``.  Hooked into ``gpusim.cli`` by :func:`register`; bad input raises
 GpusimError (exit status 2).
 """
@@ -23,38 +26,76 @@ def _cmd_llm(a: argparse.Namespace) -> int:
     from gpusim.errors import GpusimError
 
     if a.list:
+        from gpusim.accel.rdu.config import list_presets as rdu_presets
+        from gpusim.accel.systolic.config import list_presets as sys_presets
         from gpusim.config import list_configs
         from gpusim.llm.model import list_models
 
-        print("models: " + ", ".join(list_models()))
-        print("gpus:   " + ", ".join(list_configs()))
-        print("steps:  decode:batch=B,context=C | prefill:tokens=T[,batch=B,past=P,sample=0|1] | "
+        print("models:   " + ", ".join(list_models()))
+        print("gpus:     " + ", ".join(list_configs()))
+        print("systolic: " + ", ".join(sys_presets()))
+        print("rdu:      " + ", ".join(rdu_presets()))
+        print("steps:    decode:batch=B,context=C | prefill:tokens=T[,batch=B,past=P,sample=0|1] | "
               "groups joined by '+' (mixed batch) | a YAML file {requests: [...]}")
         return 0
-    missing = [f"--{k}" for k in ("model", "step", "gpu") if not getattr(a, k)]
+    missing = [f"--{k}" for k in ("model", "step") if not getattr(a, k)]
+    machines = [k for k in ("gpu", "systolic", "rdu") if getattr(a, k)]
+    if len(machines) != 1:
+        missing.append("exactly one of --gpu, --systolic, --rdu" if machines else "--gpu, --systolic or --rdu")
     if missing:
         raise GpusimError(f"llm: {', '.join(missing)} required (or --list)")
-    if a.tp < 1:
+    if a.tp is not None and a.tp < 1:
         raise GpusimError(f"llm: --tp {a.tp}: must be >= 1")
-    from gpusim.config import dump_config
-    from gpusim.llm.run import resolve, simulate_step, summary_lines
+    kind = machines[0]
+    gpu_only = [f for f, on in (("--no-dedup", a.no_dedup), ("--cuda-graph", a.cuda_graph),
+                                ("--sample", a.sample)) if on]
+    if gpu_only and kind != "gpu":
+        raise GpusimError(f"llm: {', '.join(gpu_only)} apply to --gpu only")
+    if kind != "rdu" and a.fusion:
+        raise GpusimError("llm: --fusion applies to --rdu only")
+    if kind == "systolic" and a.coe:
+        raise GpusimError("llm: --coe applies to --gpu (a node of GPUs) and --rdu")
+    from gpusim.llm import machines as M
 
-    m, st, cfg = resolve(a.model, a.step, a.gpu, a.set or [])
     progress = not a.quiet and sys.stderr.isatty()
-    rep = simulate_step(m, st, cfg, tp=a.tp, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress)
-    rep["gpu_config"] = a.gpu
-    rep["overrides"] = list(a.set or [])
+    sets = a.set or []
+    config_text = None
+    if kind == "gpu":
+        from gpusim.config import dump_config
+        from gpusim.llm.run import resolve, summary_lines
+
+        m, st, cfg = resolve(a.model, a.step, a.gpu, sets)
+        rep = M.run_gpu(m, st, cfg, tp=a.tp or 1, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
+                        sample=a.sample)
+        rep["machine"]["config"] = rep["gpu_config"] = a.gpu
+        config_text = dump_config(cfg)
+        lines = summary_lines(rep)
+        if a.coe:
+            from gpusim.llm.coe import gpu_coe, parse_coe_spec
+
+            rep["composition_of_experts"] = c = gpu_coe(a.gpu, m, **parse_coe_spec(a.coe), overrides=sets,
+                                                        progress=progress)
+            lines += M.coe_lines(c)
+    elif kind == "systolic":
+        rep = M.run_systolic(a.model, a.step, a.systolic, tp=a.tp or 1, overrides=sets)
+        lines = M.summary_lines(rep)
+    else:
+        rep = M.run_rdu(a.model, a.step, a.rdu, tp=a.tp, fusion=a.fusion or "fused_ho_looped", overrides=sets,
+                        coe=a.coe)
+        lines = M.summary_lines(rep)
+    rep["overrides"] = list(sets)
     out = Path(a.output)
     try:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "report.json").write_text(json.dumps(rep, indent=2) + "\n")
-        (out / "config.resolved.yaml").write_text(dump_config(cfg))
+        (out / "report.json").write_text(json.dumps(rep, indent=2, default=str) + "\n")
+        if config_text is not None:
+            (out / "config.resolved.yaml").write_text(config_text)
     except OSError as e:
         raise GpusimError(f"{out}: cannot write the report: {e.strerror}") from None
     if not a.quiet:
-        for line in summary_lines(rep):
+        for line in lines:
             print(line)
-        print(f"wrote {out / 'report.json'} and {out / 'config.resolved.yaml'}")
+        print(f"wrote {out / 'report.json'}" + (f" and {out / 'config.resolved.yaml'}" if config_text else ""))
     return 0
 
 
@@ -67,10 +108,22 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--step", help="serving step, e.g. decode:batch=1,context=1024, prefill:tokens=512, "
                                   "prefill:tokens=256,past=768,sample=0+decode:batch=16,context=2048, or a YAML file")
     p.add_argument("--gpu", help="GPU config name (e.g. a100-sxm4-80gb, h100-sxm5-80gb) or YAML path")
-    p.add_argument("--tp", type=int, default=1, help="tensor-parallel degree (per-GPU shapes; collectives not simulated)")
+    p.add_argument("--systolic", metavar="PRESET", help="or a systolic-array chip: preset under configs/accel/ "
+                                                        "(e.g. tpu-v4) or YAML path")
+    p.add_argument("--rdu", metavar="PRESET", help="or an RDU system: preset under configs/accel/rdu/ (e.g. sn40l-8)")
+    p.add_argument("--tp", type=int, default=None, help="tensor-parallel degree (per-chip shapes; GPU and systolic: "
+                                                        "default 1, collectives not simulated; RDU: all sockets)")
+    p.add_argument("--fusion", choices=("unfused", "fused_so", "fused_ho", "fused_ho_looped"),
+                   help="RDU fusion level and orchestration (default fused_ho_looped)")
+    p.add_argument("--coe", metavar="SPEC", help="also serve a Composition of Experts batch with --model as router "
+                                                "and every expert: experts=150,batch=8,prompt=128,out=20 (GPU: "
+                                                "also gpus=8 per node, links=1 host link; see gpusim.llm.coe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. "
                                                                        "memory.dram_bandwidth='4 TB/s' (repeatable)")
     p.add_argument("--no-dedup", action="store_true", help="simulate every launch instead of identical launches once")
+    p.add_argument("--sample", type=int, default=None, metavar="K",
+                   help="CTA-wave sampling (GPU): kernels with more waves simulate 1 warm-up + K measured + 1 drain "
+                        "waves and extrapolate the rest, with the error bound in the report (K >= 4; default off)")
     p.add_argument("--cuda-graph", action="store_true", help="launch overhead of a CUDA-graph replay instead of "
                                                              "stream launches (launch.kernel_launch_latency)")
     p.add_argument("-o", "--output", default="gpusim-llm-out", help="output folder (default: gpusim-llm-out)")

@@ -21,7 +21,6 @@ from gpusim.llm import walker as Wk
 from gpusim.llm.model import load_model, parse_step
 from gpusim.llm.run import (
     BOUND_FRACTION,
-    CUDA_GRAPH_KERNEL_GAP_S,
     check_model,
     classify,
     resolve,
@@ -59,10 +58,10 @@ def test_step_time_is_the_sum_of_operator_times_and_launch_overheads(tiny_decode
     assert r["tokens_per_second"] == pytest.approx(1 / r["step_seconds"])
     names = {o["name"] for o in r["operators"]}
     assert {"layer.qkv_proj", "layer.attn.decode0", "lm_head", "layer.silu_mul"} <= names
-    assert {s["kind"] for s in r["not_simulated"]} == {"embedding", "kv_append"}
-    # per layer: norm, qkv, rotary, attention split + combine, o, add, norm, up_gate, silu, down, add = 12
-    # launches; then final norm, LM head, softmax
-    assert r["launches"] == 12 * 2 + 3
+    assert r["not_simulated"] == []
+    # embedding; per layer: norm, qkv, rotary, KV append, attention split + combine, o, add, norm,
+    # up_gate, silu, down, add = 13 launches; then final norm, LM head, softmax
+    assert r["launches"] == 1 + 13 * 2 + 3
 
 
 def test_identical_launches_are_simulated_once_and_change_the_result_only_through_the_l2(tiny_decode):
@@ -84,6 +83,35 @@ def test_the_l2_keeps_a_producers_output_for_the_next_kernel_of_the_step(tiny_de
     cold = simulate_kernel(load_config(A100), K.residual_add("sm_80", 512, *PTRS[:3]))
     assert cold["l2_hit_rate"] < 0.1
     assert op["cycles_per_execution"] < cold["cycles"]
+
+
+def test_embedding_and_kv_append_run_their_kernels_and_collectives_take_the_interconnect_time():
+    """Rule: the embedding gather and the KV-cache append are simulated with their own kernels (one
+    append launch per request group, at that group's past position); tensor-parallel collectives
+    take the bus-bandwidth time of the config's interconnect (gpusim.llm.collectives), one launch each:
+    all-reduce latency + 2(n-1)/n * bytes / busbw, all-gather latency + (n-1)/n * bytes / busbw."""
+    r = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", A100, tp=2)
+    ops = {o["name"]: o for o in r["operators"]}
+    assert [k["kernel"] for k in ops["embedding"]["kernels"]] == ["embedding_gather_f16"]
+    kv = ops["layer.kv_append"]
+    assert kv["launches"] == 2 * 2 and [k["kernel"] for k in kv["kernels"]] == ["kv_append_f16"]
+    assert kv["kernels"][0]["simulated"] == 2  # the two groups' launches differ; the layers repeat them
+    assert all(o["cycles"] > 0 for o in (ops["embedding"], kv))
+    assert r["not_simulated"] == []
+    cfg = load_config(A100)
+    bus, lat, clk = cfg.interconnect.bus_bandwidth_bytes_per_s, cfg.interconnect.collective_latency_ps * 1e-12, cfg.sm.clock_hz
+    ar = ops["layer.o_proj.allreduce"]
+    assert ar["bound"] == "network" and ar["launches"] == ar["count"]
+    expect = lat + 2 * (2 - 1) / 2 * ar["shape"]["bytes"] / bus
+    assert ar["cycles_per_execution"] == round(expect * clk)
+    ag = ops["lm_head.allgather"]
+    assert ag["cycles_per_execution"] == round((lat + (2 - 1) / 2 * ag["shape"]["bytes"] / bus) * clk)
+    # the interconnect time is in the step: a 10x faster bus shortens the step by the bandwidth terms
+    fast = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", A100, tp=2,
+                         overrides=["interconnect.bus_bandwidth=2315.8 GB/s"])
+    fo = {o["name"]: o for o in fast["operators"]}
+    assert fo["layer.o_proj.allreduce"]["cycles"] < ar["cycles"]
+    assert fast["step_seconds"] < r["step_seconds"]
 
 
 def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
@@ -151,11 +179,12 @@ def test_chunked_trace_generation_joins_to_the_same_trace(monkeypatch, field_chu
 # --------------------------------------------------------------------------------------------
 
 
-def test_cli_writes_the_report_and_cuda_graph_launches_cost_the_cited_gap(tmp_path, capsys, tiny_decode):
+def test_cli_writes_the_report_and_cuda_graph_launches_cost_the_configured_gap(tmp_path, capsys, tiny_decode):
     """Rule: `gpusim llm` writes OUT/report.json with step_seconds, tokens_per_second and operators
     (name, count, cycles, seconds, bound) and the resolved config; --quiet prints nothing; with
-    --cuda-graph every launch costs CUDA_GRAPH_KERNEL_GAP_S (a measured graph-replay gap) instead of
-    the config's stream launch latency, and the kernels' time is unchanged."""
+    --cuda-graph every launch costs launch.graph_kernel_launch_latency (a measured graph-replay gap,
+    in cycles at the SM clock) instead of the config's stream launch latency, and the kernels' time
+    is unchanged."""
     out = tmp_path / "o"
     rc = main(["llm", "--model", "tiny", "--step", DECODE, "--gpu", A100, "-o", str(out), "--quiet", "--cuda-graph",
                "--set", "launch.cta_launch_latency=0"])
@@ -168,10 +197,29 @@ def test_cli_writes_the_report_and_cuda_graph_launches_cost_the_cited_gap(tmp_pa
         assert {"name", "count", "cycles", "seconds", "bound"} <= set(o)
     assert "cta_launch_latency: 0" in (out / "config.resolved.yaml").read_text()
     clock = load_config(A100).sm.clock_hz
-    assert rep["launch_seconds"] == pytest.approx(rep["launches"] * round(CUDA_GRAPH_KERNEL_GAP_S * clock) / clock)
+    gap = round(load_config(A100).launch.graph_kernel_launch_latency_ps * 1e-12 * clock)
+    assert rep["launch_cycles_each"] == gap
+    assert rep["launch_seconds"] == pytest.approx(rep["launches"] * gap / clock)
     assert rep["kernel_seconds"] == pytest.approx(tiny_decode["kernel_seconds"])
     assert rep["step_seconds"] < tiny_decode["step_seconds"]
 
+
+
+def test_cuda_graph_launch_latency_is_the_config_field():
+    """Rule: --cuda-graph charges launch.graph_kernel_launch_latency per launch: raising it by 1 us
+    raises step_seconds by launches x 1 us (to the cycle rounding) and leaves the kernels alone; the
+    stream-launch step ignores the field; a bad value is a ConfigError naming the key."""
+    base = simulate_step("tiny", DECODE, A100, cuda_graph=True)
+    more = simulate_step("tiny", DECODE, A100, cuda_graph=True, overrides=["launch.graph_kernel_launch_latency=1.58 us"])
+    clock = load_config(A100).sm.clock_hz
+    assert more["launches"] == base["launches"]
+    assert more["kernel_seconds"] == pytest.approx(base["kernel_seconds"])
+    assert more["step_seconds"] - base["step_seconds"] == pytest.approx(base["launches"] * 1e-6, abs=base["launches"] / clock)
+    assert "graph_kernel_launch_latency" in more["launch_model"]
+    stream = simulate_step("tiny", DECODE, A100, overrides=["launch.graph_kernel_launch_latency=9 us"])
+    assert stream["launch_cycles_each"] == load_config(A100).launch.kernel_launch_latency_cycles
+    with pytest.raises(ConfigError, match="launch.graph_kernel_launch_latency"):
+        load_config(A100, ["launch.graph_kernel_launch_latency=fast"])
 
 G = ["--gpu", A100]
 
@@ -180,7 +228,7 @@ G = ["--gpu", A100]
     (["--model", "tiny", "--step", "decode:batch=1,contxt=64", *G], "did you mean 'context'"),
     (["--model", "tinyy", "--step", "decode:context=64", *G], "no model 'tinyy'"),
     (["--model", "tiny", "--step", "decode:context=64", *G, "--set", "memory.dram_bandwith=1"], "memory.dram_bandwith"),
-    (["--model", "tiny"], "--step, --gpu required"),
+    (["--model", "tiny"], "--step, --gpu"),
     (["--model", "tiny", "--step", "decode:context=64", *G, "--tp", "3"], "not divisible by tp = 3"),
     (["--model", "tiny", "--step", "missing-step.yaml", *G], "missing-step.yaml: step file not found"),
 ])

@@ -126,3 +126,109 @@ def test_cli_threads_flag(repo_root, tmp_path):
     assert reps[0] == reps[1]
     r = run_cli("run", VECADD, "--gpu", "rtx3070", "-o", str(tmp_path / "x"), "--threads", "0", cwd=repo_root)
     assert r.returncode != 0 and "--threads" in r.stderr
+
+
+# ------------------------------------------------------------------ Hopper: TMA + mbarriers, clusters, wgmma
+
+H100 = "h100-sxm5-80gb"
+
+
+def _raw_dir(d, cfg, threads, patch=None, **pack):
+    """(cycles, counters, per-PC stats, issue cycles) of the one kernel in the micro-kernel directory ``d``,
+    its trace text first passed through ``patch``."""
+    tr = d / "kernel-1.traceg"
+    if patch is not None:
+        tr.write_text(patch(tr.read_text()))
+    return _raw(d, cfg, threads, **pack)
+
+
+def _tma_kernel(tmp_path, ctas):
+    """Each warp: init an mbarrier, then three phases of arrive.expect_tx + TMA copies (two copies charged to
+    the second phase, so that both land in one epoch) + TRYWAIT and its consumer; every warp of a CTA
+    waits on the same barrier.  Box rows follow tests/test_sync.py."""
+    from tests import test_sync as S
+
+    prog = [S.init()]
+    for k in range(3):
+        prog += [S.arrive_expect(), S.tma(0x7F0000000000 + k * (1 << 24))]
+        if k == 1:
+            prog += [S.tma(0x7F0000000000 + 7 * (1 << 24))]
+        prog += [Inst("FFMA R2, R2, R3, R4", stall=4)] * 3 + [S.trywait(), S.CONSUME]
+    d = build(prog + [EXIT], tmp_path / f"tma{ctas}", arch="sm_90", warps_per_cta=4, ctas=ctas,
+              shmem=100 * 1024)
+    return d, lambda t: t.replace("UTMALDG.2D 0 4 1", f"UTMALDG.2D 0 {S.ROW_BYTES} 1")
+
+
+def test_tma_mbarrier_kernel_is_identical_for_any_thread_count(tmp_path):
+    # TMA copies go through the L2 (memsys) like other global accesses: buffered, served at the epoch end,
+    # and the phase they complete is a placeholder until then; 12 CTAs on 4 SMs (2 slots each) refill slots
+    cfg = load_config(H100, ["sm.count=4", "icache.perfect=true"])
+    d, patch = _tma_kernel(tmp_path, 12)
+    one = _raw_dir(d, cfg, 1, patch, log=True)
+    consume = 7   # the first TRYWAIT's consumer (after init, arrive, TMA, 3 FFMA, TRYWAIT)
+    assert one[0][2][consume, 1 + core.R_LONG_SB] > 0 and one[0][1][core.C_CTAS] == 12
+    _assert_same(one, _raw_dir(d, cfg, 2, log=True))
+    _assert_same(one, _raw_dir(d, cfg, 5, log=True))
+    assert _report(d, cfg, 1) == _report(d, cfg, 2)
+
+
+def test_tma_kernel_with_one_cycle_epochs_equals_the_default_when_no_slot_is_refilled(tmp_path):
+    # a single wave: the epochs change nothing, the mbarrier phases complete exactly as in a serial model
+    cfg = load_config(H100, ["sm.count=4", "icache.perfect=true"])
+    d, patch = _tma_kernel(tmp_path, 8)
+    _assert_same(_raw_dir(d, cfg, 2, patch, log=True), _raw_dir(d, cfg, 1, log=True, epoch=1))
+
+
+def _cluster_kernel(tmp_path, ctas, wpc, skip_cta):
+    """A distributed-shared-memory load from the peer CTA, then an FFMA chain that CTA ``skip_cta`` of the
+    trace skips, the cluster barrier (UCGABAR_ARV / UCGABAR_WAIT), a NOP, a longer FFMA chain (full-length
+    epochs, run in parallel) and EXIT; clusters of 2."""
+    from tests import test_cluster as T
+
+    prog = [T.LD_PEER, T.USE, *T._barrier_prog()[:-1], *[Inst("FFMA R5, R5, R3, R4", stall=2)] * 80, EXIT]
+    d = build(prog, tmp_path / f"cl{ctas}", arch="sm_90", ctas=ctas, warps_per_cta=wpc, shmem=150 * 1024)
+
+    def patch(text):
+        text = text.replace("-shmem = ", "-cluster dim = (2,1,1)\n-shmem = ", 1)
+        return T.drop_lines(text, skip_cta, {16 * (k + 2) for k in range(T.CHAIN)})
+
+    return d, patch
+
+
+def test_cluster_kernel_is_identical_for_any_thread_count_and_equals_one_cycle_epochs(tmp_path):
+    # clusters couple SMs (cluster launch on the SMs of one GPC, the cluster barrier): the SMs advance in
+    # lockstep epochs that end right after the earliest possible cluster arrival or warp exit, so the
+    # result equals a serial model (one-cycle epochs) even with refilled slots: 16 CTAs of 4 warps, one
+    # per SM, on 8 SMs in 2 GPCs
+    cfg = load_config(H100, ["sm.count=8", "sm.gpcs=2", "icache.perfect=true"])
+    d, patch = _cluster_kernel(tmp_path, 16, 4, 1)
+    one = _raw_dir(d, cfg, 1, patch, log=True)
+    nop = 2 + 20 + 2   # LD, USE, the chain, ARV, WAIT
+    assert one[0][1][core.C_CTAS] == 16 and one[0][2][nop, 1 + core.R_BARRIER] > 0
+    _assert_same(one, _raw_dir(d, cfg, 2, log=True))
+    _assert_same(one, _raw_dir(d, cfg, 5, log=True))
+    _assert_same(one, _raw_dir(d, cfg, 1, log=True, epoch=1))
+    assert _report(d, cfg, 1) == _report(d, cfg, 2)
+
+
+def test_gemm_wgmma_is_identical_with_one_and_two_threads():
+    # the real sm_90a TMA + wgmma GEMM (traces/kernels): 16 CTAs on 4 SMs of 2 slots, two waves
+    from gpusim.frontend.reader import intern_opcodes
+    from gpusim.llm import kernels as K
+    from gpusim.llm.run import simulate_kernel
+
+    cfg = load_config(H100, ["sm.count=4"])
+    call = K.gemm_wgmma(256, 512, 512, *(0x7F0000000000 + i * (1 << 32) for i in range(3)))
+    out = []
+    for threads in (1, 2):
+        kt = call.trace()
+        intern_opcodes(kt)
+        r = assemble.pack(cfg, kt, call.kernel.function, log=True)
+        _, cycles, counters = assemble.run(r, kt, threads=threads)
+        out.append([(cycles, counters.copy(), r.pc_stats.copy(), r.issue_log.copy())])
+    assert out[0][0][1][core.C_CTAS] == 16
+    _assert_same(*out)
+    a, b = (simulate_kernel(cfg, call, threads=n) for n in (1, 2))
+    for x in (a, b):
+        x.pop("walk_seconds"), x.pop("simulate_seconds")
+    assert a == b and a["cycles"] == out[0][0][0]

@@ -267,6 +267,54 @@ def test_rotary_reads_the_angle_rows_of_the_given_positions(arch):
     assert np.all(t["Positions"][0] == (H + Hkv) * 8)
 
 
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_embedding_gather_reads_the_table_rows_of_the_given_tokens(arch):
+    """Rule: the embedding gather reads row Tokens[t] of the table once per occurrence of the token
+    (a data-dependent address taken from the memory image), each token id once per 16-byte chunk of
+    the row, writes every output element once; one 16-byte load and store per thread."""
+    T, V, h = 6, 11, 1032   # h not a multiple of the 1024 halves of a CTA: a partial last CTA
+    tok, tab, out = ptrs(3)
+    ids = np.array([7, 3, 7, 0, 10, 3], np.int32)
+    call = K.embedding_gather(arch, T, h, tok, tab, out, ids, vocab=V)
+    assert call.launch.grid == (2, T, 1)
+    kt = call.trace()
+    t = touches(kt, {"Tokens": 4 * T, "Table": 2 * V * h, "Out": 2 * T * h})
+    rows = np.bincount(ids, minlength=V)
+    assert np.array_equal(t["Table"][0], np.repeat(rows, h))
+    assert np.all(t["Table"][1] == 0) and np.all(t["Out"][1] == 1) and np.all(t["Out"][0] == 0)
+    assert np.all(t["Tokens"][0] == h // 8)  # int32 = 2 units, each read by every thread of its row
+    threads = T * (h // 8)
+    lanes = np.bitwise_count(kt.inst_mask[np.isin(kt.inst_static, [i for i, o in enumerate(kt.st_opcode)
+                                                                     if o.startswith("STG")])]).sum()
+    assert lanes == threads and count_ops(kt, "STG") == T * math.ceil(h / 8 / 32)
+    with pytest.raises(K.KernelError, match=r"token ids must lie in \[0, 11\)"):
+        K.embedding_gather(arch, 2, h, tok, tab, out, np.array([1, 11]), vocab=V)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("kv_heads, q_len", [(1, 3), (10, 1)])
+def test_kv_append_writes_each_new_cache_row_once_from_the_k_and_v_columns(arch, kv_heads, q_len):
+    """Rule: the KV append reads the K and V columns of every new token's fused QKV row once (Q
+    untouched) and writes them at cache positions past .. past + q_len - 1 of the token's sequence,
+    each element exactly once; the rest of the cache is untouched.  kv_heads 10 = 1280 halves per
+    row needs two CTAs per token, the second partly idle."""
+    B, H, past, cap, D = 2, 2 * kv_heads, 5, 12, 128
+    qkv, kc, vc = ptrs(3)
+    call = K.kv_append(arch, B, q_len, kv_heads, past, qkv, kc, vc, heads=H, kv_capacity=cap)
+    kv_dim = kv_heads * D
+    assert call.launch.grid == (math.ceil(kv_dim / 1024), q_len, B)
+    kt = call.trace()
+    row = (H + 2 * kv_heads) * D
+    t = touches(kt, {"QKV": 2 * B * q_len * row, "K": 2 * B * cap * kv_dim, "V": 2 * B * cap * kv_dim})
+    cols = np.r_[np.zeros(H * D, int), np.ones(2 * kv_dim, int)]
+    assert np.array_equal(t["QKV"][0], np.tile(cols, B * q_len)) and np.all(t["QKV"][1] == 0)
+    pos = (np.arange(cap) >= past) & (np.arange(cap) < past + q_len)
+    expect = np.tile(np.repeat(pos.astype(int), kv_dim), B)
+    for c in ("K", "V"):
+        assert np.array_equal(t[c][1], expect) and np.all(t[c][0] == 0)
+    assert count_ops(kt, "STG") == 2 * B * q_len * math.ceil(kv_dim / 8 / 32)
+
 # --------------------------------------------------------------------------------------------
 # API behaviour and errors
 # --------------------------------------------------------------------------------------------

@@ -148,6 +148,9 @@ class SMConfig:
     # specs: */reserved_shared_memory_per_CTA = 1024 (cc >= 8.0); none listed for cc 7.5 -> 0
     shared_alloc_granularity_bytes: int = _f("shared memory per CTA is allocated in multiples of this")
     # CUDA Occupancy Calculator, sharedMemoryAllocationUnitSize: 128 for cc 8.x, 256 for cc 7.x
+    gpcs: int = _f("graphics processing clusters (GPCs) the SMs are split into (contiguous, equal groups); the "
+                   "CTAs of a thread-block cluster run on SMs of one GPC", 1)
+    # NVIDIA H100 Tensor Core GPU Architecture whitepaper: GH100 has 8 GPCs (configs/arch/hopper.yaml)
 
     @property
     def warps_per_subcore(self) -> int:
@@ -268,6 +271,15 @@ class PipesConfig:
         "extra latency and interval for HMMA.16816.F32 / HMMA.1688.F32 (half-rate FP32 accumulate)", min=0
     )
     # MGC §5 / §10.3 item 3: 0 on the A6000, 16 on GeForce GA10x (3080/3090 configs), 8 on Turing
+    mma_latency_base_cycles: int = _f(
+        "measured mma.sync latency: a shaped synchronous MMA's dependent instruction may issue"
+        " base + M*N*K*a/mma_latency_rate_per_cycle cycles after it (a = operand bits), when longer"
+        " than the formula's latency; 0 = the formula's latency only", 0, min=0)
+    # Hopper: HW036-HW039 (24 / 16 / 16 / 24 cycles) fit base 8, rate 2048 exactly; MGC §5 gives no latency
+    mma_latency_rate_per_cycle: int = _f(
+        "operand bits x M*N*K per cycle of the shape-dependent part of mma_latency_base", 2048)
+    warpsync_latency_cycles: int = _f("WARPSYNC: the warp waits this many cycles after it issues", 2)
+    # estimate: the branch unit's latency (MGC §5, Branch/CALL/RET/EXIT 2, 1); no measurement in research/
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -313,6 +325,9 @@ class MemoryConfig:
     dram_bandwidth_bytes_per_s: float = _f("peak DRAM bandwidth, whole GPU")
     # derived per GPU in configs/gpus/*.yaml (bus width x data rate), with sources there
     dram_clock_hz: int | None = _f("DRAM clock as reported by nvidia-smi; informational, may be null", None)
+    dram_size_bytes: int | None = _f("device memory capacity (`gpusim llm --coe`: how many experts stay resident); "
+                                     "may be null (then unlimited)", None)
+    # per GPU in configs/gpus/*.yaml with sources there
     # specs: RTX A6000/memory_clock_locked_for_validation = 8000 MHz
     line_size_bytes: int = _f("L1/L2 cache line", 128)
     # Accel-Sim/MGC configs: -gpgpu_cache:dl1 S:4:128:256 and dl2 S:64:128:16 (128 B lines)
@@ -378,6 +393,14 @@ class MemoryConfig:
     # MGC §6.4 (-num_cycles_to_stall_SM_at_gpu_memory_barrier 186)
     membar_sys_latency_cycles: int = _f("SM stall after all warps reach MEMBAR.SYS", 2900)
     # MGC §6.4 (-num_cycles_to_stall_SM_at_system_memory_barrier 2900)
+    tma_extra_latency_cycles: int = _f(
+        "UTMALDG (TMA tensor load): extra cycles over an LDG of the same data, to the data landing in shared memory",
+        105, min=0)
+    # HW010/HW011 (H800): TMA 369 vs LDG 264 cycles L2-resident, 728 vs 623 from DRAM: +105 both
+    dsm_latency_cycles: int = _f(
+        "load from a peer CTA's shared memory in the cluster (distributed shared memory): issue to dependent issue",
+        181)
+    # HW012 (H800): SM-to-SM 181 cycles with cluster size 2 (202-207 with 3-4 CTAs; same SM 33, HW013)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -388,6 +411,37 @@ class LaunchConfig:
     # MGC §6.4 (-gpgpu_kernel_launch_latency 1500 in the released GA10x and Turing configs)
     cta_launch_latency_cycles: int = _f("cycles to launch one CTA on an SM", 0, min=0)
     # MGC released configs and Accel-Sim SM86_RTX3070 both set -gpgpu_TB_launch_latency 0 (no measurement)
+    graph_kernel_launch_latency_ps: int = _f(
+        "GPU-side time per kernel node when a CUDA graph is replayed (replaces kernel_launch_latency "
+        "under `gpusim llm --cuda-graph`) [time]", 580_000, min=0)
+    # 0.58 us per node: chain of no-op kernels captured into a graph, graph-replay time ~15 us fixed
+    # + 0.58 us per node (RTX 5070 Ti Laptop, CUDA 13.3; github.com/ahrefs/ocannl/issues/488).
+    # Consistent with NVIDIA's "Getting Started with CUDA Graphs" blog (V100, CUDA 10.1): 3.4 us per
+    # ~2.9 us kernel in a graph, i.e. ~0.5 us per node.  No A100/H100 measurement found.
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class HostConfig:
+    """The GPU's link to its host (system memory): what loads model weights that are not in HBM."""
+
+    link_bandwidth_bytes_per_s: float = _f(
+        "host-to-GPU bandwidth of one GPU's host link, one direction (`gpusim llm --coe`: expert switching "
+        "from host memory)", 32e9, min=0)
+    # PCIe 4.0 x16, 32 GB/s per direction (PCI-SIG: 16 GT/s x 16 lanes); the SN40L paper's DGX A100
+    # host->GPU figure (research/rdu-sn40l.md §2.4: 32 GB/s).  Hopper configs set 64 GB/s (PCIe 5.0 x16).
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class InterconnectConfig:
+    """GPU-to-GPU links of a node (NVLink / NVSwitch): the tensor-parallel collectives of `gpusim llm --tp`."""
+
+    bus_bandwidth_bytes_per_s: float = _f(
+        "NCCL all-reduce bus bandwidth of the node (nccl-tests busbw: algbw x 2(n-1)/n), per GPU", 231.58e9, min=0)
+    # HW175: A100-SXM4-80GB, 8 GPUs, 8 GB message, 231.58 GB/s (Azure ND A100 v4); Hopper: HW174 478.87 GB/s
+    collective_latency_ps: int = _f("fixed time of one small collective (all-reduce / all-gather) [time]",
+                                    8_000_000, min=0)
+    # estimate: NCCL issue #1259 (github.com/NVIDIA/nccl/issues/1259) measures ~6 us for a 2-GPU NVLS all-reduce
+    # of small messages on H100 with CUDA graphs, rising with the GPU count; no 8-GPU small-message figure in research/
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -406,5 +460,7 @@ class GPUConfig:
     icache: ICacheConfig = _section(ICacheConfig, "instruction caches")
     memory: MemoryConfig = _section(MemoryConfig, "memory hierarchy")
     launch: LaunchConfig = _section(LaunchConfig, "kernel and CTA launch")
+    host: HostConfig = _section(HostConfig, "link to the host")
+    interconnect: InterconnectConfig = _section(InterconnectConfig, "GPU-to-GPU links of a node")
     # Where each value came from (key path -> file, 'default' or '--set'); ignored by ==.
     provenance: tuple[tuple[str, str], ...] = field(default=(), compare=False, repr=False, metadata={"internal": True})

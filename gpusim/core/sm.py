@@ -40,15 +40,29 @@ computed at issue as future cycle stamps, because every latency of this model is
   shared and constant loads take their configured latency; load data returns at 512 bits per
   cycle (shared: 1024).
 
+* Warpgroup MMA (Hopper wgmma; research/sass-control-bits.md §5): an HGMMA issues without waiting
+  for its result; its quarter of the MMA queues on the sub-core's tensor pipe (busy for its
+  initiation interval, so the HGMMAs of a group run back to back) and completes its latency
+  later.  The HGMMA carrying ``gsb0`` commits the warp's group; ``WARPGROUP.DEPBAR.LE gsb0, N``
+  holds the next instruction (Nsight state "wait") until at most N groups are in flight, outside
+  the six SBs; ``WARPGROUP.ARRIVE`` holds it until the warp's in-flight fixed-latency register
+  writes have landed.
+
 * Epochs (``run_sm``): SMs interact only through ``gpusim.core.memsys`` (one call per global
-  access, in issue order; the L2 and DRAM are shared) and through the CTA dispatcher.  Time is cut into epochs no longer than the shortest issue-to-release time of a
-  global access (``gpusim.assemble.epoch_cycles``, 30 cycles on GA10x): an SM buffers its
-  accesses during an epoch, with placeholder release stamps above ``NEVER``, and at the epoch end
-  one thread calls the memory system for all SMs in issue order (cycle, SM, sub-core) and patches
-  the stamps in.  Every result is due after its epoch, so this equals calling it at issue.  A
-  finished CTA's slot is refilled at the end of its epoch (a serial model refills it the next
-  cycle: up to one epoch later here).  The SMs of an epoch can therefore run in any order or in
-  parallel threads with the same result, bit for bit.
+  access, TMA copies included, in issue order; the L2 and DRAM are shared), through the CTA
+  dispatcher and, in cluster launches, through the cluster barrier.  Time is cut into epochs no
+  longer than the shortest issue-to-release time of a global access
+  (``gpusim.assemble.epoch_cycles``, 30 cycles on GA10x): an SM buffers its accesses during an
+  epoch, with placeholder release stamps above ``NEVER`` (a TMA copy: a placeholder completion of
+  its mbarrier phase), and at the epoch end one thread calls the memory system for all SMs in
+  issue order (cycle, SM, sub-core) and patches the stamps in.  Every result is due after its
+  epoch, so this equals calling it at issue.  A finished CTA's slot is refilled at the end of its
+  epoch (a serial model refills it the next cycle: up to one epoch later here).  Kernels with
+  thread-block clusters or cluster barriers advance all SMs in lockstep and end an epoch right
+  after the earliest cycle in which a warp may arrive at a cluster barrier or retire
+  (``P_LOCKSTEP``): the arrivals, exits and cluster launches of that cycle are served at the epoch
+  end, the cycle after them, exactly when a serial model makes them visible.  The SMs of an epoch
+  can therefore run in any order or in parallel threads with the same result, bit for bit.
 
 Contract: state arrays are allocated by ``gpusim.assemble`` and passed in; ``run_sm`` runs until
 the kernel finishes or ``until`` cycles and can be called again to resume (progress reporting);
@@ -98,7 +112,12 @@ P_IL0L1 = 32                # L0 <-> L1 instruction-cache latency, each directio
 P_IPREFETCH = 33            # stream-buffer depth in lines
 P_IMISS = 34                # extra latency of an L1 instruction-cache miss (served by the L2)
 P_EPOCH = 35                # cycles per epoch (see run_sm): <= the shortest issue-to-visibility of a memory result
-P_SIZE = 36
+P_CLUSTER = 36             # CTAs per cluster (1: no clusters)
+P_SM_PER_GPC = 37          # SMs per GPC: a cluster's CTAs are placed on SMs of one GPC
+P_DSM_LAT = 38             # generic access to a peer CTA's shared memory (distributed shared memory)
+P_TMA_EXTRA = 39           # UTMALDG: extra cycles of the TMA path over a load of the same data
+P_LOCKSTEP = 40            # 1: cluster launch or cluster barriers: SMs advance in lockstep, epochs end at them
+P_SIZE = 41
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -164,7 +183,19 @@ F_LOAD = 16384
 F_SHARED_FP64 = 32768
 F_ATOMIC = 65536            # atomics and reductions: executed at the L2
 F_BYPASS_L1 = 131072        # .STRONG.GPU / .BYPASS / .CG ...: skip the L1
-F_MEMBAR = 262144           # memory barrier: the warp waits S_LAT cycles (MGC §6.4 MEMBAR costs)
+F_MEMBAR = 262144           # the warp waits S_LAT cycles: MEMBAR (MGC §6.4 costs), ERRBAR, WARPSYNC
+F_GMMA = 524288             # asynchronous warpgroup MMA (HGMMA/IGMMA/QGMMA/BGMMA): queued on the tensor pipe
+F_GMMA_COMMIT = 1048576     # ... the last of its wgmma group (the ``gsb0`` operand): commits the group
+F_WG_DEPBAR = 2097152       # WARPGROUP.DEPBAR.LE gsb0, N: the next instruction waits until <= N groups are in flight
+F_WG_ARRIVE = 4194304       # WARPGROUP.ARRIVE (wgmma.fence): waits for the warp's in-flight register writes
+F_BAR_ARRIVE = 8388608      # BAR.ARV (barrier.arrive): counts the warp's arrival without waiting
+F_TMA = 1 << 24             # UTMALDG: bulk tensor copy global -> shared, completes on an mbarrier
+F_MBAR_ARRIVE = 1 << 25     # SYNCS.ARRIVE.TRANS64[.A1T0]: arrives on the mbarrier at its shared address
+F_MBAR_EXPECT = 1 << 26     # ... and sets the phase's expected transaction bytes (arrive.expect_tx)
+F_MBAR_WAIT = 1 << 27       # SYNCS.PHASECHK.TRANS64.TRYWAIT: the SB consumer waits until the phase completes
+F_MBAR_INIT = 1 << 28       # SYNCS.EXCH.64 (mbarrier.init): resets the barrier
+F_CGA_ARRIVE = 1 << 29      # UCGABAR_ARV (barrier.cluster.arrive)
+F_CGA_WAIT = 1 << 30        # UCGABAR_WAIT (barrier.cluster.wait): the next instruction waits for the whole cluster
 
 # per-static columns of the int32 matrix ``st`` (gpusim.core.layout.StCol mirrors these)
 S_UNIT = 0
@@ -187,10 +218,46 @@ S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
 S_NCOLS = 23
 
 NSB = 6
+GSB = NSB        # extra counter row of the SB arrays: the warp's committed, unfinished wgmma groups (gsb0)
 SB_CAP = 64
 MQ_RING = 8
 PORT_RING = 64
 NEVER = np.int64(1) << np.int64(60)
+
+# ---- columns of the per-warp ``w_depbar`` rows
+D_SB = 0         # counter an issued DEPBAR.LE / WARPGROUP.DEPBAR.LE waits on (-1: none; GSB: wgmma groups)
+D_N = 1          # ... until at most this many are pending
+D_GMMA_DONE = 2  # cycle from which every warpgroup MMA the warp has issued is complete (visible)
+D_FIXED_WB = 3   # cycle from which every fixed-latency register write of the warp is visible
+D_MBAR = 4       # mbarrier slot an issued TRYWAIT waits on (-1: none)
+D_MBAR_PH = 5    # ... the phase it waits for
+D_MBAR_SB = 6    # ... the TRYWAIT's write SB: the instruction waiting on it is held (-1: the next instruction)
+D_CGA = 7        # cluster-barrier phase an issued UCGABAR_WAIT waits for (-1: none)
+D_NCOLS = 8
+
+# ---- mbarriers (per CTA slot, identified by their shared-memory address)
+NB = 16          # mbarriers per CTA the model tracks
+PH = 4           # phases kept per mbarrier / cluster barrier (a ring)
+MB_CLOSED = 0    # phases whose arrival has happened (the next arrive closes phase MB_CLOSED)
+MB_TXPH = 1      # phase the transaction bytes of TMA copies are charged to (-1: none)
+MB_TXWAIT = 2    # 1: that phase expects bytes and no copy has been charged yet
+MB_NCOLS = 3
+# per-warp columns of ``w_sync``: 0..NB-1 phases consumed per mbarrier slot, then
+W_MBTX = NB      # mbarrier slot of the warp's last arrive.expect_tx (its TMA copies complete there)
+W_CGA_ARV = NB + 1
+W_CGA_WAIT = NB + 2
+W_NCOLS = NB + 3
+# columns of the per-cluster rows ``cl``
+CL_WARPS = 0     # warps of the cluster that still have to arrive at each phase
+CL_PHASE = 1     # oldest incomplete cluster-barrier phase
+CL_CNT0 = 2      # + phase % PH: arrivals
+CL_DONE0 = CL_CNT0 + PH   # + phase % PH: completion cycle (NEVER: not complete)
+CL_SLOT0 = CL_DONE0 + PH  # + rank: CTA slot of the cluster's rank
+MAX_CLUSTER = 16
+CL_NCOLS = CL_SLOT0 + MAX_CLUSTER
+
+# inst_space code of a generic access that resolves to a peer CTA's shared memory (gpusim.assemble)
+SP_DSM = 7
 
 # ---- global scalars in ``g``
 G_CYCLE = 0
@@ -220,15 +287,24 @@ Q_CYCLE = 0      # issue cycle
 Q_WS = 1         # warp slot
 Q_INST = 2       # dynamic instruction index
 Q_LEAVE = 3      # cycle the access enters the SM-shared unit
-Q_FLAGS = 4      # Q_ACCESS | Q_PATCH
+Q_FLAGS = 4      # Q_ACCESS | Q_PATCH | Q_MBAR, or Q_CGA_ARV / Q_CGA_EXIT
 Q_DATA = 5       # LDGDEPBAR: max(LDGSTS completions known at issue, issue + 2)
-Q_SIZE = 6
+Q_MB = 6         # Q_MBAR: mbarrier phase cell of the TMA copy (see _tma_charge); Q_CGA_*: cluster index
+Q_PREV = 7       # Q_MBAR: the phase's completion before the copy (or the placeholder of an earlier copy);
+                 # Q_CGA_ARV: the cluster-barrier phase the warp arrives at
+Q_RES = 8        # Q_MBAR: the phase's completion after the copy (set when served)
+Q_SIZE = 9
 Q_ACCESS = 1     # run memsys.access for it
 Q_PATCH = 2      # its write-back is a placeholder (PENDING + index) until resolved
+Q_MBAR = 4       # a TMA copy: its mbarrier phase completes when its data lands (placeholder MB_PEND + index)
+Q_CGA_ARV = 8    # a warp arrives at the cluster barrier (UCGABAR_ARV)
+Q_CGA_EXIT = 16  # a warp of a cluster exits: it no longer arrives at the cluster barrier
 # placeholders of unresolved write-backs lie above NEVER, so every "released after c" test sees them as
 # pending and no wake-up computation picks them up (they are patched in at the epoch end)
 PENDING = NEVER + 1
-WM_REGS = 1 << NSB  # w_wmask bit: the wake-up cycle came from the scoreboard registers
+MB_PEND = NEVER + (np.int64(1) << np.int64(40))  # + SM * rows + index: mbarrier phase completion of a pending TMA copy
+WM_REGS = 1 << (NSB + 1)  # w_wmask bit: the wake-up cycle came from the scoreboard registers (bit GSB: wgmma groups)
+WM_MBAR = 1 << (NSB + 2)  # w_wmask bit: the wake-up cycle came from an mbarrier phase
 
 
 def use_threads(n: int) -> int:
@@ -244,7 +320,7 @@ def use_threads(n: int) -> int:
 @njit(cache=True, _nrt=False)
 def _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                 w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next,
-                w_ready):
+                w_ready, cs_cta, mb_addr, w_sync, cl):
     n_cta = cta_warp_ptr.size - 1
     cta = g[G_NEXT_CTA]
     if cta >= n_cta:
@@ -272,6 +348,9 @@ def _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc,
             w_reason[ws] = -1
             w_ready[ws] = 0
             w_launch[ws] = start_cycle
+            for q in range(W_NCOLS):
+                w_sync[ws, q] = 0
+            w_sync[ws, W_MBTX] = -1
             sc = sm * p[P_SUBCORES] + (slot * wpc + k) % p[P_SUBCORES]
             if sc_next[sc] > start_cycle:
                 sc_next[sc] = start_cycle
@@ -280,20 +359,158 @@ def _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc,
             smg[sm, SG_LIVE] += 1
             counters[C_WARPS] += 1
     c_bar[cs] = 0
+    for b in range(NB):
+        mb_addr[cs, b] = -1
+    cs_cta[cs] = cta if c_live[cs] > 0 else -1
+    ci = cta // p[P_CLUSTER]
+    if ci < cl.shape[0]:
+        if cta % p[P_CLUSTER] == 0:
+            cl[ci, CL_WARPS] = 0
+            cl[ci, CL_PHASE] = 0
+            for q in range(PH):
+                cl[ci, CL_CNT0 + q] = 0
+                cl[ci, CL_DONE0 + q] = NEVER
+        cl[ci, CL_SLOT0 + cta % p[P_CLUSTER]] = cs
+        cl[ci, CL_WARPS] += c_live[cs]
     counters[C_CTAS] += 1
     g[G_NEXT_CTA] = cta + 1
 
 
 @njit(cache=True, _nrt=False)
+def _free_slot(p, sm, cs_cta):
+    cps = p[P_CTAS_PER_SM]
+    for slot in range(cps):
+        if cs_cta[sm * cps + slot] < 0:
+            return slot
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _dispatch_clusters(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar,
+                       w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next,
+                       w_ready, cs_cta, mb_addr, w_sync, cl):
+    """Cluster launch (Hopper): the CTAs of a cluster start together, each on its own SM of one GPC, once
+    every one of them can be placed; clusters are tried on the GPCs in turn (cluster index first).
+    Runs in the serial part only (initial dispatch, epoch ends): it places CTAs on other SMs."""
+    n_cta = cta_warp_ptr.size - 1
+    S = p[P_CLUSTER]
+    spg = p[P_SM_PER_GPC]
+    n_sm = p[P_NUM_SM]
+    ngpc = (n_sm + spg - 1) // spg
+    while g[G_NEXT_CTA] < n_cta:
+        ci = g[G_NEXT_CTA] // S
+        placed = False
+        for gg in range(ngpc):
+            gpc = (ci + gg) % ngpc
+            lo = gpc * spg
+            hi = min(lo + spg, n_sm)
+            cand = 0
+            for sm in range(lo, hi):
+                if _free_slot(p, sm, cs_cta) >= 0:
+                    cand += 1
+            if cand < S:
+                continue
+            # rotate the first SM so that consecutive clusters of a GPC spread over its SMs
+            n = hi - lo
+            r = 0
+            for k in range(n):
+                sm = lo + (ci * S + k) % n
+                slot = _free_slot(p, sm, cs_cta)
+                if slot < 0:
+                    continue
+                _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age,
+                            w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason,
+                            w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+                cs = sm * p[P_CTAS_PER_SM] + slot
+                if cs_cta[cs] < 0:
+                    cs_cta[cs] = n_cta  # launched without warps: hold the slot until the cluster is placed
+                r += 1
+                if r == S or g[G_NEXT_CTA] >= n_cta:
+                    break
+            for k in range(S):
+                cs = cl[ci, CL_SLOT0 + k]
+                if cs_cta[cs] == n_cta:
+                    cs_cta[cs] = -1
+            placed = True
+            break
+        if not placed:
+            return
+
+
+@njit(cache=True, _nrt=False)
 def init_kernel(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-                w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next, w_ready):
-    """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time)."""
+                w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr,
+                w_sync, cl):
+    """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time), or whole clusters."""
     g[G_LAST_RETIRE] = -1
+    if p[P_CLUSTER] > 1:
+        _dispatch_clusters(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+                           w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
+                           sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+        return
     for slot in range(p[P_CTAS_PER_SM]):
         for sm in range(p[P_NUM_SM]):
             _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                         w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
-                        sc_next, w_ready)
+                        sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+
+
+@njit(cache=True, _nrt=False)
+def _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready):
+    """Make every warp of CTA slot ``cs`` re-examine its state at cycle ``c`` (a barrier it may wait on changed)."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    n_sub = p[P_SUBCORES]
+    sm = cs // cps
+    slot_cta = cs - sm * cps
+    for k in range(wpc):
+        ws = sm * cps * wpc + slot_cta * wpc + k
+        if w_trace[ws] < 0:
+            continue
+        if w_wake[ws] > c:
+            w_wake[ws] = c
+        w_ready[ws] = 0
+        sc = sm * n_sub + (slot_cta * wpc + k) % n_sub
+        if sc_next[sc] > c:
+            sc_next[sc] = c
+
+
+@njit(cache=True, _nrt=False)
+def _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready):
+    """Complete the cluster-barrier phases whose arrivals are all in (visible the next cycle)."""
+    ph = cl[ci, CL_PHASE]
+    while cl[ci, CL_WARPS] > 0 and cl[ci, CL_CNT0 + ph % PH] >= cl[ci, CL_WARPS]:
+        cl[ci, CL_DONE0 + ph % PH] = c + 1
+        cl[ci, CL_CNT0 + (ph + 2) % PH] = 0
+        cl[ci, CL_DONE0 + (ph + 2) % PH] = NEVER
+        ph += 1
+        for r in range(p[P_CLUSTER]):
+            if cl[ci, CL_SLOT0 + r] >= 0:
+                _wake_cta(p, cl[ci, CL_SLOT0 + r], c, w_trace, w_wake, sc_next, w_ready)
+    cl[ci, CL_PHASE] = ph
+
+
+@njit(cache=True, _nrt=False)
+def _mb_slot(mb_addr, cs, addr):
+    """Slot of the mbarrier at shared address ``addr`` in CTA slot ``cs`` (created on first use; -1: table full)."""
+    for b in range(NB):
+        if mb_addr[cs, b] == addr:
+            return b
+    for b in range(NB):
+        if mb_addr[cs, b] < 0:
+            mb_addr[cs, b] = addr
+            return b
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _mb_complete_at(mb_st, mb_done, cs, b, k):
+    """Cycle from which phase ``k`` of mbarrier ``b`` counts as complete (NEVER: not yet known)."""
+    if k >= mb_st[cs, b, MB_CLOSED]:
+        return NEVER
+    if mb_st[cs, b, MB_TXPH] == k and mb_st[cs, b, MB_TXWAIT]:
+        return NEVER
+    return mb_done[cs, b, k % PH]
 
 
 @njit(cache=True, _nrt=False)
@@ -424,14 +641,15 @@ def _iline(p, sg, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, 
 @njit(cache=True, _nrt=False)
 def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh, w_ibt, sb_rel, sb_long, sb_n,
               w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long,
-              ctrl, w_depbar):
+              ctrl, w_depbar, mb_st, mb_done, cl, cs_cta):
     """Why warp ``ws`` cannot issue at cycle ``c`` by its own state (R_*, or -1 if it could;
     MGC §2.1 items 1-4) and the earliest cycle at which that reason can end without the warp
     issuing (its wake-up cycle).  Once these conditions hold they keep holding until the warp
     issues, except that the SB increment of its last issue becomes visible 2 cycles after it.
     The third value names what the wake-up cycle was computed from (bit b: the entries of SB b,
-    WM_REGS: the scoreboard registers), so that a memory result resolved later can lower it."""
-    if w_bar[ws]:
+    WM_REGS: the scoreboard registers, WM_MBAR: an mbarrier phase), so that a memory result
+    resolved later can lower it."""
+    if w_bar[ws] == 1:
         return R_BARRIER, NEVER, 0
     if w_ibn[ws] == 0:
         return R_NO_INST, NEVER, 0
@@ -491,13 +709,19 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
                         wake = v
         if reason >= 0:
             return reason, wake, WM_REGS
-    b = w_depbar[ws, 0]
+    b = w_depbar[ws, D_SB]
     if b >= 0:
-        # an issued DEPBAR.LE SBb, N holds the next instruction until SBb <= N (MGC §1.5, Figure 2)
-        nmax = w_depbar[ws, 1]
+        # an issued DEPBAR.LE SBb, N holds the next instruction until SBb <= N (MGC §1.5, Figure 2);
+        # WARPGROUP.DEPBAR.LE gsb0, N the same on the warp's committed wgmma groups (row GSB)
+        nmax = w_depbar[ws, D_N]
         if _sb_pending(sb_rel, sb_n, ws, b, c, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w,
                        w_last_rel_r) > nmax:
-            reason = R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
+            if b == GSB:
+                # Nsight "wait": the groups finish a known number of cycles after they entered the
+                # tensor pipe, a fixed-latency dependence (configs/README.md, "wgmma")
+                reason = R_WAIT
+            else:
+                reason = R_LONG_SB if _sb_has_long(sb_rel, sb_long, sb_n, ws, b, c) else R_SHORT_SB
             wake = NEVER
             for q in range(sb_n[ws, b]):
                 v = sb_rel[ws, b, q]
@@ -506,6 +730,38 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
             if c < vis < wake:
                 wake = vis
             return reason, wake, np.int64(1) << b
+    b = w_depbar[ws, D_MBAR]
+    if b >= 0:
+        # an issued TRYWAIT holds the instruction that consumes its result (the one waiting on its write SB;
+        # without control bits the next one) until the awaited mbarrier phase completes: all arrivals and
+        # all transaction bytes in.  Nsight state "long scoreboard" (configs/README.md, "TMA and mbarriers")
+        sbw = w_depbar[ws, D_MBAR_SB]
+        if sbw < 0 or not ctrl or (st[s, S_WAIT] >> sbw) & 1:
+            cps = p[P_CTAS_PER_SM]
+            wpc = p[P_WARPS_PER_CTA]
+            cs = sm * cps + (ws - sm * cps * wpc) // wpc
+            t = _mb_complete_at(mb_st, mb_done, cs, b, w_depbar[ws, D_MBAR_PH])
+            if t > c:
+                if t > NEVER:
+                    t = NEVER  # a TMA copy of this epoch not served yet: _resolve lowers the wake-up cycle
+                if c < vis < t:
+                    t = vis
+                return R_LONG_SB, t, WM_MBAR
+    k = w_depbar[ws, D_CGA]
+    if k >= 0:
+        # UCGABAR_WAIT: until every warp of every CTA of the cluster arrived at phase k (Nsight "barrier");
+        # ``cl`` changes only at epoch ends, which wake the cluster's warps
+        cps = p[P_CTAS_PER_SM]
+        wpc = p[P_WARPS_PER_CTA]
+        cs = sm * cps + (ws - sm * cps * wpc) // wpc
+        ci = cs_cta[cs] // p[P_CLUSTER]
+        t = NEVER
+        if ci < cl.shape[0] and cl[ci, CL_PHASE] > k:
+            t = cl[ci, CL_DONE0 + k % PH]
+        if t > c:
+            if c < vis < t:
+                t = vis
+            return R_BARRIER, t, 0
     return -1, c + 1, 0
 
 
@@ -562,10 +818,12 @@ def _sm_epoch(p, sm, t0, t1, sg, rq, dn, st, inst_static, inst_mask, inst_sector
               mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
               c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
               counters, pc_stats, issue_log, sb_log, acc_ptr, inst_ways, inst_space,
-              il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis):
+              il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis,
+              inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
     """Advance SM ``sm`` through cycles [t0, t1) of an epoch.  It touches only its own rows of the
     state arrays, its scalars ``sg``, its request and CTA-completion buffers ``rq`` and ``dn`` and
-    the counter rows of the thread that runs it, so SMs can advance concurrently.
+    the counter rows of the thread that runs it, so SMs can advance concurrently (the cluster rows
+    ``cl`` it only reads; they change at epoch ends).
 
     Event-driven: a sub-core is visited only in cycles where one of its warps may change state
     (its wake-up cycle), after an issue or while it has instructions to fetch; warp states are
@@ -634,7 +892,7 @@ def _sm_epoch(p, sm, t0, t1, sg, rq, dn, st, inst_static, inst_mask, inst_sector
                     r, wake, wm = _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn,
                                                   w_ibh, w_ibt, sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb,
                                                   w_last_rsb, w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long,
-                                                  ctrl, w_depbar)
+                                                  ctrl, w_depbar, mb_st, mb_done, cl, cs_cta)
                     w_wmask[ws] = wm
                     if r < 0:
                         if c >= w_last_issue[ws] + 2:
@@ -680,24 +938,38 @@ def _sm_epoch(p, sm, t0, t1, sg, rq, dn, st, inst_static, inst_mask, inst_sector
                        w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
                        sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
                        mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
-                       ctrl, banks, ports, w_depbar, acc_ptr, inst_ways, inst_space, w_ldgsts_pend)
+                       ctrl, banks, ports, w_depbar, acc_ptr, inst_ways, inst_space, w_ldgsts_pend, inst_addr,
+                       mb_addr, mb_st, mb_done, w_sync, cl, cs_cta, w_trace, w_wake, sc_next, w_ready)
                 sc_greedy[sc] = best
                 if w_pc[best] >= w_end[best]:
                     # a retired slot starts clean for the next CTA's warp
-                    for b in range(NSB):
+                    for b in range(NSB + 1):
                         sb_n[best, b] = 0
-                    w_depbar[best, 0] = -1
+                    w_depbar[best, D_SB] = -1
+                    w_depbar[best, D_GMMA_DONE] = 0
+                    w_depbar[best, D_FIXED_WB] = 0
+                    w_depbar[best, D_MBAR] = -1
+                    w_depbar[best, D_CGA] = -1
                     if not ctrl:
                         for rg in range(256):
                             reg_ready[best, rg] = 0
                             reg_war[best, rg] = 0
                     counters[C_ACTIVE_WARP_CYCLES] += c + 1 - w_launch[best]
-                    _retire(p, sg, dn, best, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc_greedy, sc, c,
-                            w_wake, sc_next)
+                    _retire(p, sg, rq, dn, best, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc_greedy, sc, c,
+                            w_wake, sc_next, cs_cta, cl)
                 elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BARRIER:
                     slot_cta = (best - sm * wslots) // wpc
                     cs = sm * cps + slot_cta
                     w_bar[best] = 1
+                    c_bar[cs] += 1
+                    _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c,
+                                     w_wake, sc_next)
+                elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BAR_ARRIVE and w_bar[best] == 0:
+                    # BAR.ARV: the warp's arrival counts towards the barrier of this phase, the warp goes on
+                    # (w_bar 2 = arrived, not waiting)
+                    slot_cta = (best - sm * wslots) // wpc
+                    cs = sm * cps + slot_cta
+                    w_bar[best] = 2
                     c_bar[cs] += 1
                     _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c,
                                      w_wake, sc_next)
@@ -760,7 +1032,7 @@ def _sm_epoch(p, sm, t0, t1, sg, rq, dn, st, inst_static, inst_mask, inst_sector
 
 
 @njit(cache=True, _nrt=False)
-def _advance(p, sm, limit, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
+def _advance(p, sm, limit, E, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
             w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
             w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
             sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
@@ -768,9 +1040,9 @@ def _advance(p, sm, limit, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
             mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
             c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
             counters, pc_stats, issue_log, sb_log, acc_ptr, inst_ways, inst_space,
-            il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis):
-    """Run SM ``sm`` epoch by epoch up to ``limit`` or until it has buffered something."""
-    E = p[P_EPOCH]
+            il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis,
+            inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
+    """Run SM ``sm`` epoch by epoch (``E`` cycles each) up to ``limit`` or until it has buffered something."""
     while sg[SG_POS] < limit and sg[SG_NREQ] == 0 and sg[SG_NDONE] == 0:
         t = sg[SG_POS]
         _sm_epoch(p, sm, t, t + E, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
@@ -781,16 +1053,20 @@ def _advance(p, sm, limit, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
                   mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
                   c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
                   counters, pc_stats, issue_log, sb_log, acc_ptr, inst_ways, inst_space,
-                  il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis)
+                  il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis,
+                  inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta)
         sg[SG_POS] = t + E
 
 
 @njit(cache=True, _nrt=False)
 def _mem_data(p, st, s, fl, t):
     """Cycle a global access's data is in the register file, from the cycle ``t`` the memory system
-    delivers it: 512 bits per cycle (MGC §6.3); an LDGSTS completes its copy P_LDGSTS_EXTRA later."""
+    delivers it: 512 bits per cycle (MGC §6.3); an LDGSTS completes its copy P_LDGSTS_EXTRA later, a
+    TMA copy lands in shared memory P_TMA_EXTRA later."""
     if fl & F_LDGSTS:
         return t + p[P_LDGSTS_EXTRA]
+    if fl & F_TMA:
+        return t + p[P_TMA_EXTRA]
     return t + 2 * (st[s, S_MEM_REGS] - 1)
 
 
@@ -829,9 +1105,30 @@ def _patch(p, st, inst_static, ws, s, tag, v, ctrl, sb_rel, sb_n, w_last_rel_w, 
 
 
 @njit(cache=True, _nrt=False)
+def _mb_wake(p, cs, b, mb_st, mb_done, w_trace, w_wake, w_wmask, w_depbar, sc_next):
+    """A pending completion of mbarrier ``b`` of CTA slot ``cs`` was resolved: lower the wake-up cycle of the
+    warps whose wait on it was computed from the placeholder (``WM_MBAR``) to the phase's completion."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    n_sub = p[P_SUBCORES]
+    sm = cs // cps
+    slot_cta = cs - sm * cps
+    for q in range(wpc):
+        ws = sm * cps * wpc + slot_cta * wpc + q
+        if w_trace[ws] < 0 or (w_wmask[ws] & WM_MBAR) == 0 or w_depbar[ws, D_MBAR] != b:
+            continue
+        t = _mb_complete_at(mb_st, mb_done, cs, b, w_depbar[ws, D_MBAR_PH])
+        if t < w_wake[ws] and t <= NEVER:
+            w_wake[ws] = t
+            sc = sm * n_sub + (slot_cta * wpc + q) % n_sub
+            if sc_next[sc] > t:
+                sc_next[sc] = t
+
+
+@njit(cache=True, _nrt=False)
 def _resolve(p, sm, k, t1, smg, req, st, inst_static, counters, mp, ms, acc_ptr, acc_line, acc_mask, l1_tag, l1_rdy,
              l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, w_ldgsts_done, w_ldgsts_acc, sb_rel, sb_n, w_last_rel_w,
-             reg_ready, w_trace, w_pc, w_wake, w_wmask, sc_next):
+             reg_ready, w_trace, w_pc, w_wake, w_wmask, sc_next, mb_st, mb_done, w_depbar):
     """Serve request k of SM ``sm`` buffered in the epoch ending at t1 (the work ``_issue`` would do at
     issue in a serial model).  Returns False if its result would have been due inside the epoch."""
     ws = req[sm, k, Q_WS]
@@ -854,6 +1151,23 @@ def _resolve(p, sm, k, t1, smg, req, st, inst_static, counters, mp, ms, acc_ptr,
                 w_ldgsts_done[ws] = wb
             if wb > w_ldgsts_acc[ws]:
                 w_ldgsts_acc[ws] = wb
+    if fl_q & Q_MBAR:
+        # the TMA copy's phase completes when its data has landed (and every earlier copy charged to it)
+        if wb < t1:
+            return False
+        rows = req.shape[1]
+        prev = req[sm, k, Q_PREV]
+        if prev > NEVER:
+            prev = req[sm, prev - MB_PEND - sm * rows, Q_RES]
+        res = wb if wb > prev else prev
+        req[sm, k, Q_RES] = res
+        cell = req[sm, k, Q_MB]
+        cs = cell // (NB * PH)
+        b = (cell // PH) % NB
+        ph = cell % PH
+        if mb_done[cs, b, ph] == MB_PEND + sm * rows + k:
+            mb_done[cs, b, ph] = res
+            _mb_wake(p, cs, b, mb_st, mb_done, w_trace, w_wake, w_wmask, w_depbar, sc_next)
     if (fl_q & Q_PATCH) == 0:
         return True
     if fl & F_LDGDEPBAR:
@@ -871,19 +1185,35 @@ def _resolve(p, sm, k, t1, smg, req, st, inst_static, counters, mp, ms, acc_ptr,
 
 
 @njit(cache=True, _nrt=False)
-def _epoch_end(p, g, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_static, counters, mp, ms, acc_ptr,
+def _cga_event(p, sm, k, t1, req, cl, w_trace, w_wake, sc_next, w_ready):
+    """Serve a cluster-barrier arrival or a cluster warp's exit buffered in the epoch ending at t1 (the work
+    ``_issue`` / ``_retire`` would do in a serial model).  A phase it completes is visible the cycle after
+    it; returns False if that lies inside the epoch (the lockstep epochs end right after such events)."""
+    c = req[sm, k, Q_CYCLE]
+    ci = req[sm, k, Q_MB]
+    if req[sm, k, Q_FLAGS] & Q_CGA_ARV:
+        cl[ci, CL_CNT0 + req[sm, k, Q_PREV] % PH] += 1
+    else:
+        cl[ci, CL_WARPS] -= 1
+    ph = cl[ci, CL_PHASE]
+    _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready)
+    return cl[ci, CL_PHASE] == ph or c + 1 >= t1
+
+
+@njit(cache=True, _nrt=False)
+def _epoch_end(p, g, t0, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_static, counters, mp, ms, acc_ptr,
                acc_line, acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, w_ldgsts_done,
                w_ldgsts_acc, w_ldgsts_pend, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace, w_pc, w_fetch, w_end,
                w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, w_wake, w_reason, w_launch, sc_next, w_ready,
-               w_wmask, ptr):
+               w_wmask, ptr, w_depbar, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
     """The serial step at cycle t1, which every SM has reached: the SMs stopped at t1 have buffered
-    memory requests or finished CTAs in their last epoch [t1 - E, t1).  Serve the requests in issue
-    order (cycle, SM, sub-core), the order of a serial model's calls of the memory system, then refill
-    the finished CTA slots in the same order.  (An SM further ahead has nothing buffered before t1.)
+    memory requests, cluster-barrier events or finished CTAs in their last epoch [t0, t1).  Serve the
+    requests in issue order (cycle, SM, sub-core), the order of a serial model's calls of the memory
+    system, then refill the finished CTA slots in the same order (whole clusters in a cluster launch).
+    (An SM further ahead has nothing buffered before t1.)
 
-    Returns False if a memory result fell inside the epoch that issued it (a model bug)."""
+    Returns False if a result fell inside the epoch that issued it (a model bug)."""
     n_sm = p[P_NUM_SM]
-    t0 = t1 - p[P_EPOCH]
     ok = True
     nreq = 0
     ndone = 0
@@ -899,10 +1229,13 @@ def _epoch_end(p, g, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_sta
                     continue
                 k = ptr[sm]
                 while k < smg[sm, SG_NREQ] and req[sm, k, Q_CYCLE] == c:
-                    if not _resolve(p, sm, k, t1, smg, req, st, inst_static, counters, mp, ms, acc_ptr, acc_line,
-                                    acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr,
-                                    w_ldgsts_done, w_ldgsts_acc, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace,
-                                    w_pc, w_wake, w_wmask, sc_next):
+                    if req[sm, k, Q_FLAGS] & (Q_CGA_ARV | Q_CGA_EXIT):
+                        if not _cga_event(p, sm, k, t1, req, cl, w_trace, w_wake, sc_next, w_ready):
+                            ok = False
+                    elif not _resolve(p, sm, k, t1, smg, req, st, inst_static, counters, mp, ms, acc_ptr, acc_line,
+                                      acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr,
+                                      w_ldgsts_done, w_ldgsts_acc, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace,
+                                      w_pc, w_wake, w_wmask, sc_next, mb_st, mb_done, w_depbar):
                         ok = False
                     k += 1
                 ptr[sm] = k
@@ -916,6 +1249,7 @@ def _epoch_end(p, g, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_sta
             smg[sm, SG_NREQ] = 0
     # CTA dispatch: a finished slot is refilled at the epoch end (cta_launch_latency later, if that is later)
     if ndone > 0:
+        cps = p[P_CTAS_PER_SM]
         for sm in range(n_sm):
             ptr[sm] = 0
         for c in range(t0, t1):
@@ -929,9 +1263,15 @@ def _epoch_end(p, g, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_sta
                     start = c + 1 + p[P_CTA_LAUNCH]
                     if start < t1:
                         start = t1
-                    _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, dn[sm, k, 1], w_trace, w_pc, w_fetch,
-                                w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start, w_wake,
-                                w_reason, w_launch, sc_next, w_ready)
+                    cs_cta[sm * cps + dn[sm, k, 1]] = -1
+                    if p[P_CLUSTER] > 1:
+                        _dispatch_clusters(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end,
+                                           w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start, w_wake,
+                                           w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+                    else:
+                        _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, dn[sm, k, 1], w_trace, w_pc, w_fetch,
+                                    w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start, w_wake,
+                                    w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
                     k += 1
                 ptr[sm] = k
         for sm in range(n_sm):
@@ -967,6 +1307,27 @@ def _count_unexamined(vis, t0, t1):
     return n
 
 
+@njit(cache=True, _nrt=False)
+def _lockstep_epoch(p, tstar, w_trace, w_pc, w_stall, w_launch, cga_dist):
+    """Length of the next lockstep epoch from ``tstar`` (at most ``P_EPOCH``): it ends right after the
+    earliest cycle in which a warp may arrive at a cluster barrier or retire.  ``cga_dist[i]``: instructions
+    from dynamic instruction i to the warp's next UCGABAR_ARV or its last instruction (0: i is one); a warp
+    issues at most one instruction per cycle, and not before its stall counter or launch."""
+    e = p[P_EPOCH]
+    for ws in range(w_trace.size):
+        if w_trace[ws] < 0:
+            continue
+        t = w_stall[ws]
+        if w_launch[ws] > t:
+            t = w_launch[ws]
+        if t < tstar:
+            t = tstar
+        d = t + cga_dist[w_pc[ws]] - tstar + 1
+        if d < e:
+            e = d
+    return e
+
+
 @njit(cache=True, parallel=True)
 def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_sectors, until,
            w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
@@ -977,6 +1338,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
            c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log,
            mp, ms, acc_ptr, acc_line, acc_mask, inst_ways, inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
            l2_dirty, l2_lru, mshr, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru,
+           inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta, cga_dist,
            smg, req, dn, w_wmask, w_ldgsts_pend, w_ldgsts_acc, ptr, vis):
     """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1;
     2: live warps but nothing can ever happen, a deadlock in the model; 3: an epoch longer than a
@@ -991,10 +1353,14 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
 
     Other SMs can affect an SM only through what it has buffered, so each SM runs ahead, epoch by
     epoch, until it has buffered something (or ``HORIZON`` cycles); then the serial step serves the
-    SMs stopped at the earliest position, which every SM has reached.  ``counters.shape[0] - 1``
-    workers advance contiguous blocks of SMs in parallel threads; each has its own row of
-    ``counters`` and slice of ``pc_stats`` (the last row: the serial part), summed by the caller.
-    The result is the same for any number of workers or threads.
+    SMs stopped at the earliest position, which every SM has reached.  With clusters
+    (``P_LOCKSTEP``) other SMs also place CTAs on an SM and complete the cluster barriers its warps
+    wait on: all SMs advance one epoch per round, and a round ends right after the earliest cycle
+    in which a cluster-barrier arrival or a warp's exit may happen (``_lockstep_epoch``), so that its
+    effects, served at the epoch end, are visible the next cycle as in a serial model.
+    ``counters.shape[0] - 1`` workers advance contiguous blocks of SMs in parallel threads; each has
+    its own row of ``counters`` and slice of ``pc_stats`` (the last row: the serial part), summed by
+    the caller.  The result is the same for any number of workers or threads.
     """
     n_sm = p[P_NUM_SM]
     n_sub = p[P_SUBCORES]
@@ -1002,6 +1368,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
     nw = counters.shape[0] - 1
     ser = counters[nw]
     E = p[P_EPOCH]
+    lock = p[P_LOCKSTEP] != 0
     ahead = E * (HORIZON // E) if E < HORIZON else E
     par = True
     skip = p[P_IDLE_SKIP] and not p[P_LOG]
@@ -1031,13 +1398,20 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                 return 2
         if tstar >= until:
             return 1
-        limit = tstar + ahead
+        er = E
+        if lock:
+            er = _lockstep_epoch(p, tstar, w_trace, w_pc, w_stall, w_launch, cga_dist)
+            limit = tstar + er
+            # (a round of full epochs is worth its fork and join; the short ones around barriers are not)
+            par = er == E
+        else:
+            limit = tstar + ahead
         for sm in range(n_sm):
             ptr[sm] = smg[sm, SG_POS]
         if par and nw > 1:
             for w in prange(nw):
                 for sm in range(w * n_sm // nw, (w + 1) * n_sm // nw):
-                    _advance(p, sm, limit, smg[sm], req[sm], dn[sm], st, inst_static, inst_mask, inst_sectors,
+                    _advance(p, sm, limit, er, smg[sm], req[sm], dn[sm], st, inst_static, inst_mask, inst_sectors,
                              w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
                              w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
                              sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
@@ -1045,11 +1419,12 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                              mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
                              c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
                              counters[w], pc_stats[w], issue_log, sb_log, acc_ptr, inst_ways, inst_space,
-                             il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis[sm])
+                             il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis[sm],
+                             inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta)
         else:
             for w in range(nw):
                 for sm in range(w * n_sm // nw, (w + 1) * n_sm // nw):
-                    _advance(p, sm, limit, smg[sm], req[sm], dn[sm], st, inst_static, inst_mask, inst_sectors,
+                    _advance(p, sm, limit, er, smg[sm], req[sm], dn[sm], st, inst_static, inst_mask, inst_sectors,
                              w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
                              w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
                              sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
@@ -1057,22 +1432,25 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                              mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
                              c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
                              counters[w], pc_stats[w], issue_log, sb_log, acc_ptr, inst_ways, inst_space,
-                             il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis[sm])
-        # rounds that advance the SMs only an epoch or so (memory-bound code) run in one thread: a
-        # fork and join per epoch costs more than it saves, all the more on a loaded machine
-        moved = 0
-        for sm in range(n_sm):
-            moved += smg[sm, SG_POS] - ptr[sm]
-        par = moved >= PAR_MIN_EPOCHS * E * n_sm
+                             il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis[sm],
+                             inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta)
+        if not lock:
+            # rounds that advance the SMs only an epoch or so (memory-bound code) run in one thread: a
+            # fork and join per epoch costs more than it saves, all the more on a loaded machine
+            moved = 0
+            for sm in range(n_sm):
+                moved += smg[sm, SG_POS] - ptr[sm]
+            par = moved >= PAR_MIN_EPOCHS * E * n_sm
         t1 = limit
         for sm in range(n_sm):
             if smg[sm, SG_POS] < t1:
                 t1 = smg[sm, SG_POS]
-        if not _epoch_end(p, g, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_static, ser, mp, ms, acc_ptr,
-                          acc_line, acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr,
+        if not _epoch_end(p, g, t1 - er, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_static, ser, mp, ms,
+                          acc_ptr, acc_line, acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr,
                           w_ldgsts_done, w_ldgsts_acc, w_ldgsts_pend, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace,
                           w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, w_wake, w_reason,
-                          w_launch, sc_next, w_ready, w_wmask, ptr):
+                          w_launch, sc_next, w_ready, w_wmask, ptr, w_depbar, mb_addr, mb_st, mb_done, w_sync, cl,
+                          cs_cta):
             return 3
     c = tstar
     # the kernel ends when the last write-back and the DRAM channel are done
@@ -1100,7 +1478,9 @@ def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_liv
     if c_live[cs] > 0 and c_bar[cs] >= c_live[cs]:
         for k in range(wpc):
             ws = sm * wslots + slot_cta * wpc + k
-            if w_bar[ws]:
+            if w_bar[ws] == 2:
+                w_bar[ws] = 0  # arrived with BAR.ARV: was not waiting
+            elif w_bar[ws]:
                 w_bar[ws] = 0
                 if w_stall[ws] < c + 1:
                     w_stall[ws] = c + 1
@@ -1112,9 +1492,12 @@ def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_liv
 
 
 @njit(cache=True, _nrt=False)
-def _retire(p, sg, dn, ws, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc_greedy, sc, c, w_wake, sc_next):
+def _retire(p, sg, rq, dn, ws, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc_greedy, sc, c, w_wake, sc_next,
+            cs_cta, cl):
     """Warp ``ws`` has issued its last instruction at cycle c.  A CTA whose last warp retires is
-    recorded in ``dn`` (cycle, CTA slot); the dispatcher refills its slot at the epoch end."""
+    recorded in ``dn`` (cycle, CTA slot); the dispatcher refills its slot at the epoch end.  In a
+    cluster (``cl``) the warp no longer arrives at the cluster barrier: buffered in ``rq`` (other
+    SMs' warps may wait on it), served at the epoch end."""
     cps = p[P_CTAS_PER_SM]
     wpc = p[P_WARPS_PER_CTA]
     n_sub = p[P_SUBCORES]
@@ -1125,8 +1508,14 @@ def _retire(p, sg, dn, ws, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc
     w_ibn[ws] = 0
     if sc_greedy[sc] == ws:
         sc_greedy[sc] = -1
+    if w_bar[ws] == 2:
+        # an exited warp counts as arrived through c_live: drop its BAR.ARV arrival
+        c_bar[cs] -= 1
+        w_bar[ws] = 0
     c_live[cs] -= 1
     sg[SG_LIVE] -= 1
+    if cs_cta[cs] >= 0 and cs_cta[cs] // p[P_CLUSTER] < cl.shape[0]:
+        _push_req(sg, rq, c, ws, -1, c, Q_CGA_EXIT, 0, cs_cta[cs] // p[P_CLUSTER], 0)
     if c_live[cs] == 0:
         k = sg[SG_NDONE]
         dn[k, 0] = c
@@ -1137,11 +1526,103 @@ def _retire(p, sg, dn, ws, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc
 
 
 @njit(cache=True, _nrt=False)
+def _push_req(sg, rq, c, ws, i, leave, flags, data, mb, prev):
+    """Buffer a request of the SM for the epoch end; returns its index."""
+    k = sg[SG_NREQ]
+    rq[k, Q_CYCLE] = c
+    rq[k, Q_WS] = ws
+    rq[k, Q_INST] = i
+    rq[k, Q_LEAVE] = leave
+    rq[k, Q_FLAGS] = flags
+    rq[k, Q_DATA] = data
+    rq[k, Q_MB] = mb
+    rq[k, Q_PREV] = prev
+    rq[k, Q_RES] = 0
+    sg[SG_NREQ] = k + 1
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _tma_charge(p, c, ws, sm, mb_st, mb_done, w_sync, w_trace, w_wake, sc_next, w_ready):
+    """The mbarrier phase a TMA copy issued at cycle c completes on, as a cell index (cs * NB + b) * PH + phase % PH
+    of ``mb_done`` (-1: none): the phase of the warp's last arrive.expect_tx, if it still waits for bytes
+    or is not complete yet.  A first copy ends the phase's wait for one and wakes the CTA's warps; the
+    caller raises the phase's completion to the copy's landing cycle."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    cs = sm * cps + (ws - sm * cps * wpc) // wpc
+    b = w_sync[ws, W_MBTX]
+    if b < 0:
+        return -1
+    k = mb_st[cs, b, MB_TXPH]
+    if k < 0:
+        return -1
+    waiting = mb_st[cs, b, MB_TXWAIT]
+    if waiting or mb_done[cs, b, k % PH] > c:
+        if waiting:
+            mb_st[cs, b, MB_TXWAIT] = 0
+            _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
+        return (cs * NB + b) * PH + k % PH
+    return -1
+
+
+@njit(cache=True, _nrt=False)
+def _sync_issue(p, fl, c, ws, sm, i, wb, wsb, inst_addr, mb_addr, mb_st, mb_done, w_sync, w_depbar, cl, cs_cta,
+                w_trace, w_wake, sc_next, w_ready):
+    """mbarrier and cluster-barrier-wait effects of an instruction issued at cycle c whose memory
+    operation takes effect at ``wb`` (TMA copies: ``_tma_charge``; cluster arrivals: buffered).
+
+    mbarriers are identified by their shared-memory address in the CTA (the trace records it for
+    SYNCS).  A phase needs one arrival (the init count is a register value the trace does not
+    carry; our kernels init with 1) and, after an arrive.expect_tx, the TMA copies charged to it:
+    the copies a warp issues go to the barrier of its last arrive.expect_tx (the UTMALDG trace
+    record carries the box rows, not the barrier).  A TRYWAIT waits for the next phase its warp
+    has not consumed yet (one TRYWAIT per completed wait, as the SASS walker traces it)."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    cs = sm * cps + (ws - sm * cps * wpc) // wpc
+    if fl & (F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT):
+        b = _mb_slot(mb_addr, cs, inst_addr[i]) if inst_addr[i] >= 0 else -1
+        if b < 0:
+            return
+        if fl & F_MBAR_INIT:
+            mb_st[cs, b, MB_CLOSED] = 0
+            mb_st[cs, b, MB_TXPH] = -1
+            mb_st[cs, b, MB_TXWAIT] = 0
+            base = sm * cps * wpc + (cs - sm * cps) * wpc
+            for q in range(wpc):
+                w_sync[base + q, b] = 0
+            _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
+        elif fl & F_MBAR_ARRIVE:
+            k = mb_st[cs, b, MB_CLOSED]
+            mb_st[cs, b, MB_CLOSED] = k + 1
+            mb_done[cs, b, k % PH] = wb
+            if fl & F_MBAR_EXPECT:
+                mb_st[cs, b, MB_TXPH] = k
+                mb_st[cs, b, MB_TXWAIT] = 1
+                w_sync[ws, W_MBTX] = b
+            _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
+        else:
+            w_depbar[ws, D_MBAR] = b
+            w_depbar[ws, D_MBAR_PH] = w_sync[ws, b]
+            w_depbar[ws, D_MBAR_SB] = wsb if 0 <= wsb < NSB else -1
+            w_sync[ws, b] += 1
+        return
+    ci = cs_cta[cs] // p[P_CLUSTER]
+    if ci >= cl.shape[0]:
+        return
+    if fl & F_CGA_WAIT:
+        w_depbar[ws, D_CGA] = w_sync[ws, W_CGA_WAIT]
+        w_sync[ws, W_CGA_WAIT] += 1
+
+
+@njit(cache=True, _nrt=False)
 def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall, w_bar, w_ibn, w_ibh,
            w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, sb_rel, sb_long, sb_n,
            reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,
            port_used, mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats,
-           issue_log, ctrl, banks, ports, w_depbar, acc_ptr, inst_ways, inst_space, w_ldgsts_pend):
+           issue_log, ctrl, banks, ports, w_depbar, acc_ptr, inst_ways, inst_space, w_ldgsts_pend, inst_addr,
+           mb_addr, mb_st, mb_done, w_sync, cl, cs_cta, w_trace, w_wake, sc_next, w_ready):
     i = w_pc[ws]
     s = inst_static[i]
     fl = st[s, S_FLAGS]
@@ -1161,10 +1642,18 @@ def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w
         m &= m - np.uint32(1)
         na += 1
     counters[C_THREAD_INSTS] += na
-    w_depbar[ws, 0] = -1
+    w_depbar[ws, D_SB] = -1
+    w_depbar[ws, D_CGA] = -1
+    if w_depbar[ws, D_MBAR] >= 0:
+        sbw = w_depbar[ws, D_MBAR_SB]
+        if sbw < 0 or not ctrl or (st[s, S_WAIT] >> sbw) & 1:
+            w_depbar[ws, D_MBAR] = -1  # this instruction consumed the TRYWAIT's result
     if fl & F_DEPBAR:
-        w_depbar[ws, 0] = st[s, S_DEPBAR_SB]
-        w_depbar[ws, 1] = st[s, S_DEPBAR_N]
+        w_depbar[ws, D_SB] = st[s, S_DEPBAR_SB]
+        w_depbar[ws, D_N] = st[s, S_DEPBAR_N]
+    elif fl & F_WG_DEPBAR:
+        w_depbar[ws, D_SB] = GSB
+        w_depbar[ws, D_N] = st[s, S_DEPBAR_N]
     # ---- stall counter and yield (MGC §1.2, §1.3)
     if ctrl:
         stall = st[s, S_STALL]
@@ -1180,16 +1669,36 @@ def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w
     if fl & F_MEMBAR and nxt < c + st[s, S_LAT]:
         # the warp waits until its earlier memory operations are visible at the barrier's scope
         nxt = c + st[s, S_LAT]
+    if fl & F_WG_ARRIVE and nxt < w_depbar[ws, D_FIXED_WB]:
+        # wgmma.fence orders the warp's earlier register writes before the MMAs that follow (PTX ISA,
+        # wgmma.fence): the warp waits until its in-flight fixed-latency results are written back
+        nxt = w_depbar[ws, D_FIXED_WB]
     w_stall[ws] = nxt
     if fl & F_IMAD:
         sc_issue_busy[sc] = c + 1 + p[P_IMAD_BUSY]
     wb = c + 1          # write-back (RAW release) cycle
     war = c + 1         # source registers read (WAR release) cycle
     is_long = 0
-    defer = 0           # Q_ACCESS | Q_PATCH: the memory system sees this instruction at the epoch end
+    defer = 0           # Q_ACCESS | Q_PATCH | Q_MBAR: the memory system sees this instruction at the epoch end
     qdata = 0
     leave = c
-    if (fl & F_VARIABLE) == 0:
+    if fl & F_GMMA:
+        # ---- asynchronous warpgroup MMA (wgmma.mma_async): the warp does not wait for it.  Its
+        # quarter of the MMA enters the sub-core's tensor pipe when the pipe is free (the HGMMAs
+        # of a group queue back to back), holds it S_II cycles and is done S_LAT cycles later.
+        sc_control_free[sc] = c + 2
+        t0 = c + 2
+        if unit_free[sc, U_TENSOR] > t0:
+            t0 = unit_free[sc, U_TENSOR]
+        unit_free[sc, U_TENSOR] = t0 + st[s, S_II]
+        wb = t0 + st[s, S_II] + st[s, S_LAT]
+        war = t0
+        if wb + 1 > w_depbar[ws, D_GMMA_DONE]:
+            w_depbar[ws, D_GMMA_DONE] = wb + 1
+        if fl & F_GMMA_COMMIT:
+            # groups complete in order: a group is done when every MMA issued before its end is
+            _sb_push(sb_rel, sb_long, sb_n, ws, GSB, w_depbar[ws, D_GMMA_DONE], 0, c)
+    elif (fl & F_VARIABLE) == 0:
         # ---- Control (c+1) -> Allocate (>= c+2): read-port reservation (MGC §2.4, §4.2, §4.3)
         entry = c + 2
         if sc_alloc_free[sc] > entry:
@@ -1263,13 +1772,16 @@ def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w
         unit_free[sc, uu] = c + st[s, S_II] + delay
         wb = c + st[s, S_LAT] + p[P_FIXED_OFFSET] + delay - 1
         war = start + window - 1
+        if wb + 1 > w_depbar[ws, D_FIXED_WB]:
+            w_depbar[ws, D_FIXED_WB] = wb + 1
     else:
         sc_control_free[sc] = c + 2
         if u == U_MEM:
             counters[C_MEM_INSTS] += 1
             # ---- sub-core memory unit and SM-shared unit (MGC §6.2, §1.6)
             sp = inst_space[i]
-            is_shared = sp == 2
+            is_dsm = sp == SP_DSM
+            is_shared = sp == 2 or is_dsm
             is_gmem = sp == 1 or sp == 3 or sp == 6
             addr = p[P_ADDR_UNI] if ((fl & F_UNIFORM_ADDR) or is_shared) else p[P_ADDR_REG]
             r = c + p[P_READ_DELAY]
@@ -1339,7 +1851,11 @@ def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w
                 counters[C_SHARED_INSTS] += 1
                 # shared data returns 2 registers per 2 cycles (MGC §6.3 Table 2: 24/24/26)
                 # (the shared path computes addresses in 2 cycles: its fixed part is read delay + 2 + 1)
-                data = leave + p[P_SM_INTERVAL] * replays + st[s, S_LAT] - (p[P_READ_DELAY] + p[P_ADDR_UNI] + 1) \
+                # a peer CTA's shared memory (distributed shared memory) answers over the SM-to-SM network
+                lat = p[P_DSM_LAT] if is_dsm else st[s, S_LAT]
+                if is_dsm:
+                    is_long = 1
+                data = leave + p[P_SM_INTERVAL] * replays + lat - (p[P_READ_DELAY] + p[P_ADDR_UNI] + 1) \
                     + 2 * ((nregs + 1) // 2 - 1)
             elif is_gmem:
                 is_long = 1
@@ -1381,17 +1897,39 @@ def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w
                 # LDGSTS of this epoch are outstanding: the result is their latest completion, known at the end
                 defer |= Q_PATCH
                 qdata = wb
+    mbcell = -1
+    mbprev = np.int64(0)
+    if fl & F_TMA:
+        # the copy completes the mbarrier phase of the warp's last arrive.expect_tx when its data lands
+        mbcell = _tma_charge(p, c, ws, sm, mb_st, mb_done, w_sync, w_trace, w_wake, sc_next, w_ready)
+        if mbcell >= 0:
+            mcs = mbcell // (NB * PH)
+            mb = (mbcell // PH) % NB
+            mph = mbcell % PH
+            mbprev = mb_done[mcs, mb, mph]
+            if defer & Q_ACCESS:
+                # landing known at the epoch end (``_resolve``): a placeholder above NEVER until then
+                defer |= Q_MBAR
+                mb_done[mcs, mb, mph] = MB_PEND + sm * rq.shape[0] + sg[SG_NREQ]
+            else:
+                if wb > mbprev:
+                    mb_done[mcs, mb, mph] = wb
+                mbcell = -1
+    elif fl & (F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT | F_CGA_WAIT):
+        _sync_issue(p, fl, c, ws, sm, i, wb, st[s, S_WSB] if ctrl else -1, inst_addr, mb_addr, mb_st, mb_done,
+                    w_sync, w_depbar, cl, cs_cta, w_trace, w_wake, sc_next, w_ready)
     if defer:
-        k = sg[SG_NREQ]
-        rq[k, Q_CYCLE] = c
-        rq[k, Q_WS] = ws
-        rq[k, Q_INST] = i
-        rq[k, Q_LEAVE] = leave
-        rq[k, Q_FLAGS] = defer
-        rq[k, Q_DATA] = qdata
-        sg[SG_NREQ] = k + 1
+        k = _push_req(sg, rq, c, ws, i, leave, defer, qdata, mbcell, mbprev)
         if defer & Q_PATCH:
             wb = PENDING + sm * rq.shape[0] + k - 1
+    if fl & F_CGA_ARRIVE:
+        # barrier.cluster.arrive: warps of other SMs wait on it, so it is counted at the epoch end
+        cs = sm * p[P_CTAS_PER_SM] + (ws - sm * p[P_CTAS_PER_SM] * p[P_WARPS_PER_CTA]) // p[P_WARPS_PER_CTA]
+        ci = cs_cta[cs] // p[P_CLUSTER]
+        if ci < cl.shape[0]:
+            a = w_sync[ws, W_CGA_ARV]
+            w_sync[ws, W_CGA_ARV] = a + 1
+            _push_req(sg, rq, c, ws, i, c, Q_CGA_ARV, 0, ci, a)
     if (defer & Q_PATCH) == 0 and wb > sg[SG_LAST_EVENT]:
         sg[SG_LAST_EVENT] = wb
     # ---- releases: visible the cycle after write-back / read
@@ -1415,12 +1953,15 @@ def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w
         kind = 0
         if fl & F_VARIABLE:
             kind = 1 if is_long else 2
+        # (a wgmma's registers are guarded by WARPGROUP.DEPBAR, which real code must execute before
+        # touching them (PTX ISA, wgmma.wait_group), not by the scoreboard: the MMAs of a group chain
+        # on their accumulators inside the tensor pipe)
         for k in range(4):
             rg = st[s, S_DST0 + k]
-            if rg >= 0 and rg != 255:
+            if rg >= 0 and rg != 255 and (fl & F_GMMA) == 0:
                 reg_ready[ws, rg] = rel_w
                 reg_long[ws, rg] = kind
-        if fl & F_VARIABLE:
+        if fl & F_VARIABLE and (fl & F_GMMA) == 0:
             for k in range(4):
                 rg = st[s, S_SRC0 + k]
                 if rg >= 0 and rg != 255 and reg_war[ws, rg] < rel_r:

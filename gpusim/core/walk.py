@@ -15,8 +15,10 @@ PC; the lanes that run next are the not-exited, not-blocked lanes at the smalles
 divergent lanes reconverge where their paths meet); ``BSSY Bx`` records the lanes that must meet
 at ``BSYNC Bx``; ``WARPSYNC mask`` waits for the lanes of ``mask``.  Warps of a CTA run one after
 another: without a memory model no value flows between warps, so ``BAR.SYNC`` has no functional
-effect.  mbarrier waits (``SYNCS.PHASECHK``) succeed at the first try (the timing model owns the
-wait; research/sass-control-bits.md section 7, pitfall 11).
+effect.  mbarrier waits (``SYNCS.PHASECHK``) succeed at the first try, so the trace holds one TRYWAIT
+per completed wait: the timing model (gpusim/core/sm.py, configs/README.md "TMA and mbarriers") holds
+its consumer until the phase's arrival and TMA bytes are in (research/sass-control-bits.md section 7,
+pitfall 11).
 
 Registers hold 32-bit values in int64 slots (0 <= v < 2**32).  All arrays are int64/uint8; no
 strings cross into this module.  Status codes are returned, never raised.

@@ -17,11 +17,11 @@ router of an MoE layer is replicated and every expert is split like a dense MLP.
 Operator kinds and their ``shape`` keys:
 
 ==================  ==========================================================================
-``embedding``       tokens, hidden                     gather of token rows
+``embedding``       tokens, hidden, vocab              gather of token rows (vocab: rows of this GPU's table)
 ``rmsnorm``         rows, hidden
 ``gemm``            M, N, K                            Y[M,N] = X[M,K] W[N,K]^T, weights of dtype ``weight_dtype``
 ``rotary``          tokens, heads, kv_heads, head_dim  in place on Q and K
-``kv_append``       tokens, kv_heads, head_dim         new K and V rows into the cache
+``kv_append``       tokens, heads, kv_heads, head_dim  new K and V rows (after Q's heads in the QKV row) into the cache
 ``attention``       batch, heads, kv_heads, head_dim, q_len, kv_len, causal, phase (prefill | decode)
 ``silu_mul``        rows, cols                         SiLU(gate) * up
 ``add``             rows, cols                         residual add
@@ -186,7 +186,7 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     t("tokens", (T,), "fp32")
     emb = t("embed.weight", (V, h), wdt)
     t("x0", (T, h))
-    ops.append(Operator("embedding", "embedding", 1, {"tokens": T, "hidden": h}, act, 0,
+    ops.append(Operator("embedding", "embedding", 1, {"tokens": T, "hidden": h, "vocab": V}, act, 0,
                         _elt_bytes(T * h, wdt) + T * 4, nbytes("x0"), ("tokens", emb), ("x0",), wdt,
                         _elt_bytes(T * h, wdt)))
     allreduce("embedding.allreduce", "x0", 1)
@@ -207,7 +207,8 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
                         _elt_bytes(rot_elems, act), ("layer.qkv", "rope.cos_sin"), ("layer.qkv",)))
     t("layer.kv_cache", (step.sequences, max(g.context for g in step.groups), 2 * Hkv, d), kvdt)
     kv_new = T * 2 * Hkv * d
-    ops.append(Operator("layer.kv_append", "kv_append", L, {"tokens": T, "kv_heads": Hkv, "head_dim": d}, act, 0,
+    ops.append(Operator("layer.kv_append", "kv_append", L, {"tokens": T, "heads": H, "kv_heads": Hkv, "head_dim": d},
+                        act, 0,
                         _elt_bytes(kv_new, act), _elt_bytes(kv_new, kvdt), ("layer.qkv",), ("layer.kv_cache",)))
     t("layer.attn_out", (T, H * d))
     for gi, g in enumerate(step.groups):

@@ -263,3 +263,43 @@ def rotary(arch: str, tokens: int, heads: int, kv_heads: int, Q: int, K: int, Co
              q_row_stride=q_row_stride or heads * HEAD_DIM, k_row_stride=k_row_stride or kv_heads * HEAD_DIM)
     grid = (_cdiv((heads + kv_heads) * 8, _block(name)[0]), tokens, 1)
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p, memory={Positions: pos}))
+
+
+def embedding_gather(arch: str, tokens: int, hidden: int, Tokens: int, Table: int, Out: int, token_ids: np.ndarray,
+                     vocab: int | None = None, out_row_stride: int | None = None) -> KernelCall:
+    """Out[t, :] = Table[token_ids[t], :] (Table [vocab, hidden] fp16, Out row stride in halves).
+    ``token_ids`` (int32, one per token) is the content of the Tokens buffer: it decides which table
+    rows are read, so the walker is given it as a memory image."""
+    name = "embedding_gather_f16"
+    ids = np.ascontiguousarray(token_ids, dtype=np.int32)
+    _need(tokens > 0 and hidden > 0 and hidden % 8 == 0,
+          f"{name}: tokens = {tokens} must be positive, hidden = {hidden} a positive multiple of 8")
+    _need(ids.shape == (tokens,), f"{name}: token_ids must hold one int32 per token ({tokens}), got {ids.shape}")
+    _need(bool(np.all(ids >= 0)) and (vocab is None or bool(np.all(ids < vocab))),
+          f"{name}: token ids must lie in [0, {vocab if vocab is not None else 'vocab'})")
+    stride = out_row_stride or hidden
+    _need(stride >= hidden and stride % 8 == 0, f"{name}: out_row_stride {stride} must be >= hidden and a multiple of 8")
+    p = dict(Tokens=Tokens, Table=Table, Out=Out, hidden=hidden, out_row_stride=stride)
+    grid = (_cdiv(hidden, 8 * _block(name)[0]), tokens, 1)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p, memory={Tokens: ids}))
+
+
+def kv_append(arch: str, batch: int, q_len: int, kv_heads: int, past: int, QKV: int, Kc: int, Vc: int,
+              heads: int, kv_capacity: int | None = None, qkv_row_stride: int | None = None) -> KernelCall:
+    """Write the K and V rows of ``q_len`` new tokens of each of ``batch`` sequences into the caches
+    Kc / Vc [batch, kv_capacity, kv_heads, 128] at positions past .. past + q_len - 1.  The rows come
+    from the fused QKV projection output [batch * q_len, (heads + 2 kv_heads) * 128] (Q, then K,
+    then V; row stride ``qkv_row_stride`` halves)."""
+    name = "kv_append_f16"
+    _need(min(batch, q_len, kv_heads, heads) >= 1 and past >= 0,
+          f"{name}: batch {batch}, q_len {q_len}, heads {heads}, kv_heads {kv_heads} must be positive, past {past} >= 0")
+    cap = kv_capacity or past + q_len
+    _need(cap >= past + q_len, f"{name}: kv_capacity {cap} < past + q_len = {past + q_len}")
+    _need(batch <= 65535 and q_len <= 65535, f"{name}: batch {batch} and q_len {q_len} must be <= 65535 (grid y/z)")
+    kv_dim = kv_heads * HEAD_DIM
+    row = qkv_row_stride or (heads + 2 * kv_heads) * HEAD_DIM
+    _need(row >= (heads + 2 * kv_heads) * HEAD_DIM and row % 8 == 0, f"{name}: qkv_row_stride {row} too small or not a multiple of 8")
+    p = dict(QKV=QKV, Kc=Kc, Vc=Vc, kv_dim=kv_dim, past=past, qkv_row_stride=row, k_offset=heads * HEAD_DIM,
+             v_offset=(heads + kv_heads) * HEAD_DIM, cache_seq_stride=cap * kv_dim)
+    grid = (_cdiv(kv_dim, 8 * _block(name)[0]), q_len, batch)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p))

@@ -311,3 +311,27 @@ __all__ = [
     "parse_step",
     "step_from_dict",
 ]
+
+
+def load_step(step: str | Step) -> Step:
+    """A :class:`Step` from the step grammar or a YAML file (``{requests: [...]}``); StepError names the file."""
+    if isinstance(step, Step):
+        return step
+    if not step.strip().endswith((".yaml", ".yml")):
+        return parse_step(step)
+    p = Path(step.strip())
+    if not p.is_file():
+        raise StepError(f"{p}: step file not found")
+    try:
+        d = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as e:
+        raise StepError(f"{p}: not valid YAML: {e}") from None
+    try:
+        return step_from_dict(d)
+    except StepError as e:
+        raise StepError(f"{p}: {e}") from None
+
+
+def load_model_step(model: str | ModelSpec, step: str | Step) -> tuple[ModelSpec, Step]:
+    """Model (preset name, YAML path or spec) and step (grammar, YAML path or Step)."""
+    return (model if isinstance(model, ModelSpec) else load_model(model)), load_step(step)

@@ -22,9 +22,12 @@ Kernel choice
     attention the split-KV kernel and its combine; an MoE expert GEMM runs once per active expert
     with the balanced share of rows; the MoE router's softmax runs the softmax kernel over the
     expert logits and the MoE combine the residual-add kernel over tokens x hidden (an
-    approximation: it reads top_k rows per token).  Embedding gathers, KV-cache appends and
-    tensor-parallel collectives have no kernel yet: they are listed under ``not_simulated`` with
-    their bytes and take no time (and no launch).  The kernels are fp16; a bf16 model runs them
+    approximation: it reads top_k rows per token); the embedding runs the gather kernel over
+    synthetic token ids (:func:`token_ids`, a memory image for the walker) and the KV-cache append
+    one append kernel per request group (new K/V rows of the fused QKV output into the group's cache
+    at position ``past``).  Tensor-parallel collectives (``tp`` > 1) are not walked:
+    :mod:`gpusim.llm.collectives` times them from the config's ``interconnect`` section (one launch
+    each, bound ``network``).  The kernels are fp16; a bf16 model runs them
     unchanged (same sizes and, on A100/H100, the same tensor rates); fp8/int8/int4 tensors and head
     sizes other than 128 are refused.
 
@@ -36,8 +39,9 @@ Deduplication
 
 Launch overhead
     Every kernel launch adds ``launch.kernel_launch_latency`` cycles of the config (stream
-    launches); with ``cuda_graph=True`` it adds :data:`CUDA_GRAPH_KERNEL_GAP_S` instead (no config
-    field holds a CUDA-graph latency yet).
+    launches); with ``cuda_graph=True`` it adds ``launch.graph_kernel_launch_latency`` (a time,
+    converted to cycles at the SM clock: the GPU-side gap per kernel node of a replayed graph; the
+    fixed per-graph host cost is not added).
 
 Bound
     ``dram_utilisation`` = simulated DRAM bytes per second / configured DRAM bandwidth;
@@ -45,8 +49,14 @@ Bound
     (:func:`tensor_peak_flops`).  The larger of the two decides ``memory`` or ``compute`` when it
     reaches :data:`BOUND_FRACTION`; otherwise the operator is ``latency``-bound.
 
-CTA-wave sampling (``--sample`` in the issue) is not implemented: every CTA of every simulated
-kernel is walked and simulated.
+CTA-wave sampling (``sample=k``, off by default)
+    A kernel with more CTA waves (ceil(CTAs / (SMs x resident CTAs per SM))) than one warm-up, k
+    measured and one drain wave is walked and simulated only for those waves' CTAs (the walker
+    produces just them) and its remaining waves are extrapolated from the measured cycles per wave,
+    with an error bound from the sample's own variation (:func:`wave_extrapolation`), reported per
+    kernel, per operator and in ``report["sampling"]``.  The bound does not see what the sample
+    cannot: a kernel whose later waves change regime (e.g. once the L2 fills with dirty lines and
+    write-backs start) can differ by more.  Without sampling every CTA is walked and simulated.
 """
 
 from __future__ import annotations
@@ -56,50 +66,62 @@ import resource
 import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from gpusim import assemble
+from gpusim import assemble, units
 from gpusim.config import load_config
 from gpusim.config.specs import GPUConfig
 from gpusim.errors import ConfigError, GpusimError
 from gpusim.frontend.opcodes import mma_formula_bits, mma_shape
 from gpusim.frontend.reader import intern_opcodes
 from gpusim.llm import kernels as K
+from gpusim.llm.collectives import collective_seconds
 from gpusim.llm.graph import Operator, OperatorGraph, build_graph
-from gpusim.llm.model import (
-    ModelSpec,
-    Step,
-    StepError,
-    load_model,
-    parse_step,
-    step_from_dict,
-)
+from gpusim.llm.machines import BOUND_FRACTION, classify
+from gpusim.llm.model import ModelSpec, Step, load_model_step
 from gpusim.stats.catalog import name_counters
 
-#: An operator is called memory- (compute-) bound when it sustains at least this fraction of the
-#: configured DRAM bandwidth (tensor peak); below both it is latency-bound.  A reporting convention
-#: of this module, not a hardware number.
-BOUND_FRACTION = 0.6
 #: First synthetic device address of the buffers we hand to kernels (above 4 GiB like real device
 #: pointers; buffers are 256-byte aligned and never overlap).
 DEVICE_BASE = 0x7F00_0000_0000
 #: Buffer alignment in bytes (cudaMalloc returns at least 256-byte aligned pointers: CUDA C++
 #: Programming Guide, "Device Memory Accesses").
 BUFFER_ALIGN = 256
-#: GPU-side time per kernel node when a CUDA graph is replayed, in seconds: ~0.58 us per node
-#: measured for a chain of no-op kernels captured into a graph (RTX 5070 Ti Laptop, CUDA 13.3,
-#: median of 200 replays; github.com/ahrefs/ocannl/issues/488, "graph replay costing ~15 us fixed
-#: plus ~0.58 us per node").  Not an A100/H100 measurement; the fixed per-graph cost (host
-#: submission + sync) is not added.  Should become a config field (launch.graph_kernel_launch_latency).
-CUDA_GRAPH_KERNEL_GAP_S = 0.58e-6
 #: GEMM instruction of the GEMM kernel per listing architecture (see traces/kernels/README.md): the
 #: tensor peak is the rate of this instruction under the timing model's formula.
 PEAK_MMA = {"sm_90a": "HGMMA.64x128x16.F32"}
 DEFAULT_PEAK_MMA = "HMMA.16816.F32"
 #: Graph tensors that live in another tensor's buffer: the LM head reads the sampled rows of the final norm's output.
-ALIASES = {"final.h_sampled": "final.h"}
+ALIASES = {"final.h_sampled": "final.h", "x0": "layer.x"}   # + layer 0 reads the embedding output
+#: Why an operator kind has no kernel (report["not_simulated"][i]["reason"]); None: any other kind.
+NOT_SIMULATED_REASONS = {
+    None: "no kernel models this operator yet; it takes no time and no launch",
+}
+#: Operator kinds timed by the interconnect model (gpusim.llm.collectives), one launch each.
+COLLECTIVES = ("allreduce", "allgather")
+#: CTA-wave sampling (``sample`` of :func:`simulate_kernel` / :func:`simulate_step`): waves simulated
+#: before the measured ones (they fill the pipelines and caches; a choice of this module).
+SAMPLE_WARMUP_WAVES = 1
+#: Waves simulated after the measured ones and not measured: the sample's last wave drains (its CTAs
+#: finish without successors competing for the SMs and memory, faster than a steady-state wave), as
+#: the kernel's own last wave does; measuring it would bias the per-wave time low.
+SAMPLE_DRAIN_WAVES = 1
+#: Fewest measured waves: the estimate uses the last ceil(k/2) of them, the first ones check convergence.
+SAMPLE_MIN_WAVES = 4
+#: Standard errors of the mean per-wave time counted in the sampling error bound (2: about 95% for
+#: normally distributed wave times; a convention of this module).
+SAMPLE_ERROR_SIGMAS = 2
+#: Cycles between the core's stops while a sampled kernel runs, to record completed CTAs (the
+#: resolution of the per-wave times; wave ends are interpolated between stops, and the error
+#: bound counts the resolution).  A choice of this module: small against a wave of any of our
+#: kernels (thousands of cycles); a stop costs a few microseconds of wall time.
+SAMPLE_PROBE_CYCLES = 50
+#: Cycles between progress-bar updates while a sampled kernel runs (gpusim.assemble.CHUNK_CYCLES' default).
+PROGRESS_CYCLES = 200_000
+#: Seed of the synthetic token ids of the embedding gather (:func:`token_ids`); any fixed seed works,
+#: the ids only decide which embedding rows are read.
+TOKEN_ID_SEED = 0
 #: Activation / weight / KV dtypes our fp16 kernels stand for (bf16: same bytes and tensor rate).
 KERNEL_DTYPES = ("fp16", "bf16")
 
@@ -170,6 +192,12 @@ def check_model(m: ModelSpec) -> None:
     if m.head_dim != K.HEAD_DIM:
         raise ConfigError("head_dim", f"{m.head_dim}: the attention kernels are compiled for head_dim "
                                       f"{K.HEAD_DIM}", m.file or None)
+
+
+def token_ids(tokens: int, vocab: int) -> np.ndarray:
+    """Synthetic token ids of a step (int32, uniform over the vocabulary, seeded: :data:`TOKEN_ID_SEED`).
+    Real prompts repeat few tokens, so a gather reads about one distinct embedding row per token."""
+    return np.random.default_rng(TOKEN_ID_SEED).integers(0, vocab, tokens, dtype=np.int32)
 
 
 def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int) -> K.KernelCall:
@@ -248,6 +276,24 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
     if op.kind in ("softmax", "moe_router"):
         r, c = (s["rows"], s["cols"]) if op.kind == "softmax" else (s["tokens"], s["experts"])
         return [(K.softmax(arch, r, c, act(op.inputs[0], h2 * r * c), act(op.outputs[0], h2 * r * c)), 1)]
+    if op.kind == "embedding":
+        T, h, V = s["tokens"], s["hidden"], s["vocab"]
+        return [(K.embedding_gather(arch, T, h, act(op.inputs[0], 4 * T), act(op.inputs[1], h2 * V * h),
+                                    act(op.outputs[0], h2 * T * h), token_ids(T, V), vocab=V), 1)]
+    if op.kind == "kv_append":
+        H, Hkv, D = s["heads"], s["kv_heads"], s["head_dim"]
+        qkv_row = (H + 2 * Hkv) * D * h2
+        T = step.tokens
+        qkv = act("layer.qkv", T * qkv_row)
+        out = []
+        before = 0
+        for gi, g in enumerate(step.groups):
+            kvb = g.count * g.context * Hkv * D * h2
+            Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
+            out.append((K.kv_append(arch, g.count, g.tokens, Hkv, g.past, qkv + before * qkv_row, Kc, Kc + kvb,
+                                    heads=H, kv_capacity=g.context), 1))
+            before += g.count * g.tokens
+        return out
     if op.kind == "rotary":
         T, H, Hkv, D = s["tokens"], s["heads"], s["kv_heads"], s["head_dim"]
         pos = np.concatenate([np.tile(np.arange(g.past, g.past + g.tokens), g.count) for g in step.groups])
@@ -323,15 +369,6 @@ def tensor_peak_flops(cfg: GPUConfig, arch: str | None = None) -> float:
     return 2 * m * shape.n * shape.k / interval * cfg.sm.subcores * cfg.sm.count * cfg.sm.clock_hz
 
 
-def classify(flops_per_s: float, dram_bytes_per_s: float, peak_flops: float, peak_bytes: float) -> str:
-    """compute / memory / latency from the achieved fractions of the configured peaks (module doc)."""
-    uc = flops_per_s / peak_flops if peak_flops else 0.0
-    um = dram_bytes_per_s / peak_bytes if peak_bytes else 0.0
-    if max(uc, um) < BOUND_FRACTION:
-        return "latency"
-    return "compute" if uc >= um else "memory"
-
-
 # --------------------------------------------------------------------------------------------
 # simulation
 # --------------------------------------------------------------------------------------------
@@ -343,24 +380,142 @@ def _key(call: K.KernelCall) -> tuple:
     return call.kernel.name, call.kernel.arch, call.launch.grid, scal
 
 
+def check_sample(sample) -> int | None:
+    """``sample``: None / 0 (off) or the number of measured CTA waves, an integer >= :data:`SAMPLE_MIN_WAVES`."""
+    if sample is None or sample is False or sample == 0:
+        return None
+    if isinstance(sample, bool) or not isinstance(sample, (int, np.integer)) or sample < SAMPLE_MIN_WAVES:
+        raise GpusimError(f"sample = {sample!r}: the number of measured CTA waves must be an integer >= "
+                          f"{SAMPLE_MIN_WAVES} (the estimate uses the last half of them, the first half checks "
+                          f"convergence), or 0 / None for no sampling")
+    return int(sample)
+
+
+def _done_at(curve: np.ndarray, n: float) -> float:
+    """Cycle at which ``n`` CTAs had completed, interpolated linearly in the (cycle, done) curve."""
+    cyc, done = curve[:, 0], curve[:, 1]
+    j = int(np.searchsorted(done, n, side="left"))
+    if j <= 0:
+        return float(cyc[0])
+    if j >= len(done):
+        return float(cyc[-1])
+    c0, c1, d0, d1 = cyc[j - 1], cyc[j], done[j - 1], done[j]
+    return float(c0 + (c1 - c0) * (n - d0) / (d1 - d0)) if d1 > d0 else float(c1)
+
+
+def _run_with_curve(run: assemble.SmRun, kt, probe_cycles: int, progress=None,
+                    threads: int = 1) -> tuple[int, np.ndarray, np.ndarray]:
+    """``assemble.run`` with the core stopped every ``probe_cycles`` cycles to record how many CTAs have
+    completed: returns (cycles, counters, curve [[cycle, CTAs done], ...] from (0, 0) to the end).
+    The stop interval is ``gpusim.assemble.CHUNK_CYCLES``, set for the call and restored after it."""
+    if not hasattr(assemble, "CHUNK_CYCLES"):
+        raise GpusimError("llm: CTA-wave sampling needs gpusim.assemble.CHUNK_CYCLES (the core's progress interval)")
+    pts = [(0, 0)]
+    shown = [0]
+
+    def probe(cycle, done, total):
+        done = max(done, pts[-1][1])   # never decreases (guard against a transient count)
+        pts.append((cycle, done))
+        if progress is not None and cycle - shown[0] >= PROGRESS_CYCLES:
+            shown[0] = cycle
+            progress(cycle, done, total)
+
+    old = assemble.CHUNK_CYCLES
+    assemble.CHUNK_CYCLES = probe_cycles
+    try:
+        _, cycles, counters = assemble.run(run, kt, progress=probe, threads=threads)
+    finally:
+        assemble.CHUNK_CYCLES = old
+    pts.append((int(cycles), kt.num_ctas))
+    return int(cycles), counters, np.array(pts, dtype=np.float64)
+
+
+def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, total_ctas: int, warmup: int,
+                       measured: int, resolution_cycles: float = 0.0) -> dict:
+    """Extrapolate a kernel's cycles from the CTA-completion ``curve`` of its first ``sampled_ctas`` CTAs
+    (``warmup`` + ``measured`` + drain waves of ``wave_ctas`` CTAs) to ``total_ctas`` CTAs.
+
+    Wave j ends when j x wave_ctas CTAs have completed; d_j = end_j - end_{j-1} for the ``measured``
+    waves (the warm-up waves before them fill the pipelines and caches, the waves after them drain;
+    the sample's cycles include one warm-up and one drain, as the whole kernel's do).  The last
+    h = ceil(k/2) measured waves give the cycles per wave d (the first k - h are a convergence
+    check: early waves still feel the warm-up, e.g. write-backs of the previous kernel's dirty L2
+    lines).  The remaining CTAs take ``full`` more waves at d plus, when they do not fill a last
+    wave (fraction f), between f x d (throughput-bound) and d (latency-bound): the midpoint.
+
+    Absolute error bound = waves extrapolated x max(|d - d of the first k - h waves|,
+    :data:`SAMPLE_ERROR_SIGMAS` x std(d_j) / sqrt(h), 2 x ``resolution_cycles`` / h) + (1 - f) / 2 x d
+    for a partial last wave: the convergence gap, the uncertainty of the mean per-wave time from
+    the wave-to-wave spread, and the timing resolution of the wave ends."""
+    c_s = float(curve[-1, 0])
+    ends = [_done_at(curve, j * wave_ctas) for j in range(warmup, warmup + measured + 1)]
+    d = np.diff(np.array(ends))
+    h = math.ceil(measured / 2)
+    d_last = float(d[measured - h:].mean())
+    d_first = float(d[: measured - h].mean())
+    rem = total_ctas - sampled_ctas
+    full, part = divmod(rem, wave_ctas)
+    f = part / wave_ctas
+    n_x = full + ((1 + f) / 2 if part else 0.0)
+    est = c_s + n_x * d_last
+    spread = SAMPLE_ERROR_SIGMAS * float(d.std(ddof=1)) / math.sqrt(h) if measured > 1 else 0.0
+    per_wave = max(abs(d_last - d_first), spread, 2 * resolution_cycles / h)
+    err = n_x * per_wave + ((1 - f) / 2 * d_last if part else 0.0)
+    return {"cycles": est, "cycles_simulated": c_s, "wave_cycles": d.tolist(), "cycles_per_wave": d_last,
+            "cycles_per_wave_first_waves": d_first, "waves_extrapolated": full + f, "absolute_error_cycles": err,
+            "relative_error": err / est if est else 0.0}
+
+
 def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSystem | None = None,
-                    progress=None) -> dict:
+                    progress=None, sample: int | None = None, threads: int = 1) -> dict:
     """Walk ``call`` into a trace and run the timing model on it (with ``memsys``, the L2 state of the
     step; a fresh one if None).  Returns cycles, instruction count, DRAM bytes, L2 hit rate, occupancy
-    and the walk / simulation wall times."""
+    and the walk / simulation wall times.
+
+    ``sample`` = k (an int >= :data:`SAMPLE_MIN_WAVES`; None or 0: off) simulates a kernel of more than
+    :data:`SAMPLE_WARMUP_WAVES` + k + :data:`SAMPLE_DRAIN_WAVES` CTA waves (a wave = SMs x resident
+    CTAs per SM) only for its first warm-up + k + drain waves' CTAs -- only those CTAs are walked --
+    and extrapolates the rest (:func:`wave_extrapolation`).  ``cycles`` is then the estimate,
+    ``warp_instructions`` and ``dram_bytes`` are scaled by total / simulated CTAs, and ``sampling``
+    holds the sample (CTAs, waves, per-wave cycles) and the error estimate (``relative_error``);
+    otherwise ``sampling`` is None.  ``threads``: CPU threads of the core (``assemble.run``); the result
+    does not depend on it."""
+    k = check_sample(sample)
     t0 = time.perf_counter()
-    kt = call.trace()
+    total = call.launch.num_ctas
+    plan = None
+    if k is not None:
+        head = call.trace(range(1))
+        occ = assemble.occupancy(cfg, head)
+        wave = cfg.sm.count * occ.ctas_per_sm
+        waves = -(-total // wave)
+        n_w = SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES
+        if waves > n_w:
+            plan = (wave, waves, n_w, n_w * wave)
+    kt = call.trace(range(plan[3])) if plan else call.trace()
     intern_opcodes(kt)
     t1 = time.perf_counter()
     run = assemble.pack(cfg, kt, call.kernel.function, memsys=memsys)
-    _, cycles, counters = assemble.run(run, kt, progress=progress)
+    samp = None
+    if plan:
+        wave, waves, n_w, n_s = plan
+        cycles, counters, curve = _run_with_curve(run, kt, SAMPLE_PROBE_CYCLES, progress, threads)
+        ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES)
+        scale = total / n_s
+        samp = {"ctas_simulated": n_s, "ctas_total": total, "wave_ctas": wave, "waves_total": waves,
+                "warmup_waves": SAMPLE_WARMUP_WAVES, "measured_waves": k, "drain_waves": SAMPLE_DRAIN_WAVES, **ex}
+        cycles = round(ex["cycles"])
+    else:
+        _, cycles, counters = assemble.run(run, kt, progress=progress, threads=threads)
+        scale = 1.0
     n = name_counters(counters)
     l2r = n["l2_read_sectors"]
     out = {"kernel": call.name, "grid": list(call.launch.grid), "block": list(call.launch.block),
-           "cycles": int(cycles), "warp_instructions": int(kt.warp_instructions),
-           "dram_bytes": n["dram_bytes_read"] + n["dram_bytes_written"],
+           "cycles": int(cycles), "warp_instructions": round(kt.warp_instructions * scale),
+           "dram_bytes": round((n["dram_bytes_read"] + n["dram_bytes_written"]) * scale),
            "l2_hit_rate": n["l2_read_sector_hits"] / l2r if l2r else 0.0,
            "ctas_per_sm": run.occupancy.ctas_per_sm, "occupancy_limiter": run.occupancy.limiter,
+           "sampling": samp,
            "walk_seconds": t1 - t0, "simulate_seconds": time.perf_counter() - t1}
     return out
 
@@ -368,41 +523,31 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
 def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
             overrides: list[str] | tuple[str, ...] = ()) -> tuple[ModelSpec, Step, GPUConfig]:
     """Model, step and config from names / strings / files (step: the grammar or a YAML file)."""
-    m = model if isinstance(model, ModelSpec) else load_model(model)
-    if isinstance(step, Step):
-        st = step
-    elif step.strip().endswith((".yaml", ".yml")):
-        import yaml
-
-        p = Path(step.strip())
-        if not p.is_file():
-            raise StepError(f"{p}: step file not found")
-        try:
-            d = yaml.safe_load(p.read_text())
-        except yaml.YAMLError as e:
-            raise StepError(f"{p}: not valid YAML: {e}") from None
-        try:
-            st = step_from_dict(d)
-        except StepError as e:
-            raise StepError(f"{p}: {e}") from None
-    else:
-        st = parse_step(step)
+    m, st = load_model_step(model, step)
     cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
     return m, st, cfg
 
 
 def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig, *, tp: int = 1,
                   dedup: bool = True, cuda_graph: bool = False, overrides: list[str] | tuple[str, ...] = (),
-                  progress: bool = False) -> dict:
+                  progress: bool = False, sample: int | None = None) -> dict:
     """Simulate one serving step; returns the report dict.  Keys: ``step_seconds`` (kernels + launch
     overheads), ``kernel_seconds``, ``launch_seconds``, ``launches``, ``tokens_per_second`` (new
     tokens computed per second), ``output_tokens_per_second`` (sequences that sample a token, per
     second), ``operators`` (per operator: name, kind, count, launches, kernels, cycles = simulated
     cycles of all ``count`` executions, cycles_per_execution, seconds = cycles at the clock, flops,
     bytes (graph minimum), dram_bytes (simulated), flops_per_s, bytes_per_s, dram_bytes_per_s,
-    tensor_utilisation, dram_utilisation, bound), ``not_simulated``, ``distinct_kernels_simulated``,
-    ``wall_seconds``, ``peak_rss_bytes``."""
+    tensor_utilisation, dram_utilisation, bound, sampled, relative_error), ``not_simulated``,
+    ``distinct_kernels_simulated``, ``sampling``, ``wall_seconds``, ``peak_rss_bytes``.
+
+    ``sample`` = k: CTA-wave sampling of every kernel with more than warm-up + k + drain waves
+    (:func:`simulate_kernel`); each such kernel entry carries its ``sampling`` record, an operator
+    ``sampled`` = True and ``relative_error`` (its kernels' error bounds over its cycles), and
+    ``report["sampling"]`` sums it up (``relative_error`` of the step: the kernels' absolute error
+    bounds added, over the step cycles).  None / 0 (default): every CTA is simulated and
+    ``report["sampling"]`` is None."""
     wall = time.perf_counter()
+    k = check_sample(sample)
     m, st, cfg = resolve(model, step, gpu, overrides)
     check_model(m)
     arch = K.arch_for_binary_version(cfg.compute_capability)
@@ -412,8 +557,10 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     peak_f = tensor_peak_flops(cfg, arch)
     peak_b = cfg.memory.dram_bandwidth_bytes_per_s
     if cuda_graph:
-        per_launch = round(CUDA_GRAPH_KERNEL_GAP_S * clock)
-        launch_src = f"CUDA graph: {CUDA_GRAPH_KERNEL_GAP_S * 1e6:.2f} us per kernel (gpusim.llm.run.CUDA_GRAPH_KERNEL_GAP_S)"
+        ps = cfg.launch.graph_kernel_launch_latency_ps
+        per_launch = units.time_to_cycles(ps, clock)
+        launch_src = (f"CUDA graph: launch.graph_kernel_launch_latency of the config ({units.format_time(ps)} "
+                      f"= {per_launch} cycles per kernel)")
     else:
         per_launch = cfg.launch.kernel_launch_latency_cycles
         launch_src = "stream launches: launch.kernel_launch_latency of the config"
@@ -426,6 +573,10 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
 
         bar = tqdm(total=len(launches), unit="launch", file=sys.stderr, dynamic_ncols=True, leave=False)
     sim_wall = 0.0
+    samp_launches = 0
+    samp_kernels: set = set()
+    samp_sim_cycles = 0.0
+    samp_cycles = 0
     for i, ln in enumerate(launches):
         key = _key(ln.call) if dedup else ("#", i)
         r = cache.get(key)
@@ -439,10 +590,11 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                     _b.set_postfix_str(f"CTAs {done}/{total}, {cycle:,} cyc")
             else:
                 _prog = None
-            r = simulate_kernel(cfg, ln.call, memsys, _prog)
+            r = simulate_kernel(cfg, ln.call, memsys, _prog, sample=k)
             sim_wall += r["walk_seconds"] + r["simulate_seconds"]
             cache[key] = r
-        d = per_op.setdefault(ln.op.name, {"op": ln.op, "kernels": {}, "cycles": 0, "dram_bytes": 0, "launches": 0})
+        d = per_op.setdefault(ln.op.name, {"op": ln.op, "kernels": {}, "cycles": 0, "dram_bytes": 0, "launches": 0,
+                                           "error_cycles": 0.0, "sampled": False})
         kd = d["kernels"].setdefault(ln.call.name, {**{k: v for k, v in r.items() if k not in ("walk_seconds", "simulate_seconds")},
                                                    "launches": 0, "simulated": 0, "cycles_total": 0})
         kd["launches"] += ln.times
@@ -451,12 +603,29 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         d["cycles"] += r["cycles"] * ln.times
         d["dram_bytes"] += r["dram_bytes"] * ln.times
         d["launches"] += ln.times
+        if r["sampling"] is not None:
+            d["sampled"] = True
+            d["error_cycles"] += r["sampling"]["absolute_error_cycles"] * ln.times
+            samp_launches += ln.times
+            if fresh:
+                samp_kernels.add(key)
+            samp_sim_cycles += r["sampling"]["cycles_simulated"] * ln.times
+            samp_cycles += r["cycles"] * ln.times
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
+    lat_s = cfg.interconnect.collective_latency_ps * 1e-12
+    bus = cfg.interconnect.bus_bandwidth_bytes_per_s
+    for op in skipped:
+        if op.kind in COLLECTIVES:
+            sec = collective_seconds(op.kind, op.shape["bytes"], tp, bus, lat_s)
+            per_op[op.name] = {"op": op, "kernels": {}, "cycles": round(sec * clock) * op.count, "dram_bytes": 0,
+                               "launches": op.count, "error_cycles": 0.0, "sampled": False, "collective": True}
+    skipped = [op for op in skipped if op.kind not in COLLECTIVES]
     ops_out = []
     kernel_cycles = 0
+    err_cycles = 0.0
     n_launch = 0
     for op in g.operators:
         d = per_op.get(op.name)
@@ -472,8 +641,10 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                         "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "bytes_per_s": bps,
                         "dram_bytes_per_s": dps, "tensor_utilisation": fps / peak_f if peak_f else 0.0,
                         "dram_utilisation": dps / peak_b if peak_b else 0.0,
-                        "bound": classify(fps, dps, peak_f, peak_b)})
+                        "bound": "network" if d.get("collective") else classify(fps, dps, peak_f, peak_b),
+                        "sampled": d["sampled"], "relative_error": d["error_cycles"] / cyc if cyc else 0.0})
         kernel_cycles += cyc
+        err_cycles += d["error_cycles"]
         n_launch += d["launches"]
     launch_cycles = n_launch * per_launch
     step_s = (kernel_cycles + launch_cycles) / clock
@@ -489,9 +660,20 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         "peak_tensor_flops_per_s": peak_f, "dram_bytes_per_s": peak_b, "bound_fraction": BOUND_FRACTION,
         "operators": ops_out,
         "not_simulated": [{"name": o.name, "kind": o.kind, "count": o.count, "bytes": o.bytes * o.count,
-                           "reason": "no kernel models this operator yet; it takes no time and no launch"}
+                           "reason": NOT_SIMULATED_REASONS.get(o.kind, NOT_SIMULATED_REASONS[None])}
                           for o in skipped],
-        "distinct_kernels_simulated": len(cache), "sampling": None,
+        "distinct_kernels_simulated": len(cache),
+        "sampling": None if k is None else {
+            "measured_waves": k, "warmup_waves": SAMPLE_WARMUP_WAVES, "drain_waves": SAMPLE_DRAIN_WAVES,
+            "distinct_kernels_sampled": len(samp_kernels), "launches_sampled": samp_launches,
+            "extrapolated_cycles": samp_cycles - samp_sim_cycles,
+            "absolute_error_cycles": err_cycles,
+            "relative_error": err_cycles / (kernel_cycles + launch_cycles) if kernel_cycles + launch_cycles else 0.0,
+            "method": "kernels with more CTA waves than warm-up + measured + drain simulate only those waves' CTAs "
+                      "and extrapolate the rest at the cycles per wave of the last ceil(k/2) measured waves; the "
+                      "error bound per extrapolated wave is the largest of the gap to the first measured waves, "
+                      "2 standard errors of the mean per-wave cycles and the timing resolution, plus the uncertainty of a partial last "
+                      "wave (gpusim.llm.run.wave_extrapolation)"},
         "wall_seconds": time.perf_counter() - wall, "simulation_wall_seconds": sim_wall,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
@@ -508,14 +690,20 @@ def summary_lines(rep: dict) -> list[str]:
     for o in rep["operators"]:
         lines.append(f"  {o['name']:<{w}} {o['count']:>5} {o['cycles_per_execution'] / rep['clock_hz'] * 1e6:>9.2f} "
                      f"{o['seconds'] * 1e6:>10.1f} {o['flops_per_s'] / 1e12:>8.2f} {o['dram_bytes_per_s'] / 1e9:>9.0f}  "
-                     f"{o['bound']}")
+                     f"{o['bound']}" + (f"  (sampled, +/-{o['relative_error']:.1%})" if o.get("sampled") else ""))
     for s in rep["not_simulated"]:
-        lines.append(f"  {s['name']:<{w}} {s['count']:>5}  not simulated (no kernel yet)")
+        lines.append(f"  {s['name']:<{w}} {s['count']:>5}  not simulated ({s['reason'].split(':')[0].split(';')[0]})")
     lines.append(f"step: {rep['step_seconds'] * 1e3:.4g} ms = kernels {rep['kernel_seconds'] * 1e3:.4g} ms + "
                  f"{rep['launches']} launches {rep['launch_seconds'] * 1e3:.4g} ms "
                  f"({'CUDA graph' if rep['cuda_graph'] else 'stream'})")
     lines.append(f"tokens/s: {rep['tokens_per_second']:,.1f} computed ({rep['tokens']} per step), "
                  f"{rep['output_tokens_per_second']:,.1f} sampled ({rep['sampled_tokens']} per step)")
+    sp = rep.get("sampling")
+    if sp is not None:
+        lines.append(f"CTA-wave sampling ({sp['warmup_waves']} warm-up + {sp['measured_waves']} measured + "
+                     f"{sp['drain_waves']} drain waves): {sp['distinct_kernels_sampled']} distinct kernels "
+                     f"({sp['launches_sampled']} launches) extrapolated, step error bound "
+                     f"+/-{sp['relative_error']:.2%}")
     lines.append(f"simulated {rep['distinct_kernels_simulated']} distinct kernels in {rep['wall_seconds']:.1f} s "
                  f"(peak memory {rep['peak_rss_bytes'] / 2**30:.2f} GiB)")
     return lines

@@ -21,7 +21,7 @@ from typing import Any
 
 from gpusim.errors import GpusimError
 
-__all__ = ["pyplot", "palette", "markdown_to_html", "render_run_report", "load_run"]
+__all__ = ["pyplot", "palette", "markdown_to_html", "render_run_report", "load_run", "read_report_json"]
 
 MAX_KERNEL_SECTIONS = 20     # kernels with a detailed section (the longest ones)
 MAX_BAR_KERNELS = 30         # kernels in the stall chart
@@ -154,16 +154,22 @@ def markdown_to_html(md: str, *, title: str, base: Path | None = None) -> str:
 # A run's report.
 
 
-def load_run(out: str | Path) -> tuple[dict, dict | None, Path]:
-    """``report.json`` (and the resolved config, if beside it) of a run folder or a report file."""
+def read_report_json(out: str | Path, command: str) -> tuple[object, Path]:
+    """The parsed ``report.json`` of an output folder (or the file itself) written by ``gpusim COMMAND``;
+    GpusimError naming the path when it is missing or not JSON."""
     p = Path(out)
     rep_path = p / "report.json" if p.is_dir() else p
     if not rep_path.is_file():
-        raise GpusimError(f"{out}: no report.json here (pass the folder given to gpusim run -o, or the file)")
+        raise GpusimError(f"{out}: no report.json here (pass the folder given to gpusim {command} -o, or the file)")
     try:
-        rep = json.loads(rep_path.read_text())
+        return json.loads(rep_path.read_text()), rep_path
     except (OSError, json.JSONDecodeError) as e:
-        raise GpusimError(f"{rep_path}: not a gpusim report: {e}") from None
+        raise GpusimError(f"{rep_path}: not a gpusim {command} report: {e}") from None
+
+
+def load_run(out: str | Path) -> tuple[dict, dict | None, Path]:
+    """``report.json`` (and the resolved config, if beside it) of a run folder or a report file."""
+    rep, rep_path = read_report_json(out, "run")
     if not isinstance(rep, dict) or not isinstance(rep.get("kernels"), list):
         raise GpusimError(f"{rep_path}: not a gpusim report (no 'kernels' list)")
     cfg = None

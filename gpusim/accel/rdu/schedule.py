@@ -22,7 +22,6 @@
 from __future__ import annotations
 
 import math
-from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -32,6 +31,7 @@ from gpusim.accel.rdu.ir import CH_HBM, SectionResult, simulate
 from gpusim.accel.rdu.lower import DOUBLE_BUFFER, FUSION_LEVELS, Lowering, NoFit, SectionPlan, channels
 from gpusim.accel.rdu.spec import RDUSpec
 from gpusim.errors import GpusimError
+from gpusim.llm.coe import count_switches
 from gpusim.llm.graph import OperatorGraph, build_graph
 from gpusim.llm.model import ModelSpec, Step, parse_step
 
@@ -490,16 +490,7 @@ def simulate_coe(spec: RDUSpec, expert: ModelSpec, router: ModelSpec, *, experts
                              reserved_hbm=int(router_b + (slots - 1) * expert_b)).step_time_s
     switch = switch_time_s(spec, expert)
     assignment = assignment if assignment is not None else [i % experts for i in range(batch)]
-    cache: OrderedDict[int, None] = OrderedDict()
-    switches = 0
-    for e in assignment:
-        if e in cache:
-            cache.move_to_end(e)
-            continue
-        switches += 1
-        cache[e] = None
-        if len(cache) > slots:
-            cache.popitem(last=False)
+    switches = count_switches(assignment, slots)
     prefill_s = batch * pre_s
     decode_s = batch * output_tokens * dec_step
     total = router_s + switches * switch + prefill_s + decode_s

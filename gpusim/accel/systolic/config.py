@@ -66,6 +66,7 @@ class SystolicConfig:
     word_bytes: int = 1
     clock_hz: int | None = None
     arrays: int = 1                                 # arrays sharing the DRAM (physical model)
+    vector_ops_per_cycle: int = 0                   # whole chip; element-wise work of LLM steps (0: not modelled)
     sources: tuple[str, ...] = ()
 
     @property
@@ -91,6 +92,8 @@ _SCHEMA: dict[str, tuple[str, str]] = {
     "sram.ofmap": ("size", "OFMAP (output / partial sum) SRAM per array"),
     "dram.bandwidth": ("bandwidth", "DRAM bandwidth shared by all arrays"),
     "dram.latency": ("time", "DRAM access latency (paid once per dependent fetch chain)"),
+    "vector.ops_per_cycle": ("int", "element-wise operations per cycle of the whole chip's vector units "
+                                    "(norms, activations, softmax of `gpusim llm --systolic`)"),
     "scalesim.interface": ("str", "USER or CALC: SCALE-Sim's InterfaceBandwidth for --memory scalesim"),
     "sources": ("sources", "where the numbers come from"),
 }
@@ -219,7 +222,7 @@ def load_yaml_config(path: str | Path, overrides: Sequence[str] = ()) -> Systoli
         filter_sram_words=words("sram.filter"), ofmap_sram_words=words("sram.ofmap"),
         interface_mode=mode, ifmap_dram_bw_words=port, filter_dram_bw_words=port, ofmap_dram_bw_words=port,
         dram_bw_words_per_cycle=bw_words, dram_latency_cycles=lat, word_bytes=word, clock_hz=clock,
-        arrays=val["array.count"], sources=val["sources"],
+        arrays=val["array.count"], vector_ops_per_cycle=val.get("vector.ops_per_cycle", 0), sources=val["sources"],
     )
 
 

@@ -1,0 +1,36 @@
+"""Tensor-parallel collectives of an LLM step on GPUs: an analytic bus-bandwidth model.
+
+The all-reduce after the O and down projections and the all-gather of the LM head's logits
+(:mod:`gpusim.llm.graph`, ``tp > 1``) are not simulated instruction by instruction: NCCL's kernels
+spend their time waiting on NVLink transfers that the single-GPU timing model does not see.  They
+take the time nccl-tests' bus-bandwidth convention gives (github.com/NVIDIA/nccl-tests
+doc/PERFORMANCE.md: ``busbw = algbw * 2 (n-1)/n`` for all-reduce, ``algbw * (n-1)/n`` for
+all-gather, so that bus bandwidth is comparable across GPU counts):
+
+    all-reduce of S bytes over n GPUs:  latency + 2 (n-1)/n * S / bus_bandwidth
+    all-gather into S bytes (all shares):  latency + (n-1)/n * S / bus_bandwidth
+
+``bus_bandwidth`` is the config's ``interconnect.bus_bandwidth`` (measured NCCL all-reduce bus
+bandwidth of an 8-GPU node) and ``latency`` its ``interconnect.collective_latency``.  A collective
+counts as one launch.
+"""
+
+from __future__ import annotations
+
+__all__ = ["collective_seconds"]
+
+
+def collective_seconds(kind: str, nbytes: float, gpus: int, bus_bandwidth: float, latency_s: float) -> float:
+    """Seconds of one ``allreduce`` (``nbytes`` = the buffer each GPU holds) or ``allgather``
+    (``nbytes`` = the gathered buffer, every GPU's share) over ``gpus`` GPUs; 0 for one GPU."""
+    if gpus <= 1:
+        return 0.0
+    if bus_bandwidth <= 0:
+        raise ValueError("interconnect.bus_bandwidth must be positive for tensor-parallel collectives")
+    if kind == "allreduce":
+        wire = 2.0 * (gpus - 1) / gpus * nbytes
+    elif kind == "allgather":
+        wire = (gpus - 1) / gpus * nbytes
+    else:
+        raise ValueError(f"unknown collective {kind!r}")
+    return latency_s + wire / bus_bandwidth

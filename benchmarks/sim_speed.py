@@ -1,6 +1,6 @@
 """Simulation speed of the SM core: simulated cycles/s and warp-instructions/s on standard traces.
 
-Usage: python benchmarks/sim_speed.py [--quick] [-o OUT.json]
+Usage: python benchmarks/sim_speed.py [--quick] [--threads N ...] [-o OUT.json]
 
 Traces (generated with gpusim.frontend.microasm into a temporary folder; not committed):
 * ffma: compute-bound, RTX 3070 config (46 SMs), 276 CTAs x 8 warps, 704 independent FFMAs per warp
@@ -8,15 +8,19 @@ Traces (generated with gpusim.frontend.microasm into a temporary folder; not com
 * saxpy: DRAM-bound, same config, y = a*x + y over 16 iterations per warp (2 loads, FFMA, store,
   address arithmetic), 2,560 CTAs x 8 warps: 2.1 M warp instructions;
 * the bundled vecadd trace and, if ../shared is present, the FlashInfer decode trace (A100 config).
-Reports per trace: warp instructions, simulated cycles, wall seconds of the simulation proper
-(after JIT warm-up), cycles/s, warp-instructions/s, parse seconds, the first-run JIT seconds
-and the peak resident memory of the process.
+Reports per trace and thread count (``--threads 1 2`` by default): warp instructions, simulated
+cycles, wall seconds of the simulation proper (best of 3 after JIT warm-up, array packing
+included), cycles/s, warp-instructions/s, the speed-up over the first thread count, parse
+seconds, the first-run JIT seconds, the load average of the machine when measured and the peak
+resident memory of the process.  The thread counts of one trace are measured in turns (1, 2, 1,
+2, ...) so that a change in the machine's load affects them alike.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
@@ -54,7 +58,7 @@ def saxpy_program(iters: int, total_warps: int) -> list[Inst]:
     return prog + [Inst("EXIT", stall=5)]
 
 
-def measure(name: str, trace, gpu: str) -> dict:
+def measure(name: str, trace, gpu: str, threads: list[int], repeats: int = 3) -> list[dict]:
     cfg = load_config(gpu)
     wl = open_workload(trace)
     t = time.perf_counter()
@@ -63,27 +67,37 @@ def measure(name: str, trace, gpu: str) -> dict:
     t = time.perf_counter()
     api.simulate(wl, cfg)              # warm-up (JIT compile or cache load)
     first = time.perf_counter() - t
-    best = None
-    for _ in range(2):
-        t = time.perf_counter()
-        cycles = 0
-        for k, kt in zip(wl.kernels, kts):
-            _, fn = api.join_control_bits(kt, api.find_listing(k.path, None))
-            r = assemble.pack(cfg, kt, fn)
-            _, c, _ = assemble.run(r, kt)
-            cycles += c
-        dt = time.perf_counter() - t
-        best = dt if best is None else min(best, dt)
+    fns = [api.join_control_bits(kt, api.find_listing(k.path, None))[1] for k, kt in zip(wl.kernels, kts)]
+    best: dict[int, float] = {}
+    cycles: dict[int, int] = {}
+    loads: dict[int, list[float]] = {n: [] for n in threads}
+    for _ in range(repeats):
+        for n in threads:
+            loads[n].append(os.getloadavg()[0])
+            t = time.perf_counter()
+            cycles[n] = 0
+            for kt, fn in zip(kts, fns):
+                r = assemble.pack(cfg, kt, fn)
+                _, c, _ = assemble.run(r, kt, threads=n)
+                cycles[n] += c
+            dt = time.perf_counter() - t
+            best[n] = min(best.get(n, dt), dt)
+    if len(set(cycles.values())) != 1:
+        raise SystemExit(f"{name}: the thread counts disagree on the cycles: {cycles}")
     insts = sum(kt.warp_instructions for kt in kts)
-    return {"trace": name, "gpu": gpu, "warp_instructions": insts, "cycles": cycles, "seconds": best,
-            "cycles_per_second": cycles / best, "warp_instructions_per_second": insts / best,
-            "parse_seconds": parse, "first_run_seconds": first,
-            "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    base = best[threads[0]]
+    return [{"trace": name, "gpu": gpu, "threads": n, "warp_instructions": insts, "cycles": cycles[n],
+             "seconds": best[n], "cycles_per_second": cycles[n] / best[n],
+             "warp_instructions_per_second": insts / best[n], "speedup": base / best[n],
+             "parse_seconds": parse, "first_run_seconds": first, "load_average": max(loads[n]),
+             "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024} for n in threads]
 
 
 def main(argv: list[str]) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="smaller traces (for a smoke run)")
+    ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
+                    help="thread counts to measure (default: 1 2); speed-ups are relative to the first")
     ap.add_argument("-o", "--output")
     a = ap.parse_args(argv)
     scale = 8 if a.quick else 1
@@ -91,16 +105,21 @@ def main(argv: list[str]) -> int:
     with tempfile.TemporaryDirectory() as d:
         ctas = 276 // scale
         build(ffma_program(704), Path(d) / "ffma", warps_per_cta=8, ctas=ctas, name="ffma")
-        results.append(measure("ffma", Path(d) / "ffma", "rtx3070"))
+        results += measure("ffma", Path(d) / "ffma", "rtx3070", a.threads)
         ctas = 2560 // scale
         build(saxpy_program(16, ctas * 8), Path(d) / "saxpy", warps_per_cta=8, ctas=ctas, name="saxpy")
-        results.append(measure("saxpy", Path(d) / "saxpy", "rtx3070"))
-    results.append(measure("vecadd", REPO / "traces/examples/vecadd-sm86", "rtx3070"))
+        results += measure("saxpy", Path(d) / "saxpy", "rtx3070", a.threads)
+    results += measure("vecadd", REPO / "traces/examples/vecadd-sm86", "rtx3070", a.threads)
     fi = REPO.parent / "shared/traces/accelsim-flashinfer-sm80/flashinfer-singledecode/traces"
     if fi.is_dir():
-        results.append(measure("flashinfer-decode", fi, "a100-sxm4-80gb"))
+        results += measure("flashinfer-decode", fi, "a100-sxm4-80gb", a.threads)
     text = json.dumps(results, indent=2)
     print(text)
+    print(f"{'trace':18} {'threads':>7} {'seconds':>8} {'cycles/s':>12} {'warp-inst/s':>12} {'speed-up':>8} {'load':>5}",
+          file=sys.stderr)
+    for r in results:
+        print(f"{r['trace']:18} {r['threads']:7d} {r['seconds']:8.3f} {r['cycles_per_second']:12,.0f} "
+              f"{r['warp_instructions_per_second']:12,.0f} {r['speedup']:8.2f} {r['load_average']:5.2f}", file=sys.stderr)
     if a.output:
         Path(a.output).write_text(text + "\n")
     return 0

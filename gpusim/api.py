@@ -20,7 +20,7 @@ import gpusim
 from gpusim import assemble
 from gpusim.config import load_config
 from gpusim.config.specs import GPUConfig
-from gpusim.errors import SassError, TraceError
+from gpusim.errors import GpusimError, SassError, TraceError
 from gpusim.frontend.opcodes import base_opcode
 from gpusim.frontend.reader import KernelTrace
 from gpusim.frontend.workload import KernelLaunch, Memcpy, Workload, open_workload
@@ -78,8 +78,12 @@ def join_control_bits(kt: KernelTrace, listing_path: Path | None):
 
 def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass: str | Path | None = None,
              overrides: list[str] | tuple[str, ...] = (), progress: bool = False, idle_skip: bool = True,
-             use_cache: bool = True) -> Report:
-    """Simulate every kernel of TRACE on GPU and return the Report."""
+             use_cache: bool = True, threads: int = 1) -> Report:
+    """Simulate every kernel of TRACE on GPU and return the Report.
+
+    ``threads``: CPU threads that advance the SMs in parallel; the report is identical for any number."""
+    if int(threads) < 1:
+        raise GpusimError(f"threads: {threads}; give 1 or more")
     cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
     wl = trace if isinstance(trace, Workload) else open_workload(trace)
     rep = Report(gpusim_version=gpusim.__version__, gpu=cfg.name, gpu_config=str(gpu if not isinstance(gpu, GPUConfig) else cfg.name),
@@ -112,7 +116,7 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
                 el = time.perf_counter() - t0
                 bar.set_postfix_str(f"CTAs {done}/{total}, {_base + cycle:,} cyc, {(insts + int(run.counters[1])) / max(el, 1e-9):,.0f} inst/s")
 
-        status, cycles, counters = assemble.run(run, kt, progress=_progress)
+        status, cycles, counters = assemble.run(run, kt, progress=_progress, threads=threads)
         kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg, run.pc_stats)
         rep.kernels.append(kr)
         total += launch + cycles
@@ -126,5 +130,5 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
     wall = time.perf_counter() - t0
     rep.total_cycles = total
     rep.sim = {"wall_seconds": wall, "simulated_cycles_per_second": total / wall if wall > 0 else 0.0,
-               "warp_instructions_per_second": insts / wall if wall > 0 else 0.0}
+               "warp_instructions_per_second": insts / wall if wall > 0 else 0.0, "threads": int(threads)}
     return rep

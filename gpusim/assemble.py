@@ -35,6 +35,28 @@ CHUNK_CYCLES = 200_000
 #: Watchdog: a kernel still running after this many cycles is reported as a model deadlock.
 MAX_CYCLES = 10**11
 
+#: Longest epoch of the core (cycles); an epoch's cycles are one bit each of an int64 mask.
+MAX_EPOCH_CYCLES = 60
+
+
+def epoch_cycles(cfg: GPUConfig) -> int:
+    """Cycles per epoch of the core (``gpusim.core.sm.run_sm``): the shortest time from the issue of a
+    global access to the release of its result, so that no result is due in the epoch that issued it.
+
+    The access enters the SM-shared unit ``read_delay + address_cycles`` after issue at the earliest;
+    its data returns at least ``min(a1, h)`` later (an L1 hit, or a store's trip to its L2 slice; see
+    ``gpusim.core.memsys``); an LDGSTS may complete ``ldgsts - l1_hit`` before or after that; its
+    release is visible one cycle after write-back.  A TMA copy bypasses the L1 (at least the L2 hit
+    latency, then ``tma_extra_latency``), so the mbarrier phase it completes, visible when its data
+    lands, is later still.  Capped at ``MAX_EPOCH_CYCLES``."""
+    mem = cfg.memory
+    path = mem.read_delay_cycles + mem.address_cycles_regular + 1
+    a1 = mem.l1_hit_latency_cycles - path
+    h = (mem.l2_hit_latency_cycles - mem.l1_hit_latency_cycles) // 2
+    e = (mem.read_delay_cycles + min(mem.address_cycles_uniform, mem.address_cycles_regular) + min(a1, h)
+         + min(0, mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles) + 1)
+    return max(1, min(MAX_EPOCH_CYCLES, e))
+
 
 @dataclass(frozen=True)
 class Occupancy:
@@ -349,6 +371,20 @@ def _resolve_dsm(kt: KernelTrace, space: np.ndarray, cluster: int) -> np.ndarray
     return space
 
 
+def _cga_distance(st: np.ndarray, kt: KernelTrace) -> np.ndarray:
+    """Per dynamic instruction: instructions to the warp's next cluster-barrier arrival (UCGABAR_ARV) or
+    its last instruction (its retire), 0 for those themselves: the lockstep epochs of cluster kernels end
+    no later than the cycle after such an event may happen (``core._lockstep_epoch``)."""
+    n = kt.inst_static.size
+    ev = (st[kt.inst_static, core.S_FLAGS] & core.F_CGA_ARRIVE) != 0
+    ptr = np.asarray(kt.warp_inst_ptr, np.int64)
+    last = ptr[1:][ptr[1:] > ptr[:-1]] - 1
+    ev[last] = True
+    idx = np.where(ev, np.arange(n, dtype=np.int64), np.int64(n))
+    nxt = np.minimum.accumulate(idx[::-1])[::-1]
+    return (nxt - np.arange(n, dtype=np.int64)).astype(np.int64)
+
+
 @njit(cache=True)
 def _first_lane_addr(sel, inst_mem, mem_mode, mem_base, mem_stride, mem_ptr, lane_off, out):
     for i in sel:
@@ -463,8 +499,11 @@ class MemSystem:
 
 
 def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = True, log: bool = False,
-         log_cycles: int = 4096, memsys: MemSystem | None = None) -> SmRun:
-    """Build the core's parameters, static table and zeroed state for one kernel."""
+         log_cycles: int = 4096, memsys: MemSystem | None = None, epoch: int | None = None) -> SmRun:
+    """Build the core's parameters, static table and zeroed state for one kernel.
+
+    ``epoch`` overrides the core's epoch length (default ``epoch_cycles(cfg)``; 1 refills CTA slots
+    the cycle after they finish, as a fully serial model would)."""
     occ = occupancy(cfg, kt)
     st, ctrl = static_table(cfg, kt, listing_fn)
     mem = cfg.memory
@@ -503,6 +542,10 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_IL0L1] = ic.l0_to_l1_latency_cycles
     p[core.P_IPREFETCH] = ic.stream_buffer_entries
     p[core.P_IMISS] = mem.l2_hit_latency_cycles  # instructions missing the L1 I-cache come from the L2
+    e = epoch_cycles(cfg) if epoch is None else epoch
+    if not 1 <= e <= epoch_cycles(cfg):
+        raise GpusimError(f"epoch: {e} cycles; the core needs 1 to {epoch_cycles(cfg)} for {cfg.name}")
+    p[core.P_EPOCH] = e
     cluster = cluster_size(kt)
     p[core.P_CLUSTER] = cluster
     p[core.P_SM_PER_GPC] = -(-cfg.sm.count // max(1, min(cfg.sm.gpcs, cfg.sm.count)))
@@ -601,48 +644,80 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
     cl = np.zeros((n_cl, core.CL_NCOLS), i64)
     cl[:, core.CL_SLOT0:] = -1
+    # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
+    # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)
+    p[core.P_LOCKSTEP] = 1 if n_cl > 0 else 0
+    cga_dist = _cga_distance(st, kt) if n_cl > 0 else np.zeros(1, i64)
     sync = (inst_addr,
             np.full((ctas_slots, core.NB), -1, i64),                 # mb_addr
             np.zeros((ctas_slots, core.NB, core.MB_NCOLS), i64),    # mb_st
             np.zeros((ctas_slots, core.NB, core.PH), i64),          # mb_done
             np.zeros((nw, core.W_NCOLS), i64),                      # w_sync
             cl,                                                     # per-cluster rows
-            np.full(ctas_slots, -1, i64))                           # cs_cta
-    run.extra = {"sync": sync, "icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
-                 "ways": ways, "space": space}
+            np.full(ctas_slots, -1, i64),                           # cs_cta
+            cga_dist)                                               # instructions to the next arrival / retire
+    # epoch buffers: per-SM scalars, requests (at most one issue per sub-core and cycle, and a cluster
+    # warp's exit after it) and finished CTAs of one epoch (at most one per CTA slot), per-warp
+    # bookkeeping of unresolved results
+    epoch_state = (np.zeros((n_sm, core.SG_SIZE), i64), np.zeros((n_sm, 2 * n_sub * e, core.Q_SIZE), i64),
+                   np.zeros((n_sm, occ.ctas_per_sm, 2), i64), np.zeros(nw, i64), np.zeros(nw, np.uint8),
+                   np.zeros(nw, i64), np.zeros(n_sm, i64), np.zeros((n_sm, core.VIS_WORDS), i64))
+    run.extra = {"sync": sync, "icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg),
+                 "acc": (acc_ptr, acc_line, acc_mask), "ways": ways, "space": space, "epoch": epoch_state}
     return run
 
 
-def run(r: SmRun, kt: KernelTrace, progress=None) -> tuple[int, int, np.ndarray]:
+def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int, int, np.ndarray]:
     """Run the core on one kernel to completion; returns (status, cycles, counters).
 
     ``progress(cycle, ctas_done, ctas_total)`` is called between chunks of ``CHUNK_CYCLES``.
+    ``threads``: SMs advance in that many parallel threads within each epoch; the result does not
+    depend on it (more threads than Numba has, ``NUMBA_NUM_THREADS``, share them).
     """
+    threads = max(1, int(threads))
     s = r.state
     w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh = s[:9]
     c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready = s[-7:]
     w_reason = s[10]
+    # a counter row and a per-PC table per worker, summed at the end; the last row is the serial part's
+    # (rows padded by a cache line, so that threads never write to one line)
+    counters = np.zeros((threads + 1, -(-r.counters.size // 8) * 8 + 8), np.int64)
+    counters[threads, :r.counters.size] = r.counters
+    pc_stats = np.zeros((threads,) + r.pc_stats.shape, np.int64)
+    pc_stats[0] = r.pc_stats
     sync = r.extra["sync"]
-    core.init_kernel(r.params, r.g, kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                     w_bar, w_ibn, w_ibh, c_live, c_bar, r.counters, w_wake, w_reason, w_launch, sc_next, w_ready,
-                     sync[6], sync[1], sync[4], sync[5])
-    until = 0
-    while True:
-        until += CHUNK_CYCLES
-        m = r.extra["memsys"]
-        acc_ptr, acc_line, acc_mask = r.extra["acc"]
-        status = core.run_sm(r.params, r.g, r.st, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask,
-                             r.sectors, until, *s, r.counters, r.pc_stats, r.issue_log, r.sb_log,
-                             r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
-                             m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr,
-                             *r.extra["icache"], *sync)
-        if status == 0:
-            break
-        if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:
-            raise GpusimError(f"{kt.path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
-                              f"with {int(r.g[core.G_LIVE])} warps left (deadlock in the model; please report)")
-        if progress is not None:
-            done = int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
-            progress(int(r.g[core.G_CYCLE]), done, kt.num_ctas)
-    r.extra["memsys"].settle()
+    core.init_kernel(r.params, r.g, r.extra["epoch"][0], kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch,
+                     w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters[threads], w_wake, w_reason,
+                     w_launch, sc_next, w_ready, sync[6], sync[1], sync[4], sync[5])
+    m = r.extra["memsys"]
+    acc_ptr, acc_line, acc_mask = r.extra["acc"]
+    # (one worker never enters run_sm's parallel loop, so the thread count is left as it is)
+    before = core.use_threads(threads) if threads > 1 else None
+    try:
+        until = 0
+        while True:
+            until += CHUNK_CYCLES
+            status = core.run_sm(r.params, r.g, r.st, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask,
+                                 r.sectors, until, *s, counters, pc_stats, r.issue_log, r.sb_log,
+                                 r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
+                                 m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr,
+                                 *r.extra["icache"], *sync, *r.extra["epoch"])
+            r.counters[:] = counters[:, :r.counters.size].sum(axis=0)
+            if status == 0:
+                break
+            if status == 3:
+                raise GpusimError(f"{kt.path}: a memory result or cluster barrier fell inside the epoch that issued "
+                                  f"it, before cycle {int(r.g[core.G_CYCLE]):,} ({int(r.params[core.P_EPOCH])}-cycle "
+                                  f"epochs; please report)")
+            if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:
+                raise GpusimError(f"{kt.path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
+                                  f"with {int(r.g[core.G_LIVE])} warps left (deadlock in the model; please report)")
+            if progress is not None:
+                done = int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
+                progress(int(r.g[core.G_CYCLE]), done, kt.num_ctas)
+    finally:
+        if before is not None:
+            core.use_threads(before)
+    r.pc_stats[:] = pc_stats.sum(axis=0)
+    m.settle()
     return 0, int(r.g[core.G_CYCLE]), r.counters

@@ -3,7 +3,7 @@
 Single responsibility: argument parsing, output files and exit codes.  Bad input
 (``GpusimError``) prints one line on stderr and exits with status 2; no model logic here.
 
-    gpusim run TRACE --gpu CONFIG [--sass FILE] [--set key.path=value ...] [-o OUTDIR] [--quiet]
+    gpusim run TRACE --gpu CONFIG [--sass FILE] [--set key.path=value ...] [-o OUTDIR] [--threads N] [--quiet]
     gpusim trace info TRACE [--json]
     gpusim trace convert RAW_TRACE -o OUTDIR
     gpusim config show NAME | check FILE | list
@@ -22,13 +22,23 @@ from gpusim.errors import GpusimError
 EXIT_BAD_INPUT = 2
 
 
+def _positive_int(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return n
+
+
 def _cmd_run(a: argparse.Namespace) -> int:
     from gpusim import api
     from gpusim.config import dump_config, load_config
 
     cfg = load_config(a.gpu, a.set or [])
     progress = not a.quiet and sys.stderr.isatty()
-    rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache)
+    rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache, threads=a.threads)
     rep.gpu_config = a.gpu
     out = Path(a.output)
     try:
@@ -170,6 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--sass", help="cuobjdump -sass / nvdisasm -c -hex listing with control bits (default: <stem>.sass beside the trace)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. sm.count=40 (repeatable)")
     r.add_argument("-o", "--output", default="gpusim-out", help="output folder (default: gpusim-out)")
+    r.add_argument("--threads", type=_positive_int, default=1, metavar="N",
+                   help="CPU threads that advance the SMs in parallel (default 1; the report is the same for any N)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     r.add_argument("--no-cache", action="store_true", help="parse traces again instead of using the parsed-trace cache")
     r.set_defaults(fn=_cmd_run)

@@ -2,8 +2,9 @@
 
 Single responsibility: given a warp's coalesced access (lines and sector masks, from
 ``gpusim.core.coalesce``) and the cycle it enters the SM-shared unit, update the caches and
-return the cycle its data reaches the SM.  Called from ``gpusim.core.sm`` at issue time
-(every latency of the path is known then), in issue order, which makes it deterministic.
+return the cycle its data reaches the SM.  Called from ``gpusim.core.sm`` at the end of the
+epoch of the issue, for all SMs in issue order, which makes it deterministic; the result is
+never due inside that epoch (``gpusim.assemble.epoch_cycles``), so this equals a call at issue.
 
 Timing model (latencies are the configured load-to-use numbers; MGC §6.3, hw_ground_truth.csv):
 

@@ -3,7 +3,7 @@ CGGTY issue, Allocate with register-file banks and the register-file cache, exec
 the per-sub-core memory queue in front of the memory hierarchy (``gpusim.core.memsys``).
 
 Single responsibility: advance the SMs of one kernel cycle by cycle (skipping cycles in which
-nothing can change) and count what happens.  Rules and numbers come from the digest of
+nothing can change), in parallel threads over SMs, and count what happens.  Rules and numbers come from the digest of
 "Dissecting and Modeling the Architecture of Modern GPU Cores" (MICRO'25), referred to as
 MGC §n below; the gpusim README lists what is approximated.
 
@@ -48,15 +48,31 @@ computed at issue as future cycle stamps, because every latency of this model is
   the six SBs; ``WARPGROUP.ARRIVE`` holds it until the warp's in-flight fixed-latency register
   writes have landed.
 
+* Epochs (``run_sm``): SMs interact only through ``gpusim.core.memsys`` (one call per global
+  access, TMA copies included, in issue order; the L2 and DRAM are shared), through the CTA
+  dispatcher and, in cluster launches, through the cluster barrier.  Time is cut into epochs no
+  longer than the shortest issue-to-release time of a global access
+  (``gpusim.assemble.epoch_cycles``, 30 cycles on GA10x): an SM buffers its accesses during an
+  epoch, with placeholder release stamps above ``NEVER`` (a TMA copy: a placeholder completion of
+  its mbarrier phase), and at the epoch end one thread calls the memory system for all SMs in
+  issue order (cycle, SM, sub-core) and patches the stamps in.  Every result is due after its
+  epoch, so this equals calling it at issue.  A finished CTA's slot is refilled at the end of its
+  epoch (a serial model refills it the next cycle: up to one epoch later here).  Kernels with
+  thread-block clusters or cluster barriers advance all SMs in lockstep and end an epoch right
+  after the earliest cycle in which a warp may arrive at a cluster barrier or retire
+  (``P_LOCKSTEP``): the arrivals, exits and cluster launches of that cycle are served at the epoch
+  end, the cycle after them, exactly when a serial model makes them visible.  The SMs of an epoch
+  can therefore run in any order or in parallel threads with the same result, bit for bit.
+
 Contract: state arrays are allocated by ``gpusim.assemble`` and passed in; ``run_sm`` runs until
 the kernel finishes or ``until`` cycles and can be called again to resume (progress reporting);
-no allocation in the cycle loop; integer cycles; deterministic.
+no allocation in the cycle loop; integer cycles; deterministic, whatever the number of threads.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from gpusim.core import memsys as msys
 
@@ -95,11 +111,13 @@ P_L1I_WAYS = 31
 P_IL0L1 = 32                # L0 <-> L1 instruction-cache latency, each direction
 P_IPREFETCH = 33            # stream-buffer depth in lines
 P_IMISS = 34                # extra latency of an L1 instruction-cache miss (served by the L2)
-P_CLUSTER = 35             # CTAs per cluster (1: no clusters)
-P_SM_PER_GPC = 36          # SMs per GPC: a cluster's CTAs are placed on SMs of one GPC
-P_DSM_LAT = 37             # generic access to a peer CTA's shared memory (distributed shared memory)
-P_TMA_EXTRA = 38           # UTMALDG: extra cycles of the TMA path over a load of the same data
-P_SIZE = 39
+P_EPOCH = 35                # cycles per epoch (see run_sm): <= the shortest issue-to-visibility of a memory result
+P_CLUSTER = 36             # CTAs per cluster (1: no clusters)
+P_SM_PER_GPC = 37          # SMs per GPC: a cluster's CTAs are placed on SMs of one GPC
+P_DSM_LAT = 38             # generic access to a peer CTA's shared memory (distributed shared memory)
+P_TMA_EXTRA = 39           # UTMALDG: extra cycles of the TMA path over a load of the same data
+P_LOCKSTEP = 40            # 1: cluster launch or cluster barriers: SMs advance in lockstep, epochs end at them
+P_SIZE = 41
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -246,13 +264,61 @@ G_CYCLE = 0
 G_NEXT_CTA = 1
 G_AGE = 2
 G_LIVE = 3
-G_ICLOCK = 4     # LRU clock of the instruction caches
-G_LAST_EVENT = 5  # latest write-back/release stamp of the kernel
+G_LAST_RETIRE = 4  # cycle of the latest CTA completion served by the dispatcher
+G_LAST_EVENT = 5  # latest write-back/release stamp of the kernel (resolved memory results; SMs keep their own)
 G_SIZE = 6
+
+# ---- per-SM scalars, rows of the int64 matrix ``smg`` (written only by the thread that advances the SM)
+SG_LIVE = 0      # live warps
+SG_ICLOCK = 1    # LRU clock of the SM's instruction caches
+SG_LAST_EVENT = 2
+SG_NREQ = 3      # memory requests buffered in this epoch
+SG_NDONE = 4     # CTAs finished in this epoch
+SG_POS = 5       # the SM has advanced up to this cycle (an epoch boundary)
+SG_SIZE = 8      # (one 64-byte line per SM)
+
+# ---- cycles examined by each SM, a ring of 64-cycle words per SM (``vis``; for C_SKIPPED)
+VIS_WORDS = 64
+HORIZON = 2048   # an SM runs at most this far ahead of the slowest one (< 64 * VIS_WORDS - 2 epochs)
+PAR_MIN_EPOCHS = 4  # a round runs in parallel threads if the previous one advanced the SMs this many epochs on average
+
+# ---- memory requests buffered during an epoch (columns of ``req[sm]``; resolved in ``_epoch_end``)
+Q_CYCLE = 0      # issue cycle
+Q_WS = 1         # warp slot
+Q_INST = 2       # dynamic instruction index
+Q_LEAVE = 3      # cycle the access enters the SM-shared unit
+Q_FLAGS = 4      # Q_ACCESS | Q_PATCH | Q_MBAR, or Q_CGA_ARV / Q_CGA_EXIT
+Q_DATA = 5       # LDGDEPBAR: max(LDGSTS completions known at issue, issue + 2)
+Q_MB = 6         # Q_MBAR: mbarrier phase cell of the TMA copy (see _tma_charge); Q_CGA_*: cluster index
+Q_PREV = 7       # Q_MBAR: the phase's completion before the copy (or the placeholder of an earlier copy);
+                 # Q_CGA_ARV: the cluster-barrier phase the warp arrives at
+Q_RES = 8        # Q_MBAR: the phase's completion after the copy (set when served)
+Q_SIZE = 9
+Q_ACCESS = 1     # run memsys.access for it
+Q_PATCH = 2      # its write-back is a placeholder (PENDING + index) until resolved
+Q_MBAR = 4       # a TMA copy: its mbarrier phase completes when its data lands (placeholder MB_PEND + index)
+Q_CGA_ARV = 8    # a warp arrives at the cluster barrier (UCGABAR_ARV)
+Q_CGA_EXIT = 16  # a warp of a cluster exits: it no longer arrives at the cluster barrier
+# placeholders of unresolved write-backs lie above NEVER, so every "released after c" test sees them as
+# pending and no wake-up computation picks them up (they are patched in at the epoch end)
+PENDING = NEVER + 1
+MB_PEND = NEVER + (np.int64(1) << np.int64(40))  # + SM * rows + index: mbarrier phase completion of a pending TMA copy
+WM_REGS = 1 << (NSB + 1)  # w_wmask bit: the wake-up cycle came from the scoreboard registers (bit GSB: wgmma groups)
+WM_MBAR = 1 << (NSB + 2)  # w_wmask bit: the wake-up cycle came from an mbarrier phase
+
+
+def use_threads(n: int) -> int:
+    """Threads for the parallel rounds of ``run_sm`` (at most Numba's ``NUMBA_NUM_THREADS``);
+    returns the previous setting."""
+    import numba
+
+    before = numba.get_num_threads()
+    numba.set_num_threads(max(1, min(int(n), numba.config.NUMBA_NUM_THREADS)))
+    return before
 
 
 @njit(cache=True, _nrt=False)
-def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+def _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                 w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next,
                 w_ready, cs_cta, mb_addr, w_sync, cl):
     n_cta = cta_warp_ptr.size - 1
@@ -290,6 +356,7 @@ def _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fe
                 sc_next[sc] = start_cycle
             c_live[cs] += 1
             g[G_LIVE] += 1
+            smg[sm, SG_LIVE] += 1
             counters[C_WARPS] += 1
     c_bar[cs] = 0
     for b in range(NB):
@@ -319,11 +386,12 @@ def _free_slot(p, sm, cs_cta):
 
 
 @njit(cache=True, _nrt=False)
-def _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar,
+def _dispatch_clusters(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar,
                        w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason, w_launch, sc_next,
                        w_ready, cs_cta, mb_addr, w_sync, cl):
     """Cluster launch (Hopper): the CTAs of a cluster start together, each on its own SM of one GPC, once
-    every one of them can be placed; clusters are tried on the GPCs in turn (cluster index first)."""
+    every one of them can be placed; clusters are tried on the GPCs in turn (cluster index first).
+    Runs in the serial part only (initial dispatch, epoch ends): it places CTAs on other SMs."""
     n_cta = cta_warp_ptr.size - 1
     S = p[P_CLUSTER]
     spg = p[P_SM_PER_GPC]
@@ -350,7 +418,7 @@ def _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch
                 slot = _free_slot(p, sm, cs_cta)
                 if slot < 0:
                     continue
-                _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age,
+                _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age,
                             w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start_cycle, w_wake, w_reason,
                             w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
                 cs = sm * p[P_CTAS_PER_SM] + slot
@@ -370,18 +438,19 @@ def _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch
 
 
 @njit(cache=True, _nrt=False)
-def init_kernel(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
+def init_kernel(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
                 w_ibh, c_live, c_bar, counters, w_wake, w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr,
                 w_sync, cl):
     """Dispatch the first CTAs round-robin over SMs (one CTA slot per SM at a time), or whole clusters."""
+    g[G_LAST_RETIRE] = -1
     if p[P_CLUSTER] > 1:
-        _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar,
-                           w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
+        _dispatch_clusters(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+                           w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
                            sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
         return
     for slot in range(p[P_CTAS_PER_SM]):
         for sm in range(p[P_NUM_SM]):
-            _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
+            _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, slot, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
                         w_bar, w_ibn, w_ibh, c_live, c_bar, counters, p[P_CTA_LAUNCH], w_wake, w_reason, w_launch,
                         sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
 
@@ -505,25 +574,25 @@ def _port_take(port_cyc, port_used, sc, bank, cyc):
 
 
 @njit(cache=True, _nrt=False)
-def _il1(p, g, sm, line, t, il1_tag, il1_rdy, il1_lru):
+def _il1(p, sg, sm, line, t, il1_tag, il1_rdy, il1_lru):
     """Cycle at which the SM's L1 instruction cache can return ``line`` asked for at cycle t."""
     sets = p[P_L1I_SETS]
     ways = p[P_L1I_WAYS]
     row = sm * sets + line % sets
-    g[G_ICLOCK] += 1
+    sg[SG_ICLOCK] += 1
     w = msys._find(il1_tag, row, ways, line)
     if w >= 0:
-        il1_lru[row, w] = g[G_ICLOCK]
+        il1_lru[row, w] = sg[SG_ICLOCK]
         return il1_rdy[row, w] if il1_rdy[row, w] > t else t
     w = msys._victim(il1_tag, il1_lru, row, ways)
     il1_tag[row, w] = line
     il1_rdy[row, w] = t + p[P_IMISS]
-    il1_lru[row, w] = g[G_ICLOCK]
+    il1_lru[row, w] = sg[SG_ICLOCK]
     return t + p[P_IMISS]
 
 
 @njit(cache=True, _nrt=False)
-def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru):
+def _iline(p, sg, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru):
     """Cycle from which instruction line ``line`` can be fetched by sub-core ``sc`` (MGC §3).
 
     On an L0 miss (with ``request``) the line is requested from the L1 instruction cache and the
@@ -535,19 +604,19 @@ def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, i
     w = msys._find(il0_tag, row, ways, line)
     lat = p[P_IL0L1]
     if w >= 0:
-        g[G_ICLOCK] += 1
-        il0_lru[row, w] = g[G_ICLOCK]
+        sg[SG_ICLOCK] += 1
+        il0_lru[row, w] = sg[SG_ICLOCK]
         if request and p[P_IPREFETCH] > 0:
             # the stream buffer keeps P_IPREFETCH lines ahead of the demand stream
             ln = line + p[P_IPREFETCH]
             r2 = sc * sets + ln % sets
             if msys._find(il0_tag, r2, ways, ln) < 0:
-                arrive = _il1(p, g, sm, ln, c + lat, il1_tag, il1_rdy, il1_lru) + lat
+                arrive = _il1(p, sg, sm, ln, c + lat, il1_tag, il1_rdy, il1_lru) + lat
                 w2 = msys._victim(il0_tag, il0_lru, r2, ways)
                 il0_tag[r2, w2] = ln
                 il0_rdy[r2, w2] = arrive
-                g[G_ICLOCK] += 1
-                il0_lru[r2, w2] = g[G_ICLOCK]
+                sg[SG_ICLOCK] += 1
+                il0_lru[r2, w2] = sg[SG_ICLOCK]
         return il0_rdy[row, w]
     if not request:
         return NEVER
@@ -558,12 +627,12 @@ def _iline(p, g, c, sc, sm, line, request, il0_tag, il0_rdy, il0_lru, il1_tag, i
         if k > 0 and msys._find(il0_tag, r2, ways, ln) >= 0:
             continue
         t_req = c + k
-        arrive = _il1(p, g, sm, ln, t_req + lat, il1_tag, il1_rdy, il1_lru) + lat
+        arrive = _il1(p, sg, sm, ln, t_req + lat, il1_tag, il1_rdy, il1_lru) + lat
         w2 = msys._victim(il0_tag, il0_lru, r2, ways)
         il0_tag[r2, w2] = ln
         il0_rdy[r2, w2] = arrive
-        g[G_ICLOCK] += 1
-        il0_lru[r2, w2] = g[G_ICLOCK]
+        sg[SG_ICLOCK] += 1
+        il0_lru[r2, w2] = sg[SG_ICLOCK]
         if k == 0:
             ready = arrive
     return ready
@@ -576,16 +645,19 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
     """Why warp ``ws`` cannot issue at cycle ``c`` by its own state (R_*, or -1 if it could;
     MGC §2.1 items 1-4) and the earliest cycle at which that reason can end without the warp
     issuing (its wake-up cycle).  Once these conditions hold they keep holding until the warp
-    issues, except that the SB increment of its last issue becomes visible 2 cycles after it."""
+    issues, except that the SB increment of its last issue becomes visible 2 cycles after it.
+    The third value names what the wake-up cycle was computed from (bit b: the entries of SB b,
+    WM_REGS: the scoreboard registers, WM_MBAR: an mbarrier phase), so that a memory result
+    resolved later can lower it."""
     if w_bar[ws] == 1:
-        return R_BARRIER, NEVER
+        return R_BARRIER, NEVER, 0
     if w_ibn[ws] == 0:
-        return R_NO_INST, NEVER
+        return R_NO_INST, NEVER, 0
     t = w_ibt[ws, w_ibh[ws]]
     if t > c:
-        return R_NO_INST, t
+        return R_NO_INST, t, 0
     if w_stall[ws] > c:
-        return R_WAIT, w_stall[ws]
+        return R_WAIT, w_stall[ws], 0
     s = inst_static[w_pc[ws]]
     # the wake-up cycle is the next stamp at which the outcome may change (any release on a
     # waited counter or register, or the increment of the last issue becoming visible), so that
@@ -607,7 +679,7 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
         if reason >= 0:
             if c < vis < wake:
                 wake = vis
-            return reason, wake
+            return reason, wake, np.int64(m)
     else:
         reason = -1
         wake = NEVER
@@ -636,7 +708,7 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
                     if v < wake:
                         wake = v
         if reason >= 0:
-            return reason, wake
+            return reason, wake, WM_REGS
     b = w_depbar[ws, D_SB]
     if b >= 0:
         # an issued DEPBAR.LE SBb, N holds the next instruction until SBb <= N (MGC §1.5, Figure 2);
@@ -657,7 +729,7 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
                     wake = v
             if c < vis < wake:
                 wake = vis
-            return reason, wake
+            return reason, wake, np.int64(1) << b
     b = w_depbar[ws, D_MBAR]
     if b >= 0:
         # an issued TRYWAIT holds the instruction that consumes its result (the one waiting on its write SB;
@@ -670,12 +742,15 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
             cs = sm * cps + (ws - sm * cps * wpc) // wpc
             t = _mb_complete_at(mb_st, mb_done, cs, b, w_depbar[ws, D_MBAR_PH])
             if t > c:
+                if t > NEVER:
+                    t = NEVER  # a TMA copy of this epoch not served yet: _resolve lowers the wake-up cycle
                 if c < vis < t:
                     t = vis
-                return R_LONG_SB, t
+                return R_LONG_SB, t, WM_MBAR
     k = w_depbar[ws, D_CGA]
     if k >= 0:
-        # UCGABAR_WAIT: until every warp of every CTA of the cluster arrived at phase k (Nsight "barrier")
+        # UCGABAR_WAIT: until every warp of every CTA of the cluster arrived at phase k (Nsight "barrier");
+        # ``cl`` changes only at epoch ends, which wake the cluster's warps
         cps = p[P_CTAS_PER_SM]
         wpc = p[P_WARPS_PER_CTA]
         cs = sm * cps + (ws - sm * cps * wpc) // wpc
@@ -686,8 +761,8 @@ def _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_i
         if t > c:
             if c < vis < t:
                 t = vis
-            return R_BARRIER, t
-    return -1, c + 1
+            return R_BARRIER, t, 0
+    return -1, c + 1, 0
 
 
 @njit(cache=True, _nrt=False)
@@ -735,24 +810,27 @@ def _set_reason(ws, r, c, w_reason, w_since, w_pc, inst_static, counters, pc_sta
 
 
 @njit(cache=True, _nrt=False)
-def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_sectors, until,
-           w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
-           w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
-           sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
-           sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
-           mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
-           c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log,
-           mp, ms, acc_ptr, acc_line, acc_mask, inst_ways, inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
-           l2_dirty, l2_lru, mshr, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru,
-           inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
-    """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1).
+def _sm_epoch(p, sm, t0, t1, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
+              w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
+              w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
+              sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
+              sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
+              mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
+              c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
+              counters, pc_stats, issue_log, sb_log, acc_ptr, inst_ways, inst_space,
+              il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis,
+              inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
+    """Advance SM ``sm`` through cycles [t0, t1) of an epoch.  It touches only its own rows of the
+    state arrays, its scalars ``sg``, its request and CTA-completion buffers ``rq`` and ``dn`` and
+    the counter rows of the thread that runs it, so SMs can advance concurrently (the cluster rows
+    ``cl`` it only reads; they change at epoch ends).
 
     Event-driven: a sub-core is visited only in cycles where one of its warps may change state
     (its wake-up cycle), after an issue or while it has instructions to fetch; warp states are
     charged per interval, so skipped cycles are accounted exactly (with ``P_IDLE_SKIP`` = 0 every
     sub-core and warp is re-examined every cycle instead, which must give identical counters).
+    The cycles it examines are marked in its ring ``vis`` (for ``C_SKIPPED``).
     """
-    n_sm = p[P_NUM_SM]
     n_sub = p[P_SUBCORES]
     cps = p[P_CTAS_PER_SM]
     wpc = p[P_WARPS_PER_CTA]
@@ -763,31 +841,28 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
     ports = p[P_PORTS]
     log = p[P_LOG]
     skip = p[P_IDLE_SKIP] and not log
-    nsc = n_sm * n_sub
-    c = g[G_CYCLE]
-    while g[G_LIVE] > 0:
+    sc0 = sm * n_sub
+    c = t0
+    while True:
         if skip:
             cn = NEVER
-            for sc in range(nsc):
+            for sc in range(sc0, sc0 + n_sub):
                 if sc_next[sc] < cn:
                     cn = sc_next[sc]
-            if cn == NEVER:
-                return 2  # live warps but nothing can ever happen: a deadlock in the model
             if cn > c:
-                counters[C_SKIPPED] += cn - c
                 c = cn
-        if c >= until:
+        if c >= t1:
             break
-        if log and w_trace[0] >= 0 and c < sb_log.shape[0]:
+        vis[(c >> 6) % VIS_WORDS] |= np.int64(1) << (c & 63)
+        if log and sm == 0 and w_trace[0] >= 0 and c < sb_log.shape[0]:
             # SB values of warp slot 0 as the issue stage sees them at the start of cycle c
             for b in range(NSB):
                 sb_log[c, b] = _sb_pending(sb_rel, sb_n, 0, b, c, w_last_issue, w_last_wsb, w_last_rsb,
                                            w_last_rel_w, w_last_rel_r)
-        for sc in range(nsc):
+        for sc in range(sc0, sc0 + n_sub):
             if skip and sc_next[sc] > c:
                 continue
-            sm = sc // n_sub
-            sub = sc - sm * n_sub
+            sub = sc - sc0
             blocked = sc_control_free[sc] > c + 1 or sc_issue_busy[sc] > c
             unblock = sc_control_free[sc] - 1
             if sc_issue_busy[sc] > unblock:
@@ -814,10 +889,11 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                         if w_wake[ws] < sc_min:
                             sc_min = w_wake[ws]
                         continue
-                    r, wake = _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn, w_ibh,
-                                              w_ibt, sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb, w_last_rsb,
-                                              w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long, ctrl,
-                                              w_depbar, mb_st, mb_done, cl, cs_cta)
+                    r, wake, wm = _classify_local(p, c, ws, sc, sm, st, inst_static, w_pc, w_stall, w_bar, w_ibn,
+                                                  w_ibh, w_ibt, sb_rel, sb_long, sb_n, w_last_issue, w_last_wsb,
+                                                  w_last_rsb, w_last_rel_w, w_last_rel_r, reg_ready, reg_war, reg_long,
+                                                  ctrl, w_depbar, mb_st, mb_done, cl, cs_cta)
+                    w_wmask[ws] = wm
                     if r < 0:
                         if c >= w_last_issue[ws] + 2:
                             w_ready[ws] = 1
@@ -857,13 +933,12 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                 _set_reason(best, -1, c + 1, w_reason, w_since, w_pc, inst_static, counters, pc_stats)
                 w_wake[best] = c + 1
                 w_ready[best] = 0
-                _issue(p, g, st, c, best, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall,
+                _issue(p, sg, rq, st, c, best, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall,
                        w_bar, w_ibn, w_ibh, w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r,
                        w_ldgsts_done, sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long, sc_control_free,
                        sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used, mq_leave, mq_n,
                        mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats, issue_log,
-                       ctrl, banks, ports, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
-                       inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, inst_addr,
+                       ctrl, banks, ports, w_depbar, acc_ptr, inst_ways, inst_space, w_ldgsts_pend, inst_addr,
                        mb_addr, mb_st, mb_done, w_sync, cl, cs_cta, w_trace, w_wake, sc_next, w_ready)
                 sc_greedy[sc] = best
                 if w_pc[best] >= w_end[best]:
@@ -880,9 +955,8 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                             reg_ready[best, rg] = 0
                             reg_war[best, rg] = 0
                     counters[C_ACTIVE_WARP_CYCLES] += c + 1 - w_launch[best]
-                    _retire(p, g, best, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age,
-                            w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake,
-                            w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+                    _retire(p, sg, rq, dn, best, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc_greedy, sc, c,
+                            w_wake, sc_next, cs_cta, cl)
                 elif st[inst_static[w_pc[best] - 1], S_FLAGS] & F_BARRIER:
                     slot_cta = (best - sm * wslots) // wpc
                     cs = sm * cps + slot_cta
@@ -916,7 +990,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                         fa = key
                         fw = ws
             if fw >= 0 and not p[P_IPERFECT]:
-                t = _iline(p, g, c, sc, sm, st[inst_static[w_fetch[fw]], S_ILINE], True, il0_tag, il0_rdy,
+                t = _iline(p, sg, c, sc, sm, st[inst_static[w_fetch[fw]], S_ILINE], True, il0_tag, il0_rdy,
                            il0_lru, il1_tag, il1_rdy, il1_lru)
                 if t > c:
                     # the preferred warp waits for its line: fetch for another warp whose line is there
@@ -930,7 +1004,7 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                         if ws == pref or w_trace[ws] < 0 or w_ibn[ws] >= 3 or w_fetch[ws] >= w_end[ws] \
                                 or w_launch[ws] > c:
                             continue
-                        t2 = _iline(p, g, c, sc, sm, st[inst_static[w_fetch[ws]], S_ILINE], False, il0_tag,
+                        t2 = _iline(p, sg, c, sc, sm, st[inst_static[w_fetch[ws]], S_ILINE], False, il0_tag,
                                     il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru)
                         if t2 > c:
                             if t2 < sc_min:
@@ -955,22 +1029,446 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
             if sc_min < sc_next[sc] or sc_next[sc] <= c:
                 sc_next[sc] = sc_min
         c += 1
-        g[G_CYCLE] = c
-    g[G_CYCLE] = c
-    if g[G_LIVE] > 0:
-        return 1
+
+
+@njit(cache=True, _nrt=False)
+def _advance(p, sm, limit, E, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
+            w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
+            w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
+            sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
+            sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
+            mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
+            c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
+            counters, pc_stats, issue_log, sb_log, acc_ptr, inst_ways, inst_space,
+            il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis,
+            inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
+    """Run SM ``sm`` epoch by epoch (``E`` cycles each) up to ``limit`` or until it has buffered something."""
+    while sg[SG_POS] < limit and sg[SG_NREQ] == 0 and sg[SG_NDONE] == 0:
+        t = sg[SG_POS]
+        _sm_epoch(p, sm, t, t + E, sg, rq, dn, st, inst_static, inst_mask, inst_sectors,
+                  w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
+                  w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
+                  sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
+                  sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
+                  mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
+                  c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
+                  counters, pc_stats, issue_log, sb_log, acc_ptr, inst_ways, inst_space,
+                  il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis,
+                  inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta)
+        sg[SG_POS] = t + E
+
+
+@njit(cache=True, _nrt=False)
+def _mem_data(p, st, s, fl, t):
+    """Cycle a global access's data is in the register file, from the cycle ``t`` the memory system
+    delivers it: 512 bits per cycle (MGC §6.3); an LDGSTS completes its copy P_LDGSTS_EXTRA later, a
+    TMA copy lands in shared memory P_TMA_EXTRA later."""
+    if fl & F_LDGSTS:
+        return t + p[P_LDGSTS_EXTRA]
+    if fl & F_TMA:
+        return t + p[P_TMA_EXTRA]
+    return t + 2 * (st[s, S_MEM_REGS] - 1)
+
+
+@njit(cache=True, _nrt=False)
+def _patch(p, st, inst_static, ws, s, tag, v, ctrl, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace, w_pc, w_wake,
+           w_wmask, sc_next):
+    """Replace the placeholder ``tag`` of warp ``ws`` (instruction static ``s``) by the resolved release
+    cycle ``v`` and lower the warp's wake-up cycle where its cached state was computed from that entry."""
+    seen = False
+    for b in range(NSB):
+        for k in range(sb_n[ws, b]):
+            if sb_rel[ws, b, k] == tag:
+                sb_rel[ws, b, k] = v
+                if (w_wmask[ws] >> b) & 1:
+                    seen = True
+    if w_last_rel_w[ws] == tag:
+        w_last_rel_w[ws] = v
+    if not ctrl:
+        cur = inst_static[w_pc[ws]] if w_trace[ws] >= 0 else s
+        for k in range(4):
+            rg = st[s, S_DST0 + k]
+            if rg >= 0 and rg != 255 and reg_ready[ws, rg] == tag:
+                reg_ready[ws, rg] = v
+                if w_wmask[ws] & WM_REGS:
+                    for q in range(4):
+                        if st[cur, S_SRC0 + q] == rg or st[cur, S_DST0 + q] == rg:
+                            seen = True
+    if seen and w_trace[ws] >= 0 and v < w_wake[ws]:
+        w_wake[ws] = v
+        n_sub = p[P_SUBCORES]
+        wslots = p[P_CTAS_PER_SM] * p[P_WARPS_PER_CTA]
+        sm = ws // wslots
+        sc = sm * n_sub + (ws - sm * wslots) % n_sub
+        if sc_next[sc] > v:
+            sc_next[sc] = v
+
+
+@njit(cache=True, _nrt=False)
+def _mb_wake(p, cs, b, mb_st, mb_done, w_trace, w_wake, w_wmask, w_depbar, sc_next):
+    """A pending completion of mbarrier ``b`` of CTA slot ``cs`` was resolved: lower the wake-up cycle of the
+    warps whose wait on it was computed from the placeholder (``WM_MBAR``) to the phase's completion."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    n_sub = p[P_SUBCORES]
+    sm = cs // cps
+    slot_cta = cs - sm * cps
+    for q in range(wpc):
+        ws = sm * cps * wpc + slot_cta * wpc + q
+        if w_trace[ws] < 0 or (w_wmask[ws] & WM_MBAR) == 0 or w_depbar[ws, D_MBAR] != b:
+            continue
+        t = _mb_complete_at(mb_st, mb_done, cs, b, w_depbar[ws, D_MBAR_PH])
+        if t < w_wake[ws] and t <= NEVER:
+            w_wake[ws] = t
+            sc = sm * n_sub + (slot_cta * wpc + q) % n_sub
+            if sc_next[sc] > t:
+                sc_next[sc] = t
+
+
+@njit(cache=True, _nrt=False)
+def _resolve(p, sm, k, t1, smg, req, st, inst_static, counters, mp, ms, acc_ptr, acc_line, acc_mask, l1_tag, l1_rdy,
+             l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, w_ldgsts_done, w_ldgsts_acc, sb_rel, sb_n, w_last_rel_w,
+             reg_ready, w_trace, w_pc, w_wake, w_wmask, sc_next, mb_st, mb_done, w_depbar):
+    """Serve request k of SM ``sm`` buffered in the epoch ending at t1 (the work ``_issue`` would do at
+    issue in a serial model).  Returns False if its result would have been due inside the epoch."""
+    ws = req[sm, k, Q_WS]
+    i = req[sm, k, Q_INST]
+    fl_q = req[sm, k, Q_FLAGS]
+    s = inst_static[i]
+    fl = st[s, S_FLAGS]
+    wb = np.int64(0)
+    if fl_q & Q_ACCESS:
+        kind = 0
+        if fl & F_ATOMIC:
+            kind = 2
+        elif (fl & F_STORE) and not (fl & F_LOAD):
+            kind = 1
+        t = msys.access(mp, ms, sm, req[sm, k, Q_LEAVE], kind, (fl & F_BYPASS_L1) != 0, acc_ptr, acc_line, acc_mask,
+                        i, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, counters, C_MEM_BASE, mshr)
+        wb = _mem_data(p, st, s, fl, t)
+        if fl & F_LDGSTS:
+            if wb > w_ldgsts_done[ws]:
+                w_ldgsts_done[ws] = wb
+            if wb > w_ldgsts_acc[ws]:
+                w_ldgsts_acc[ws] = wb
+    if fl_q & Q_MBAR:
+        # the TMA copy's phase completes when its data has landed (and every earlier copy charged to it)
+        if wb < t1:
+            return False
+        rows = req.shape[1]
+        prev = req[sm, k, Q_PREV]
+        if prev > NEVER:
+            prev = req[sm, prev - MB_PEND - sm * rows, Q_RES]
+        res = wb if wb > prev else prev
+        req[sm, k, Q_RES] = res
+        cell = req[sm, k, Q_MB]
+        cs = cell // (NB * PH)
+        b = (cell // PH) % NB
+        ph = cell % PH
+        if mb_done[cs, b, ph] == MB_PEND + sm * rows + k:
+            mb_done[cs, b, ph] = res
+            _mb_wake(p, cs, b, mb_st, mb_done, w_trace, w_wake, w_wmask, w_depbar, sc_next)
+    if (fl_q & Q_PATCH) == 0:
+        return True
+    if fl & F_LDGDEPBAR:
+        # LDGSTS known at its issue, then those of this epoch issued before it (served already)
+        wb = req[sm, k, Q_DATA]
+        if w_ldgsts_acc[ws] > wb:
+            wb = w_ldgsts_acc[ws]
+    if wb + 1 < t1:
+        return False
+    if wb > smg[sm, SG_LAST_EVENT]:
+        smg[sm, SG_LAST_EVENT] = wb
+    _patch(p, st, inst_static, ws, s, PENDING + sm * req.shape[1] + k, wb + 1, p[P_CTRL], sb_rel, sb_n, w_last_rel_w,
+           reg_ready, w_trace, w_pc, w_wake, w_wmask, sc_next)
+    return True
+
+
+@njit(cache=True, _nrt=False)
+def _cga_event(p, sm, k, t1, req, cl, w_trace, w_wake, sc_next, w_ready):
+    """Serve a cluster-barrier arrival or a cluster warp's exit buffered in the epoch ending at t1 (the work
+    ``_issue`` / ``_retire`` would do in a serial model).  A phase it completes is visible the cycle after
+    it; returns False if that lies inside the epoch (the lockstep epochs end right after such events)."""
+    c = req[sm, k, Q_CYCLE]
+    ci = req[sm, k, Q_MB]
+    if req[sm, k, Q_FLAGS] & Q_CGA_ARV:
+        cl[ci, CL_CNT0 + req[sm, k, Q_PREV] % PH] += 1
+    else:
+        cl[ci, CL_WARPS] -= 1
+    ph = cl[ci, CL_PHASE]
+    _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready)
+    return cl[ci, CL_PHASE] == ph or c + 1 >= t1
+
+
+@njit(cache=True, _nrt=False)
+def _epoch_end(p, g, t0, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_static, counters, mp, ms, acc_ptr,
+               acc_line, acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, w_ldgsts_done,
+               w_ldgsts_acc, w_ldgsts_pend, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace, w_pc, w_fetch, w_end,
+               w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, w_wake, w_reason, w_launch, sc_next, w_ready,
+               w_wmask, ptr, w_depbar, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta):
+    """The serial step at cycle t1, which every SM has reached: the SMs stopped at t1 have buffered
+    memory requests, cluster-barrier events or finished CTAs in their last epoch [t0, t1).  Serve the
+    requests in issue order (cycle, SM, sub-core), the order of a serial model's calls of the memory
+    system, then refill the finished CTA slots in the same order (whole clusters in a cluster launch).
+    (An SM further ahead has nothing buffered before t1.)
+
+    Returns False if a result fell inside the epoch that issued it (a model bug)."""
+    n_sm = p[P_NUM_SM]
+    ok = True
+    nreq = 0
+    ndone = 0
+    for sm in range(n_sm):
+        ptr[sm] = 0
+        if smg[sm, SG_POS] == t1:
+            nreq += smg[sm, SG_NREQ]
+            ndone += smg[sm, SG_NDONE]
+    if nreq > 0:
+        for c in range(t0, t1):
+            for sm in range(n_sm):
+                if smg[sm, SG_POS] != t1:
+                    continue
+                k = ptr[sm]
+                while k < smg[sm, SG_NREQ] and req[sm, k, Q_CYCLE] == c:
+                    if req[sm, k, Q_FLAGS] & (Q_CGA_ARV | Q_CGA_EXIT):
+                        if not _cga_event(p, sm, k, t1, req, cl, w_trace, w_wake, sc_next, w_ready):
+                            ok = False
+                    elif not _resolve(p, sm, k, t1, smg, req, st, inst_static, counters, mp, ms, acc_ptr, acc_line,
+                                      acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr,
+                                      w_ldgsts_done, w_ldgsts_acc, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace,
+                                      w_pc, w_wake, w_wmask, sc_next, mb_st, mb_done, w_depbar):
+                        ok = False
+                    k += 1
+                ptr[sm] = k
+        for sm in range(n_sm):
+            if smg[sm, SG_POS] != t1:
+                continue
+            for k in range(smg[sm, SG_NREQ]):
+                ws = req[sm, k, Q_WS]
+                w_ldgsts_pend[ws] = 0
+                w_ldgsts_acc[ws] = 0
+            smg[sm, SG_NREQ] = 0
+    # CTA dispatch: a finished slot is refilled at the epoch end (cta_launch_latency later, if that is later)
+    if ndone > 0:
+        cps = p[P_CTAS_PER_SM]
+        for sm in range(n_sm):
+            ptr[sm] = 0
+        for c in range(t0, t1):
+            for sm in range(n_sm):
+                if smg[sm, SG_POS] != t1:
+                    continue
+                k = ptr[sm]
+                while k < smg[sm, SG_NDONE] and dn[sm, k, 0] == c:
+                    if c > g[G_LAST_RETIRE]:
+                        g[G_LAST_RETIRE] = c
+                    start = c + 1 + p[P_CTA_LAUNCH]
+                    if start < t1:
+                        start = t1
+                    cs_cta[sm * cps + dn[sm, k, 1]] = -1
+                    if p[P_CLUSTER] > 1:
+                        _dispatch_clusters(p, g, smg, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end,
+                                           w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start, w_wake,
+                                           w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+                    else:
+                        _launch_cta(p, g, smg, cta_warp_ptr, warp_inst_ptr, sm, dn[sm, k, 1], w_trace, w_pc, w_fetch,
+                                    w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, start, w_wake,
+                                    w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+                    k += 1
+                ptr[sm] = k
+        for sm in range(n_sm):
+            if smg[sm, SG_POS] == t1:
+                smg[sm, SG_NDONE] = 0
+    return ok
+
+
+@njit(cache=True, _nrt=False)
+def _count_unexamined(vis, t0, t1):
+    """Cycles of [t0, t1) that no SM examined (a serial model skips them in one step); clears their
+    bits in every SM's ring."""
+    n = 0
+    c = t0
+    while c < t1:
+        w = (c >> 6) % VIS_WORDS
+        hi = (c | 63) + 1
+        if hi > t1:
+            hi = t1
+        lo_b = c & 63
+        nb = hi - c
+        m = np.int64(-1) if nb == 64 else ((np.int64(1) << nb) - 1) << lo_b
+        u = np.int64(0)
+        for sm in range(vis.shape[0]):
+            u |= vis[sm, w] & m
+            vis[sm, w] &= ~m
+        k = 0
+        while u:
+            u &= u - 1
+            k += 1
+        n += nb - k
+        c = hi
+    return n
+
+
+@njit(cache=True, _nrt=False)
+def _lockstep_epoch(p, tstar, w_trace, w_pc, w_stall, w_launch, cga_dist):
+    """Length of the next lockstep epoch from ``tstar`` (at most ``P_EPOCH``): it ends right after the
+    earliest cycle in which a warp may arrive at a cluster barrier or retire.  ``cga_dist[i]``: instructions
+    from dynamic instruction i to the warp's next UCGABAR_ARV or its last instruction (0: i is one); a warp
+    issues at most one instruction per cycle, and not before its stall counter or launch."""
+    e = p[P_EPOCH]
+    for ws in range(w_trace.size):
+        if w_trace[ws] < 0:
+            continue
+        t = w_stall[ws]
+        if w_launch[ws] > t:
+            t = w_launch[ws]
+        if t < tstar:
+            t = tstar
+        d = t + cga_dist[w_pc[ws]] - tstar + 1
+        if d < e:
+            e = d
+    return e
+
+
+@njit(cache=True, parallel=True)
+def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_sectors, until,
+           w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
+           w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
+           sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
+           sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
+           mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
+           c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready, counters, pc_stats, issue_log, sb_log,
+           mp, ms, acc_ptr, acc_line, acc_mask, inst_ways, inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy,
+           l2_dirty, l2_lru, mshr, il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru,
+           inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta, cga_dist,
+           smg, req, dn, w_wmask, w_ldgsts_pend, w_ldgsts_acc, ptr, vis):
+    """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1;
+    2: live warps but nothing can ever happen, a deadlock in the model; 3: an epoch longer than a
+    memory result's latency, a bug).
+
+    Epoch-synchronous: time is cut into epochs of ``P_EPOCH`` cycles.  Within an epoch an SM shares
+    nothing (``_sm_epoch``); what SMs share, the memory system below the SM and the CTA dispatcher,
+    serves the requests of an epoch at its end (``_epoch_end``), in the order a serial model would
+    have made them.  An epoch is no longer than the shortest time from the issue of a global access
+    to the visibility of its result, so every result lands after the epoch that issued it, as if
+    served at issue; a finished CTA's slot is refilled at the end of its epoch.
+
+    Other SMs can affect an SM only through what it has buffered, so each SM runs ahead, epoch by
+    epoch, until it has buffered something (or ``HORIZON`` cycles); then the serial step serves the
+    SMs stopped at the earliest position, which every SM has reached.  With clusters
+    (``P_LOCKSTEP``) other SMs also place CTAs on an SM and complete the cluster barriers its warps
+    wait on: all SMs advance one epoch per round, and a round ends right after the earliest cycle
+    in which a cluster-barrier arrival or a warp's exit may happen (``_lockstep_epoch``), so that its
+    effects, served at the epoch end, are visible the next cycle as in a serial model.
+    ``counters.shape[0] - 1`` workers advance contiguous blocks of SMs in parallel threads; each has
+    its own row of ``counters`` and slice of ``pc_stats`` (the last row: the serial part), summed by
+    the caller.  The result is the same for any number of workers or threads.
+    """
+    n_sm = p[P_NUM_SM]
+    n_sub = p[P_SUBCORES]
+    nsc = n_sm * n_sub
+    nw = counters.shape[0] - 1
+    ser = counters[nw]
+    E = p[P_EPOCH]
+    lock = p[P_LOCKSTEP] != 0
+    ahead = E * (HORIZON // E) if E < HORIZON else E
+    par = True
+    skip = p[P_IDLE_SKIP] and not p[P_LOG]
+    tstar = g[G_CYCLE]   # every SM has reached it, and the cycles before it are counted
+    t1 = tstar
+    while True:
+        live = 0
+        held = 0
+        for sm in range(n_sm):
+            live += smg[sm, SG_LIVE]
+            held += smg[sm, SG_NREQ] + smg[sm, SG_NDONE]
+        g[G_LIVE] = live
+        if live == 0 and held == 0:
+            # the kernel's cycle loop ends after its last issue (the retire of its last warp)
+            t1 = g[G_LAST_RETIRE] + 1 if g[G_LAST_RETIRE] >= 0 else tstar
+        ser[C_SKIPPED] += _count_unexamined(vis, tstar, t1)
+        tstar = t1
+        g[G_CYCLE] = tstar
+        if live == 0 and held == 0:
+            break
+        if skip and held == 0:
+            cn = NEVER
+            for sc in range(nsc):
+                if sc_next[sc] < cn:
+                    cn = sc_next[sc]
+            if cn == NEVER:
+                return 2
+        if tstar >= until:
+            return 1
+        er = E
+        if lock:
+            er = _lockstep_epoch(p, tstar, w_trace, w_pc, w_stall, w_launch, cga_dist)
+            limit = tstar + er
+            # (a round of full epochs is worth its fork and join; the short ones around barriers are not)
+            par = er == E
+        else:
+            limit = tstar + ahead
+        for sm in range(n_sm):
+            ptr[sm] = smg[sm, SG_POS]
+        if par and nw > 1:
+            for w in prange(nw):
+                for sm in range(w * n_sm // nw, (w + 1) * n_sm // nw):
+                    _advance(p, sm, limit, er, smg[sm], req[sm], dn[sm], st, inst_static, inst_mask, inst_sectors,
+                             w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
+                             w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
+                             sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
+                             sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
+                             mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
+                             c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
+                             counters[w], pc_stats[w], issue_log, sb_log, acc_ptr, inst_ways, inst_space,
+                             il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis[sm],
+                             inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta)
+        else:
+            for w in range(nw):
+                for sm in range(w * n_sm // nw, (w + 1) * n_sm // nw):
+                    _advance(p, sm, limit, er, smg[sm], req[sm], dn[sm], st, inst_static, inst_mask, inst_sectors,
+                             w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, w_ibt, w_reason,
+                             w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, w_depbar,
+                             sb_rel, sb_long, sb_n, reg_ready, reg_war, reg_long,
+                             sc_greedy, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc, port_used,
+                             mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free,
+                             c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready,
+                             counters[w], pc_stats[w], issue_log, sb_log, acc_ptr, inst_ways, inst_space,
+                             il0_tag, il0_rdy, il0_lru, il1_tag, il1_rdy, il1_lru, w_wmask, w_ldgsts_pend, vis[sm],
+                             inst_addr, mb_addr, mb_st, mb_done, w_sync, cl, cs_cta)
+        if not lock:
+            # rounds that advance the SMs only an epoch or so (memory-bound code) run in one thread: a
+            # fork and join per epoch costs more than it saves, all the more on a loaded machine
+            moved = 0
+            for sm in range(n_sm):
+                moved += smg[sm, SG_POS] - ptr[sm]
+            par = moved >= PAR_MIN_EPOCHS * E * n_sm
+        t1 = limit
+        for sm in range(n_sm):
+            if smg[sm, SG_POS] < t1:
+                t1 = smg[sm, SG_POS]
+        if not _epoch_end(p, g, t1 - er, t1, smg, req, dn, st, cta_warp_ptr, warp_inst_ptr, inst_static, ser, mp, ms,
+                          acc_ptr, acc_line, acc_mask, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr,
+                          w_ldgsts_done, w_ldgsts_acc, w_ldgsts_pend, sb_rel, sb_n, w_last_rel_w, reg_ready, w_trace,
+                          w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, w_wake, w_reason,
+                          w_launch, sc_next, w_ready, w_wmask, ptr, w_depbar, mb_addr, mb_st, mb_done, w_sync, cl,
+                          cs_cta):
+            return 3
+    c = tstar
     # the kernel ends when the last write-back and the DRAM channel are done
     end = c
-    if g[G_LAST_EVENT] > end:
-        end = g[G_LAST_EVENT]
+    last = g[G_LAST_EVENT]
+    for sm in range(n_sm):
+        if smg[sm, SG_LAST_EVENT] > last:
+            last = smg[sm, SG_LAST_EVENT]
+    if last > end:
+        end = last
     for k in range(msys.MS_BASE, msys.MS_BASE + mp[msys.M_SLICES] + mp[msys.M_CHANNELS]):
         drain = (ms[k] + 999) // 1000
         if drain > end:
             end = drain
     if end > c:
-        counters[C_SKIPPED] += end - c
-    counters[C_CYCLES] += end
-    counters[C_ISSUE_SLOTS] += nsc * end
+        ser[C_SKIPPED] += end - c
+    ser[C_CYCLES] += end
+    ser[C_ISSUE_SLOTS] += nsc * end
     g[G_CYCLE] = end
     return 0
 
@@ -994,9 +1492,12 @@ def _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_liv
 
 
 @njit(cache=True, _nrt=False)
-def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn,
-            w_ibh, c_live, c_bar, sc_greedy, sc, counters, c, w_wake, w_reason, w_launch, sc_next, w_ready,
-            cs_cta, mb_addr, w_sync, cl):
+def _retire(p, sg, rq, dn, ws, sm, w_trace, w_ibn, w_stall, w_bar, c_live, c_bar, sc_greedy, sc, c, w_wake, sc_next,
+            cs_cta, cl):
+    """Warp ``ws`` has issued its last instruction at cycle c.  A CTA whose last warp retires is
+    recorded in ``dn`` (cycle, CTA slot); the dispatcher refills its slot at the epoch end.  In a
+    cluster (``cl``) the warp no longer arrives at the cluster barrier: buffered in ``rq`` (other
+    SMs' warps may wait on it), served at the epoch end."""
     cps = p[P_CTAS_PER_SM]
     wpc = p[P_WARPS_PER_CTA]
     n_sub = p[P_SUBCORES]
@@ -1012,31 +1513,64 @@ def _retire(p, g, ws, sm, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w
         c_bar[cs] -= 1
         w_bar[ws] = 0
     c_live[cs] -= 1
-    g[G_LIVE] -= 1
+    sg[SG_LIVE] -= 1
     if cs_cta[cs] >= 0 and cs_cta[cs] // p[P_CLUSTER] < cl.shape[0]:
-        # an exited warp no longer arrives at the cluster barrier
-        ci = cs_cta[cs] // p[P_CLUSTER]
-        cl[ci, CL_WARPS] -= 1
-        _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready)
+        _push_req(sg, rq, c, ws, -1, c, Q_CGA_EXIT, 0, cs_cta[cs] // p[P_CLUSTER], 0)
     if c_live[cs] == 0:
-        cs_cta[cs] = -1
-        if p[P_CLUSTER] > 1:
-            _dispatch_clusters(p, g, cta_warp_ptr, warp_inst_ptr, w_trace, w_pc, w_fetch, w_end, w_age, w_stall,
-                               w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH], w_wake,
-                               w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
-        else:
-            _launch_cta(p, g, cta_warp_ptr, warp_inst_ptr, sm, slot_cta, w_trace, w_pc, w_fetch, w_end, w_age,
-                        w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters, c + 1 + p[P_CTA_LAUNCH], w_wake,
-                        w_reason, w_launch, sc_next, w_ready, cs_cta, mb_addr, w_sync, cl)
+        k = sg[SG_NDONE]
+        dn[k, 0] = c
+        dn[k, 1] = slot_cta
+        sg[SG_NDONE] = k + 1
     else:
         _release_barrier(sm, slot_cta, cs, wslots, wpc, n_sub, w_bar, w_stall, c_live, c_bar, c, w_wake, sc_next)
 
 
 @njit(cache=True, _nrt=False)
+def _push_req(sg, rq, c, ws, i, leave, flags, data, mb, prev):
+    """Buffer a request of the SM for the epoch end; returns its index."""
+    k = sg[SG_NREQ]
+    rq[k, Q_CYCLE] = c
+    rq[k, Q_WS] = ws
+    rq[k, Q_INST] = i
+    rq[k, Q_LEAVE] = leave
+    rq[k, Q_FLAGS] = flags
+    rq[k, Q_DATA] = data
+    rq[k, Q_MB] = mb
+    rq[k, Q_PREV] = prev
+    rq[k, Q_RES] = 0
+    sg[SG_NREQ] = k + 1
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _tma_charge(p, c, ws, sm, mb_st, mb_done, w_sync, w_trace, w_wake, sc_next, w_ready):
+    """The mbarrier phase a TMA copy issued at cycle c completes on, as a cell index (cs * NB + b) * PH + phase % PH
+    of ``mb_done`` (-1: none): the phase of the warp's last arrive.expect_tx, if it still waits for bytes
+    or is not complete yet.  A first copy ends the phase's wait for one and wakes the CTA's warps; the
+    caller raises the phase's completion to the copy's landing cycle."""
+    cps = p[P_CTAS_PER_SM]
+    wpc = p[P_WARPS_PER_CTA]
+    cs = sm * cps + (ws - sm * cps * wpc) // wpc
+    b = w_sync[ws, W_MBTX]
+    if b < 0:
+        return -1
+    k = mb_st[cs, b, MB_TXPH]
+    if k < 0:
+        return -1
+    waiting = mb_st[cs, b, MB_TXWAIT]
+    if waiting or mb_done[cs, b, k % PH] > c:
+        if waiting:
+            mb_st[cs, b, MB_TXWAIT] = 0
+            _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
+        return (cs * NB + b) * PH + k % PH
+    return -1
+
+
+@njit(cache=True, _nrt=False)
 def _sync_issue(p, fl, c, ws, sm, i, wb, wsb, inst_addr, mb_addr, mb_st, mb_done, w_sync, w_depbar, cl, cs_cta,
                 w_trace, w_wake, sc_next, w_ready):
-    """mbarrier, TMA-completion and cluster-barrier effects of an instruction issued at cycle c whose
-    memory operation takes effect (or whose data lands) at ``wb``.
+    """mbarrier and cluster-barrier-wait effects of an instruction issued at cycle c whose memory
+    operation takes effect at ``wb`` (TMA copies: ``_tma_charge``; cluster arrivals: buffered).
 
     mbarriers are identified by their shared-memory address in the CTA (the trace records it for
     SYNCS).  A phase needs one arrival (the init count is a register value the trace does not
@@ -1047,19 +1581,6 @@ def _sync_issue(p, fl, c, ws, sm, i, wb, wsb, inst_addr, mb_addr, mb_st, mb_done
     cps = p[P_CTAS_PER_SM]
     wpc = p[P_WARPS_PER_CTA]
     cs = sm * cps + (ws - sm * cps * wpc) // wpc
-    if fl & F_TMA:
-        b = w_sync[ws, W_MBTX]
-        if b >= 0:
-            k = mb_st[cs, b, MB_TXPH]
-            if k >= 0:
-                waiting = mb_st[cs, b, MB_TXWAIT]
-                if waiting or mb_done[cs, b, k % PH] > c:
-                    if wb > mb_done[cs, b, k % PH]:
-                        mb_done[cs, b, k % PH] = wb
-                    if waiting:
-                        mb_st[cs, b, MB_TXWAIT] = 0
-                        _wake_cta(p, cs, c, w_trace, w_wake, sc_next, w_ready)
-        return
     if fl & (F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT):
         b = _mb_slot(mb_addr, cs, inst_addr[i]) if inst_addr[i] >= 0 else -1
         if b < 0:
@@ -1090,24 +1611,18 @@ def _sync_issue(p, fl, c, ws, sm, i, wb, wsb, inst_addr, mb_addr, mb_st, mb_done
     ci = cs_cta[cs] // p[P_CLUSTER]
     if ci >= cl.shape[0]:
         return
-    if fl & F_CGA_ARRIVE:
-        a = w_sync[ws, W_CGA_ARV]
-        w_sync[ws, W_CGA_ARV] = a + 1
-        cl[ci, CL_CNT0 + a % PH] += 1
-        _cga_check(p, ci, c, cl, w_trace, w_wake, sc_next, w_ready)
     if fl & F_CGA_WAIT:
         w_depbar[ws, D_CGA] = w_sync[ws, W_CGA_WAIT]
         w_sync[ws, W_CGA_WAIT] += 1
 
 
 @njit(cache=True, _nrt=False)
-def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall, w_bar, w_ibn, w_ibh,
+def _issue(p, sg, rq, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, w_end, w_stall, w_bar, w_ibn, w_ibh,
            w_last_issue, w_last_wsb, w_last_rsb, w_last_rel_w, w_last_rel_r, w_ldgsts_done, sb_rel, sb_long, sb_n,
            reg_ready, reg_war, reg_long, sc_control_free, sc_alloc_free, sc_issue_busy, unit_free, rfc, port_cyc,
            port_used, mq_leave, mq_n, mq_head, sc_addr_free, sm_shared_next, sm_fp64_free, counters, pc_stats,
-           issue_log, ctrl, banks, ports, w_depbar, mp, ms, acc_ptr, acc_line, acc_mask, inst_ways,
-           inst_space, l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, mshr, inst_addr, mb_addr, mb_st,
-           mb_done, w_sync, cl, cs_cta, w_trace, w_wake, sc_next, w_ready):
+           issue_log, ctrl, banks, ports, w_depbar, acc_ptr, inst_ways, inst_space, w_ldgsts_pend, inst_addr,
+           mb_addr, mb_st, mb_done, w_sync, cl, cs_cta, w_trace, w_wake, sc_next, w_ready):
     i = w_pc[ws]
     s = inst_static[i]
     fl = st[s, S_FLAGS]
@@ -1164,6 +1679,9 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
     wb = c + 1          # write-back (RAW release) cycle
     war = c + 1         # source registers read (WAR release) cycle
     is_long = 0
+    defer = 0           # Q_ACCESS | Q_PATCH | Q_MBAR: the memory system sees this instruction at the epoch end
+    qdata = 0
+    leave = c
     if fl & F_GMMA:
         # ---- asynchronous warpgroup MMA (wgmma.mma_async): the warp does not wait for it.  Its
         # quarter of the MMA enters the sub-core's tensor pipe when the pipe is free (the HGMMAs
@@ -1342,24 +1860,21 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
             elif is_gmem:
                 is_long = 1
                 counters[C_GLOBAL_SECTORS] += inst_sectors[i]
-                kind = 0
-                if fl & F_ATOMIC:
-                    kind = 2
-                elif (fl & F_STORE) and not (fl & F_LOAD):
-                    kind = 1
-                t = msys.access(mp, ms, sm, leave, kind, (fl & F_BYPASS_L1) != 0, acc_ptr, acc_line, acc_mask, i,
-                                l1_tag, l1_rdy, l1_lru, l2_tag, l2_rdy, l2_dirty, l2_lru, counters, C_MEM_BASE, mshr)
-                # load data returns to the register file at 512 bits per cycle (MGC §6.3)
-                data = t + 2 * (nregs - 1)
                 if fl & F_LDGSTS:
                     counters[C_LDGSTS] += 1
-                    data = t + p[P_LDGSTS_EXTRA]
-                elif fl & F_TMA:
-                    data = t + p[P_TMA_EXTRA]
+                if acc_ptr[i + 1] > acc_ptr[i]:
+                    # the caches are shared state: the access is buffered and served at the epoch end
+                    # (``_resolve``, in issue order), its result lies beyond the epoch (P_EPOCH)
+                    defer = Q_ACCESS | Q_PATCH
+                    data = 0
+                else:
+                    data = _mem_data(p, st, s, fl, leave)
             else:
                 data = leave + st[s, S_LAT] - p[P_UNLOADED_PATH] + 2 * (nregs - 1)
             if fl & F_LDGSTS:
-                if data > w_ldgsts_done[ws]:
+                if defer:
+                    w_ldgsts_pend[ws] = 1
+                elif data > w_ldgsts_done[ws]:
                     w_ldgsts_done[ws] = data
             wb = data
         else:
@@ -1377,11 +1892,46 @@ def _issue(p, g, st, c, ws, sc, sm, inst_static, inst_mask, inst_sectors, w_pc, 
             wb = t0 + st[s, S_LAT] + p[P_FIXED_OFFSET]
         if fl & F_LDGDEPBAR:
             wb = w_ldgsts_done[ws] if w_ldgsts_done[ws] > c + 2 else c + 2
-    if fl & (F_TMA | F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT | F_CGA_ARRIVE | F_CGA_WAIT):
+            defer &= Q_ACCESS
+            if w_ldgsts_pend[ws]:
+                # LDGSTS of this epoch are outstanding: the result is their latest completion, known at the end
+                defer |= Q_PATCH
+                qdata = wb
+    mbcell = -1
+    mbprev = np.int64(0)
+    if fl & F_TMA:
+        # the copy completes the mbarrier phase of the warp's last arrive.expect_tx when its data lands
+        mbcell = _tma_charge(p, c, ws, sm, mb_st, mb_done, w_sync, w_trace, w_wake, sc_next, w_ready)
+        if mbcell >= 0:
+            mcs = mbcell // (NB * PH)
+            mb = (mbcell // PH) % NB
+            mph = mbcell % PH
+            mbprev = mb_done[mcs, mb, mph]
+            if defer & Q_ACCESS:
+                # landing known at the epoch end (``_resolve``): a placeholder above NEVER until then
+                defer |= Q_MBAR
+                mb_done[mcs, mb, mph] = MB_PEND + sm * rq.shape[0] + sg[SG_NREQ]
+            else:
+                if wb > mbprev:
+                    mb_done[mcs, mb, mph] = wb
+                mbcell = -1
+    elif fl & (F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT | F_CGA_WAIT):
         _sync_issue(p, fl, c, ws, sm, i, wb, st[s, S_WSB] if ctrl else -1, inst_addr, mb_addr, mb_st, mb_done,
                     w_sync, w_depbar, cl, cs_cta, w_trace, w_wake, sc_next, w_ready)
-    if wb > g[G_LAST_EVENT]:
-        g[G_LAST_EVENT] = wb
+    if defer:
+        k = _push_req(sg, rq, c, ws, i, leave, defer, qdata, mbcell, mbprev)
+        if defer & Q_PATCH:
+            wb = PENDING + sm * rq.shape[0] + k - 1
+    if fl & F_CGA_ARRIVE:
+        # barrier.cluster.arrive: warps of other SMs wait on it, so it is counted at the epoch end
+        cs = sm * p[P_CTAS_PER_SM] + (ws - sm * p[P_CTAS_PER_SM] * p[P_WARPS_PER_CTA]) // p[P_WARPS_PER_CTA]
+        ci = cs_cta[cs] // p[P_CLUSTER]
+        if ci < cl.shape[0]:
+            a = w_sync[ws, W_CGA_ARV]
+            w_sync[ws, W_CGA_ARV] = a + 1
+            _push_req(sg, rq, c, ws, i, c, Q_CGA_ARV, 0, ci, a)
+    if (defer & Q_PATCH) == 0 and wb > sg[SG_LAST_EVENT]:
+        sg[SG_LAST_EVENT] = wb
     # ---- releases: visible the cycle after write-back / read
     rel_w = wb + 1
     rel_r = war + 1

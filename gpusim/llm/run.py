@@ -403,7 +403,8 @@ def _done_at(curve: np.ndarray, n: float) -> float:
     return float(c0 + (c1 - c0) * (n - d0) / (d1 - d0)) if d1 > d0 else float(c1)
 
 
-def _run_with_curve(run: assemble.SmRun, kt, probe_cycles: int, progress=None) -> tuple[int, np.ndarray, np.ndarray]:
+def _run_with_curve(run: assemble.SmRun, kt, probe_cycles: int, progress=None,
+                    threads: int = 1) -> tuple[int, np.ndarray, np.ndarray]:
     """``assemble.run`` with the core stopped every ``probe_cycles`` cycles to record how many CTAs have
     completed: returns (cycles, counters, curve [[cycle, CTAs done], ...] from (0, 0) to the end).
     The stop interval is ``gpusim.assemble.CHUNK_CYCLES``, set for the call and restored after it."""
@@ -422,7 +423,7 @@ def _run_with_curve(run: assemble.SmRun, kt, probe_cycles: int, progress=None) -
     old = assemble.CHUNK_CYCLES
     assemble.CHUNK_CYCLES = probe_cycles
     try:
-        _, cycles, counters = assemble.run(run, kt, progress=probe)
+        _, cycles, counters = assemble.run(run, kt, progress=probe, threads=threads)
     finally:
         assemble.CHUNK_CYCLES = old
     pts.append((int(cycles), kt.num_ctas))
@@ -466,7 +467,7 @@ def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, tot
 
 
 def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSystem | None = None,
-                    progress=None, sample: int | None = None) -> dict:
+                    progress=None, sample: int | None = None, threads: int = 1) -> dict:
     """Walk ``call`` into a trace and run the timing model on it (with ``memsys``, the L2 state of the
     step; a fresh one if None).  Returns cycles, instruction count, DRAM bytes, L2 hit rate, occupancy
     and the walk / simulation wall times.
@@ -477,7 +478,8 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     and extrapolates the rest (:func:`wave_extrapolation`).  ``cycles`` is then the estimate,
     ``warp_instructions`` and ``dram_bytes`` are scaled by total / simulated CTAs, and ``sampling``
     holds the sample (CTAs, waves, per-wave cycles) and the error estimate (``relative_error``);
-    otherwise ``sampling`` is None."""
+    otherwise ``sampling`` is None.  ``threads``: CPU threads of the core (``assemble.run``); the result
+    does not depend on it."""
     k = check_sample(sample)
     t0 = time.perf_counter()
     total = call.launch.num_ctas
@@ -497,14 +499,14 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     samp = None
     if plan:
         wave, waves, n_w, n_s = plan
-        cycles, counters, curve = _run_with_curve(run, kt, SAMPLE_PROBE_CYCLES, progress)
+        cycles, counters, curve = _run_with_curve(run, kt, SAMPLE_PROBE_CYCLES, progress, threads)
         ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES)
         scale = total / n_s
         samp = {"ctas_simulated": n_s, "ctas_total": total, "wave_ctas": wave, "waves_total": waves,
                 "warmup_waves": SAMPLE_WARMUP_WAVES, "measured_waves": k, "drain_waves": SAMPLE_DRAIN_WAVES, **ex}
         cycles = round(ex["cycles"])
     else:
-        _, cycles, counters = assemble.run(run, kt, progress=progress)
+        _, cycles, counters = assemble.run(run, kt, progress=progress, threads=threads)
         scale = 1.0
     n = name_counters(counters)
     l2r = n["l2_read_sectors"]

@@ -1,13 +1,15 @@
 """Simulation speed of the SM core: simulated cycles/s and warp-instructions/s on standard traces.
 
-Usage: python benchmarks/sim_speed.py [--quick] [--threads N ...] [-o OUT.json]
+Usage: python benchmarks/sim_speed.py [--quick] [--threads N ...] [--no-llm] [-o OUT.json]
 
 Traces (generated with gpusim.frontend.microasm into a temporary folder; not committed):
 * ffma: compute-bound, RTX 3070 config (46 SMs), 276 CTAs x 8 warps, 704 independent FFMAs per warp
   in 8 accumulator chains (stall 1, sources cached by reuse bits): 1.55 M warp instructions;
 * saxpy: DRAM-bound, same config, y = a*x + y over 16 iterations per warp (2 loads, FFMA, store,
   address arithmetic), 2,560 CTAs x 8 warps: 2.1 M warp instructions;
-* the bundled vecadd trace and, if ../shared is present, the FlashInfer decode trace (A100 config).
+* the bundled vecadd trace and, if ../shared is present, the FlashInfer decode trace (A100 config);
+* unless ``--no-llm``: the LLM cases of benchmarks/llm_speed.py, gpusim's own mma.sync GEMM
+  (2048 x 2048 x 1024 on the RTX 3070 config) and a Llama-2-7B decode step (A100 config), one thread.
 Reports per trace and thread count (``--threads 1 2`` by default): warp instructions, simulated
 cycles, wall seconds of the simulation proper (best of 3 after JIT warm-up, array packing
 included), cycles/s, warp-instructions/s, the speed-up over the first thread count, parse
@@ -98,6 +100,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--quick", action="store_true", help="smaller traces (for a smoke run)")
     ap.add_argument("--threads", type=int, nargs="+", default=[1, 2],
                     help="thread counts to measure (default: 1 2); speed-ups are relative to the first")
+    ap.add_argument("--no-llm", action="store_true", help="skip the LLM cases of benchmarks/llm_speed.py "
+                                                          "(mma.sync GEMM, Llama decode step)")
     ap.add_argument("-o", "--output")
     a = ap.parse_args(argv)
     scale = 8 if a.quick else 1
@@ -113,8 +117,17 @@ def main(argv: list[str]) -> int:
     fi = REPO.parent / "shared/traces/accelsim-flashinfer-sm80/flashinfer-singledecode/traces"
     if fi.is_dir():
         results += measure("flashinfer-decode", fi, "a100-sxm4-80gb", a.threads)
-    text = json.dumps(results, indent=2)
+    llm = []
+    if not a.no_llm:
+        import llm_speed  # benchmarks/llm_speed.py, beside this file
+
+        llm = [llm_speed.gemm(512, 512, 512) if a.quick else llm_speed.gemm(2048, 2048, 1024),
+               llm_speed.decode("tiny" if a.quick else "llama-2-7b")]
+    text = json.dumps(results + llm, indent=2)
     print(text)
+    for r in llm:
+        print(f"{r['case']}: {r['warp_instructions_per_second']:,.0f} warp-inst/s, peak {r['peak_rss_mib']:.0f} MiB",
+              file=sys.stderr)
     print(f"{'trace':18} {'threads':>7} {'seconds':>8} {'cycles/s':>12} {'warp-inst/s':>12} {'speed-up':>8} {'load':>5}",
           file=sys.stderr)
     for r in results:

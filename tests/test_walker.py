@@ -152,6 +152,53 @@ def test_gemm_wgmma_tma_touches_and_counts_match_the_64x128x64_tiling():
     assert count_ops(kt, "UTMALDG") == ctas * 6 * ktiles
 
 
+def _grouped_order(n_m: int, n_n: int, group: int = 8) -> list[tuple[int, int]]:
+    """(M tile, N tile) of each CTA in launch order under grouped rasterisation: groups of ``group``
+    M tiles swept column by column (Triton's grouped ordering), the remainder in groups of its binary
+    digits, largest first."""
+    sizes = [group] * (n_m // group) + [g for g in (4, 2, 1) if g < group and (n_m % group) & g]
+    order, first = [], 0
+    for g in sizes:
+        order += [(first + m, n) for n in range(n_n) for m in range(g)]
+        first += g
+    return order
+
+
+def _cta_tiles(kt, C: int, N: int, bm: int, bn: int) -> list[tuple[int, int]]:
+    """The C tile each CTA stores (all its C stores must lie in one bm x bn tile)."""
+    inst, addr = memory_accesses(kt)
+    st = np.isin(np.array([o.split(".")[0] for o in kt.st_opcode])[kt.inst_static[inst]], list(STORE_OPS))
+    inst, elem = inst[st], (addr[st].astype(np.int64) - C) // UNIT
+    cta = np.searchsorted(kt.cta_warp_ptr, np.searchsorted(kt.warp_inst_ptr, inst, "right") - 1, "right") - 1
+    tiles = []
+    for c in range(kt.num_ctas):
+        e = elem[cta == c]
+        tm, tn = set((e // N // bm).tolist()), set((e % N // bn).tolist())
+        assert len(tm) == 1 and len(tn) == 1, (c, tm, tn)
+        tiles.append((tm.pop(), tn.pop()))
+    return tiles
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_gemm_mma_rasterises_tiles_in_groups_of_8_m_tiles(arch):
+    """Rule: consecutive CTAs take the tiles of a group of 8 M tiles column by column (grouped
+    ordering for L2 reuse of the W tiles); 15 M tiles = groups of 8, 4, 2 and 1 rows."""
+    M, N, Kd = 15 * 128 - 40, 3 * 128 - 8, 32
+    A, W, C = ptrs(3)
+    assert K.kernel_specs()["gemm_f16_tn_128x128x32_s3"]["tile"]["group_m"] == 8
+    kt = K.gemm(arch, M, N, Kd, A, W, C).trace()
+    assert _cta_tiles(kt, C, N, 128, 128) == _grouped_order(15, 3)
+
+
+def test_gemm_wgmma_rasterises_tiles_in_groups_of_8_m_tiles():
+    """Rule: as the mma.sync GEMM, with 64-row M tiles."""
+    M, N, Kd = 15 * 64 - 8, 3 * 128 - 8, 64
+    A, W, C = ptrs(3)
+    assert K.kernel_specs()["gemm_f16_tn_wgmma_64x128x64_s4"]["tile"]["group_m"] == 8
+    kt = K.gemm_wgmma(M, N, Kd, A, W, C).trace()
+    assert _cta_tiles(kt, C, N, 64, 128) == _grouped_order(15, 3)
+
+
 @pytest.mark.parametrize("arch", ARCHS)
 @pytest.mark.parametrize("batch", [1, 4])
 def test_gemv_touches_each_weight_once_and_x_once_per_row(arch, batch):

@@ -38,6 +38,30 @@ DEVI void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t
                  : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 
+// Grouped tile rasterisation of a GEMM grid (gridDim.x = N tiles, gridDim.y = M tiles): the CTA
+// launch order (blockIdx.x fastest) is remapped so that consecutive CTAs take the tiles of a group
+// of 2^LOG_G M tiles column by column -- (m0,n0), (m0+1,n0), ..., (m0+G-1,n0), (m0,n0+1), ... --
+// instead of sweeping every N tile of one M tile.  A wave of CTAs then shares each W tile among the
+// G M tiles of its group (the weights are read from DRAM about ceil(M tiles / G) times instead of
+// once per M tile) while the group's G A panels stay in L2.  This is Triton's "grouped ordering"
+// (matmul tutorial, section "L2 Cache Optimizations", GROUP_SIZE_M = 8 in all its configs) and the
+// idea of CUTLASS's GemmIdentityThreadblockSwizzle.  Division-free (the walker cannot follow the
+// float reciprocal of a runtime division): full groups of 2^LOG_G rows, then the remaining
+// nM mod 2^LOG_G rows in groups of the powers of two of its binary digits, largest first (Triton
+// uses one group of the remainder's size instead); each group is a bijection onto its rows.
+template <int LOG_G>
+DEVI void grouped_tile(int &tile_m, int &tile_n) {
+    const unsigned nN = gridDim.x, nM = gridDim.y, by = blockIdx.y;
+    unsigned lg = 0;
+#pragma unroll
+    for (int g = LOG_G; g > 0; --g)
+        if (lg == 0 && by < (nM & ~((1u << g) - 1))) lg = g;
+    const unsigned first = (by >> lg) << lg;               // first M tile of the group
+    const unsigned local = (by - first) * nN + blockIdx.x;  // position in the group's launch order
+    tile_m = static_cast<int>(first + (local & ((1u << lg) - 1)));
+    tile_n = static_cast<int>(local >> lg);
+}
+
 DEVI uint32_t pack_half2(float lo, float hi) {
     __half2 h = __floats2half2_rn(lo, hi);
     return *reinterpret_cast<uint32_t *>(&h);

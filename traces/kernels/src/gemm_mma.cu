@@ -8,7 +8,8 @@
 //   CTA tile BM x BN x BK = 128 x 128 x 32, 8 warps as 2 (M) x 4 (N), warp tile 64 x 32
 //   = 4 x 4 mma.sync.m16n8k16 per 16-wide k step; STAGES = 3 cp.async pipeline stages
 //   (2 tiles in flight while one is consumed), 48 KiB static shared memory.
-//   Grid (ceil(N/BN), ceil(M/BM)); block 256 threads.
+//   Grid (ceil(N/BN), ceil(M/BM)); block 256 threads.  Tiles are rasterised in groups of GROUP_M = 8
+//   M tiles (common.cuh grouped_tile): consecutive CTAs share W tiles in L2.
 // Shared-memory tiles are 64-byte rows (4 chunks of 16 B) with chunk' = chunk ^ ((row >> 1) & 3),
 // so the 8 row addresses of every ldmatrix phase hit 8 different 16-byte bank groups.
 // Preconditions: K % 32 == 0, N % 8 == 0, 16-byte aligned pointers.  Rows past M or N are
@@ -17,6 +18,7 @@
 
 namespace {
 constexpr int BM = 128, BN = 128, BK = 32, WARPS_M = 2, WARPS_N = 4, STAGES = 3;
+constexpr int LOG_GROUP_M = 3;  // grouped rasterisation, GROUP_M = 8 M tiles (common.cuh grouped_tile)
 constexpr int THREADS = WARPS_M * WARPS_N * 32;   // 256
 constexpr int WM = BM / WARPS_M, WN = BN / WARPS_N;  // 64 x 32 per warp
 constexpr int MT = WM / 16, NT = WN / 8;            // 4 x 4 mma tiles per warp
@@ -24,15 +26,15 @@ constexpr int CHUNKS = BK / 8;                      // 16-byte chunks per tile r
 
 DEVI int swz(int row, int chunk) { return row * BK + ((chunk ^ ((row >> 1) & 3)) << 3); }
 
-// One BR x BK tile of a K-major matrix into shared memory; rows >= rows_valid are zero-filled.
+// One BR x BK tile of a K-major matrix (g: its first row) into shared memory; rows >= rows_left are zero-filled.
 template <int BR>
-DEVI void load_tile(half *smem, const half *g, int row0, int rows_valid, int K, int k0, int tid) {
+DEVI void load_tile(half *smem, const half *g, int rows_left, int K, int k0, int tid) {
 #pragma unroll
     for (int j = 0; j < BR * CHUNKS / THREADS; ++j) {
         const int idx = tid + j * THREADS, row = idx / CHUNKS, ch = idx % CHUNKS;
         half *dst = smem + swz(row, ch);
-        if (row0 + row < rows_valid)
-            cp_async16(dst, g + (size_t)(row0 + row) * K + k0 + ch * 8);
+        if (row < rows_left)
+            cp_async16(dst, g + (size_t)row * K + k0 + ch * 8);
         else
             *reinterpret_cast<uint4 *>(dst) = make_uint4(0, 0, 0, 0);
     }
@@ -46,8 +48,12 @@ gemm_f16_tn_128x128x32_s3(const half *__restrict__ A, const half *__restrict__ W
     __shared__ __align__(128) half Ws[STAGES][BN * BK];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int wm = warp % WARPS_M, wn = warp / WARPS_M;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN;
+    int tile_m, tile_n;
+    grouped_tile<LOG_GROUP_M>(tile_m, tile_n);
+    const int m0 = tile_m * BM, n0 = tile_n * BN;
     const int KT = K / BK;
+    const half *Ag = A + (size_t)m0 * K, *Wg = W + (size_t)n0 * K;  // the CTA's A and W row panels
+    const int a_rows = M - m0, w_rows = N - n0;                      // rows of them inside the matrices
 
     float acc[MT][NT][4];
 #pragma unroll
@@ -61,8 +67,8 @@ gemm_f16_tn_128x128x32_s3(const half *__restrict__ A, const half *__restrict__ W
 #pragma unroll
     for (int s = 0; s < STAGES - 1; ++s) {
         if (s < KT) {
-            load_tile<BM>(As[s], A, m0, M, K, s * BK, tid);
-            load_tile<BN>(Ws[s], W, n0, N, K, s * BK, tid);
+            load_tile<BM>(As[s], Ag, a_rows, K, s * BK, tid);
+            load_tile<BN>(Ws[s], Wg, w_rows, K, s * BK, tid);
         }
         cp_async_commit();
     }
@@ -72,8 +78,8 @@ gemm_f16_tn_128x128x32_s3(const half *__restrict__ A, const half *__restrict__ W
         cp_async_wait<STAGES - 2>();  // tile kt has landed
         __syncthreads();              // ... for every thread, and stage ws is free again
         if (kt + STAGES - 1 < KT) {
-            load_tile<BM>(As[ws], A, m0, M, K, (kt + STAGES - 1) * BK, tid);
-            load_tile<BN>(Ws[ws], W, n0, N, K, (kt + STAGES - 1) * BK, tid);
+            load_tile<BM>(As[ws], Ag, a_rows, K, (kt + STAGES - 1) * BK, tid);
+            load_tile<BN>(Ws[ws], Wg, w_rows, K, (kt + STAGES - 1) * BK, tid);
         }
         cp_async_commit();
 

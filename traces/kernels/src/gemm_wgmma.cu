@@ -10,7 +10,9 @@
 // Each TMA box is 64 halves (128 B) x 32 rows, so a stage takes 2 boxes of A and 4 of W
 // (gpusim's trace convention records one address per box row, at most 32 per instruction).
 // Dynamic shared memory: STAGES * (64 + 128) * 64 * 2 B = 96 KiB + 1 KiB alignment slack.
-// Grid (ceil(N/128), ceil(M/64)); rows past M or N are zero-filled by the TMA unit and not stored.
+// Grid (ceil(N/128), ceil(M/64)), tiles rasterised in groups of GROUP_M = 8 M tiles (common.cuh
+// grouped_tile) so that consecutive CTAs share W tiles in L2.  Rows past M or N are zero-filled by
+// the TMA unit and not stored.
 // The tensor maps (tmA over A [M, K], tmW over W [N, K], 128-byte swizzle, box 64 x 32) are
 // __grid_constant__ kernel parameters built on the host with cuTensorMapEncodeTiled.
 // Preconditions: K % 64 == 0, N % 8 == 0.
@@ -20,6 +22,7 @@ struct alignas(64) TensorMap { unsigned char opaque[128]; };  // CUtensorMap
 
 namespace {
 constexpr int BM = 64, BN = 128, BK = 64, STAGES = 4, THREADS = 128, BOX_ROWS = 32;
+constexpr int LOG_GROUP_M = 3;  // grouped rasterisation, GROUP_M = 8 M tiles (common.cuh grouped_tile)
 constexpr int A_BYTES = BM * BK * 2, W_BYTES = BN * BK * 2, STAGE_BYTES = A_BYTES + W_BYTES;
 
 DEVI void mbar_init(uint32_t bar, int count) {
@@ -73,7 +76,9 @@ gemm_f16_tn_wgmma_64x128x64_s4(const __grid_constant__ TensorMap tmA, const __gr
     __shared__ __align__(8) uint64_t full[STAGES];
     const uint32_t base = (smem_u32(smem_raw) + 1023) & ~1023u;  // 128-byte swizzle wants 1 KiB alignment
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
-    const int m0 = blockIdx.y * BM, n0 = blockIdx.x * BN, KT = K / BK;
+    int tile_m, tile_n;
+    grouped_tile<LOG_GROUP_M>(tile_m, tile_n);
+    const int m0 = tile_m * BM, n0 = tile_n * BN, KT = K / BK;
 
     if (tid == 0) {
         for (int s = 0; s < STAGES; ++s) mbar_init(smem_u32(&full[s]), 1);

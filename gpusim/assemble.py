@@ -7,6 +7,7 @@ per SM) is computed here, with the limiter named for the report; control bits ar
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -498,6 +499,28 @@ class MemSystem:
         self.mshr[:] = 0
 
 
+def dynamic_arrays(cfg: GPUConfig, kt: KernelTrace, st: np.ndarray, cluster: int = 1):
+    """The core's per-dynamic-instruction arrays of ``kt`` (static table ``st``): sectors, the coalesced
+    accesses (acc_ptr, acc_line, acc_mask), L1 ways, memory space and the mbarrier address of SYNCS ops.
+    Each instruction's entries depend on it alone (``acc_ptr`` counts from 0), so the arrays of
+    consecutive CTA ranges join into those of the whole range (``run_streamed``)."""
+    mem = cfg.memory
+    table = load_opcode_table(kt.isa_family)
+    st_space = table.mem_space[kt.st_op].astype(np.int8)
+    acc_ptr, acc_line, acc_mask, nsec, ways, space = coalesce(
+        kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), st_space, kt.mem_mode,
+        kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, mem.line_size_bytes, mem.sector_size_bytes,
+        kt.header.shmem_base, kt.header.local_base)
+    space = _resolve_dsm(kt, space, cluster)
+    # per dynamic instruction: the shared address of the mbarrier a SYNCS op works on (-1: none)
+    inst_addr = np.full(kt.inst_static.size, -1, np.int64)
+    sync_st = np.flatnonzero(st[:, core.S_FLAGS] & (core.F_MBAR_ARRIVE | core.F_MBAR_WAIT | core.F_MBAR_INIT))
+    if sync_st.size:
+        sel = np.flatnonzero(np.isin(kt.inst_static, sync_st) & (kt.inst_mem >= 0))
+        _first_lane_addr(sel, kt.inst_mem, kt.mem_mode, kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, inst_addr)
+    return nsec, (acc_ptr, acc_line, acc_mask), ways, space, inst_addr
+
+
 def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = True, log: bool = False,
          log_cycles: int = 4096, memsys: MemSystem | None = None, epoch: int | None = None) -> SmRun:
     """Build the core's parameters, static table and zeroed state for one kernel.
@@ -617,13 +640,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     pc_stats = np.zeros((st.shape[0], core.N_REASONS + 2), i64)
     issue_log = np.full(kt.inst_static.size if log else 1, -1, i64)
     sb_log = np.zeros((log_cycles if log else 1, core.NSB), i64)
-    table = load_opcode_table(kt.isa_family)
-    st_space = table.mem_space[kt.st_op].astype(np.int8)
-    acc_ptr, acc_line, acc_mask, nsec, ways, space = coalesce(
-        kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), st_space, kt.mem_mode,
-        kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, mem.line_size_bytes, mem.sector_size_bytes,
-        kt.header.shmem_base, kt.header.local_base)
-    space = _resolve_dsm(kt, space, cluster)
+    nsec, (acc_ptr, acc_line, acc_mask), ways, space, inst_addr = dynamic_arrays(cfg, kt, st, cluster)
     if memsys is None:
         memsys = MemSystem(cfg)
     g = np.zeros(core.G_SIZE, i64)
@@ -634,12 +651,6 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     icache = (np.full((l0_rows, int(p[core.P_L0_WAYS])), -1, i64), np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64),
               np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64), np.full((l1_rows, int(p[core.P_L1I_WAYS])), -1, i64),
               np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64), np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64))
-    # per dynamic instruction: the shared address of the mbarrier a SYNCS op works on (-1: none)
-    inst_addr = np.full(kt.inst_static.size, -1, i64)
-    sync_st = np.flatnonzero(st[:, core.S_FLAGS] & (core.F_MBAR_ARRIVE | core.F_MBAR_WAIT | core.F_MBAR_INIT))
-    if sync_st.size:
-        sel = np.flatnonzero(np.isin(kt.inst_static, sync_st) & (kt.inst_mem >= 0))
-        _first_lane_addr(sel, kt.inst_mem, kt.mem_mode, kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, inst_addr)
     uses_cga = bool(np.any(st[:, core.S_FLAGS] & (core.F_CGA_ARRIVE | core.F_CGA_WAIT)))
     n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
     cl = np.zeros((n_cl, core.CL_NCOLS), i64)
@@ -667,6 +678,173 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     return run
 
 
+@njit(cache=True)
+def _shift(buf, d, m, sub):
+    """buf[i] = buf[i + d] - sub for i < m, in place (a forward copy: safe although the ranges overlap)."""
+    for i in range(m):
+        buf[i] = buf[i + d] - sub
+
+
+class _Window:
+    """The trace arrays the core reads: the whole kernel's, or (streamed) those of a window of consecutive
+    CTAs from ``cta0``, with more CTAs walked from ``source`` as the dispatcher needs them."""
+
+    def __init__(self, r: SmRun, kt: KernelTrace, total: int | None = None, source=None, cfg=None,
+                 lookahead: int = 0):
+        self.cwp, self.wip, self.ist, self.imask = kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask
+        self.nsec, self.acc, self.ways, self.space = r.sectors, r.extra["acc"], r.extra["ways"], r.extra["space"]
+        self.iaddr = r.extra["sync"][0]
+        self.cta0 = 0
+        self.hi = kt.num_ctas               # CTAs walked so far (the window ends there)
+        self.total = kt.num_ctas if total is None else total
+        self.source, self.cfg, self.lookahead = source, cfg, lookahead
+        self.insts = kt.warp_instructions   # warp instructions walked so far
+        self.peak_insts = kt.warp_instructions
+        self.bufs: dict[str, np.ndarray] = {}
+        r.g[core.G_MORE] = int(self.hi < self.total)
+
+    def _place(self, name: str, cur: np.ndarray, d: int, sub: int, chunks: list, ptr: bool = False) -> np.ndarray:
+        """``cur`` without its first ``d`` entries (minus ``sub``: pointer arrays), then ``chunks`` (pointer
+        arrays from 0, joined end to start), in a buffer reused in place while it has room (no second copy
+        of the window), as a view of the exact size."""
+        buf = self.bufs.get(name, cur)
+        m = cur.shape[0] - d
+        need = m + sum(q.shape[0] - 1 if ptr else q.shape[0] for q in chunks)
+        if buf.shape[0] < need:
+            nb = np.empty((need + need // 4 + 16,) + buf.shape[1:], buf.dtype)
+            np.subtract(cur[d:], sub, out=nb[:m], casting="unsafe") if sub else np.copyto(nb[:m], cur[d:])
+            buf = nb
+        elif d:
+            _shift(buf, d, m, buf.dtype.type(sub))
+        pos = m
+        off = int(buf[m - 1]) if ptr else 0
+        for q in chunks:
+            if ptr:
+                k = q.shape[0] - 1
+                np.add(q[1:], off, out=buf[pos: pos + k], casting="unsafe")
+                off += int(q[-1])
+            else:
+                k = q.shape[0]
+                buf[pos: pos + k] = q
+            pos += k
+        self.bufs[name] = buf
+        return buf[:pos]
+
+    def refill(self, r: SmRun) -> None:
+        """Drop the CTAs below the oldest resident one, append chunks until ``lookahead`` CTAs follow
+        ``g[G_NEXT_CTA]`` (or the kernel's last), and rebase the indices the core state holds."""
+        from gpusim.frontend.reader import intern_opcodes
+
+        g, s = r.g, r.state
+        cs_cta = r.extra["sync"][6]
+        nxt = int(g[core.G_NEXT_CTA])
+        res = cs_cta[cs_cta >= 0]
+        d_cta = min(int(res.min()), nxt) if res.size else nxt
+        d_warp = int(self.cwp[d_cta])
+        d_inst = int(self.wip[d_warp])
+        d_acc = int(self.acc[0][d_inst])
+        # rebase: CTA indices (dispatcher, resident CTA slots), warp and instruction indices of resident
+        # warps, instruction indices of requests buffered by SMs that ran ahead
+        g[core.G_NEXT_CTA] = nxt - d_cta
+        cs_cta[cs_cta >= 0] -= d_cta
+        w_trace = s[0]
+        live = w_trace >= 0
+        w_trace[live] -= d_warp
+        for a in (s[1], s[2], s[3]):        # w_pc, w_fetch, w_end
+            a[live] -= d_inst
+            a[~live] = 0
+        smg, req = r.extra["epoch"][0], r.extra["epoch"][1]
+        for sm in range(smg.shape[0]):
+            q = req[sm, : int(smg[sm, core.SG_NREQ]), core.Q_INST]
+            q[q >= 0] -= d_inst
+        self.cta0 += d_cta
+        # walk the next chunks
+        parts = []
+        ahead = self.hi - self.cta0 - (nxt - d_cta)
+        while ahead < self.lookahead and self.hi < self.total:
+            kt = next(self.source, None)
+            if kt is None:
+                raise GpusimError(f"streamed trace: the chunks end after {self.hi} of {self.total} CTAs")
+            intern_opcodes(kt)
+            parts.append((kt, dynamic_arrays(self.cfg, kt, r.st, 1)))
+            self.hi += kt.num_ctas
+            ahead += kt.num_ctas
+            self.insts += kt.warp_instructions
+        if self.hi == self.total:
+            self.source = None
+
+        pl = self._place
+        self.cwp = pl("cwp", self.cwp, d_cta, d_warp, [k.cta_warp_ptr for k, _ in parts], True)
+        self.wip = pl("wip", self.wip, d_warp, d_inst, [k.warp_inst_ptr for k, _ in parts], True)
+        self.ist = pl("ist", self.ist, d_inst, 0, [k.inst_static for k, _ in parts])
+        self.imask = pl("imask", self.imask, d_inst, 0, [k.inst_mask for k, _ in parts])
+        self.nsec = pl("nsec", self.nsec, d_inst, 0, [a[0] for _, a in parts])
+        acc_ptr, acc_line, acc_mask = self.acc
+        self.acc = (pl("acc_ptr", acc_ptr, d_inst, d_acc, [a[1][0] for _, a in parts], True),
+                    pl("acc_line", acc_line, d_acc, 0, [a[1][1] for _, a in parts]),
+                    pl("acc_mask", acc_mask, d_acc, 0, [a[1][2] for _, a in parts]))
+        self.ways = pl("ways", self.ways, d_inst, 0, [a[2] for _, a in parts])
+        self.space = pl("space", self.space, d_inst, 0, [a[3] for _, a in parts])
+        self.iaddr = pl("iaddr", self.iaddr, d_inst, 0, [a[4] for _, a in parts])
+        self.peak_insts = max(self.peak_insts, int(self.ist.size))
+        # (the run holds the current window only)
+        r.sectors, r.extra["acc"], r.extra["ways"], r.extra["space"] = self.nsec, self.acc, self.ways, self.space
+        r.extra["sync"] = (self.iaddr, *r.extra["sync"][1:])
+        g[core.G_MORE] = int(self.hi < self.total)
+
+
+#: Streamed runs (``run_streamed``): CTAs walked per chunk and kept ahead of the dispatcher, in waves
+#: (SMs x resident CTAs per SM); a choice of this module (a refill moves the window once; one wave
+#: ahead is the least the dispatcher needs, see ``core.run_sm``).
+STREAM_CHUNK_WAVES = 0.25
+STREAM_LOOKAHEAD_WAVES = 1
+
+
+def run_streamed(cfg: GPUConfig, chunks, listing_fn=None, *, total_ctas: int, memsys: MemSystem | None = None,
+                 lookahead_ctas: int | None = None, progress=None, threads: int = 1,
+                 idle_skip: bool = True, epoch: int | None = None) -> tuple[SmRun, int, np.ndarray, dict]:
+    """Run the core on a kernel whose trace comes in chunks of consecutive CTAs (``chunks``: an iterator
+    of ``KernelTrace``, e.g. ``gpusim.llm.walker.walk_chunks(..., chunk_ctas)``; ``total_ctas`` in all),
+    keeping only a window of CTAs resident: the finished CTAs' arrays are dropped and the next chunks
+    appended whenever the dispatcher gets within ``lookahead_ctas`` (at least the CTA slots) of the
+    window's end (``core.run_sm`` status 4).  The result is that of ``run(pack(whole trace))``, bit for
+    bit.  Cluster launches and kernels with cluster barriers (whose per-cluster state spans the kernel)
+    are run whole.  Returns (run, cycles, counters, info): info has ``streamed``, ``warp_instructions``
+    and ``peak_window_instructions`` (the most warp instructions resident at once)."""
+    from gpusim.frontend.reader import intern_opcodes
+    from gpusim.llm.walker import concat_traces
+
+    it = iter(chunks)
+    head = next(it)
+    intern_opcodes(head)
+    occ = occupancy(cfg, head)
+    slots = cfg.sm.count * occ.ctas_per_sm
+    look = max(slots, int(lookahead_ctas) if lookahead_ctas else math.ceil(STREAM_LOOKAHEAD_WAVES * slots))
+    parts = [head]
+    have = head.num_ctas
+    while have < look and have < total_ctas:
+        parts.append(next(it))
+        have += parts[-1].num_ctas
+    first = concat_traces(parts)
+    intern_opcodes(first)
+    whole = cluster_size(head) > 1 or have >= total_ctas
+    if not whole:
+        r = pack(cfg, first, listing_fn, memsys=memsys, idle_skip=idle_skip, epoch=epoch)
+        whole = bool(r.params[core.P_LOCKSTEP])
+    if whole:
+        kt = concat_traces([first, *it])
+        intern_opcodes(kt)
+        r = pack(cfg, kt, listing_fn, memsys=memsys, idle_skip=idle_skip, epoch=epoch)
+        _, cycles, counters = run(r, kt, progress, threads)
+        return r, cycles, counters, {"streamed": False, "warp_instructions": kt.warp_instructions,
+                                     "peak_window_instructions": kt.warp_instructions}
+    w = _Window(r, first, total_ctas, it, cfg, look)
+    del first, parts
+    _, cycles, counters = _drive(r, w, head.path, progress, threads)
+    return r, cycles, counters, {"streamed": True, "warp_instructions": w.insts,
+                                 "peak_window_instructions": w.peak_insts}
+
+
 def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int, int, np.ndarray]:
     """Run the core on one kernel to completion; returns (status, cycles, counters).
 
@@ -674,6 +852,10 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
     ``threads``: SMs advance in that many parallel threads within each epoch; the result does not
     depend on it (more threads than Numba has, ``NUMBA_NUM_THREADS``, share them).
     """
+    return _drive(r, _Window(r, kt), kt.path, progress, threads)
+
+
+def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1) -> tuple[int, int, np.ndarray]:
     threads = max(1, int(threads))
     s = r.state
     w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh = s[:9]
@@ -686,35 +868,38 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
     pc_stats = np.zeros((threads,) + r.pc_stats.shape, np.int64)
     pc_stats[0] = r.pc_stats
     sync = r.extra["sync"]
-    core.init_kernel(r.params, r.g, r.extra["epoch"][0], kt.cta_warp_ptr, kt.warp_inst_ptr, w_trace, w_pc, w_fetch,
+    core.init_kernel(r.params, r.g, r.extra["epoch"][0], w.cwp, w.wip, w_trace, w_pc, w_fetch,
                      w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters[threads], w_wake, w_reason,
                      w_launch, sc_next, w_ready, sync[6], sync[1], sync[4], sync[5])
     m = r.extra["memsys"]
-    acc_ptr, acc_line, acc_mask = r.extra["acc"]
     # (one worker never enters run_sm's parallel loop, so the thread count is left as it is)
     before = core.use_threads(threads) if threads > 1 else None
     try:
         until = 0
         while True:
             until += CHUNK_CYCLES
-            status = core.run_sm(r.params, r.g, r.st, kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask,
-                                 r.sectors, until, *s, counters, pc_stats, r.issue_log, r.sb_log,
-                                 r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask, r.extra["ways"], r.extra["space"],
-                                 m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr,
-                                 *r.extra["icache"], *sync, *r.extra["epoch"])
+            status = 4
+            while status == 4:
+                acc_ptr, acc_line, acc_mask = w.acc
+                status = core.run_sm(r.params, r.g, r.st, w.cwp, w.wip, w.ist, w.imask, w.nsec, until, *s, counters,
+                                     pc_stats, r.issue_log, r.sb_log, r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask,
+                                     w.ways, w.space, m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty,
+                                     m.l2_lru, m.mshr, *r.extra["icache"], w.iaddr, *sync[1:], *r.extra["epoch"])
+                if status == 4:
+                    w.refill(r)
             r.counters[:] = counters[:, :r.counters.size].sum(axis=0)
             if status == 0:
                 break
             if status == 3:
-                raise GpusimError(f"{kt.path}: a memory result or cluster barrier fell inside the epoch that issued "
+                raise GpusimError(f"{path}: a memory result or cluster barrier fell inside the epoch that issued "
                                   f"it, before cycle {int(r.g[core.G_CYCLE]):,} ({int(r.params[core.P_EPOCH])}-cycle "
                                   f"epochs; please report)")
             if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:
-                raise GpusimError(f"{kt.path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
+                raise GpusimError(f"{path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
                                   f"with {int(r.g[core.G_LIVE])} warps left (deadlock in the model; please report)")
             if progress is not None:
-                done = int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
-                progress(int(r.g[core.G_CYCLE]), done, kt.num_ctas)
+                done = w.cta0 + int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
+                progress(int(r.g[core.G_CYCLE]), done, w.total)
     finally:
         if before is not None:
             core.use_threads(before)

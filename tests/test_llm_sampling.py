@@ -13,6 +13,7 @@ import pytest
 from gpusim.config import load_config
 from gpusim.errors import GpusimError
 from gpusim.llm import kernels as K
+from gpusim.llm import run as llm_run
 from gpusim.llm.run import (
     SAMPLE_DRAIN_WAVES,
     SAMPLE_WARMUP_WAVES,
@@ -67,9 +68,18 @@ def test_sampling_walks_and_simulates_only_the_sampled_ctas(gemv_full_and_sample
         walked.append(kt.num_ctas)
         return kt
 
+    chunked = []
+    orig_chunks = llm_run.walk_chunks
+
+    def spy_chunks(*a, **kw):       # streamed runs walk the sample chunk by chunk (gpusim.assemble.run_streamed)
+        for kt in orig_chunks(*a, **kw):
+            chunked.append(kt.num_ctas)
+            yield kt
+
     monkeypatch.setattr(K.KernelCall, "trace", spy)
+    monkeypatch.setattr(llm_run, "walk_chunks", spy_chunks)
     simulate_kernel(cfg, call, sample=4)
-    assert max(walked) == samp["sampling"]["ctas_simulated"] < call.launch.num_ctas
+    assert max(max(walked), sum(chunked)) == samp["sampling"]["ctas_simulated"] < call.launch.num_ctas
     assert samp["walk_seconds"] + samp["simulate_seconds"] < full["walk_seconds"] + full["simulate_seconds"]
 
 

@@ -266,7 +266,8 @@ G_AGE = 2
 G_LIVE = 3
 G_LAST_RETIRE = 4  # cycle of the latest CTA completion served by the dispatcher
 G_LAST_EVENT = 5  # latest write-back/release stamp of the kernel (resolved memory results; SMs keep their own)
-G_SIZE = 6
+G_MORE = 6        # 1: the kernel has CTAs beyond the resident window ``cta_warp_ptr`` (streamed traces, see run_sm)
+G_SIZE = 7
 
 # ---- per-SM scalars, rows of the int64 matrix ``smg`` (written only by the thread that advances the SM)
 SG_LIVE = 0      # live warps
@@ -1342,7 +1343,15 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
            smg, req, dn, w_wmask, w_ldgsts_pend, w_ldgsts_acc, ptr, vis):
     """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1;
     2: live warps but nothing can ever happen, a deadlock in the model; 3: an epoch longer than a
-    memory result's latency, a bug).
+    memory result's latency, a bug; 4: streamed trace, see below).
+
+    Streamed traces (``gpusim.assemble.run_streamed``): the trace arrays hold a window of the kernel's
+    CTAs and ``g[G_MORE]`` says that more follow.  Between rounds, where the state is consistent (as
+    for ``until``), the core returns 4 when the window holds fewer CTAs after ``g[G_NEXT_CTA]`` than the
+    CTA slots (the most one epoch end can refill); the caller drops the finished CTAs, appends the next
+    ones, rebases the stored indices (CTA, warp and instruction indices of resident warps and buffered
+    requests) and calls again: the dispatcher never finds the window empty, so the result is the
+    whole trace's, bit for bit.
 
     Epoch-synchronous: time is cut into epochs of ``P_EPOCH`` cycles.  Within an epoch an SM shares
     nothing (``_sm_epoch``); what SMs share, the memory system below the SM and the CTA dispatcher,
@@ -1396,6 +1405,9 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
                     cn = sc_next[sc]
             if cn == NEVER:
                 return 2
+        if g[G_MORE] != 0 and g[G_NEXT_CTA] + n_sm * p[P_CTAS_PER_SM] > cta_warp_ptr.size - 1:
+            # streamed trace: one epoch end may refill every CTA slot; the caller appends CTAs first
+            return 4
         if tstar >= until:
             return 1
         er = E

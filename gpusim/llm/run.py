@@ -80,6 +80,7 @@ from gpusim.llm.collectives import collective_seconds
 from gpusim.llm.graph import Operator, OperatorGraph, build_graph
 from gpusim.llm.machines import BOUND_FRACTION, classify
 from gpusim.llm.model import ModelSpec, Step, load_model_step
+from gpusim.llm.walker import walk_chunks
 from gpusim.stats.catalog import name_counters
 
 #: First synthetic device address of the buffers we hand to kernels (above 4 GiB like real device
@@ -117,6 +118,9 @@ SAMPLE_ERROR_SIGMAS = 2
 #: bound counts the resolution).  A choice of this module: small against a wave of any of our
 #: kernels (thousands of cycles); a stop costs a few microseconds of wall time.
 SAMPLE_PROBE_CYCLES = 50
+#: Kernels of more CTA waves than this are streamed by default (:func:`simulate_kernel`): walked wave by
+#: wave as the core needs the CTAs (a choice of this module: below it the whole trace is small).
+STREAM_MIN_WAVES = 4
 #: Cycles between progress-bar updates while a sampled kernel runs (gpusim.assemble.CHUNK_CYCLES' default).
 PROGRESS_CYCLES = 200_000
 #: Seed of the synthetic token ids of the embedding gather (:func:`token_ids`); any fixed seed works,
@@ -403,11 +407,12 @@ def _done_at(curve: np.ndarray, n: float) -> float:
     return float(c0 + (c1 - c0) * (n - d0) / (d1 - d0)) if d1 > d0 else float(c1)
 
 
-def _run_with_curve(run: assemble.SmRun, kt, probe_cycles: int, progress=None,
-                    threads: int = 1) -> tuple[int, np.ndarray, np.ndarray]:
-    """``assemble.run`` with the core stopped every ``probe_cycles`` cycles to record how many CTAs have
-    completed: returns (cycles, counters, curve [[cycle, CTAs done], ...] from (0, 0) to the end).
-    The stop interval is ``gpusim.assemble.CHUNK_CYCLES``, set for the call and restored after it."""
+def _run_with_curve(runner, n_ctas: int, probe_cycles: int, progress=None) -> tuple[int, np.ndarray, np.ndarray]:
+    """``runner(progress)`` (a run of the core on ``n_ctas`` CTAs returning (cycles, counters):
+    ``assemble.run`` or ``assemble.run_streamed``) with the core stopped every ``probe_cycles`` cycles
+    to record how many CTAs have completed: returns (cycles, counters, curve [[cycle, CTAs done], ...]
+    from (0, 0) to the end).  The stop interval is ``gpusim.assemble.CHUNK_CYCLES``, set for the call
+    and restored after it."""
     if not hasattr(assemble, "CHUNK_CYCLES"):
         raise GpusimError("llm: CTA-wave sampling needs gpusim.assemble.CHUNK_CYCLES (the core's progress interval)")
     pts = [(0, 0)]
@@ -423,10 +428,10 @@ def _run_with_curve(run: assemble.SmRun, kt, probe_cycles: int, progress=None,
     old = assemble.CHUNK_CYCLES
     assemble.CHUNK_CYCLES = probe_cycles
     try:
-        _, cycles, counters = assemble.run(run, kt, progress=probe, threads=threads)
+        cycles, counters = runner(probe)
     finally:
         assemble.CHUNK_CYCLES = old
-    pts.append((int(cycles), kt.num_ctas))
+    pts.append((int(cycles), n_ctas))
     return int(cycles), counters, np.array(pts, dtype=np.float64)
 
 
@@ -467,7 +472,7 @@ def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, tot
 
 
 def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSystem | None = None,
-                    progress=None, sample: int | None = None, threads: int = 1) -> dict:
+                    progress=None, sample: int | None = None, threads: int = 1, stream: bool | None = None) -> dict:
     """Walk ``call`` into a trace and run the timing model on it (with ``memsys``, the L2 state of the
     step; a fresh one if None).  Returns cycles, instruction count, DRAM bytes, L2 hit rate, occupancy
     and the walk / simulation wall times.
@@ -479,45 +484,78 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     ``warp_instructions`` and ``dram_bytes`` are scaled by total / simulated CTAs, and ``sampling``
     holds the sample (CTAs, waves, per-wave cycles) and the error estimate (``relative_error``);
     otherwise ``sampling`` is None.  ``threads``: CPU threads of the core (``assemble.run``); the result
-    does not depend on it."""
+    does not depend on it.
+
+    ``stream`` (None: when the simulated CTAs, all or the sample's, span more than
+    :data:`STREAM_MIN_WAVES` CTA waves): walk the trace wave by wave as the core dispatches CTAs (``assemble.run_streamed``, a
+    window of :data:`gpusim.assemble.STREAM_LOOKAHEAD_WAVES` waves ahead of the dispatcher), so the
+    whole trace is never in memory; the result is the same bit for bit (``streamed`` says which ran;
+    ``walk_seconds`` then covers the first window only, the rest counts in ``simulate_seconds``)."""
     k = check_sample(sample)
     t0 = time.perf_counter()
     total = call.launch.num_ctas
     plan = None
+    head = call.trace(range(1))
+    occ = assemble.occupancy(cfg, head)
+    wave = cfg.sm.count * occ.ctas_per_sm
+    waves = -(-total // wave)
     if k is not None:
-        head = call.trace(range(1))
-        occ = assemble.occupancy(cfg, head)
-        wave = cfg.sm.count * occ.ctas_per_sm
-        waves = -(-total // wave)
         n_w = SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES
         if waves > n_w:
             plan = (wave, waves, n_w, n_w * wave)
-    kt = call.trace(range(plan[3])) if plan else call.trace()
-    intern_opcodes(kt)
-    t1 = time.perf_counter()
-    run = assemble.pack(cfg, kt, call.kernel.function, memsys=memsys)
+    n_s = plan[3] if plan else total
+    ctas = range(n_s) if plan else None
+    if stream is None:
+        stream = -(-n_s // wave) > STREAM_MIN_WAVES
+    del head
+    got = {}
+    if stream:
+        t1 = time.perf_counter()
+        chunk = max(1, math.ceil(assemble.STREAM_CHUNK_WAVES * wave))
+        chunks = walk_chunks(call.kernel, call.launch, ctas, chunk)
+
+        def runner(prog):
+            run, cyc, cnt, info = assemble.run_streamed(cfg, chunks, call.kernel.function, total_ctas=n_s,
+                                                        memsys=memsys, progress=prog, threads=threads)
+            got.update(run=run, insts=info["warp_instructions"], streamed=info["streamed"])
+            return cyc, cnt
+    else:
+        kt = call.trace(ctas)
+        intern_opcodes(kt)
+        t1 = time.perf_counter()
+        run = assemble.pack(cfg, kt, call.kernel.function, memsys=memsys)
+        got.update(run=run, insts=kt.warp_instructions, streamed=False)
+
+        def runner(prog):
+            _, cyc, cnt = assemble.run(run, kt, progress=prog, threads=threads)
+            return cyc, cnt
     samp = None
     if plan:
         wave, waves, n_w, n_s = plan
-        cycles, counters, curve = _run_with_curve(run, kt, SAMPLE_PROBE_CYCLES, progress, threads)
+        cycles, counters, curve = _run_with_curve(runner, n_s, SAMPLE_PROBE_CYCLES, progress)
         ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES)
         scale = total / n_s
         samp = {"ctas_simulated": n_s, "ctas_total": total, "wave_ctas": wave, "waves_total": waves,
                 "warmup_waves": SAMPLE_WARMUP_WAVES, "measured_waves": k, "drain_waves": SAMPLE_DRAIN_WAVES, **ex}
         cycles = round(ex["cycles"])
     else:
-        _, cycles, counters = assemble.run(run, kt, progress=progress, threads=threads)
+        cycles, counters = runner(progress)
         scale = 1.0
+    return _kernel_result(call, got["run"], cycles, counters, got["insts"], scale, samp, got["streamed"], t1 - t0,
+                          time.perf_counter() - t1)
+
+
+def _kernel_result(call: K.KernelCall, run: assemble.SmRun, cycles, counters, warp_insts: int, scale: float, samp,
+                   streamed: bool, walk_s: float, sim_s: float) -> dict:
     n = name_counters(counters)
     l2r = n["l2_read_sectors"]
-    out = {"kernel": call.name, "grid": list(call.launch.grid), "block": list(call.launch.block),
-           "cycles": int(cycles), "warp_instructions": round(kt.warp_instructions * scale),
-           "dram_bytes": round((n["dram_bytes_read"] + n["dram_bytes_written"]) * scale),
-           "l2_hit_rate": n["l2_read_sector_hits"] / l2r if l2r else 0.0,
-           "ctas_per_sm": run.occupancy.ctas_per_sm, "occupancy_limiter": run.occupancy.limiter,
-           "sampling": samp,
-           "walk_seconds": t1 - t0, "simulate_seconds": time.perf_counter() - t1}
-    return out
+    return {"kernel": call.name, "grid": list(call.launch.grid), "block": list(call.launch.block),
+            "cycles": int(cycles), "warp_instructions": round(warp_insts * scale),
+            "dram_bytes": round((n["dram_bytes_read"] + n["dram_bytes_written"]) * scale),
+            "l2_hit_rate": n["l2_read_sector_hits"] / l2r if l2r else 0.0,
+            "ctas_per_sm": run.occupancy.ctas_per_sm, "occupancy_limiter": run.occupancy.limiter,
+            "sampling": samp, "streamed": streamed,
+            "walk_seconds": walk_s, "simulate_seconds": sim_s}
 
 
 def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,

@@ -942,11 +942,12 @@ def concat_traces(parts: list[KernelTrace]) -> KernelTrace:
     return kt
 
 
-def trace_kernel(kernel: KernelBinary, launch: Launch, ctas: range | None = None,
-                 max_steps_per_warp: int = MAX_STEPS_PER_WARP) -> KernelTrace:
-    """The trace of ``ctas`` (default: all) as one ``KernelTrace``.  Walked as the first CTA, then chunks
-    of about :data:`TRACE_CHUNK_WARPS` warps whose buffers are sized from the CTAs seen so far, joined
-    with :func:`concat_traces` into exact-size arrays (same result as one walk, less peak memory)."""
+def walk_chunks(kernel: KernelBinary, launch: Launch, ctas: range | None = None, chunk_ctas: int | None = None,
+                max_steps_per_warp: int = MAX_STEPS_PER_WARP) -> Iterator[KernelTrace]:
+    """Yield the trace of ``ctas`` (default: all) as its first CTA alone, then chunks of ``chunk_ctas``
+    CTAs (default: about :data:`TRACE_CHUNK_WARPS` warps) whose buffers are sized from the CTAs seen
+    so far; each chunk a self-contained ``KernelTrace`` (``concat_traces`` joins them into the walk of
+    the whole range).  The streamed core (``gpusim.assemble.run_streamed``) consumes them CTA by CTA."""
     program = program_for(kernel.function)
     cb, cbk = build_constant_bank(kernel, launch)
     img_tab, img_data = _memory_image(launch)
@@ -957,19 +958,26 @@ def trace_kernel(kernel: KernelBinary, launch: Launch, ctas: range | None = None
         raise WalkError(f"{kernel.name}: CTA range {r} is not a non-empty contiguous part of the {total} CTAs "
                         f"of grid {launch.grid}")
     nwarps = (launch.block[0] * launch.block[1] * launch.block[2] + 31) // 32
-    chunk = max(1, TRACE_CHUNK_WARPS // nwarps)
+    chunk = max(1, int(chunk_ctas) if chunk_ctas else TRACE_CHUNK_WARPS // nwarps)
     # the first CTA alone sizes the buffers of the following chunks (per-CTA maxima so far)
-    parts = [_walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, r.start, r.start + 1,
-                         max_steps_per_warp)]
-    est = (float(parts[0].warp_instructions), float(parts[0].mem_mode.size), float(parts[0].lane_off.size))
+    first = _walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, r.start, r.start + 1,
+                        max_steps_per_warp)
+    est = (float(first.warp_instructions), float(first.mem_mode.size), float(first.lane_off.size))
+    yield first
     for lo in range(r.start + 1, r.stop, chunk):
         kt = _walk_chunk(program, kernel, launch, cb, cbk, img_tab, img_data, tma, lo, min(lo + chunk, r.stop),
                          max_steps_per_warp, est)
         n = kt.num_ctas
         est = tuple(max(a, b) for a, b in zip(est, (kt.warp_instructions / n, kt.mem_mode.size / n,
                                                     kt.lane_off.size / n)))
-        parts.append(kt)
-    return concat_traces(parts)
+        yield kt
+
+
+def trace_kernel(kernel: KernelBinary, launch: Launch, ctas: range | None = None,
+                 max_steps_per_warp: int = MAX_STEPS_PER_WARP) -> KernelTrace:
+    """The trace of ``ctas`` (default: all) as one ``KernelTrace``: the chunks of :func:`walk_chunks`
+    joined with :func:`concat_traces` into exact-size arrays (same result as one walk, less peak memory)."""
+    return concat_traces(list(walk_chunks(kernel, launch, ctas, None, max_steps_per_warp)))
 
 
 def kernel_from_listing(path: str | Path, name: str | None, params: list[tuple[str, str]], *,

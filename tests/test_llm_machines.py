@@ -147,3 +147,18 @@ def test_gpu_coe_total_is_router_switches_prefill_decode():
     assert c["switches"] == 3
     assert c["total_s"] == pytest.approx(c["router_s"] + c["switch_s"] + c["prefill_s"] + c["decode_s"])
     assert c["tokens_per_s"] == pytest.approx(3 * 2 / c["total_s"])
+
+
+def test_llm_cli_gpu_coe_and_sample_flags(tmp_path, capsys):
+    # --coe on a GPU config serves the CoE batch on a node of `gpus` GPUs; --sample applies to --gpu only
+    out = tmp_path / "coe"
+    assert main(["llm", "--model", "tiny", "--step", "decode:batch=1,context=64", "--gpu", "a100-sxm4-80gb",
+                 "--coe", "experts=4,batch=2,prompt=16,out=2,gpus=2", "--sample", "4", "-o", str(out)]) == 0
+    rep = json.loads((out / "report.json").read_text())
+    c = rep["composition_of_experts"]
+    assert c["gpus"] == 2 and c["switches"] == 2 and c["total_s"] > c["switch_s"] > 0
+    assert rep["sampling"]["measured_waves"] == 4
+    assert "CoE: 4 experts" in capsys.readouterr().out
+    assert main(["llm", "--model", "llama-2-7b", "--step", DECODE, "--systolic", "tpu-v4", "--sample", "4",
+                 "-o", str(tmp_path / "x")]) == 2
+    assert "apply to --gpu only" in capsys.readouterr().err

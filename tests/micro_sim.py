@@ -18,7 +18,13 @@ def simulate(tmp_path, insts, gpu="rtx3070", overrides=(), sass=True, warm_l1=Fa
     d = build(insts, tmp_path / f"k{len(list(tmp_path.iterdir()))}", **kw)
     if not sass:
         (d / "kernel-1.sass").unlink()
-    cfg = load_config(gpu, list(overrides))
+    r, kt, cycles = run_folder(d, load_config(gpu, list(overrides)), warm_l1=warm_l1)
+    return r, kt, cycles
+
+
+def run_folder(d, cfg, warm_l1=False):
+    """Simulate the first kernel of trace folder ``d`` on ``cfg`` with its listing joined and the issue log
+    on; returns (SmRun, KernelTrace, cycles)."""
     wl = open_workload(d)
     kt = wl.load(wl.kernels[0])
     _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))

@@ -17,7 +17,7 @@ from gpusim.core import sm as core
 from gpusim.errors import GpusimError
 from gpusim.frontend.microasm import Inst, build
 from gpusim.frontend.workload import open_workload
-from tests.micro_sim import EXIT, issue_cycles
+from tests.micro_sim import EXIT, issue_cycles, run_folder
 
 H100 = "h100-sxm5-80gb"
 SHMEM_BASE = 0x7F1000000000            # microasm's shared window
@@ -48,11 +48,7 @@ def run(tmp_path, prog, cluster=2, overrides=(), patch=None, **kw):
         text = patch(text)
     tr.write_text(text)
     cfg = load_config(H100, ["icache.perfect=true", "sm.gpcs=1", *overrides])
-    wl = open_workload(d)
-    kt = wl.load(wl.kernels[0])
-    _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
-    r = assemble.pack(cfg, kt, fn, log=True)
-    _, cycles, _ = assemble.run(r, kt)
+    r, kt, cycles = run_folder(d, cfg)
     return r, kt, cycles, cfg
 
 

@@ -14,7 +14,7 @@ import pytest
 from gpusim.config import load_config
 from gpusim.core import sm as core
 from gpusim.frontend.microasm import Inst
-from tests.micro_sim import EXIT, issue_cycles, simulate
+from tests.micro_sim import EXIT, issue_cycles, run_folder, simulate
 
 H100 = "h100-sxm5-80gb"
 PERFECT_ICACHE = ["icache.perfect=true"]
@@ -209,9 +209,7 @@ def _two_role_kernel(tmp_path, producer_len):
     """Warp 0 (producer): BAR.ARV, then ``producer_len`` dependent FFMAs, EXIT.  Warp 1 (consumer):
     BAR.SYNC, NOP, EXIT.  One SASS listing, a different instruction stream per warp (the trace of
     gpusim.frontend.microasm with warp 1's lines replaced)."""
-    from gpusim import api, assemble
     from gpusim.frontend.microasm import build
-    from gpusim.frontend.workload import open_workload
 
     prog = [Inst("BAR.ARV 0x1, 0x40", stall=1)] + [Inst("FFMA R2, R2, R4, R2", stall=4)] * producer_len + \
         [Inst("BAR.SYNC.DEFER_BLOCKING 0x1, 0x40", stall=1), Inst("NOP"), EXIT]
@@ -228,11 +226,7 @@ def _two_role_kernel(tmp_path, producer_len):
     tr.write_text(head + f"warp = 0\ninsts = {len(producer)}\n" + "\n".join(producer) + "\n\n" +
                   f"warp = 1\ninsts = {len(consumer)}\n" + "\n".join(consumer) + "\n\n" + tail)
     cfg = load_config(H100, PERFECT_ICACHE)
-    wl = open_workload(d)
-    kt = wl.load(wl.kernels[0])
-    _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
-    r = assemble.pack(cfg, kt, fn, log=True)
-    assemble.run(r, kt)
+    r, kt, _ = run_folder(d, cfg)
     return issue_cycles(r, kt, 0), issue_cycles(r, kt, 1)
 
 

@@ -18,7 +18,7 @@ from gpusim.config import load_config
 from gpusim.core import sm as core
 from gpusim.frontend.microasm import Inst, build
 from gpusim.frontend.workload import open_workload
-from tests.micro_sim import EXIT, issue_cycles, simulate
+from tests.micro_sim import EXIT, issue_cycles, run_folder
 
 H100 = "h100-sxm5-80gb"
 PERFECT_ICACHE = ["icache.perfect=true"]
@@ -58,11 +58,7 @@ def run(tmp_path, prog, overrides=(), patch=None, gpu=H100, **kw):
         text = patch(text)
     tr.write_text(text)
     cfg = load_config(gpu, [*PERFECT_ICACHE, *overrides])
-    wl = open_workload(d)
-    kt = wl.load(wl.kernels[0])
-    _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
-    r = assemble.pack(cfg, kt, fn, log=True)
-    _, cycles, _ = assemble.run(r, kt)
+    r, kt, cycles = run_folder(d, cfg)
     return r, kt, cycles, cfg
 
 
@@ -188,11 +184,7 @@ def test_errbar_stalls_45_cycles_also_without_control_bits(tmp_path):
     d = build([Inst("ERRBAR", stall=0, yield_=True), Inst("NOP"), EXIT], tmp_path / "e", arch="sm_90")
     (d / "kernel-1.sass").unlink()
     cfg = load_config(H100, PERFECT_ICACHE)
-    wl = open_workload(d)
-    kt = wl.load(wl.kernels[0])
-    _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
-    r = assemble.pack(cfg, kt, fn, log=True)
-    assemble.run(r, kt)
+    r, kt, _ = run_folder(d, cfg)
     t = issue_cycles(r, kt)
     assert t[1] - t[0] == cfg.subcore.stall0_yield_cycles == 45
 

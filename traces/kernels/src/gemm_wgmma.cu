@@ -6,7 +6,8 @@
 // a BM x BN = 64 x 128 tile with wgmma.mma_async m64n128k16; K advances in BK = 64 slices (one
 // 128-byte swizzle atom) through a STAGES = 4 ring of shared-memory buffers.  Thread 0 issues the
 // TMA loads (cp.async.bulk.tensor.2d) of a stage and arms the stage's mbarrier with the byte count;
-// every thread waits on the mbarrier's phase before the four wgmma k-steps of the stage.
+// every thread waits on the mbarrier's phase before the four wgmma k-steps of the stage.  One wgmma
+// group stays in flight (wait_group 1): a stage is released to the TMA one iteration after its group.
 // Each TMA box is 64 halves (128 B) x 32 rows, so a stage takes 2 boxes of A and 4 of W
 // (gpusim's trace convention records one address per box row, at most 32 per instruction).
 // Dynamic shared memory: STAGES * (64 + 128) * 64 * 2 B = 96 KiB + 1 KiB alignment slack.
@@ -101,23 +102,27 @@ gemm_f16_tn_wgmma_64x128x64_s4(const __grid_constant__ TensorMap tmA, const __gr
 #pragma unroll
     for (int i = 0; i < 64; ++i) d[i] = 0.f;
 
+    // One wgmma group stays in flight: after committing stage kt's group, wait_group 1 waits for stage
+    // kt-1's group only, and only then is stage kt-1's buffer (slot (kt+STAGES-1) % STAGES) released to
+    // the TMA for k tile kt+STAGES-1 -- the release lags the MMA issue by one iteration.
     int s = 0, phase = 0;
     for (int kt = 0; kt < KT; ++kt) {
-        const int pf = kt + STAGES - 1;
-        if (tid == 0 && pf < KT) issue(pf, pf % STAGES);
         mbar_wait(smem_u32(&full[s]), phase);
         const uint32_t a = base + s * STAGE_BYTES, w = a + A_BYTES;
         asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
 #pragma unroll
         for (int k = 0; k < BK / 16; ++k) wgmma_m64n128k16(d, smem_desc(a + k * 32), smem_desc(w + k * 32));
         asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
-        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
-        __syncthreads();  // stage s may be refilled by the next iteration's TMA
+        asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");  // stage kt-1's group is done
+        __syncthreads();  // ... in every warp: its slot may be refilled
+        const int pf = kt + STAGES - 1;
+        if (tid == 0 && pf < KT) issue(pf, pf % STAGES);
         if (++s == STAGES) {
             s = 0;
             phase ^= 1;
         }
     }
+    asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
 
     // epilogue: accumulator fragment j*4+{0,1} is row 16*warp + lane/4, columns 8j + 2*(lane%4) + {0,1}
     const int row = m0 + warp * 16 + (lane >> 2);

@@ -40,6 +40,11 @@ MAX_CYCLES = 10**11
 MAX_EPOCH_CYCLES = 60
 
 
+#: Core flags that follow from the base opcode alone (static_table).
+_OPCODE_FLAGS = {"EXIT": core.F_EXIT, "IMAD": core.F_IMAD, "LDGDEPBAR": core.F_LDGDEPBAR, "DEPBAR": core.F_DEPBAR,
+                 "UCGABAR_ARV": core.F_CGA_ARRIVE, "UCGABAR_WAIT": core.F_CGA_WAIT}
+
+
 def epoch_cycles(cfg: GPUConfig) -> int:
     """Cycles per epoch of the core (``gpusim.core.sm.run_sm``): the shortest time from the issue of a
     global access to the release of its result, so that no result is due in the epoch that issued it.
@@ -209,26 +214,14 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             f |= core.F_RFC
         if variable[i]:
             f |= core.F_VARIABLE
-        if base == "EXIT":
-            f |= core.F_EXIT
-        elif base == "BAR" and "ARV" not in mods:
-            f |= core.F_BARRIER
+        if base in _OPCODE_FLAGS:
+            f |= _OPCODE_FLAGS[base]
         elif base == "BAR":
-            f |= core.F_BAR_ARRIVE
-        elif base == "IMAD":
-            f |= core.F_IMAD
-        elif base == "LDGDEPBAR":
-            f |= core.F_LDGDEPBAR
-        elif base == "DEPBAR":
-            f |= core.F_DEPBAR
+            f |= core.F_BAR_ARRIVE if "ARV" in mods else core.F_BARRIER
         elif base == "WARPGROUP" and "DEPBAR" in mods:
             f |= core.F_WG_DEPBAR
         elif base == "WARPGROUP" and "ARRIVE" in mods:
             f |= core.F_WG_ARRIVE
-        elif base == "UCGABAR_ARV":
-            f |= core.F_CGA_ARRIVE
-        elif base == "UCGABAR_WAIT":
-            f |= core.F_CGA_WAIT
         elif base == "WARPSYNC":
             f |= core.F_MEMBAR  # the warp waits pipes.warpsync_latency (an estimate, configs/README.md)
             lat = cfg.pipes.warpsync_latency_cycles

@@ -1420,6 +1420,8 @@ def run_sm(p, g, st, cta_warp_ptr, warp_inst_ptr, inst_static, inst_mask, inst_s
             limit = tstar + ahead
         for sm in range(n_sm):
             ptr[sm] = smg[sm, SG_POS]
+        # two loops with one body: prange forks and joins even for one iteration, which the short rounds
+        # of memory-bound code cannot afford, and Numba picks prange or range only at compile time
         if par and nw > 1:
             for w in prange(nw):
                 for sm in range(w * n_sm // nw, (w + 1) * n_sm // nw):

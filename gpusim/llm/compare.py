@@ -23,7 +23,7 @@ from pathlib import Path
 from gpusim.errors import GpusimError
 from gpusim.llm.machines import COMMON_KEYS
 
-__all__ = ["GROUPS", "compare", "load_report", "write_comparison"]
+__all__ = ["GROUPS", "compare", "load_report", "markdown", "write_comparison"]
 
 #: Operator groups of the chart and table: graph operator kinds (gpusim.llm.graph) per group.
 GROUPS = {
@@ -101,7 +101,8 @@ def compare(reports: list[dict], allow_mixed: bool = False) -> dict:
     return {"workloads": sorted(work), "machines": machines, "operators": ops}
 
 
-def _markdown(c: dict) -> str:
+def markdown(c: dict) -> str:
+    """The comparison as Markdown tables (``compare.md``)."""
     ms = c["machines"]
     out = [f"# gpusim compare: {', '.join(f'{m} | {s}' for m, s in c['workloads'])}", ""]
     gnames = [g for g in (*GROUPS, "other") if any(m["groups_seconds"][g] for m in ms)]
@@ -169,7 +170,7 @@ def write_comparison(paths: list[str | Path], out_dir: str | Path, allow_mixed: 
     try:
         out.mkdir(parents=True, exist_ok=True)
         files = [out / "compare.md", out / "compare.json"]
-        files[0].write_text(_markdown(c))
+        files[0].write_text(markdown(c))
         files[1].write_text(json.dumps(c, indent=2) + "\n")
         if chart:
             files.append(out / "compare.png")
@@ -178,6 +179,3 @@ def write_comparison(paths: list[str | Path], out_dir: str | Path, allow_mixed: 
         raise GpusimError(f"{out}: cannot write the comparison: {e.strerror}") from None
     return c, files
 
-
-def markdown(c: dict) -> str:
-    return _markdown(c)

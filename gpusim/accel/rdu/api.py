@@ -10,10 +10,11 @@ from collections.abc import Sequence
 
 from gpusim.accel.rdu.config import load_rdu_config
 from gpusim.accel.rdu.report import step_report
-from gpusim.accel.rdu.schedule import RDUError, StepResult, simulate_coe, simulate_step
+from gpusim.accel.rdu.schedule import StepResult, simulate_coe, simulate_step
+from gpusim.llm.coe import parse_coe_spec
 from gpusim.llm.model import ModelSpec, load_model
 
-__all__ = ["run", "run_step", "parse_coe"]
+__all__ = ["run", "run_step"]
 
 
 def _model(model: str | ModelSpec) -> ModelSpec:
@@ -25,25 +26,6 @@ def run_step(preset: str, model: str | ModelSpec, step: str, fusion: str = "fuse
     return simulate_step(load_rdu_config(preset, overrides), _model(model), step, fusion)
 
 
-_COE_KEYS = {"experts": 150, "batch": 8, "prompt": 128, "out": 20}
-
-
-def parse_coe(text: str) -> dict[str, int]:
-    """``experts=150,batch=8,prompt=128,out=20`` (defaults: the paper's BS=8, 20 output tokens)."""
-    d = dict(_COE_KEYS)
-    for item in filter(None, (x.strip() for x in text.split(","))):
-        k, eq, v = item.partition("=")
-        if not eq or k.strip() not in d:
-            raise RDUError(f"--coe '{text}': '{item}': expected key=value with key in {', '.join(_COE_KEYS)}")
-        try:
-            d[k.strip()] = int(v)
-        except ValueError:
-            raise RDUError(f"--coe '{text}': '{item}': value must be an integer") from None
-        if d[k.strip()] < 1:
-            raise RDUError(f"--coe '{text}': '{item}': must be >= 1")
-    return d
-
-
 def run(preset: str, model: str | ModelSpec, step: str, fusion: str = "fused_ho_looped",
         overrides: Sequence[str] = (), coe: str | None = None) -> dict:
     """Simulate one step and return the report dict; with ``coe`` also a Composition-of-Experts run of
@@ -53,7 +35,7 @@ def run(preset: str, model: str | ModelSpec, step: str, fusion: str = "fused_ho_
     res = simulate_step(spec, m, step, fusion)
     c = None
     if coe is not None:
-        p = parse_coe(coe)
+        p = parse_coe_spec(coe, ("experts", "batch", "prompt", "out"))
         c = simulate_coe(spec, m, m, experts=p["experts"], batch=p["batch"], prompt_tokens=p["prompt"],
                          output_tokens=p["out"], fusion=fusion)
     return step_report(res, preset, c)

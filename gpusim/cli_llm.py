@@ -4,6 +4,7 @@
                [--tp N] [--no-dedup] [--cuda-graph] [--set KEY=VALUE ...] [--quiet]
     gpusim llm --model llama-2-7b --step prefill:tokens=2048 --systolic tpu-v4 [-o OUT]
     gpusim llm --model llama-2-7b --step decode:batch=1,context=1024 --rdu sn40l-8 [--fusion F] [--coe SPEC]
+    gpusim llm --op gemm:m=4096,n=4096,k=4096 --gpu a100-sxm4-80gb [-o OUT]   # one operator alone
     gpusim llm --list
 
 Writes ``OUT/report.json`` in the shape shared by the three machines (:mod:`gpusim.llm.machines`:
@@ -38,6 +39,8 @@ def _cmd_llm(a: argparse.Namespace) -> int:
         print("steps:    decode:batch=B,context=C | prefill:tokens=T[,batch=B,past=P,sample=0|1] | "
               "groups joined by '+' (mixed batch) | a YAML file {requests: [...]}")
         return 0
+    if a.op:
+        return _cmd_op(a)
     missing = [f"--{k}" for k in ("model", "step") if not getattr(a, k)]
     machines = [k for k in ("gpu", "systolic", "rdu") if getattr(a, k)]
     if len(machines) != 1:
@@ -85,6 +88,17 @@ def _cmd_llm(a: argparse.Namespace) -> int:
         lines = M.summary_lines(rep)
     rep["overrides"] = list(sets)
     out = Path(a.output)
+    _write(out, rep, config_text)
+    if not a.quiet:
+        for line in lines:
+            print(line)
+        print(f"wrote {out / 'report.json'}" + (f" and {out / 'config.resolved.yaml'}" if config_text else ""))
+    return 0
+
+
+def _write(out: Path, rep: dict, config_text: str | None) -> None:
+    from gpusim.errors import GpusimError
+
     try:
         out.mkdir(parents=True, exist_ok=True)
         (out / "report.json").write_text(json.dumps(rep, indent=2, default=str) + "\n")
@@ -92,10 +106,45 @@ def _cmd_llm(a: argparse.Namespace) -> int:
             (out / "config.resolved.yaml").write_text(config_text)
     except OSError as e:
         raise GpusimError(f"{out}: cannot write the report: {e.strerror}") from None
+
+
+def _cmd_op(a: argparse.Namespace) -> int:
+    """``--op``: one operator alone on a GPU config (gpusim.llm.op)."""
+    from gpusim.errors import GpusimError
+
+    wrong = [f for f, on in (("--model", a.model), ("--step", a.step), ("--systolic", a.systolic), ("--rdu", a.rdu),
+                             ("--coe", a.coe), ("--fusion", a.fusion), ("--tp", a.tp)) if on]
+    if wrong:
+        raise GpusimError(f"llm --op: {', '.join(wrong)} do not apply to one operator (it runs on one --gpu)")
+    if not a.gpu:
+        raise GpusimError("llm --op: --gpu required")
+    from gpusim.config import dump_config, load_config
+    from gpusim.llm import machines as M
+    from gpusim.llm.op import op_graph
+    from gpusim.llm.run import summary_lines
+
+    g = op_graph(a.op)
+    sets = a.set or []
+    cfg = load_config(a.gpu, sets)
+    progress = not a.quiet and sys.stderr.isatty()
+    rep = M.run_gpu(None, None, cfg, graph=g, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
+                    sample=a.sample)
+    rep["machine"]["config"] = rep["gpu_config"] = a.gpu
+    rep["op"] = a.op
+    rep["overrides"] = list(sets)
+    out = Path(a.output)
+    _write(out, rep, dump_config(cfg))
     if not a.quiet:
-        for line in lines:
+        for line in summary_lines(rep):
             print(line)
-        print(f"wrote {out / 'report.json'}" + (f" and {out / 'config.resolved.yaml'}" if config_text else ""))
+        o = rep["operators"][0]
+        for k in o["kernels"]:
+            print(f"  kernel {k['kernel']}: grid {tuple(k['grid'])}, block {tuple(k['block'])}, "
+                  f"{k['cycles']:,} cycles, {k['ctas_per_sm']} CTAs/SM")
+        print(f"{o['name']}: {o['seconds'] * 1e6:.2f} us, {o['flops_per_s'] / 1e12:.2f} TFLOP/s "
+              f"({o['tensor_utilisation']:.1%} of the tensor peak), {o['dram_bytes_per_s'] / 1e9:.0f} GB/s DRAM "
+              f"({o['dram_utilisation']:.1%} of peak)")
+        print(f"wrote {out / 'report.json'} and {out / 'config.resolved.yaml'}")
     return 0
 
 
@@ -107,6 +156,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", help="model preset under configs/models/ (e.g. llama-2-7b, tiny) or a YAML path")
     p.add_argument("--step", help="serving step, e.g. decode:batch=1,context=1024, prefill:tokens=512, "
                                   "prefill:tokens=256,past=768,sample=0+decode:batch=16,context=2048, or a YAML file")
+    p.add_argument("--op", metavar="OP", help="one operator alone instead of --model/--step (GPU only): "
+                                              "gemm:m=M,n=N,k=K | gemv:batch=B,n=N,k=K | attention:batch=B,heads=H,"
+                                              "kv_heads=G,q_len=Q[,kv_len=L,causal=0|1] | decode_attention:batch=B,"
+                                              "heads=H,kv_heads=G,context=C (gpusim.llm.op)")
     p.add_argument("--gpu", help="GPU config name (e.g. a100-sxm4-80gb, h100-sxm5-80gb) or YAML path")
     p.add_argument("--systolic", metavar="PRESET", help="or a systolic-array chip: preset under configs/accel/ "
                                                         "(e.g. tpu-v4) or YAML path")

@@ -69,14 +69,20 @@ def classify(flops_per_s: float, dram_bytes_per_s: float, peak_flops: float, pea
     return "compute" if uc >= um else "memory"
 
 
-def run_gpu(model: str | ModelSpec, step: str | Step, gpu, *, tp: int = 1, overrides: Sequence[str] = (),
-            **kw) -> dict:
+def run_gpu(model: str | ModelSpec | None, step: str | Step | None, gpu, *, tp: int = 1,
+            overrides: Sequence[str] = (), graph=None, **kw) -> dict:
     """:func:`gpusim.llm.run.simulate_step` with the common keys added (``machine``, per-operator
-    ``compute_utilisation`` / ``memory_utilisation`` / ``overhead_seconds``)."""
+    ``compute_utilisation`` / ``memory_utilisation`` / ``overhead_seconds``).  ``graph``: a one-operator
+    graph (:func:`gpusim.llm.op.op_graph`) instead of ``model`` and ``step``."""
+    from gpusim.config import load_config
     from gpusim.llm.run import resolve, simulate_step
 
-    m, st, cfg = resolve(model, step, gpu, list(overrides))
-    rep = simulate_step(m, st, cfg, tp=tp, **kw)
+    if graph is None:
+        m, st, cfg = resolve(model, step, gpu, list(overrides))
+        rep = simulate_step(m, st, cfg, tp=tp, **kw)
+    else:
+        cfg = load_config(gpu, list(overrides)) if isinstance(gpu, str) else gpu
+        rep = simulate_step(None, None, cfg, tp=tp, graph=graph, **kw)
     per_launch_s = rep["launch_cycles_each"] / rep["clock_hz"]
     for o in rep["operators"]:
         o["compute_utilisation"] = o["tensor_utilisation"]

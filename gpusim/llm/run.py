@@ -255,7 +255,8 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
         Vc = Kc + kvb
         if s["phase"] == "prefill":
-            return [(K.flash_attn(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Vc, O), 1)]
+            return [(K.flash_attn(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Vc, O,
+                                  causal=s.get("causal", True)), 1)]
         ctx = s["kv_len"]
         _, ns = K.decode_splits(ctx)
         c1, c2 = K.decode_attn(arch, B, H, Hkv, ctx, Q, Kc, Vc, act(f"attn.partial.{gi}", 4 * B * H * ns * D),
@@ -568,7 +569,7 @@ def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
 
 def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig, *, tp: int = 1,
                   dedup: bool = True, cuda_graph: bool = False, overrides: list[str] | tuple[str, ...] = (),
-                  progress: bool = False, sample: int | None = None) -> dict:
+                  progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None) -> dict:
     """Simulate one serving step; returns the report dict.  Keys: ``step_seconds`` (kernels + launch
     overheads), ``kernel_seconds``, ``launch_seconds``, ``launches``, ``tokens_per_second`` (new
     tokens computed per second), ``output_tokens_per_second`` (sequences that sample a token, per
@@ -578,6 +579,9 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     tensor_utilisation, dram_utilisation, bound, sampled, relative_error), ``not_simulated``,
     ``distinct_kernels_simulated``, ``sampling``, ``wall_seconds``, ``peak_rss_bytes``.
 
+    ``graph``: simulate this operator graph instead of building one from ``model`` and ``step`` (which
+    are then ignored): :func:`gpusim.llm.op.op_graph` makes the one-operator graph of ``--op``.
+
     ``sample`` = k: CTA-wave sampling of every kernel with more than warm-up + k + drain waves
     (:func:`simulate_kernel`); each such kernel entry carries its ``sampling`` record, an operator
     ``sampled`` = True and ``relative_error`` (its kernels' error bounds over its cycles), and
@@ -586,10 +590,14 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     ``report["sampling"]`` is None."""
     wall = time.perf_counter()
     k = check_sample(sample)
-    m, st, cfg = resolve(model, step, gpu, overrides)
+    if graph is None:
+        m, st, cfg = resolve(model, step, gpu, overrides)
+    else:   # one operator alone (gpusim.llm.op): its graph carries a stand-in model and step
+        m, st = graph.model, graph.step
+        cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
     check_model(m)
     arch = K.arch_for_binary_version(cfg.compute_capability)
-    g = build_graph(m, st, tp)
+    g = build_graph(m, st, tp) if graph is None else graph
     launches, skipped = schedule(g, arch, dedup)
     clock = cfg.sm.clock_hz
     peak_f = tensor_peak_flops(cfg, arch)
@@ -734,8 +742,9 @@ def summary_lines(rep: dict) -> list[str]:
     lines.append(f"step: {rep['step_seconds'] * 1e3:.4g} ms = kernels {rep['kernel_seconds'] * 1e3:.4g} ms + "
                  f"{rep['launches']} launches {rep['launch_seconds'] * 1e3:.4g} ms "
                  f"({'CUDA graph' if rep['cuda_graph'] else 'stream'})")
-    lines.append(f"tokens/s: {rep['tokens_per_second']:,.1f} computed ({rep['tokens']} per step), "
-                 f"{rep['output_tokens_per_second']:,.1f} sampled ({rep['sampled_tokens']} per step)")
+    if not rep.get("op"):   # one operator alone (--op) has no tokens of its own
+        lines.append(f"tokens/s: {rep['tokens_per_second']:,.1f} computed ({rep['tokens']} per step), "
+                     f"{rep['output_tokens_per_second']:,.1f} sampled ({rep['sampled_tokens']} per step)")
     sp = rep.get("sampling")
     if sp is not None:
         lines.append(f"CTA-wave sampling ({sp['warmup_waves']} warm-up + {sp['measured_waves']} measured + "

@@ -1,0 +1,152 @@
+"""One operator alone: ``gpusim llm --op gemm:m=4096,n=4096,k=4096 --gpu CFG``.
+
+A user who measured one GEMM or one attention call on their GPU wants the simulator's number for
+exactly that shape, chosen and run the way a serving step would run it (same kernel selection,
+same kernels, same report).  This module parses an operator description into a one-operator
+:class:`~gpusim.llm.graph.OperatorGraph`; :func:`gpusim.llm.run.simulate_step` runs it like any
+step (``graph=``), and the report's ``operators[0]`` carries ``seconds``, ``flops_per_s``,
+``dram_bytes_per_s`` and the chosen kernel(s) with their tile.
+
+Grammar (``kind:key=value,...``; sizes are integers)::
+
+    gemm:m=M,n=N,k=K[,dtype=fp16|bf16]            Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout)
+    gemv:batch=B,n=N,k=K[,dtype=...]              the same with M = B decode rows (B <= 8 runs the GEMV kernels)
+    attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1]
+                                                   prefill attention (FlashAttention-2 style; the queries are
+                                                   the last Q of L positions: chunked prefill when L > Q)
+    decode_attention:batch=B,heads=H,kv_heads=G,context=C[,head_dim=128]
+                                                   one new token per sequence attending to C positions
+
+FLOPs and minimum bytes follow :mod:`gpusim.llm.graph`'s conventions (a multiply-add is 2 FLOPs;
+attention counts the causal triangle).  A shape or dtype no kernel can run is refused with one
+line naming the operator and the reason (exit status 2), never run on a substitute.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+from gpusim.errors import GpusimError
+from gpusim.llm.graph import Operator, OperatorGraph, Tensor
+from gpusim.llm.model import DTYPE_BITS, ModelSpec, RequestGroup, Step
+
+#: keys per operator kind: (required, optional with defaults)
+OP_KEYS: dict[str, tuple[tuple[str, ...], dict[str, int | str]]] = {
+    "gemm": (("m", "n", "k"), {"dtype": "fp16"}),
+    "gemv": (("batch", "n", "k"), {"dtype": "fp16"}),
+    "attention": (("batch", "heads", "kv_heads", "q_len"), {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16"}),
+    "decode_attention": (("batch", "heads", "kv_heads", "context"), {"head_dim": 128, "dtype": "fp16"}),
+}
+#: dtypes the project's kernels compute in (bf16 runs the fp16 kernels unchanged: same widths, same
+#: tensor-core rate on Ampere and Hopper)
+OP_DTYPES = ("fp16", "bf16")
+
+
+class OpError(GpusimError):
+    """A malformed ``--op`` description or a shape no kernel can run."""
+
+
+def parse_op(text: str) -> tuple[str, dict]:
+    """``kind:key=value,...`` -> (kind, values with defaults filled in).  OpError names the part at fault."""
+    if not text or not text.strip():
+        raise OpError("op: empty (e.g. gemm:m=4096,n=4096,k=4096)")
+    kind, sep, body = text.strip().partition(":")
+    kind = kind.strip().lower()
+    if kind not in OP_KEYS:
+        near = difflib.get_close_matches(kind, sorted(OP_KEYS), n=1)
+        raise OpError(f"op '{text}': unknown operator '{kind}' (one of {', '.join(OP_KEYS)})"
+                      + (f"; did you mean '{near[0]}'?" if near else ""))
+    if not sep:
+        raise OpError(f"op '{text}': expected '{kind}:key=value,...'")
+    required, optional = OP_KEYS[kind]
+    vals: dict = dict(optional)
+    seen: set[str] = set()
+    for item in filter(None, (x.strip() for x in body.split(","))):
+        k, eq, v = item.partition("=")
+        k, v = k.strip().lower(), v.strip()
+        if not eq or k not in (*required, *optional):
+            near = difflib.get_close_matches(k, sorted((*required, *optional)), n=1)
+            raise OpError(f"op '{text}': '{item}': expected key=value with key in {sorted((*required, *optional))}"
+                          + (f" (did you mean '{near[0]}'?)" if near else ""))
+        if k in seen:
+            raise OpError(f"op '{text}': '{k}' given twice")
+        seen.add(k)
+        if k == "dtype":
+            v = v.lower()
+            if v not in DTYPE_BITS:
+                raise OpError(f"op '{text}': dtype '{v}' unknown (one of {', '.join(DTYPE_BITS)})")
+            vals[k] = v
+            continue
+        try:
+            iv = int(v)
+        except ValueError:
+            raise OpError(f"op '{text}': '{item}': value must be an integer") from None
+        if iv < (0 if k == "causal" else 1) or (k == "causal" and iv > 1):
+            raise OpError(f"op '{text}': '{item}': out of range")
+        vals[k] = iv
+    missing = [k for k in required if k not in seen]
+    if missing:
+        raise OpError(f"op '{text}': missing {', '.join(missing)}")
+    if vals["dtype"] not in OP_DTYPES:
+        raise OpError(f"op '{text}': dtype {vals['dtype']}: gpusim's kernels compute in "
+                      f"{' / '.join(OP_DTYPES)} (no {vals['dtype']} kernel yet)")
+    return kind, vals
+
+
+def _nbytes(shape: tuple[int, ...], dtype: str) -> int:
+    n = 1
+    for s in shape:
+        n *= s
+    return (n * DTYPE_BITS[dtype] + 7) // 8
+
+
+def op_graph(text: str) -> OperatorGraph:
+    """The one-operator graph of ``text`` (module grammar).  Its model is a stand-in named after the
+    operator (no weights beyond the operator's own); its step has the operator's rows as tokens."""
+    kind, v = parse_op(text)
+    dt = v["dtype"]
+    tensors: dict[str, Tensor] = {}
+
+    def t(name: str, shape: tuple[int, ...]) -> str:
+        tensors[name] = Tensor(name, shape, dt)
+        return name
+
+    if kind in ("gemm", "gemv"):
+        M = v["m"] if kind == "gemm" else v["batch"]
+        N, K = v["n"], v["k"]
+        x, w, y = t("op.x", (M, K)), t("op.weight", (N, K)), t("op.y", (M, N))
+        op = Operator("op.gemm", "gemm", 1, {"M": M, "N": N, "K": K}, dt, 2 * M * N * K,
+                      _nbytes((M, K), dt) + _nbytes((N, K), dt), _nbytes((M, N), dt), (x, w), (y,), dt,
+                      _nbytes((N, K), dt))
+        model = ModelSpec(name=f"op {kind}", layers=1, hidden=K, heads=1, kv_heads=1, ffn=N, vocab=N, head_dim=128,
+                          dtype=dt, weight_dtype=dt, kv_dtype=dt)
+        step = Step((RequestGroup("prefill", 1, M, 0, sample=False),), text.strip())
+        return OperatorGraph(model=model, step=step, tp=1, operators=(op,), tensors=tensors)
+
+    B, H, G, D = v["batch"], v["heads"], v["kv_heads"], v["head_dim"]
+    if H % G:
+        raise OpError(f"op '{text}': heads {H} is not a multiple of kv_heads {G}")
+    if kind == "attention":
+        q = v["q_len"]
+        L = v["kv_len"] or q
+        if L < q:
+            raise OpError(f"op '{text}': kv_len {L} < q_len {q} (the queries are the last q_len of kv_len positions)")
+        causal = bool(v["causal"])
+        phase, past = "prefill", L - q
+        pairs = q * past + q * (q + 1) // 2 if causal else q * L
+    else:
+        q, L, causal, phase = 1, v["context"], True, "decode"
+        past, pairs = L - 1, L
+    flops = 4 * D * pairs * H * B
+    rd = _nbytes((B, q, H, D), dt) + 2 * _nbytes((B, L, G, D), dt)
+    wr = _nbytes((B, q, H, D), dt)
+    t("layer.qkv", (B * q, (H + 2 * G) * D))
+    t("layer.kv_cache", (B, L, 2 * G, D))
+    t("layer.attn_out", (B * q, H * D))
+    op = Operator(f"op.attn.{phase}0", "attention", 1,
+                  {"batch": B, "heads": H, "kv_heads": G, "head_dim": D, "q_len": q, "kv_len": L, "causal": causal,
+                   "phase": phase}, dt, flops, rd, wr, ("layer.qkv", "layer.kv_cache"), ("layer.attn_out",))
+    model = ModelSpec(name=f"op {kind}", layers=1, hidden=H * D, heads=H, kv_heads=G, ffn=H * D, vocab=1,
+                      head_dim=D, max_positions=max(L, 1), dtype=dt, weight_dtype=dt, kv_dtype=dt)
+    step = Step((RequestGroup(phase, B, q, past, sample=False),), text.strip())
+    return OperatorGraph(model=model, step=step, tp=1, operators=(op,), tensors=tensors)

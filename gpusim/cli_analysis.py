@@ -71,10 +71,14 @@ def _cmd_validate(a: argparse.Namespace) -> int:
     out = Path(a.output or "validation-out")
     files = validate.write_report(result, out)
     s = result["summary"]
+    sp, sc = result["summary_predictions"], result["summary_calibration"]
     if "mape" in s:
-        print(f"{s['compared']} cases compared ({s['skipped']} skipped, {s['errors']} errors): "
-              f"MAPE {s['mape']:.1f}%, median APE {s['median_ape']:.1f}%, p90 {s['p90_ape']:.1f}%, "
-              f"max {s['max_ape']:.1f}% ({s['max_ape_case']})")
+        print(f"{s['compared']} cases compared ({s['skipped']} skipped, {s['errors']} errors)")
+        if "mape" in sp:
+            print(f"  predictions: {sp['compared']} cases, MAPE {sp['mape']:.1f}%, median APE {sp['median_ape']:.1f}%, "
+                  f"max {sp['max_ape']:.1f}% ({sp['max_ape_case']})")
+        if "mape" in sc:
+            print(f"  calibration (reproduces its inputs): {sc['compared']} cases, MAPE {sc['mape']:.1f}%")
     else:
         print(f"no case compared ({s['skipped']} skipped, {s['errors']} errors)")
     for r in result["cases"]:

@@ -246,7 +246,8 @@ class Case:
     where: str
     skip_reason: str | None = None
     native_units: tuple[str, ...] = ()
-    calibration: bool = False          # the config takes a value from this very reference row
+    calibration: bool = False          # role: the config or the model takes a value from this reference row
+    cited_by: tuple[str, ...] = ()     # file:line of every config / ISA table / model source citing the row
 
 
 @dataclasses.dataclass
@@ -292,6 +293,90 @@ def load_suites(paths: list[str | Path], reference_files: list[Path] | None = No
         seen_names[s.name] = s.path
         suites.append(s)
     return suites
+
+
+# ----------------------------------------------------------------------------------------------
+# Roles: calibration or prediction, decided by what the model's sources cite.
+
+#: a hardware-row id, or a range of them (``HW017-HW042``, ``HW084–HW086``)
+_ROW_ID = re.compile(r"\b(HW)(\d{3})(?:\s*[-\u2013]\s*(?:HW)?(\d{3}))?\b")
+#: model sources every case depends on besides its config files: the ISA tables and the model code
+#: (this module only names ids as examples)
+_MODEL_SOURCE_GLOBS = ("isa/*.yaml", "gpusim/**/*.py")
+
+
+def _cited_in(path: Path) -> dict[str, list[str]]:
+    """Row id -> ['file:line', ...] of every citation in ``path`` (ranges expanded)."""
+    out: dict[str, list[str]] = {}
+    try:
+        text = path.read_text()
+    except OSError:
+        return out
+    shown = _rel(path)
+    for n, line in enumerate(text.splitlines(), 1):
+        for m in _ROW_ID.finditer(line):
+            lo = int(m.group(2))
+            hi = int(m.group(3)) if m.group(3) else lo
+            for k in range(lo, max(lo, hi) + 1):
+                out.setdefault(f"HW{k:03d}", []).append(f"{shown}:{n}")
+    return out
+
+
+_SOURCE_CACHE: dict[Path, dict[str, list[str]]] = {}
+
+
+def _citations(paths) -> dict[str, list[str]]:
+    merged: dict[str, list[str]] = {}
+    for p in paths:
+        p = Path(p).resolve()
+        if p not in _SOURCE_CACHE:
+            _SOURCE_CACHE[p] = _cited_in(p)
+        for k, v in _SOURCE_CACHE[p].items():
+            merged.setdefault(k, []).extend(v)
+    return merged
+
+
+def model_sources(cfg, config: str | Path | None = None) -> list[Path]:
+    """The files a simulation with ``cfg`` takes numbers from: the config file ``config`` (name or
+    path) and the files of its ``extends`` chain (from the config's provenance), the ISA tables and
+    the model code."""
+    files: set[Path] = set()
+    if config is not None:
+        from gpusim.config import find_config
+
+        try:
+            files.add(find_config(config).resolve())
+        except ConfigError:
+            pass
+    for _, origin in getattr(cfg, "provenance", ()):
+        for cand in (Path(origin), REPO_ROOT / origin):
+            if cand.is_file():
+                files.add(cand.resolve())
+                break
+    here = Path(__file__).resolve()
+    for g in _MODEL_SOURCE_GLOBS:
+        files.update(p.resolve() for p in REPO_ROOT.glob(g) if p.resolve() != here)
+    return sorted(files)
+
+
+def cited_rows(cfg, config: str | Path | None = None) -> dict[str, list[str]]:
+    """Hardware-row id -> where the config (file ``config`` and its parents) or the model cites it (file:line)."""
+    return _citations(model_sources(cfg, config))
+
+
+def _same_measurement(ref: Reference, refs: dict[str, Reference]) -> list[str]:
+    """Ids of other rows that record the same measurement (same metric, value and unit): a quote of
+    the same number elsewhere is the same input."""
+    return [r.id for r in refs.values() if r.id != ref.id and r.metric.strip().lower() == ref.metric.strip().lower()
+            and r.value == ref.value and r.unit == ref.unit]
+
+
+def _role(ref: Reference, refs: dict[str, Reference], cited: dict[str, list[str]]) -> tuple[str, ...]:
+    """Where ``ref`` (or a row of the same measurement) is cited; empty: the case is a prediction."""
+    where: list[str] = []
+    for rid in (ref.id, *_same_measurement(ref, refs)):
+        where += [f"{w} ({rid})" if rid != ref.id else w for w in cited.get(rid, [])]
+    return tuple(where)
 
 
 def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
@@ -392,12 +477,20 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
                     cfg_cache[key] = load_config(gpu, sets)
                 except ConfigError as e:
                     raise _err(lines, (*kp, "set") if sets else (*kp, "gpu"), str(e)) from None
-        calib = c.get("calibration", False)
-        if not isinstance(calib, bool):
-            raise _err(lines, (*kp, "calibration"), f"expected true or false, got {calib!r}")
+        declared = c.get("calibration")
+        if declared is not None and not isinstance(declared, bool):
+            raise _err(lines, (*kp, "calibration"), f"expected true or false, got {declared!r}")
+        cfg = cfg_cache.get((gpu, tuple(sets))) if skip is None else None
+        cited = _role(ref, refs, cited_rows(cfg, gpu)) if cfg is not None else ()
+        if declared is False and cited:
+            raise _err(lines, (*kp, "calibration"),
+                       f"marked a prediction (calibration: false) but {rid} is cited by the model's sources: "
+                       f"{', '.join(cited[:3])}; a prediction's reference row must not be cited by a config, ISA "
+                       f"table or model constant")
         cases.append(Case(suite=name, id=cid, reference=ref, category=str(c.get("category") or wl.kind), gpu=gpu,
                           overrides=list(sets), workload=wl, metric=metric, work=work, note=str(c.get("note") or ""),
-                          where=lines.at(kp), skip_reason=skip, native_units=native, calibration=calib))
+                          where=lines.at(kp), skip_reason=skip, native_units=native,
+                          calibration=bool(cited) or declared is True, cited_by=cited))
     return Suite(path=path, name=name, description=str(data.get("description") or ""), cases=cases)
 
 
@@ -418,7 +511,8 @@ def _run_case(case: Case) -> dict:
     out: dict[str, Any] = {
         "suite": case.suite, "id": case.id, "category": case.category, "gpu_config": case.gpu,
         "overrides": case.overrides, "workload": case.workload.describe(), "note": case.note, "where": case.where,
-        "calibration": case.calibration, "reference": dataclasses.asdict(ref),
+        "calibration": case.calibration, "role": "calibration" if case.calibration else "prediction",
+        "cited_by": list(case.cited_by), "reference": dataclasses.asdict(ref),
     }
     if case.skip_reason:
         out.update(status="skipped", reason=case.skip_reason)
@@ -499,7 +593,8 @@ def run_validation(suites: list[Suite], *, progress: bool = True) -> dict:
         "gpusim_version": gpusim.__version__, "model": getattr(api, "MODEL_NAME", "?"),
         "suites": [{"name": s.name, "path": _rel(s.path), "description": s.description, "cases": len(s.cases)} for s in suites],
         "summary": summarize(results),
-        "summary_independent": summarize([r for r in results if not r.get("calibration")]),
+        "summary_predictions": summarize([r for r in results if not r.get("calibration")]),
+        "summary_calibration": summarize([r for r in results if r.get("calibration")]),
         "by_gpu": _groups(results, "gpu_config"),
         "by_category": _groups(results, "category"),
         "cases": results,
@@ -561,10 +656,11 @@ def compare(old_path: str | Path, new_path: str | Path, threshold: float = 1.0) 
         rows.append((k, fa, fb, delta, verdict))
     order = {"worse": 0, "better": 1, "new": 2, "removed": 3, "not compared": 4, "same": 5}
     rows.sort(key=lambda r: (order[r[4]], r[0]))
-    so, sn = old.get("summary", {}), new.get("summary", {})
+    so = old.get("summary_predictions", old.get("summary_independent", old.get("summary", {})))
+    sn = new.get("summary_predictions", new.get("summary_independent", new.get("summary", {})))
     lines = [f"# Validation: {old_path} -> {new_path}", ""]
     if "mape" in so and "mape" in sn:
-        lines.append(f"MAPE {so['mape']:.1f}% -> {sn['mape']:.1f}% ({sn['mape'] - so['mape']:+.1f} points); "
+        lines.append(f"prediction MAPE {so['mape']:.1f}% -> {sn['mape']:.1f}% ({sn['mape'] - so['mape']:+.1f} points); "
                      f"median APE {so['median_ape']:.1f}% -> {sn['median_ape']:.1f}%")
     lines.append(", ".join(f"{v} {k}" for k, v in counts.items() if v) + f" (threshold {threshold:g} APE points)")
     lines += ["", "| case | APE old % | APE new % | change | verdict |", "|---|---:|---:|---:|---|"]
@@ -667,17 +763,22 @@ def report_markdown(result: dict, images: dict[str, str]) -> str:
            f"gpusim {result['gpusim_version']}; timing model: {result['model']}.", "",
            f"Suites: {names}.  Regenerate with the command in `validation/README.md`.", ""]
     out += ["## Summary", ""]
-    si = result.get("summary_independent", s)
+    sp = result.get("summary_predictions", result.get("summary_independent", s))
+    sc = result.get("summary_calibration", {})
     if "mape" in s:
-        out += ["| cases | compared | skipped | errors | MAPE | median APE | p90 APE | max APE | Pearson r | Pearson r (log10) |",
+        out += ["| role | compared | skipped | errors | MAPE | median APE | p90 APE | max APE | Pearson r | Pearson r (log10) |",
                 "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
-        for label, x in (("all", s), ("independent (calibration cases left out)", si)):
+        for label, x in (("**predictions**", sp), ("calibration (reproduces its inputs)", sc)):
             if "mape" in x:
                 out.append(f"| {label} | {x['compared']} | {x['skipped']} | {x['errors']} | {x['mape']:.1f}% | "
                            f"{x['median_ape']:.1f}% | {x['p90_ape']:.1f}% | {x['max_ape']:.1f}% ({x['max_ape_case']}) | "
                            f"{_opt(x['pearson_r'])} | {_opt(x['pearson_r_log'])} |")
-        out += ["", "A *calibration* case compares with the very measurement a config value was taken from: it "
-                    "checks that the model reproduces its input, not that it predicts.", ""]
+            elif x:
+                out.append(f"| {label} | 0 | {x.get('skipped', 0)} | {x.get('errors', 0)} | - | - | - | - | - | - |")
+        out += ["", "Roles are decided by the code (`gpusim.validate.model_sources`): a case whose reference row, or a "
+                    "row recording the same measurement, is cited by the case's config files, an ISA table or the "
+                    "model code is a *calibration* case: it checks that the model reproduces its input, not that "
+                    "it predicts.  Every other case is a *prediction*; only predictions make the headline.", ""]
     else:
         out += [f"No case was compared ({s['skipped']} skipped, {s['errors']} errors).", ""]
     for title, key in (("By GPU config", "by_gpu"), ("By category", "by_category")):
@@ -692,8 +793,8 @@ def report_markdown(result: dict, images: dict[str, str]) -> str:
         if key in images:
             out += [f"![{alt}]({images[key]})", ""]
     out += ["## Cases", "",
-            "| suite | case | category | config | reference | measured | simulated | unit | error | note |",
-            "|---|---|---|---|---|---:|---:|---|---:|---|"]
+            "| suite | case | role | category | config | reference | measured | simulated | unit | error | note |",
+            "|---|---|---|---|---|---|---:|---:|---|---:|---|"]
     for r in result["cases"]:
         ref = r["reference"]
         if r["status"] == "ok":
@@ -701,11 +802,13 @@ def report_markdown(result: dict, images: dict[str, str]) -> str:
         else:
             sim, err = r["status"], ""
         note = r.get("note", "")
-        if r.get("calibration"):
-            note = "calibration" + ("; " + note if note else "")
+        role = "calibration" if r.get("calibration") else "prediction"
+        if r.get("cited_by"):
+            note = (note + "; " if note else "") + "cited by " + ", ".join(r["cited_by"][:2]) + (
+                " ..." if len(r["cited_by"]) > 2 else "")
         if r["status"] != "ok":
             note = (note + "; " if note else "") + r.get("reason", "")
-        out.append(f"| {r['suite']} | {r['id']} | {r['category']} | {r['gpu_config']} | {ref['id']} | "
+        out.append(f"| {r['suite']} | {r['id']} | {role} | {r['category']} | {r['gpu_config']} | {ref['id']} | "
                    f"{_fmt(ref['value'])} | {sim} | {ref['unit']} | {err} | {_md(note)} |")
     out += ["", "## References", "", "| id | GPU | metric | value | unit | conditions | source |", "|---|---|---|---:|---|---|---|"]
     seen = set()

@@ -170,8 +170,9 @@ def test_validate_end_to_end_writes_json_markdown_self_contained_html_and_plots(
     assert shared["simulated_native"]["unit"] == "cycles"
     assert shared["simulated"] == pytest.approx(shared["simulated_native"]["value"] / 1.8)
     assert res["summary"]["mape"] == pytest.approx((chain["ape"] + shared["ape"]) / 2)
-    # a calibration case (the config's value came from that reference) is left out of the independent summary
-    assert res["summary_independent"]["compared"] == 1 and res["summary_independent"]["mape"] == pytest.approx(chain["ape"])
+    # a calibration case (the config's value came from that reference) is left out of the prediction summary
+    assert res["summary_predictions"]["compared"] == 1 and res["summary_predictions"]["mape"] == pytest.approx(chain["ape"])
+    assert res["summary_calibration"]["compared"] == 1 and chain["role"] == "prediction" and shared["role"] == "calibration"
     md = (out / "report.md").read_text()
     assert "| MAPE |" in md.replace("MAPE | median", "MAPE |") and "![simulated vs measured" in md
     html = (out / "report.html").read_text()
@@ -244,3 +245,68 @@ def test_unknown_benchmark_and_parameter_are_named():
     with pytest.raises(mb.MicrobenchError, match="working_set.*unknown unit"):
         mb.check_params("pointer_chase", {"working_set": "4 MB/s"})
     assert math.isclose(mb.check_params("pointer_chase", {"working_set": "4 MiB"})["working_set"], 4 << 20)
+
+
+# ----------------------------------------------------------------------------------------------
+# Roles: calibration or prediction, decided by the code.
+
+ROLE_REF = "id,gpu,metric,value,unit,conditions,source\nHW901,RTX A6000,made-up latency,24,ns,test row,made up\n" \
+           "HW902,RTX A6000,made-up latency (quoted elsewhere),24,ns,test row,made up\n" \
+           "HW903,RTX A6000,made-up latency,24,ns,same measurement as HW901,made up\n"
+
+
+def _role_suite(tmp_path, comment: str, calibration: str = "") -> Path:
+    (tmp_path / "ref.csv").write_text(ROLE_REF)
+    (tmp_path / "cfg.yaml").write_text(f"extends: rtx-a6000\n# {comment}\n")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent(f"""\
+        gpu: {tmp_path / 'cfg.yaml'}
+        references: [ref.csv]
+        cases:
+          - id: a
+            reference: HW901
+            workload: {{microbench: shared_latency, params: {{steps: 64}}}}
+            {calibration}
+          - id: b
+            reference: HW902
+            workload: {{microbench: shared_latency, params: {{steps: 64}}}}
+        """))
+    return tmp_path / "s.yaml"
+
+
+def test_a_case_whose_row_a_config_cites_is_calibration_and_the_others_predictions(tmp_path):
+    """Rule (issue 16): the role is derived from the sources the simulation loads — a reference row
+    cited by a config file of the case's extends chain makes the case calibration; a row nobody
+    cites is a prediction.  (Checked to fail with the scan disabled.)"""
+    (s,) = v.load_suites([_role_suite(tmp_path, "memory.shared_latency from HW901")])
+    a, b = s.cases
+    assert a.calibration and any("cfg.yaml:2" in w for w in a.cited_by)
+    assert not b.calibration and b.cited_by == ()
+
+
+def test_a_row_recording_the_same_measurement_as_a_cited_row_is_calibration(tmp_path):
+    """A quote of the same number (same metric, value and unit) under another id is the same input."""
+    (s,) = v.load_suites([_role_suite(tmp_path, "value from HW903")])
+    assert s.cases[0].calibration and "(HW903)" in s.cases[0].cited_by[0]
+    assert not s.cases[1].calibration          # HW902: another metric
+
+
+def test_a_range_of_row_ids_cites_every_row_inside_it(tmp_path):
+    (s,) = v.load_suites([_role_suite(tmp_path, "clock held during the HW900-HW902 runs")])
+    assert s.cases[0].calibration and s.cases[1].calibration
+
+
+def test_a_case_marked_prediction_whose_row_is_cited_is_refused(tmp_path):
+    """Rule: ``calibration: false`` (a claimed prediction) with a cited reference row is an error naming
+    the case and the citing file:line — a prediction must not compare with an input of the model."""
+    p = _role_suite(tmp_path, "memory.shared_latency from HW901", calibration="calibration: false")
+    with pytest.raises(v.ValidationError, match=r"s.yaml:\d+.*marked a prediction.*HW901.*cfg.yaml:2"):
+        v.load_suites([p])
+
+
+def test_the_model_code_and_isa_tables_are_scanned_for_citations():
+    """The model's own sources count: HW105 (ERRBAR cost) is cited in gpusim/assemble.py."""
+    from gpusim.config import load_config
+
+    cited = v.cited_rows(load_config("a100-sxm4-80gb"))
+    assert any(w.startswith("gpusim/assemble.py:") for w in cited["HW105"])
+    assert any(w.startswith("configs/arch/ampere-ga100.yaml:") for w in cited["HW062"])

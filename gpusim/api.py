@@ -78,8 +78,11 @@ def join_control_bits(kt: KernelTrace, listing_path: Path | None):
 
 def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass: str | Path | None = None,
              overrides: list[str] | tuple[str, ...] = (), progress: bool = False, idle_skip: bool = True,
-             use_cache: bool = True, threads: int = 1) -> Report:
+             use_cache: bool = True, threads: int = 1, allow_partial: bool = False) -> Report:
     """Simulate every kernel of TRACE on GPU and return the Report.
+
+    ``allow_partial``: simulate a kernel whose trace holds fewer CTAs than its grid (otherwise a
+    TraceError); its report entry then carries ``partial`` = {ctas, grid_ctas}.
 
     ``threads``: CPU threads that advance the SMs in parallel; the report is identical for any number."""
     if int(threads) < 1:
@@ -104,7 +107,7 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
             rep.memcpy.append({"dst": hex(cmd.dst), "bytes": cmd.nbytes})
             continue
         assert isinstance(cmd, KernelLaunch)
-        kt = wl.load(cmd, use_cache=use_cache)
+        kt = wl.load(cmd, use_cache=use_cache, allow_partial=allow_partial)
         cb, fn = join_control_bits(kt, find_listing(cmd.path, sass))
         if memsys is None:
             memsys = assemble.MemSystem(cfg)
@@ -118,6 +121,8 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
 
         status, cycles, counters = assemble.run(run, kt, progress=_progress, threads=threads)
         kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg, run.pc_stats)
+        if kt.num_ctas < kt.header.num_ctas:
+            kr.partial = {"ctas": kt.num_ctas, "grid_ctas": kt.header.num_ctas}
         rep.kernels.append(kr)
         total += launch + cycles
         insts += kr.warp_instructions

@@ -38,7 +38,9 @@ def _cmd_run(a: argparse.Namespace) -> int:
 
     cfg = load_config(a.gpu, a.set or [])
     progress = not a.quiet and sys.stderr.isatty()
-    rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache, threads=a.threads)
+    _compile_notice(a.quiet)
+    rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache, threads=a.threads,
+                       allow_partial=a.allow_partial)
     rep.gpu_config = a.gpu
     out = Path(a.output)
     try:
@@ -53,6 +55,39 @@ def _cmd_run(a: argparse.Namespace) -> int:
     return 0
 
 
+def _compile_notice(quiet: bool = False) -> None:
+    """Say so before a run that must compile the Numba core first (otherwise it looks hung)."""
+    from gpusim.core import compile_notice
+
+    msg = compile_notice()
+    if msg and not quiet:
+        print(msg, file=sys.stderr, flush=True)
+
+
+def _cmd_warmup(a: argparse.Namespace) -> int:
+    """Compile every jitted part of gpusim ahead of time: the SM core (the bundled vecadd trace) and the
+    functional SASS walker + streamed core of `gpusim llm` (a small GEMV), so later runs start at once."""
+    import time
+
+    from gpusim import api
+    from gpusim.core import cache_dir
+
+    t0 = time.perf_counter()
+    print(f"gpusim warmup: compiling the simulator core into {cache_dir()} ...", file=sys.stderr, flush=True)
+    api.simulate(Path(__file__).resolve().parents[1] / "traces" / "examples" / "vecadd-sm86", "rtx3070")
+    t1 = time.perf_counter()
+    print(f"  SM core and memory system: {t1 - t0:.1f} s", file=sys.stderr, flush=True)
+    from gpusim.llm.machines import run_gpu
+    from gpusim.llm.op import op_graph
+
+    run_gpu(None, None, "a100-sxm4-80gb", graph=op_graph("gemv:batch=1,n=64,k=256"),
+            overrides=["sm.count=2", "memory.l2_slices=2", "memory.l2_size=1 MiB"])
+    t2 = time.perf_counter()
+    print(f"  SASS walker and LLM kernels: {t2 - t1:.1f} s", file=sys.stderr, flush=True)
+    print(f"warm: later runs start without compiling ({t2 - t0:.1f} s in all)")
+    return 0
+
+
 def _trace_info_dict(wl, top: int) -> dict:
     from gpusim.frontend.workload import Memcpy
 
@@ -60,14 +95,14 @@ def _trace_info_dict(wl, top: int) -> dict:
     for cmd in wl.commands:
         if isinstance(cmd, Memcpy):
             continue
-        kt = wl.load(cmd)
+        kt = wl.load(cmd, allow_partial=True)   # information: show a partial trace as such
         h = kt.header
         hist = kt.opcode_histogram()
         kernels.append({
             "name": h.name, "kernel_id": h.kernel_id, "file": str(cmd.path), "grid": list(h.grid), "block": list(h.block),
             "shmem": h.shmem_bytes, "nregs": h.nregs, "binary_version": h.binary_version,
             "tracer_version": h.tracer_version, "isa": kt.isa_family, "raw": kt.raw,
-            "ctas": kt.num_ctas, "warps": kt.num_warps, "warp_instructions": kt.warp_instructions,
+            "ctas": kt.num_ctas, "grid_ctas": h.num_ctas, "partial": kt.num_ctas < h.num_ctas, "warps": kt.num_warps, "warp_instructions": kt.warp_instructions,
             "thread_instructions": kt.thread_instructions, "static_instructions": len(kt.st_opcode),
             "opcodes": dict(list(hist.items())[:top]) if top > 0 else hist,
         })
@@ -91,7 +126,7 @@ def _cmd_trace_info(a: argparse.Namespace) -> int:
         print(f"- {k['name'][:100]}")
         print(f"    sm_{k['binary_version']} ({k['isa']}), tracer v{k['tracer_version']:g}{' raw' if k['raw'] else ''}; "
               f"grid {g}, block {b}, {k['nregs']} regs, {k['shmem']} B shmem")
-        print(f"    {k['ctas']} CTAs, {k['warps']} warps, {k['warp_instructions']:,} warp instructions, "
+        print(f"    {k['ctas']} CTAs" + (f" of the {k['grid_ctas']} in the grid (PARTIAL trace)" if k['partial'] else '') + f", {k['warps']} warps, {k['warp_instructions']:,} warp instructions, "
               f"{k['thread_instructions']:,} thread instructions, {k['static_instructions']} static")
         ops = ", ".join(f"{op} {n:,}" for op, n in k["opcodes"].items())
         print(f"    top opcodes: {ops}")
@@ -110,7 +145,7 @@ def _cmd_trace_convert(a: argparse.Namespace) -> int:
         if isinstance(cmd, Memcpy):
             lines.append(f"MemcpyHtoD,0x{cmd.dst:016x},{cmd.nbytes}")
             continue
-        kt = wl.load(cmd)
+        kt = wl.load(cmd, allow_partial=True)   # conversion keeps whatever CTAs were recorded
         stem = cmd.path.name
         for suf in (".traceg.xz", ".trace.xz", ".traceg", ".trace"):
             if stem.endswith(suf):
@@ -184,7 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU threads that advance the SMs in parallel (default 1; the report is the same for any N)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     r.add_argument("--no-cache", action="store_true", help="parse traces again instead of using the parsed-trace cache")
+    r.add_argument("--allow-partial", action="store_true", help="simulate a kernel trace that holds fewer thread blocks "
+                                                              "than its grid (reported as partial); refused otherwise")
     r.set_defaults(fn=_cmd_run)
+
+    w = sub.add_parser("warmup", help="compile the Numba core ahead of time (after install, in CI or container images)")
+    w.set_defaults(fn=_cmd_warmup)
 
     t = sub.add_parser("trace", help="inspect or convert traces").add_subparsers(dest="tcmd", required=True, metavar="SUBCOMMAND")
     ti = t.add_parser("info", help="kernels, grid/block, warps, warp-instruction counts, opcode histogram")

@@ -64,6 +64,10 @@ def _cmd_llm(a: argparse.Namespace) -> int:
     sets = a.set or []
     config_text = None
     if kind == "gpu":
+        from gpusim.cli import _compile_notice
+
+        _compile_notice(a.quiet)
+    if kind == "gpu":
         from gpusim.config import dump_config
         from gpusim.llm.run import resolve, summary_lines
 
@@ -125,6 +129,9 @@ def _cmd_op(a: argparse.Namespace) -> int:
 
     g = op_graph(a.op)
     sets = a.set or []
+    from gpusim.cli import _compile_notice
+
+    _compile_notice(a.quiet)
     cfg = load_config(a.gpu, sets)
     progress = not a.quiet and sys.stderr.isatty()
     rep = M.run_gpu(None, None, cfg, graph=g, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,

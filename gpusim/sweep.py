@@ -284,9 +284,53 @@ class MicrobenchWorkload:
         return rows, rep
 
 
+@dataclasses.dataclass(frozen=True)
+class LlmOpWorkload:
+    """One LLM operator alone (:mod:`gpusim.llm.op`, as ``gpusim llm --op``): the kernel selection,
+    kernels and report of a serving step; ``sample`` = CTA-wave sampling of long kernels."""
+
+    op: str
+    name: str
+    sample: int | None = None
+    kind: str = "llm_op"
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path) -> "LlmOpWorkload":
+        from gpusim.llm.op import op_graph
+        from gpusim.llm.run import check_sample
+
+        check_keys(extra, ("name", "sample"), lines, kp)
+        if not isinstance(value, str):
+            raise lines.error((*kp, "llm_op"), f"expected an operator like gemm:m=4096,n=4096,k=4096, got {value!r}")
+        try:
+            op_graph(value)
+            sample = check_sample(extra.get("sample"))
+        except GpusimError as e:
+            raise lines.error((*kp, "sample") if "sample" in str(e) else (*kp, "llm_op"), str(e)) from None
+        return cls(op=value, name=str(extra.get("name") or value), sample=sample)
+
+    def describe(self) -> dict:
+        return {"kind": "llm_op", "name": self.name, "op": self.op, "sample": self.sample}
+
+    def report(self, cfg) -> dict:
+        from gpusim.llm.machines import run_gpu
+        from gpusim.llm.op import op_graph
+
+        return run_gpu(None, None, cfg, graph=op_graph(self.op), sample=self.sample)
+
+    def run(self, cfg) -> tuple[list[dict], dict]:
+        rep = self.report(cfg)
+        o = rep["operators"][0]
+        rows = [{**flatten_kernel({k: v for k, v in kd.items() if k != "sampling"}),
+                 "op.seconds": o["seconds"], "op.flops_per_s": o["flops_per_s"], "op.dram_bytes_per_s": o["dram_bytes_per_s"]}
+                for kd in o["kernels"]]
+        return rows, rep
+
+
 WORKLOAD_KINDS: dict[str, Callable[..., Any]] = {
     "trace": TraceWorkload.parse,
     "microbench": MicrobenchWorkload.parse,
+    "llm_op": LlmOpWorkload.parse,
 }
 _PLANNED_KINDS = {"llm": "LLM serving steps (not available yet)"}
 
@@ -319,6 +363,8 @@ def workload_from_dict(d: Mapping):
         return TraceWorkload(path=d["path"], name=d["name"])
     if d["kind"] == "microbench":
         return MicrobenchWorkload(bench=d["bench"], params=tuple(sorted(d["params"].items())), name=d["name"])
+    if d["kind"] == "llm_op":
+        return LlmOpWorkload(op=d["op"], name=d["name"], sample=d.get("sample"))
     raise GpusimError(f"unknown workload kind {d['kind']!r}")  # pragma: no cover - journal written by us
 
 

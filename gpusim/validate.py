@@ -277,9 +277,16 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
         from gpusim.microbench import BENCHES
 
         return BENCHES[case_wl.bench].units
+    if getattr(case_wl, "kind", "") == "llm_op":
+        return LLM_OP_UNITS
     if work is not None:
         return (f"{work[1]}/clk",)
     return ("cycles",)
+
+
+#: what an ``llm_op`` case yields: the operator's FLOP rate, DRAM byte rate and time
+#: (``operators[0]`` of the ``gpusim llm --op`` report)
+LLM_OP_UNITS = ("flop/s", "B/s", "s")
 
 
 def load_suites(paths: list[str | Path], reference_files: list[Path] | None = None) -> list[Suite]:
@@ -436,8 +443,8 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
         metric = c.get("metric", "kernel_cycles")
         if metric not in _METRICS:
             raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
-        if "metric" in c and wl.kind == "microbench":
-            raise _err(lines, (*kp, "metric"), "a microbenchmark derives its own result; 'metric' is for traces")
+        if "metric" in c and wl.kind in ("microbench", "llm_op"):
+            raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
         if "work" in c:
             m = _WORK.match(str(c["work"]))
@@ -523,6 +530,13 @@ def _run_case(case: Case) -> dict:
             m = case.workload.measure(cfg)
             natives = list(m.values)
             out["runs"] = m.runs
+        elif case.workload.kind == "llm_op":
+            rep = case.workload.report(cfg)
+            o = rep["operators"][0]
+            natives = [(o["flops_per_s"], "flop/s"), (o["dram_bytes_per_s"], "B/s"), (o["seconds"], "s")]
+            out["runs"] = [{"cycles": o["cycles"], "kernels": [k["kernel"] for k in o["kernels"]],
+                            "sampled": o["sampled"], "sampling_error": o["relative_error"],
+                            "dram_bytes": o["dram_bytes"]}]
         else:
             rep = api.simulate(case.workload.path, cfg)
             cycles = rep.total_cycles if case.metric == "total_cycles" else sum(k.cycles for k in rep.kernels)
@@ -595,6 +609,7 @@ def run_validation(suites: list[Suite], *, progress: bool = True) -> dict:
         "summary": summarize(results),
         "summary_predictions": summarize([r for r in results if not r.get("calibration")]),
         "summary_calibration": summarize([r for r in results if r.get("calibration")]),
+        "by_suite_predictions": _groups([r for r in results if not r.get("calibration")], "suite"),
         "by_gpu": _groups(results, "gpu_config"),
         "by_category": _groups(results, "category"),
         "cases": results,
@@ -781,7 +796,10 @@ def report_markdown(result: dict, images: dict[str, str]) -> str:
                     "it predicts.  Every other case is a *prediction*; only predictions make the headline.", ""]
     else:
         out += [f"No case was compared ({s['skipped']} skipped, {s['errors']} errors).", ""]
-    for title, key in (("By GPU config", "by_gpu"), ("By category", "by_category")):
+    for title, key in (("Predictions by suite", "by_suite_predictions"), ("By GPU config", "by_gpu"),
+                       ("By category", "by_category")):
+        if key not in result:
+            continue
         out += [f"### {title}", "", "| group | compared | skipped | MAPE | median APE | max APE |", "|---|---:|---:|---:|---:|---:|"]
         for g, gs in result[key].items():
             if "mape" in gs:

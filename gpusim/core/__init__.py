@@ -16,3 +16,30 @@ if "NUMBA_CACHE_DIR" not in os.environ:
     _digest = hashlib.blake2b(b"".join(p.read_bytes() for p in _sources), digest_size=8).hexdigest()
     numba.config.CACHE_DIR = str(Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "gpusim" /
                                  "numba" / _digest)
+
+
+def cache_dir() -> Path:
+    """Where Numba keeps the core's compiled machine code."""
+    import numba
+
+    return Path(numba.config.CACHE_DIR)
+
+
+def is_compiled() -> bool:
+    """True when the on-disk cache already holds the SM core's entry point (``sm.run_sm``): a run
+    starts in about a second instead of compiling first."""
+    return any(cache_dir().glob("*/sm.run_sm-*.nbi"))
+
+
+#: what the first run costs, for the notice: about 47 s measured on the 2-core development machine
+#: (issue 18's newcomer walk); said as "about a minute" since machines differ
+FIRST_COMPILE_HINT = "about a minute"
+
+
+def compile_notice() -> str | None:
+    """The one-line notice a command prints before its first simulation when the core is not compiled
+    yet (None when it is)."""
+    if is_compiled():
+        return None
+    return (f"gpusim: compiling the simulator core with Numba (first run only, {FIRST_COMPILE_HINT}); "
+            f"cached in {cache_dir()} ('gpusim warmup' does this ahead of time)")

@@ -34,7 +34,7 @@ from gpusim.core import tracescan as ts
 from gpusim.errors import GpusimError, TraceError
 
 #: bump when the cached layout or the parsing rules change
-PARSER_VERSION = 3
+PARSER_VERSION = 4
 
 _MESSAGES = {
     ts.ERR_MISSING_FIELD: "missing field (line ends early)",
@@ -507,6 +507,18 @@ def _check_structure(kt: KernelTrace) -> None:
     hdr = kt.header
     if kt.num_ctas > hdr.num_ctas:
         raise TraceError(kt.path, f"{kt.num_ctas} thread-block records but the grid {hdr.grid} has only {hdr.num_ctas} CTAs")
+    if kt.num_ctas > 1:
+        xyz = np.asarray(kt.cta_xyz, dtype=np.int64).reshape(-1, 3)
+        lin = xyz[:, 0] + xyz[:, 1] * hdr.grid[0] + xyz[:, 2] * hdr.grid[0] * hdr.grid[1]
+        order = np.argsort(lin, kind="stable")
+        dup = np.flatnonzero(lin[order][1:] == lin[order][:-1])
+        if dup.size:
+            c = int(order[dup[0] + 1])
+            w = int(kt.cta_warp_ptr[c])
+            line = int(kt.st_line[kt.inst_static[kt.warp_inst_ptr[w]]]) \
+                if w < len(kt.warp_inst_ptr) - 1 and kt.warp_inst_ptr[w] < kt.warp_inst_ptr[w + 1] else 0
+            raise TraceError(f"{kt.path}:{line}" if line else kt.path,
+                             f"thread block {tuple(int(v) for v in xyz[c])} is recorded twice")
     if kt.warp_slot.size and kt.warp_slot.max() >= hdr.warps_per_cta:
         w = int(np.argmax(kt.warp_slot >= hdr.warps_per_cta))
         line = int(kt.st_line[kt.inst_static[kt.warp_inst_ptr[w]]]) if kt.warp_inst_ptr[w] < kt.warp_inst_ptr[w + 1] else 0

@@ -44,9 +44,24 @@ class Workload:
     def kernels(self) -> list[KernelLaunch]:
         return [c for c in self.commands if isinstance(c, KernelLaunch)]
 
-    def load(self, k: KernelLaunch, use_cache: bool = True, intern: bool = True) -> KernelTrace:
+    def load(self, k: KernelLaunch, use_cache: bool = True, intern: bool = True,
+             allow_partial: bool = False) -> KernelTrace:
+        """The kernel's trace.  A trace holding fewer CTAs than its header's grid (cut short, or
+        recorded with NVBit's CTA filter) is refused with TraceError unless ``allow_partial``: the
+        simulation of such a trace is not the kernel the header describes."""
         kt = read_kernel_trace(k.path, use_cache=use_cache)
+        if not allow_partial:
+            check_complete(kt)
         return intern_opcodes(kt) if intern else kt
+
+
+def check_complete(kt: KernelTrace) -> None:
+    """TraceError unless the trace holds every CTA of its grid."""
+    have, want = kt.num_ctas, kt.header.num_ctas
+    if have < want:
+        raise TraceError(kt.path, f"holds {have} of the {want} thread blocks its header declares (grid "
+                                  f"{kt.header.grid}): the trace is cut short or was recorded for some CTAs only; "
+                                  f"pass --allow-partial to simulate just those (reported as partial)")
 
 
 def _is_trace_file(p: Path) -> bool:
@@ -87,6 +102,8 @@ def read_kernelslist(path: Path) -> Workload:
                 raise TraceError(where, f"kernel file {s!r} named here does not exist")
             wl.commands.append(KernelLaunch(kp, where))
         # anything else (MemcpyDtoH, comments) is ignored, as Accel-Sim does
+    if not wl.kernels:
+        raise TraceError(str(path), "lists no kernel (no 'kernel-N.traceg' line): nothing to simulate")
     return wl
 
 

@@ -35,6 +35,7 @@ class KernelReport:
     hot_pcs: list
     control_bits: dict
     counters: dict
+    partial: dict | None = None   # {"ctas": traced, "grid_ctas": declared}: a partial trace run with --allow-partial
 
 
 @dataclass
@@ -65,6 +66,8 @@ class Report:
             stalls = {n: v for n, v in k.stall_reasons.items() if n != "selected"}
             top = max(stalls, key=stalls.get) if stalls and max(stalls.values()) > 0 else "-"
             g = "x".join(str(v) for v in k.grid)
+            if k.partial:
+                g += f" ({k.partial['ctas']}/{k.partial['grid_ctas']} CTAs, PARTIAL)"
             m = k.memory
             l1 = f"{100 * m.get('l1_hit_rate', 0):.0f}%" if m.get("l1_load_sectors") else "-"
             l2 = f"{100 * m.get('l2_hit_rate', 0):.0f}%" if m.get("l2_read_sectors") else "-"

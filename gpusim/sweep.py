@@ -696,8 +696,13 @@ class _Store:
 
 
 def write_parquet(rows: list[dict], columns: list[str], path: Path) -> None:
-    import pyarrow as pa
-    import pyarrow.parquet as pq
+    """``results.parquet`` beside the CSV when pyarrow is installed (``pip install 'gpusim[parquet]'``);
+    without it the CSV is the result and nothing else is written."""
+    try:
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+    except ImportError:
+        return
 
     arrays = {}
     for c in columns:
@@ -767,7 +772,8 @@ class _Dask:
         try:
             from distributed import Client
         except ImportError:  # pragma: no cover - a dependency of gpusim
-            raise GpusimError("--executor dask://...: the 'distributed' package is not installed") from None
+            raise GpusimError("--executor dask://...: the 'distributed' package is not installed "
+                              "(pip install 'gpusim[cluster]')") from None
         try:
             self.client = Client(address, timeout="5s")
         except (OSError, TimeoutError) as e:
@@ -870,7 +876,11 @@ def read_table(path: str | Path) -> tuple[list[str], list[dict]]:
     if not p.is_file():
         raise GpusimError(f"{path}: no such file or folder")
     if p.suffix == ".parquet":
-        import pyarrow.parquet as pq
+        try:
+            import pyarrow.parquet as pq
+        except ImportError:
+            raise GpusimError(f"{p}: reading Parquet needs pyarrow (pip install 'gpusim[parquet]'); "
+                              f"the results.csv beside it holds the same table") from None
 
         try:
             t = pq.read_table(p)

@@ -81,7 +81,10 @@ from gpusim.llm.graph import Operator, OperatorGraph, build_graph
 from gpusim.llm.machines import BOUND_FRACTION, classify
 from gpusim.llm.model import ModelSpec, Step, load_model_step
 from gpusim.llm.walker import walk_chunks
-from gpusim.stats.catalog import name_counters
+from gpusim.stats.catalog import REASONS, name_counters
+from gpusim.stats.sol import LATENCY_SOL_PCT, MEMORY_UNITS
+from gpusim.stats.sol import bound as sol_bound
+from gpusim.stats.sol import speed_of_light
 
 #: First synthetic device address of the buffers we hand to kernels (above 4 GiB like real device
 #: pointers; buffers are 256-byte aligned and never overlap).
@@ -542,8 +545,13 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     else:
         cycles, counters = runner(progress)
         scale = 1.0
-    return _kernel_result(call, got["run"], cycles, counters, got["insts"], scale, samp, got["streamed"], t1 - t0,
-                          time.perf_counter() - t1)
+    res = _kernel_result(call, got["run"], cycles, counters, got["insts"], scale, samp, got["streamed"], t1 - t0,
+                         time.perf_counter() - t1)
+    named = name_counters(counters)
+    res["speed_of_light"] = speed_of_light(named, samp["cycles_simulated"] if samp else cycles, cfg)
+    stalls = {r: named[f"stall_{r}"] for r, _ in REASONS}
+    res["bound"] = sol_bound(res["speed_of_light"], stalls)
+    return res
 
 
 def _kernel_result(call: K.KernelCall, run: assemble.SmRun, cycles, counters, warp_insts: int, scale: float, samp,
@@ -576,7 +584,10 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     second), ``operators`` (per operator: name, kind, count, launches, kernels, cycles = simulated
     cycles of all ``count`` executions, cycles_per_execution, seconds = cycles at the clock, flops,
     bytes (graph minimum), dram_bytes (simulated), flops_per_s, bytes_per_s, dram_bytes_per_s,
-    tensor_utilisation, dram_utilisation, bound, sampled, relative_error), ``not_simulated``,
+    tensor_utilisation, dram_utilisation, speed_of_light (% of peak per unit, gpusim.stats.sol: the
+    kernels' issue/lsu/shared/l1/l2/dram weighted by their cycles, tensor from the operator's FLOPs),
+    bound (compute / memory / latency / network from the busiest unit; latency when every unit is
+    below 60%), bound_unit (that unit), sampled, relative_error), ``not_simulated``,
     ``distinct_kernels_simulated``, ``sampling``, ``wall_seconds``, ``peak_rss_bytes``.
 
     ``graph``: simulate this operator graph instead of building one from ``model`` and ``step`` (which
@@ -681,13 +692,17 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         sec = cyc / clock
         fl, by, db = op.flops * op.count, op.bytes * op.count, d["dram_bytes"]
         fps, bps, dps = (fl / sec, by / sec, db / sec) if sec else (0.0, 0.0, 0.0)
+        sol = _operator_sol(d, fl, sec, peak_f)
+        unit = max(sol, key=lambda u: (sol[u], u)) if sol else None
         ops_out.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
+                        "speed_of_light": sol, "bound_unit": "network" if d.get("collective") else (
+                            unit if unit and sol[unit] >= LATENCY_SOL_PCT else "latency"),
                         "launches": d["launches"], "kernels": list(d["kernels"].values()),
                         "cycles": cyc, "cycles_per_execution": cyc / op.count, "seconds": sec,
                         "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "bytes_per_s": bps,
                         "dram_bytes_per_s": dps, "tensor_utilisation": fps / peak_f if peak_f else 0.0,
                         "dram_utilisation": dps / peak_b if peak_b else 0.0,
-                        "bound": "network" if d.get("collective") else classify(fps, dps, peak_f, peak_b),
+                        "bound": "network" if d.get("collective") else _sol_class(sol),
                         "sampled": d["sampled"], "relative_error": d["error_cycles"] / cyc if cyc else 0.0})
         kernel_cycles += cyc
         err_cycles += d["error_cycles"]
@@ -725,6 +740,31 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     }
 
 
+def _operator_sol(d: dict, flops: float, seconds: float, peak_flops: float) -> dict[str, float]:
+    """Speed of Light of an operator: its kernels' SOL weighted by their cycles (every launch), and
+    the tensor SOL from the operator's FLOPs over its time (gpusim.stats.sol)."""
+    tot = sum(k["cycles_total"] for k in d["kernels"].values())
+    out: dict[str, float] = {}
+    if tot:
+        for k in d["kernels"].values():
+            for u, v in k.get("speed_of_light", {}).items():
+                out[u] = out.get(u, 0.0) + v * k["cycles_total"] / tot
+    if seconds and peak_flops:
+        out["tensor"] = 100.0 * flops / seconds / peak_flops
+    return {u: round(v, 2) for u, v in out.items()}
+
+
+def _sol_class(sol: dict[str, float]) -> str:
+    """compute / memory / latency from the busiest unit's SOL (Nsight Compute's reading; below
+    LATENCY_SOL_PCT everywhere: latency)."""
+    if not sol:
+        return "latency"
+    unit = max(sol, key=lambda u: (sol[u], u))
+    if sol[unit] < LATENCY_SOL_PCT:
+        return "latency"
+    return "memory" if unit in MEMORY_UNITS else "compute"
+
+
 def summary_lines(rep: dict) -> list[str]:
     """Human-readable table of a :func:`simulate_step` report."""
     head = (f"gpusim llm | {rep['model']} | {rep['step']} | {rep['gpu']} ({rep['arch']}, "
@@ -736,7 +776,9 @@ def summary_lines(rep: dict) -> list[str]:
     for o in rep["operators"]:
         lines.append(f"  {o['name']:<{w}} {o['count']:>5} {o['cycles_per_execution'] / rep['clock_hz'] * 1e6:>9.2f} "
                      f"{o['seconds'] * 1e6:>10.1f} {o['flops_per_s'] / 1e12:>8.2f} {o['dram_bytes_per_s'] / 1e9:>9.0f}  "
-                     f"{o['bound']}" + (f"  (sampled, +/-{o['relative_error']:.1%})" if o.get("sampled") else ""))
+                     f"{o['bound']}" + (f" ({o['bound_unit']} {o['speed_of_light'][o['bound_unit']]:.0f}%)"
+                                        if o.get("bound_unit") in o.get("speed_of_light", {}) else "")
+                     + (f"  (sampled, +/-{o['relative_error']:.1%})" if o.get("sampled") else ""))
     for s in rep["not_simulated"]:
         lines.append(f"  {s['name']:<{w}} {s['count']:>5}  not simulated ({s['reason'].split(':')[0].split(';')[0]})")
     lines.append(f"step: {rep['step_seconds'] * 1e3:.4g} ms = kernels {rep['kernel_seconds'] * 1e3:.4g} ms + "

@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from gpusim.stats.catalog import REASONS, name_counters
+from gpusim.stats.sol import bound as sol_bound
+from gpusim.stats.sol import speed_of_light
 
 
 @dataclass
@@ -36,6 +38,8 @@ class KernelReport:
     control_bits: dict
     counters: dict
     partial: dict | None = None   # {"ctas": traced, "grid_ctas": declared}: a partial trace run with --allow-partial
+    speed_of_light: dict = field(default_factory=dict)   # % of peak per unit (gpusim.stats.sol)
+    bound: str = ""               # busiest unit ("memory:dram", "compute:issue") or "latency (<top stall>)"
 
 
 @dataclass
@@ -61,7 +65,7 @@ class Report:
                  f"trace: {self.trace}"]
         w = max([len(k.name[:48]) for k in self.kernels] + [6])
         lines.append(f"  {'kernel':<{w}}  {'grid':>13} {'cycles':>12} {'warp insts':>12} {'IPC':>7} {'L1 hit':>6} "
-                     f"{'L2 hit':>6} {'DRAM%':>5}  top stall")
+                     f"{'L2 hit':>6} {'DRAM%':>5}  bound (speed of light)")
         for k in self.kernels:
             stalls = {n: v for n, v in k.stall_reasons.items() if n != "selected"}
             top = max(stalls, key=stalls.get) if stalls and max(stalls.values()) > 0 else "-"
@@ -73,13 +77,24 @@ class Report:
             l2 = f"{100 * m.get('l2_hit_rate', 0):.0f}%" if m.get("l2_read_sectors") else "-"
             dram = f"{m.get('dram_throughput_pct_of_peak', 0):.0f}"
             lines.append(f"  {k.name[:48]:<{w}}  {g:>13} {k.cycles:>12,} {k.warp_instructions:>12,} {k.ipc:>7.2f} "
-                         f"{l1:>6} {l2:>6} {dram:>5}  {top}")
+                         f"{l1:>6} {l2:>6} {dram:>5}  {_bound_text(k, top)}")
         sim = self.sim
         lines.append(f"total: {self.total_cycles:,} cycles ({len(self.kernels)} kernels, launch latency included)")
         if sim:
             lines.append(f"simulated in {sim['wall_seconds']:.2f} s: {sim['simulated_cycles_per_second']:,.0f} cycles/s, "
                          f"{sim['warp_instructions_per_second']:,.0f} warp-inst/s")
         return "\n".join(lines)
+
+
+def _bound_text(k: KernelReport, top_stall: str) -> str:
+    sol = k.speed_of_light
+    if not sol:
+        return f"top stall {top_stall}"
+    unit = k.bound.split(":")[-1]
+    if unit in sol:
+        return f"{k.bound} {sol[unit]:.0f}%"
+    busiest = max(sol, key=lambda u: (sol[u], u))
+    return f"{k.bound}, busiest {busiest} {sol[busiest]:.0f}%"
 
 
 def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, control_bits: dict,
@@ -107,6 +122,7 @@ def kernel_report(kt, occ, status_cycles: int, counters, launch_latency: int, co
                        "fp32_on_int_pipe": named["fp32_on_int_pipe"]},
         hot_pcs=_hot_pcs(kt, pc_stats, top_pcs),
         control_bits=control_bits, counters=named,
+        speed_of_light=(sol := speed_of_light(named, cycles, cfg)), bound=sol_bound(sol, stall),
     )
 
 

@@ -277,7 +277,7 @@ def _kv_table(d: Mapping, prefix: str = "") -> list[str]:
 
 _KNOWN_SECTIONS = {"name", "kernel_id", "trace", "grid", "block", "ctas", "warps", "cycles", "launch_latency_cycles",
                    "warp_instructions", "thread_instructions", "ipc", "stall_reasons", "hot_pcs", "memory", "units",
-                   "counters", "occupancy"}
+                   "counters", "occupancy", "speed_of_light", "bound"}
 
 
 def _hit_rates(k: Mapping) -> list[tuple[str, float]]:
@@ -311,6 +311,12 @@ def _kernel_section(k: Mapping, clock: float | None) -> list[str]:
         facts.append(("occupancy", f"{_n(occ.get('ctas_per_sm'))} CTAs/SM (limited by {occ.get('limiter')}), "
                                    f"{_n(occ.get('achieved_active_warps_per_sm'))} active warps/SM achieved"))
     out += ["| | |", "|---|---|"] + [f"| {a} | {b} |" for a, b in facts] + [""]
+    sol = k.get("speed_of_light") or {}
+    if sol:
+        out += [f"**Speed of Light** (% of the configured peak; bound: {k.get('bound', '-')})", "",
+                "| unit | % of peak |", "|---|---:|"]
+        out += [f"| {u} | {v:.1f}% |" for u, v in sorted(sol.items(), key=lambda kv: -kv[1])]
+        out.append("")
     s = _stall_reasons(k)
     tot = sum(s.values())
     if tot:
@@ -376,15 +382,16 @@ def run_markdown(rep: Mapping, cfg: Mapping | None, images: Mapping[str, str]) -
     if mc:
         out.append(f"| host-to-device copies | {len(mc)} ({_n(sum(m.get('bytes', 0) for m in mc))} B) |")
     out += ["", "## Kernels", "",
-            "| # | kernel | grid | block | cycles | time (µs) | warp insts | IPC | active warps/SM | top stall |",
-            "|---:|---|---|---|---:|---:|---:|---:|---:|---|"]
+            "| # | kernel | grid | block | cycles | time (µs) | warp insts | IPC | active warps/SM | bound (SOL) | top stall |",
+            "|---:|---|---|---|---:|---:|---:|---:|---:|---|---|"]
     for k in ks:
         g = "x".join(map(str, k.get("grid", []))) if isinstance(k.get("grid"), list) else k.get("grid")
         b = "x".join(map(str, k.get("block", []))) if isinstance(k.get("block"), list) else k.get("block")
         t = f"{k['cycles'] / clock * 1e6:.3f}" if clock and k.get("cycles") else ""
         aw = (k.get("occupancy") or {}).get("achieved_active_warps_per_sm")
         out.append(f"| {k.get('kernel_id')} | `{str(k.get('name', ''))[:60]}` | {g} | {b} | {_n(k.get('cycles'))} | {t} | "
-                   f"{_n(k.get('warp_instructions'))} | {_n(k.get('ipc'))} | {_n(aw)} | {_top_stall(k)} |")
+                   f"{_n(k.get('warp_instructions'))} | {_n(k.get('ipc'))} | {_n(aw)} | {k.get('bound') or '-'} | "
+                   f"{_top_stall(k)} |")
     out.append("")
     if "stalls" in images:
         out += ["## Stall reasons", "", f"![stall reasons per kernel]({images['stalls']})", ""]

@@ -228,6 +228,10 @@ NEVER = np.int64(1) << np.int64(60)
 D_SB = 0         # counter an issued DEPBAR.LE / WARPGROUP.DEPBAR.LE waits on (-1: none; GSB: wgmma groups)
 D_N = 1          # ... until at most this many are pending
 D_GMMA_DONE = 2  # cycle from which every warpgroup MMA the warp has issued is complete (visible)
+#: instruction-buffer entries per warp (MGC §3, modern-gpu-cores.md "Instruction Buffer: 3 entries per
+#: warp": with fetch and decode between fetch and issue, 2 entries would starve greedy issue every third
+#: instruction; the 3-entry size matches the paper's measurements)
+IB_ENTRIES = 3
 D_FIXED_WB = 3   # cycle from which every fixed-latency register write of the warp is visible
 D_MBAR = 4       # mbarrier slot an issued TRYWAIT waits on (-1: none)
 D_MBAR_PH = 5    # ... the phase it waits for
@@ -984,7 +988,7 @@ def _sm_epoch(p, sm, t0, t1, sg, rq, dn, st, inst_static, inst_mask, inst_sector
                 fa = -NEVER
                 for slot in range(sub, wslots, n_sub):
                     ws = sm * wslots + slot
-                    if w_trace[ws] < 0 or w_ibn[ws] >= 3 or w_fetch[ws] >= w_end[ws] or w_launch[ws] > c:
+                    if w_trace[ws] < 0 or w_ibn[ws] >= IB_ENTRIES or w_fetch[ws] >= w_end[ws] or w_launch[ws] > c:
                         continue
                     key = w_age[ws] if policy == 0 else -w_age[ws]
                     if key > fa:
@@ -1002,7 +1006,7 @@ def _sm_epoch(p, sm, t0, t1, sg, rq, dn, st, inst_static, inst_mask, inst_sector
                     fa = -NEVER
                     for slot in range(sub, wslots, n_sub):
                         ws = sm * wslots + slot
-                        if ws == pref or w_trace[ws] < 0 or w_ibn[ws] >= 3 or w_fetch[ws] >= w_end[ws] \
+                        if ws == pref or w_trace[ws] < 0 or w_ibn[ws] >= IB_ENTRIES or w_fetch[ws] >= w_end[ws] \
                                 or w_launch[ws] > c:
                             continue
                         t2 = _iline(p, sg, c, sc, sm, st[inst_static[w_fetch[ws]], S_ILINE], False, il0_tag,

@@ -131,6 +131,11 @@ class OperatorGraph:
         raise KeyError(f"no operator {name!r} (have {[o.name for o in self.operators]})")
 
 
+#: bytes of one token id (int32) and of one rotary cos/sin table entry (fp32)
+TOKEN_ID_BYTES = DTYPE_BITS["fp32"] // 8
+FP32_BYTES = DTYPE_BITS["fp32"] // 8
+
+
 def _elt_bytes(n: int, dtype: str) -> int:
     return (n * DTYPE_BITS[dtype] + 7) // 8
 
@@ -187,7 +192,7 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     emb = t("embed.weight", (V, h), wdt)
     t("x0", (T, h))
     ops.append(Operator("embedding", "embedding", 1, {"tokens": T, "hidden": h, "vocab": V}, act, 0,
-                        _elt_bytes(T * h, wdt) + T * 4, nbytes("x0"), ("tokens", emb), ("x0",), wdt,
+                        _elt_bytes(T * h, wdt) + T * TOKEN_ID_BYTES, nbytes("x0"), ("tokens", emb), ("x0",), wdt,
                         _elt_bytes(T * h, wdt)))
     allreduce("embedding.allreduce", "x0", 1)
 
@@ -203,7 +208,7 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     t("rope.cos_sin", (m.max_positions, d), "fp32")
     rot_elems = T * (H + Hkv) * d
     ops.append(Operator("layer.rotary", "rotary", L, {"tokens": T, "heads": H, "kv_heads": Hkv, "head_dim": d}, act,
-                        ELEMENTWISE_FLOPS["rotary"] * rot_elems, _elt_bytes(rot_elems, act) + T * d * 4,
+                        ELEMENTWISE_FLOPS["rotary"] * rot_elems, _elt_bytes(rot_elems, act) + T * d * FP32_BYTES,
                         _elt_bytes(rot_elems, act), ("layer.qkv", "rope.cos_sin"), ("layer.qkv",)))
     t("layer.kv_cache", (step.sequences, max(g.context for g in step.groups), 2 * Hkv, d), kvdt)
     kv_new = T * 2 * Hkv * d

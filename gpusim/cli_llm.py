@@ -157,7 +157,8 @@ def _cmd_op(a: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction) -> None:
     """Add the ``llm`` subcommand to gpusim's top-level parser."""
-    p = sub.add_parser("llm", help="simulate one LLM serving step (prefill, decode or mixed) on a GPU config",
+    p = sub.add_parser("llm", help="simulate one LLM serving step (prefill, decode or mixed) or one operator on a GPU, "
+                                "a systolic chip or an RDU",
                        description="Model + step -> operator graph -> gpusim's own kernels (real SASS) walked "
                                    "into traces -> the timing model, with one L2 for the whole step.")
     p.add_argument("--model", help="model preset under configs/models/ (e.g. llama-2-7b, tiny) or a YAML path")
@@ -171,8 +172,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--systolic", metavar="PRESET", help="or a systolic-array chip: preset under configs/accel/ "
                                                         "(e.g. tpu-v4) or YAML path")
     p.add_argument("--rdu", metavar="PRESET", help="or an RDU system: preset under configs/accel/rdu/ (e.g. sn40l-8)")
-    p.add_argument("--tp", type=int, default=None, help="tensor-parallel degree (per-chip shapes; GPU and systolic: "
-                                                        "default 1, collectives not simulated; RDU: all sockets)")
+    p.add_argument("--tp", type=int, default=None, help="tensor-parallel degree (per-chip shapes; GPU: default 1, all-reduces "
+                                                        "and all-gathers timed from the config's interconnect; systolic: "
+                                                        "default 1, collectives not modelled; RDU: all sockets)")
     p.add_argument("--fusion", choices=("unfused", "fused_so", "fused_ho", "fused_ho_looped"),
                    help="RDU fusion level and orchestration (default fused_ho_looped)")
     p.add_argument("--coe", metavar="SPEC", help="also serve a Composition of Experts batch with --model as router "
@@ -184,8 +186,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, default=None, metavar="K",
                    help="CTA-wave sampling (GPU): kernels with more waves simulate 1 warm-up + K measured + 1 drain "
                         "waves and extrapolate the rest, with the error bound in the report (K >= 4; default off)")
-    p.add_argument("--cuda-graph", action="store_true", help="launch overhead of a CUDA-graph replay instead of "
-                                                             "stream launches (launch.kernel_launch_latency)")
+    p.add_argument("--cuda-graph", action="store_true", help="launch overhead of a CUDA-graph replay "
+                                                             "(launch.graph_kernel_launch_latency) instead of stream "
+                                                             "launches (launch.kernel_launch_latency)")
     p.add_argument("-o", "--output", default="gpusim-llm-out", help="output folder (default: gpusim-llm-out)")
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--list", action="store_true", help="list model presets, GPU configs and the step grammar")

@@ -4,6 +4,7 @@ extends chains merge, --set overrides apply, and the resolved dump loads back to
 from __future__ import annotations
 
 import csv
+import re
 import dataclasses
 import textwrap
 from pathlib import Path
@@ -412,3 +413,18 @@ def test_every_schema_key_is_documented():
         assert doc, f"{path} has no doc in specs.py"
         if not path.startswith("pipes.") or path.count(".") == 1:   # pipe sub-keys are described once
             assert f"`{path}`" in readme, f"configs/README.md does not document {path}"
+
+
+@pytest.mark.parametrize("name, message", [
+    ("llama-2-7b", "is a model preset (configs/models/llama-2-7b.yaml), not a GPU config: give it to --model"),
+    ("tpu-v4", "is an accelerator preset"),
+    ("a100", "did you mean 'a100-sxm4-80gb'"),
+])
+def test_a_gpu_name_of_another_kind_says_which_flag_takes_it(name, message):
+    """CLI hygiene (issue 18): --gpu looks among GPU configs only; a model or accelerator preset name
+    says which flag it belongs to instead of failing on its keys ("unknown key 'layers'")."""
+    from gpusim.config import load_config
+
+    with pytest.raises(ConfigError, match=re.escape(message)) as e:
+        load_config(name)
+    assert "GPU configs: a100-sxm4-80gb" in str(e.value) and "llama" not in str(e.value).split("GPU configs:")[1]

@@ -235,6 +235,34 @@ def find_config(name_or_path: str | Path, *, root: str | Path | None = None) -> 
     raise ConfigError("config", f"no config named '{text}' under {_display(search_root)}{hint} (known: {known})")
 
 
+#: what the other folders under configs/ hold, and the flag that takes their names
+_OTHER_KINDS = {"models": ("a model preset", "--model"), "accel": ("an accelerator preset", "--systolic or --rdu"),
+                "sweeps": ("a sweep file", "gpusim sweep")}
+
+
+def _find_gpu_config(name_or_path: str | Path) -> Path:
+    """A GPU config by path, or by name among ``configs/gpus`` (and the ``configs/arch`` bases, which
+    then report themselves as bases).  A name that belongs to another kind of preset (a model, an
+    accelerator, a sweep) says which flag takes it instead of failing on its keys."""
+    text = str(name_or_path)
+    p = Path(text).expanduser()
+    if isinstance(name_or_path, Path) or p.suffix in _YAML_SUFFIXES or "/" in text or "\\" in text or p.is_file():
+        return find_config(name_or_path)
+    for kind in ("gpus", "arch"):
+        hits = [f for f in _config_files(CONFIGS_DIR / kind) if f.stem == text]
+        if hits:
+            return find_config(name_or_path, root=CONFIGS_DIR / kind)
+    for kind, (what, flag) in _OTHER_KINDS.items():
+        hits = [f for f in _config_files(CONFIGS_DIR / kind) if f.stem == text]
+        if hits:
+            raise ConfigError("gpu", f"'{text}' is {what} ({_display(hits[0])}), not a GPU config: give it to "
+                                     f"{flag}; GPU configs: {', '.join(list_configs())}")
+    gpus = list_configs()
+    close = [g for g in gpus if g.startswith(text.lower())][:3] or difflib.get_close_matches(text, gpus, n=3, cutoff=0.5)
+    hint = f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""
+    raise ConfigError("gpu", f"no GPU config named '{text}'{hint} (GPU configs: {', '.join(gpus)})")
+
+
 def list_configs(kind: str = "gpus") -> list[str]:
     """Names (file stems) of the configs under ``configs/<kind>/``: ``gpus`` (complete GPUs) or ``arch`` (bases)."""
     return sorted(f.stem for f in _config_files(CONFIGS_DIR / kind))
@@ -642,7 +670,7 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> GPUC
     """
     if isinstance(overrides, str):
         overrides = [overrides]
-    path = find_config(name_or_path)
+    path = _find_gpu_config(name_or_path)
     shown = _display(path)
     tree: Tree = {}
     origins: Origins = {}

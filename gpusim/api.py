@@ -137,3 +137,89 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
     rep.sim = {"wall_seconds": wall, "simulated_cycles_per_second": total / wall if wall > 0 else 0.0,
                "warp_instructions_per_second": insts / wall if wall > 0 else 0.0, "threads": int(threads)}
     return rep
+
+
+#: where the synthetic buffers of ``simulate_listing``'s pointer arguments start (a canonical user-space
+#: address well away from the shared/local windows of the walker) and their alignment (2 MiB: a
+#: cudaMalloc'd buffer of this size starts on a large-page boundary)
+LISTING_BUFFER_BASE = 1 << 40
+LISTING_BUFFER_ALIGN = 2 << 20
+
+
+def parse_listing_args(args: list[str]) -> list[tuple[str, str, int | float]]:
+    """``NAME=TYPE:VALUE`` kernel arguments in declaration order: ``ptr:SIZE`` (a zero-filled buffer of
+    SIZE bytes, units like ``1MiB`` allowed), ``i32:N``, ``i64:N``, ``f32:X``.  GpusimError on bad input."""
+    from gpusim.units import parse_size
+
+    out = []
+    for a in args:
+        name, eq, rest = a.partition("=")
+        typ, colon, val = rest.partition(":")
+        if not eq or not colon or not name.strip() or typ not in ("ptr", "i32", "i64", "f32"):
+            raise GpusimError(f"--arg {a!r}: expected NAME=TYPE:VALUE with TYPE ptr (VALUE = buffer size, e.g. "
+                              f"ptr:4MiB), i32, i64 or f32, in the kernel's parameter order")
+        try:
+            if typ == "ptr":
+                v: int | float = int(parse_size(val.strip()))
+                if v <= 0:
+                    raise ValueError
+            elif typ == "f32":
+                v = float(val)
+            else:
+                v = int(val, 0)
+                lim = 1 << (31 if typ == "i32" else 63)
+                if not -lim <= v < lim:
+                    raise ValueError
+        except (ValueError, GpusimError):
+            raise GpusimError(f"--arg {a!r}: bad {typ} value {val!r}") from None
+        out.append((name.strip(), typ, v))
+    return out
+
+
+def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel: str | None,
+                     grid: tuple[int, int, int], block: tuple[int, int, int], args: list[str] = (),
+                     registers: int = 0, shared_bytes: int = 0, overrides: list[str] | tuple[str, ...] = (),
+                     threads: int = 1) -> Report:
+    """Your own kernel without a GPU: walk function ``kernel`` of a SASS listing (cuobjdump -sass /
+    nvdisasm, e.g. from ``nvcc -cubin`` + ``cuobjdump -sass``) functionally into a trace with the
+    project's walker (:mod:`gpusim.llm.walker`) for the launch ``grid`` x ``block`` with ``args``
+    (:func:`parse_listing_args`: pointers get zero-filled synthetic buffers), then simulate it like a
+    recorded trace.  An opcode the walker cannot execute is a GpusimError naming it and its line.
+    ``registers`` (per thread) and ``shared_bytes`` (static) feed occupancy; 0 = not limiting."""
+    from gpusim.frontend.reader import intern_opcodes
+    from gpusim.llm.walker import Launch, kernel_from_listing, trace_kernel
+
+    cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
+    parsed = parse_listing_args(list(args))
+    kb = kernel_from_listing(listing, kernel, [(n, t) for n, t, _ in parsed], registers=registers,
+                             static_shared_bytes=shared_bytes)
+    params: dict[str, int | float] = {}
+    nxt = LISTING_BUFFER_BASE
+    buffers = {}
+    for n, t, v in parsed:
+        if t == "ptr":
+            params[n] = nxt
+            buffers[n] = {"address": hex(nxt), "bytes": int(v)}
+            nxt += (int(v) + LISTING_BUFFER_ALIGN - 1) // LISTING_BUFFER_ALIGN * LISTING_BUFFER_ALIGN
+        else:
+            params[n] = v
+    t0 = time.perf_counter()
+    kt = trace_kernel(kb, Launch(tuple(grid), tuple(block), params))
+    intern_opcodes(kt)
+    run = assemble.pack(cfg, kt, kb.function, memsys=assemble.MemSystem(cfg))
+    _, cycles, counters = assemble.run(run, kt, threads=threads)
+    cb = {"listing": str(listing), "function": kb.name, "arch": kb.arch, "matched": len(kt.st_opcode),
+          "static": len(kt.st_opcode), "walked": True, "mode": "control_bits" if run.control_bits else "scoreboard",
+          "arguments": {n: buffers.get(n, v) for n, _, v in parsed}}
+    launch = cfg.launch.kernel_launch_latency_cycles
+    kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg, run.pc_stats)
+    wall = time.perf_counter() - t0
+    rep = Report(gpusim_version=gpusim.__version__, gpu=cfg.name, gpu_config=str(gpu if not isinstance(gpu, GPUConfig)
+                                                                                  else cfg.name),
+                 trace=f"{listing} (walked: {kb.name}, grid {tuple(grid)}, block {tuple(block)})", model=MODEL_NAME,
+                 total_cycles=launch + cycles)
+    rep.kernels.append(kr)
+    rep.sim = {"wall_seconds": wall, "simulated_cycles_per_second": rep.total_cycles / wall if wall > 0 else 0.0,
+               "warp_instructions_per_second": kr.warp_instructions / wall if wall > 0 else 0.0,
+               "threads": int(threads)}
+    return rep

@@ -36,11 +36,26 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from gpusim import api
     from gpusim.config import dump_config, load_config
 
+    walk = [f for f, v in (("--kernel", a.kernel), ("--grid", a.grid), ("--block", a.block), ("--arg", a.arg),
+                           ("--regs", a.regs), ("--shared", a.shared)) if v]
+    if a.trace is None and not walk:
+        raise GpusimError("run: give a TRACE, or a listing to walk: --sass LISTING --kernel NAME --grid X,Y,Z "
+                          "--block X,Y,Z [--arg NAME=TYPE:VALUE ...]")
+    if a.trace is not None and walk:
+        raise GpusimError(f"run: {', '.join(walk)} walk a listing into a trace; they do not apply to the trace "
+                          f"{a.trace} (leave TRACE out)")
+    if walk and (not a.sass or not a.grid or not a.block):
+        raise GpusimError("run: walking a listing needs --sass LISTING, --grid X,Y,Z and --block X,Y,Z")
     cfg = load_config(a.gpu, a.set or [])
     progress = not a.quiet and sys.stderr.isatty()
     _compile_notice(a.quiet)
-    rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache, threads=a.threads,
-                       allow_partial=a.allow_partial)
+    if walk:
+        rep = api.simulate_listing(a.sass, cfg, kernel=a.kernel, grid=_dim3(a.grid, "--grid"),
+                                   block=_dim3(a.block, "--block"), args=a.arg or [], registers=a.regs or 0,
+                                   shared_bytes=a.shared or 0, threads=a.threads)
+    else:
+        rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache,
+                           threads=a.threads, allow_partial=a.allow_partial)
     rep.gpu_config = a.gpu
     out = Path(a.output)
     try:
@@ -53,6 +68,17 @@ def _cmd_run(a: argparse.Namespace) -> int:
         print(rep.summary())
         print(f"wrote {out / 'report.json'} and {out / 'config.resolved.yaml'}")
     return 0
+
+
+def _dim3(text: str, flag: str) -> tuple[int, int, int]:
+    """``X[,Y[,Z]]`` -> (x, y, z), missing dimensions 1."""
+    try:
+        v = [int(x) for x in text.split(",")]
+        if not 1 <= len(v) <= 3 or min(v) < 1:
+            raise ValueError
+    except ValueError:
+        raise GpusimError(f"{flag} {text!r}: expected X[,Y[,Z]] with positive integers") from None
+    return (v + [1, 1])[:3]  # type: ignore[return-value]
 
 
 def _compile_notice(quiet: bool = False) -> None:
@@ -210,7 +236,8 @@ def build_parser() -> argparse.ArgumentParser:
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
 
     r = sub.add_parser("run", help="simulate a trace on a GPU config and write report.json")
-    r.add_argument("trace", help="kernelslist.g, a trace folder, or one kernel-N.traceg[.xz]")
+    r.add_argument("trace", nargs="?", help="kernelslist.g, a trace folder, or one kernel-N.traceg[.xz] (or leave it "
+                                            "out and walk a listing: --sass --kernel --grid --block --arg)")
     r.add_argument("--gpu", required=True, help="GPU config name (file stem under configs/, e.g. rtx3070) or YAML path")
     r.add_argument("--sass", help="cuobjdump -sass / nvdisasm -c -hex listing with control bits (default: <stem>.sass beside the trace)")
     r.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. sm.count=40 (repeatable)")
@@ -219,6 +246,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="CPU threads that advance the SMs in parallel (default 1; the report is the same for any N)")
     r.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     r.add_argument("--no-cache", action="store_true", help="parse traces again instead of using the parsed-trace cache")
+    r.add_argument("--kernel", metavar="NAME", help="walk function NAME of the --sass listing into a trace (your own "
+                                                   "kernel, no GPU needed)")
+    r.add_argument("--grid", metavar="X,Y,Z", help="grid of the walked launch")
+    r.add_argument("--block", metavar="X,Y,Z", help="block of the walked launch")
+    r.add_argument("--arg", action="append", metavar="NAME=TYPE:VALUE", help="kernel argument in parameter order: "
+                   "ptr:SIZE (zero-filled buffer, e.g. ptr:4MiB), i32:N, i64:N, f32:X (repeatable)")
+    r.add_argument("--regs", type=int, metavar="N", help="registers per thread of the walked kernel (cuobjdump "
+                                                        "-res-usage), for occupancy; default: not limiting")
+    r.add_argument("--shared", type=int, metavar="BYTES", help="static shared memory per CTA of the walked kernel")
     r.add_argument("--allow-partial", action="store_true", help="simulate a kernel trace that holds fewer thread blocks "
                                                               "than its grid (reported as partial); refused otherwise")
     r.set_defaults(fn=_cmd_run)

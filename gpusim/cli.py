@@ -90,6 +90,25 @@ def _compile_notice(quiet: bool = False) -> None:
         print(msg, file=sys.stderr, flush=True)
 
 
+def _cmd_clock(a: argparse.Namespace) -> int:
+    import json
+
+    from gpusim.clock import clock_reads
+
+    r = clock_reads(a.listing, a.gpu, threads=a.threads, kernel=a.kernel, args=a.arg or [], arch=a.arch,
+                    overrides=a.set or [])
+    if a.json:
+        print(json.dumps(r, indent=1))
+        return 0
+    print(f"gpusim clock | {r['kernel']} ({r['arch']}) | {r['gpu']} | 1 CTA x {r['threads']} threads | "
+          f"{r['cycles']:,} cycles")
+    for w in r["warps"]:
+        reads = w["clock_reads"]
+        deltas = [b - a for a, b in zip(reads, reads[1:])]
+        print(f"  warp {w['warp']:>2}: reads {reads}" + (f"  deltas {deltas}" if deltas else ""))
+    return 0
+
+
 def _cmd_warmup(a: argparse.Namespace) -> int:
     """Compile every jitted part of gpusim ahead of time: the SM core (the bundled vecadd trace) and the
     functional SASS walker + streamed core of `gpusim llm` (a small GEMV), so later runs start at once."""
@@ -258,6 +277,20 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--allow-partial", action="store_true", help="simulate a kernel trace that holds fewer thread blocks "
                                                               "than its grid (reported as partial); refused otherwise")
     r.set_defaults(fn=_cmd_run)
+
+    ck = sub.add_parser("clock", help="run a microbenchmark listing (cuobjdump/nvdisasm or CuAssembler .cuasm) as one "
+                                      "CTA and print every warp's clock reads (simulated cycles)")
+    ck.add_argument("listing", help="SASS listing: cuobjdump -sass / nvdisasm text, or a CuAssembler .cuasm")
+    ck.add_argument("--gpu", required=True, help="GPU config name or YAML path")
+    ck.add_argument("--threads", type=_positive_int, required=True, metavar="N", help="threads of the one CTA")
+    ck.add_argument("--kernel", metavar="NAME", help="function to run (default: the first / only one)")
+    ck.add_argument("--arg", action="append", metavar="NAME=TYPE:VALUE",
+                    help="kernel argument in parameter order (ptr:SIZE, i32:N, i64:N, f32:X); default: 16 pointers "
+                         "to zero-filled 1 MiB buffers")
+    ck.add_argument("--arch", help="architecture of a .cuasm without ELF flags, e.g. sm_86")
+    ck.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
+    ck.add_argument("--json", action="store_true", help='print {"warps": [{"warp": 0, "clock_reads": [...]}, ...]}')
+    ck.set_defaults(fn=_cmd_clock)
 
     w = sub.add_parser("warmup", help="compile the Numba core ahead of time (after install, in CI or container images)")
     w.set_defaults(fn=_cmd_warmup)

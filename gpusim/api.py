@@ -78,11 +78,15 @@ def join_control_bits(kt: KernelTrace, listing_path: Path | None):
 
 def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass: str | Path | None = None,
              overrides: list[str] | tuple[str, ...] = (), progress: bool = False, idle_skip: bool = True,
-             use_cache: bool = True, threads: int = 1, allow_partial: bool = False) -> Report:
+             use_cache: bool = True, threads: int = 1, allow_partial: bool = False,
+             timeline: str | Path | None = None, timeline_window: str | None = None) -> Report:
     """Simulate every kernel of TRACE on GPU and return the Report.
 
     ``allow_partial``: simulate a kernel whose trace holds fewer CTAs than its grid (otherwise a
     TraceError); its report entry then carries ``partial`` = {ctas, grid_ctas}.
+    ``timeline``: write a Chrome-trace/Perfetto timeline (:mod:`gpusim.stats.timeline`) of each kernel
+    (``FILE``; with several kernels ``FILE`` gets ``.k<id>`` before its suffix), for the warps of
+    ``timeline_window`` (default: the first CTAs).
 
     ``threads``: CPU threads that advance the SMs in parallel; the report is identical for any number."""
     if int(threads) < 1:
@@ -111,7 +115,7 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
         cb, fn = join_control_bits(kt, find_listing(cmd.path, sass))
         if memsys is None:
             memsys = assemble.MemSystem(cfg)
-        run = assemble.pack(cfg, kt, fn, idle_skip=idle_skip, memsys=memsys)
+        run = assemble.pack(cfg, kt, fn, idle_skip=idle_skip, memsys=memsys, log=timeline is not None)
         cb["mode"] = "control_bits" if run.control_bits else "scoreboard"
 
         def _progress(cycle, done, total, _base=total):
@@ -123,6 +127,8 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
         kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg, run.pc_stats)
         if kt.num_ctas < kt.header.num_ctas:
             kr.partial = {"ctas": kt.num_ctas, "grid_ctas": kt.header.num_ctas}
+        if timeline is not None:
+            _write_timeline(timeline, kt, run, timeline_window, len(kernels), kr)
         rep.kernels.append(kr)
         total += launch + cycles
         insts += kr.warp_instructions
@@ -137,6 +143,16 @@ def simulate(trace: str | Path | Workload, gpu: str | Path | GPUConfig, *, sass:
     rep.sim = {"wall_seconds": wall, "simulated_cycles_per_second": total / wall if wall > 0 else 0.0,
                "warp_instructions_per_second": insts / wall if wall > 0 else 0.0, "threads": int(threads)}
     return rep
+
+
+def _write_timeline(path, kt, run, window, n_kernels: int, kr) -> None:
+    from gpusim.stats import timeline as tl
+
+    p = Path(path)
+    if n_kernels > 1:
+        p = p.with_name(f"{p.stem}.k{kt.header.kernel_id}{p.suffix}")
+    n = tl.write(p, kt, run, window)
+    kr.control_bits["timeline"] = {"file": str(p), "slices": n, "window": window or f"ctas=0-{tl.DEFAULT_CTAS - 1}"}
 
 
 #: where the synthetic buffers of ``simulate_listing``'s pointer arguments start (a canonical user-space
@@ -179,7 +195,7 @@ def parse_listing_args(args: list[str]) -> list[tuple[str, str, int | float]]:
 def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel: str | None,
                      grid: tuple[int, int, int], block: tuple[int, int, int], args: list[str] = (),
                      registers: int = 0, shared_bytes: int = 0, overrides: list[str] | tuple[str, ...] = (),
-                     threads: int = 1) -> Report:
+                     threads: int = 1, timeline: str | Path | None = None, timeline_window: str | None = None) -> Report:
     """Your own kernel without a GPU: walk function ``kernel`` of a SASS listing (cuobjdump -sass /
     nvdisasm, e.g. from ``nvcc -cubin`` + ``cuobjdump -sass``) functionally into a trace with the
     project's walker (:mod:`gpusim.llm.walker`) for the launch ``grid`` x ``block`` with ``args``
@@ -189,10 +205,15 @@ def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel
     from gpusim.frontend.reader import intern_opcodes
     from gpusim.llm.walker import Launch, kernel_from_listing, trace_kernel
 
+    import tempfile
+
+    from gpusim.clock import _listing_file
+
     cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
     parsed = parse_listing_args(list(args))
-    kb = kernel_from_listing(listing, kernel, [(n, t) for n, t, _ in parsed], registers=registers,
-                             static_shared_bytes=shared_bytes)
+    with tempfile.TemporaryDirectory() as td:    # a CuAssembler .cuasm is read through its cuobjdump form
+        kb = kernel_from_listing(_listing_file(Path(listing), Path(td), None), kernel, [(n, t) for n, t, _ in parsed],
+                                 registers=registers, static_shared_bytes=shared_bytes)
     params: dict[str, int | float] = {}
     nxt = LISTING_BUFFER_BASE
     buffers = {}
@@ -206,13 +227,15 @@ def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel
     t0 = time.perf_counter()
     kt = trace_kernel(kb, Launch(tuple(grid), tuple(block), params))
     intern_opcodes(kt)
-    run = assemble.pack(cfg, kt, kb.function, memsys=assemble.MemSystem(cfg))
+    run = assemble.pack(cfg, kt, kb.function, memsys=assemble.MemSystem(cfg), log=timeline is not None)
     _, cycles, counters = assemble.run(run, kt, threads=threads)
     cb = {"listing": str(listing), "function": kb.name, "arch": kb.arch, "matched": len(kt.st_opcode),
           "static": len(kt.st_opcode), "walked": True, "mode": "control_bits" if run.control_bits else "scoreboard",
           "arguments": {n: buffers.get(n, v) for n, _, v in parsed}}
     launch = cfg.launch.kernel_launch_latency_cycles
     kr = kernel_report(kt, run.occupancy, cycles, counters, launch, cb, cfg, run.pc_stats)
+    if timeline is not None:
+        _write_timeline(timeline, kt, run, timeline_window, 1, kr)
     wall = time.perf_counter() - t0
     rep = Report(gpusim_version=gpusim.__version__, gpu=cfg.name, gpu_config=str(gpu if not isinstance(gpu, GPUConfig)
                                                                                   else cfg.name),

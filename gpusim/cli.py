@@ -52,10 +52,12 @@ def _cmd_run(a: argparse.Namespace) -> int:
     if walk:
         rep = api.simulate_listing(a.sass, cfg, kernel=a.kernel, grid=_dim3(a.grid, "--grid"),
                                    block=_dim3(a.block, "--block"), args=a.arg or [], registers=a.regs or 0,
-                                   shared_bytes=a.shared or 0, threads=a.threads)
+                                   shared_bytes=a.shared or 0, threads=a.threads, timeline=a.timeline,
+                                   timeline_window=a.timeline_window)
     else:
         rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache,
-                           threads=a.threads, allow_partial=a.allow_partial)
+                           threads=a.threads, allow_partial=a.allow_partial, timeline=a.timeline,
+                           timeline_window=a.timeline_window)
     rep.gpu_config = a.gpu
     out = Path(a.output)
     try:
@@ -106,6 +108,14 @@ def _cmd_clock(a: argparse.Namespace) -> int:
         reads = w["clock_reads"]
         deltas = [b - a for a, b in zip(reads, reads[1:])]
         print(f"  warp {w['warp']:>2}: reads {reads}" + (f"  deltas {deltas}" if deltas else ""))
+    return 0
+
+
+def _cmd_timeline(a: argparse.Namespace) -> int:
+    from gpusim.stats.timeline import text_view
+
+    for row in text_view(a.file, warp=a.warp, cta=a.cta, limit=a.limit):
+        print(row)
     return 0
 
 
@@ -274,6 +284,10 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--regs", type=int, metavar="N", help="registers per thread of the walked kernel (cuobjdump "
                                                         "-res-usage), for occupancy; default: not limiting")
     r.add_argument("--shared", type=int, metavar="BYTES", help="static shared memory per CTA of the walked kernel")
+    r.add_argument("--timeline", metavar="FILE", help="write a per-instruction Chrome-trace/Perfetto timeline "
+                                                     "(open in ui.perfetto.dev; 'gpusim timeline FILE' prints it)")
+    r.add_argument("--timeline-window", metavar="SPEC", help="warps in the timeline: ctas=A-B,warps=A-B,cycles=A-B "
+                                                            "(default ctas=0-3)")
     r.add_argument("--allow-partial", action="store_true", help="simulate a kernel trace that holds fewer thread blocks "
                                                               "than its grid (reported as partial); refused otherwise")
     r.set_defaults(fn=_cmd_run)
@@ -291,6 +305,13 @@ def build_parser() -> argparse.ArgumentParser:
     ck.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value (repeatable)")
     ck.add_argument("--json", action="store_true", help='print {"warps": [{"warp": 0, "clock_reads": [...]}, ...]}')
     ck.set_defaults(fn=_cmd_clock)
+
+    tl = sub.add_parser("timeline", help="print a timeline file as a text pipeline diagram (one row per instruction)")
+    tl.add_argument("file")
+    tl.add_argument("--cta", type=int, help="only this CTA (index in the window)")
+    tl.add_argument("--warp", type=int, help="only this warp (index within its CTA)")
+    tl.add_argument("--limit", type=int, default=200, help="rows shown (default 200)")
+    tl.set_defaults(fn=_cmd_timeline)
 
     w = sub.add_parser("warmup", help="compile the Numba core ahead of time (after install, in CI or container images)")
     w.set_defaults(fn=_cmd_warmup)

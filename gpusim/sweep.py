@@ -327,10 +327,80 @@ class LlmOpWorkload:
         return rows, rep
 
 
+@dataclasses.dataclass(frozen=True)
+class LlmRequestsWorkload:
+    """A batch of identical requests served start to finish on a GPU config: one prefill step of
+    ``batch`` prompts of ``prompt`` tokens, then ``output - 1`` decode steps of the batch (the prefill
+    step produces the first token).  The decode steps' contexts run from prompt + 1 to
+    prompt + output - 1; the first and the last are simulated and the others taken on the line
+    between them (a decode step's time is linear in its context: the attention term grows with it,
+    the rest does not).  Result: output tokens per second = batch x output / total time."""
+
+    model: str
+    batch: int
+    prompt: int
+    output: int
+    name: str
+    tp: int = 1
+    sample: int | None = None
+    kind: str = "llm_requests"
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path) -> "LlmRequestsWorkload":
+        from gpusim.llm.model import load_model
+        from gpusim.llm.run import check_sample
+
+        check_keys(extra, ("name",), lines, kp)
+        if not isinstance(value, Mapping):
+            raise lines.error((*kp, "llm_requests"), "expected {model, batch, prompt, output[, tp, sample]}")
+        check_keys(value, ("model", "batch", "prompt", "output", "tp", "sample"), lines, (*kp, "llm_requests"),
+                   required=("model", "batch", "prompt", "output"))
+        for k in ("batch", "prompt", "output", "tp"):
+            v = value.get(k, 1)
+            if not isinstance(v, int) or v < 1:
+                raise lines.error((*kp, "llm_requests", k), f"expected a positive integer, got {v!r}")
+        try:
+            load_model(str(value["model"]))
+            sample = check_sample(value.get("sample"))
+        except GpusimError as e:
+            raise lines.error((*kp, "llm_requests"), str(e)) from None
+        name = extra.get("name") or f"{value['model']} b{value['batch']} in{value['prompt']}/out{value['output']}"
+        return cls(model=str(value["model"]), batch=value["batch"], prompt=value["prompt"], output=value["output"],
+                   name=str(name), tp=value.get("tp", 1), sample=sample)
+
+    def describe(self) -> dict:
+        return {"kind": "llm_requests", "name": self.name, "model": self.model, "batch": self.batch,
+                "prompt": self.prompt, "output": self.output, "tp": self.tp, "sample": self.sample}
+
+    def report(self, cfg) -> dict:
+        from gpusim.llm.machines import run_gpu
+
+        def step(text):
+            return run_gpu(self.model, text, cfg, tp=self.tp, sample=self.sample)
+
+        pre = step(f"prefill:tokens={self.prompt},batch={self.batch}")
+        n_dec = self.output - 1
+        dec = []
+        if n_dec >= 1:
+            dec.append(step(f"decode:batch={self.batch},context={self.prompt + 1}"))
+        if n_dec >= 2:
+            dec.append(step(f"decode:batch={self.batch},context={self.prompt + n_dec}"))
+        t_dec = n_dec * sum(d["step_seconds"] for d in dec) / len(dec) if dec else 0.0
+        total = pre["step_seconds"] + t_dec
+        return {"seconds": total, "prefill_seconds": pre["step_seconds"], "decode_seconds": t_dec,
+                "output_tokens": self.batch * self.output, "tokens_per_second": self.batch * self.output / total,
+                "steps": [{"step": r["step"], "step_seconds": r["step_seconds"]} for r in (pre, *dec)]}
+
+    def run(self, cfg) -> tuple[list[dict], dict]:
+        rep = self.report(cfg)
+        return [{"kernel": "(requests)", **{k: v for k, v in rep.items() if k != "steps"}}], rep
+
+
 WORKLOAD_KINDS: dict[str, Callable[..., Any]] = {
     "trace": TraceWorkload.parse,
     "microbench": MicrobenchWorkload.parse,
     "llm_op": LlmOpWorkload.parse,
+    "llm_requests": LlmRequestsWorkload.parse,
 }
 _PLANNED_KINDS = {"llm": "LLM serving steps (not available yet)"}
 
@@ -363,6 +433,8 @@ def workload_from_dict(d: Mapping):
         return TraceWorkload(path=d["path"], name=d["name"])
     if d["kind"] == "microbench":
         return MicrobenchWorkload(bench=d["bench"], params=tuple(sorted(d["params"].items())), name=d["name"])
+    if d["kind"] == "llm_requests":
+        return LlmRequestsWorkload(**{k: v for k, v in d.items() if k != "kind"})
     if d["kind"] == "llm_op":
         return LlmOpWorkload(op=d["op"], name=d["name"], sample=d.get("sample"))
     raise GpusimError(f"unknown workload kind {d['kind']!r}")  # pragma: no cover - journal written by us

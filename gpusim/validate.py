@@ -279,6 +279,8 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
         return BENCHES[case_wl.bench].units
     if getattr(case_wl, "kind", "") == "llm_op":
         return LLM_OP_UNITS
+    if getattr(case_wl, "kind", "") == "llm_requests":
+        return ("token/s", "s")
     if work is not None:
         return (f"{work[1]}/clk",)
     return ("cycles",)
@@ -443,7 +445,7 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
         metric = c.get("metric", "kernel_cycles")
         if metric not in _METRICS:
             raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
-        if "metric" in c and wl.kind in ("microbench", "llm_op"):
+        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests"):
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
         if "work" in c:
@@ -530,6 +532,10 @@ def _run_case(case: Case) -> dict:
             m = case.workload.measure(cfg)
             natives = list(m.values)
             out["runs"] = m.runs
+        elif case.workload.kind == "llm_requests":
+            rep = case.workload.report(cfg)
+            natives = [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")]
+            out["runs"] = [rep]
         elif case.workload.kind == "llm_op":
             rep = case.workload.report(cfg)
             o = rep["operators"][0]

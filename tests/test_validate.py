@@ -310,3 +310,28 @@ def test_the_model_code_and_isa_tables_are_scanned_for_citations():
     cited = v.cited_rows(load_config("a100-sxm4-80gb"))
     assert any(w.startswith("gpusim/assemble.py:") for w in cited["HW105"])
     assert any(w.startswith("configs/arch/ampere-ga100.yaml:") for w in cited["HW062"])
+
+
+def test_an_llm_requests_case_reports_output_tokens_per_second_of_prefill_plus_decodes(tmp_path):
+    """The request-level workload: one prefill step, output - 1 decode steps (first and last simulated,
+    the rest on the line between them); throughput = batch x output / total seconds."""
+    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
+                                      "X1,A100,tiny model throughput,1000,tokens/s,made up,made up\n")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        gpu: a100-sxm4-80gb
+        references: [ref.csv]
+        cases:
+          - id: tiny
+            reference: X1
+            set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]
+            workload: {llm_requests: {model: tiny, batch: 2, prompt: 32, output: 4}}
+        """))
+    (s,) = v.load_suites([tmp_path / "s.yaml"])
+    r = v.run_validation([s], progress=False)["cases"][0]
+    assert r["status"] == "ok", r
+    run = r["runs"][0]
+    steps = [x["step_seconds"] for x in run["steps"]]
+    assert [x["step"] for x in run["steps"]] == ["prefill:tokens=32,batch=2", "decode:batch=2,context=33",
+                                                "decode:batch=2,context=35"]
+    assert run["seconds"] == pytest.approx(steps[0] + 3 * (steps[1] + steps[2]) / 2)
+    assert r["simulated"] == pytest.approx(2 * 4 / run["seconds"])

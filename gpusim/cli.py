@@ -350,6 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
     from gpusim.cli_rdu import register as _reg_rdu; _reg_rdu(sub)  # noqa: E702 - RDU dataflow
     from gpusim.cli_llm import register as _reg_llm; _reg_llm(sub)  # noqa: E702 - LLM serving steps
     from gpusim.cli_compare import register as _reg_cmp; _reg_cmp(sub)  # noqa: E702 - machines side by side
+    from gpusim.cli_serve import register as _reg_srv; _reg_srv(sub)  # noqa: E702 - serving over time
     return ap
 
 

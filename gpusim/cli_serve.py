@@ -1,0 +1,140 @@
+"""``gpusim serve``: requests arriving over time, served by a batching policy on a GPU whose every step
+time comes from the cycle-level model (:mod:`gpusim.serve`).
+
+    gpusim serve --model llama-2-7b --gpu a100-sxm4-80gb --arrivals poisson:rate=2,duration=60,prompt=512,output=128
+                 [--policy vllm|orca|sarathi:chunk=512] [--tp N] [--replicas R] [--slo ttft=1,tpot=0.1]
+                 [--find-capacity] [--trace BURSTGPT_OR_AZURE.csv --window A:B --scale F] [-o OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _cmd_serve(a: argparse.Namespace) -> int:
+    from gpusim.cli import _compile_notice
+    from gpusim.config import load_config
+    from gpusim.errors import GpusimError
+    from gpusim.llm.model import load_model
+    from gpusim.serve import find_capacity, parse_policy, parse_slo, serve
+    from gpusim.serve import steptime as ST
+    from gpusim.serve import workload as W
+
+    if not a.model or not a.gpu:
+        raise GpusimError("serve: --model and --gpu required")
+    if bool(a.arrivals) == bool(a.trace):
+        raise GpusimError("serve: give exactly one of --arrivals SPEC and --trace CSV")
+    if a.find_capacity and not a.arrivals:
+        raise GpusimError("serve: --find-capacity varies the rate of --arrivals (a synthetic process)")
+    if a.tp < 1 or a.replicas < 1:
+        raise GpusimError("serve: --tp and --replicas must be >= 1")
+    parse_policy(a.policy)
+    slo = parse_slo(a.slo)
+    model = load_model(a.model)
+    cfg = load_config(a.gpu, a.set or [])
+    if a.arrivals:
+        reqs = W.synthetic(a.arrivals)
+    else:
+        window = None
+        if a.window:
+            try:
+                lo, hi = (float(x) for x in a.window.split(":"))
+                if hi <= lo:
+                    raise ValueError
+            except ValueError:
+                raise GpusimError(f"--window {a.window!r}: expected START:END seconds") from None
+            window = (lo, hi)
+        reqs = W.from_trace(a.trace, window, a.scale)
+    if not reqs:
+        raise GpusimError("serve: the arrivals hold no request")
+    _compile_notice(a.quiet)
+    if not a.quiet:
+        print(f"gpusim serve: step-time model for {model.name} on {cfg.name} (tp {a.tp}) ...", file=sys.stderr)
+    stm = ST.build(a.model, a.gpu, tp=a.tp, overrides=a.set or [], sample=a.sample, progress=not a.quiet,
+                   use_cache=not a.no_cache)
+    rep = serve(reqs, stm, model, cfg, policy=a.policy, tp=a.tp, replicas=a.replicas, slo=slo)
+    rep.update(model=model.name, gpu=cfg.name, workload=a.arrivals or str(a.trace))
+    if a.find_capacity:
+        base = a.arrivals
+
+        def make(rate):
+            kind, _, body = base.partition(":")
+            kv = [x for x in body.split(",") if not x.strip().startswith("rate=")]
+            return W.synthetic(f"{kind}:rate={rate}," + ",".join(kv))
+
+        rep["capacity"] = find_capacity(make, stm, model, cfg, policy=a.policy, tp=a.tp, replicas=a.replicas, slo=slo)
+    if a.check:
+        pts = [f"prefill:tokens={t}" for t in (48, 768)][: a.check] + \
+              [f"decode:batch={b},context={c}" for b, c in ((4, 512), (64, 2048))][: a.check]
+        rep["step_time_check"] = ST.check(stm, a.model, a.gpu, pts, tp=a.tp, overrides=a.set or [], sample=a.sample)
+    out = Path(a.output)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "report.json").write_text(json.dumps(rep, indent=1, default=str) + "\n")
+    except OSError as e:
+        raise GpusimError(f"{out}: cannot write the report: {e.strerror}") from None
+    if not a.quiet:
+        for line in summary_lines(rep):
+            print(line)
+        print(f"wrote {out / 'report.json'}")
+    return 0
+
+
+def _ms(d: dict, k: str) -> str:
+    v = d.get(k)
+    return "-" if v is None else f"{v * 1e3:,.1f}"
+
+
+def summary_lines(rep: dict) -> list[str]:
+    m = rep["metrics"]
+    lines = [f"gpusim serve | {rep['model']} | {rep['gpu']} x tp {rep['tp']} x {rep['replicas']} replica(s) | "
+             f"policy {rep['policy']} {rep['policy_parameters']}",
+             f"  requests {rep['requests']}: completed {m['requests_completed']}, rejected {len(rep['rejected'])}, "
+             f"unfinished {len(rep['unfinished'])}, preemptions {rep['preemptions']}; {rep['iterations']} iterations "
+             f"in {rep['duration_s']:.2f} s",
+             f"  {'ms':<10} {'p50':>9} {'p90':>9} {'p99':>9}"]
+    for k in ("ttft_s", "tbt_s", "tpot_s", "e2e_s"):
+        lines.append(f"  {k[:-2]:<10} {_ms(m[k], 'p50'):>9} {_ms(m[k], 'p90'):>9} {_ms(m[k], 'p99'):>9}")
+    lines.append(f"  throughput {m['throughput_tokens_per_s']:,.1f} output tokens/s, {m['throughput_requests_per_s']:.2f} "
+                 f"requests/s; KV peak {rep['kv_peak_utilisation']:.0%} of {rep['kv_blocks_per_replica']:,} blocks")
+    if "slo_attainment" in m:
+        lines.append(f"  SLO {m['slo']}: attainment {m['slo_attainment']:.1%}, goodput {m['goodput_requests_per_s']:.2f} "
+                     f"requests/s")
+    if "capacity" in rep:
+        c = rep["capacity"]["capacity_requests_per_s"]
+        lines.append(f"  capacity at >= 90% SLO attainment: {'none found' if c is None else f'{c:.2f} requests/s'}")
+    for ck in rep.get("step_time_check", []):
+        lines.append(f"  step-time check {ck['step']}: simulated {ck['simulated_s'] * 1e3:.3f} ms, interpolated "
+                     f"{ck['interpolated_s'] * 1e3:.3f} ms ({ck['error']:+.1%})")
+    lines.append(f"  step times: {rep['step_time_model']['source']}")
+    return lines
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve requests over time with a batching policy (TTFT, TBT, goodput), every "
+                                     "step time from the cycle-level model")
+    p.add_argument("--model", help="model preset (configs/models/) or YAML path")
+    p.add_argument("--gpu", help="GPU config name or YAML path")
+    p.add_argument("--tp", type=int, default=1, help="tensor-parallel GPUs per replica (default 1)")
+    p.add_argument("--replicas", type=int, default=1, help="replicas; requests are spread round-robin (default 1)")
+    p.add_argument("--arrivals", metavar="SPEC", help="poisson:rate=R,duration=S,prompt=P,output=O[,seed=N] or "
+                                                     "gamma:...,cv=C; lengths N | uniform:A:B | lognormal:MEDIAN:SIGMA")
+    p.add_argument("--trace", metavar="CSV", help="a BurstGPT or Azure LLM inference trace CSV")
+    p.add_argument("--window", metavar="A:B", help="trace arrivals in [A, B) seconds from the first")
+    p.add_argument("--scale", type=float, default=1.0, help="multiply the trace's arrival rate (default 1)")
+    p.add_argument("--policy", default="vllm", help="vllm | orca | sarathi[:chunk=N], with parameters "
+                                                    "max_num_seqs=N, max_num_batched_tokens=N (default vllm)")
+    p.add_argument("--slo", metavar="ttft=S,tpot=S", help="latency SLO in seconds: attainment and goodput")
+    p.add_argument("--find-capacity", action="store_true", help="search the highest --arrivals rate meeting the SLO "
+                                                                "for >= 90%% of requests (DistServe's goodput)")
+    p.add_argument("--sample", type=int, default=4, help="CTA-wave sampling of the simulated grid steps (default 4)")
+    p.add_argument("--check", type=int, default=0, metavar="N", help="also simulate N held-out prefill and decode steps "
+                                                                     "and print the interpolation error")
+    p.add_argument("--no-cache", action="store_true", help="rebuild the step-time grid instead of reading the cache")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a GPU config value (repeatable)")
+    p.add_argument("-o", "--output", default="gpusim-serve-out", help="output folder (default gpusim-serve-out)")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(fn=_cmd_serve)

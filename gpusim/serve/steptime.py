@@ -1,0 +1,199 @@
+"""Step times from the cycle-level model, for the serving simulator.
+
+A serving iteration runs ``T`` new tokens: prefill chunks (``q`` tokens on top of ``past`` cached ones)
+and decodes (``B`` sequences at contexts ``C``).  Its time splits along the operator graph
+(:mod:`gpusim.llm.graph`):
+
+* ``g(T)`` — every operator except attention (GEMMs, norms, element-wise, embedding, LM head,
+  collectives) plus the launch overheads: it depends on the step's token count only;
+* prefill attention of a chunk — proportional to its query-key pairs ``q past + q (q + 1) / 2`` at the
+  per-pair rate measured at ``q`` tokens;
+* decode attention ``a(B, C)`` — over the batch's mean context.
+
+The model simulates real steps with ``gpusim llm`` (:func:`gpusim.llm.machines.run_gpu`) on a grid —
+prefill steps at :data:`PREFILL_TOKENS` tokens and decode steps at :data:`DECODE_BATCHES` x
+:data:`DECODE_CONTEXTS` — reads each report's per-operator seconds, and interpolates piecewise-linearly
+(``g`` and the prefill pair rate in ``T``; ``a`` bilinearly in ``B`` and ``C``; linear continuation
+outside the grid, flagged in ``extrapolated``).  The grid's results are cached on disk by a content
+hash of the model, the resolved GPU config, TP, the grid and the sampling.  :meth:`StepTimeModel.check`
+measures the interpolation error against direct simulation at held-out points.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+#: grid of the step-time model (tokens of a prefill step; batch and context of a decode step): powers
+#: of two spanning what one GPU serves at once (a choice of this module; --grid overrides)
+PREFILL_TOKENS = (16, 64, 256, 1024, 2048)
+DECODE_BATCHES = (1, 8, 32, 128)
+DECODE_CONTEXTS = (128, 1024, 4096)
+
+
+def _cache_dir() -> Path:
+    return Path(os.environ.get("GPUSIM_CACHE_DIR", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
+                               / "gpusim")) / "steptime"
+
+
+def _interp(x: float, xs, ys) -> tuple[float, bool]:
+    """Piecewise-linear interpolation with linear continuation outside [xs[0], xs[-1]]; (value, outside)."""
+    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
+    if xs.size == 1:
+        return float(ys[0]), x != xs[0]
+    if x <= xs[0] or x >= xs[-1]:
+        i = 0 if x <= xs[0] else xs.size - 2
+        slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
+        return float(ys[i] + slope * (x - xs[i])), not (xs[0] <= x <= xs[-1])
+    return float(np.interp(x, xs, ys)), False
+
+
+@dataclass
+class StepTimeModel:
+    """Interpolated step times of one (model, GPU config, TP) from simulated grid points."""
+
+    key: str
+    prefill: dict = field(default_factory=dict)    # T -> {"g": s, "attn": s, "pairs": n}
+    decode: dict = field(default_factory=dict)     # (B, C) -> {"g": s, "attn": s}
+    source: str = ""
+    build_seconds: float = 0.0
+    extrapolated: int = 0
+
+    # ---- queries ----------------------------------------------------------------------------
+
+    def g(self, tokens: int) -> float:
+        pts = sorted({**{t: v["g"] for t, v in self.prefill.items()},
+                      **{b: v["g"] for (b, c), v in self.decode.items()}}.items())
+        v, out = _interp(tokens, [p[0] for p in pts], [p[1] for p in pts])
+        self.extrapolated += out
+        return max(v, 0.0)
+
+    def prefill_attention(self, q: int, past: int) -> float:
+        ts = sorted(self.prefill)
+        rate, out = _interp(q, ts, [self.prefill[t]["attn"] / self.prefill[t]["pairs"] for t in ts])
+        self.extrapolated += out
+        return max(rate, 0.0) * (q * past + q * (q + 1) // 2)
+
+    def decode_attention(self, batch: int, context: float) -> float:
+        bs = sorted({b for b, _ in self.decode})
+        cs = sorted({c for _, c in self.decode})
+        per_b = [_interp(context, cs, [self.decode[(b, c)]["attn"] for c in cs]) for b in bs]
+        v, out = _interp(batch, bs, [p[0] for p in per_b])
+        self.extrapolated += out or any(p[1] for p in per_b)
+        return max(v, 0.0)
+
+    def step_seconds(self, chunks: list[tuple[int, int]], decode_contexts: list[int]) -> float:
+        """Time of one iteration: prefill ``chunks`` (q, past) and decodes at ``decode_contexts``."""
+        tokens = sum(q for q, _ in chunks) + len(decode_contexts)
+        if tokens == 0:
+            return 0.0
+        t = self.g(tokens)
+        for q, past in chunks:
+            t += self.prefill_attention(q, past)
+        if decode_contexts:
+            t += self.decode_attention(len(decode_contexts), float(np.mean(decode_contexts)))
+        return t
+
+    # ---- building -----------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        return {"key": self.key, "source": self.source, "build_seconds": self.build_seconds,
+                "prefill": {str(t): v for t, v in self.prefill.items()},
+                "decode": {f"{b},{c}": v for (b, c), v in self.decode.items()}}
+
+    @classmethod
+    def from_json(cls, d: dict) -> "StepTimeModel":
+        return cls(key=d["key"], source=d["source"], build_seconds=d["build_seconds"],
+                   prefill={int(t): v for t, v in d["prefill"].items()},
+                   decode={tuple(int(x) for x in k.split(",")): v for k, v in d["decode"].items()})
+
+
+def _split(rep: dict) -> tuple[float, float]:
+    """(non-attention seconds incl. launch overheads, attention seconds) of a gpusim llm report."""
+    attn = sum(o["seconds"] for o in rep["operators"] if o["kind"] == "attention")
+    return rep["step_seconds"] - attn, attn
+
+
+def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None = 4,
+          prefill_tokens=PREFILL_TOKENS, decode_batches=DECODE_BATCHES, decode_contexts=DECODE_CONTEXTS,
+          progress: bool = True, use_cache: bool = True) -> StepTimeModel:
+    """Simulate the grid (or load it from the cache) and return the model."""
+    from gpusim.config import dump_config, load_config
+    from gpusim.llm.machines import run_gpu
+    from gpusim.llm.model import load_model
+
+    m = load_model(model)
+    cfg = load_config(gpu, list(overrides))
+    h = hashlib.blake2b(digest_size=12)
+    for part in (repr(m), dump_config(cfg), str(tp), repr((prefill_tokens, decode_batches, decode_contexts)),
+                 str(sample), _model_version()):
+        h.update(part.encode())
+    key = h.hexdigest()
+    path = _cache_dir() / f"{key}.json"
+    if use_cache and path.is_file():
+        try:
+            stm = StepTimeModel.from_json(json.loads(path.read_text()))
+            stm.source = f"cache {path} ({stm.source})"
+            return stm
+        except (ValueError, KeyError):
+            pass
+    t0 = time.perf_counter()
+    stm = StepTimeModel(key=key)
+    jobs = [("prefill", t, None) for t in prefill_tokens] + \
+           [("decode", b, c) for b in decode_batches for c in decode_contexts]
+    for i, (kind, a, b) in enumerate(jobs):
+        step = f"prefill:tokens={a}" if kind == "prefill" else f"decode:batch={a},context={b}"
+        if progress:
+            print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({time.perf_counter() - t0:.0f} s so far)",
+                  file=sys.stderr, flush=True)
+        rep = run_gpu(m, step, cfg, tp=tp, sample=sample)
+        g, attn = _split(rep)
+        if kind == "prefill":
+            stm.prefill[a] = {"g": g, "attn": attn, "pairs": a * (a + 1) // 2}
+        else:
+            stm.decode[(a, b)] = {"g": g, "attn": attn}
+    stm.build_seconds = time.perf_counter() - t0
+    stm.source = (f"simulated with gpusim llm on {cfg.name} (tp {tp}, sample {sample}): {len(prefill_tokens)} prefill "
+                  f"+ {len(decode_batches) * len(decode_contexts)} decode steps in {stm.build_seconds:.0f} s")
+    if use_cache:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(json.dumps(stm.to_json(), indent=1))
+        except OSError:
+            pass
+    return stm
+
+
+def check(stm: StepTimeModel, model: str, gpu: str, points: list[str], *, tp: int = 1, overrides=(),
+          sample: int | None = 4) -> list[dict]:
+    """Interpolation error at held-out steps (``prefill:tokens=..`` / ``decode:batch=..,context=..``):
+    simulated vs interpolated seconds."""
+    from gpusim.llm.machines import run_gpu
+    from gpusim.llm.model import parse_step
+
+    out = []
+    for p in points:
+        rep = run_gpu(model, p, gpu, tp=tp, overrides=list(overrides), sample=sample)
+        st = parse_step(p)
+        gr = st.groups[0]
+        pred = stm.step_seconds([(gr.tokens, gr.past)] * gr.count if gr.kind == "prefill" else [],
+                                [gr.context] * gr.count if gr.kind == "decode" else [])
+        out.append({"step": p, "simulated_s": rep["step_seconds"], "interpolated_s": pred,
+                    "error": (pred - rep["step_seconds"]) / rep["step_seconds"]})
+    return out
+
+
+def _model_version() -> str:
+    """A digest of the timing model's sources: a changed model invalidates cached grids."""
+    root = Path(__file__).resolve().parents[1]
+    h = hashlib.blake2b(digest_size=8)
+    for p in sorted([*root.glob("core/*.py"), root / "assemble.py", *root.glob("llm/*.py")]):
+        h.update(p.read_bytes())
+    return h.hexdigest()

@@ -1,0 +1,165 @@
+"""Serving simulation (issue 20): policies, KV cache, metrics and the step-time model.
+
+Policy rules are checked with an analytic step-time model (a step costs ``a + b x tokens``), so each
+expectation follows from the schedule alone; one test builds the real model from gpusim llm
+simulations of the tiny preset on a 4-SM A100 slice and checks its interpolation at held-out steps."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gpusim.cli import main
+from gpusim.config import load_config
+from gpusim.errors import GpusimError
+from gpusim.llm.model import load_model
+from gpusim.serve import GOODPUT_ATTAINMENT, metrics, parse_policy, serve
+from gpusim.serve import steptime as ST
+from gpusim.serve import workload as W
+from gpusim.serve.engine import BLOCK_TOKENS, Seq, kv_blocks
+
+A, B = 2e-3, 20e-6          # analytic step: 2 ms + 20 us per token
+
+
+class Linear:
+    source = "analytic test model"
+    extrapolated = 0
+
+    def step_seconds(self, chunks, decode_contexts):
+        n = sum(q for q, _ in chunks) + len(decode_contexts)
+        return A + B * n if n else 0.0
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return load_model("tiny"), load_config("a100-sxm4-80gb")
+
+
+def _reqs(*rows):
+    return [W.Request(i, t, p, o) for i, (t, p, o) in enumerate(rows)]
+
+
+def test_a_lone_request_gets_its_first_token_after_one_prefill_then_one_token_per_decode(tiny):
+    m, cfg = tiny
+    rep = serve(_reqs((0.0, 100, 5)), Linear(), m, cfg, policy="vllm")
+    r = rep["per_request"][0]
+    assert r["ttft_s"] == pytest.approx(A + B * 100)
+    assert r["e2e_s"] == pytest.approx(A + B * 100 + 4 * (A + B))
+    assert rep["metrics"]["tpot_s"]["p50"] == pytest.approx(A + B)
+
+
+def test_sarathi_chunk_bounds_decode_stall(tiny):
+    """Rule (Sarathi-Serve §4): with a token budget per iteration, a long prompt arriving while another
+    request decodes stalls that decode for at most one budget-sized iteration; vLLM's prefill-first
+    schedule stalls it for the whole prompt's prefill."""
+    m, cfg = tiny
+    reqs = _reqs((0.0, 64, 40), (0.01, 2000, 2))
+    v = serve(reqs, Linear(), m, cfg, policy="vllm:max_num_batched_tokens=4096")
+    s = serve(reqs, Linear(), m, cfg, policy="sarathi:chunk=256")
+    assert max_gap(s, 0) <= A + B * 256 + 1e-9
+    assert max_gap(v, 0) >= A + B * 2000 - 1e-9
+
+
+def max_gap(rep, rid):
+    return next(r["max_tbt_s"] for r in rep["per_request"] if r["id"] == rid)
+
+
+def test_requests_that_can_never_fit_are_rejected_and_reported(tiny):
+    m, cfg = tiny
+    blocks = kv_blocks(m, cfg, 1)
+    too_long = blocks * BLOCK_TOKENS + 1
+    rep = serve(_reqs((0.0, too_long, 1), (0.0, 3000, 1)), Linear(), m, cfg, policy="vllm")
+    reasons = [x["reason"] for x in rep["rejected"]]
+    assert any("exceed the KV cache" in r for r in reasons)
+    assert any("exceeds max_num_batched_tokens" in r for r in reasons)
+    assert rep["metrics"]["requests_completed"] == 0
+
+
+def test_kv_capacity_is_memory_times_utilisation_minus_weights_over_block_bytes(tiny):
+    m, cfg = tiny
+    per_token = 2 * m.layers * m.kv_heads * m.head_dim * 2
+    expect = int((cfg.memory.dram_size_bytes * 0.9 - m.params() * 2) // (per_token * BLOCK_TOKENS))
+    assert kv_blocks(m, cfg, 1) == expect
+
+
+def test_preemption_by_recompute_when_the_kv_cache_runs_out(tiny, monkeypatch):
+    """With 20 blocks three 90-token prompts are admitted (6 blocks each) but cannot all grow to 150 tokens
+    (10 blocks each): a decode that finds no free block preempts the most
+    recently admitted sequence; it is prefilled again later and still completes."""
+    from gpusim.serve import engine
+
+    m, cfg = tiny
+    monkeypatch.setattr(engine, "kv_blocks", lambda *a: 20)
+    rep = serve(_reqs((0.0, 90, 60), (0.0, 90, 60), (0.0, 90, 60)), Linear(), m, cfg, policy="vllm")
+    assert rep["preemptions"] >= 1 and rep["metrics"]["requests_completed"] == 3
+    assert rep["kv_peak_utilisation"] <= 1.0
+
+
+def test_metrics_follow_their_definitions():
+    s = Seq(0, 1.0, 10, 3)
+    s.token_times = [1.5, 1.7, 2.0]
+    out = metrics([s], 2.0, {"ttft": 0.6, "tpot": 0.2})
+    assert out["ttft_s"]["p50"] == pytest.approx(0.5) and out["e2e_s"]["p50"] == pytest.approx(1.0)
+    assert out["tpot_s"]["p50"] == pytest.approx(0.25) and out["tbt_s"]["p99"] == pytest.approx(0.3, abs=0.01)
+    assert out["slo_attainment"] == 0.0                 # TPOT 0.25 > 0.2
+    assert GOODPUT_ATTAINMENT == 0.9
+
+
+def test_poisson_arrivals_have_the_requested_rate_and_lengths():
+    r = W.synthetic("poisson:rate=50,duration=200,prompt=uniform:10:20,output=7,seed=3")
+    assert abs(len(r) / 200 - 50) < 2.0
+    assert all(10 <= x.prompt <= 20 and x.output == 7 for x in r)
+    assert np.all(np.diff([x.arrival_s for x in r]) >= 0)
+    g = W.synthetic("gamma:rate=50,duration=200,prompt=8,output=8,cv=3,seed=3")
+    gaps = np.diff([x.arrival_s for x in g])
+    assert gaps.std() / gaps.mean() > 2.0               # bursty
+
+
+def test_burstgpt_and_azure_traces_read_in_their_own_formats(tmp_path):
+    b = tmp_path / "b.csv"
+    b.write_text("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+                 "5,ChatGPT,100,20,120,Conversation log\n7.5,GPT-4,50,0,50,Conversation log\n9,ChatGPT,30,10,40,API log\n")
+    r = W.from_trace(b)
+    assert [(x.arrival_s, x.prompt, x.output) for x in r] == [(0.0, 100, 20), (4.0, 30, 10)]   # 0-token row skipped
+    assert [x.arrival_s for x in W.from_trace(b, scale=2.0)] == [0.0, 2.0]
+    a = tmp_path / "a.csv"
+    a.write_text("TIMESTAMP,ContextTokens,GeneratedTokens\n2023-11-16 18:15:46.6805900,374,44\n"
+                 "2023-11-16 18:15:50.9951690,396,109\n")
+    r = W.from_trace(a)
+    assert r[1].arrival_s == pytest.approx(4.3145790, abs=1e-5) and r[1].prompt == 396
+    bad = tmp_path / "x.csv"
+    bad.write_text("Timestamp,Request tokens,Response tokens\n1,abc,3\n")
+    with pytest.raises(W.WorkloadError, match=r"x.csv:2: bad row"):
+        W.from_trace(bad)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--arrivals", "poisson:rate=1,duration=1,prompt=8"], "missing output"),
+    (["--arrivals", "poisson:rate=1,duration=1,prompt=8,output=8", "--policy", "vlm"], "did you mean 'vllm'"),
+    (["--arrivals", "poisson:rate=1,duration=1,prompt=8,output=8", "--policy", "sarathi:chunk=0"], "positive integer"),
+    (["--arrivals", "poisson:rate=1,duration=1,prompt=8,output=8", "--slo", "ttft=x"], "expected ttft=SECONDS"),
+    ([], "exactly one of --arrivals"),
+])
+def test_bad_serve_input_is_one_line_and_exit_status_2(argv, message, capsys, tmp_path):
+    rc = main(["serve", "--model", "tiny", "--gpu", "a100-sxm4-80gb", *argv, "-o", str(tmp_path / "o"), "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and message in err and "Traceback" not in err, err
+
+
+def test_the_step_time_model_interpolates_simulated_steps(tmp_path, monkeypatch):
+    """Built from gpusim llm simulations on a small grid (tiny model, 4-SM A100 slice): exact at grid
+    points, within 15% at held-out steps between them, and cached on disk by content hash."""
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    sl = ["sm.count=4", "memory.l2_slices=3", "memory.l2_size=1536 KiB"]
+    kw = dict(tp=1, overrides=sl, sample=None, prefill_tokens=(16, 64, 128), decode_batches=(1, 8),
+              decode_contexts=(64, 512), progress=False)
+    stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
+    p = stm.prefill[128]
+    assert stm.step_seconds([(128, 0)], []) == pytest.approx(p["g"] + p["attn"], rel=1e-9)
+    errs = ST.check(stm, "tiny", "a100-sxm4-80gb", ["prefill:tokens=96", "decode:batch=4,context=256"],
+                    overrides=sl, sample=None)
+    assert all(abs(e["error"]) < 0.15 for e in errs), errs
+    again = ST.build("tiny", "a100-sxm4-80gb", **kw)
+    assert again.source.startswith("cache") and again.prefill == stm.prefill

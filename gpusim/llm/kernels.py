@@ -145,17 +145,62 @@ def gemm(arch: str, M: int, N: int, K: int, A: int, W: int, C: int) -> KernelCal
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, M=M, N=N, K=K)))
 
 
-def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a") -> KernelCall:
-    """The same GEMM with TMA + wgmma (sm_90a): 64x128x64 tiles, 4 stages, 32-row TMA boxes."""
-    name = "gemm_f16_tn_wgmma_64x128x64_s4"
+#: Hopper GEMM kernels by (dtype, tile): the one-warpgroup kernel of issue #15 and the
+#: warp-specialised cooperative kernels (gemm_wgmma_ws.cu).
+WGMMA_GEMMS = {
+    ("fp16", "64x128"): "gemm_f16_tn_wgmma_64x128x64_s4",
+    ("fp16", "128x128"): "gemm_f16_tn_wgmma_coop_128x128x64_s5",
+    ("fp16", "128x256"): "gemm_f16_tn_wgmma_coop_128x256x64_s4",
+    ("fp8", "128x128"): "gemm_e4m3_tn_wgmma_coop_128x128x128_s5",
+    ("fp8", "128x256"): "gemm_e4m3_tn_wgmma_coop_128x256x128_s4",
+}
+WGMMA_DTYPES = ("fp16", "fp8")
+#: SM count the tile choice assumes (H100 SXM5, configs/gpus/h100-sxm5-80gb.yaml sm.count); a caller
+#: simulating another Hopper part passes its own ``sms``.
+HOPPER_SMS = 132
+
+
+def gemm_wgmma_tile(M: int, N: int, dtype: str = "fp16", sms: int = HOPPER_SMS) -> str:
+    """The CTA tile ``gemm_wgmma`` uses for an M x N output (documented rule, no tuning to a measurement):
+    128 x 256 (half the operand bytes per MMA of 128 x 128: the model's L2 bandwidth, 5120 B/clk for
+    132 SMs, cannot feed a 128 x 128 tile at the wgmma peak, see traces/kernels/README.md) when that
+    grid fills at least one wave of ``sms`` CTAs; otherwise 128 x 128, which has twice the CTAs, when
+    ITS grid reaches a wave; otherwise (small M x N) whichever of the two leaves fewer SMs idle, the
+    smaller tile on a tie."""
+    t256 = _cdiv(M, 128) * _cdiv(N, 256)
+    t128 = _cdiv(M, 128) * _cdiv(N, 128)
+    if t256 >= sms:
+        return "128x256"
+    if t128 >= sms:
+        return "128x128"
+    return "128x256" if t256 >= t128 else "128x128"
+
+
+def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a", dtype: str = "fp16",
+               tile: str | None = None, alpha: float = 1.0) -> KernelCall:
+    """C[M,N] = A[M,K] . W[N,K]^T on Hopper with TMA + wgmma (sm_90a): picks the kernel.
+
+    ``dtype`` "fp16" (A, W fp16) or "fp8" (A, W e4m3, C = alpha * acc in fp16).  ``tile`` None picks
+    by :func:`gemm_wgmma_tile` among the warp-specialised cooperative kernels (128x128, 128x256);
+    "64x128" is the one-warpgroup kernel of issue #15 (fp16 only), kept for comparison."""
+    _need(dtype in WGMMA_DTYPES, f"gemm_wgmma: dtype '{dtype}' not built (have: {', '.join(WGMMA_DTYPES)})")
+    _need(min(M, N, K) >= 1, f"gemm_wgmma: M, N, K must be positive (got {M}, {N}, {K})")
+    tile = tile or gemm_wgmma_tile(M, N, dtype)
+    name = WGMMA_GEMMS.get((dtype, tile))
+    _need(name is not None, f"gemm_wgmma: no {dtype} kernel with tile {tile} "
+                            f"(have: {', '.join(t for d, t in WGMMA_GEMMS if d == dtype)})")
     t = kernel_specs()[name]["tile"]
+    eb = t.get("elem_bytes", 2)
     _need(K % t["BK"] == 0, f"{name}: K = {K} must be a multiple of {t['BK']}")
     _need(N % 8 == 0, f"{name}: N = {N} must be a multiple of 8")
     box = (t["tma_box_cols"], t["tma_box_rows"])
-    maps = {"tmA": TensorMap(A, (K, M), 2 * K, box), "tmW": TensorMap(W, (K, N), 2 * K, box)}
+    maps = {"tmA": TensorMap(A, (K, M), eb * K, box, eb), "tmW": TensorMap(W, (K, N), eb * K, box, eb)}
     grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
-    smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * 2 + 1024  # + alignment slack (see gemm_wgmma.cu)
-    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(C=C, M=M, N=N, K=K),
+    smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * eb + 1024  # + alignment slack (see the .cu)
+    params = dict(C=C, M=M, N=N, K=K)
+    if "alpha" in kernel_specs()[name]["params"]:
+        params["alpha"] = float(alpha)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), params,
                                                       dynamic_shared_bytes=smem, tensormaps=maps))
 
 

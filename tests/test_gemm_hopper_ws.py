@@ -122,13 +122,14 @@ def test_wgmma_gemm_covers_c_once(dtype, tile):
     assert np.all(tch["W"][0] == math.ceil(M / t["BM"])) and not tch["W"][1].any()
 
 
-def test_gemm_wgmma_picks_the_tile_by_the_wave_rule():
-    """Rule (kernels.gemm_wgmma_tile): 128x256 when its grid fills the 132 SMs, else 128x128 when that
-    grid does, else the tile leaving fewer SMs idle; the kernel name tells the tile and the dtype."""
+def test_gemm_wgmma_picks_the_tile_by_waves_and_l2_time():
+    """Rule (kernels.gemm_wgmma_tile): the tile with the least CTA waves x per-tile time (max of MMA time
+    and L2 operand time); 128x256 for the large shapes (equal wave-quantised MMA work at 2048^3 and
+    4096^3, half the L2 bytes), 128x128 when 128x256 leaves SMs idle; the name tells tile and dtype."""
     p = ptrs(3)
     assert K.gemm_wgmma(2048, 22016, 4096, *p).name == "gemm_f16_tn_wgmma_coop_128x256x64_s4"   # 16 x 86 tiles
-    assert K.gemm_wgmma(2048, 2048, 2048, *p).name == "gemm_f16_tn_wgmma_coop_128x128x64_s5"    # 128 < 132 <= 256
-    assert K.gemm_wgmma(4096, 4096, 4096, *p).name == "gemm_f16_tn_wgmma_coop_128x256x64_s4"    # 512 tiles
+    assert K.gemm_wgmma(2048, 2048, 2048, *p).name == "gemm_f16_tn_wgmma_coop_128x256x64_s4"    # 1 wave vs 2
+    assert K.gemm_wgmma(4096, 4096, 4096, *p).name == "gemm_f16_tn_wgmma_coop_128x256x64_s4"
     assert K.gemm_wgmma(4096, 4096, 4096, *p, dtype="fp8").name == "gemm_e4m3_tn_wgmma_coop_128x256x128_s4"
     assert K.gemm_wgmma(64, 4096, 4096, *p).name == "gemm_f16_tn_wgmma_coop_128x128x64_s5"      # 16 vs 32 CTAs
     assert K.gemm_wgmma(2048, 2048, 2048, *p, tile="64x128").name == "gemm_f16_tn_wgmma_64x128x64_s4"
@@ -141,6 +142,17 @@ def test_gemm_wgmma_picks_the_tile_by_the_wave_rule():
 
 
 # ------------------------------------------------------------------ core level
+
+
+def test_tile_rule_constants_match_the_h100_config():
+    """Rule: the selector's machine numbers are the H100 SXM5 config's (SMs, wgmma pipe interval of
+    HGMMA.64x256x16, L2 slices x slice bandwidth)."""
+    cfg = load_config(H100)
+    assert K.HOPPER_SMS == cfg.sm.count
+    cyc = 16 * 256 * 16 * 32 // cfg.pipes.warpgroup_tensor_rate_per_cycle
+    assert K.HOPPER_WGMMA_FMA_PER_CLK == pytest.approx(4 * 16 * 256 * 16 / (cyc // 2))
+    assert K.HOPPER_L2_BYTES_PER_CLK_PER_SM == pytest.approx(
+        cfg.memory.l2_slices * cfg.memory.l2_slice_bytes_per_cycle / cfg.sm.count)
 
 
 def _mma_stream(tmp_path, mnemonic, groups=12):

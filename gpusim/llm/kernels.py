@@ -155,25 +155,34 @@ WGMMA_GEMMS = {
     ("fp8", "128x256"): "gemm_e4m3_tn_wgmma_coop_128x256x128_s4",
 }
 WGMMA_DTYPES = ("fp16", "fp8")
-#: SM count the tile choice assumes (H100 SXM5, configs/gpus/h100-sxm5-80gb.yaml sm.count); a caller
-#: simulating another Hopper part passes its own ``sms``.
+#: Machine numbers of the tile choice: the H100 SXM5 config (configs/gpus/h100-sxm5-80gb.yaml and
+#: configs/arch/hopper.yaml; tests/test_gemm_hopper_ws.py checks them against it): SMs, the dense FP16
+#: wgmma rate per SM (4 sub-cores x 16*256*16 FMAs per 140-cycle pipe interval of HGMMA.64x256x16) and
+#: the L2's data bandwidth per SM (80 slices x 64 B/clk shared by 132 SMs).
 HOPPER_SMS = 132
+HOPPER_WGMMA_FMA_PER_CLK = 4 * 16 * 256 * 16 / 140
+HOPPER_L2_BYTES_PER_CLK_PER_SM = 80 * 64 / 132
+WS_TILES = ((128, 256), (128, 128))
 
 
 def gemm_wgmma_tile(M: int, N: int, dtype: str = "fp16", sms: int = HOPPER_SMS) -> str:
-    """The CTA tile ``gemm_wgmma`` uses for an M x N output (documented rule, no tuning to a measurement):
-    128 x 256 (half the operand bytes per MMA of 128 x 128: the model's L2 bandwidth, 5120 B/clk for
-    132 SMs, cannot feed a 128 x 128 tile at the wgmma peak, see traces/kernels/README.md) when that
-    grid fills at least one wave of ``sms`` CTAs; otherwise 128 x 128, which has twice the CTAs, when
-    ITS grid reaches a wave; otherwise (small M x N) whichever of the two leaves fewer SMs idle, the
-    smaller tile on a tie."""
-    t256 = _cdiv(M, 128) * _cdiv(N, 256)
-    t128 = _cdiv(M, 128) * _cdiv(N, 128)
-    if t256 >= sms:
-        return "128x256"
-    if t128 >= sms:
-        return "128x128"
-    return "128x256" if t256 >= t128 else "128x128"
+    """The CTA tile ``gemm_wgmma`` uses for an M x N output: the tile with the least estimated time =
+    CTA waves (ceil(tiles / sms), one CTA per SM) x one tile's time per unit of K, where a tile's time
+    is the longer of its MMA time (BM*BN FMAs at the wgmma rate; FP8 twice) and the time to bring its
+    operands from the L2 ((BM + BN) x element bytes at the L2 bandwidth per SM).  128 x 256 needs half
+    the operand bytes per MMA of 128 x 128 (the L2 cannot feed 128 x 128 at the wgmma peak), 128 x 128
+    has twice the CTAs and wins when the 128 x 256 grid leaves SMs idle (e.g. M = 64, N = 4096).
+    Ties go to the larger tile.  A rule from the machine's numbers, not fitted to a measurement."""
+    eb = 1 if dtype == "fp8" else 2
+    rate = HOPPER_WGMMA_FMA_PER_CLK * (2 if dtype == "fp8" else 1)
+    best, best_t = None, None
+    for bm, bn in WS_TILES:
+        tiles = _cdiv(M, bm) * _cdiv(N, bn)
+        per_k = max(bm * bn / rate, (bm + bn) * eb / HOPPER_L2_BYTES_PER_CLK_PER_SM)
+        t = _cdiv(tiles, sms) * per_k
+        if best_t is None or t < best_t * (1 - 1e-9):
+            best, best_t = f"{bm}x{bn}", t
+    return best
 
 
 def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a", dtype: str = "fp16",

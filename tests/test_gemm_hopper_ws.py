@@ -218,8 +218,9 @@ def test_producer_refills_a_stage_only_after_both_consumers_released_it():
     """Rule: the producer's TMA loads for k stage j + STAGES are issued after both consumer warpgroups
     arrived on that stage's empty barriers for k stage j (mbarrier phases; each arrive closes one
     phase of a count-1 barrier).  The release arrives are guarded (one thread per warpgroup); the
-    other consumer warps trace the same SYNCS with a false guard everywhere.  Checked to fail when the
-    producer's empty-barrier waits are removed from the trace (the producer then runs ahead)."""
+    other consumer warps trace the same SYNCS with a false guard everywhere.  Without the empty
+    barriers the producer would issue all KT stages' loads STAGES ahead, before any release (see the
+    break check in test_refill_check_fails_without_empty_barrier_waits)."""
     cfg = load_config(H100, ["sm.count=1"])
     name, t = _tile("fp16", "128x256")
     KT = 12
@@ -245,3 +246,29 @@ def test_producer_refills_a_stage_only_after_both_consumers_released_it():
     S = t["stages"]
     for j in range(KT - S):
         assert expect[j + S] > max(rel0[j], rel1[j]), (j, expect[j + S], rel0[j], rel1[j])
+
+
+def test_refill_check_fails_without_empty_barrier_waits():
+    """Break check of the test above: dropping the producer's TRYWAITs from the trace (as if it never
+    waited on the empty barriers) lets its loads for stage j + STAGES go out before the releases."""
+    cfg = load_config(H100, ["sm.count=1"])
+    KT = 12
+    call = K.gemm_wgmma(128, 256, KT * 64, *(0x7F0000000000 + i * (1 << 32) for i in range(3)), tile="128x256")
+    kt = call.trace()
+    intern_opcodes(kt)
+    wait = np.array([o.startswith("SYNCS.PHASECHK") for o in kt.st_opcode])
+    a, b = kt.warp_inst_ptr[0], kt.warp_inst_ptr[1]
+    # turn the producer's waits into no-ops: their guard false everywhere and no barrier address
+    sel = np.flatnonzero(wait[kt.inst_static[a:b]]) + a
+    kt.inst_mask[sel] = 0
+    kt.inst_mem[sel] = -1
+    r = assemble.pack(cfg, kt, call.kernel.function, log=True)
+    assemble.run(r, kt)
+    ids = [i for i, o in enumerate(kt.st_opcode) if o == "SYNCS.ARRIVE.TRANS64"]
+    expect = r.issue_log[a:b][np.isin(kt.inst_static[a:b], ids) & (kt.inst_mask[a:b] != 0)]
+    w4 = slice(kt.warp_inst_ptr[4], kt.warp_inst_ptr[5])
+    rel = r.issue_log[w4][np.isin(kt.inst_static[w4], [i for i, o in enumerate(kt.st_opcode)
+                                                         if o.startswith("SYNCS.ARRIVE.TRANS64.A1T0")])
+                          & (kt.inst_mask[w4] != 0)]
+    S = K.kernel_specs()[call.name]["tile"]["stages"]
+    assert any(expect[j + S] < rel[j] for j in range(KT - S))

@@ -114,7 +114,7 @@ def main(argv=None) -> int:
             continue
         r = run_case(shape, dtype, tile, a.sample, a.warm)
         res[:] = [x for x in res if not (x["shape"] == r["shape"] and x["kernel"] == r["kernel"]
-                                         and x["warm_l2"] == r["warm_l2"])]
+                                         and x["warm_l2"] == r["warm_l2"] and x["sampled"] == r["sampled"])]
         res.append(r)
         err = f", {100 * r['error_vs_hardware']:+.1f}% vs {r['hardware']['id']}" if "hardware" in r else ""
         print(f"{shape:20s} {dtype:4s} {r['kernel']:42s} {r['cycles']:>9d} cyc {r['tflops']:7.1f} TFLOPS "

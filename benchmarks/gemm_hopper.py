@@ -43,7 +43,8 @@ PTRS = (1 << 40, 2 << 40, 3 << 40)
 
 SHAPES = {"2048^3": (2048, 2048, 2048), "4096^3": (4096, 4096, 4096), "llama2-7b-ffn-2048": (2048, 22016, 4096)}
 #: (shape, dtype, tile or None for gemm_wgmma's choice)
-CASES = [(s, d, t) for s in SHAPES for d, t in (("fp16", "64x128"), ("fp16", None), ("fp8", None))]
+CASES = [(s, d, t) for s in SHAPES for d, t in (("fp16", "64x128"), ("fp16", None), ("fp8", None),
+                                                 ("fp16", "128x256p"), ("fp8", "128x256p"))]
 
 
 def dense_peak_tflops(cfg, dtype: str) -> float:
@@ -100,6 +101,8 @@ def main(argv=None) -> int:
     ap.add_argument("--cases", default="", help="comma-separated shape names (default: all): " + ", ".join(SHAPES))
     ap.add_argument("--dtypes", default="fp16,fp8")
     ap.add_argument("--old", action="store_true", help="also the one-warpgroup 64x128 fp16 kernel")
+    ap.add_argument("--persistent", action="store_true", help="also the persistent 128x256 kernels")
+    ap.add_argument("--only-persistent", action="store_true", help="only the persistent 128x256 kernels")
     ap.add_argument("--sample", type=int, default=None, help="CTA-wave sampling of kernels of many waves")
     ap.add_argument("--warm", action="store_true", help="run each kernel once before measuring (warm L2)")
     ap.add_argument("-o", "--output", default=str(REPO / "benchmarks" / "results" / "gemm_h100.json"))
@@ -111,6 +114,9 @@ def main(argv=None) -> int:
     res = doc["results"]
     for shape, dtype, tile in CASES:
         if shape not in shapes or dtype not in dtypes or (tile == "64x128" and not a.old):
+            continue
+        pers = tile == "128x256p"
+        if (pers and not (a.persistent or a.only_persistent)) or (a.only_persistent and not pers):
             continue
         r = run_case(shape, dtype, tile, a.sample, a.warm)
         res[:] = [x for x in res if not (x["shape"] == r["shape"] and x["kernel"] == r["kernel"]

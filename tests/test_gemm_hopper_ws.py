@@ -272,3 +272,51 @@ def test_refill_check_fails_without_empty_barrier_waits():
                           & (kt.inst_mask[w4] != 0)]
     S = K.kernel_specs()[call.name]["tile"]["stages"]
     assert any(expect[j + S] < rel[j] for j in range(KT - S))
+
+
+@pytest.mark.parametrize("dtype", ["fp16", "fp8"])
+def test_persistent_gemm_covers_c_once_and_runs_its_ring_across_tiles(dtype):
+    """Rule: the persistent kernel (grid = min(tiles, SMs)) gives CTA b the tiles b, b + grid, ... of the
+    grouped order: every C element is stored once, A is read once per N tile and W once per M tile;
+    the producer of a CTA with n tiles issues n x KT x (BM + BN)/32 TMA loads and waits on the empty
+    barriers from its STAGES-th stage on (the ring is not restarted per tile), and each consumer
+    warpgroup releases every stage it used (n x KT arrives: the tile's last stage after wait_group 0)."""
+    name, t = _tile(dtype, "128x256p")
+    eb = t["elem_bytes"]
+    M, N, Kd, sms = 1000, 264 + 512 * 2, 3 * t["BK"], 7
+    A, W, C = ptrs(3)
+    call = K.gemm_wgmma(M, N, Kd, A, W, C, dtype=dtype, tile="128x256p", sms=sms)
+    tiles = math.ceil(M / 128) * math.ceil(N / 256)
+    assert call.launch.grid == (sms, 1, 1) and call.name == name
+    kt = call.trace()
+    tch = touches(kt, {"A": eb * M * Kd, "W": eb * N * Kd, "C": 2 * M * N})
+    assert np.all(tch["C"][1] == 1) and not tch["C"][0].any()
+    assert np.all(tch["A"][0] == math.ceil(N / 256)) and np.all(tch["W"][0] == math.ceil(M / 128))
+    KT = Kd // t["BK"]
+    per_cta = np.array([len(range(b, tiles, sms)) for b in range(sms)])
+    role = _role(kt)
+    cta = np.repeat(np.arange(kt.num_ctas), np.diff(kt.cta_warp_ptr))
+    tma = count_ops(kt, "UTMALDG", per_warp=True)
+    assert np.array_equal(tma[role == 0], per_cta * KT * (128 + 256) // 32)
+    assert np.array_equal(_per_warp(kt, "SYNCS.PHASECHK")[role == 0], 2 * np.maximum(per_cta * KT - t["stages"], 0))
+    rel = _per_warp(kt, "SYNCS.ARRIVE.TRANS64.A1T0")
+    assert np.array_equal(rel[role == 4], per_cta * KT) and np.array_equal(rel[role == 8], per_cta * KT)
+    assert np.all(cta[role == 4] == np.arange(sms))
+
+
+def test_persistent_producer_prefetches_the_next_tile_during_the_epilogue():
+    """Rule: on one SM, 3 tiles in one persistent CTA take less time than 3 CTAs of the non-persistent
+    kernel one after another (1 CTA per SM): the producer's loads of tile i+1 overlap the consumers'
+    epilogue of tile i and no CTA launch / prologue is paid per tile.  The gain is bounded by one
+    prologue + epilogue per tile (here less than a third of a tile's time)."""
+    cfg = load_config(H100, ["sm.count=1"])
+    M, N, Kd = 384, 256, 8 * 64
+    p = [0x7F0000000000 + i * (1 << 32) for i in range(3)]
+    out = {}
+    for tile in ("128x256", "128x256p"):
+        call = K.gemm_wgmma(M, N, Kd, *p, tile=tile, sms=1)
+        kt = call.trace()
+        intern_opcodes(kt)
+        out[tile] = assemble.run(assemble.pack(cfg, kt, call.kernel.function), kt)[1]
+    assert out["128x256p"] < out["128x256"]
+    assert out["128x256p"] > out["128x256"] * 2 / 3

@@ -153,6 +153,8 @@ WGMMA_GEMMS = {
     ("fp16", "128x256"): "gemm_f16_tn_wgmma_coop_128x256x64_s4",
     ("fp8", "128x128"): "gemm_e4m3_tn_wgmma_coop_128x128x128_s5",
     ("fp8", "128x256"): "gemm_e4m3_tn_wgmma_coop_128x256x128_s4",
+    ("fp16", "128x256p"): "gemm_f16_tn_wgmma_coop_persistent_128x256x64_s4",
+    ("fp8", "128x256p"): "gemm_e4m3_tn_wgmma_coop_persistent_128x256x128_s4",
 }
 WGMMA_DTYPES = ("fp16", "fp8")
 #: Machine numbers of the tile choice: the H100 SXM5 config (configs/gpus/h100-sxm5-80gb.yaml and
@@ -186,7 +188,7 @@ def gemm_wgmma_tile(M: int, N: int, dtype: str = "fp16", sms: int = HOPPER_SMS) 
 
 
 def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a", dtype: str = "fp16",
-               tile: str | None = None, alpha: float = 1.0) -> KernelCall:
+               tile: str | None = None, alpha: float = 1.0, sms: int = HOPPER_SMS) -> KernelCall:
     """C[M,N] = A[M,K] . W[N,K]^T on Hopper with TMA + wgmma (sm_90a): picks the kernel.
 
     ``dtype`` "fp16" (A, W fp16) or "fp8" (A, W e4m3, C = alpha * acc in fp16).  ``tile`` None picks
@@ -194,7 +196,7 @@ def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_9
     "64x128" is the one-warpgroup kernel of issue #15 (fp16 only), kept for comparison."""
     _need(dtype in WGMMA_DTYPES, f"gemm_wgmma: dtype '{dtype}' not built (have: {', '.join(WGMMA_DTYPES)})")
     _need(min(M, N, K) >= 1, f"gemm_wgmma: M, N, K must be positive (got {M}, {N}, {K})")
-    tile = tile or gemm_wgmma_tile(M, N, dtype)
+    tile = tile or gemm_wgmma_tile(M, N, dtype, sms)
     name = WGMMA_GEMMS.get((dtype, tile))
     _need(name is not None, f"gemm_wgmma: no {dtype} kernel with tile {tile} "
                             f"(have: {', '.join(t for d, t in WGMMA_GEMMS if d == dtype)})")
@@ -205,6 +207,8 @@ def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_9
     box = (t["tma_box_cols"], t["tma_box_rows"])
     maps = {"tmA": TensorMap(A, (K, M), eb * K, box, eb), "tmW": TensorMap(W, (K, N), eb * K, box, eb)}
     grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
+    if t.get("persistent"):
+        grid = (min(grid[0] * grid[1], sms), 1, 1)
     smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * eb + 1024  # + alignment slack (see the .cu)
     params = dict(C=C, M=M, N=N, K=K)
     if "alpha" in kernel_specs()[name]["params"]:

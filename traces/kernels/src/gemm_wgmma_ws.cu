@@ -269,6 +269,128 @@ DEVI void gemm_ws_coop(const TensorMap &tmA, const TensorMap &tmW, half *__restr
         }
     }
 }
+
+// Persistent variant (CUTLASS's default sm90 tile scheduler is persistent): gridDim.x = min(tiles, SMs)
+// CTAs each take tiles blockIdx.x, blockIdx.x + gridDim.x, ... in grouped launch order, and the
+// mbarrier ring runs on across tiles, so the producer loads the next tile's first stages while the
+// consumers run the previous tile's epilogue.  The last stage of a tile is released right after its
+// wait_group 0.
+// Tile t of the grouped order (the launch order of grouped_tile, as a linear index): groups of 8 M
+// tiles, then the rest in groups of 4, 2, 1; division-free (loops), for the walker.
+DEVI void grouped_tile_linear(int t, int nM, int nN, int &tile_m, int &tile_n) {
+    int first = 0, g = 1 << LOG_GROUP_M;
+    while (g > nM) g >>= 1;
+    while (t >= (first + g) * nN) {
+        first += g;
+        while (g > nM - first) g >>= 1;
+    }
+    const int local = t - first * nN;
+    int lg = 0;
+    while ((1 << lg) < g) ++lg;
+    tile_m = first + (local & (g - 1));
+    tile_n = local >> lg;
+}
+
+template <int BN, int STAGES, bool FP8>
+DEVI void gemm_ws_coop_persistent(const TensorMap &tmA, const TensorMap &tmW, half *__restrict__ C, int M, int N,
+                                  int K, float alpha) {
+    constexpr int ELEM = FP8 ? 1 : 2, BK = ROW_BYTES / ELEM;
+    constexpr int A_BYTES = BM * ROW_BYTES, W_BYTES = BN * ROW_BYTES, STAGE_BYTES = A_BYTES + W_BYTES;
+    constexpr int NACC = BN / 2;
+    extern __shared__ unsigned char smem_raw[];
+    __shared__ __align__(8) uint64_t full[STAGES], empty[2][STAGES];
+    const uint32_t base = (smem_u32(smem_raw) + 1023) & ~1023u;
+    const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127;
+    const int nM = (M + BM - 1) / BM, nN = (N + BN - 1) / BN, tiles = nM * nN, KT = K / BK;
+
+    if (tid == 0) {
+        for (int s = 0; s < STAGES; ++s) {
+            mbar_init(smem_u32(&full[s]), 1);
+            mbar_init(smem_u32(&empty[0][s]), 1);
+            mbar_init(smem_u32(&empty[1][s]), 1);
+        }
+        asm volatile("fence.mbarrier_init.release.cluster;\n" ::);
+    }
+    __syncthreads();
+
+    if (wg == 0) {  // ---- producer warpgroup
+        asm volatile("setmaxnreg.dec.sync.aligned.u32 40;\n" ::);
+        if (tid == 0) {
+            int s = 0, phase = 0, it = 0;
+            for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+                int tile_m, tile_n;
+                grouped_tile_linear(t, nM, nN, tile_m, tile_n);
+                const int m0 = tile_m * BM, n0 = tile_n * BN;
+                for (int kt = 0; kt < KT; ++kt, ++it) {
+                    if (it >= STAGES) {
+                        mbar_wait(smem_u32(&empty[0][s]), phase ^ 1);
+                        mbar_wait(smem_u32(&empty[1][s]), phase ^ 1);
+                    }
+                    const uint32_t a = base + s * STAGE_BYTES, w = a + A_BYTES, bar = smem_u32(&full[s]);
+                    mbar_expect_tx(bar, STAGE_BYTES);
+#pragma unroll
+                    for (int r = 0; r < BM / BOX_ROWS; ++r)
+                        tma_load_2d(a + r * BOX_ROWS * ROW_BYTES, &tmA, bar, kt * BK, m0 + r * BOX_ROWS);
+#pragma unroll
+                    for (int r = 0; r < BN / BOX_ROWS; ++r)
+                        tma_load_2d(w + r * BOX_ROWS * ROW_BYTES, &tmW, bar, kt * BK, n0 + r * BOX_ROWS);
+                    if (++s == STAGES) {
+                        s = 0;
+                        phase ^= 1;
+                    }
+                }
+            }
+        }
+        return;
+    }
+
+    asm volatile("setmaxnreg.inc.sync.aligned.u32 232;\n" ::);
+    const int cw = wg - 1, lane = tid & 31, warp = wtid >> 5;
+    int s = 0, phase = 0;
+    for (int t = blockIdx.x; t < tiles; t += gridDim.x) {
+        int tile_m, tile_n;
+        grouped_tile_linear(t, nM, nN, tile_m, tile_n);
+        const int m0 = tile_m * BM, n0 = tile_n * BN;
+        float d[NACC];
+#pragma unroll
+        for (int i = 0; i < NACC; ++i) d[i] = 0.f;
+        int prev = 0;
+        for (int kt = 0; kt < KT; ++kt) {
+            mbar_wait(smem_u32(&full[s]), phase);
+            const uint32_t a = base + s * STAGE_BYTES + cw * 64 * ROW_BYTES, w = base + s * STAGE_BYTES + A_BYTES;
+            asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory");
+#pragma unroll
+            for (int k = 0; k < 4; ++k) Mma<BN, FP8>::run(d, smem_desc(a + k * 32), smem_desc(w + k * 32));
+            asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+            asm volatile("wgmma.wait_group.sync.aligned 1;\n" ::: "memory");
+            if (kt > 0 && wtid == 0) mbar_arrive(smem_u32(&empty[cw][prev]));
+            prev = s;
+            if (++s == STAGES) {
+                s = 0;
+                phase ^= 1;
+            }
+        }
+        asm volatile("wgmma.wait_group.sync.aligned 0;\n" ::: "memory");
+        if (wtid == 0) mbar_arrive(smem_u32(&empty[cw][prev]));  // the tile's last stage
+
+        const int row = m0 + cw * 64 + warp * 16 + (lane >> 2);
+#pragma unroll
+        for (int j = 0; j < BN / 8; ++j) {
+            const int col = n0 + j * 8 + (lane & 3) * 2;
+            if (col < N) {
+                float s0 = d[4 * j], s1 = d[4 * j + 1], s2 = d[4 * j + 2], s3 = d[4 * j + 3];
+                if (FP8) {
+                    s0 *= alpha;
+                    s1 *= alpha;
+                    s2 *= alpha;
+                    s3 *= alpha;
+                }
+                if (row < M) *reinterpret_cast<uint32_t *>(C + (size_t)row * N + col) = pack_half2(s0, s1);
+                if (row + 8 < M) *reinterpret_cast<uint32_t *>(C + (size_t)(row + 8) * N + col) = pack_half2(s2, s3);
+            }
+        }
+    }
+}
 }  // namespace
 
 #define WS_KERNEL(NAME, BN, STAGES, FP8)                                                                        \
@@ -289,3 +411,13 @@ WS_KERNEL(gemm_f16_tn_wgmma_coop_128x128x64_s5, 128, 5, false)
 WS_KERNEL(gemm_f16_tn_wgmma_coop_128x256x64_s4, 256, 4, false)
 WS_KERNEL_SCALED(gemm_e4m3_tn_wgmma_coop_128x128x128_s5, 128, 5, true)
 WS_KERNEL_SCALED(gemm_e4m3_tn_wgmma_coop_128x256x128_s4, 256, 4, true)
+
+#define COMMA_ALPHA , float alpha
+#define WS_KERNEL_P(NAME, BN, STAGES, FP8, ALPHA_PARAM, ALPHA)                                                  \
+    extern "C" __global__ void __launch_bounds__(THREADS, 1)                                                   \
+    NAME(const __grid_constant__ TensorMap tmA, const __grid_constant__ TensorMap tmW, half *__restrict__ C,    \
+         int M, int N, int K ALPHA_PARAM) {                                                                    \
+        gemm_ws_coop_persistent<BN, STAGES, FP8>(tmA, tmW, C, M, N, K, ALPHA);                                 \
+    }
+WS_KERNEL_P(gemm_f16_tn_wgmma_coop_persistent_128x256x64_s4, 256, 4, false, , 1.f)
+WS_KERNEL_P(gemm_e4m3_tn_wgmma_coop_persistent_128x256x128_s4, 256, 4, true, COMMA_ALPHA, alpha)

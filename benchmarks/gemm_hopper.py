@@ -119,6 +119,7 @@ def main(argv=None) -> int:
         if (pers and not (a.persistent or a.only_persistent)) or (a.only_persistent and not pers):
             continue
         r = run_case(shape, dtype, tile, a.sample, a.warm)
+        r["command"] = "PYTHONPATH=$PWD python " + " ".join(["benchmarks/gemm_hopper.py", *sys.argv[1:]])
         res[:] = [x for x in res if not (x["shape"] == r["shape"] and x["kernel"] == r["kernel"]
                                          and x["warm_l2"] == r["warm_l2"] and x["sampled"] == r["sampled"])]
         res.append(r)
@@ -127,8 +128,7 @@ def main(argv=None) -> int:
               f"({100 * r['fraction_of_peak']:.0f}% of {r['peak_tflops']:.0f}){err}"
               f"{' sampled' if r['sampled'] else ''}{' warm' if r['warm_l2'] else ''} [{r['wall_seconds']:.0f} s]",
               flush=True)
-        doc.update(gpu=GPU, command="PYTHONPATH=$PWD python " + " ".join(["benchmarks/gemm_hopper.py", *sys.argv[1:]]),
-                   host=platform.node(), note=("hardware rows are prediction targets (research/hw_ground_truth.csv); "
+        doc.update(gpu=GPU, host=platform.node(), note=("hardware rows are prediction targets (research/hw_ground_truth.csv); "
                                                "no config value comes from them"))
         out_p.parent.mkdir(parents=True, exist_ok=True)
         out_p.write_text(json.dumps(doc, indent=1) + "\n")

@@ -201,8 +201,7 @@ def test_warp_specialised_gemm_steady_state_is_bound_by_the_tensor_pipes(dtype, 
     """Rule: on one SM (one CTA of 128 x BN), a k stage more costs the stage's MMA time on the 4 tensor
     pipes -- 2 consumer warpgroups x 4 MMAs x the pipe interval of a warp's quarter -- within 5%: the
     producer's TMA ring (STAGES deep) hides the load latency and both consumers feed the same pipes.
-    (The one-warpgroup 64x128 kernel of issue #15 lost 29% here.)  FP8 stages hold twice the K of FP16
-    ones at the same cycles."""
+    FP8 stages hold twice the K of FP16 ones at the same cycles."""
     name, t = _tile(dtype, tile)
     k1, k2 = 8 * t["BK"], 16 * t["BK"]
     c1, cfg = _one_sm_cycles(dtype, tile, k1)

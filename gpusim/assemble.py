@@ -193,6 +193,13 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                     # a warpgroup MMA: each of the 4 warps (one per sub-core) does a quarter of the rows
                     m_rows = max(1, shape.m // 4)
                     rate = cfg.pipes.warpgroup_tensor_rate_per_cycle or rate
+                    # Hopper's wgmma rate follows the operand width, not the accumulator: dense
+                    # FP16/BF16 989, FP8/INT8 1979, TF32 494.7 TFLOPS on the H100 SXM5 with either
+                    # accumulator (NVIDIA H100 Tensor Core GPU Architecture whitepaper, Table 1;
+                    # research/gpu_specs.csv FP16_tensor_dense_peak 989).  b = 2 x operand bits keeps
+                    # the FP16 calibration (b = 32, HW032) and gives FP8 (QGMMA .E4M3/.E5M2) and
+                    # IGMMA .S8 twice, TF32 half of it (configs/README.md, "Warpgroup MMA")
+                    bits = 2 * (mma_operand_bits(mn) or 16)
                 cyc = max(1, (m_rows * shape.n * shape.k * bits) // rate)
                 extra = cfg.pipes.tensor_f32_extra_cycles if bits == 32 and (shape.m, shape.n, shape.k) in (
                     (16, 8, 16), (16, 8, 8)) else 0

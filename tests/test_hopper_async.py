@@ -184,7 +184,8 @@ def test_gemm_wgmma_listing_runs_with_async_mma_and_keeps_one_group_in_flight():
 
     cfg = load_config(H100, ["sm.count=1"])
     M, N, Kd = 128, 256, 1024
-    call = K.gemm_wgmma(M, N, Kd, *(0x7F0000000000 + i * (1 << 32) for i in range(3)))
+    # the one-warpgroup kernel by name (gemm_wgmma's default is now a warp-specialised kernel)
+    call = K.gemm_wgmma(M, N, Kd, *(0x7F0000000000 + i * (1 << 32) for i in range(3)), tile="64x128")
     kt = call.trace()
     intern_opcodes(kt)
     r = assemble.pack(cfg, kt, call.kernel.function, log=True)

@@ -124,7 +124,7 @@ def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
     assert classify((f - 0.01) * 100, (f - 0.01) * 10, 100, 10) == "latency"
 
 
-@pytest.mark.parametrize("gpu, gemm", [(A100, "gemm_f16_tn_128x128x32_s3"), (H100, "gemm_f16_tn_wgmma_64x128x64_s4")])
+@pytest.mark.parametrize("gpu, gemm", [(A100, "gemm_f16_tn_128x128x32_s3"), (H100, "gemm_f16_tn_wgmma_coop_128x128x64_s5")])
 def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm(gpu, gemm):
     """Rule: a Sarathi-style step (a prefill chunk plus decodes) runs FlashAttention for the chunk and
     split-KV attention for the decodes; its linear layers see all new tokens at once (a GEMM, the

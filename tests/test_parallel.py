@@ -218,7 +218,7 @@ def test_gemm_wgmma_is_identical_with_one_and_two_threads():
     from gpusim.llm.run import simulate_kernel
 
     cfg = load_config(H100, ["sm.count=4"])
-    call = K.gemm_wgmma(256, 512, 512, *(0x7F0000000000 + i * (1 << 32) for i in range(3)))
+    call = K.gemm_wgmma(256, 512, 512, *(0x7F0000000000 + i * (1 << 32) for i in range(3)), tile="64x128")
     out = []
     for threads in (1, 2):
         kt = call.trace()

@@ -140,7 +140,7 @@ def test_gemm_wgmma_tma_touches_and_counts_match_the_64x128x64_tiling():
     M tile (rows past the tensor are not fetched); 4 HGMMA m64n128k16 per 64-wide k step."""
     M, N, Kd = 100, 264, 384
     A, W, C = ptrs(3)
-    kt = K.gemm_wgmma(M, N, Kd, A, W, C).trace()
+    kt = K.gemm_wgmma(M, N, Kd, A, W, C, tile="64x128").trace()
     t = touches(kt, {"A": 2 * M * Kd, "W": 2 * N * Kd, "C": 2 * M * N})
     assert np.all(t["A"][0] == math.ceil(N / 128)) and not t["A"][1].any()
     assert np.all(t["W"][0] == math.ceil(M / 64)) and not t["W"][1].any()
@@ -195,7 +195,7 @@ def test_gemm_wgmma_rasterises_tiles_in_groups_of_8_m_tiles():
     M, N, Kd = 15 * 64 - 8, 3 * 128 - 8, 64
     A, W, C = ptrs(3)
     assert K.kernel_specs()["gemm_f16_tn_wgmma_64x128x64_s4"]["tile"]["group_m"] == 8
-    kt = K.gemm_wgmma(M, N, Kd, A, W, C).trace()
+    kt = K.gemm_wgmma(M, N, Kd, A, W, C, tile="64x128").trace()
     assert _cta_tiles(kt, C, N, 64, 128) == _grouped_order(15, 3)
 
 

@@ -145,17 +145,75 @@ def gemm(arch: str, M: int, N: int, K: int, A: int, W: int, C: int) -> KernelCal
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, M=M, N=N, K=K)))
 
 
-def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a") -> KernelCall:
-    """The same GEMM with TMA + wgmma (sm_90a): 64x128x64 tiles, 4 stages, 32-row TMA boxes."""
-    name = "gemm_f16_tn_wgmma_64x128x64_s4"
+#: Hopper GEMM kernels by (dtype, tile): the one-warpgroup kernel of issue #15 and the
+#: warp-specialised cooperative kernels (gemm_wgmma_ws.cu).
+WGMMA_GEMMS = {
+    ("fp16", "64x128"): "gemm_f16_tn_wgmma_64x128x64_s4",
+    ("fp16", "128x128"): "gemm_f16_tn_wgmma_coop_128x128x64_s5",
+    ("fp16", "128x256"): "gemm_f16_tn_wgmma_coop_128x256x64_s4",
+    ("fp8", "128x128"): "gemm_e4m3_tn_wgmma_coop_128x128x128_s5",
+    ("fp8", "128x256"): "gemm_e4m3_tn_wgmma_coop_128x256x128_s4",
+    ("fp16", "128x256p"): "gemm_f16_tn_wgmma_coop_persistent_128x256x64_s4",
+    ("fp8", "128x256p"): "gemm_e4m3_tn_wgmma_coop_persistent_128x256x128_s4",
+}
+WGMMA_DTYPES = ("fp16", "fp8")
+#: Machine numbers of the tile choice: the H100 SXM5 config (configs/gpus/h100-sxm5-80gb.yaml and
+#: configs/arch/hopper.yaml; tests/test_gemm_hopper_ws.py checks them against it): SMs, the dense FP16
+#: wgmma rate per SM (4 sub-cores x 16*256*16 FMAs per 140-cycle pipe interval of HGMMA.64x256x16) and
+#: the L2's data bandwidth per SM (80 slices x 64 B/clk shared by 132 SMs).
+HOPPER_SMS = 132
+HOPPER_WGMMA_FMA_PER_CLK = 4 * 16 * 256 * 16 / 140
+HOPPER_L2_BYTES_PER_CLK_PER_SM = 80 * 64 / 132
+WS_TILES = ((128, 256), (128, 128))
+
+
+def gemm_wgmma_tile(M: int, N: int, dtype: str = "fp16", sms: int = HOPPER_SMS) -> str:
+    """The CTA tile ``gemm_wgmma`` uses for an M x N output: the tile with the least estimated time =
+    CTA waves (ceil(tiles / sms), one CTA per SM) x one tile's time per unit of K, where a tile's time
+    is the longer of its MMA time (BM*BN FMAs at the wgmma rate; FP8 twice) and the time to bring its
+    operands from the L2 ((BM + BN) x element bytes at the L2 bandwidth per SM).  128 x 256 needs half
+    the operand bytes per MMA of 128 x 128 (the L2 cannot feed 128 x 128 at the wgmma peak), 128 x 128
+    has twice the CTAs and wins when the 128 x 256 grid leaves SMs idle (e.g. M = 64, N = 4096).
+    Ties go to the larger tile.  A rule from the machine's numbers, not fitted to a measurement."""
+    eb = 1 if dtype == "fp8" else 2
+    rate = HOPPER_WGMMA_FMA_PER_CLK * (2 if dtype == "fp8" else 1)
+    best, best_t = None, None
+    for bm, bn in WS_TILES:
+        tiles = _cdiv(M, bm) * _cdiv(N, bn)
+        per_k = max(bm * bn / rate, (bm + bn) * eb / HOPPER_L2_BYTES_PER_CLK_PER_SM)
+        t = _cdiv(tiles, sms) * per_k
+        if best_t is None or t < best_t * (1 - 1e-9):
+            best, best_t = f"{bm}x{bn}", t
+    return best
+
+
+def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a", dtype: str = "fp16",
+               tile: str | None = None, alpha: float = 1.0, sms: int = HOPPER_SMS) -> KernelCall:
+    """C[M,N] = A[M,K] . W[N,K]^T on Hopper with TMA + wgmma (sm_90a): picks the kernel.
+
+    ``dtype`` "fp16" (A, W fp16) or "fp8" (A, W e4m3, C = alpha * acc in fp16).  ``tile`` None picks
+    by :func:`gemm_wgmma_tile` among the warp-specialised cooperative kernels (128x128, 128x256);
+    "64x128" is the one-warpgroup kernel of issue #15 (fp16 only), kept for comparison."""
+    _need(dtype in WGMMA_DTYPES, f"gemm_wgmma: dtype '{dtype}' not built (have: {', '.join(WGMMA_DTYPES)})")
+    _need(min(M, N, K) >= 1, f"gemm_wgmma: M, N, K must be positive (got {M}, {N}, {K})")
+    tile = tile or gemm_wgmma_tile(M, N, dtype, sms)
+    name = WGMMA_GEMMS.get((dtype, tile))
+    _need(name is not None, f"gemm_wgmma: no {dtype} kernel with tile {tile} "
+                            f"(have: {', '.join(t for d, t in WGMMA_GEMMS if d == dtype)})")
     t = kernel_specs()[name]["tile"]
+    eb = t.get("elem_bytes", 2)
     _need(K % t["BK"] == 0, f"{name}: K = {K} must be a multiple of {t['BK']}")
     _need(N % 8 == 0, f"{name}: N = {N} must be a multiple of 8")
     box = (t["tma_box_cols"], t["tma_box_rows"])
-    maps = {"tmA": TensorMap(A, (K, M), 2 * K, box), "tmW": TensorMap(W, (K, N), 2 * K, box)}
+    maps = {"tmA": TensorMap(A, (K, M), eb * K, box, eb), "tmW": TensorMap(W, (K, N), eb * K, box, eb)}
     grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
-    smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * 2 + 1024  # + alignment slack (see gemm_wgmma.cu)
-    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(C=C, M=M, N=N, K=K),
+    if t.get("persistent"):
+        grid = (min(grid[0] * grid[1], sms), 1, 1)
+    smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * eb + 1024  # + alignment slack (see the .cu)
+    params = dict(C=C, M=M, N=N, K=K)
+    if "alpha" in kernel_specs()[name]["params"]:
+        params["alpha"] = float(alpha)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), params,
                                                       dynamic_shared_bytes=smem, tensormaps=maps))
 
 

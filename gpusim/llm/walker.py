@@ -561,6 +561,17 @@ def _decode(root: str, mods: list[str], mset: set[str], ops: tuple[Operand, ...]
         return W.OP_VOTE, [E(None), E(ops[0]), E(ops[1])], [mode]
     if root == "ELECT":
         return W.OP_ELECT, [E(ops[0]), E(ops[1])], []
+    if root == "USETMAXREG":
+        # setmaxnreg (PTX ISA 8.0): .DEALLOC releases registers (no result); .TRY_ALLOC UPd, n
+        # succeeds when the CTA's register pool has n per thread free, and real code retries it in a
+        # loop.  Functionally it succeeds at the first try (UPd = 1; the kernels that use it run one
+        # CTA per SM and deallocate first), so the trace holds one TRY_ALLOC, as for mbarrier waits.
+        if "TRY_ALLOC" in mset and ops and ops[0].kind in ("pred", "upred"):
+            one = (W.K_IMM, 1, -1, -1, 0)
+            return W.OP_PLOP3, [E(ops[0]), E(None), one, one, one], [0xFF, 0xFF]
+        if "DEALLOC" in mset:
+            return W.OP_NOP, [], []
+        raise _Unsupported
     if root == "HFMA2" and len(ops) >= 4:
         a, b = ops[1], ops[2]
         if a.kind == "reg" and a.reg == RZ and b.kind == "reg" and b.reg == RZ and not mods[1:] and (

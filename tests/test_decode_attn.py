@@ -31,19 +31,19 @@ def _shuffled_table(batch: int, ctx: int, spare: int, seed: int = 7) -> tuple[np
     return np.random.default_rng(seed).permutation(pool)[: batch * n].reshape(batch, n).astype(np.int32), pool
 
 
-def _expected_kv(bt: np.ndarray, ctx: int, pool: int, kv_heads: int, per_key: int = 1) -> np.ndarray:
-    """Reads per 2-byte unit of a K (or V) pool [pool, 16, kv_heads, 128] when every key of every
+def _expected_kv(bt: np.ndarray, ctx: int, pool: int, kv_heads: int, per_key: int = 1, hd: int = D) -> np.ndarray:
+    """Reads per 2-byte unit of a K (or V) pool [pool, 16, kv_heads, hd] when every key of every
     sequence is read ``per_key`` times."""
     rows = np.zeros(pool * PAGE, np.int64)
     for b in range(bt.shape[0]):
         p = np.arange(ctx)
         np.add.at(rows, bt[b, p // PAGE] * PAGE + p % PAGE, per_key)
-    return np.repeat(rows, kv_heads * D)
+    return np.repeat(rows, kv_heads * hd)
 
 
-def _buffers(B, H, Hkv, pool, bt, ns) -> dict[str, int]:
-    return {"Q": 2 * B * H * D, "K": 2 * pool * PAGE * Hkv * D, "V": 2 * pool * PAGE * Hkv * D,
-            "BT": 4 * bt.size, "Opart": 4 * B * H * ns * D, "ML": 8 * B * H * ns, "O": 2 * B * H * D}
+def _buffers(B, H, Hkv, pool, bt, ns, hd: int = D) -> dict[str, int]:
+    return {"Q": 2 * B * H * hd, "K": 2 * pool * PAGE * Hkv * hd, "V": 2 * pool * PAGE * Hkv * hd,
+            "BT": 4 * bt.size, "Opart": 4 * B * H * ns * hd, "ML": 8 * B * H * ns, "O": 2 * B * H * hd}
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -66,6 +66,30 @@ def test_gqa_decode_loads_each_kv_tile_once(arch, group):
     assert np.array_equal(t["K"][0], exp) and np.array_equal(t["V"][0], exp)
     assert not t["K"][1].any() and not t["V"][1].any()
     assert np.all(t["Q"][0] == ns)  # each query row once per split CTA
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("hd, group", [(64, 1), (64, 8), (256, 1), (256, 16)])
+def test_head_dims_64_and_256_load_each_kv_tile_once_and_combine_once(arch, hd, group):
+    """Rule: the head-dim 64 and 256 builds (256: 2 warps, 32-key tiles) keep the contract of the
+    128 one -- each K/V byte once per split kernel, each partial row written once, combined once."""
+    B, Hkv, ctx = 2, 2, 200
+    H = Hkv * group
+    bt, pool = _shuffled_table(B, ctx, spare=4, seed=11)
+    Q, Kp, Vp, BT, Op, ML, O = ptrs(7)
+    k1, k2 = K.decode_attn(arch, B, H, Hkv, ctx, Q, Kp, Vp, Op, ML, O, BT, block_table=bt, split_len=64, head_dim=hd)
+    ns = math.ceil(ctx / 64)
+    assert k1.launch.grid == (ns, Hkv, B) and k2.launch.block == (hd, 1, 1)
+    bufs = _buffers(B, H, Hkv, pool, bt, ns, hd)
+    t = touches(k1.trace(), bufs)
+    exp = _expected_kv(bt, ctx, pool, Hkv, hd=hd)
+    assert np.array_equal(t["K"][0], exp) and np.array_equal(t["V"][0], exp)
+    assert np.all(t["Opart"][1] == 1) and np.all(t["ML"][1] == 1)
+    t2 = touches(k2.trace(), bufs)
+    assert np.all(t2["Opart"][0] == 1) and np.all(t2["ML"][0] == 1) and np.all(t2["O"][1] == 1)
+    warps = k1.launch.block[0] // 32
+    tiles = sum(math.ceil((min(ctx, s + 64) - s) / (16 * warps)) for s in range(0, ctx, 64))
+    assert count_ops(k1.trace(), "HMMA") == B * Hkv * tiles * warps * hd // 4  # (hd/16) x 2 x 2 per warp-tile
 
 
 @pytest.mark.parametrize("arch", ARCHS)
@@ -134,6 +158,8 @@ def test_paged_decode_preconditions_are_one_clear_error():
         K.decode_attn("sm_80", 1, 64, 2, 300, *p)
     with pytest.raises(K.KernelError, match="block_table"):
         K.decode_attn("sm_80", 2, 8, 1, 300, *p, block_table=np.zeros((2, 3), np.int32))
+    with pytest.raises(K.KernelError, match="head_dim 96"):
+        K.decode_attn("sm_80", 1, 8, 1, 300, *p, head_dim=96)
     with pytest.raises(K.KernelError, match="negative"):
         K.decode_attn("sm_80", 1, 8, 1, 32, *p, block_table=np.array([[0, -1]], np.int32))
 

@@ -48,7 +48,8 @@ HEAD_DIM = 128  #: head dimension compiled into the attention kernels (all prese
 DEFAULT_SPLIT_KEYS = 256
 MAX_SPLITS = 128    #: decode_attn_combine keeps one (max, sum) pair per split in shared memory, 128 slots
 KV_PAGE_TOKENS = 16  #: tokens per paged KV-cache block (vLLM's default block_size; decode_attn.cu PAGE)
-DECODE_TILE_KEYS = 64  #: keys per pipeline stage of decode_attn_paged (4 pages, one per warp)
+DECODE_TILE_KEYS = 64  #: default split lengths are multiples of this (decode_attn_paged's tile: 4 pages, one per warp)
+DECODE_HEAD_DIMS = (64, 128, 256)  #: head sizes decode_attn_paged / decode_attn_combine are built for
 DECODE_MAX_GROUP = 16  #: query heads per KV head the paged decode kernel computes (its MMA M rows)
 GEMV_BATCHES = (1, 2, 4, 8)
 
@@ -217,36 +218,40 @@ def contiguous_block_table(batch: int, ctx: int, page: int = KV_PAGE_TOKENS) -> 
 def decode_attn(arch: str, batch: int, heads: int, kv_heads: int, ctx: int, Q: int, K: int, V: int, Opart: int,
                 ML: int, O: int, BlockTable: int, block_table: np.ndarray | None = None,
                 split_len: int | None = None, q_batch_stride: int | None = None,
-                softmax_scale: float | None = None) -> tuple[KernelCall, KernelCall]:
+                softmax_scale: float | None = None, head_dim: int = HEAD_DIM) -> tuple[KernelCall, KernelCall]:
     """Split-KV decode attention over a paged KV cache (one new token per sequence, all sequences at
     context ``ctx``): the split kernel (grid (splits, kv_heads, batch); each CTA reads its KV head's
     keys once for the whole query group) and the combine kernel (grid (heads, batch)).
 
-    K / V are pools [num_blocks, 16, kv_heads, 128] (vLLM's layout, 16-token blocks); ``block_table``
+    K / V are pools [num_blocks, 16, kv_heads, head_dim] (vLLM's layout, 16-token blocks; head_dim one of
+    :data:`DECODE_HEAD_DIMS`, the step uses :data:`HEAD_DIM`); ``block_table``
     (int32 [batch, max_blocks], default :func:`contiguous_block_table`) maps a sequence's logical
     block i to its physical block and is the content of the buffer at ``BlockTable`` (the walker is
-    given it as a memory image).  Q rows are ``q_batch_stride`` halves apart (default heads x 128)."""
-    name, comb = "decode_attn_paged_f16_d128", "decode_attn_combine_f16_d128"
+    given it as a memory image).  Q rows are ``q_batch_stride`` halves apart (default heads x head_dim)."""
+    _need(head_dim in DECODE_HEAD_DIMS, f"decode_attn: head_dim {head_dim} not built (have {DECODE_HEAD_DIMS})")
+    Dh = head_dim
+    name, comb = f"decode_attn_paged_f16_d{Dh}", f"decode_attn_combine_f16_d{Dh}"
+    tile = kernel_specs()[name]["tile"]
     _need(ctx >= 1 and batch >= 1, f"{name}: context {ctx} and batch {batch} must be positive")
     _need(batch <= 65535 and kv_heads <= 65535, f"{name}: batch {batch} and kv_heads {kv_heads} must be <= 65535 (grid z/y)")
     shift = _gqa_shift(heads, kv_heads)
     group = 1 << shift
     _need(group <= DECODE_MAX_GROUP, f"{name}: the GQA group {group} exceeds the kernel's {DECODE_MAX_GROUP} MMA rows")
     sl, ns = decode_splits(ctx, split_len)
-    _need(sl % DECODE_TILE_KEYS == 0, f"{name}: split_len {sl} must be a multiple of {DECODE_TILE_KEYS} keys")
+    _need(sl % tile["tile_keys"] == 0, f"{name}: split_len {sl} must be a multiple of {tile['tile_keys']} keys")
     _need(ns <= MAX_SPLITS, f"{name}: {ns} splits exceed the combine kernel's {MAX_SPLITS}")
     bt = contiguous_block_table(batch, ctx) if block_table is None else np.ascontiguousarray(block_table, np.int32)
     need = _cdiv(ctx, KV_PAGE_TOKENS)
     _need(bt.ndim == 2 and bt.shape[0] == batch and bt.shape[1] >= need,
           f"{name}: block_table must be int32 [batch={batch}, >= {need} blocks], got {bt.shape}")
     _need(bool(np.all(bt[:, :need] >= 0)), f"{name}: block_table holds negative block numbers")
-    qs = q_batch_stride or heads * HEAD_DIM
-    _need(qs >= heads * HEAD_DIM and qs % 8 == 0, f"{name}: q_batch_stride {qs} too small or not a multiple of 8")
-    scale = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(HEAD_DIM)) * math.log2(math.e)
+    qs = q_batch_stride or heads * Dh
+    _need(qs >= heads * Dh and qs % 8 == 0, f"{name}: q_batch_stride {qs} too small or not a multiple of 8")
+    scale = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(Dh)) * math.log2(math.e)
     p1 = dict(Q=Q, Kc=K, Vc=V, BlockTable=BlockTable, Opart=Opart, ML=ML, ctx=ctx, split_len=sl, group=group,
-              scale_log2=scale, q_batch_stride=qs, kv_row_stride=kv_heads * HEAD_DIM, max_blocks=bt.shape[1])
-    smem = kernel_specs()[name]["tile"]["dynamic_shared_bytes"]
-    p2 = dict(Opart=Opart, ML=ML, O=O, num_splits=ns, o_batch_stride=heads * HEAD_DIM)
+              scale_log2=scale, q_batch_stride=qs, kv_row_stride=kv_heads * Dh, max_blocks=bt.shape[1])
+    smem = tile["dynamic_shared_bytes"]
+    p2 = dict(Opart=Opart, ML=ML, O=O, num_splits=ns, o_batch_stride=heads * Dh)
     return (KernelCall(load_kernel(name, arch), Launch((ns, kv_heads, batch), _block(name), p1,
                                                        dynamic_shared_bytes=smem, memory={BlockTable: bt})),
             KernelCall(load_kernel(comb, arch), Launch((heads, batch, 1), _block(comb), p2)))

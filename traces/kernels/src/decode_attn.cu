@@ -1,7 +1,8 @@
 // Split-KV decode attention over a paged KV cache, grouped-query aware (FlashDecoding + FlashInfer's
-// tensor-core GQA decode), fp16, head_dim 128.  One new token per sequence.
+// tensor-core GQA decode), fp16, head_dim D = 64, 128 (the presets' size) or 256.  One new token per sequence.
 //
-// Kernel 1, decode_attn_paged_f16_d128: grid (num_splits, kv_heads, batch), block 128 threads (4 warps).
+// Kernel 1, decode_attn_paged_f16_d{64,128,256}: grid (num_splits, kv_heads, batch), block 128 threads
+//   (4 warps; 64 threads = 2 warps for D = 256, so that two stages fit sm_86/89's 99 KiB of shared memory).
 //   CTA (s, hk, b) handles keys [s*split_len, min(ctx, (s+1)*split_len)) of KV head hk of sequence b
 //   for ALL `group` = heads / kv_heads query heads hk*group .. hk*group + group - 1 (group <= 16).
 //   Each K/V byte of the split is therefore fetched from global memory once per CTA, not once per
@@ -13,52 +14,57 @@
 //     (vllm-project/vllm vllm/v1/attention/backends/flashinfer.py @5314c90d, _get_decode_wrapper).
 //     We use the tensor-core path for every group size: one kernel, and a 16-row MMA costs a decode
 //     CTA fewer instructions per key than FlashInfer's CUDA-core path even at group 1.
-//   * K/V tiles of 64 keys (4 pages of 16 tokens; warp w owns page w of the tile) are copied with
+//   * K/V tiles of 16 keys per warp (64 keys = 4 pages of 16 tokens; warp w owns page w) are copied with
 //     16-byte cp.async into a 2-stage shared-memory ring (tile t+2 is fetched while t+1 is in flight
 //     and t is computed).  Two stages as FlashInfer's decode kernels (num_stages_smem = 2U,
 //     flashinfer-ai/flashinfer include/flashinfer/attention/decode.cuh @9ca04e4d), 16-byte vectors
 //     as its vec_size = 16 B / sizeof(half).
+//     The Q fragments stay in registers for D <= 128 and are re-read from shared memory per tile for
+//     D = 256 (register budget: the 16 x 256 fp32 accumulator alone is 128 registers per thread).
 //   * Each warp keeps its own online softmax (running max / sum in the log2 domain, exp2) and O
 //     accumulator for its keys; the 4 warps are merged through shared memory at the end.  Thread d
 //     writes the unnormalised output Opart[b, h, s, d] (fp32) of each query head h of the group,
 //     thread 0 ML[b, h, s] = (max, sum), as the combine kernel expects.
 //   Paged KV cache as vLLM's FlashAttention backend lays it out: K and V pools
-//   [num_blocks, PAGE = 16, kv_heads, 128] halves (get_kv_cache_shape -> (2, num_blocks, block_size,
+//   [num_blocks, PAGE = 16, kv_heads, D] halves (get_kv_cache_shape -> (2, num_blocks, block_size,
 //   num_kv_heads, head_size), vllm-project/vllm vllm/attention/backends/flash_attn.py @6c8a9786;
 //   block_size 16 is vLLM's default), addressed through BlockTable[b, i] (int32, row stride
 //   max_blocks): token p of sequence b lies in physical block BlockTable[b, p / 16], row p % 16,
-//   at K + (block * 16 + p % 16) * kv_row_stride + hk * 128 (kv_row_stride = kv_heads * 128).
+//   at K + (block * 16 + p % 16) * kv_row_stride + hk * D (kv_row_stride = kv_heads * D).
 //   Only the blocks that hold keys of the split are looked up and read; key rows past the context
-//   are zero-filled in shared memory and masked to -inf.  split_len must be a multiple of 64.
-// Kernel 2, decode_attn_combine_f16_d128: grid (heads, batch), block 128 threads (one per dim):
+//   are zero-filled in shared memory and masked to -inf.  split_len must be a multiple of the tile
+//   (64 keys; 32 for D = 256).
+// Kernel 2, decode_attn_combine_f16_d{64,128,256}: grid (heads, batch), block D threads (one per dim):
 //   O[b, h, d] = sum_s Opart[b,h,s,d] * 2^(m_s - M) / sum_s l_s * 2^(m_s - M).   num_splits <= 128.
-// Layouts (halves): Q[b, h, d] at Q + b*q_batch_stride + h*128 + d; O[b, h, d] at
-// O + b*o_batch_stride + h*128 + d.  Scores are scaled by scale_log2 = softmax_scale * log2(e).
+// Layouts (halves): Q[b, h, d] at Q + b*q_batch_stride + h*D + d; O[b, h, d] at
+// O + b*o_batch_stride + h*D + d.  Scores are scaled by scale_log2 = softmax_scale * log2(e).
 // Shared rows are 256 B (16 chunks of 16 B) swizzled chunk' = chunk ^ (row & 7), as in flash_attn.cu;
 // the ldmatrix addressing of the Q, K and V fragments is flash_attn.cu's.
 #include "common.cuh"
 
 namespace {
-constexpr int D = 128, WARPS = 4, THREADS = WARPS * 32;
 constexpr int PAGE = 16;              // tokens per KV-cache block (vLLM's default block_size)
-constexpr int TILE = WARPS * PAGE;    // keys per pipeline stage: one page per warp
 constexpr int STAGES = 2;
 constexpr int ROWS = 16;              // MMA M: the group's query heads, zero-padded
-constexpr int CH = D / 8;             // 16-byte chunks per row
-constexpr int STAGE_HALVES = 2 * TILE * D;  // K tile then V tile
-// dynamic shared memory: Q (16 x 128) + STAGES x (K, V) (64 x 128 each) halves = 69,632 bytes
-constexpr int SMEM_BYTES = (ROWS * D + STAGES * STAGE_HALVES) * 2;
-static_assert(WARPS * ROWS * D * 4 + 2 * WARPS * ROWS * 4 <= STAGES * STAGE_HALVES * 2, "merge buffer");
 
-DEVI int swz(int row, int ch) { return row * D + ((ch ^ (row & 7)) << 3); }
-}  // namespace
+template <int D> DEVI int swz(int row, int ch) { return row * D + ((ch ^ (row & 7)) << 3); }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ Kc, const half *__restrict__ Vc,
-                           const int *__restrict__ BlockTable, float *__restrict__ Opart, float2 *__restrict__ ML,
-                           int ctx, int split_len, int group, float scale_log2, int q_batch_stride,
-                           int kv_row_stride, int max_blocks) {
-    extern __shared__ __align__(128) half smem[];
+template <int D, int WARPS> struct Cfg {
+    static constexpr int THREADS = WARPS * 32, TILE = WARPS * PAGE, CH = D / 8;
+    static constexpr int STAGE_HALVES = 2 * TILE * D;  // K tile then V tile
+    static constexpr int SMEM_BYTES = (ROWS * D + STAGES * STAGE_HALVES) * 2;  // kernels.yaml dynamic_shared_bytes
+    static_assert(SMEM_BYTES <= 99 * 1024, "two stages must fit sm_86/sm_89's 99 KiB per CTA");
+    static constexpr bool Q_IN_REGS = D <= 128;
+    static_assert(WARPS * ROWS * D * 4 + 2 * WARPS * ROWS * 4 <= STAGES * STAGE_HALVES * 2, "merge buffer");
+};
+
+template <int D, int WARPS>
+DEVI void decode_paged(const half *__restrict__ Q, const half *__restrict__ Kc, const half *__restrict__ Vc,
+                       const int *__restrict__ BlockTable, float *__restrict__ Opart, float2 *__restrict__ ML,
+                       int ctx, int split_len, int group, float scale_log2, int q_batch_stride, int kv_row_stride,
+                       int max_blocks, half *smem) {
+    using C = Cfg<D, WARPS>;
+    constexpr int THREADS = C::THREADS, TILE = C::TILE, CH = C::CH, STAGE_HALVES = C::STAGE_HALVES;
     half *Qs = smem;
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
     const int s = blockIdx.x, hk = blockIdx.y, b = blockIdx.z;
@@ -68,7 +74,7 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
     const long long page_stride = (long long)PAGE * kv_row_stride;
     const half *kb = Kc + hk * D, *vb = Vc + hk * D;
 
-    // K and V rows of tile t (keys start + 64t ...) into stage t % 2; one block-table entry per page
+    // K and V rows of tile t (keys start + TILE t ...) into stage t % 2; one block-table entry per page
     auto load_tile = [&](int t) {
         half *ks = smem + ROWS * D + (t & 1) * STAGE_HALVES, *vs = ks + TILE * D;
         const int key0 = start + t * TILE;
@@ -82,11 +88,11 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
                 const int idx = tid + j * THREADS, r = idx / CH, ch = idx % CH, row = p * PAGE + r;
                 const long long g = off + (long long)r * kv_row_stride + ch * 8;
                 if (pkey + r < end) {
-                    cp_async16(ks + swz(row, ch), kb + g);
-                    cp_async16(vs + swz(row, ch), vb + g);
+                    cp_async16(ks + swz<D>(row, ch), kb + g);
+                    cp_async16(vs + swz<D>(row, ch), vb + g);
                 } else {
-                    *reinterpret_cast<uint4 *>(ks + swz(row, ch)) = make_uint4(0, 0, 0, 0);
-                    *reinterpret_cast<uint4 *>(vs + swz(row, ch)) = make_uint4(0, 0, 0, 0);
+                    *reinterpret_cast<uint4 *>(ks + swz<D>(row, ch)) = make_uint4(0, 0, 0, 0);
+                    *reinterpret_cast<uint4 *>(vs + swz<D>(row, ch)) = make_uint4(0, 0, 0, 0);
                 }
             }
         }
@@ -98,9 +104,9 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
     for (int j = 0; j < ROWS * CH / THREADS; ++j) {
         const int idx = tid + j * THREADS, r = idx / CH, ch = idx % CH;
         if (r < group)
-            cp_async16(Qs + swz(r, ch), qg + r * D + ch * 8);
+            cp_async16(Qs + swz<D>(r, ch), qg + r * D + ch * 8);
         else
-            *reinterpret_cast<uint4 *>(Qs + swz(r, ch)) = make_uint4(0, 0, 0, 0);
+            *reinterpret_cast<uint4 *>(Qs + swz<D>(r, ch)) = make_uint4(0, 0, 0, 0);
     }
     load_tile(0);
     cp_async_commit();
@@ -109,9 +115,12 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
     cp_async_wait<1>();  // Q and tile 0 landed
     __syncthreads();
 
-    uint32_t qf[D / 16][4];  // the 16 x 128 query rows as mma A fragments (same in every warp)
+    // the 16 x D query rows as mma A fragments (the same in every warp)
+    uint32_t qf[C::Q_IN_REGS ? D / 16 : 1][4];
+    if constexpr (C::Q_IN_REGS) {
 #pragma unroll
-    for (int kk = 0; kk < D / 16; ++kk) ldsm_x4(qf[kk], Qs + swz(lane & 15, kk * 2 + (lane >> 4)));
+        for (int kk = 0; kk < D / 16; ++kk) ldsm_x4(qf[kk], Qs + swz<D>(lane & 15, kk * 2 + (lane >> 4)));
+    }
 
     float o[D / 8][4];
 #pragma unroll
@@ -137,9 +146,15 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
 #pragma unroll
         for (int kk = 0; kk < D / 16; ++kk) {
             uint32_t kf[4];
-            ldsm_x4(kf, ks + swz(kw + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
-            mma_16816(sc[0], qf[kk], kf[0], kf[1]);
-            mma_16816(sc[1], qf[kk], kf[2], kf[3]);
+            ldsm_x4(kf, ks + swz<D>(kw + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
+            if constexpr (C::Q_IN_REGS) {
+                mma_16816(sc[0], qf[kk], kf[0], kf[1]);
+                mma_16816(sc[1], qf[kk], kf[2], kf[3]);
+            } else {
+                ldsm_x4(qf[0], Qs + swz<D>(lane & 15, kk * 2 + (lane >> 4)));
+                mma_16816(sc[0], qf[0], kf[0], kf[1]);
+                mma_16816(sc[1], qf[0], kf[2], kf[3]);
+            }
         }
         const int key0 = start + t * TILE + kw;
         if (key0 + PAGE > end) {
@@ -178,7 +193,7 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
 #pragma unroll
         for (int dp = 0; dp < D / 16; ++dp) {
             uint32_t vf[4];
-            ldsm_x4_trans(vf, vs + swz(kw + (lane & 7) + (((lane >> 3) & 1) << 3), dp * 2 + (lane >> 4)));
+            ldsm_x4_trans(vf, vs + swz<D>(kw + (lane & 7) + (((lane >> 3) & 1) << 3), dp * 2 + (lane >> 4)));
 #pragma unroll
             for (int h2 = 0; h2 < 2; ++h2) {
                 float *acc = o[2 * dp + h2];
@@ -196,7 +211,7 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
         cp_async_commit();
     }
 
-    // merge the 4 warps' (max, sum, O) per query row through shared memory (the stage buffers)
+    // merge the warps' (max, sum, O) per query row through shared memory (the stage buffers)
     cp_async_wait<0>();
 #pragma unroll
     for (int hr = 0; hr < 2; ++hr) {
@@ -224,29 +239,32 @@ decode_attn_paged_f16_d128(const half *__restrict__ Q, const half *__restrict__ 
         float M = -INFINITY;
 #pragma unroll
         for (int w = 0; w < WARPS; ++w) M = fmaxf(M, red_m[w * ROWS + r]);
-        float L = 0.f, out = 0.f;
-#pragma unroll
-        for (int w = 0; w < WARPS; ++w) {
-            const float wt = exp2f(red_m[w * ROWS + r] - M);  // 0 for a warp that saw no key
-            L += red_l[w * ROWS + r] * wt;
-            out += red_o[(w * ROWS + r) * D + tid] * wt;
-        }
         const size_t row = ((size_t)b * heads + hk * group + r) * gridDim.x + s;
-        Opart[row * D + tid] = out;
-        if (tid == 0) ML[row] = make_float2(M, L);
+#pragma unroll
+        for (int d = tid; d < D; d += THREADS) {
+            float L = 0.f, out = 0.f;
+#pragma unroll
+            for (int w = 0; w < WARPS; ++w) {
+                const float wt = exp2f(red_m[w * ROWS + r] - M);  // 0 for a warp that saw no key
+                L += red_l[w * ROWS + r] * wt;
+                out += red_o[(w * ROWS + r) * D + d] * wt;
+            }
+            Opart[row * D + d] = out;
+            if (d == 0) ML[row] = make_float2(M, L);
+        }
     }
 }
 
-extern "C" __global__ void __launch_bounds__(THREADS)
-decode_attn_combine_f16_d128(const float *__restrict__ Opart, const float2 *__restrict__ ML, half *__restrict__ O,
-                             int num_splits, int o_batch_stride) {
-    __shared__ float sm_m[THREADS], sm_l[THREADS];
+// O[b, h, :] from the splits' partial rows (one thread per dimension)
+template <int D>
+DEVI void decode_combine(const float *__restrict__ Opart, const float2 *__restrict__ ML, half *__restrict__ O,
+                         int num_splits, int o_batch_stride, float *sm_m, float *sm_l) {
     const int tid = threadIdx.x, h = blockIdx.x, b = blockIdx.y;
     const size_t row0 = ((size_t)b * gridDim.x + h) * num_splits;
-    if (tid < num_splits) {
-        const float2 ml = ML[row0 + tid];
-        sm_m[tid] = ml.x;
-        sm_l[tid] = ml.y;
+    for (int i = tid; i < num_splits; i += D) {
+        const float2 ml = ML[row0 + i];
+        sm_m[i] = ml.x;
+        sm_l[i] = ml.y;
     }
     __syncthreads();
     float M = -INFINITY;
@@ -259,3 +277,29 @@ decode_attn_combine_f16_d128(const float *__restrict__ Opart, const float2 *__re
     }
     O[(size_t)b * o_batch_stride + h * D + tid] = __float2half(out / L);
 }
+constexpr int MAX_SPLITS = 128;  // (max, sum) slots of the combine kernel
+}  // namespace
+
+#define DECODE_PAGED(NAME, D, WARPS)                                                                          \
+    extern "C" __global__ void __launch_bounds__(WARPS * 32)                                                 \
+    NAME(const half *__restrict__ Q, const half *__restrict__ Kc, const half *__restrict__ Vc,               \
+         const int *__restrict__ BlockTable, float *__restrict__ Opart, float2 *__restrict__ ML, int ctx,    \
+         int split_len, int group, float scale_log2, int q_batch_stride, int kv_row_stride, int max_blocks) { \
+        extern __shared__ __align__(128) half smem[];                                                        \
+        decode_paged<D, WARPS>(Q, Kc, Vc, BlockTable, Opart, ML, ctx, split_len, group, scale_log2,         \
+                               q_batch_stride, kv_row_stride, max_blocks, smem);                             \
+    }
+DECODE_PAGED(decode_attn_paged_f16_d64, 64, 4)
+DECODE_PAGED(decode_attn_paged_f16_d128, 128, 4)
+DECODE_PAGED(decode_attn_paged_f16_d256, 256, 2)
+
+#define DECODE_COMBINE(NAME, D)                                                                               \
+    extern "C" __global__ void __launch_bounds__(D)                                                          \
+    NAME(const float *__restrict__ Opart, const float2 *__restrict__ ML, half *__restrict__ O, int num_splits, \
+         int o_batch_stride) {                                                                               \
+        __shared__ float sm_m[MAX_SPLITS], sm_l[MAX_SPLITS];                                                 \
+        decode_combine<D>(Opart, ML, O, num_splits, o_batch_stride, sm_m, sm_l);                             \
+    }
+DECODE_COMBINE(decode_attn_combine_f16_d64, 64)
+DECODE_COMBINE(decode_attn_combine_f16_d128, 128)
+DECODE_COMBINE(decode_attn_combine_f16_d256, 256)

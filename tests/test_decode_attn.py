@@ -181,3 +181,26 @@ def test_decode_step_reads_the_kv_rows_kv_append_wrote():
     cp_ids = [i for i, o in enumerate(kt_r.st_opcode) if o.startswith("LDGSTS")]
     read = set(ar[np.isin(kt_r.inst_static[ir], cp_ids)].tolist())
     assert written and written <= read
+
+
+def test_gqa_decode_attention_streams_the_kv_cache_near_dram_peak():
+    """Rule (FlashDecoding/FlashInfer: GQA decode attention is memory-bound and reads the KV cache
+    once): a group-8 decode batch whose cache is 4x the L2 (64 sequences x 1024 keys, one KV head,
+    33.6 MB) on an 8-SM A100 slice (its share of L2 and DRAM bandwidth) moves about the cache's
+    bytes from DRAM, at >= 70% of the slice's DRAM bandwidth, with a low L2 hit rate.  Checked to
+    fail on the former kernel (grid (splits, heads, batch), a CTA per query head, commit 7445e4f):
+    same DRAM bytes but 29% of the slice's bandwidth and 83% L2 hits, every KV byte requested 8x."""
+    from gpusim.config import load_config
+    from gpusim.llm.run import simulate_kernel
+    from tests.test_llm_sanity import A100, a100_slice
+
+    cfg = load_config(A100, a100_slice(8))
+    B, H, Hkv, ctx = 64, 8, 1, 1024
+    k1, _ = K.decode_attn("sm_80", B, H, Hkv, ctx, *ptrs(7))
+    r = simulate_kernel(cfg, k1)
+    cache = 2 * 2 * B * ctx * Hkv * D
+    assert cache >= 4 * cfg.memory.l2_size_bytes
+    assert cache <= r["dram_bytes"] <= 1.05 * cache
+    util = r["dram_bytes"] / (r["cycles"] / cfg.sm.clock_hz) / cfg.memory.dram_bandwidth_bytes_per_s
+    assert util >= 0.7, util
+    assert r["l2_hit_rate"] < 0.2

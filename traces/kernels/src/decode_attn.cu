@@ -46,6 +46,7 @@ namespace {
 constexpr int PAGE = 16;              // tokens per KV-cache block (vLLM's default block_size)
 constexpr int STAGES = 2;
 constexpr int ROWS = 16;              // MMA M: the group's query heads, zero-padded
+static_assert(PAGE == 16, "load_tile finds a key's block with >> 4");
 
 template <int D> DEVI int swz(int row, int ch) { return row * D + ((ch ^ (row & 7)) << 3); }
 

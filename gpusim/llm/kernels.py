@@ -44,7 +44,10 @@ ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90a")
 HEAD_DIM = 128  #: head dimension compiled into the attention kernels (all presets use 128)
 #: Keys per split of split-KV decode attention when the caller does not choose (FlashDecoding
 #: splits the KV range so that batch x heads x splits CTAs fill the GPU; 256 keys keeps a split's
-#: loop long enough to hide its prologue).  A modelling choice of this project, not a measured value.
+#: loop long enough to hide its prologue).  A modelling choice of this project, not a measured value;
+#: FlashInfer's single-request decode also splits into chunks of at least 256 keys
+#: (kv_chunk_size = max(ceil_div(seq_len, max_num_kv_chunks), 256), flashinfer-ai/flashinfer
+#: include/flashinfer/attention/decode.cuh @00b57feb).
 DEFAULT_SPLIT_KEYS = 256
 MAX_SPLITS = 128    #: decode_attn_combine keeps one (max, sum) pair per split in shared memory, 128 slots
 KV_PAGE_TOKENS = 16  #: tokens per paged KV-cache block (vLLM's default block_size; decode_attn.cu PAGE)
@@ -237,6 +240,7 @@ def decode_attn(arch: str, batch: int, heads: int, kv_heads: int, ctx: int, Q: i
     shift = _gqa_shift(heads, kv_heads)
     group = 1 << shift
     _need(group <= DECODE_MAX_GROUP, f"{name}: the GQA group {group} exceeds the kernel's {DECODE_MAX_GROUP} MMA rows")
+    _need(split_len is None or split_len > 0, f"{name}: split_len {split_len} must be positive")
     sl, ns = decode_splits(ctx, split_len)
     _need(sl % tile["tile_keys"] == 0, f"{name}: split_len {sl} must be a multiple of {tile['tile_keys']} keys")
     _need(ns <= MAX_SPLITS, f"{name}: {ns} splits exceed the combine kernel's {MAX_SPLITS}")

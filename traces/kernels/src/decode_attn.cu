@@ -16,9 +16,12 @@
 //     CTA fewer instructions per key than FlashInfer's CUDA-core path even at group 1.
 //   * K/V tiles of 16 keys per warp (64 keys = 4 pages of 16 tokens; warp w owns page w) are copied with
 //     16-byte cp.async into a 2-stage shared-memory ring (tile t+2 is fetched while t+1 is in flight
-//     and t is computed).  Two stages as FlashInfer's decode kernels (num_stages_smem = 2U,
-//     flashinfer-ai/flashinfer include/flashinfer/attention/decode.cuh @9ca04e4d), 16-byte vectors
-//     as its vec_size = 16 B / sizeof(half).
+//     and t is computed).  FlashInfer's paged decode launches the same grid shape -- nblks(batch,
+//     num_kv_heads), threads (bdx = head_dim / vec_size, bdy = GROUP_SIZE, bdz), i.e. one CTA per
+//     request (chunk) and KV head for the whole query group -- with NUM_STAGES_SMEM cp.async K/V
+//     stages (2 in its releases with a fixed count) and vec_size = max(16 B / sizeof(half),
+//     head_dim / 32) elements per load (flashinfer-ai/flashinfer include/flashinfer/attention/
+//     decode.cuh @00b57feb, BatchDecodeWithPagedKVCacheDispatched).
 //     The Q fragments stay in registers for D <= 128 and are re-read from shared memory per tile for
 //     D = 256 (register budget: the 16 x 256 fp32 accumulator alone is 128 registers per thread).
 //   * Each warp keeps its own online softmax (running max / sum in the log2 domain, exp2) and O

@@ -127,13 +127,13 @@ def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
 @pytest.mark.parametrize("gpu, gemm", [(A100, "gemm_f16_tn_128x128x32_s3"), (H100, "gemm_f16_tn_wgmma_coop_128x128x64_s5")])
 def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm(gpu, gemm):
     """Rule: a Sarathi-style step (a prefill chunk plus decodes) runs FlashAttention for the chunk and
-    split-KV attention for the decodes; its linear layers see all new tokens at once (a GEMM, the
+    paged split-KV attention for the decodes; its linear layers see all new tokens at once (a GEMM, the
     TMA + wgmma one on sm_90)."""
     r = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", gpu)
     ops = {o["name"]: o for o in r["operators"]}
     assert [k["kernel"] for k in ops["layer.attn.prefill0"]["kernels"]] == ["flash_attn_fwd_f16_d128"]
     assert [k["kernel"] for k in ops["layer.attn.decode1"]["kernels"]] == \
-        ["decode_attn_split_f16_d128", "decode_attn_combine_f16_d128"]
+        ["decode_attn_paged_f16_d128", "decode_attn_combine_f16_d128"]
     assert ops["layer.qkv_proj"]["kernels"][0]["kernel"] == gemm
     assert ops["lm_head"]["shape"]["M"] == 2  # only the decodes sample
     assert r["tokens"] == 66 and r["sampled_tokens"] == 2

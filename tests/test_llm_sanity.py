@@ -201,7 +201,7 @@ def test_llama_decode_attention_grows_with_context(gpu):
     arch = K.arch_for_binary_version(cfg.compute_capability)
     t = {}
     for ctx in (4096, 16384):
-        split, comb = K.decode_attn(arch, 1, 32, 32, ctx, *PTRS, 5 << 40, 6 << 40)
+        split, comb = K.decode_attn(arch, 1, 32, 32, ctx, *PTRS, 5 << 40, 6 << 40, 7 << 40)
         t[ctx] = _kernel(cfg, split)[1] + _kernel(cfg, comb)[1]
     assert t[16384] >= 2 * t[4096], t
 

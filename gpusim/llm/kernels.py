@@ -11,8 +11,9 @@ objects for given shapes, checking each kernel's preconditions (GpusimError othe
 Layouts (all fp16 unless noted, row-major, element offsets):
     GEMM / GEMV      C[M, N] = A[M, K] . W[N, K]^T (nn.Linear weight layout)
     attention        Q [batch, tokens, heads, 128], K/V cache [batch, positions, kv_heads, 128]
-    decode attention Q [batch, heads, 128]; partial outputs Opart [batch, heads, splits, 128] fp32,
-                     ML [batch, heads, splits] float2 (running max, sum)
+    decode attention Q [batch, heads, 128]; paged K/V pools [blocks, 16, kv_heads, 128] with an int32
+                     block table [batch, max_blocks]; partial outputs Opart [batch, heads, splits, 128]
+                     fp32, ML [batch, heads, splits] float2 (running max, sum)
 """
 
 from __future__ import annotations
@@ -43,9 +44,16 @@ ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90a")
 HEAD_DIM = 128  #: head dimension compiled into the attention kernels (all presets use 128)
 #: Keys per split of split-KV decode attention when the caller does not choose (FlashDecoding
 #: splits the KV range so that batch x heads x splits CTAs fill the GPU; 256 keys keeps a split's
-#: loop long enough to hide its prologue).  A modelling choice of this project, not a measured value.
+#: loop long enough to hide its prologue).  A modelling choice of this project, not a measured value;
+#: FlashInfer's single-request decode also splits into chunks of at least 256 keys
+#: (kv_chunk_size = max(ceil_div(seq_len, max_num_kv_chunks), 256), flashinfer-ai/flashinfer
+#: include/flashinfer/attention/decode.cuh @00b57feb).
 DEFAULT_SPLIT_KEYS = 256
 MAX_SPLITS = 128    #: decode_attn_combine keeps one (max, sum) pair per split in shared memory, 128 slots
+KV_PAGE_TOKENS = 16  #: tokens per paged KV-cache block (vLLM's default block_size; decode_attn.cu PAGE)
+DECODE_TILE_KEYS = 64  #: default split lengths are multiples of this (decode_attn_paged's tile: 4 pages, one per warp)
+DECODE_HEAD_DIMS = (64, 128, 256)  #: head sizes decode_attn_paged / decode_attn_combine are built for
+DECODE_MAX_GROUP = 16  #: query heads per KV head the paged decode kernel computes (its MMA M rows)
 GEMV_BATCHES = (1, 2, 4, 8)
 
 
@@ -253,32 +261,62 @@ def flash_attn(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_
 
 
 def decode_splits(ctx: int, split_len: int | None = None) -> tuple[int, int]:
-    """(split_len, num_splits) of split-KV decode attention over ``ctx`` keys."""
-    sl = split_len or max(DEFAULT_SPLIT_KEYS, _cdiv(ctx, MAX_SPLITS))
+    """(split_len, num_splits) of split-KV decode attention over ``ctx`` keys.  The default split
+    length is a multiple of :data:`DECODE_TILE_KEYS` (the paged kernel's tile) of at least
+    :data:`DEFAULT_SPLIT_KEYS` keys and few enough splits for the combine kernel."""
+    sl = split_len or _cdiv(max(DEFAULT_SPLIT_KEYS, _cdiv(ctx, MAX_SPLITS)), DECODE_TILE_KEYS) * DECODE_TILE_KEYS
     return sl, _cdiv(ctx, sl)
 
 
+def contiguous_block_table(batch: int, ctx: int, page: int = KV_PAGE_TOKENS) -> np.ndarray:
+    """Block table of a KV pool allocated sequence after sequence: sequence b owns physical blocks
+    b*n .. b*n + n - 1 (n = ceil(ctx / page)), so the paged pool [blocks, page, kv_heads, 128] has the
+    addresses of a contiguous cache [batch, n*page, kv_heads, 128] (what ``kv_append`` writes)."""
+    n = _cdiv(ctx, page)
+    return np.arange(batch * n, dtype=np.int32).reshape(batch, n)
+
+
 def decode_attn(arch: str, batch: int, heads: int, kv_heads: int, ctx: int, Q: int, K: int, V: int, Opart: int,
-                ML: int, O: int, split_len: int | None = None, kv_capacity: int | None = None,
-                softmax_scale: float | None = None) -> tuple[KernelCall, KernelCall]:
-    """Split-KV decode attention (one new token per sequence, all sequences at context ``ctx``):
-    the split kernel and the combine kernel.  K/V caches hold ``kv_capacity`` (default ctx) positions
-    per sequence."""
-    _need(ctx >= 1, f"decode_attn: context {ctx} must be positive")
+                ML: int, O: int, BlockTable: int, block_table: np.ndarray | None = None,
+                split_len: int | None = None, q_batch_stride: int | None = None,
+                softmax_scale: float | None = None, head_dim: int = HEAD_DIM) -> tuple[KernelCall, KernelCall]:
+    """Split-KV decode attention over a paged KV cache (one new token per sequence, all sequences at
+    context ``ctx``): the split kernel (grid (splits, kv_heads, batch); each CTA reads its KV head's
+    keys once for the whole query group) and the combine kernel (grid (heads, batch)).
+
+    K / V are pools [num_blocks, 16, kv_heads, head_dim] (vLLM's layout, 16-token blocks; head_dim one of
+    :data:`DECODE_HEAD_DIMS`, the step uses :data:`HEAD_DIM`); ``block_table``
+    (int32 [batch, max_blocks], default :func:`contiguous_block_table`) maps a sequence's logical
+    block i to its physical block and is the content of the buffer at ``BlockTable`` (the walker is
+    given it as a memory image).  Q rows are ``q_batch_stride`` halves apart (default heads x head_dim)."""
+    _need(head_dim in DECODE_HEAD_DIMS, f"decode_attn: head_dim {head_dim} not built (have {DECODE_HEAD_DIMS})")
+    Dh = head_dim
+    name, comb = f"decode_attn_paged_f16_d{Dh}", f"decode_attn_combine_f16_d{Dh}"
+    tile = kernel_specs()[name]["tile"]
+    _need(ctx >= 1 and batch >= 1, f"{name}: context {ctx} and batch {batch} must be positive")
+    _need(batch <= 65535 and kv_heads <= 65535, f"{name}: batch {batch} and kv_heads {kv_heads} must be <= 65535 (grid z/y)")
     shift = _gqa_shift(heads, kv_heads)
+    group = 1 << shift
+    _need(group <= DECODE_MAX_GROUP, f"{name}: the GQA group {group} exceeds the kernel's {DECODE_MAX_GROUP} MMA rows")
+    _need(split_len is None or split_len > 0, f"{name}: split_len {split_len} must be positive")
     sl, ns = decode_splits(ctx, split_len)
-    _need(ns <= MAX_SPLITS, f"decode_attn: {ns} splits exceed the combine kernel's {MAX_SPLITS}")
-    cap = kv_capacity or ctx
-    _need(cap >= ctx, f"decode_attn: kv_capacity {cap} < context {ctx}")
-    scale = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(HEAD_DIM)) * math.log2(math.e)
-    n1 = "decode_attn_split_f16_d128"
-    p1 = dict(Q=Q, K=K, V=V, Opart=Opart, ML=ML, ctx=ctx, split_len=sl, gqa_shift=shift, scale_log2=scale,
-              q_batch_stride=heads * HEAD_DIM, kv_batch_stride=cap * kv_heads * HEAD_DIM,
-              kv_row_stride=kv_heads * HEAD_DIM)
-    n2 = "decode_attn_combine_f16_d128"
-    p2 = dict(Opart=Opart, ML=ML, O=O, num_splits=ns, o_batch_stride=heads * HEAD_DIM)
-    return (KernelCall(load_kernel(n1, arch), Launch((ns, heads, batch), _block(n1), p1)),
-            KernelCall(load_kernel(n2, arch), Launch((heads, batch, 1), _block(n2), p2)))
+    _need(sl % tile["tile_keys"] == 0, f"{name}: split_len {sl} must be a multiple of {tile['tile_keys']} keys")
+    _need(ns <= MAX_SPLITS, f"{name}: {ns} splits exceed the combine kernel's {MAX_SPLITS}")
+    bt = contiguous_block_table(batch, ctx) if block_table is None else np.ascontiguousarray(block_table, np.int32)
+    need = _cdiv(ctx, KV_PAGE_TOKENS)
+    _need(bt.ndim == 2 and bt.shape[0] == batch and bt.shape[1] >= need,
+          f"{name}: block_table must be int32 [batch={batch}, >= {need} blocks], got {bt.shape}")
+    _need(bool(np.all(bt[:, :need] >= 0)), f"{name}: block_table holds negative block numbers")
+    qs = q_batch_stride or heads * Dh
+    _need(qs >= heads * Dh and qs % 8 == 0, f"{name}: q_batch_stride {qs} too small or not a multiple of 8")
+    scale = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(Dh)) * math.log2(math.e)
+    p1 = dict(Q=Q, Kc=K, Vc=V, BlockTable=BlockTable, Opart=Opart, ML=ML, ctx=ctx, split_len=sl, group=group,
+              scale_log2=scale, q_batch_stride=qs, kv_row_stride=kv_heads * Dh, max_blocks=bt.shape[1])
+    smem = tile["dynamic_shared_bytes"]
+    p2 = dict(Opart=Opart, ML=ML, O=O, num_splits=ns, o_batch_stride=heads * Dh)
+    return (KernelCall(load_kernel(name, arch), Launch((ns, kv_heads, batch), _block(name), p1,
+                                                       dynamic_shared_bytes=smem, memory={BlockTable: bt})),
+            KernelCall(load_kernel(comb, arch), Launch((heads, batch, 1), _block(comb), p2)))
 
 
 def rmsnorm(arch: str, rows: int, hidden: int, X: int, Wt: int, Y: int, eps: float = 1e-5) -> KernelCall:

@@ -19,7 +19,8 @@ Kernel choice
     A GEMM with M in 1..8 rows runs the decode GEMV for the smallest built batch >= M (a padded
     batch reads a few more activation rows), larger ones the tiled mma.sync GEMM, or on sm_90 the
     TMA + wgmma GEMM when K is a multiple of 64; prefill attention runs FlashAttention-2, decode
-    attention the split-KV kernel and its combine; an MoE expert GEMM runs once per active expert
+    attention the paged split-KV kernel (one CTA per split, KV head and sequence for the whole
+    GQA group) and its combine; an MoE expert GEMM runs once per active expert
     with the balanced share of rows; the MoE router's softmax runs the softmax kernel over the
     expert logits and the MoE combine the residual-add kernel over tokens x hidden (an
     approximation: it reads top_k rows per token); the embedding runs the gather kernel over
@@ -254,16 +255,24 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         qkv_row = (H + 2 * Hkv) * D * h2
         Q = act("layer.qkv", T * qkv_row) + before * qkv_row
         O = act("layer.attn_out", T * H * D * h2) + before * H * D * h2
-        kvb = B * s["kv_len"] * Hkv * D * h2
-        Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
-        Vc = Kc + kvb
         if s["phase"] == "prefill":
-            return [(K.flash_attn(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Vc, O,
+            kvb = B * s["kv_len"] * Hkv * D * h2
+            Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
+            return [(K.flash_attn(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Kc + kvb, O,
                                   causal=s.get("causal", True)), 1)]
+        # decode: paged K/V pools [blocks, 16, Hkv, D] of the group's cache buffer, blocks allocated
+        # sequence after sequence (K.contiguous_block_table): with a context that is a multiple of 16
+        # every key has the address kv_append wrote it to ([B, context, Hkv, D]); otherwise the pool's
+        # rows are padded to whole blocks and rows after the first sequence sit a few rows further on.
         ctx = s["kv_len"]
+        bt = K.contiguous_block_table(B, ctx)
+        kvb = bt.size * K.KV_PAGE_TOKENS * Hkv * D * h2
+        Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
         _, ns = K.decode_splits(ctx)
-        c1, c2 = K.decode_attn(arch, B, H, Hkv, ctx, Q, Kc, Vc, act(f"attn.partial.{gi}", 4 * B * H * ns * D),
-                               act(f"attn.max_sum.{gi}", 8 * B * H * ns), O)
+        c1, c2 = K.decode_attn(arch, B, H, Hkv, ctx, Q, Kc, Kc + kvb, act(f"attn.partial.{gi}", 4 * B * H * ns * D),
+                               act(f"attn.max_sum.{gi}", 8 * B * H * ns), O,
+                               act(f"attn.block_table.{gi}", 4 * bt.size), block_table=bt,
+                               q_batch_stride=qkv_row // h2)
         return [(c1, 1), (c2, 1)]
     if op.kind == "rmsnorm":
         r, h = s["rows"], s["hidden"]

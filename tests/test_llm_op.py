@@ -62,13 +62,15 @@ def test_op_attention_flops_count_the_causal_triangle_and_noncausal_the_square()
 
 
 def test_op_decode_attention_runs_split_kv_and_combine(slice4):
-    """Decode attention over C keys: 4 * head_dim * C FLOPs per head and sequence, run as the split-KV
-    kernel followed by its combine kernel (FlashDecoding), as in a decode step."""
+    """Decode attention over C keys: 4 * head_dim * C FLOPs per head and sequence, run as the paged
+    split-KV kernel (one CTA per split, KV head and sequence) followed by its combine kernel
+    (FlashDecoding / FlashInfer), as in a decode step."""
     rep = _run("decode_attention:batch=2,heads=8,kv_heads=2,context=512", slice4)
     o = rep["operators"][0]
     assert o["flops"] == 4 * 128 * 512 * 8 * 2
     names = [k["kernel"] for k in o["kernels"]]
-    assert len(names) == 2 and "split" in names[0] and "combine" in names[1]
+    assert len(names) == 2 and names[0].startswith("decode_attn_paged") and "combine" in names[1]
+    assert o["kernels"][0]["grid"][1] == 2          # one CTA per KV head (GQA: 4 query heads share it)
     assert o["launches"] == 2 and o["cycles"] > 0
 
 

@@ -454,7 +454,8 @@ def test_launch_errors_name_the_parameter():
 
 
 def test_committed_listings_cover_every_kernel_and_stay_small():
-    """Rule: the listings are committed for all four targets (no nvcc needed) and stay a few MB."""
+    """Rule: the listings are committed for all four targets (no nvcc needed) and stay small: under 10 MiB
+    for the whole kernel family (text listings, about 2 MiB per target with the GEMM and attention variants)."""
     total = 0
     for arch in ARCHS:
         d = REPO / "traces" / "kernels" / "sass" / arch
@@ -466,7 +467,7 @@ def test_committed_listings_cover_every_kernel_and_stay_small():
         for name, k in man["kernels"].items():
             lst = parse_sass_listing(d / k["listing"])
             assert name in lst.functions
-    assert total < 4 * 2**20
+    assert total < 10 * 2**20
 
 
 @pytest.mark.slow

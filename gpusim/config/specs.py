@@ -408,8 +408,9 @@ class MemoryConfig:
     hbm_trfc_ps: int = _f("refresh cycle time: the refreshed PC (all-bank) or bank (per-bank) is unavailable this "
                           "long (hbm model) [time]", 350_000)
     # R2 _resolve_nRFC (JESD235D, per channel density): 8 Gb 350 ns, 16 Gb 450 ns; per-bank (tRFCSB) 160/200 ns
-    hbm_refresh_per_bank: bool = _f("refresh one bank at a time (REFSB) instead of the whole PC (REFAB) (hbm model)",
-                                    False)
+    hbm_refresh_per_bank: bool = _f("refresh one bank at a time (REFSB) instead of the whole PC (REFAB) (hbm model; "
+                                    "experimental: it uses hbm_trfc and closes rows that still have queued hits, "
+                                    "which halves a read stream)", False)
     # all-bank refresh: ramulator2 examples/example_config.py (refresh_manager AllBank with the FRFCFS
     # scheduler); NVIDIA's controller policy is not public
     dram_write_queue_entries: int = _f("write-queue entries per channel, in 32-byte bursts (hbm model)", 32)

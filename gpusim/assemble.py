@@ -437,7 +437,18 @@ class MemSystem:
         self.l2_rdy = np.full((rows, mem.l2_ways, 4), -1, i64)
         self.l2_dirty = np.zeros((rows, mem.l2_ways), i64)
         self.l2_lru = np.zeros((rows, mem.l2_ways), i64)
-        self.ms = np.zeros(msys.MS_BASE + mem.l2_slices + mem.dram_channels * (2 + 2 * mem.dram_banks), i64)
+        words = mem.dram_channels * (2 + 2 * mem.dram_banks)
+        hbm = mem.dram_model == "hbm"
+        if hbm:
+            if mem.dram_banks % mem.dram_bank_groups:
+                raise GpusimError(f"memory.dram_banks: {mem.dram_banks} banks do not split into "
+                                  f"memory.dram_bank_groups = {mem.dram_bank_groups} equal groups")
+            if not mem.dram_write_low_percent < mem.dram_write_high_percent <= 100:
+                raise GpusimError(f"memory.dram_write_low_percent ({mem.dram_write_low_percent}) must be below "
+                                  f"memory.dram_write_high_percent ({mem.dram_write_high_percent}) <= 100")
+            pc_words = msys.hbm_state_words(mem.dram_banks, mem.dram_bank_groups, mem.dram_write_queue_entries)
+            words = mem.dram_channels * (1 + pc_words)
+        self.ms = np.zeros(msys.MS_BASE + mem.l2_slices + words, i64)
         P = mem.read_delay_cycles + mem.address_cycles_regular + 1
         mp = np.zeros(msys.M_SIZE, i64)
         mp[msys.M_L1_SETS] = self.l1_sets
@@ -456,7 +467,7 @@ class MemSystem:
         mp[msys.M_CHAN_MILLI_PER_SECTOR] = max(1, round(sector * 1000 / chan_bytes_per_cycle))
         mp[msys.M_SECTOR] = sector
         mp[msys.M_HASH] = 0 if mem.l2_slice_hash == "xor" else 1
-        mp[msys.M_DRAM_MODEL] = 0 if mem.dram_model == "simple" else 1
+        mp[msys.M_DRAM_MODEL] = {"simple": 0, "banked": 1, "hbm": 2}[str(mem.dram_model)]
         mp[msys.M_BANKS] = mem.dram_banks
         mp[msys.M_ROW_LINES] = max(1, mem.dram_row_bytes // line)
 
@@ -467,6 +478,26 @@ class MemSystem:
         mp[msys.M_TRP] = milli(mem.dram_trp)
         mp[msys.M_TRC] = milli(mem.dram_trc)
         mp[msys.M_TWTR] = milli(mem.dram_twtr)
+        if hbm:
+            def ps(v: int) -> int:  # picoseconds -> milli-cycles of the SM clock
+                return round(v * cfg.sm.clock_hz / 10**9)
+
+            mp[msys.M_TRCD] = ps(mem.hbm_trcd_ps)
+            mp[msys.M_TRP] = ps(mem.hbm_trp_ps)
+            for slot, v in ((msys.M_TRAS, mem.hbm_tras_ps), (msys.M_TRTP, mem.hbm_trtp_ps),
+                            (msys.M_TCL, mem.hbm_tcl_ps), (msys.M_TRRD_S, mem.hbm_trrd_s_ps),
+                            (msys.M_TRRD_L, mem.hbm_trrd_l_ps), (msys.M_TFAW, mem.hbm_tfaw_ps),
+                            (msys.M_TCCD_L, mem.hbm_tccd_l_ps), (msys.M_TWTR_S, mem.hbm_twtr_s_ps),
+                            (msys.M_TWTR_L, mem.hbm_twtr_l_ps), (msys.M_TRTW, mem.hbm_trtw_ps),
+                            (msys.M_TREFI, mem.hbm_trefi_ps), (msys.M_TRFC, mem.hbm_trfc_ps)):
+                mp[slot] = ps(v)
+            mp[msys.M_BANK_GROUPS] = mem.dram_bank_groups
+            mp[msys.M_REF_PER_BANK] = int(mem.hbm_refresh_per_bank)
+            mp[msys.M_WQ_SIZE] = mem.dram_write_queue_entries
+            mp[msys.M_WQ_HIGH] = max(1, mem.dram_write_queue_entries * mem.dram_write_high_percent // 100)
+            mp[msys.M_WQ_LOW] = mem.dram_write_queue_entries * mem.dram_write_low_percent // 100
+            mp[msys.M_CAP] = mem.dram_frfcfs_cap
+            mp[msys.M_PC_BLOCK] = pc_words
         mp[msys.M_MSHR] = mem.l1_mshr_entries
         mp[msys.M_WRITE_ALLOC] = int(mem.l1_write_allocate)
         self.mshr = np.zeros(n_sm * (mem.l1_mshr_entries + 1), i64)

@@ -9,6 +9,8 @@ fills the GPU.  The ``slow`` tests use the real Llama-2-7B shapes on the full A1
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
 from gpusim.config import load_config
@@ -27,8 +29,12 @@ def a100_slice(n_sm: int, bandwidth_factor: float = 1.0) -> list[str]:
     cfg = load_config(A100)
     share = n_sm / cfg.sm.count
     slices = max(1, round(cfg.memory.l2_slices * share))
+    # the DRAM channels (HBM pseudo-channels) scale too, rounded up so that none moves more than a real
+    # one (whose bank timing, tRCD/tRP/tRAS in ns, is sized for that bandwidth)
+    channels = max(1, math.ceil(cfg.memory.dram_channels * share))
     return [f"sm.count={n_sm}", f"memory.l2_slices={slices}",
             f"memory.l2_size={cfg.memory.l2_size_bytes // cfg.memory.l2_slices * slices} B",
+            f"memory.dram_channels={channels}",
             f"memory.dram_bandwidth={cfg.memory.dram_bandwidth_bytes_per_s * share * bandwidth_factor:.0f} B/s"]
 
 

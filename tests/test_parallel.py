@@ -74,7 +74,8 @@ def test_vecadd_report_is_identical_with_one_and_two_threads(repo_root):
 
 
 @pytest.mark.parametrize("overrides,idle_skip", [([], True), (["subcore.dependence_mode=scoreboard"], True),
-                                                 (["memory.dram_model=banked"], False)])
+                                                 (["memory.dram_model=banked"], False),
+                                                 (["memory.dram_model=hbm"], False)])
 def test_memory_heavy_kernel_is_identical_for_any_thread_count(tmp_path, overrides, idle_skip):
     d = _memory_heavy(tmp_path)
     cfg = load_config("rtx3070", overrides)

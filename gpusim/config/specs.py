@@ -83,6 +83,7 @@ class DramModel(StrEnum):
 
     SIMPLE = "simple"   # bandwidth + fixed latency per channel (fast default)
     BANKED = "banked"   # plus banks with an open row each: row hits, misses and conflicts, bus turnarounds
+    HBM = "hbm"         # HBM pseudo-channels: bank groups, refresh, write drain, FR-FCFS (gpusim.core.memsys)
 
 
 class SliceHash(StrEnum):
@@ -358,7 +359,8 @@ class MemoryConfig:
     l2_slice_hash: SliceHash = _f("line address -> L2 slice and DRAM channel mapping: xor | linear", SliceHash.XOR)
     # stock Accel-Sim uses an IPOLY hash for the same purpose (MGC §6.4); ours is a simpler XOR fold
     dram_channels: int = _f("independent DRAM channels sharing dram_bandwidth equally", 16)
-    dram_model: DramModel = _f("DRAM timing model: simple (bandwidth + latency) | banked (rows, banks)", DramModel.SIMPLE)
+    dram_model: DramModel = _f("DRAM timing model: simple (bandwidth + latency) | banked (rows, banks) | "
+                               "hbm (pseudo-channels, bank groups, refresh, write drain, FR-FCFS)", DramModel.SIMPLE)
     # the banked model's timings are Accel-Sim's GDDR parameters (-gpgpu_dram_timing_opt
     # nbk=16:RCD=24:RAS=55:RP=24:RC=78:CL=24:WL=8:CDLR=10:WR=24, in DRAM command-clock cycles,
     # as in its SM86/SM7 tested configs, quoted in public notes); converted with dram_command_clock
@@ -372,6 +374,56 @@ class MemoryConfig:
     dram_trc: int = _f("activate to activate in one bank (banked model) [DRAM command cycles]", 78)
     dram_twtr: int = _f("write-to-read turnaround of a channel's bus (banked model) [DRAM command cycles]", 10)
     # Accel-Sim CDLR (column delay from write to read) = 10
+    # ---- hbm model (memory.dram_model: hbm): one dram_channel is one HBM pseudo-channel (PC); its data bus
+    # moves dram_bandwidth / dram_channels, one 32-byte burst per sector (HBM2/2E: BL4 x 64 bit; HBM3: BL8 x
+    # 32 bit); dram_banks and dram_row are per PC.  Timings are times (ps), converted to SM cycles.
+    # Source "R2": CMU-SAFARI/ramulator2 @ c5b1c3a, python/ramulator/dram/hbm2.py (JESD235D values:
+    # preset HBM2_2400Mbps, tCK = 833 ps, and the JEDEC tables in resolve_secondary_timings); the
+    # defaults below are that preset in ps.  GPU files set their generation's values (hbm3.py for HBM3).
+    dram_bank_groups: int = _f("bank groups per pseudo-channel (hbm model; dram_banks / dram_bank_groups banks each)", 4)
+    # R2 hbm2.py org_presets: bankgroup 4, bank 4 per PC
+    hbm_trcd_ps: int = _f("activate to read command (hbm model) [time]", 14_161)         # R2 nRCDRD 17 x 833 ps
+    hbm_trp_ps: int = _f("precharge to activate (hbm model) [time]", 14_161)             # R2 nRP 17
+    hbm_tras_ps: int = _f("activate to precharge, same bank (hbm model) [time]", 33_320)  # R2 nRAS 40
+    hbm_trtp_ps: int = _f("read to precharge, same bank (hbm model) [time]", 4_998)      # R2 nRTPL 6
+    hbm_tcl_ps: int = _f("read command to its data (CAS latency: part of the write-to-read bus bubble) (hbm model) "
+                         "[time]", 14_161)                                                 # R2 nCL 17
+    hbm_trrd_s_ps: int = _f("activate to activate, different bank groups of a PC (hbm model) [time]", 4_000)
+    # R2 _resolve_nRRDS: 4 ns (JESD235D)
+    hbm_trrd_l_ps: int = _f("activate to activate, same bank group (hbm model) [time]", 4_000)   # R2 _resolve_nRRDL: 4 ns
+    hbm_tfaw_ps: int = _f("window in which a PC may issue at most four activates (hbm model) [time]", 15_000)
+    # R2 _resolve_nFAW: ~15 ns ("vendor-specific, typical")
+    hbm_tccd_l_ps: int = _f("column command to column command in the same bank group (hbm model) [time]", 3_332)
+    # R2 nCCDL 4 tCK (nCCDS 2 tCK = one burst: the data bus bounds commands to different groups)
+    hbm_twtr_s_ps: int = _f("end of write data to a read command, different bank group (hbm model) [time]", 6_664)
+    # R2 nWTRS 8
+    hbm_twtr_l_ps: int = _f("end of write data to a read command, same bank group (hbm model) [time]", 8_330)
+    # R2 nWTRL 10
+    hbm_trtw_ps: int = _f("bubble on the data bus from read data to write data (hbm model) [time]", 1_666, min=0)
+    # JESD235 read-to-write minimum RL + BL/2 + 2 - WL (ramulator2 @ 6c0cd42 src/dram/impl/HBM2.cpp, "RD <-> WR
+    # ... Assuming tWPRE = 1 tCK"): the write data follow the last read data after 2 tCK
+    hbm_trefi_ps: int = _f("refresh interval: each PC (all-bank) or each bank (per-bank) refreshes once per "
+                           "interval (hbm model) [time]", 3_900_000)
+    # R2 _resolve_nREFI: 3900 ns (32 ms / 8192 rows)
+    hbm_trfc_ps: int = _f("refresh cycle time: the refreshed PC (all-bank) or bank (per-bank) is unavailable this "
+                          "long (hbm model) [time]", 350_000)
+    # R2 _resolve_nRFC (JESD235D, per channel density): 8 Gb 350 ns, 16 Gb 450 ns; per-bank (tRFCSB) 160/200 ns
+    hbm_refresh_per_bank: bool = _f("refresh one bank at a time (REFSB) instead of the whole PC (REFAB) (hbm model; "
+                                    "experimental: it uses hbm_trfc and closes rows that still have queued hits, "
+                                    "which halves a read stream)", False)
+    # all-bank refresh: ramulator2 examples/example_config.py (refresh_manager AllBank with the FRFCFS
+    # scheduler); NVIDIA's controller policy is not public
+    dram_write_queue_entries: int = _f("write-queue entries per channel, in 32-byte bursts (hbm model)", 32)
+    # R2 python/ramulator/controller/hbm12.py and hbm34.py: write_buffer_size = 32
+    dram_write_high_percent: int = _f("write-queue fill (% of entries) that starts a write drain (hbm model)", 80)
+    # R2 hbm12.py/hbm34.py: wr_high_watermark = 0.8
+    dram_write_low_percent: int = _f("a write drain stops once the queue is down to this fill (%) (hbm model)", 20,
+                                     min=0)
+    # R2 hbm12.py/hbm34.py: wr_low_watermark = 0.2 (gem5 src/mem/MemCtrl.py 85/50 of 64, Accel-Sim QV100's
+    # commented-out -dram_write_queue_size 64:56:32: drains of 22-24 bursts, about the same)
+    dram_frfcfs_cap: int = _f("FR-FCFS row-hit cap: hits a row may take ahead of an older request for another "
+                              "row of its bank (hbm model)", 16)
+    # CMU-SAFARI/ramulator @ b2c5f87 src/Scheduler.h: FRFCFS_Cap, cap = 16
     # default: Accel-Sim SM86_RTX3070 (-gpgpu_n_mem 16); GPU files override
     read_delay_cycles: int = _f(
         "issue to the first register read of a memory instruction in an idle sub-core memory unit", 6

@@ -55,7 +55,58 @@ M_TRC = 19
 M_TWTR = 20
 M_MSHR = 21                     # L1 MSHR entries per SM
 M_WRITE_ALLOC = 22              # 1: stores allocate in the L1
-M_SIZE = 23
+# hbm model (M_DRAM_MODEL == 2): timings in milli-cycles of the SM clock (M_TRCD, M_TRP above too)
+M_BANK_GROUPS = 23
+M_TRAS = 24
+M_TRTP = 25
+M_TCL = 26
+M_TRRD_S = 27
+M_TRRD_L = 28
+M_TFAW = 29
+M_TCCD_L = 30
+M_TWTR_S = 31
+M_TWTR_L = 32
+M_TRTW = 33
+M_TREFI = 34
+M_TRFC = 35
+M_REF_PER_BANK = 36             # 1: per-bank refresh (REFSB), 0: all-bank (REFAB)
+M_WQ_SIZE = 37                  # write-queue entries per PC (bursts)
+M_WQ_HIGH = 38                  # bursts that start a write drain
+M_WQ_LOW = 39                   # a drain stops at this many bursts
+M_CAP = 40                      # FR-FCFS row-hit cap
+M_PC_BLOCK = 41                 # int64 words of one PC's state (hbm_state_words)
+M_SIZE = 42
+
+# hbm model state of one pseudo-channel (after the slices' and channels' free times): a header, then per
+# bank group the column-command and activate times, the write queue (lines, bursts), then per bank a
+# header and a history of the last HBM_ROWS rows it opened (FR-FCFS: a request that arrived while a
+# row was still open is served as a hit of that row, up to the cap)
+P_LASTW = 0                     # 1: the last data on the bus were write data
+P_WEND = 1                      # end of the last write data
+P_WBG = 2                       # bank group of the last write
+P_ACT = 3                       # next activate slot (tRRD_S)
+P_FAW = 4                       # 4 slots: the last four activates (tFAW), ring
+P_FAWI = 8
+P_REF = 9                       # next all-bank refresh due
+P_WQN = 10                      # bursts in the write queue
+P_WQH = 11                      # oldest write-queue entry
+P_WQC = 12                      # write-queue entries
+P_HDR = 13
+B_FREE = 0                      # the bank may activate from here (refresh)
+B_LASTCOL = 1                   # end of the bank's last data transfer
+B_CLOSED = 2                    # rows activated before this time were closed by a refresh
+B_REF = 3                       # next per-bank refresh due (less the bank's stagger)
+B_OPEN = 4                      # history slot of the open row + 1 (0: none)
+B_NEXT = 5                      # history slot the next activate takes
+B_HIST = 6                      # HBM_ROWS x (row + 1, activate time, precharge time, column accesses)
+HBM_ROWS = 4                    # rows remembered per bank: more than the rows a bank has queued in a stream
+B_SIZE = B_HIST + 4 * HBM_ROWS
+NEVER_T = np.int64(1) << 62
+
+
+def hbm_state_words(banks: int, bank_groups: int, wq_entries: int) -> int:
+    """int64 words of one pseudo-channel's hbm-model state (the write-queue ring has 4 spare slots)."""
+    return P_HDR + 2 * bank_groups + 2 * (wq_entries + 4) + banks * B_SIZE
 
 # memsys dynamic state ``ms`` (int64): the LRU clock, free times of slices and channels (milli-cycles),
 # then (banked model) per channel and bank the open row and the bank's next activate time, and per
@@ -122,9 +173,11 @@ def _dram(mp, ms, line, nsec, t, write):
     """Queue ``nsec`` sectors of ``line`` on its DRAM channel at cycle t; returns the cycle from which
     the configured DRAM latency (a closed-row access) counts.
 
-    Simple model: the channel's data bus only.  Banked model (FCFS per bank, open-row policy): a
+    Simple model: the channel's data bus only.  HBM model: ``_dram_hbm``.  Banked model (FCFS per bank, open-row policy): a
     row hit skips the activate (tRCD earlier), a conflict first precharges (tRP later), a bank
     activates at most once per tRC, and a read after a write waits tWTR on the bus."""
+    if mp[M_DRAM_MODEL] == 2:
+        return _dram_hbm(mp, ms, line, nsec, t, write)
     ch = _channel_of(mp, line)
     nsl = mp[M_SLICES]
     nch = mp[M_CHANNELS]
@@ -167,6 +220,222 @@ def _dram(mp, ms, line, nsec, t, write):
         if start < t:
             start = t
     return start
+
+
+@njit(cache=True, _nrt=False)
+def _hbm_refresh(mp, ms, base, bk, bus_slot, s):
+    """Refreshes due by time ``s`` (milli-cycles; or by the end of the traffic already queued, if later)
+    of the PC at ``base`` (all-bank) or of the bank at ``bk`` (per-bank).  A refresh is postponed until the PC (bank) is idle, as JEDEC allows; one that
+    fits into an idle gap costs nothing, one that falls into traffic holds the PC's bus (all-bank) or
+    the bank for tRFC after the traffic queued so far.  Either way the rows open before it are closed."""
+    trefi = mp[M_TREFI]
+    trfc = mp[M_TRFC]
+    nb = mp[M_BANKS]
+    per_bank = mp[M_REF_PER_BANK] == 1
+    if per_bank:
+        bank = (bk - base - mp[M_PC_BLOCK] + nb * B_SIZE) // B_SIZE
+        lag = (bank * trefi) // nb          # banks refresh in turn, tREFI / banks apart
+        due = ms[bk + B_REF] + lag
+        idle = ms[bk + B_LASTCOL]
+    else:
+        due = ms[base + P_REF]
+        idle = ms[bus_slot]
+    if idle > s:
+        s = idle                        # refreshes fall due while the queued traffic moves
+    while due <= s:
+        if idle + trfc <= s:
+            # the missed refreshes ran in the idle time before s
+            last = due + ((s - due) // trefi) * trefi
+            r0 = last if last > idle else idle
+            if r0 + trfc > s:
+                r0 = s - trfc
+            due = last + trefi
+        else:
+            r0 = due if due > idle else idle
+            due += trefi
+        r1 = r0 + trfc
+        if per_bank:
+            if ms[bk + B_CLOSED] < r0:
+                ms[bk + B_CLOSED] = r0
+            if ms[bk + B_FREE] < r1:
+                ms[bk + B_FREE] = r1
+            idle = r1 if r1 > idle else idle
+            if idle > s:
+                s = idle
+        else:
+            first = base + mp[M_PC_BLOCK] - nb * B_SIZE
+            for b in range(nb):
+                q = first + b * B_SIZE
+                if ms[q + B_CLOSED] < r0:
+                    ms[q + B_CLOSED] = r0
+                if ms[q + B_FREE] < r1:
+                    ms[q + B_FREE] = r1
+            if ms[bus_slot] < r1:
+                ms[bus_slot] = r1       # no data moves during an all-bank refresh
+            idle = ms[bus_slot]
+        if idle > s:
+            s = idle
+    if per_bank:
+        ms[bk + B_REF] = due - (((bk - base - mp[M_PC_BLOCK] + nb * B_SIZE) // B_SIZE) * trefi) // nb
+    else:
+        ms[base + P_REF] = due
+
+
+@njit(cache=True, _nrt=False)
+def _hbm_access(mp, ms, base, bus_slot, line, nsec, t0, write):
+    """One read (or drained write) of ``nsec`` bursts of ``line`` on its pseudo-channel from time ``t0``
+    (milli-cycles).  Returns (end of its data, 1 if it needed an activate).
+
+    Address mapping below the PC interleave (``_channel_of``, line granularity): a PC's lines fill a
+    row's columns, consecutive rows go to the next bank group, then the next bank of the group, then
+    the next row (RoBaBgCo; bank groups in the low bits as Accel-Sim's -dram_bnkgrp_indexing_policy 1,
+    an estimate: NVIDIA's mapping is not public).  Resources are kept as the earliest time each is
+    free: the PC's data bus (one burst per 32-byte sector), each bank group's column commands (tCCD_L),
+    the activates (tRRD_S/L, tFAW) and each bank (tRAS, tRTP, tRP, tRCD), so requests of different
+    bank groups and banks overlap as an interleaving controller lets them."""
+    nch = mp[M_CHANNELS]
+    nb = mp[M_BANKS]
+    nbg = mp[M_BANK_GROUPS]
+    per_g = nb // nbg
+    local = line // nch
+    j = local // mp[M_ROW_LINES]
+    bg = j % nbg
+    bank = bg * per_g + (j // nbg) % per_g
+    row = j // nb
+    bgc = base + P_HDR                  # bank groups: column free times
+    bga = bgc + nbg                     # bank groups: next activate slot (tRRD_L)
+    bk = base + mp[M_PC_BLOCK] - nb * B_SIZE + bank * B_SIZE
+    _hbm_refresh(mp, ms, base, bk, bus_slot, t0)
+    closed = ms[bk + B_CLOSED]
+    openi = ms[bk + B_OPEN] - 1
+    hit = -1
+    for k in range(HBM_ROWS):
+        e = bk + B_HIST + 4 * k
+        if ms[e] == row + 1 and ms[e + 1] >= closed:
+            if k == openi:
+                hit = k
+                break
+            if t0 <= ms[e + 2] and ms[e + 3] < mp[M_CAP]:
+                hit = k                 # queued before the row closed: FR-FCFS served it first
+    if hit >= 0:
+        e = bk + B_HIST + 4 * hit
+        col = ms[e + 1] + mp[M_TRCD]
+        if col < t0:
+            col = t0
+        ms[e + 3] += 1
+        acted = 0
+    else:
+        a = t0
+        if ms[bk + B_FREE] > a:
+            a = ms[bk + B_FREE]
+        if openi >= 0:
+            o = bk + B_HIST + 4 * openi
+            if ms[o + 1] >= closed:
+                pre = ms[o + 1] + mp[M_TRAS]
+                if ms[bk + B_LASTCOL] + mp[M_TRTP] > pre:
+                    pre = ms[bk + B_LASTCOL] + mp[M_TRTP]
+                ms[o + 2] = pre          # precharged as early as the bank allows
+                if pre + mp[M_TRP] > a:
+                    a = pre + mp[M_TRP]
+        # activate slots (tRRD_S per PC, tRRD_L per bank group, four per tFAW), work-conserving like
+        # the bus: an activate held up by its bank leaves its slot to other banks
+        sl = ms[base + P_ACT] if ms[base + P_ACT] > t0 else t0
+        ms[base + P_ACT] = sl + mp[M_TRRD_S]
+        slg = ms[bga + bg] if ms[bga + bg] > t0 else t0
+        ms[bga + bg] = slg + mp[M_TRRD_L]
+        if slg > sl:
+            sl = slg
+        fi = base + P_FAW + ms[base + P_FAWI]
+        if ms[fi] + mp[M_TFAW] > sl:
+            sl = ms[fi] + mp[M_TFAW]
+        ms[fi] = sl
+        ms[base + P_FAWI] = (ms[base + P_FAWI] + 1) % 4
+        if sl > a:
+            a = sl
+        nx = ms[bk + B_NEXT]
+        e = bk + B_HIST + 4 * nx
+        ms[e] = row + 1
+        ms[e + 1] = a
+        ms[e + 2] = NEVER_T
+        ms[e + 3] = 1
+        ms[bk + B_OPEN] = nx + 1
+        ms[bk + B_NEXT] = (nx + 1) % HBM_ROWS
+        col = a + mp[M_TRCD]
+        acted = 1
+    # the bus and the bank group's column slots are work-conserving queues in arrival order: a request
+    # held up by its bank does not hold the bus, which moves other banks' data meanwhile (an FR-FCFS
+    # controller issues whatever column command is ready); the request's data come after both its own
+    # column-ready time and the work queued before it
+    burst = mp[M_CHAN_MILLI_PER_SECTOR]
+    b = ms[bus_slot]
+    if t0 > b:
+        b = t0
+    if not write and ms[base + P_LASTW] == 1:
+        # write-to-read turnaround: the read command waits tWTR after the write data, its data tCL more
+        wtr = mp[M_TWTR_L] if ms[base + P_WBG] == bg else mp[M_TWTR_S]
+        if ms[base + P_WEND] + wtr + mp[M_TCL] > b:
+            b = ms[base + P_WEND] + wtr + mp[M_TCL]
+        ms[base + P_LASTW] = 0
+    bus_end = b + nsec * burst
+    ms[bus_slot] = bus_end
+    if col + nsec * burst > bus_end:
+        bus_end = col + nsec * burst
+    g = ms[bgc + bg]
+    if t0 > g:
+        g = t0
+    ms[bgc + bg] = g + nsec * mp[M_TCCD_L]
+    if col > g:
+        g = col
+    end = g + (nsec - 1) * mp[M_TCCD_L] + burst
+    if bus_end > end:
+        end = bus_end
+    if end > ms[bk + B_LASTCOL]:
+        ms[bk + B_LASTCOL] = end
+    if write:
+        ms[base + P_WBG] = bg
+    return end, acted
+
+
+@njit(cache=True, _nrt=False)
+def _dram_hbm(mp, ms, line, nsec, t, write):
+    """HBM model of ``_dram``.  Reads are scheduled at once; writes wait in the PC's write queue and are
+    drained in a batch when it reaches the high watermark, down to the low one (gem5 MemCtrl's write
+    thresholds; Accel-Sim's -dram_write_queue_size high:low), so read/write turnarounds are paid per
+    batch: tRTW before the batch, tWTR + tCL before the next read."""
+    nsl = mp[M_SLICES]
+    nch = mp[M_CHANNELS]
+    ch = _channel_of(mp, line)
+    bus_slot = MS_BASE + nsl + ch
+    base = MS_BASE + nsl + nch + ch * mp[M_PC_BLOCK]
+    t0 = t * 1000
+    if write:
+        cap = mp[M_WQ_SIZE] + 4
+        wql = base + P_HDR + 2 * mp[M_BANK_GROUPS]
+        wqn = wql + cap
+        k = (ms[base + P_WQH] + ms[base + P_WQC]) % cap
+        ms[wql + k] = line
+        ms[wqn + k] = nsec
+        ms[base + P_WQC] += 1
+        ms[base + P_WQN] += nsec
+        if ms[base + P_WQN] >= mp[M_WQ_HIGH]:
+            if ms[base + P_LASTW] == 0:
+                b = ms[bus_slot] + mp[M_TRTW]     # read-to-write bubble after the last read data
+                ms[bus_slot] = b if b > t0 else t0
+            while ms[base + P_WQN] > mp[M_WQ_LOW] and ms[base + P_WQC] > 0:
+                h = ms[base + P_WQH]
+                _hbm_access(mp, ms, base, bus_slot, ms[wql + h], ms[wqn + h], t0, True)
+                ms[base + P_WQN] -= ms[wqn + h]
+                ms[base + P_WQH] = (h + 1) % cap
+                ms[base + P_WQC] -= 1
+            ms[base + P_LASTW] = 1
+            ms[base + P_WEND] = ms[bus_slot]    # the batch's write data end here on the bus
+        return t
+    end, acted = _hbm_access(mp, ms, base, bus_slot, line, nsec, t0, False)
+    # the configured DRAM latency is that of an unloaded access that opens its row
+    start = end - nsec * mp[M_CHAN_MILLI_PER_SECTOR] - mp[M_TRCD]
+    if start < t0:
+        start = t0
+    return (start + 999) // 1000
 
 
 @njit(cache=True, _nrt=False)

@@ -448,8 +448,16 @@ def _run_with_curve(runner, n_ctas: int, probe_cycles: int, progress=None) -> tu
     return int(cycles), counters, np.array(pts, dtype=np.float64)
 
 
+def _refresh_cycles(cfg: GPUConfig) -> float:
+    """tRFC in SM cycles when the config's DRAM model refreshes (memory.dram_model hbm), else 0."""
+    mem = cfg.memory
+    if str(getattr(mem.dram_model, "value", mem.dram_model)) != "hbm":
+        return 0.0
+    return mem.hbm_trfc_ps * 1e-12 * cfg.sm.clock_hz
+
+
 def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, total_ctas: int, warmup: int,
-                       measured: int, resolution_cycles: float = 0.0) -> dict:
+                       measured: int, resolution_cycles: float = 0.0, refresh_cycles: float = 0.0) -> dict:
     """Extrapolate a kernel's cycles from the CTA-completion ``curve`` of its first ``sampled_ctas`` CTAs
     (``warmup`` + ``measured`` + drain waves of ``wave_ctas`` CTAs) to ``total_ctas`` CTAs.
 
@@ -461,10 +469,12 @@ def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, tot
     lines).  The remaining CTAs take ``full`` more waves at d plus, when they do not fill a last
     wave (fraction f), between f x d (throughput-bound) and d (latency-bound): the midpoint.
 
-    Absolute error bound = waves extrapolated x max(|d - d of the first k - h waves|,
-    :data:`SAMPLE_ERROR_SIGMAS` x std(d_j) / sqrt(h), 2 x ``resolution_cycles`` / h) + (1 - f) / 2 x d
-    for a partial last wave: the convergence gap, the uncertainty of the mean per-wave time from
-    the wave-to-wave spread, and the timing resolution of the wave ends."""
+    Absolute error bound = waves extrapolated x (max(|d - d of the first k - h waves|,
+    :data:`SAMPLE_ERROR_SIGMAS` x std(d_j) / sqrt(h), 2 x ``resolution_cycles`` / h) + ``refresh_cycles``
+    / h) + (1 - f) / 2 x d for a partial last wave: the convergence gap, the uncertainty of the mean
+    per-wave time from the wave-to-wave spread, the timing resolution of the wave ends, and DRAM
+    refresh (a periodic stall of ``refresh_cycles`` = tRFC every tREFI: the h measured waves may hold
+    one refresh more or fewer than the kernel's average, so their mean may be off by tRFC / h)."""
     c_s = float(curve[-1, 0])
     ends = [_done_at(curve, j * wave_ctas) for j in range(warmup, warmup + measured + 1)]
     d = np.diff(np.array(ends))
@@ -477,7 +487,7 @@ def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, tot
     n_x = full + ((1 + f) / 2 if part else 0.0)
     est = c_s + n_x * d_last
     spread = SAMPLE_ERROR_SIGMAS * float(d.std(ddof=1)) / math.sqrt(h) if measured > 1 else 0.0
-    per_wave = max(abs(d_last - d_first), spread, 2 * resolution_cycles / h)
+    per_wave = max(abs(d_last - d_first), spread, 2 * resolution_cycles / h) + refresh_cycles / h
     err = n_x * per_wave + ((1 - f) / 2 * d_last if part else 0.0)
     return {"cycles": est, "cycles_simulated": c_s, "wave_cycles": d.tolist(), "cycles_per_wave": d_last,
             "cycles_per_wave_first_waves": d_first, "waves_extrapolated": full + f, "absolute_error_cycles": err,
@@ -546,7 +556,8 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     if plan:
         wave, waves, n_w, n_s = plan
         cycles, counters, curve = _run_with_curve(runner, n_s, SAMPLE_PROBE_CYCLES, progress)
-        ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES)
+        ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES,
+                                _refresh_cycles(cfg))
         scale = total / n_s
         samp = {"ctas_simulated": n_s, "ctas_total": total, "wave_ctas": wave, "waves_total": waves,
                 "warmup_waves": SAMPLE_WARMUP_WAVES, "measured_waves": k, "drain_waves": SAMPLE_DRAIN_WAVES, **ex}

@@ -52,7 +52,7 @@ DEFAULT_SPLIT_KEYS = 256
 MAX_SPLITS = 128    #: decode_attn_combine keeps one (max, sum) pair per split in shared memory, 128 slots
 KV_PAGE_TOKENS = 16  #: tokens per paged KV-cache block (vLLM's default block_size; decode_attn.cu PAGE)
 DECODE_TILE_KEYS = 64  #: default split lengths are multiples of this (decode_attn_paged's tile: 4 pages, one per warp)
-DECODE_HEAD_DIMS = (64, 128, 256)  #: head sizes decode_attn_paged / decode_attn_combine are built for
+DECODE_HEAD_DIMS = (64, 128)  #: head sizes decode_attn_paged / decode_attn_combine are built for
 DECODE_MAX_GROUP = 16  #: query heads per KV head the paged decode kernel computes (its MMA M rows)
 GEMV_BATCHES = (1, 2, 4, 8)
 

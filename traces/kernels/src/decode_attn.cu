@@ -1,8 +1,10 @@
 // Split-KV decode attention over a paged KV cache, grouped-query aware (FlashDecoding + FlashInfer's
-// tensor-core GQA decode), fp16, head_dim D = 64, 128 (the presets' size) or 256.  One new token per sequence.
+// tensor-core GQA decode), fp16, head_dim D = 128 (the presets' size) or 64.  One new token per sequence.
 //
-// Kernel 1, decode_attn_paged_f16_d{64,128,256}: grid (num_splits, kv_heads, batch), block 128 threads
-//   (4 warps; 64 threads = 2 warps for D = 256, so that two stages fit sm_86/89's 99 KiB of shared memory).
+// Kernel 1, decode_attn_paged_f16_d{64,128}: grid (num_splits, kv_heads, batch), block 128 threads
+//   (4 warps).  The template also compiles D = 256 as decode_paged<256, 2> (2 warps and 32-key tiles so
+//   that two stages fit sm_86/89's 99 KiB of shared memory, Q re-read from shared memory per tile);
+//   it is not instantiated, to keep the committed listings small (it adds ~1 MB over the 4 targets).
 //   CTA (s, hk, b) handles keys [s*split_len, min(ctx, (s+1)*split_len)) of KV head hk of sequence b
 //   for ALL `group` = heads / kv_heads query heads hk*group .. hk*group + group - 1 (group <= 16).
 //   Each K/V byte of the split is therefore fetched from global memory once per CTA, not once per
@@ -23,8 +25,8 @@
 //     stages (2 in its releases with a fixed count) and vec_size = max(16 B / sizeof(half),
 //     head_dim / 32) elements per load (flashinfer-ai/flashinfer include/flashinfer/attention/
 //     decode.cuh @00b57feb, BatchDecodeWithPagedKVCacheDispatched).
-//     The Q fragments stay in registers for D <= 128 and are re-read from shared memory per tile for
-//     D = 256 (register budget: the 16 x 256 fp32 accumulator alone is 128 registers per thread).
+//     The Q fragments stay in registers for D <= 128 (for D = 256 they would be re-read from shared
+//     memory per tile: the 16 x 256 fp32 accumulator alone is 128 registers per thread).
 //   * Each warp keeps its own online softmax (running max / sum in the log2 domain, exp2) and O
 //     accumulator for its keys; the warps are merged through shared memory at the end.  Thread d
 //     writes the unnormalised output Opart[b, h, s, d] (fp32) of each query head h of the group,
@@ -38,8 +40,8 @@
 //   at K + (block * 16 + p % 16) * kv_row_stride + hk * D (kv_row_stride = kv_heads * D).
 //   Only the blocks that hold keys of the split are looked up and read; key rows past the context
 //   are zero-filled in shared memory and masked to -inf.  split_len must be a multiple of the tile
-//   (64 keys; 32 for D = 256).
-// Kernel 2, decode_attn_combine_f16_d{64,128,256}: grid (heads, batch), block D threads (one per dim):
+//   (64 keys).
+// Kernel 2, decode_attn_combine_f16_d{64,128}: grid (heads, batch), block D threads (one per dim):
 //   O[b, h, d] = sum_s Opart[b,h,s,d] * 2^(m_s - M) / sum_s l_s * 2^(m_s - M).   num_splits <= 128.
 // Layouts (halves): Q[b, h, d] at Q + b*q_batch_stride + h*D + d; O[b, h, d] at
 // O + b*o_batch_stride + h*D + d.  Scores are scaled by scale_log2 = softmax_scale * log2(e).
@@ -297,7 +299,6 @@ constexpr int MAX_SPLITS = 128;  // (max, sum) slots of the combine kernel
     }
 DECODE_PAGED(decode_attn_paged_f16_d64, 64, 4)
 DECODE_PAGED(decode_attn_paged_f16_d128, 128, 4)
-DECODE_PAGED(decode_attn_paged_f16_d256, 256, 2)
 
 #define DECODE_COMBINE(NAME, D)                                                                               \
     extern "C" __global__ void __launch_bounds__(D)                                                          \
@@ -308,4 +309,3 @@ DECODE_PAGED(decode_attn_paged_f16_d256, 256, 2)
     }
 DECODE_COMBINE(decode_attn_combine_f16_d64, 64)
 DECODE_COMBINE(decode_attn_combine_f16_d128, 128)
-DECODE_COMBINE(decode_attn_combine_f16_d256, 256)

@@ -620,6 +620,27 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
     return done
 
 
+def stagger_refresh(mp, ms) -> None:
+    """Set every pseudo-channel's next all-bank refresh to half a tREFI after the start of the time base.
+    Called when the memory system is built and at every kernel boundary (:func:`settle` restarts the
+    time base at 0): a kernel then meets its first refresh tREFI / 2 in, which matches the expected
+    number of refreshes, D / tREFI, over a kernel of duration D whatever the true phase — instead of
+    a refresh at cycle 0 of every kernel (one too many for each short kernel) or none before tREFI
+    (one too few).  The PCs stay in phase, as the model had them (a staggered phase makes every
+    request that spans several PCs wait for whichever is refreshing; NVIDIA does not publish its
+    controllers' refresh scheduling)."""
+    if mp[M_DRAM_MODEL] != 2:
+        return
+    nsl, nch, blk, trefi = int(mp[M_SLICES]), int(mp[M_CHANNELS]), int(mp[M_PC_BLOCK]), int(mp[M_TREFI])
+    nb = int(mp[M_BANKS])
+    for ch in range(nch):
+        base = MS_BASE + nsl + nch + ch * blk
+        ms[base + P_REF] = trefi // 2
+        first = base + blk - nb * B_SIZE
+        for b in range(nb):
+            ms[first + b * B_SIZE + B_REF] = trefi // 2
+
+
 @njit(cache=True, _nrt=False)
 def settle(ms, l1_tag, l1_rdy, l2_rdy):
     """Kernel boundary: every fill has completed, queues are empty at the next kernel's cycle 0,

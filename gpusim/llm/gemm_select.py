@@ -8,11 +8,17 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
 
 * occupancy: resident CTAs per SM by the CUDA occupancy rules (registers, shared memory, warps, CTAs;
   the same rules and config fields as :func:`gpusim.assemble.occupancy`);
-* per k tile of one CTA, the busiest of three SM resources: the tensor pipes
-  (``2*BM*BN*BK`` FLOP at the SM's share of :func:`gpusim.llm.run.tensor_peak_flops`), the shared
-  memory data path (cp.async writes of the A and W tiles plus every warp's ldmatrix reads of its
-  ``WM x BK`` and ``WN x BK`` fragments, at ``memory.l1_bytes_per_cycle``) and the SM's L2 return path
-  (the A and W tiles at ``memory.return_bytes_per_cycle``);
+* the kernel's main loop as ptxas compiled it (:func:`loop_profile`: the backward branch of the
+  listing with the most HMMAs, one k tile per iteration): its HMMA count, the sum of its control-bit
+  stall counts (the cycles one warp needs to issue one iteration on its own) and its shared-memory
+  instructions (LDSM, LDGSTS, and the three ``@!PT LDS RZ, [RZ]`` ptxas places before every LDGSTS
+  on sm_80..sm_89, which never execute but still go down the shared-memory pipe in the timing model);
+* per round (every resident CTA advancing one k tile) the busiest of: one warp's issue time; each
+  sub-core's tensor pipe (its warps' HMMAs at the sub-core's share of
+  :func:`gpusim.llm.run.tensor_peak_flops`); the SM's shared-memory pipe (per instruction the larger
+  of ``memory.sm_dispatch_interval_cycles`` and its 128-byte wavefronts at
+  ``memory.l1_bytes_per_cycle``); the SM's L2 return path (the A and W tiles at
+  ``memory.return_bytes_per_cycle``);
 * latency: a CTA keeps ``stages - 1`` k tiles in flight, so one k tile cannot take less than
   ``memory.dram_latency_cycles / (stages - 1)``; each CTA wave pays one such latency to fill its
   pipeline;
@@ -37,6 +43,8 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
+import numpy as np
+
 from gpusim.llm import kernels as K
 
 #: split-K factors tried (CUTLASS's profiler sweeps --split_k_slices the same way; 1 = no split)
@@ -57,6 +65,8 @@ class Device:
     max_warps_per_sm: int
     max_ctas_per_sm: int
     smem_bytes_per_cycle: int        # memory.l1_bytes_per_cycle
+    smem_interval: int               # memory.sm_dispatch_interval_cycles
+    subcores: int
     l2_return_bytes_per_cycle: int   # memory.return_bytes_per_cycle
     dram_bytes_per_cycle: float      # memory.dram_bandwidth at the SM clock
     dram_latency_cycles: int
@@ -73,6 +83,7 @@ class Device:
                    shared_granularity=sm.shared_alloc_granularity_bytes, registers_per_sm=sm.registers,
                    register_granularity=sm.register_alloc_granularity, max_warps_per_sm=sm.max_warps,
                    max_ctas_per_sm=sm.max_ctas, smem_bytes_per_cycle=mem.l1_bytes_per_cycle,
+                   smem_interval=mem.sm_dispatch_interval_cycles, subcores=sm.subcores,
                    l2_return_bytes_per_cycle=mem.return_bytes_per_cycle,
                    dram_bytes_per_cycle=mem.dram_bandwidth_bytes_per_s / sm.clock_hz,
                    dram_latency_cycles=mem.dram_latency_cycles, launch_cycles=cfg.launch.kernel_launch_latency_cycles)
@@ -126,8 +137,51 @@ def ctas_per_sm(dev: Device, threads: int, registers: int, smem: int) -> int:
                       dev.shared_bytes_per_sm // smem_cta))
 
 
-def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, splits: int) -> tuple[float, dict] | None:
-    """Estimated cycles of one candidate (None: it does not fit an SM).  ``t``: :func:`kernels.gemm_tile`."""
+@dataclass(frozen=True)
+class LoopProfile:
+    """Per warp and main-loop iteration (one k tile) of a GEMM listing."""
+
+    hmma: int
+    issue_cycles: int     # sum of max(1, stall) over the loop's instructions
+    shared_cycles: int    # shared-memory pipe cycles at 128 B/cycle and a 2-cycle dispatch interval
+    shared_insts: int
+
+
+@functools.lru_cache(maxsize=64)
+def loop_profile(name: str, arch: str, smem_interval: int = 2, smem_bpc: int = 128) -> LoopProfile:
+    """Static profile of the main loop of kernel ``name``'s listing: the backward branch whose body
+    holds the most HMMAs.  LDSM.x4 and 128-bit LDGSTS move 512 B per warp (4 wavefronts of 128 B),
+    ``@!PT`` instructions none (one dispatch interval)."""
+    f = K.load_kernel(name, arch).function
+    best = None
+    for i in range(len(f.opcode)):
+        tgt = int(f.branch_target[i])
+        if tgt < 0 or tgt >= int(f.pc[i]):
+            continue
+        lo = int(np.searchsorted(f.pc, tgt))
+        n = sum(1 for j in range(lo, i + 1) if f.opcode[j].startswith("HMMA"))
+        if best is None or n > best[0]:
+            best = (n, lo, i)
+    if best is None or best[0] == 0:
+        raise K.KernelError(f"{name}: no main loop with HMMAs in the {arch} listing")
+    n, lo, hi = best
+    issue = shared = ninst = 0
+    for j in range(lo, hi + 1):
+        op = f.opcode[j]
+        issue += max(1, int(f.stall[j]))
+        root = op.split(".")[0]
+        if root in ("LDSM", "LDS", "STS", "LDGSTS"):
+            ninst += 1
+            dead = f.guard[j].replace(" ", "") == "@!PT"
+            width = 0 if dead else 512 if (root in ("LDSM", "LDGSTS") or op.endswith(".128")) else 128
+            shared += max(smem_interval, width // smem_bpc)
+    return LoopProfile(hmma=n, issue_cycles=issue, shared_cycles=shared, shared_insts=ninst)
+
+
+def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, splits: int,
+             prof: LoopProfile | None = None) -> tuple[float, dict] | None:
+    """Estimated cycles of one candidate (None: it does not fit an SM).  ``t``: :func:`kernels.gemm_tile`;
+    ``prof``: its :func:`loop_profile` (None: ideal issue and shared-memory traffic from the tile alone)."""
     BM, BN, BK, st = t["BM"], t["BN"], t["BK"], t["stages"]
     warps = t["threads"] // 32
     c = ctas_per_sm(dev, t["threads"], registers, t["smem"])
@@ -140,15 +194,23 @@ def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, spli
     tiles = -(-M // BM) * -(-N // BN)
     ctas = tiles * s
     wm, wn = BM // t["warps_m"], BN // t["warps_n"]
-    # one k tile of one CTA on each SM resource (cycles if it had the SM alone)
-    t_mma = 2 * BM * BN * BK / dev.flops_per_sm_cycle
-    t_smem = ((BM + BN) * BK * 2 + warps * (wm + wn) * BK * 2) / dev.smem_bytes_per_cycle
-    t_l2 = (BM + BN) * BK * 2 / dev.l2_return_bytes_per_cycle
-    t_k = max(t_mma, t_smem, t_l2)
+    hmma_cycles = 2 * 16 * 8 * 16 / (dev.flops_per_sm_cycle / dev.subcores)  # one HMMA.16816 on a sub-core
+    if prof is None:
+        prof = LoopProfile(hmma=(wm // 16) * (wn // 8) * (BK // 16), issue_cycles=0, shared_insts=0,
+                           shared_cycles=round(((BM + BN) * BK * 2 / warps + (wm + wn) * BK * 2) / dev.smem_bytes_per_cycle))
     t_lat = dev.dram_latency_cycles / max(1, st - 1)
 
+    def round_cycles(n_per_sm: int) -> float:
+        """Cycles for n_per_sm resident CTAs of an SM to advance one k tile each."""
+        w = n_per_sm * warps
+        return max(prof.issue_cycles,                                   # one warp's own issue
+                   -(-w // dev.subcores) * prof.hmma * hmma_cycles,     # a sub-core's tensor pipe
+                   w * prof.shared_cycles,                              # the SM's shared-memory pipe
+                   n_per_sm * (BM + BN) * BK * 2 / dev.l2_return_bytes_per_cycle,  # L2 -> SM
+                   t_lat)                                               # the cp.async pipeline's latency
+
     def wave(n_per_sm: int) -> float:
-        return ktps * max(n_per_sm * t_k, t_lat) + dev.dram_latency_cycles
+        return ktps * round_cycles(n_per_sm) + dev.dram_latency_cycles
 
     slots = dev.sms * c
     full, rest = divmod(ctas, slots)
@@ -178,8 +240,9 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
     for order, name in enumerate(kernels or K.GEMM_MULTISTAGE):
         t = K.gemm_tile(name)
         regs = K.load_kernel(name, arch).registers
+        prof = loop_profile(name, arch, dev.smem_interval, dev.smem_bytes_per_cycle)
         for s in splits:
-            r = estimate(dev, t, regs, M, N, Kd, s)
+            r = estimate(dev, t, regs, M, N, Kd, s, prof)
             if r is None:
                 continue
             cyc, d = r

@@ -55,26 +55,30 @@ struct Gemm {
     // M (N) are clamped to the last row: they only feed C rows (columns) that are never stored, so no
     // per-row predicate is needed (CUTLASS zero-fills them instead; ptxas packs that many predicates into
     // a register bitfield).  Chunks past K are zero-filled: they meet valid rows of the other operand.
+    static constexpr int NCHUNK = A_IT + W_IT;               // 16-byte copies per thread per k tile
+    static constexpr int COPY_SLOTS = (KS - 1) * MT;          // MMA rows of the k slices before the barrier
+    static_assert(KS >= 2, "the copies of the next tile are spread over the k slices before the barrier");
+
+    // Copy c (0 <= c < NCHUNK; A chunks first) of one k tile into a stage.
+    static DEVI void load_chunk(int c, half *stage, const half *__restrict__ A, const half *__restrict__ W, int arow,
+                                int wrow, int M, int N, int dst, int k, bool kok, int K) {
+        const bool is_a = c < A_IT;
+        const int j = is_a ? c : c - A_IT;
+        half *d = stage + (is_a ? 0 : BM * BK) + dst + j * ROWS_PER_IT * BK;
+        if (kok) {
+            const int row = is_a ? min(arow + j * ROWS_PER_IT, M - 1) : min(wrow + j * ROWS_PER_IT, N - 1);
+            cp_async16(d, (is_a ? A : W) + (size_t)row * K + k);
+        } else {
+            *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
+        }
+    }
+
+    // One whole k tile (kt) into a stage (prologue).
     static DEVI void load_stage(half *stage, const half *__restrict__ A, const half *__restrict__ W, int arow,
                                 int wrow, int M, int N, int c0, int dst, int kt, int K) {
         const int k = kt * BK + c0 * 8;
-        const bool kok = k < K;
 #pragma unroll
-        for (int j = 0; j < A_IT; ++j) {
-            half *d = stage + dst + j * ROWS_PER_IT * BK;
-            if (kok)
-                cp_async16(d, A + (size_t)min(arow + j * ROWS_PER_IT, M - 1) * K + k);
-            else
-                *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
-        }
-#pragma unroll
-        for (int j = 0; j < W_IT; ++j) {
-            half *d = stage + BM * BK + dst + j * ROWS_PER_IT * BK;
-            if (kok)
-                cp_async16(d, W + (size_t)min(wrow + j * ROWS_PER_IT, N - 1) * K + k);
-            else
-                *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
-        }
+        for (int c = 0; c < NCHUNK; ++c) load_chunk(c, stage, A, W, arow, wrow, M, N, dst, k, k < K, K);
     }
 
     static DEVI void load_frags(uint32_t (&a)[MT][4], uint32_t (&b)[NT / 2][4], const half *stage, int kk, int wm,
@@ -127,27 +131,38 @@ struct Gemm {
         load_frags(fa[0], fb[0], smem, 0, wm, wn, lane);
 
         for (int it = 0; it < nkt; ++it) {
+            // the copies of k tile it+STAGES-1 go to stage ws, freed by the previous iteration's barrier;
+            // they are spread between the MMA rows of the k slices before this iteration's barrier
+            // (CUTLASS MmaMultistage's "copy groups"), so no warp issues them as one burst
+            const bool more = it + STAGES - 1 < nkt;
+            const int knext = (kt0 + it + STAGES - 1) * BK + c0 * 8;
+            const bool kok = knext < K;
+            half *wstage = smem + ws * STAGE_HALVES;
 #pragma unroll
             for (int kk = 0; kk < KS; ++kk) {
                 if (kk == KS - 1) {
+                    cp_async_commit();
+                    ws = (ws + 1 == STAGES) ? 0 : ws + 1;
                     cp_async_wait<STAGES - 2>();  // k tile it+1 has landed (for this thread) ...
                     __syncthreads();              // ... for all, and every warp is done reading stage it-1
                     rs = (rs + 1 == STAGES) ? 0 : rs + 1;
                 }
                 // fragments of the next k slice (of the next stage after the barrier)
                 load_frags(fa[(kk + 1) & 1], fb[(kk + 1) & 1], smem + rs * STAGE_HALVES, (kk + 1) % KS, wm, wn, lane);
-                if (kk == 0) {
-                    if (it + STAGES - 1 < nkt)
-                        load_stage(smem + ws * STAGE_HALVES, A, W, arow, wrow, M, N, c0, dst, kt0 + it + STAGES - 1, K);
-                    cp_async_commit();
-                    ws = (ws + 1 == STAGES) ? 0 : ws + 1;
-                }
 #pragma unroll
-                for (int mt = 0; mt < MT; ++mt)
+                for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
                     for (int nt = 0; nt < NT; ++nt)
                         mma_16816(acc[mt][nt], fa[kk & 1][mt], fb[kk & 1][nt / 2][(nt & 1) * 2],
                                   fb[kk & 1][nt / 2][(nt & 1) * 2 + 1]);
+                    if (kk < KS - 1) {
+                        const int slot = kk * MT + mt;
+#pragma unroll
+                        for (int c = 0; c < NCHUNK; ++c)
+                            if (c * COPY_SLOTS / NCHUNK == slot && more)
+                                load_chunk(c, wstage, A, W, arow, wrow, M, N, dst, knext, kok, K);
+                    }
+                }
             }
         }
         cp_async_wait<0>();

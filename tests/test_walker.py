@@ -484,7 +484,9 @@ def test_committed_listings_cover_every_kernel_and_stay_small():
         for name, k in man["kernels"].items():
             lst = parse_sass_listing(d / k["listing"])
             assert name in lst.functions
-    assert total < 4 * 2**20
+    # 5 MiB since the multistage GEMM family (gemm_multistage.cu: four fully unrolled tile configurations
+    # for sm_80/86/89, about 1.9 MB of the total); was 4 MiB with the single 128x128 GEMM
+    assert total < 5 * 2**20
 
 
 @pytest.mark.slow

@@ -147,8 +147,8 @@ def gemm(arch: str, M: int, N: int, K: int, A: int, W: int, C: int) -> KernelCal
 
 #: The multistage mma.sync GEMM family of gemm_multistage.cu (sm_80 / sm_86 / sm_89), largest tile
 #: first; gpusim.llm.gemm_select picks one per shape.
-GEMM_MULTISTAGE = ("gemm_f16_tn_128x256x32_s3", "gemm_f16_tn_256x128x32_s3", "gemm_f16_tn_128x128x64_s3",
-                   "gemm_f16_tn_128x128x32_s4", "gemm_f16_tn_128x64x32_s6", "gemm_f16_tn_64x64x32_s6")
+GEMM_MULTISTAGE = ("gemm_f16_tn_128x256x32_s3", "gemm_f16_tn_128x128x32_s4", "gemm_f16_tn_128x64x32_s6",
+                   "gemm_f16_tn_64x64x32_s6")
 GEMM_MULTISTAGE_ARCHS = ("sm_80", "sm_86", "sm_89")
 SPLITK_REDUCE = "gemm_splitk_reduce_f16"
 #: K granularity of the multistage kernels: 16-byte cp.async chunks of fp16 rows (CUTLASS's alignment-8

@@ -167,25 +167,24 @@ struct Gemm {
         }
         cp_async_wait<0>();
 
-        // epilogue: each lane holds rows (lane>>2, +8) x columns 2*(lane&3), +1 of every 16x8 tile.
-        // One straight-line store loop per (split, N even) case, so the stores are predicated, not branched.
+        // epilogue: each lane holds rows (lane>>2, +8) x columns 2*(lane&3), +1 of every 16x8 tile.  An
+        // fp16 column pair is one 32-bit store where N is even, else two element stores; fp32 split-K
+        // partials are two 32-bit stores (keeps the listing small); all predicated on [M, N].
         const int rbase = m0 + wm * WM + (lane >> 2), cbase = n0 + wn * WN + (lane & 3) * 2;
+        const bool even = (N & 1) == 0;
         if (gridDim.z > 1) {
             float *Pz = P + (size_t)blockIdx.z * M * N;
-            if ((N & 1) == 0)
-                store_tile(acc, rbase, cbase, M, N, [&](size_t o, int, float v0, float v1) {
-                    *reinterpret_cast<float2 *>(Pz + o) = make_float2(v0, v1); });
-            else
-                store_tile(acc, rbase, cbase, M, N, [&](size_t o, int col, float v0, float v1) {
-                    Pz[o] = v0;
-                    if (col + 1 < N) Pz[o + 1] = v1; });
-        } else if ((N & 1) == 0) {
-            store_tile(acc, rbase, cbase, M, N, [&](size_t o, int, float v0, float v1) {
-                *reinterpret_cast<uint32_t *>(C + o) = pack_half2(v0, v1); });
+            store_tile(acc, rbase, cbase, M, N, [&](size_t o, int col, float v0, float v1) {
+                Pz[o] = v0;
+                if (col + 1 < N) Pz[o + 1] = v1; });
         } else {
             store_tile(acc, rbase, cbase, M, N, [&](size_t o, int col, float v0, float v1) {
-                C[o] = __float2half_rn(v0);
-                if (col + 1 < N) C[o + 1] = __float2half_rn(v1); });
+                if (even) {
+                    *reinterpret_cast<uint32_t *>(C + o) = pack_half2(v0, v1);
+                } else {
+                    C[o] = __float2half_rn(v0);
+                    if (col + 1 < N) C[o + 1] = __float2half_rn(v1);
+                } });
         }
     }
 
@@ -213,9 +212,7 @@ struct Gemm {
 
 // CTA tile, warps (M x N), stages: a subset of CUTLASS's sm80 f16 tensor-op tile list (see kernels.yaml)
 GEMM_KERNEL(gemm_f16_tn_128x256x32_s3, 128, 256, 32, 2, 4, 3)  // 8 warps, warp tile 64x64, 72 KiB
-GEMM_KERNEL(gemm_f16_tn_256x128x32_s3, 256, 128, 32, 4, 2, 3)  // 8 warps, warp tile 64x64, 72 KiB
 GEMM_KERNEL(gemm_f16_tn_128x128x32_s4, 128, 128, 32, 2, 2, 4)  // 4 warps, warp tile 64x64, 64 KiB
-GEMM_KERNEL(gemm_f16_tn_128x128x64_s3, 128, 128, 64, 2, 2, 3)  // 4 warps, warp tile 64x64, 96 KiB
 GEMM_KERNEL(gemm_f16_tn_128x64x32_s6, 128, 64, 32, 2, 2, 6)    // 4 warps, warp tile 64x32, 72 KiB
 GEMM_KERNEL(gemm_f16_tn_64x64x32_s6, 64, 64, 32, 2, 2, 6)      // 4 warps, warp tile 32x32, 48 KiB
 

@@ -17,8 +17,11 @@ Execution order and memory
 
 Kernel choice
     A GEMM with M in 1..8 rows runs the decode GEMV for the smallest built batch >= M (a padded
-    batch reads a few more activation rows), larger ones the tiled mma.sync GEMM, or on sm_90 the
-    TMA + wgmma GEMM when K is a multiple of 64; prefill attention runs FlashAttention-2, decode
+    batch reads a few more activation rows), larger ones on sm_80/86/89 the multistage mma.sync GEMM
+    whose kernel, tile and split-K :func:`gpusim.llm.gemm_select.select` picks for the shape and the
+    config's GPU (reported per operator as ``kernel``, ``tile`` and ``gemm_choice``; split-K adds a
+    reduction launch), on sm_90 the TMA + wgmma GEMM when K is a multiple of 64 (else the earlier
+    128x128 mma.sync GEMM); prefill attention runs FlashAttention-2, decode
     attention the split-KV kernel and its combine; an MoE expert GEMM runs once per active expert
     with the balanced share of rows; the MoE router's softmax runs the softmax kernel over the
     expert logits and the MoE combine the residual-add kernel over tokens x hidden (an

@@ -28,7 +28,9 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
   ``memory.dram_bandwidth``;
 * split-K (CUTLASS's parallel split-K): ``splits`` CTAs per output tile each take ``ceil(k tiles /
   splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
-  DRAM traffic plus one ``launch.kernel_launch_latency``.
+  DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate only where the
+  unsplit tile grid underfills one wave of the GPU (fewer tiles than SMs x resident CTAs per SM), the
+  case cuBLAS and CUTLASS use it for (skinny and small-M shapes with a long K).
 
 The candidate with the least estimated cycles wins (ties: fewer splits, then the earlier kernel of
 :data:`gpusim.llm.kernels.GEMM_MULTISTAGE`, largest tile first).  No constant here is fitted to a
@@ -246,8 +248,8 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
             if r is None:
                 continue
             cyc, d = r
-            if s > 1 and d["splits"] == 1:
-                continue  # clipped to no split: the s == 1 candidate stands for it
+            if s > 1 and (d["splits"] == 1 or d["ctas"] // d["splits"] >= dev.sms * d["ctas_per_sm"]):
+                continue  # clipped to no split, or the unsplit grid already fills a wave: no split-K
             if M * N * d["splits"] >= 2 ** 31:
                 continue
             key = (cyc, d["splits"], order)

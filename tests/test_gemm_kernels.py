@@ -146,6 +146,9 @@ def test_multistage_kernels_fit_the_register_file_without_spills():
     for arch in K.GEMM_MULTISTAGE_ARCHS:
         man = K._manifest(arch)["kernels"]
         for name in FAMILY:
+            if arch not in K.kernel_specs()[name].get("archs", K.GEMM_MULTISTAGE_ARCHS):
+                assert name not in man  # e.g. 128x256x64: 144 KiB of shared memory, sm_80 only
+                continue
             assert man[name]["registers"] <= 255 and man[name]["local_bytes"] == 0 and man[name]["stack_bytes"] == 0
     for name in FAMILY:
         t = K.gemm_tile(name)

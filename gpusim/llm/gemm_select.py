@@ -240,6 +240,8 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
     dev = device or default_device(arch)
     best = None
     for order, name in enumerate(kernels or K.GEMM_MULTISTAGE):
+        if arch not in K.kernel_specs()[name].get("archs", K.GEMM_MULTISTAGE_ARCHS):
+            continue
         t = K.gemm_tile(name)
         regs = K.load_kernel(name, arch).registers
         prof = loop_profile(name, arch, dev.smem_interval, dev.smem_bytes_per_cycle)

@@ -145,10 +145,10 @@ def gemm(arch: str, M: int, N: int, K: int, A: int, W: int, C: int) -> KernelCal
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, M=M, N=N, K=K)))
 
 
-#: The multistage mma.sync GEMM family of gemm_multistage.cu (sm_80 / sm_86 / sm_89), largest tile
-#: first; gpusim.llm.gemm_select picks one per shape.
-GEMM_MULTISTAGE = ("gemm_f16_tn_128x256x32_s3", "gemm_f16_tn_128x128x32_s4", "gemm_f16_tn_128x64x32_s6",
-                   "gemm_f16_tn_64x64x32_s6")
+#: The multistage mma.sync GEMM family of gemm_multistage.cu (sm_80 / sm_86 / sm_89; 128x256x64 on
+#: sm_80 only: kernels.yaml ``archs``), largest tile first; gpusim.llm.gemm_select picks one per shape.
+GEMM_MULTISTAGE = ("gemm_f16_tn_128x256x64_s3", "gemm_f16_tn_128x256x32_s3", "gemm_f16_tn_128x128x32_s4",
+                   "gemm_f16_tn_128x64x32_s6", "gemm_f16_tn_64x64x32_s6")
 GEMM_MULTISTAGE_ARCHS = ("sm_80", "sm_86", "sm_89")
 SPLITK_REDUCE = "gemm_splitk_reduce_f16"
 #: K granularity of the multistage kernels: 16-byte cp.async chunks of fp16 rows (CUTLASS's alignment-8
@@ -171,7 +171,8 @@ def gemm_multistage(arch: str, name: str, M: int, N: int, K: int, A: int, W: int
     :func:`gemm_splitk_reduce` must follow.  Returns the launch; ``splits`` is clipped so that every
     split gets at least one k tile (the grid's z is the effective count)."""
     _need(name in GEMM_MULTISTAGE, f"gemm: no multistage kernel '{name}' (have {', '.join(GEMM_MULTISTAGE)})")
-    _need(arch in GEMM_MULTISTAGE_ARCHS, f"{name}: built for {', '.join(GEMM_MULTISTAGE_ARCHS)}, not {arch}")
+    built = kernel_specs()[name].get("archs", GEMM_MULTISTAGE_ARCHS)
+    _need(arch in built, f"{name}: built for {', '.join(built)}, not {arch}")
     _need(min(M, N, K) >= 1, f"{name}: M, N, K must be positive (got {M}, {N}, {K})")
     _need(K % GEMM_K_ALIGN == 0, f"{name}: K = {K} must be a multiple of {GEMM_K_ALIGN} (16-byte rows of A and W)")
     _need(M * N * max(splits, 1) < 2 ** 31, f"{name}: M*N*splits = {M * N * splits} does not fit the kernel's int32 indices")

@@ -212,6 +212,9 @@ struct Gemm {
 
 // CTA tile, warps (M x N), stages: a subset of CUTLASS's sm80 f16 tensor-op tile list (see kernels.yaml)
 GEMM_KERNEL(gemm_f16_tn_128x256x32_s3, 128, 256, 32, 2, 4, 3)  // 8 warps, warp tile 64x64, 72 KiB
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ == 800  // 144 KiB of shared memory: GA100's 164 KiB SM only
+GEMM_KERNEL(gemm_f16_tn_128x256x64_s3, 128, 256, 64, 2, 4, 3)  // 8 warps, warp tile 64x64, 144 KiB
+#endif
 GEMM_KERNEL(gemm_f16_tn_128x128x32_s4, 128, 128, 32, 2, 2, 4)  // 4 warps, warp tile 64x64, 64 KiB
 GEMM_KERNEL(gemm_f16_tn_128x64x32_s6, 128, 64, 32, 2, 2, 6)    // 4 warps, warp tile 64x32, 72 KiB
 GEMM_KERNEL(gemm_f16_tn_64x64x32_s6, 64, 64, 32, 2, 2, 6)      // 4 warps, warp tile 32x32, 48 KiB

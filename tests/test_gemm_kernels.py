@@ -199,6 +199,13 @@ def test_gemm_shape_the_kernels_cannot_run_is_one_error_naming_the_operator():
         GS.select("sm_90a", 512, 4096, 4096, op="lm_head")
     with pytest.raises(K.KernelError, match=r"must be a multiple of 8"):
         K.gemm_multistage("sm_80", FAMILY[0], 64, 64, 100, *ptrs(3))
+    # through the step's kernel choice (gpusim llm): the operator is named on every architecture
+    from gpusim.llm.run import _gemm
+
+    with pytest.raises(K.KernelError, match=r"^layer\.o_proj: K = 4100 is not a multiple of 8"):
+        _gemm("sm_86", 512, 4096, 4100, *ptrs(3), op="layer.o_proj")
+    with pytest.raises(K.KernelError, match=r"^layer\.o_proj: gemm_f16_tn_128x128x32_s3: N = 2145 must be"):
+        _gemm("sm_90a", 512, 2145, 4128, *ptrs(3), op="layer.o_proj")
 
 
 def test_gemm_selection_is_cheap():

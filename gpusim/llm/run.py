@@ -223,7 +223,10 @@ def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffe
         ch = GS.select(arch, M, N, Kd, device, op=op)
         ws = (buf or Buffers())("gemm.splitk_workspace", GS.workspace_bytes(ch, M, N)) if ch.splits > 1 else 0
         return GS.gemm_calls(arch, ch, M, N, Kd, A, W, C, ws), ch
-    return K.gemm(arch, M, N, Kd, A, W, C)
+    try:
+        return K.gemm(arch, M, N, Kd, A, W, C)
+    except K.KernelError as e:
+        raise K.KernelError(f"{op}: {e}") from None
 
 
 def _launches(r, times: int = 1) -> list[tuple]:

@@ -117,7 +117,8 @@ def test_split_k_covers_k_once():
     ranges of whole k tiles that together cover K once: every A and W element is read exactly as
     often as without split-K, each split writes its fp32 partial of every C element once (P[z, m, n],
     4 bytes = 2 units), the GEMM never writes C, and the reduction reads each partial once and writes
-    each C element once.  7 k tiles over 3 splits: 3 + 3 + 1."""
+    each C element once.  7 k tiles over 3 splits: 3 + 3 + 1.  (Checked to fail: launching the same
+    grid with ktps = 2 leaves the last k tile -- 16 columns of A and W -- unread.)"""
     name = "gemm_f16_tn_64x64x32_s6"
     M, N, Kd, S = 96, 200, 208, 3
     A, W, C, P = ptrs(4)

@@ -112,6 +112,22 @@ def test_gemm_predicates_ragged_edges(name, N):
     assert np.all(count_ops(kt, "HMMA", per_warp=True) == _mma_per_warp(t, math.ceil(Kd / t["BK"])))
 
 
+@pytest.mark.parametrize("arch", ["sm_86", "sm_89"])
+def test_gemm_predicates_ragged_edges_on_sm86_and_sm89_listings(arch):
+    """Rule: as test_gemm_predicates_ragged_edges, on the other sm_8x listings (every kernel built there,
+    M = 72, N = 145, K = 40: one partial tile in each dimension)."""
+    M, N, Kd = 72, 145, 40
+    for name in FAMILY:
+        if arch not in K.kernel_specs()[name].get("archs", K.GEMM_MULTISTAGE_ARCHS):
+            continue
+        t = K.gemm_tile(name)
+        kt = K.gemm_multistage(arch, name, M, N, Kd, *ptrs(3)).trace()
+        tt = touches(kt, {"A": 2 * M * Kd, "W": 2 * N * Kd, "C": 2 * M * N})
+        n_m, n_n = math.ceil(M / t["BM"]), math.ceil(N / t["BN"])
+        assert np.all(tt["C"][1] == 1) and not tt["C"][0].any(), name
+        assert np.all(tt["A"][0].reshape(M, Kd)[:-1] == n_n) and np.all(tt["W"][0].reshape(N, Kd)[:-1] == n_m), name
+
+
 def test_split_k_covers_k_once():
     """Rule: with split-K, the CTAs of one output tile (grid z = splits) take disjoint, contiguous
     ranges of whole k tiles that together cover K once: every A and W element is read exactly as

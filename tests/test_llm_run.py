@@ -16,6 +16,7 @@ import pytest
 from gpusim.cli import main
 from gpusim.config import load_config
 from gpusim.errors import ConfigError, GpusimError
+from gpusim.llm import gemm_select as GS
 from gpusim.llm import kernels as K
 from gpusim.llm import walker as Wk
 from gpusim.llm.model import load_model, parse_step
@@ -124,17 +125,26 @@ def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
     assert classify((f - 0.01) * 100, (f - 0.01) * 10, 100, 10) == "latency"
 
 
-@pytest.mark.parametrize("gpu, gemm", [(A100, "gemm_f16_tn_128x128x32_s3"), (H100, "gemm_f16_tn_wgmma_coop_128x128x64_s5")])
+# A100: the multistage kernel gemm_select picks for the shape (None here); the report names it and its tile
+@pytest.mark.parametrize("gpu, gemm", [(A100, None), (H100, "gemm_f16_tn_wgmma_coop_128x128x64_s5")])
 def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm(gpu, gemm):
     """Rule: a Sarathi-style step (a prefill chunk plus decodes) runs FlashAttention for the chunk and
     paged split-KV attention for the decodes; its linear layers see all new tokens at once (a GEMM, the
-    TMA + wgmma one on sm_90)."""
+    warp-specialised TMA + wgmma one on sm_90, on sm_80 the kernel and tile gpusim.llm.gemm_select
+    chooses for the shape on that GPU, named in the operator's ``kernel`` and ``tile``)."""
     r = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", gpu)
     ops = {o["name"]: o for o in r["operators"]}
     assert [k["kernel"] for k in ops["layer.attn.prefill0"]["kernels"]] == ["flash_attn_fwd_f16_d128"]
     assert [k["kernel"] for k in ops["layer.attn.decode1"]["kernels"]] == \
         ["decode_attn_paged_f16_d128", "decode_attn_combine_f16_d128"]
-    assert ops["layer.qkv_proj"]["kernels"][0]["kernel"] == gemm
+    qkv = ops["layer.qkv_proj"]
+    if gemm is None:
+        cfg = load_config(gpu)
+        sh = qkv["shape"]
+        ch = GS.select("sm_80", sh["M"], sh["N"], sh["K"], GS.Device.from_config(cfg, "sm_80"))
+        gemm = ch.kernel
+        assert qkv["tile"] == ch.tile and qkv["gemm_choice"]["splits"] == ch.splits
+    assert qkv["kernels"][0]["kernel"] == gemm and qkv["kernel"] == gemm
     assert ops["lm_head"]["shape"]["M"] == 2  # only the decodes sample
     assert r["tokens"] == 66 and r["sampled_tokens"] == 2
 

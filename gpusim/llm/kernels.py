@@ -208,6 +208,62 @@ def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_9
     name = WGMMA_GEMMS.get((dtype, tile))
     _need(name is not None, f"gemm_wgmma: no {dtype} kernel with tile {tile} "
                             f"(have: {', '.join(t for d, t in WGMMA_GEMMS if d == dtype)})")
+
+
+#: The multistage mma.sync GEMM family of gemm_multistage.cu (sm_80 / sm_86 / sm_89; 128x256x64 on
+#: sm_80 only: kernels.yaml ``archs``), largest tile first; gpusim.llm.gemm_select picks one per shape.
+GEMM_MULTISTAGE = ("gemm_f16_tn_128x256x64_s3", "gemm_f16_tn_128x256x32_s3", "gemm_f16_tn_128x128x32_s4",
+                   "gemm_f16_tn_128x64x32_s6", "gemm_f16_tn_64x64x32_s6")
+GEMM_MULTISTAGE_ARCHS = ("sm_80", "sm_86", "sm_89")
+SPLITK_REDUCE = "gemm_splitk_reduce_f16"
+#: K granularity of the multistage kernels: 16-byte cp.async chunks of fp16 rows (CUTLASS's alignment-8
+#: f16 kernels have the same requirement); a K tile past K is zero-filled chunk by chunk.
+GEMM_K_ALIGN = 8
+
+
+def gemm_tile(name: str) -> dict:
+    """Launch constants of a GEMM kernel (kernels.yaml ``tile``) plus its ``threads`` and ``smem`` bytes."""
+    t = dict(kernel_specs()[name]["tile"])
+    t["threads"] = _block(name)[0]
+    t["smem"] = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * 2
+    return t
+
+
+def gemm_multistage(arch: str, name: str, M: int, N: int, K: int, A: int, W: int, C: int, P: int = 0,
+                    splits: int = 1) -> KernelCall:
+    """C[M,N] = A[M,K] . W[N,K]^T with one kernel of the multistage family, any M and N, K % 8 == 0.
+    ``splits`` > 1: split-K, the CTAs of grid z write fp32 partials to ``P`` [splits, M, N] and
+    :func:`gemm_splitk_reduce` must follow.  Returns the launch; ``splits`` is clipped so that every
+    split gets at least one k tile (the grid's z is the effective count)."""
+    _need(name in GEMM_MULTISTAGE, f"gemm: no multistage kernel '{name}' (have {', '.join(GEMM_MULTISTAGE)})")
+    built = kernel_specs()[name].get("archs", GEMM_MULTISTAGE_ARCHS)
+    _need(arch in built, f"{name}: built for {', '.join(built)}, not {arch}")
+    _need(min(M, N, K) >= 1, f"{name}: M, N, K must be positive (got {M}, {N}, {K})")
+    _need(K % GEMM_K_ALIGN == 0, f"{name}: K = {K} must be a multiple of {GEMM_K_ALIGN} (16-byte rows of A and W)")
+    _need(M * N * max(splits, 1) < 2 ** 31, f"{name}: M*N*splits = {M * N * splits} does not fit the kernel's int32 indices")
+    _need(splits == 1 or P != 0, f"{name}: split-K over {splits} splits needs a workspace P")
+    t = gemm_tile(name)
+    kt = _cdiv(K, t["BK"])
+    ktps = _cdiv(kt, max(1, min(splits, kt)))
+    z = _cdiv(kt, ktps)
+    grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), z)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, P=P, M=M, N=N, K=K,
+                                                                                    ktps=ktps),
+                                                      dynamic_shared_bytes=t["smem"]))
+
+
+def gemm_splitk_reduce(arch: str, M: int, N: int, P: int, C: int, splits: int) -> KernelCall:
+    """C[M,N] (fp16) = sum over ``splits`` of the fp32 partials P[z, M, N] of a split-K GEMM."""
+    _need(splits >= 2, f"{SPLITK_REDUCE}: needs at least 2 splits (got {splits})")
+    MN = M * N
+    grid = (_cdiv(MN, 256 * kernel_specs()[SPLITK_REDUCE]["tile"]["elements_per_thread"]), 1, 1)
+    return KernelCall(load_kernel(SPLITK_REDUCE, arch),
+                      Launch(grid, _block(SPLITK_REDUCE), dict(P=P, C=C, MN=MN, splits=splits)))
+
+
+def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a") -> KernelCall:
+    """The same GEMM with TMA + wgmma (sm_90a): 64x128x64 tiles, 4 stages, 32-row TMA boxes."""
+    name = "gemm_f16_tn_wgmma_64x128x64_s4"
     t = kernel_specs()[name]["tile"]
     eb = t.get("elem_bytes", 2)
     _need(K % t["BK"] == 0, f"{name}: K = {K} must be a multiple of {t['BK']}")

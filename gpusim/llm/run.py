@@ -17,8 +17,11 @@ Execution order and memory
 
 Kernel choice
     A GEMM with M in 1..8 rows runs the decode GEMV for the smallest built batch >= M (a padded
-    batch reads a few more activation rows), larger ones the tiled mma.sync GEMM, or on sm_90 the
-    TMA + wgmma GEMM when K is a multiple of 64; prefill attention runs FlashAttention-2, decode
+    batch reads a few more activation rows), larger ones on sm_80/86/89 the multistage mma.sync GEMM
+    whose kernel, tile and split-K :func:`gpusim.llm.gemm_select.select` picks for the shape and the
+    config's GPU (reported per operator as ``kernel``, ``tile`` and ``gemm_choice``; split-K adds a
+    reduction launch), on sm_90 the TMA + wgmma GEMM when K is a multiple of 64 (else the earlier
+    128x128 mma.sync GEMM); prefill attention runs FlashAttention-2, decode
     attention the paged split-KV kernel (one CTA per split, KV head and sequence for the whole
     GQA group) and its combine; an MoE expert GEMM runs once per active expert
     with the balanced share of rows; the MoE router's softmax runs the softmax kernel over the
@@ -76,6 +79,7 @@ from gpusim.config.specs import GPUConfig
 from gpusim.errors import ConfigError, GpusimError
 from gpusim.frontend.opcodes import mma_formula_bits, mma_shape
 from gpusim.frontend.reader import intern_opcodes
+from gpusim.llm import gemm_select as GS
 from gpusim.llm import kernels as K
 from gpusim.llm.collectives import collective_seconds
 from gpusim.llm.graph import Operator, OperatorGraph, build_graph
@@ -183,6 +187,7 @@ class KernelLaunch:
     layer: int | None       # layer index for per-layer operators
     call: K.KernelCall
     times: int = 1          # identical launches this entry stands for (the MoE experts when deduplicated)
+    gemm: GS.Choice | None = None  # the GEMM selector's choice this launch belongs to (gpusim.llm.gemm_select)
 
 
 # --------------------------------------------------------------------------------------------
@@ -208,18 +213,36 @@ def token_ids(tokens: int, vocab: int) -> np.ndarray:
     return np.random.default_rng(TOKEN_ID_SEED).integers(0, vocab, tokens, dtype=np.int32)
 
 
-def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int) -> K.KernelCall:
+def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
+          device: GS.Device | None = None, op: str = "gemm"):
+    """The launch(es) of one GEMM: a GEMV for up to 8 rows, the wgmma kernel on sm_90a, else the
+    multistage mma.sync kernel, tile and split-K that :func:`gpusim.llm.gemm_select.select` picks
+    (returned as ``(calls, choice)``; the split-K workspace comes from ``buf``)."""
     b = next((x for x in K.GEMV_BATCHES if x >= M), None)
     if b is not None:
         return K.gemv(arch, b, N, Kd, A, W, C)
     if arch == "sm_90a" and Kd % 64 == 0:
         return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch)
-    return K.gemm(arch, M, N, Kd, A, W, C)
+    if arch in K.GEMM_MULTISTAGE_ARCHS:
+        ch = GS.select(arch, M, N, Kd, device, op=op)
+        ws = (buf or Buffers())("gemm.splitk_workspace", GS.workspace_bytes(ch, M, N)) if ch.splits > 1 else 0
+        return GS.gemm_calls(arch, ch, M, N, Kd, A, W, C, ws), ch
+    try:
+        return K.gemm(arch, M, N, Kd, A, W, C)
+    except K.KernelError as e:
+        raise K.KernelError(f"{op}: {e}") from None
+
+
+def _launches(r, times: int = 1) -> list[tuple]:
+    """kernels_for entries of one :func:`_gemm` result: (call, times, choice or None)."""
+    calls, ch = r if isinstance(r, tuple) else ([r], None)
+    return [(c, times, ch) for c in calls]
 
 
 def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | None = None,
-                split_experts: bool = False) -> list[tuple[K.KernelCall, int]] | None:
-    """The kernel launches of one execution of ``op`` as (call, times); None: no kernel models it yet.
+                split_experts: bool = False, device: GS.Device | None = None) -> list[tuple] | None:
+    """The kernel launches of one execution of ``op`` as (call, times) or, for GEMMs that
+    :mod:`gpusim.llm.gemm_select` chose, (call, times, choice); None: no kernel models it yet.
     Pointers come from ``buf`` by graph tensor name (weights and KV caches per ``layer``).
     ``split_experts``: one entry per MoE expert (each reads its own weights) instead of one entry
     standing for all of them."""
@@ -236,17 +259,18 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         M, N, Kd = s["M"], s["N"], s["K"]
         rows = max(M, next((x for x in K.GEMV_BATCHES if x >= M), M))
         x, w = op.inputs[0], op.inputs[1]
-        return [(_gemm(arch, M, N, Kd, act(x, h2 * rows * Kd), per_layer(w, h2 * N * Kd),
-                       act(op.outputs[0], h2 * rows * N)), 1)]
+        return _launches(_gemm(arch, M, N, Kd, act(x, h2 * rows * Kd), per_layer(w, h2 * N * Kd),
+                               act(op.outputs[0], h2 * rows * N), buf, device, op.name))
     if op.kind == "moe_gemm":
         G, N, Kd = s["groups"], s["N"], s["K"]
         rows = math.ceil(s["rows"] / G)
         pad = max(rows, next((x for x in K.GEMV_BATCHES if x >= rows), rows))
         x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
         X, Wb, Y = act(x, h2 * G * pad * Kd), per_layer(w, h2 * s["experts"] * N * Kd), act(y, h2 * G * pad * N)
-        calls = [(_gemm(arch, rows, N, Kd, X + e * h2 * pad * Kd, Wb + e * h2 * N * Kd, Y + e * h2 * pad * N), 1)
+        calls = [_launches(_gemm(arch, rows, N, Kd, X + e * h2 * pad * Kd, Wb + e * h2 * N * Kd,
+                                 Y + e * h2 * pad * N, buf, device, op.name), 1 if split_experts else G)
                  for e in range(G if split_experts else 1)]
-        return calls if split_experts else [(calls[0][0], G)]
+        return [c for per_expert in calls for c in per_expert]
     if op.kind == "attention":
         B, H, Hkv, D = s["batch"], s["heads"], s["kv_heads"], s["head_dim"]
         gi = int(op.name.rsplit(".", 1)[1].removeprefix(s["phase"]))
@@ -322,9 +346,11 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
     return None
 
 
-def schedule(g: OperatorGraph, arch: str, dedup: bool = True) -> tuple[list[KernelLaunch], list[Operator]]:
+def schedule(g: OperatorGraph, arch: str, dedup: bool = True,
+             device: GS.Device | None = None) -> tuple[list[KernelLaunch], list[Operator]]:
     """The step's launches in execution order (pre-layer operators, layer 0 .. L-1, the rest) and the
-    operators that no kernel models.  Per-layer operators are those named ``layer.*``."""
+    operators that no kernel models.  Per-layer operators are those named ``layer.*``.  ``device``: the
+    GPU facts the GEMM selector ranks tiles with (default: the architecture's preset GPU)."""
     buf = Buffers(g.tensors)
     ops = g.operators
     idx = [i for i, o in enumerate(ops) if o.name.startswith("layer.")]
@@ -339,14 +365,14 @@ def schedule(g: OperatorGraph, arch: str, dedup: bool = True) -> tuple[list[Kern
     seen: set[str] = set()
 
     def emit(op: Operator, layer: int | None) -> None:
-        ks = kernels_for(op, arch, g.step, buf, layer, split_experts=not dedup)
+        ks = kernels_for(op, arch, g.step, buf, layer, split_experts=not dedup, device=device)
         if ks is None:
             if op.name not in seen:
                 skipped.append(op)
                 seen.add(op.name)
             return
-        for call, times in ks:
-            out.append(KernelLaunch(op, layer, call, times))
+        for call, times, *choice in ks:
+            out.append(KernelLaunch(op, layer, call, times, choice[0] if choice else None))
 
     for op in pre:
         for _ in range(op.count):
@@ -629,7 +655,8 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     check_model(m)
     arch = K.arch_for_binary_version(cfg.compute_capability)
     g = build_graph(m, st, tp) if graph is None else graph
-    launches, skipped = schedule(g, arch, dedup)
+    device = GS.Device.from_config(cfg, arch) if arch in K.GEMM_MULTISTAGE_ARCHS else None
+    launches, skipped = schedule(g, arch, dedup, device)
     clock = cfg.sm.clock_hz
     peak_f = tensor_peak_flops(cfg, arch)
     peak_b = cfg.memory.dram_bandwidth_bytes_per_s
@@ -671,7 +698,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
             sim_wall += r["walk_seconds"] + r["simulate_seconds"]
             cache[key] = r
         d = per_op.setdefault(ln.op.name, {"op": ln.op, "kernels": {}, "cycles": 0, "dram_bytes": 0, "launches": 0,
-                                           "error_cycles": 0.0, "sampled": False})
+                                           "error_cycles": 0.0, "sampled": False, "gemm": ln.gemm})
         kd = d["kernels"].setdefault(ln.call.name, {**{k: v for k, v in r.items() if k not in ("walk_seconds", "simulate_seconds")},
                                                    "launches": 0, "simulated": 0, "cycles_total": 0})
         kd["launches"] += ln.times
@@ -717,6 +744,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         ops_out.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
                         "speed_of_light": sol, "bound_unit": "network" if d.get("collective") else (
                             unit if unit and sol[unit] >= LATENCY_SOL_PCT else "latency"),
+                        **_kernel_fields(d),
                         "launches": d["launches"], "kernels": list(d["kernels"].values()),
                         "cycles": cyc, "cycles_per_execution": cyc / op.count, "seconds": sec,
                         "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "bytes_per_s": bps,
@@ -785,6 +813,20 @@ def _sol_class(sol: dict[str, float]) -> str:
     return "memory" if unit in MEMORY_UNITS else "compute"
 
 
+def _kernel_fields(d: dict) -> dict:
+    """``kernel`` (the operator's main kernel), ``tile`` (its CTA tile BMxBNxBK, GEMMs only) and, where
+    the GEMM selector chose it, ``gemm_choice`` (tile, stages, warps, split-K, waves)."""
+    ch = d.get("gemm")
+    if ch is not None:
+        return {"kernel": ch.kernel, "tile": ch.tile, "gemm_choice": ch.as_dict()}
+    names = list(d["kernels"])
+    if not names:
+        return {"kernel": None, "tile": None}
+    t = K.kernel_specs().get(names[0], {}).get("tile", {})
+    tile = f"{t['BM']}x{t['BN']}x{t['BK']}" if {"BM", "BN", "BK"} <= set(t) else None
+    return {"kernel": names[0], "tile": tile}
+
+
 def summary_lines(rep: dict) -> list[str]:
     """Human-readable table of a :func:`simulate_step` report."""
     head = (f"gpusim llm | {rep['model']} | {rep['step']} | {rep['gpu']} ({rep['arch']}, "
@@ -798,6 +840,9 @@ def summary_lines(rep: dict) -> list[str]:
                      f"{o['seconds'] * 1e6:>10.1f} {o['flops_per_s'] / 1e12:>8.2f} {o['dram_bytes_per_s'] / 1e9:>9.0f}  "
                      f"{o['bound']}" + (f" ({o['bound_unit']} {o['speed_of_light'][o['bound_unit']]:.0f}%)"
                                         if o.get("bound_unit") in o.get("speed_of_light", {}) else "")
+                     + (f"  [{o['kernel']}" + (f", split-K {o['gemm_choice']['splits']}"
+                                             if o.get("gemm_choice", {}).get("splits", 1) > 1 else "")
+                        + "]" if o.get("tile") else "")
                      + (f"  (sampled, +/-{o['relative_error']:.1%})" if o.get("sampled") else ""))
     for s in rep["not_simulated"]:
         lines.append(f"  {s['name']:<{w}} {s['count']:>5}  not simulated ({s['reason'].split(':')[0].split(';')[0]})")

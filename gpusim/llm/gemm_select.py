@@ -1,0 +1,288 @@
+"""Which GEMM kernel, tile and split-K a library would run for C[M,N] = A[M,K] . W[N,K]^T on sm_80/86/89.
+
+cuBLAS and the CUTLASS profiler choose among a fixed list of tile configurations per shape; cuBLAS with
+a heuristic, the profiler by timing every candidate.  gpusim cannot time candidates (a simulation per
+candidate would cost more than the step), so :func:`select` ranks them with a small analytic cost model
+whose every input is a field of the GPU config or a fact of the kernel (its tile, stages, threads and
+the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
+
+* occupancy: resident CTAs per SM by the CUDA occupancy rules (registers, shared memory, warps, CTAs;
+  the same rules and config fields as :func:`gpusim.assemble.occupancy`);
+* the kernel's main loop as ptxas compiled it (:func:`loop_profile`: the backward branch of the
+  listing with the most HMMAs, one k tile per iteration): its HMMA count, the sum of its control-bit
+  stall counts (the cycles one warp needs to issue one iteration on its own) and its shared-memory
+  instructions (LDSM, LDGSTS, and the three ``@!PT LDS RZ, [RZ]`` ptxas places before every LDGSTS
+  on sm_80..sm_89, which never execute but still go down the shared-memory pipe in the timing model);
+* per round (every resident CTA advancing one k tile) the busiest of: one warp's issue time; each
+  sub-core's tensor pipe (its warps' HMMAs at the sub-core's share of
+  :func:`gpusim.llm.run.tensor_peak_flops`); the SM's shared-memory pipe (per instruction the larger
+  of ``memory.sm_dispatch_interval_cycles`` and its 128-byte wavefronts at
+  ``memory.l1_bytes_per_cycle``); the SM's L2 return path (the A and W tiles at
+  ``memory.return_bytes_per_cycle``);
+* latency: a CTA keeps ``stages - 1`` k tiles in flight, so one k tile cannot take less than
+  ``memory.dram_latency_cycles / (stages - 1)``; each CTA wave pays one such latency to fill its
+  pipeline;
+* waves: ``ceil(CTAs / (SMs x CTAs per SM))`` full waves of the per-SM time above; the last, partial
+  wave runs with as many CTAs per SM as it has (the tail effect);
+* DRAM: the kernel takes at least (A + W + C bytes, and the fp32 partials of split-K) /
+  ``memory.dram_bandwidth``;
+* split-K (CUTLASS's parallel split-K): ``splits`` CTAs per output tile each take ``ceil(k tiles /
+  splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
+  DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate only where the
+  unsplit tile grid underfills one wave of the GPU (fewer tiles than SMs x resident CTAs per SM), the
+  case cuBLAS and CUTLASS use it for (skinny and small-M shapes with a long K).
+
+The candidate with the least estimated cycles wins (ties: fewer splits, then the earlier kernel of
+:data:`gpusim.llm.kernels.GEMM_MULTISTAGE`, largest tile first).  No constant here is fitted to a
+measurement; the model only ranks candidates -- the simulator then runs the chosen one.
+
+Shapes the kernels cannot run (K not a multiple of 8) raise one :class:`~gpusim.llm.kernels.KernelError`
+naming the operator.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+
+import numpy as np
+
+from gpusim.llm import kernels as K
+
+#: split-K factors tried (CUTLASS's profiler sweeps --split_k_slices the same way; 1 = no split)
+SPLIT_CANDIDATES = (1, 2, 3, 4, 6, 8, 12, 16)
+
+
+@dataclass(frozen=True)
+class Device:
+    """The GPU facts the cost model reads (all from the config; see :meth:`from_config`)."""
+
+    sms: int
+    flops_per_sm_cycle: float        # dense fp16 tensor FLOP per SM cycle (mma.sync)
+    shared_bytes_per_sm: int
+    reserved_shared_per_cta: int
+    shared_granularity: int
+    registers_per_sm: int
+    register_granularity: int
+    max_warps_per_sm: int
+    max_ctas_per_sm: int
+    smem_bytes_per_cycle: int        # memory.l1_bytes_per_cycle
+    smem_interval: int               # memory.sm_dispatch_interval_cycles
+    subcores: int
+    l2_return_bytes_per_cycle: int   # memory.return_bytes_per_cycle
+    dram_bytes_per_cycle: float      # memory.dram_bandwidth at the SM clock
+    dram_latency_cycles: int
+    launch_cycles: int
+
+    @classmethod
+    def from_config(cls, cfg, arch: str) -> "Device":
+        from gpusim.llm.run import tensor_peak_flops  # run imports this module
+
+        sm, mem = cfg.sm, cfg.memory
+        return cls(sms=sm.count, flops_per_sm_cycle=tensor_peak_flops(cfg, arch) / sm.count / sm.clock_hz,
+                   shared_bytes_per_sm=sm.shared_memory_bytes,
+                   reserved_shared_per_cta=sm.reserved_shared_memory_per_cta_bytes,
+                   shared_granularity=sm.shared_alloc_granularity_bytes, registers_per_sm=sm.registers,
+                   register_granularity=sm.register_alloc_granularity, max_warps_per_sm=sm.max_warps,
+                   max_ctas_per_sm=sm.max_ctas, smem_bytes_per_cycle=mem.l1_bytes_per_cycle,
+                   smem_interval=mem.sm_dispatch_interval_cycles, subcores=sm.subcores,
+                   l2_return_bytes_per_cycle=mem.return_bytes_per_cycle,
+                   dram_bytes_per_cycle=mem.dram_bandwidth_bytes_per_s / sm.clock_hz,
+                   dram_latency_cycles=mem.dram_latency_cycles, launch_cycles=cfg.launch.kernel_launch_latency_cycles)
+
+
+#: The GPU preset a bare ``select(arch, ...)`` assumes per architecture (callers with a config pass it).
+DEFAULT_GPU = {"sm_80": "a100-sxm4-80gb", "sm_86": "rtx-a6000", "sm_89": "rtx4090"}
+
+
+@functools.lru_cache(maxsize=8)
+def default_device(arch: str) -> Device:
+    from gpusim.config import load_config
+
+    if arch not in DEFAULT_GPU:
+        raise K.KernelError(f"gemm: no multistage GEMM kernels for {arch} (have {', '.join(DEFAULT_GPU)})")
+    return Device.from_config(load_config(DEFAULT_GPU[arch]), arch)
+
+
+@dataclass(frozen=True)
+class Choice:
+    """The selected GEMM: kernel, its tile, split-K and the cost model's view of it."""
+
+    kernel: str
+    tile: str                  # "BMxBNxBK" (stages in ``stages``)
+    BM: int
+    BN: int
+    BK: int
+    stages: int
+    warps: int
+    splits: int                # effective split-K factor (grid z); 1 = no split
+    k_tiles_per_split: int
+    ctas: int
+    ctas_per_sm: int
+    waves: float               # CTAs / (SMs x CTAs per SM)
+    est_cycles: float          # the cost model's estimate (a ranking score, not a prediction)
+
+    def as_dict(self) -> dict:
+        return {"kernel": self.kernel, "tile": self.tile, "stages": self.stages, "warps": self.warps,
+                "splits": self.splits, "ctas": self.ctas, "ctas_per_sm": self.ctas_per_sm,
+                "waves": round(self.waves, 3), "est_cycles": round(self.est_cycles)}
+
+
+def ctas_per_sm(dev: Device, threads: int, registers: int, smem: int) -> int:
+    """Resident CTAs per SM (CUDA occupancy rules, as gpusim.assemble.occupancy)."""
+    warps = threads // 32
+    g = dev.register_granularity
+    regs_cta = -(-max(registers, 1) * 32 // g) * g * warps
+    sg = dev.shared_granularity
+    smem_cta = -(-(smem + dev.reserved_shared_per_cta) // sg) * sg
+    return max(0, min(dev.max_ctas_per_sm, dev.max_warps_per_sm // warps, dev.registers_per_sm // regs_cta,
+                      dev.shared_bytes_per_sm // smem_cta))
+
+
+@dataclass(frozen=True)
+class LoopProfile:
+    """Per warp and main-loop iteration (one k tile) of a GEMM listing."""
+
+    hmma: int
+    issue_cycles: int     # sum of max(1, stall) over the loop's instructions
+    shared_cycles: int    # shared-memory pipe cycles at 128 B/cycle and a 2-cycle dispatch interval
+    shared_insts: int
+
+
+@functools.lru_cache(maxsize=64)
+def loop_profile(name: str, arch: str, smem_interval: int = 2, smem_bpc: int = 128) -> LoopProfile:
+    """Static profile of the main loop of kernel ``name``'s listing: the backward branch whose body
+    holds the most HMMAs.  LDSM.x4 and 128-bit LDGSTS move 512 B per warp (4 wavefronts of 128 B),
+    ``@!PT`` instructions none (one dispatch interval)."""
+    f = K.load_kernel(name, arch).function
+    best = None
+    for i in range(len(f.opcode)):
+        tgt = int(f.branch_target[i])
+        if tgt < 0 or tgt >= int(f.pc[i]):
+            continue
+        lo = int(np.searchsorted(f.pc, tgt))
+        n = sum(1 for j in range(lo, i + 1) if f.opcode[j].startswith("HMMA"))
+        if best is None or n > best[0]:
+            best = (n, lo, i)
+    if best is None or best[0] == 0:
+        raise K.KernelError(f"{name}: no main loop with HMMAs in the {arch} listing")
+    n, lo, hi = best
+    issue = shared = ninst = 0
+    for j in range(lo, hi + 1):
+        op = f.opcode[j]
+        issue += max(1, int(f.stall[j]))
+        root = op.split(".")[0]
+        if root in ("LDSM", "LDS", "STS", "LDGSTS"):
+            ninst += 1
+            dead = f.guard[j].replace(" ", "") == "@!PT"
+            width = 0 if dead else 512 if (root in ("LDSM", "LDGSTS") or op.endswith(".128")) else 128
+            shared += max(smem_interval, width // smem_bpc)
+    return LoopProfile(hmma=n, issue_cycles=issue, shared_cycles=shared, shared_insts=ninst)
+
+
+def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, splits: int,
+             prof: LoopProfile | None = None) -> tuple[float, dict] | None:
+    """Estimated cycles of one candidate (None: it does not fit an SM).  ``t``: :func:`kernels.gemm_tile`;
+    ``prof``: its :func:`loop_profile` (None: ideal issue and shared-memory traffic from the tile alone)."""
+    BM, BN, BK, st = t["BM"], t["BN"], t["BK"], t["stages"]
+    warps = t["threads"] // 32
+    c = ctas_per_sm(dev, t["threads"], registers, t["smem"])
+    if c < 1:
+        return None
+    kt = -(-Kd // BK)
+    s = max(1, min(splits, kt))
+    ktps = -(-kt // s)
+    s = -(-kt // ktps)
+    tiles = -(-M // BM) * -(-N // BN)
+    ctas = tiles * s
+    wm, wn = BM // t["warps_m"], BN // t["warps_n"]
+    hmma_cycles = 2 * 16 * 8 * 16 / (dev.flops_per_sm_cycle / dev.subcores)  # one HMMA.16816 on a sub-core
+    if prof is None:
+        prof = LoopProfile(hmma=(wm // 16) * (wn // 8) * (BK // 16), issue_cycles=0, shared_insts=0,
+                           shared_cycles=round(((BM + BN) * BK * 2 / warps + (wm + wn) * BK * 2) / dev.smem_bytes_per_cycle))
+    t_lat = dev.dram_latency_cycles / max(1, st - 1)
+
+    def round_cycles(n_per_sm: int) -> float:
+        """Cycles for n_per_sm resident CTAs of an SM to advance one k tile each."""
+        w = n_per_sm * warps
+        return max(prof.issue_cycles,                                   # one warp's own issue
+                   -(-w // dev.subcores) * prof.hmma * hmma_cycles,     # a sub-core's tensor pipe
+                   w * prof.shared_cycles,                              # the SM's shared-memory pipe
+                   n_per_sm * (BM + BN) * BK * 2 / dev.l2_return_bytes_per_cycle,  # L2 -> SM
+                   t_lat)                                               # the cp.async pipeline's latency
+
+    def wave(n_per_sm: int) -> float:
+        return ktps * round_cycles(n_per_sm) + dev.dram_latency_cycles
+
+    slots = dev.sms * c
+    full, rest = divmod(ctas, slots)
+    cyc = full * wave(c) + (wave(-(-rest // dev.sms)) if rest else 0.0)
+    dram = 2 * (M * Kd + N * Kd) + (4 * s * M * N if s > 1 else 2 * M * N)
+    cyc = max(cyc, dram / dev.dram_bytes_per_cycle)
+    if s > 1:  # the reduction kernel: read the partials, write C, one more launch
+        cyc += (4 * s * M * N + 2 * M * N) / dev.dram_bytes_per_cycle + dev.launch_cycles
+    return cyc, {"splits": s, "ktps": ktps, "ctas": ctas, "ctas_per_sm": c, "waves": ctas / slots}
+
+
+def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op: str = "gemm",
+           kernels: tuple[str, ...] | None = None, splits: tuple[int, ...] = SPLIT_CANDIDATES) -> Choice:
+    """The multistage kernel, tile and split-K for an (arch, M, N, K) GEMM (``op`` names the operator in errors).
+    ``kernels`` / ``splits`` restrict the candidates (e.g. ``splits=(1,)`` for no split-K)."""
+    if arch not in K.GEMM_MULTISTAGE_ARCHS:
+        raise K.KernelError(f"{op}: no multistage GEMM kernels for {arch} (built for "
+                            f"{', '.join(K.GEMM_MULTISTAGE_ARCHS)})")
+    if min(M, N, Kd) < 1:
+        raise K.KernelError(f"{op}: GEMM shape M={M}, N={N}, K={Kd} must be positive")
+    if Kd % K.GEMM_K_ALIGN:
+        raise K.KernelError(f"{op}: K = {Kd} is not a multiple of {K.GEMM_K_ALIGN}: the GEMM kernels load A and W "
+                            f"rows in 16-byte cp.async chunks (fp16 rows must be 16-byte aligned, as for "
+                            f"CUTLASS's alignment-8 kernels)")
+    dev = device or default_device(arch)
+    best = None
+    for order, name in enumerate(kernels or K.GEMM_MULTISTAGE):
+        if arch not in K.kernel_specs()[name].get("archs", K.GEMM_MULTISTAGE_ARCHS):
+            continue
+        t = K.gemm_tile(name)
+        regs = K.load_kernel(name, arch).registers
+        prof = loop_profile(name, arch, dev.smem_interval, dev.smem_bytes_per_cycle)
+        for s in splits:
+            r = estimate(dev, t, regs, M, N, Kd, s, prof)
+            if r is None:
+                continue
+            cyc, d = r
+            if s > 1 and (d["splits"] == 1 or d["ctas"] // d["splits"] >= dev.sms * d["ctas_per_sm"]):
+                continue  # clipped to no split, or the unsplit grid already fills a wave: no split-K
+            if M * N * d["splits"] >= 2 ** 31:
+                continue
+            key = (cyc, d["splits"], order)
+            if best is None or key < best[0]:
+                best = (key, name, t, d, cyc)
+    if best is None:
+        raise K.KernelError(f"{op}: no GEMM kernel fits an SM of this GPU for M={M}, N={N}, K={Kd}")
+    _, name, t, d, cyc = best
+    return Choice(kernel=name, tile=f"{t['BM']}x{t['BN']}x{t['BK']}", BM=t["BM"], BN=t["BN"], BK=t["BK"],
+                  stages=t["stages"], warps=t["threads"] // 32, splits=d["splits"], k_tiles_per_split=d["ktps"],
+                  ctas=d["ctas"], ctas_per_sm=d["ctas_per_sm"], waves=d["waves"], est_cycles=cyc)
+
+
+def gemm_calls(arch: str, choice: Choice, M: int, N: int, Kd: int, A: int, W: int, C: int,
+               workspace: int = 0) -> list[K.KernelCall]:
+    """The launches of a chosen GEMM: the kernel, and the split-K reduction when ``choice.splits`` > 1
+    (``workspace``: an fp32 buffer of ``splits * M * N`` elements)."""
+    call = K.gemm_multistage(arch, choice.kernel, M, N, Kd, A, W, C, workspace, choice.splits)
+    if choice.splits == 1:
+        return [call]
+    return [call, K.gemm_splitk_reduce(arch, M, N, workspace, C, call.launch.grid[2])]
+
+
+def workspace_bytes(choice: Choice, M: int, N: int) -> int:
+    return 4 * choice.splits * M * N if choice.splits > 1 else 0
+
+
+def describe(choice: Choice) -> str:
+    s = f", split-K {choice.splits}" if choice.splits > 1 else ""
+    return f"{choice.kernel} ({choice.tile}, {choice.stages} stages, {choice.warps} warps{s}; {choice.waves:.2f} waves)"
+
+
+__all__ = ["Choice", "Device", "SPLIT_CANDIDATES", "default_device", "describe", "estimate", "gemm_calls", "select",
+           "workspace_bytes", "ctas_per_sm"]

@@ -35,7 +35,10 @@ def test_op_gemm_runs_the_kernel_a_step_selects_and_counts_two_flops_per_multipl
     FLOPs = 2 M N K; seconds = cycles at the config clock."""
     text = "gemm:m=256,n=512,k=256"
     g = op_graph(text)
-    expect = kernels_for(g.operators[0], "sm_80", g.step, Buffers(g.tensors))[0][0].name
+    from gpusim.llm import gemm_select as GS
+
+    dev = GS.Device.from_config(slice4, "sm_80")
+    expect = kernels_for(g.operators[0], "sm_80", g.step, Buffers(g.tensors), device=dev)[0][0].name
     rep = _run(text, slice4)
     o = rep["operators"][0]
     assert [k["kernel"] for k in o["kernels"]] == [expect]
@@ -90,7 +93,8 @@ def test_cli_op_writes_the_report_with_flops_per_s_seconds_and_the_kernel(tmp_pa
 @pytest.mark.parametrize("argv, message", [
     (["--op", "gemmm:m=1,n=8,k=8"], "did you mean 'gemm'"),
     (["--op", "gemm:m=1,n=8"], "missing k"),
-    (["--op", "gemm:m=1,n=8,k=8,dtype=fp8"], "no fp8 kernel"),
+    (["--op", "gemm:m=1,n=8,k=8,dtype=fp8"], "no fp8 kernel for sm_80"),
+    (["--op", "gemm:m=1,n=8,k=8,dtype=int4"], "no int4 kernel"),
     (["--op", "gemm:m=1,n=8,k=8,mm=2"], "expected key=value"),
     (["--op", "gemm:m=0,n=8,k=8"], "out of range"),
     (["--op", "attention:batch=1,heads=4,kv_heads=3,q_len=8"], "not a multiple of kv_heads"),
@@ -123,3 +127,17 @@ def test_op_noncausal_attention_runs_the_kernel_without_the_mask(slice4):
     c = _run(base, slice4)["operators"][0]["cycles"]
     f = _run(base + ",causal=0", slice4)["operators"][0]["cycles"]
     assert f > 1.3 * c, (c, f)
+
+
+def test_op_fp8_gemm_runs_the_hopper_e4m3_wgmma_kernel_against_the_fp8_peak():
+    """An fp8 GEMM on the H100 config runs the e4m3 warp-specialised wgmma kernel and its tensor
+    utilisation is measured against the fp8 peak (twice fp16 in the timing model: operand width)."""
+    from gpusim.llm.run import tensor_peak_flops
+
+    cfg = load_config("h100-sxm5-80gb", ["sm.count=8", "memory.l2_slices=5", "memory.l2_size=2560 KiB",
+                                         "memory.dram_channels=10"])
+    rep = M.run_gpu(None, None, cfg, graph=op_graph("gemm:m=256,n=512,k=512,dtype=fp8"))
+    o = rep["operators"][0]
+    assert o["kernels"][0]["kernel"].startswith("gemm_e4m3_tn_wgmma")
+    assert rep["peak_tensor_flops_per_s"] == pytest.approx(2 * tensor_peak_flops(cfg, "sm_90a"))
+    assert o["tensor_utilisation"] == pytest.approx(o["flops_per_s"] / rep["peak_tensor_flops_per_s"])

@@ -208,6 +208,21 @@ def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_9
     name = WGMMA_GEMMS.get((dtype, tile))
     _need(name is not None, f"gemm_wgmma: no {dtype} kernel with tile {tile} "
                             f"(have: {', '.join(t for d, t in WGMMA_GEMMS if d == dtype)})")
+    t = kernel_specs()[name]["tile"]
+    eb = t.get("elem_bytes", 2)
+    _need(K % t["BK"] == 0, f"{name}: K = {K} must be a multiple of {t['BK']}")
+    _need(N % 8 == 0, f"{name}: N = {N} must be a multiple of 8")
+    box = (t["tma_box_cols"], t["tma_box_rows"])
+    maps = {"tmA": TensorMap(A, (K, M), eb * K, box, eb), "tmW": TensorMap(W, (K, N), eb * K, box, eb)}
+    grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
+    if t.get("persistent"):
+        grid = (min(grid[0] * grid[1], sms), 1, 1)
+    smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * eb + 1024  # + alignment slack (see the .cu)
+    params = dict(C=C, M=M, N=N, K=K)
+    if "alpha" in kernel_specs()[name]["params"]:
+        params["alpha"] = float(alpha)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), params,
+                                                      dynamic_shared_bytes=smem, tensormaps=maps))
 
 
 #: The multistage mma.sync GEMM family of gemm_multistage.cu (sm_80 / sm_86 / sm_89; 128x256x64 on
@@ -259,26 +274,6 @@ def gemm_splitk_reduce(arch: str, M: int, N: int, P: int, C: int, splits: int) -
     grid = (_cdiv(MN, 256 * kernel_specs()[SPLITK_REDUCE]["tile"]["elements_per_thread"]), 1, 1)
     return KernelCall(load_kernel(SPLITK_REDUCE, arch),
                       Launch(grid, _block(SPLITK_REDUCE), dict(P=P, C=C, MN=MN, splits=splits)))
-
-
-def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_90a") -> KernelCall:
-    """The same GEMM with TMA + wgmma (sm_90a): 64x128x64 tiles, 4 stages, 32-row TMA boxes."""
-    name = "gemm_f16_tn_wgmma_64x128x64_s4"
-    t = kernel_specs()[name]["tile"]
-    eb = t.get("elem_bytes", 2)
-    _need(K % t["BK"] == 0, f"{name}: K = {K} must be a multiple of {t['BK']}")
-    _need(N % 8 == 0, f"{name}: N = {N} must be a multiple of 8")
-    box = (t["tma_box_cols"], t["tma_box_rows"])
-    maps = {"tmA": TensorMap(A, (K, M), eb * K, box, eb), "tmW": TensorMap(W, (K, N), eb * K, box, eb)}
-    grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
-    if t.get("persistent"):
-        grid = (min(grid[0] * grid[1], sms), 1, 1)
-    smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * eb + 1024  # + alignment slack (see the .cu)
-    params = dict(C=C, M=M, N=N, K=K)
-    if "alpha" in kernel_specs()[name]["params"]:
-        params["alpha"] = float(alpha)
-    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), params,
-                                                      dynamic_shared_bytes=smem, tensormaps=maps))
 
 
 def gemv(arch: str, batch: int, N: int, K: int, X: int, W: int, Y: int, x_row_stride: int | None = None,

@@ -9,7 +9,7 @@ step (``graph=``), and the report's ``operators[0]`` carries ``seconds``, ``flop
 
 Grammar (``kind:key=value,...``; sizes are integers)::
 
-    gemm:m=M,n=N,k=K[,dtype=fp16|bf16]            Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout)
+    gemm:m=M,n=N,k=K[,dtype=fp16|bf16|fp8]        Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout; fp8 = e4m3 on sm_90a)
     gemv:batch=B,n=N,k=K[,dtype=...]              the same with M = B decode rows (B <= 8 runs the GEMV kernels)
     attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1]
                                                    prefill attention (FlashAttention-2 style; the queries are
@@ -38,8 +38,8 @@ OP_KEYS: dict[str, tuple[tuple[str, ...], dict[str, int | str]]] = {
     "decode_attention": (("batch", "heads", "kv_heads", "context"), {"head_dim": 128, "dtype": "fp16"}),
 }
 #: dtypes the project's kernels compute in (bf16 runs the fp16 kernels unchanged: same widths, same
-#: tensor-core rate on Ampere and Hopper)
-OP_DTYPES = ("fp16", "bf16")
+#: tensor-core rate on Ampere and Hopper; fp8 = e4m3 GEMMs on Hopper only, refused elsewhere when run)
+OP_DTYPES = ("fp16", "bf16", "fp8")
 
 
 class OpError(GpusimError):

@@ -195,11 +195,12 @@ class KernelLaunch:
 # --------------------------------------------------------------------------------------------
 
 
-def check_model(m: ModelSpec) -> None:
-    """Refuse models our fp16, head_dim-128 kernels cannot stand for (ConfigError naming file and key)."""
+def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = ()) -> None:
+    """Refuse models our fp16, head_dim-128 kernels cannot stand for (ConfigError naming file and key).
+    ``extra_dtypes``: dtypes a single operator may also use (``--op ...,dtype=fp8`` on sm_90a)."""
     for key in ("dtype", "weight_dtype", "kv_dtype"):
         v = getattr(m, key)
-        if v not in KERNEL_DTYPES:
+        if v not in KERNEL_DTYPES + tuple(extra_dtypes):
             raise ConfigError(key, f"{v}: gpusim's LLM kernels are fp16 (bf16 runs them unchanged); "
                                    f"no kernel for {v} tensors yet", m.file or None)
     if m.head_dim != K.HEAD_DIM:
@@ -259,6 +260,9 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         M, N, Kd = s["M"], s["N"], s["K"]
         rows = max(M, next((x for x in K.GEMV_BATCHES if x >= M), M))
         x, w = op.inputs[0], op.inputs[1]
+        if op.weight_dtype == "fp8":       # e4m3 x e4m3 -> fp16 (the Hopper wgmma kernels, one byte per element)
+            return [(K.gemm_wgmma(M, N, Kd, act(x, M * Kd), per_layer(w, N * Kd), act(op.outputs[0], h2 * M * N),
+                                  arch=arch, dtype="fp8"), 1)]
         return _launches(_gemm(arch, M, N, Kd, act(x, h2 * rows * Kd), per_layer(w, h2 * N * Kd),
                                act(op.outputs[0], h2 * rows * N), buf, device, op.name))
     if op.kind == "moe_gemm":
@@ -652,13 +656,18 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     else:   # one operator alone (gpusim.llm.op): its graph carries a stand-in model and step
         m, st = graph.model, graph.step
         cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
-    check_model(m)
     arch = K.arch_for_binary_version(cfg.compute_capability)
+    fp8 = graph is not None and any(o.weight_dtype == "fp8" for o in graph.operators)
+    if fp8 and (arch != "sm_90a" or any(o.kind != "gemm" for o in graph.operators)):
+        raise K.KernelError(f"op: no fp8 kernel for {arch} {graph.operators[0].kind} (gpusim's fp8 kernels are "
+                            f"the Hopper wgmma GEMMs: sm_90a, gemm only)")
+    check_model(m, ("fp8",) if fp8 else ())
     g = build_graph(m, st, tp) if graph is None else graph
     device = GS.Device.from_config(cfg, arch) if arch in K.GEMM_MULTISTAGE_ARCHS else None
     launches, skipped = schedule(g, arch, dedup, device)
     clock = cfg.sm.clock_hz
-    peak_f = tensor_peak_flops(cfg, arch)
+    # fp8 wgmma runs at twice the fp16 rate in the timing model (operand width; gpusim/assemble.py)
+    peak_f = tensor_peak_flops(cfg, arch) * (2 if fp8 else 1)
     peak_b = cfg.memory.dram_bandwidth_bytes_per_s
     if cuda_graph:
         ps = cfg.launch.graph_kernel_launch_latency_ps

@@ -192,6 +192,23 @@ def parse_listing_args(args: list[str]) -> list[tuple[str, str, int | float]]:
     return out
 
 
+def listing_params(parsed) -> tuple[dict, dict]:
+    """Launch parameters of :func:`parse_listing_args` output: scalars as given, each pointer the
+    address of its own zero-filled synthetic buffer (from LISTING_BUFFER_BASE, LISTING_BUFFER_ALIGN
+    apart); also {name: {address, bytes}} of the buffers."""
+    params: dict[str, int | float] = {}
+    buffers = {}
+    nxt = LISTING_BUFFER_BASE
+    for n, t, v in parsed:
+        if t == "ptr":
+            params[n] = nxt
+            buffers[n] = {"address": hex(nxt), "bytes": int(v)}
+            nxt += (int(v) + LISTING_BUFFER_ALIGN - 1) // LISTING_BUFFER_ALIGN * LISTING_BUFFER_ALIGN
+        else:
+            params[n] = v
+    return params, buffers
+
+
 def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel: str | None,
                      grid: tuple[int, int, int], block: tuple[int, int, int], args: list[str] = (),
                      registers: int = 0, shared_bytes: int = 0, overrides: list[str] | tuple[str, ...] = (),
@@ -214,16 +231,7 @@ def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel
     with tempfile.TemporaryDirectory() as td:    # a CuAssembler .cuasm is read through its cuobjdump form
         kb = kernel_from_listing(_listing_file(Path(listing), Path(td), None), kernel, [(n, t) for n, t, _ in parsed],
                                  registers=registers, static_shared_bytes=shared_bytes)
-    params: dict[str, int | float] = {}
-    nxt = LISTING_BUFFER_BASE
-    buffers = {}
-    for n, t, v in parsed:
-        if t == "ptr":
-            params[n] = nxt
-            buffers[n] = {"address": hex(nxt), "bytes": int(v)}
-            nxt += (int(v) + LISTING_BUFFER_ALIGN - 1) // LISTING_BUFFER_ALIGN * LISTING_BUFFER_ALIGN
-        else:
-            params[n] = v
+    params, buffers = listing_params(parsed)
     t0 = time.perf_counter()
     kt = trace_kernel(kb, Launch(tuple(grid), tuple(block), params))
     intern_opcodes(kt)

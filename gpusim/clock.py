@@ -47,7 +47,7 @@ def clock_reads(listing: str | Path, gpu, *, threads: int, kernel: str | None = 
     """``{"kernel", "gpu", "threads", "warps": [{"warp": w, "clock_reads": [cycle, ...]}, ...],
     "cycles"}``: the issue cycle of every clock read of every warp of one CTA of ``threads`` threads."""
     from gpusim import assemble
-    from gpusim.api import LISTING_BUFFER_ALIGN, LISTING_BUFFER_BASE, parse_listing_args
+    from gpusim.api import listing_params, parse_listing_args
     from gpusim.config import load_config
     from gpusim.config.specs import GPUConfig
     from gpusim.frontend.reader import intern_opcodes
@@ -62,14 +62,7 @@ def clock_reads(listing: str | Path, gpu, *, threads: int, kernel: str | None = 
     with tempfile.TemporaryDirectory() as td:
         lp = _listing_file(src, Path(td), arch)
         kb = kernel_from_listing(lp, kernel, [(n, t) for n, t, _ in parsed], arch=arch)
-    params: dict = {}
-    nxt = LISTING_BUFFER_BASE
-    for n, t, v in parsed:
-        if t == "ptr":
-            params[n] = nxt
-            nxt += (int(v) + LISTING_BUFFER_ALIGN - 1) // LISTING_BUFFER_ALIGN * LISTING_BUFFER_ALIGN
-        else:
-            params[n] = v
+    params, _ = listing_params(parsed)
     kt = trace_kernel(kb, Launch((1, 1, 1), (int(threads), 1, 1), params))
     intern_opcodes(kt)
     fn = kb.function

@@ -224,12 +224,12 @@ def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel
 
     import tempfile
 
-    from gpusim.clock import _listing_file
+    from gpusim.clock import listing_file
 
     cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
     parsed = parse_listing_args(list(args))
     with tempfile.TemporaryDirectory() as td:    # a CuAssembler .cuasm is read through its cuobjdump form
-        kb = kernel_from_listing(_listing_file(Path(listing), Path(td), None), kernel, [(n, t) for n, t, _ in parsed],
+        kb = kernel_from_listing(listing_file(Path(listing), Path(td), None), kernel, [(n, t) for n, t, _ in parsed],
                                  registers=registers, static_shared_bytes=shared_bytes)
     params, buffers = listing_params(parsed)
     t0 = time.perf_counter()

@@ -498,7 +498,7 @@ class MemSystem:
             mp[msys.M_WQ_LOW] = mem.dram_write_queue_entries * mem.dram_write_low_percent // 100
             mp[msys.M_CAP] = mem.dram_frfcfs_cap
             mp[msys.M_PC_BLOCK] = pc_words
-            msys.stagger_refresh(mp, self.ms)
+            msys.reset_refresh_phase(mp, self.ms)
         mp[msys.M_MSHR] = mem.l1_mshr_entries
         mp[msys.M_WRITE_ALLOC] = int(mem.l1_write_allocate)
         self.mshr = np.zeros(n_sm * (mem.l1_mshr_entries + 1), i64)
@@ -528,7 +528,7 @@ class MemSystem:
 
     def settle(self) -> None:
         msys.settle(self.ms, self.l1_tag, self.l1_rdy, self.l2_rdy)
-        msys.stagger_refresh(self.mp, self.ms)
+        msys.reset_refresh_phase(self.mp, self.ms)
         self.mshr[:] = 0
 
 

@@ -28,7 +28,7 @@ DEFAULT_POINTER_PARAMS = 16
 DEFAULT_BUFFER = "1MiB"
 
 
-def _listing_file(path: Path, tmp: Path, arch: str | None) -> Path:
+def listing_file(path: Path, tmp: Path, arch: str | None) -> Path:
     from gpusim.frontend.cuasm import cuasm_to_sass_text, is_cuasm
 
     try:
@@ -60,7 +60,7 @@ def clock_reads(listing: str | Path, gpu, *, threads: int, kernel: str | None = 
         parse_listing_args([f"p{i}=ptr:{DEFAULT_BUFFER}" for i in range(DEFAULT_POINTER_PARAMS)])
     src = Path(listing)
     with tempfile.TemporaryDirectory() as td:
-        lp = _listing_file(src, Path(td), arch)
+        lp = listing_file(src, Path(td), arch)
         kb = kernel_from_listing(lp, kernel, [(n, t) for n, t, _ in parsed], arch=arch)
     params, _ = listing_params(parsed)
     kt = trace_kernel(kb, Launch((1, 1, 1), (int(threads), 1, 1), params))

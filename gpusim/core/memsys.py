@@ -620,7 +620,7 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
     return done
 
 
-def stagger_refresh(mp, ms) -> None:
+def reset_refresh_phase(mp, ms) -> None:
     """Set every pseudo-channel's next all-bank refresh to half a tREFI after the start of the time base.
     Called when the memory system is built and at every kernel boundary (:func:`settle` restarts the
     time base at 0): a kernel then meets its first refresh tREFI / 2 in, which matches the expected

@@ -87,8 +87,8 @@ from gpusim.llm.machines import BOUND_FRACTION, classify
 from gpusim.llm.model import ModelSpec, Step, load_model_step
 from gpusim.llm.walker import walk_chunks
 from gpusim.stats.catalog import REASONS, name_counters
-from gpusim.stats.sol import LATENCY_SOL_PCT, MEMORY_UNITS
 from gpusim.stats.sol import bound as sol_bound
+from gpusim.stats.sol import split_bound
 from gpusim.stats.sol import speed_of_light
 
 #: First synthetic device address of the buffers we hand to kernels (above 4 GiB like real device
@@ -749,17 +749,16 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         fl, by, db = op.flops * op.count, op.bytes * op.count, d["dram_bytes"]
         fps, bps, dps = (fl / sec, by / sec, db / sec) if sec else (0.0, 0.0, 0.0)
         sol = _operator_sol(d, fl, sec, peak_f)
-        unit = max(sol, key=lambda u: (sol[u], u)) if sol else None
+        cls, unit = ("network", "network") if d.get("collective") else split_bound(sol_bound(sol))
         ops_out.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
-                        "speed_of_light": sol, "bound_unit": "network" if d.get("collective") else (
-                            unit if unit and sol[unit] >= LATENCY_SOL_PCT else "latency"),
+                        "speed_of_light": sol, "bound_unit": unit,
                         **_kernel_fields(d),
                         "launches": d["launches"], "kernels": list(d["kernels"].values()),
                         "cycles": cyc, "cycles_per_execution": cyc / op.count, "seconds": sec,
                         "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "bytes_per_s": bps,
                         "dram_bytes_per_s": dps, "tensor_utilisation": fps / peak_f if peak_f else 0.0,
                         "dram_utilisation": dps / peak_b if peak_b else 0.0,
-                        "bound": "network" if d.get("collective") else _sol_class(sol),
+                        "bound": cls,
                         "sampled": d["sampled"], "relative_error": d["error_cycles"] / cyc if cyc else 0.0})
         kernel_cycles += cyc
         err_cycles += d["error_cycles"]
@@ -809,17 +808,6 @@ def _operator_sol(d: dict, flops: float, seconds: float, peak_flops: float) -> d
     if seconds and peak_flops:
         out["tensor"] = 100.0 * flops / seconds / peak_flops
     return {u: round(v, 2) for u, v in out.items()}
-
-
-def _sol_class(sol: dict[str, float]) -> str:
-    """compute / memory / latency from the busiest unit's SOL (Nsight Compute's reading; below
-    LATENCY_SOL_PCT everywhere: latency)."""
-    if not sol:
-        return "latency"
-    unit = max(sol, key=lambda u: (sol[u], u))
-    if sol[unit] < LATENCY_SOL_PCT:
-        return "latency"
-    return "memory" if unit in MEMORY_UNITS else "compute"
 
 
 def _kernel_fields(d: dict) -> dict:

@@ -74,3 +74,12 @@ def bound(sol: dict[str, float], stalls: dict[str, int] | None = None) -> str:
             top = max(cand, key=lambda k: (cand[k], k)) if cand else None
         return f"latency ({top})" if top else "latency"
     return f"{'memory' if unit in MEMORY_UNITS else 'compute'}:{unit}"
+
+
+def split_bound(label: str) -> tuple[str, str]:
+    """A :func:`bound` label as (class, unit): ``"memory:dram"`` -> ("memory", "dram"),
+    ``"latency (barrier)"`` -> ("latency", "latency")."""
+    if ":" in label:
+        cls, unit = label.split(":", 1)
+        return cls, unit
+    return "latency", "latency"

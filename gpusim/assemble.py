@@ -526,6 +526,15 @@ class MemSystem:
             self.l1_rdy[row, way, :] = 0
             self.l1_lru[row, way] = 1 << 40
 
+    def write_back_dirty(self) -> dict:
+        """Write every dirty L2 sector back to DRAM (the lines stay valid and clean) and return what was
+        written: ``{"sectors": n, "dram_bytes_written": bytes}``.  Takes no simulated time: it models the
+        data that leaves the L2 after the run's last kernel."""
+        d = self.l2_dirty[self.l2_tag >= 0]
+        sectors = int(sum(int(np.count_nonzero(d & (1 << q))) for q in range(4)))
+        self.l2_dirty[:] = 0
+        return {"sectors": sectors, "dram_bytes_written": sectors * int(self.mp[msys.M_SECTOR])}
+
     def settle(self) -> None:
         msys.settle(self.ms, self.l1_tag, self.l1_rdy, self.l2_rdy)
         msys.reset_refresh_phase(self.mp, self.ms)

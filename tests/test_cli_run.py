@@ -41,7 +41,8 @@ def test_run_writes_report_and_resolved_config(vecadd_run):
     assert k["warp_instructions"] == 32748          # every traced line, zero masks included
     assert k["thread_instructions"] == 982320
     assert rep["total_cycles"] == k["cycles"] + k["launch_latency_cycles"]
-    assert set(rep["sim"]) == {"wall_seconds", "simulated_cycles_per_second", "warp_instructions_per_second", "threads"}
+    assert set(rep["sim"]) == {"wall_seconds", "jit_seconds", "simulated_cycles_per_second",
+                               "warp_instructions_per_second", "threads"}
     assert k["control_bits"]["matched"] == 16        # kernel-1.sass beside the trace joins by PC
     assert (out / "config.resolved.yaml").read_text().strip()
     assert "cycles" in r.stdout and "report.json" in r.stdout

@@ -356,6 +356,10 @@ class MemoryConfig:
     # default: Accel-Sim SM86_RTX3070 (-gpgpu_n_mem 16 x -gpgpu_n_sub_partition_per_mchannel 2); GPU files override
     l2_slice_bytes_per_cycle: int = _f("data bandwidth of one L2 slice [B/clk of the SM clock]", 64)
     # specs: A100 SXM4 40GB/L2_read_bandwidth_spec = 5120 B/clk over 80 slices = 64 B/clk per slice
+    l2_writeback_at_end: bool = _f("write the L2's dirty sectors back to DRAM at the end of a run (counted in the "
+                                   "run's dram_bytes_written; outside every kernel's cycles)", True)
+    # a write-back L2 holds a kernel's output until evicted; the data reaches DRAM eventually, so a run's
+    # DRAM write total includes what is still dirty when it ends (issue #18: otherwise 0 for small runs)
     l2_slice_hash: SliceHash = _f("line address -> L2 slice and DRAM channel mapping: xor | linear", SliceHash.XOR)
     # stock Accel-Sim uses an IPOLY hash for the same purpose (MGC §6.4); ours is a simpler XOR fold
     dram_channels: int = _f("independent DRAM channels sharing dram_bandwidth equally", 16)

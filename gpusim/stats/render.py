@@ -378,6 +378,11 @@ def run_markdown(rep: Mapping, cfg: Mapping | None, images: Mapping[str, str]) -
     if sim.get("wall_seconds") is not None:
         out.append(f"| simulated in | {sim['wall_seconds']:.2f} s ({_n(sim.get('simulated_cycles_per_second'))} cycles/s, "
                    f"{_n(sim.get('warp_instructions_per_second'))} warp-inst/s) |")
+        if sim.get("jit_seconds"):
+            out.append(f"| Numba compile / cache load | {sim['jit_seconds']:.2f} s (not counted in the speed) |")
+    wb = rep.get("l2_writeback") or {}
+    if wb.get("sectors"):
+        out.append(f"| end-of-run L2 write-back | {_n(wb['dram_bytes_written'])} B of dirty sectors to DRAM |")
     mc = rep.get("memcpy") or []
     if mc:
         out.append(f"| host-to-device copies | {len(mc)} ({_n(sum(m.get('bytes', 0) for m in mc))} B) |")

@@ -53,6 +53,9 @@ class Report:
     kernels: list[KernelReport] = field(default_factory=list)
     memcpy: list[dict] = field(default_factory=list)
     sim: dict = field(default_factory=dict)
+    #: the end-of-run write-back of dirty L2 sectors (``memory.l2_writeback_at_end``): sectors and
+    #: dram_bytes_written, outside every kernel's cycles; the run's DRAM writes are the kernels' plus these
+    l2_writeback: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -80,9 +83,15 @@ class Report:
                          f"{l1:>6} {l2:>6} {dram:>5}  {_bound_text(k, top)}")
         sim = self.sim
         lines.append(f"total: {self.total_cycles:,} cycles ({len(self.kernels)} kernels, launch latency included)")
+        if self.l2_writeback.get("sectors"):
+            kb = sum(k.memory.get("dram_bytes_written", 0) for k in self.kernels)
+            lines.append(f"end of run: {self.l2_writeback['dram_bytes_written']:,} B of dirty L2 sectors written back "
+                         f"to DRAM (run total written {kb + self.l2_writeback['dram_bytes_written']:,} B)")
         if sim:
+            jit = sim.get("jit_seconds", 0.0)
+            note = f" (+ {jit:.2f} s compiling/loading the Numba core, not counted)" if jit >= 0.01 else ""
             lines.append(f"simulated in {sim['wall_seconds']:.2f} s: {sim['simulated_cycles_per_second']:,.0f} cycles/s, "
-                         f"{sim['warp_instructions_per_second']:,.0f} warp-inst/s")
+                         f"{sim['warp_instructions_per_second']:,.0f} warp-inst/s{note}")
         return "\n".join(lines)
 
 

@@ -428,3 +428,18 @@ def test_a_gpu_name_of_another_kind_says_which_flag_takes_it(name, message):
     with pytest.raises(ConfigError, match=re.escape(message)) as e:
         load_config(name)
     assert "GPU configs: a100-sxm4-80gb" in str(e.value) and "llama" not in str(e.value).split("GPU configs:")[1]
+
+
+def test_resolved_config_names_published_source_of_every_research_note():
+    """A resolved config is read by users who do not have the project's research notes: every
+    research/... reference in its sources must resolve to a published source shipped in
+    configs/cited-sources.csv (regenerate with configs/make_cited_sources.py when a config cites a new
+    row).  Deleting a row of that file makes this fail."""
+    from gpusim.config.sources import published_sources
+
+    for p in sorted((CONFIGS / "gpus").glob("*.yaml")):
+        cfg = load_config(p.stem)
+        text = dump_config(cfg)
+        assert "NOT IN configs/cited-sources.csv" not in text, p.name
+        for ref, src in published_sources(cfg.sources):
+            assert src, f"{p.name}: {ref} has no published source"

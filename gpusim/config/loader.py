@@ -760,4 +760,19 @@ def dump_config(cfg: GPUConfig) -> str:
         "# Load it again by path; the comment after a value names the file that set it, 'default' or '--set'.",
     ]
     body = [f"{t.ljust(width)}  # {c}" if c else t for t, c in rows]
-    return "\n".join(header + body) + "\n"
+    return "\n".join(header + body + _published_notes(data.get("sources") or [])) + "\n"
+
+
+def _published_notes(sources: list) -> list[str]:
+    """Comment lines naming the published source of every ``research/...`` note the ``sources`` cite
+    (the notes are the project's, not shipped; configs/cited-sources.csv is)."""
+    from gpusim.config.sources import published_sources
+
+    found = published_sources(sources)
+    if not found:
+        return []
+    out = ["", "# Published sources of the research notes cited above (the notes themselves are not shipped;",
+           "# configs/cited-sources.csv lists these):"]
+    for ref, src in found:
+        out.append(f"#   {ref}: {src if src else 'NOT IN configs/cited-sources.csv (run configs/make_cited_sources.py)'}")
+    return out

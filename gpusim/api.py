@@ -235,13 +235,17 @@ def listing_params(parsed) -> tuple[dict, dict]:
 def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel: str | None,
                      grid: tuple[int, int, int], block: tuple[int, int, int], args: list[str] = (),
                      registers: int = 0, shared_bytes: int = 0, overrides: list[str] | tuple[str, ...] = (),
-                     threads: int = 1, timeline: str | Path | None = None, timeline_window: str | None = None) -> Report:
+                     threads: int = 1, timeline: str | Path | None = None, timeline_window: str | None = None,
+                     save_trace: str | Path | None = None) -> Report:
     """Your own kernel without a GPU: walk function ``kernel`` of a SASS listing (cuobjdump -sass /
     nvdisasm, e.g. from ``nvcc -cubin`` + ``cuobjdump -sass``) functionally into a trace with the
     project's walker (:mod:`gpusim.llm.walker`) for the launch ``grid`` x ``block`` with ``args``
     (:func:`parse_listing_args`: pointers get zero-filled synthetic buffers), then simulate it like a
     recorded trace.  An opcode the walker cannot execute is a GpusimError naming it and its line.
-    ``registers`` (per thread) and ``shared_bytes`` (static) feed occupancy; 0 = not limiting."""
+    ``registers`` (per thread) and ``shared_bytes`` (static) feed occupancy; 0 = not limiting.
+    ``save_trace``: also write the walked trace as an Accel-Sim run in that folder (``kernelslist.g``,
+    ``kernel-1.traceg`` and the function's listing as ``kernel-1.sass``), readable by ``gpusim run``
+    and by Accel-Sim."""
     from gpusim.frontend.reader import intern_opcodes
     from gpusim.llm.walker import Launch, kernel_from_listing, trace_kernel
 
@@ -258,6 +262,14 @@ def simulate_listing(listing: str | Path, gpu: str | Path | GPUConfig, *, kernel
     t0 = time.perf_counter()
     kt = trace_kernel(kb, Launch(tuple(grid), tuple(block), params))
     intern_opcodes(kt)
+    if save_trace is not None:
+        from gpusim.frontend.writer import write_run
+
+        try:
+            write_run(kt, Path(save_trace), Path(listing).read_text(errors="replace")
+                      if Path(listing).suffix != ".cuasm" else None)
+        except OSError as e:
+            raise GpusimError(f"{save_trace}: cannot write the trace: {e.strerror}") from None
     memsys = assemble.MemSystem(cfg)
     run = assemble.pack(cfg, kt, kb.function, memsys=memsys, log=timeline is not None)
     with JitTimer() as jit:

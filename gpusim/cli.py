@@ -37,6 +37,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
     from gpusim.config import dump_config, load_config
 
     walk = [f for f, v in (("--kernel", a.kernel), ("--grid", a.grid), ("--block", a.block), ("--arg", a.arg),
+                           ("--save-trace", a.save_trace),
                            ("--regs", a.regs), ("--shared", a.shared)) if v]
     if a.trace is None and not walk:
         raise GpusimError("run: give a TRACE, or a listing to walk: --sass LISTING --kernel NAME --grid X,Y,Z "
@@ -53,7 +54,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
         rep = api.simulate_listing(a.sass, cfg, kernel=a.kernel, grid=_dim3(a.grid, "--grid"),
                                    block=_dim3(a.block, "--block"), args=a.arg or [], registers=a.regs or 0,
                                    shared_bytes=a.shared or 0, threads=a.threads, timeline=a.timeline,
-                                   timeline_window=a.timeline_window)
+                                   timeline_window=a.timeline_window, save_trace=a.save_trace)
     else:
         rep = api.simulate(a.trace, cfg, sass=a.sass, progress=progress, use_cache=not a.no_cache,
                            threads=a.threads, allow_partial=a.allow_partial, timeline=a.timeline,
@@ -284,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--regs", type=int, metavar="N", help="registers per thread of the walked kernel (cuobjdump "
                                                         "-res-usage), for occupancy; default: not limiting")
     r.add_argument("--shared", type=int, metavar="BYTES", help="static shared memory per CTA of the walked kernel")
+    r.add_argument("--save-trace", metavar="DIR", help="with --sass/--kernel: also write the walked trace as an "
+                   "Accel-Sim run (kernelslist.g, kernel-1.traceg, kernel-1.sass) in DIR")
     r.add_argument("--timeline", metavar="FILE", help="write a per-instruction Chrome-trace/Perfetto timeline "
                                                      "(open in ui.perfetto.dev; 'gpusim timeline FILE' prints it)")
     r.add_argument("--timeline-window", metavar="SPEC", help="warps in the timeline: ctas=A-B,warps=A-B,cycles=A-B "

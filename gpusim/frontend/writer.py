@@ -79,3 +79,41 @@ def write_traceg(kt: KernelTrace, path: Path, version: int | None = None) -> Non
             out.append("".join(_inst_line(kt, i, imm) + "\n" for i in range(a, b)))
         out.append("\n#END_TB\n")
     path.write_text("".join(out))
+
+
+def function_listing(listing_text: str, name: str) -> str | None:
+    """The part of a listing that holds function ``name``: an ``nvdisasm`` listing's preamble (its
+    ``.target`` lines) plus the function's ``.text.NAME`` section, or a ``cuobjdump -sass`` listing's
+    ``code for sm_XX`` line plus its ``Function : NAME`` block.  None when the listing lacks it."""
+    lines = listing_text.splitlines(keepends=True)
+    head, body, inside = [], [], False
+    for ln in lines:
+        s = ln.strip()
+        starts = s.startswith("//----") or s.startswith("Function :") or s.startswith(".section .text.")
+        if starts and s.startswith("//----") and ".text." in s:
+            inside = s.split(".text.", 1)[1].split()[0] == name
+        elif starts and s.startswith("Function :"):
+            inside = s.split(":", 1)[1].strip() == name
+        elif s.startswith("//----") or s.startswith("......"):
+            if inside and s.startswith("//----"):
+                inside = False
+        if inside:
+            body.append(ln)
+        elif not body and (s.startswith(".target") or s.startswith("code for") or s.startswith(".elftype")):
+            head.append(ln)
+    return "".join(head) + "\n" + "".join(body) if body else None
+
+
+def write_run(kt: KernelTrace, out_dir: Path, listing_text: str | None = None) -> Path:
+    """Write ``kt`` as a one-kernel Accel-Sim run: ``kernelslist.g`` + ``kernel-1.traceg`` (tracer-v5
+    grammar) and, given the listing it was walked from, ``kernel-1.sass`` with its function (so that
+    ``gpusim run OUT_DIR`` joins the control bits, and Accel-Sim reads the trace as it is)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    write_traceg(kt, out / "kernel-1.traceg", version=5)
+    (out / "kernelslist.g").write_text("kernel-1.traceg\n")
+    if listing_text is not None:
+        fn = function_listing(listing_text, kt.header.name)
+        if fn is not None:
+            (out / "kernel-1.sass").write_text(fn)
+    return out

@@ -1008,6 +1008,24 @@ def _sort_key(v: Any) -> tuple:
     return (1, 0.0, str(v))
 
 
+def _integer_axis(ax, xs: list) -> None:
+    """Ticks of a numeric x axis: at the swept values themselves when there are few of them, and never at
+    fractions of an integer parameter (no '1.5 banks')."""
+    from matplotlib.ticker import MaxNLocator
+
+    if len(xs) <= 12:
+        ax.set_xticks(list(xs), [f"{v:,}" if isinstance(v, int) else f"{v:g}" for v in xs])
+    elif all(isinstance(v, int) for v in xs):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
+def _tick_format():
+    """Plain numbers with thousands separators (no offset or '1e6' corner label)."""
+    from matplotlib.ticker import FuncFormatter
+
+    return FuncFormatter(lambda v, _: f"{v:,.0f}" if abs(v) >= 100 or v == int(v) else f"{v:g}")
+
+
 def plot_results(source: str | Path, x: str, y: str, hue: str | None = None, *, output: str | Path | None = None,
                  where: list[str] = (), agg: str = "mean", title: str | None = None) -> Path:
     """Draw ``y`` against ``x`` (one line or bar group per ``hue`` value) from a sweep table; returns the PNG path."""
@@ -1060,6 +1078,12 @@ def plot_results(source: str | Path, x: str, y: str, hue: str | None = None, *, 
                    edgecolor="black", linewidth=0.4, label=label)
     if not numeric_x:
         ax.set_xticks(range(len(xs)), [str(v) for v in xs])
+    else:
+        _integer_axis(ax, xs)
+    ys = [float(r[y]) for r in rows]
+    if min(ys) >= 0:        # from zero: a 10% change reads as 10%, not as the whole height of the plot
+        ax.set_ylim(bottom=0, top=max(ys) * 1.05 or 1)
+    ax.yaxis.set_major_formatter(_tick_format())
     ax.set_xlabel(x)
     ax.set_ylabel(f"{y} ({agg} of {many} rows)" if many > 1 else y)
     ax.set_title(title or f"{y} vs {x}" + (f" by {hue}" if hue else ""), fontsize=10)

@@ -290,3 +290,21 @@ def test_plot_writes_a_png_and_names_unknown_columns(tmp_path, repo_root):
     assert r.returncode == 2 and "did you mean 'sm.count'" in r.stderr and "Traceback" not in r.stderr
     r = run_cli("plot", str(out), "--x", "sm.count", "--y", "kernel", cwd=repo_root)
     assert r.returncode == 2 and "must be a numeric column" in r.stderr
+
+
+def test_plot_axis_of_an_integer_parameter_has_no_fractional_ticks():
+    """regfile.banks 1 and 2 must not be labelled 1.2, 1.4, ... banks (issue #18's misleading axis);
+    without _integer_axis matplotlib's default locator puts ticks at fractions."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gpusim.sweep import _integer_axis
+
+    fig, ax = plt.subplots()
+    ax.plot([1, 2], [5, 6])
+    _integer_axis(ax, [1, 2])
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
+    assert list(ax.get_xticks()) == [1, 2]
+    plt.close(fig)

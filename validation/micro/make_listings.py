@@ -98,11 +98,17 @@ R2.  A miss costs a bank-0 read and one more bubble.  Rule only: the paper gives
     # FMUL / FFMA same-bank bubbles over a run of 16 (§5.3: 1 bubble per FMUL, 2 per FFMA in one bank)
     for op, regs, tag in (("FMUL", "R10, R12", "fmul-same-bank"), ("FMUL", "R10, R13", "fmul-diff-bank"),
                           ("FFMA", "R10, R12, R14", "ffma-same-bank"), ("FFMA", "R10, R13, R15", "ffma-mixed-bank")):
-        write(f"rf-{tag}-x16", f"""
-MICRO'25 §5.3: 16 independent {op}s whose sources are {regs} ({tag.replace('-', ' ')}), one per cycle if the
+        for n in (8, 16):
+            write(f"rf-{tag}-x{n}", f"""
+MICRO'25 §5.3: {n} independent {op}s whose sources are {regs} ({tag.replace('-', ' ')}), one per cycle if the
 read ports allow.  Paper: FMUL with both sources in one bank = 1-cycle bubble, in different banks = none;
-FFMA with all three in one bank = 2-cycle bubble.
-""", [c(CLOCK.format(0), 1)] + [c(f"{op} R{41 + 2 * k}, {regs}", 1) for k in range(16)] + [c(CLOCK.format(2), 1)])
+FFMA with all three in one bank = 2-cycle bubble.  The x16 and x8 runs differ by 8 instructions in steady
+state: (delta x16 - delta x8) / 8 = the issue interval (1 + bubbles).
+""", [c(CLOCK.format(0), 1)] + [c(f"{op} R{41 + 2 * k}, {regs}", 1) for k in range(n)] + [c(CLOCK.format(2), 1)])
+    write("clock-pair", """
+Two clock reads back to back (the first with stall 1): the reads are 1 cycle apart.  The baseline that
+the other listings' deltas are taken against when the region's own issue slots must not count.
+""", [c(CLOCK.format(0), 1), c(CLOCK.format(2), 1)])
     # yield bit: one bubble when no other warp is ready
     for y in (False, True):
         write(f"yield-{'set' if y else 'clear'}", f"""

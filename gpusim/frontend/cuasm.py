@@ -59,9 +59,12 @@ def is_cuasm(text: str) -> bool:
     return _CTRL.search(text) is not None
 
 
-def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = None) -> str:
+def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = None,
+                       line_map: dict[int, int] | None = None) -> str:
     """Rewrite a .cuasm listing as cuobjdump-style text (``Function :`` blocks, ``/*PC*/`` lines and two
-    ``/* 0x.. */`` words).  SassError ``source:line: ...`` on a malformed control code."""
+    ``/* 0x.. */`` words).  SassError ``source:line: ...`` on a malformed control code.  ``line_map``, when
+    given, receives {line of the returned text: line of the .cuasm} for every instruction, so that errors
+    found later in the rewritten text can name the line the user wrote."""
     if arch is None:
         m = _EFLAGS.search(text)
         if m and 30 <= (int(m.group(1)) & 0xFF) <= 120:
@@ -105,6 +108,9 @@ def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = N
         except ValueError as e:
             raise SassError(f"{source}:{ln}: {e}") from None
         lo, hi = (int(hx.group(1), 16), int(hx.group(2), 16)) if hx else (0, ctrl_hi)
+        if line_map is not None:
+            line_map[len(out) + 1] = ln
+            line_map[len(out) + 2] = ln
         out.append(f"        /*{pc:04x}*/                   {instr} /* 0x{lo:016x} */")
         out.append(f"                                                          /* 0x{hi:016x} */")
         pc += 16

@@ -165,6 +165,14 @@ its address register may issue (the clock read here waits on the load's read cou
 the address register).  Reads 1 + WAR apart.
 """, pre + [c(CLOCK.format(20), 1), c(ld, 2, w="0", r="1"),
             c(f"CS2R R{2 if glob else 8}, SR_CLOCKLO", 1, wait="1"), c("NOP", 1, wait="0")])
+    # store WAR: the data register may be overwritten once the store has read it (read counter SB1)
+    for tag, st, glob in (("stg32-war", "STG.E [R2.64], R4", True), ("sts32-war", "STS [R8], R4", False)):
+        pre = ADDR if glob else [c("MOV R8, RZ", 6)]
+        write(f"mem-{tag}", f"""
+MICRO'25 Table 2 (§5.4): WAR latency of `{st}` = cycles from its issue until an instruction that overwrites
+its data register R4 may issue (the clock read waits on the store's read counter SB1 and writes R4).
+Reads 1 + WAR apart.
+""", pre + [c(CLOCK.format(20), 1), c(st, 2, r="1"), c("CS2R R4, SR_CLOCKLO", 1, wait="1")])
     # Table 1: memory queue depth and issue cadence per sub-core (10 independent L1-hit loads)
     write("memq-ldg-x10", """
 MICRO'25 Table 1 (§5.4): each active sub-core's warp issues 10 independent loads that hit (regular
@@ -203,13 +211,14 @@ published.
     # CGGTY across warps of one sub-core (Figure 4): 4 warps in sub-core 0 need 13 warps (0, 4, 8, 12)
     for tag, second in (("plain", c("FADD R11, R10, R13", 1)), ("stall4", c("FADD R11, R10, R13", 4)),
                         ("yield", c("FADD R11, R10, R13", 1, y=True))):
-        body = [c(CLOCK.format(20), 1), c("FADD R41, R10, R13", 1), second]
+        body = [c("BAR.SYNC.DEFER_BLOCKING 0x0", 6), c(CLOCK.format(20), 1), c("FADD R41, R10, R13", 1), second]
         body += [c(f"FADD R{43 + 2 * k}, R10, R13", 1) for k in range(30)] + [c(CLOCK.format(22), 1)]
         write(f"cggty-figure4-{tag}", f"""
 MICRO'25 Figure 4{'abc'[('plain', 'stall4', 'yield').index(tag)]} (§5.1.2): warps of one sub-core each run 32 independent instructions
 between two clock reads; {'all control bits zero' if tag == 'plain' else 'the 2nd instruction has stall 4' if tag == 'stall4' else 'the 2nd instruction has Yield'}.
-Run with 128 threads for 4 warps on 4 sub-cores (one each), or 512 for 4 warps per sub-core (warp w on
-sub-core w mod 4).  Paper: greedy then youngest; the 4-warp sub-core timeline takes ~128 cycles (a), ~130 (b), ~128 (c)
+Run with 512 threads: 4 warps per sub-core (warp w on sub-core w mod 4).  A CTA barrier first releases all
+warps in the same cycle with their instruction buffers full (the paper's code is not published; without
+it the model's fetch, which follows the issuing warp, leaves the other warps' buffers empty at the start).  Paper: greedy then youngest; the 4-warp sub-core timeline takes ~128 cycles (a), ~130 (b), ~128 (c)
 (read off the figure).
 """, body)
 

@@ -148,6 +148,7 @@ load (Table 2: LDS 32-bit regular address RAW 24).  No cycle count is published 
         "ldg128-raw": ("LDG.E.128 R4, [R2.64]", True),
         "lds32-raw": ("LDS R4, [R8]", False), "lds64-raw": ("LDS.64 R4, [R8]", False),
         "lds128-raw": ("LDS.128 R4, [R8]", False), "ldc32-raw": ("LDC R4, c[0x0][0x168]", False),
+        "ldc32-reg-raw": ("LDC R4, c[0x0][R8+0x168]", False),
     }
     for tag, (ld, glob) in loads.items():
         pre = WARM if glob else [c("MOV R8, RZ", 6)]
@@ -173,6 +174,14 @@ MICRO'25 Table 2 (§5.4): WAR latency of `{st}` = cycles from its issue until an
 its data register R4 may issue (the clock read waits on the store's read counter SB1 and writes R4).
 Reads 1 + WAR apart.
 """, pre + [c(CLOCK.format(20), 1), c(st, 2, r="1"), c("CS2R R4, SR_CLOCKLO", 1, wait="1")])
+    # L0 fixed-latency constant cache: a constant operand that misses holds the issue (79 cycles, HW102)
+    for tag, src in (("miss", "c[0x0][0x170]"), ("baseline", "R7")):
+        write(f"const-fl-{tag}", f"""
+MICRO'25 §5.1.1 / §5.4: the tag check of a fixed-latency instruction's constant operand happens at issue in
+the per-sub-core L0 FL constant cache; a miss holds the issue.  The paper preloads the address through LDC
+(which fills the separate L0 VL cache) and measures a 79-cycle issue delay (HW102).  {'The FADD reads ' + src + ': a miss.' if tag == 'miss' else 'Baseline: the same FADD with a register operand.'}
+""", [c("LDC R6, c[0x0][0x170]", 2, w="0"), c("NOP", 1, wait="0"), c(CLOCK.format(20), 1),
+      c(f"FADD R4, R5, {src}", 1), c(CLOCK.format(22), 1)])
     # Table 1: memory queue depth and issue cadence per sub-core (10 independent L1-hit loads)
     write("memq-ldg-x10", """
 MICRO'25 Table 1 (§5.4): each active sub-core's warp issues 10 independent loads that hit (regular

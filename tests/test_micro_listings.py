@@ -139,6 +139,19 @@ def test_war_release_is_table2(a6000, name, war):
     assert delta(a6000, f"mem-{name}") - 1 == war
 
 
+@pytest.mark.xfail(strict=True, reason="model: a uniform address saves address_cycles_regular - address_cycles_uniform "
+                                       "= 2 cycles on global RAW (Table 2: 3) and nothing on shared RAW (Table 2: 1)")
+@pytest.mark.parametrize("name,latency", [("ldg32-uniform-raw", 29), ("ldg128-uniform-raw", 35),
+                                          ("lds32-uniform-raw", 23), ("lds128-uniform-raw", 25)])
+def test_uniform_address_load_latency_is_table2(a6000, name, latency):
+    assert delta(a6000, f"mem-{name}") - 1 == latency
+
+
+@pytest.mark.xfail(strict=True, reason="model: WAR released one cycle before Table 2 (uniform address, 9)")
+def test_uniform_address_war_release_is_table2(a6000):
+    assert delta(a6000, "mem-ldg32-uniform-war") - 1 == 9
+
+
 @pytest.mark.xfail(strict=True, reason="model: every LDC takes the 2-cycle address path while const_latency "
                                        "(HW099, immediate address) is converted with the regular one; the register "
                                        "address of LDC c[0x0][Rn] is not seen (a 'const' operand)")

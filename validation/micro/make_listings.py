@@ -157,6 +157,23 @@ MICRO'25 Table 2 (§5.4): RAW/WAW latency of `{ld}` = cycles from its issue to t
 consumer (here: a clock read waiting on its write counter SB0).  The read before the load has stall 1,
 so the reads are 1 + latency apart.{' A warm-up load of the same line (waited for) makes the timed load an L1 hit.' if glob else ''}
 """, pre + [c(CLOCK.format(20), 1), c(ld, 2, w="0"), c(CLOCK.format(22), 1, wait="0")])
+    # uniform-register addresses (one address per warp): Table 2's uniform rows
+    UADDR = [c("ULDC.64 UR4, c[0x0][0x160]", 2)]
+    UWARM = UADDR + [c("LDG.E R30, [UR4.64]", 2, w="5"), c("NOP", 1, wait="5")]
+    for tag, ld, glob in (("ldg32-uniform-raw", "LDG.E R4, [UR4.64]", True),
+                          ("ldg128-uniform-raw", "LDG.E.128 R4, [UR4.64]", True),
+                          ("lds32-uniform-raw", "LDS R4, [UR5]", False), ("lds128-uniform-raw", "LDS.128 R4, [UR5]", False)):
+        pre = UWARM if glob else [c("UMOV UR5, URZ", 6)]
+        write(f"mem-{tag}", f"""
+MICRO'25 Table 2 (§5.4): RAW/WAW latency of `{ld}` (uniform-register address: one address per warp) =
+cycles from its issue to the earliest issue of a consumer (a clock read waiting on SB0).  Reads 1 + latency
+apart.{' A warm-up load of the same line (waited for) makes the timed load an L1 hit.' if glob else ''}
+""", pre + [c(CLOCK.format(20), 1), c(ld, 2, w="0"), c(CLOCK.format(22), 1, wait="0")])
+    write("mem-ldg32-uniform-war", """
+MICRO'25 Table 2 (§5.4): WAR latency of `LDG.E R4, [UR4.64]` (uniform address): the clock read into UR4
+(S2UR) waits on the load's read counter SB1.  Reads 1 + WAR apart.
+""", UWARM + [c(CLOCK.format(20), 1), c("LDG.E R4, [UR4.64]", 2, w="0", r="1"),
+              c("S2UR UR4, SR_CLOCKLO", 1, wait="1"), c("NOP", 1, wait="0")])
     # WAR latency: an instruction overwriting the load's address register waits on the read counter
     for tag, ld, glob in (("ldg32-war", "LDG.E R4, [R2.64]", True), ("lds32-war", "LDS R4, [R8]", False)):
         pre = WARM if glob else [c("MOV R8, RZ", 6)]

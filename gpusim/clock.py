@@ -83,6 +83,13 @@ def clock_reads(listing: str | Path, gpu, *, threads: int, kernel: str | None = 
     with tempfile.TemporaryDirectory() as td:
         lp = listing_file(src, Path(td), arch, line_map)
         try:
+            if kernel is None:
+                # the first function of the listing (file order), as the help says; a listing of several
+                # kernels (a whole cubin's dump) is run without naming one
+                from gpusim.frontend.sass import parse_sass_listing
+
+                names = list(parse_sass_listing(lp).functions)
+                kernel = names[0] if len(names) > 1 else None
             kb = kernel_from_listing(lp, kernel, [(n, t) for n, t, _ in parsed], arch=arch)
             params, _ = listing_params(parsed)
             kt = trace_kernel(kb, Launch((1, 1, 1), (int(threads), 1, 1), params))

@@ -206,3 +206,18 @@ def test_an_opcode_the_walker_cannot_execute_is_one_exit2_error_naming_opcode_an
                                        "(README 'Not yet: constant caches'); HW102 measures 79 cycles on a miss")
 def test_a_constant_operand_missing_the_l0_fl_cache_delays_issue_79_cycles(a6000):
     assert delta(a6000, "const-fl-miss") - delta(a6000, "const-fl-baseline") == 79
+
+
+def test_a_listing_of_several_kernels_runs_the_first_and_names_cuasm_lines(tmp_path, capsys):
+    """The help's rule: without --kernel the first function of the listing runs (a whole cubin's dump)."""
+    from gpusim.cli import main
+
+    one = (MICRO / "clock-pair.cuasm").read_text()
+    p = tmp_path / "two.cuasm"
+    p.write_text(one + one.replace(".global clock_pair", ".global second_kernel").replace(
+        "CS2R R2, SR_CLOCKLO ;", "NOP ;\n    [B------:R-:W-:-:S01]   CS2R R2, SR_CLOCKLO ;"))
+    assert main(["clock", str(p), "--gpu", "rtx-a6000", "--threads", "32", "--json"]) == 0
+    import json
+
+    r = json.loads(capsys.readouterr().out)
+    assert r["kernel"] == "clock_pair" and r["warps"][0]["clock_reads"][1] - r["warps"][0]["clock_reads"][0] == 1

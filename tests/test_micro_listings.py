@@ -221,3 +221,42 @@ def test_a_listing_of_several_kernels_runs_the_first_and_names_cuasm_lines(tmp_p
 
     r = json.loads(capsys.readouterr().out)
     assert r["kernel"] == "clock_pair" and r["warps"][0]["clock_reads"][1] - r["warps"][0]["clock_reads"][0] == 1
+
+
+# ---------------------------------------------------------------- the suite's 'clock' workload kind
+
+def _suite(tmp_path, workload: str) -> Path:
+    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
+                                      "R1,RTX A6000,Listing 1 delta,7,cycles,test row,made up for the test\n")
+    p = tmp_path / "suite.yaml"
+    p.write_text(f"suite: t\ngpu: rtx-a6000\nreferences: [ref.csv]\ncases:\n  - id: a\n    reference: R1\n"
+                 f"    workload: {workload}\n")
+    return p
+
+
+@pytest.mark.parametrize("workload,where,msg", [
+    ("{clock: {listing: validation/micro/nope.cuasm}}", "cases[0].workload.clock.listing", "no such listing"),
+    ("{clock: {listing: validation/micro/clock-pair.cuasm, delta: [1, 1]}}", "cases[0].workload.clock.delta",
+     "two different clock-read indices"),
+    ("{clock: {listing: validation/micro/clock-pair.cuasm, warp: 2}}", "cases[0].workload.clock.warp",
+     "not in a CTA of 32 threads"),
+    ("{clock: {listing: validation/micro/clock-pair.cuasm, threds: 32}}", "cases[0].workload.clock.threds",
+     "did you mean 'threads'"),
+])
+def test_a_bad_clock_workload_is_refused_before_simulating_with_file_line_and_key(tmp_path, workload, where, msg):
+    from gpusim import validate as v
+    from gpusim.sweep import SweepError
+
+    with pytest.raises(SweepError) as e:
+        v.load_suites([_suite(tmp_path, workload)])
+    assert "suite.yaml:7" in str(e.value) and where in str(e.value) and msg in str(e.value), str(e.value)
+
+
+def test_a_clock_case_is_the_listing_delta_minus_its_baseline(tmp_path):
+    """{listing, baseline}: Listing 1 (R18, R20) minus its odd/odd twin = the two read-port bubbles."""
+    from gpusim import validate as v
+
+    p = _suite(tmp_path, "{clock: {listing: validation/micro/rf-listing1-even-even.cuasm, "
+                         "baseline: validation/micro/rf-listing1-odd-odd.cuasm, offset: 5}}")
+    r = v.run_validation(v.load_suites([p]), progress=False)["cases"][0]
+    assert r["status"] == "ok" and r["simulated"] == pytest.approx(7) and [x["delta"] for x in r["runs"]] == [7, 5]

@@ -341,7 +341,7 @@ def _cited_in(path: Path) -> dict[str, list[str]]:
 #: ``MICRO'25 Table 2``).  A reference row carrying such an anchor (in its conditions or source column)
 #: records a measurement of that section / artefact, so a model source citing it takes numbers from the
 #: same measurement.
-_MGC_SECTIONS = re.compile(r"\bMGC((?:[\s,/and]*§\s*\d+(?:\.\d+)*)+)")
+_MGC_SECTIONS = re.compile(r"\bMGC((?:\s*(?:,|/|and)?\s*§\s*\d+(?:\.\d+)*)+)")
 _SECTION_NUM = re.compile(r"§\s*(\d+(?:\.\d+)*)")
 _PAPER_ARTEFACT = re.compile(r"\b(?:MGC|MICRO'25)\b[^;\n]{0,80}?\b(Table|Figure|Listing)\s+(\d+)")
 

@@ -260,3 +260,25 @@ def test_a_clock_case_is_the_listing_delta_minus_its_baseline(tmp_path):
                          "baseline: validation/micro/rf-listing1-odd-odd.cuasm, offset: 5}}")
     r = v.run_validation(v.load_suites([p]), progress=False)["cases"][0]
     assert r["status"] == "ok" and r["simulated"] == pytest.approx(7) and [x["delta"] for x in r["runs"]] == [7, 5]
+
+
+def test_a_row_recording_a_paper_section_is_calibration_where_the_model_cites_that_section():
+    """Role rule: a reference row naming the digest section (MGC §x.y) or the paper table/listing it records
+    is cited where a model source cites that section, an enclosing one, or the artefact; a sibling
+    section or an uncited listing leaves it a prediction."""
+    from gpusim import validate as v
+
+    def ref(cond, src="made up"):
+        return v.Reference("X1", "g", "m", 1.0, "cycles", cond, src, "f:1")
+
+    cited = {}
+    for n, line in enumerate(["Allocate (MGC §2.4, §4): ports", "queue (MGC §6.2 Table 1)",
+                              "latency (MICRO'25 Table 2, regular)"], 1):
+        for k in v._paper_anchors(line):
+            cited.setdefault(k, []).append(f"m.py:{n}")
+    assert v._anchor_citations(ref("digest MGC §4.2"), cited) == ["m.py:1 (MGC §4)"]
+    assert v._anchor_citations(ref("digest MGC §2.4"), cited) == ["m.py:1 (MGC §2.4)"]
+    assert v._anchor_citations(ref("digest MGC §2.2"), cited) == []
+    assert v._anchor_citations(ref("x", "Huerta et al., MICRO'25 (arXiv), Table 2; text"), cited) == \
+        ["m.py:3 (MICRO'25 Table 2)"]
+    assert v._anchor_citations(ref("x", "Huerta et al., MICRO'25 (arXiv), Sec. 3, Listing 1"), cited) == []

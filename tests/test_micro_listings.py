@@ -282,3 +282,23 @@ def test_a_row_recording_a_paper_section_is_calibration_where_the_model_cites_th
     assert v._anchor_citations(ref("x", "Huerta et al., MICRO'25 (arXiv), Table 2; text"), cited) == \
         ["m.py:3 (MICRO'25 Table 2)"]
     assert v._anchor_citations(ref("x", "Huerta et al., MICRO'25 (arXiv), Sec. 3, Listing 1"), cited) == []
+
+
+def test_a_loop_with_a_branch_label_runs_its_trip_count(tmp_path):
+    """CuAssembler labels (.L_x_0:) are kept so `(.L_x_0) branch operands resolve: 4 trips of FFMA (4) +
+    IADD3 (4) + ISETP (13) + BRA (5) between the reads = 1 + 4 x 26 cycles."""
+    p = tmp_path / "loop.cuasm"
+    p.write_text("// sm_86\n.global loopk\n"
+                 "    [B------:R-:W-:-:S01]   MOV R0, 0x4 ;\n"
+                 "    [B------:R-:W-:-:S01]   CS2R R2, SR_CLOCKLO ;\n"
+                 ".L_x_0:\n"
+                 "    [B------:R-:W-:-:S04]   FFMA R4, R4, R4, R4 ;\n"
+                 "    [B------:R-:W-:Y:S04]   IADD3 R0, R0, -0x1, RZ ;\n"
+                 "    [B------:R-:W-:Y:S13]   ISETP.NE.AND P0, PT, R0, RZ, PT ;\n"
+                 "    [B------:R-:W-:-:S05]   @P0 BRA `(.L_x_0) ;\n"
+                 "    [B------:R-:W-:-:S01]   CS2R R6, SR_CLOCKLO ;\n"
+                 "    [B------:R-:W-:-:S05]   EXIT ;\n"
+                 ".L_x_1:\n"
+                 "    [B------:R-:W-:Y:S00]   BRA `(.L_x_1);\n")
+    r = clock_reads(p, load_config("rtx-a6000"), threads=32)["warps"][0]["clock_reads"]
+    assert r[1] - r[0] == 1 + 4 * 26

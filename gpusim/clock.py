@@ -28,7 +28,9 @@ DEFAULT_POINTER_PARAMS = 16
 DEFAULT_BUFFER = "1MiB"
 
 
-def listing_file(path: Path, tmp: Path, arch: str | None) -> Path:
+def listing_file(path: Path, tmp: Path, arch: str | None, line_map: dict[int, int] | None = None) -> Path:
+    """The cuobjdump-style listing to read: ``path`` itself, or a CuAssembler file rewritten under ``tmp``
+    (``line_map`` then receives {rewritten line: .cuasm line})."""
     from gpusim.frontend.cuasm import cuasm_to_sass_text, is_cuasm
 
     try:
@@ -37,9 +39,27 @@ def listing_file(path: Path, tmp: Path, arch: str | None) -> Path:
         raise GpusimError(f"{path}: cannot read the listing: {e.strerror}") from None
     if path.suffix == ".cuasm" or is_cuasm(text):
         out = tmp / (path.stem + ".sass")
-        out.write_text(cuasm_to_sass_text(text, str(path), arch))
+        out.write_text(cuasm_to_sass_text(text, str(path), arch, line_map))
         return out
     return path
+
+
+def _user_location(e: GpusimError, rewritten: Path, source: Path, line_map: dict[int, int]) -> GpusimError:
+    """``e`` with the rewritten listing's path:line replaced by the user's file and line."""
+    import re
+
+    msg = str(e)
+    if str(rewritten) not in msg:
+        return e
+
+    def sub(m):
+        n = line_map.get(int(m.group(1))) if m.group(1) else None
+        return f"{source}:{n}" if n else str(source)
+
+    new = re.sub(re.escape(str(rewritten)) + r"(?::(\d+))?", sub, msg)
+    err = type(e).__new__(type(e))
+    err.args = (new,)
+    return err
 
 
 def clock_reads(listing: str | Path, gpu, *, threads: int, kernel: str | None = None, args: list[str] = (),
@@ -59,11 +79,23 @@ def clock_reads(listing: str | Path, gpu, *, threads: int, kernel: str | None = 
     parsed = parse_listing_args(list(args)) if args else \
         parse_listing_args([f"p{i}=ptr:{DEFAULT_BUFFER}" for i in range(DEFAULT_POINTER_PARAMS)])
     src = Path(listing)
+    line_map: dict[int, int] = {}
     with tempfile.TemporaryDirectory() as td:
-        lp = listing_file(src, Path(td), arch)
-        kb = kernel_from_listing(lp, kernel, [(n, t) for n, t, _ in parsed], arch=arch)
-    params, _ = listing_params(parsed)
-    kt = trace_kernel(kb, Launch((1, 1, 1), (int(threads), 1, 1), params))
+        lp = listing_file(src, Path(td), arch, line_map)
+        try:
+            if kernel is None:
+                # the first function of the listing (file order), as the help says; a listing of several
+                # kernels (a whole cubin's dump) is run without naming one
+                from gpusim.frontend.sass import parse_sass_listing
+
+                names = list(parse_sass_listing(lp).functions)
+                kernel = names[0] if len(names) > 1 else None
+            kb = kernel_from_listing(lp, kernel, [(n, t) for n, t, _ in parsed], arch=arch)
+            params, _ = listing_params(parsed)
+            kt = trace_kernel(kb, Launch((1, 1, 1), (int(threads), 1, 1), params))
+        except GpusimError as e:
+            # errors found in the rewritten text name the line of the file the user wrote
+            raise _user_location(e, lp, src, line_map) from None
     intern_opcodes(kt)
     fn = kb.function
     run = assemble.pack(cfg, kt, fn, log=True)

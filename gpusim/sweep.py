@@ -396,11 +396,112 @@ class LlmRequestsWorkload:
         return [{"kernel": "(requests)", **{k: v for k, v in rep.items() if k != "steps"}}], rep
 
 
+@dataclasses.dataclass(frozen=True)
+class ClockWorkload:
+    """A microbenchmark listing run as it is by ``gpusim clock`` (:mod:`gpusim.clock`): one CTA of
+    ``threads`` threads, the result is the difference of two clock reads of one warp, in cycles::
+
+        {clock: {listing: validation/micro/x.cuasm, threads: 32, warp: 0, delta: [0, 1],
+                 baseline: validation/micro/y.cuasm, per: 8, offset: -1}}
+
+    ``delta: [i, j]`` = read j - read i of warp ``warp`` (its i-th and j-th clock reads, from 0).
+    Optional, each stated in the suite next to its reason: ``baseline`` (another listing whose same
+    delta is subtracted: an A/B pair differing in the one property under test), ``per`` (divide by the
+    number of repetitions in the region) and ``offset`` (cycles added after that, e.g. -1 for the
+    issue slot of a first read that issues one cycle before the instruction timed)."""
+
+    listing: str            # absolute
+    name: str
+    threads: int = 32
+    warp: int = 0
+    delta: tuple = (0, 1)
+    baseline: str | None = None
+    per: int = 1
+    offset: int = 0
+    fingerprint: str = ""   # the listings' bytes: an edited listing is a new point
+    kind: str = "clock"
+
+    _KEYS = ("listing", "threads", "warp", "delta", "baseline", "per", "offset")
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path) -> "ClockWorkload":
+        check_keys(extra, ("name",), lines, kp)
+        kc = (*kp, "clock")
+        if not isinstance(value, Mapping):
+            raise lines.error(kc, "expected {listing, threads, warp, delta[, baseline, per, offset]}")
+        check_keys(value, cls._KEYS, lines, kc, required=("listing",))
+        paths = {}
+        for key in ("listing", "baseline"):
+            if key not in value:
+                continue
+            v = value[key]
+            if not isinstance(v, str) or not v.strip():
+                raise lines.error((*kc, key), f"expected a listing path, got {v!r}")
+            p = resolve_path(v, base_dir)
+            if p is None or not p.is_file():
+                raise lines.error((*kc, key), f"no such listing: {v} (looked in {base_dir}, the current folder "
+                                              f"and {REPO_ROOT})")
+            paths[key] = p
+        ints = {}
+        for key, lo, hi, default in (("threads", 1, 1024, 32), ("warp", 0, 31, 0), ("per", 1, 1 << 20, 1),
+                                     ("offset", -(1 << 20), 1 << 20, 0)):
+            v = value.get(key, default)
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise lines.error((*kc, key), f"expected an integer in [{lo}, {hi}], got {v!r}")
+            ints[key] = v
+        if ints["warp"] * 32 >= ints["threads"]:
+            raise lines.error((*kc, "warp"), f"warp {ints['warp']} is not in a CTA of {ints['threads']} threads")
+        d = value.get("delta", [0, 1])
+        if not (isinstance(d, list) and len(d) == 2 and all(isinstance(x, int) and not isinstance(x, bool)
+                                                            and x >= 0 for x in d) and d[0] != d[1]):
+            raise lines.error((*kc, "delta"), f"expected [i, j]: two different clock-read indices (from 0), got {d!r}")
+        h = hashlib.blake2b(digest_size=8)
+        for p in paths.values():
+            h.update(p.read_bytes())
+        name = extra.get("name") or Path(str(value["listing"])).stem
+        return cls(listing=str(paths["listing"]), name=str(name), threads=ints["threads"], warp=ints["warp"],
+                   delta=(d[0], d[1]), baseline=str(paths["baseline"]) if "baseline" in paths else None,
+                   per=ints["per"], offset=ints["offset"], fingerprint=h.hexdigest())
+
+    def describe(self) -> dict:
+        return {"kind": "clock", "name": self.name, "listing": self.listing, "threads": self.threads,
+                "warp": self.warp, "delta": list(self.delta), "baseline": self.baseline, "per": self.per,
+                "offset": self.offset}
+
+    def _delta(self, listing: str, cfg) -> tuple[int, dict]:
+        from gpusim.clock import clock_reads
+
+        r = clock_reads(listing, cfg, threads=self.threads)
+        w = next((x for x in r["warps"] if x["warp"] == self.warp), None)
+        reads = w["clock_reads"] if w else []
+        i, j = self.delta
+        if max(i, j) >= len(reads):
+            raise GpusimError(f"{listing}: warp {self.warp} makes {len(reads)} clock read(s); delta {list(self.delta)} "
+                              f"needs read {max(i, j)}")
+        return reads[j] - reads[i], {"listing": listing, "clock_reads": reads, "delta": reads[j] - reads[i]}
+
+    def measure(self, cfg) -> tuple[float, list[dict]]:
+        """(result in cycles, [run of the listing, run of the baseline])."""
+        d, run = self._delta(self.listing, cfg)
+        runs = [run]
+        if self.baseline:
+            b, brun = self._delta(self.baseline, cfg)
+            runs.append(brun)
+            d -= b
+        return d / self.per + self.offset, runs
+
+    def run(self, cfg) -> tuple[list[dict], dict]:
+        value, runs = self.measure(cfg)
+        rep = {"cycles": value, "runs": runs}
+        return [{"kernel": self.name, "clock.cycles": value}], rep
+
+
 WORKLOAD_KINDS: dict[str, Callable[..., Any]] = {
     "trace": TraceWorkload.parse,
     "microbench": MicrobenchWorkload.parse,
     "llm_op": LlmOpWorkload.parse,
     "llm_requests": LlmRequestsWorkload.parse,
+    "clock": ClockWorkload.parse,
 }
 _PLANNED_KINDS = {"llm": "LLM serving steps (not available yet)"}
 
@@ -437,6 +538,8 @@ def workload_from_dict(d: Mapping):
         return LlmRequestsWorkload(**{k: v for k, v in d.items() if k != "kind"})
     if d["kind"] == "llm_op":
         return LlmOpWorkload(op=d["op"], name=d["name"], sample=d.get("sample"))
+    if d["kind"] == "clock":
+        return ClockWorkload(**{k: (tuple(v) if k == "delta" else v) for k, v in d.items() if k != "kind"})
     raise GpusimError(f"unknown workload kind {d['kind']!r}")  # pragma: no cover - journal written by us
 
 
@@ -628,6 +731,8 @@ def _workload_identity(w) -> dict:
     d = w.describe()
     if d["kind"] == "trace":
         return {"kind": "trace", "path": d["path"], "fingerprint": w.fingerprint}
+    if d["kind"] == "clock":
+        return {**d, "fingerprint": w.fingerprint}
     return {"kind": d["kind"], "bench": d.get("bench"), "params": d.get("params")}
 
 

@@ -281,6 +281,8 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
         return LLM_OP_UNITS
     if getattr(case_wl, "kind", "") == "llm_requests":
         return ("token/s", "s")
+    if getattr(case_wl, "kind", "") == "clock":
+        return ("cycles",)
     if work is not None:
         return (f"{work[1]}/clk",)
     return ("cycles",)
@@ -328,7 +330,46 @@ def _cited_in(path: Path) -> dict[str, list[str]]:
             hi = int(m.group(3)) if m.group(3) else lo
             for k in range(lo, max(lo, hi) + 1):
                 out.setdefault(f"HW{k:03d}", []).append(f"{shown}:{n}")
+        for key in _paper_anchors(line):
+            out.setdefault(key, []).append(f"{shown}:{n}")
     return out
+
+
+#: citations of the MICRO'25 paper ("Dissecting and Modeling the Architecture of Modern GPU Cores") that
+#: are not hardware-row ids: a section of its digest (research/modern-gpu-cores.md, cited as ``MGC §x.y``,
+#: several as ``MGC §2.4, §4``) and a table, figure or listing of the paper (``MGC §6.2 Table 1``,
+#: ``MICRO'25 Table 2``).  A reference row carrying such an anchor (in its conditions or source column)
+#: records a measurement of that section / artefact, so a model source citing it takes numbers from the
+#: same measurement.
+_MGC_SECTIONS = re.compile(r"\bMGC((?:\s*(?:,|/|and)?\s*§\s*\d+(?:\.\d+)*)+)")
+_SECTION_NUM = re.compile(r"§\s*(\d+(?:\.\d+)*)")
+_PAPER_ARTEFACT = re.compile(r"\b(?:MGC|MICRO'25)\b[^;\n]{0,80}?\b(Table|Figure|Listing)\s+(\d+)")
+
+
+def _paper_anchors(text: str) -> list[str]:
+    """``'MGC §x.y'`` and ``"MICRO'25 Table n"`` keys of the paper citations in ``text``."""
+    keys = []
+    for m in _MGC_SECTIONS.finditer(text):
+        keys += [f"MGC §{x}" for x in _SECTION_NUM.findall(m.group(1))]
+    keys += [f"MICRO'25 {m.group(1)} {m.group(2)}" for m in _PAPER_ARTEFACT.finditer(text)]
+    return keys
+
+
+def _anchor_citations(ref: "Reference", cited: dict[str, list[str]]) -> list[str]:
+    """Where the model cites the paper section or artefact a reference row records.  A citation of a
+    section covers its subsections (``MGC §1`` covers a row of ``MGC §1.2``)."""
+    where: list[str] = []
+    for key in dict.fromkeys(_paper_anchors(f"{ref.conditions}; {ref.source}")):
+        if key.startswith("MGC §"):
+            sec = key[len("MGC §"):]
+            for ck, locs in cited.items():
+                if ck.startswith("MGC §"):
+                    c = ck[len("MGC §"):]
+                    if sec == c or sec.startswith(c + "."):
+                        where += [f"{w} ({ck})" for w in locs]
+        else:
+            where += [f"{w} ({key})" for w in cited.get(key, [])]
+    return where
 
 
 _SOURCE_CACHE: dict[Path, dict[str, list[str]]] = {}
@@ -385,6 +426,7 @@ def _role(ref: Reference, refs: dict[str, Reference], cited: dict[str, list[str]
     where: list[str] = []
     for rid in (ref.id, *_same_measurement(ref, refs)):
         where += [f"{w} ({rid})" if rid != ref.id else w for w in cited.get(rid, [])]
+    where += [w for w in _anchor_citations(ref, cited) if w not in where]
     return tuple(where)
 
 
@@ -445,7 +487,7 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
         metric = c.get("metric", "kernel_cycles")
         if metric not in _METRICS:
             raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
-        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests"):
+        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "clock"):
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
         if "work" in c:
@@ -536,6 +578,10 @@ def _run_case(case: Case) -> dict:
             rep = case.workload.report(cfg)
             natives = [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")]
             out["runs"] = [rep]
+        elif case.workload.kind == "clock":
+            value, runs = case.workload.measure(cfg)
+            natives = [(float(value), "cycles")]
+            out["runs"] = runs
         elif case.workload.kind == "llm_op":
             rep = case.workload.report(cfg)
             o = rep["operators"][0]

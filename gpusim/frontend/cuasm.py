@@ -15,8 +15,10 @@ as they are (the control bits in them are then authoritative); a hand-written li
 a high word whose control field is the bracket's (the opcode bits are left 0: gpusim reads the
 instruction from its text).  A line's byte offset comes from its ``Lxxxxx:`` label, or
 follows the previous instruction by 16 bytes.  Functions start at ``.text.NAME`` section headers
-(or ``.global NAME`` / ``NAME:`` lines of hand-written files); the architecture comes from the ELF
-``e_flags`` comment, a ``sm_NN`` in the file, or ``arch``.
+(or ``.global NAME`` / ``NAME:`` lines of hand-written files: a ``NAME:`` line starts a function when
+NAME was declared or no function has started yet); other ``label:`` lines (``.L_x_0:``, ``loop:``)
+are branch labels, kept so that `` `(label) `` branch operands resolve.  The architecture comes from
+the ELF ``e_flags`` comment, a ``sm_NN`` in the file, or ``arch``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,8 @@ from gpusim.errors import SassError
 _CTRL = re.compile(r"\[(?:(?P<reuse>[-R]{4}):)?B(?P<wait>[-0-5]{6}):R(?P<r>[-0-5]):W(?P<w>[-0-5]):(?P<y>[-Y]):S(?P<s>\d{1,2})\]")
 _LABEL_PC = re.compile(r"^\s*L([0-9a-fA-F]+)\s*:")
 _TEXT_SECTION = re.compile(r'"Name"\s*:\s*"\.text\.([^"]+)"|^#\s*section\s+\.text\.(\S+)')
-_GLOBAL = re.compile(r"^\s*\.global\s+(\S+)|^\s*([A-Za-z_$][\w$]*)\s*:\s*$")
+_GLOBAL = re.compile(r"^\s*\.global\s+(\S+)")
+_LABEL_DEF = re.compile(r"^\s*([A-Za-z_.$][\w.$]*)\s*:\s*$")
 _HEX = re.compile(r"/\*\s*0x([0-9a-fA-F]{1,16})\s*[;,]\s*0x([0-9a-fA-F]{1,16})\s*\*/")
 _EFLAGS = re.compile(r"e_flags\s*:\s*(\d+)")
 _SM = re.compile(r"\bsm_(\d{2,3}[a-z]?)\b")
@@ -59,9 +62,12 @@ def is_cuasm(text: str) -> bool:
     return _CTRL.search(text) is not None
 
 
-def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = None) -> str:
+def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = None,
+                       line_map: dict[int, int] | None = None) -> str:
     """Rewrite a .cuasm listing as cuobjdump-style text (``Function :`` blocks, ``/*PC*/`` lines and two
-    ``/* 0x.. */`` words).  SassError ``source:line: ...`` on a malformed control code."""
+    ``/* 0x.. */`` words).  SassError ``source:line: ...`` on a malformed control code.  ``line_map``, when
+    given, receives {line of the returned text: line of the .cuasm} for every instruction, so that errors
+    found later in the rewritten text can name the line the user wrote."""
     if arch is None:
         m = _EFLAGS.search(text)
         if m and 30 <= (int(m.group(1)) & 0xFF) <= 120:
@@ -75,10 +81,13 @@ def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = N
     name = None
     pc = 0
     started = False
+    declared: set[str] = set()      # .global / .text. names: a "NAME:" line of one of them starts that function
+    labels: list[str] = []          # branch labels seen before the function's first instruction
     for ln, line in enumerate(text.splitlines(), 1):
         sec = _TEXT_SECTION.search(line)
         if sec:
-            name, pc, started = sec.group(1) or sec.group(2), 0, False
+            name, pc, started, labels = sec.group(1) or sec.group(2), 0, False, []
+            declared.add(name)
             continue
         cm = _CTRL.search(line)
         if cm is None:
@@ -86,11 +95,31 @@ def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = N
                 raise SassError(f"{source}:{ln}: malformed control code (expected [reuse:Bwait:Rr:Ww:Y:Sstall], "
                                 f"e.g. [B------:R-:W-:-:S04])")
             g = _GLOBAL.match(line)
-            if g and not _LABEL_PC.match(line):
-                name, pc, started = g.group(1) or g.group(2), 0, False
+            lab = _LABEL_DEF.match(line)
+            if g:
+                if g.group(1) != name:
+                    name, pc, started, labels = g.group(1), 0, False, []
+                declared.add(g.group(1))
+            elif lab and not _LABEL_PC.match(line):
+                label = lab.group(1)
+                if label == name:
+                    continue
+                if not label.startswith(".") and (label in declared or (name is None and not started)):
+                    # a function's own symbol line starts it
+                    name, pc, started, labels = label, 0, False, []
+                    declared.add(label)
+                elif started:
+                    # a branch label (.L_x_0:, loop:): kept, so `(label) branch operands resolve
+                    if line_map is not None:
+                        line_map[len(out) + 1] = ln
+                    out.append(f"{label}:")
+                else:
+                    labels.append(label)
             continue
         if not started:
             out += [f"\t\tFunction : {name or 'kernel'}", f'\t.headerflags @"EF_CUDA_{arch.upper().replace("_", "")}"']
+            out += [f"{x}:" for x in labels]
+            labels = []
             started = True
         lab = _LABEL_PC.match(line)
         if lab:
@@ -105,6 +134,9 @@ def cuasm_to_sass_text(text: str, source: str = "<string>", arch: str | None = N
         except ValueError as e:
             raise SassError(f"{source}:{ln}: {e}") from None
         lo, hi = (int(hx.group(1), 16), int(hx.group(2), 16)) if hx else (0, ctrl_hi)
+        if line_map is not None:
+            line_map[len(out) + 1] = ln
+            line_map[len(out) + 2] = ln
         out.append(f"        /*{pc:04x}*/                   {instr} /* 0x{lo:016x} */")
         out.append(f"                                                          /* 0x{hi:016x} */")
         pc += 16

@@ -150,12 +150,19 @@ def test_bad_serve_input_is_one_line_and_exit_status_2(argv, message, capsys, tm
 
 def test_the_step_time_model_interpolates_simulated_steps(tmp_path, monkeypatch):
     """Built from gpusim llm simulations on a small grid (tiny model, 4-SM A100 slice): exact at grid
-    points, within 15% at held-out steps between them, and cached on disk by content hash."""
+    points, within 15% at held-out steps between them, the error at seeded random held-out steps
+    measured at build time and stored with the model (max >= mean, one point per held-out step, off the
+    grid), and cached on disk by content hash."""
     monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
     sl = ["sm.count=4", "memory.l2_slices=3", "memory.l2_size=1536 KiB"]
     kw = dict(tp=1, overrides=sl, sample=None, prefill_tokens=(16, 64, 128), decode_batches=(1, 8),
-              decode_contexts=(64, 512), progress=False)
+              decode_contexts=(64, 512), progress=False, held_out=2)
     stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
+    e = stm.interp_error
+    assert len(e["points"]) == 2 and e["max_pct"] >= e["mean_pct"] >= 0
+    assert e["points"][0]["step"].startswith("prefill:") and e["points"][1]["step"].startswith("decode:")
+    assert all(f"tokens={t}" != e["points"][0]["step"].split(":")[1] for t in (16, 64, 128))
+    assert ST.held_out_steps(stm, 2) == [p["step"] for p in e["points"]]       # seeded: reproducible
     p = stm.prefill[128]
     assert stm.step_seconds([(128, 0)], []) == pytest.approx(p["g"] + p["attn"], rel=1e-9)
     errs = ST.check(stm, "tiny", "a100-sxm4-80gb", ["prefill:tokens=96", "decode:batch=4,context=256"],
@@ -163,3 +170,131 @@ def test_the_step_time_model_interpolates_simulated_steps(tmp_path, monkeypatch)
     assert all(abs(e["error"]) < 0.15 for e in errs), errs
     again = ST.build("tiny", "a100-sxm4-80gb", **kw)
     assert again.source.startswith("cache") and again.prefill == stm.prefill
+    assert again.interp_error["max_pct"] == e["max_pct"]                       # stored in the model file
+    info = serve(_reqs((0.0, 100, 3)), again, load_model("tiny"), load_config("a100-sxm4-80gb", sl))["step_model"]
+    assert info["source"].startswith("cache") and info["interp_error_pct"]["max"] == e["max_pct"]
+
+
+# ---- issue 20, second round: disaggregation, swap, rejections, traces -------------------------------------------
+
+def test_distserve_transfers_kv_before_first_decode(tiny):
+    """Rule (DistServe §3): the prefill instance emits the first token; the prompt's KV then crosses the
+    link (prompt tokens x KV bytes per token / link bandwidth) before the decode instance's first
+    iteration, so the gap to the second token is transfer + one decode step.  Without the transfer the gap
+    would be one decode step (A + B): the test fails if the copy is skipped or not charged."""
+    from gpusim.serve.engine import kv_bytes_per_token
+
+    m, _ = tiny
+    cfg = load_config("a100-sxm4-80gb", ["host.link_bandwidth=0.1 GB/s"])
+    rep = serve(_reqs((0.0, 1000, 3)), Linear(), m, cfg, policy="distserve:link=pcie")
+    r = rep["per_request"][0]
+    copy = 1000 * kv_bytes_per_token(m) / 1e8
+    assert copy > 5 * (A + B)                                 # the copy is visible against a step
+    assert r["ttft_s"] == pytest.approx(A + B * 1000)         # first token from the prefill pool
+    assert r["kv_transfer_s"] == pytest.approx(copy)
+    assert r["e2e_s"] == pytest.approx(A + B * 1000 + copy + 2 * (A + B))
+    kt = rep["kv_transfer"]
+    assert kt["bytes"] == pytest.approx(1000 * kv_bytes_per_token(m)) and kt["config_key"] == "host.link_bandwidth"
+    assert rep["gpus"] == 2 and rep["pools"]["prefill"]["iterations"] == 1 and rep["pools"]["decode"]["iterations"] == 2
+
+
+def test_distserve_nvlink_uses_the_interconnect_bandwidth_and_queues_transfers_per_prefill_replica(tiny):
+    """Two prompts prefilled in one iteration share the prefill replica's link: the second copy waits for
+    the first (FIFO), at interconnect.bus_bandwidth x min(prefill_tp, decode_tp)."""
+    from gpusim.serve.engine import kv_bytes_per_token
+
+    m, _ = tiny
+    cfg = load_config("a100-sxm4-80gb", ["interconnect.bus_bandwidth=2 GB/s"])
+    rep = serve(_reqs((0.0, 500, 2), (0.0, 500, 2)), {2: Linear()}, m, cfg,
+                policy="distserve:prefill_tp=2,decode_tp=2,decode_replicas=2")
+    copy = 500 * kv_bytes_per_token(m) / (2e9 * 2)
+    waits = sorted(r["kv_transfer_s"] for r in rep["per_request"])
+    assert waits == pytest.approx([copy, 2 * copy])
+    assert rep["kv_transfer"]["queue_wait_seconds"] == pytest.approx(copy)
+    assert rep["gpus"] == 2 * 1 + 2 * 2
+
+
+def test_swap_preemption_counts_swapped_bytes(tiny, monkeypatch):
+    """vLLM preemption by swap: with 20 blocks three 90-token prompts cannot all grow to 150 tokens; the
+    victim's blocks go to host memory and come back (out bytes = in bytes = swapped blocks x block bytes),
+    the copies cost bytes / host.link_bandwidth in the iterations that do them, and nothing is recomputed.
+    Counting the bytes without charging their time (or recomputing instead) fails the test."""
+    from gpusim.serve import engine
+
+    m, _ = tiny
+    cfg = load_config("a100-sxm4-80gb", ["host.link_bandwidth=1 GB/s"])
+    monkeypatch.setattr(engine, "kv_blocks", lambda *a: 20)
+    reqs = _reqs((0.0, 90, 60), (0.0, 90, 60), (0.0, 90, 60))
+    sw = serve(reqs, Linear(), m, cfg, policy="vllm:preemption=swap")
+    rc = serve(reqs, Linear(), m, cfg, policy="vllm")
+    p = sw["preemption"]
+    bpb = engine.kv_bytes_per_token(m) * BLOCK_TOKENS
+    assert p["swap"] >= 1 and p["recompute"] == 0 and p["swap_fallbacks"] == 0
+    assert p["swap_out_bytes"] > 0 and p["swap_out_bytes"] == p["swap_in_bytes"]
+    assert (p["swap_out_bytes"] / bpb) == pytest.approx(round(p["swap_out_bytes"] / bpb))
+    assert p["swap_seconds"] == pytest.approx((p["swap_out_bytes"] + p["swap_in_bytes"]) / 1e9)
+    assert sum(x[4] for x in sw["series"]) == pytest.approx(
+        sum(A + B * x[6] for x in sw["series"]) + p["swap_seconds"])
+    assert sw["metrics"]["requests_completed"] == 3 and sum(r["swaps"] for r in sw["per_request"]) == p["swap"]
+    assert rc["preemption"]["recompute"] >= 1 and rc["preemption"]["swap_out_bytes"] == 0
+
+
+def test_swap_falls_back_to_recompute_when_the_host_swap_space_is_full(tiny, monkeypatch):
+    from gpusim.serve import engine
+
+    m, cfg = tiny
+    monkeypatch.setattr(engine, "kv_blocks", lambda *a: 20)
+    # swap_space_gib is a whole number of GiB: make a block 0.5 GiB so that 1 GiB of host space holds two
+    # blocks, fewer than one 90-token victim's six
+    monkeypatch.setattr(engine, "kv_bytes_per_token", lambda mm: 2**30 / BLOCK_TOKENS / 2)
+    rep = serve(_reqs((0.0, 90, 60), (0.0, 90, 60), (0.0, 90, 60)), Linear(), m, cfg,
+                policy="vllm:preemption=swap,swap_space_gib=1")
+    p = rep["preemption"]
+    assert p["swap_fallbacks"] >= 1 and p["recompute"] == p["swap_fallbacks"]
+    assert rep["metrics"]["requests_completed"] == 3
+
+
+def test_request_longer_than_kv_cache_is_rejected_not_dropped(tiny):
+    """A request whose prompt + output cannot fit the whole KV cache is listed with its reason; every
+    request is accounted for (completed + rejected + unfinished = arrived), also under distserve."""
+    m, cfg = tiny
+    too_long = kv_blocks(m, cfg, 1) * BLOCK_TOKENS
+    reqs = _reqs((0.0, 100, 4), (0.5, too_long, 1), (1.0, 50, 3))
+    for pol in ("vllm", "sarathi", "orca", "distserve"):
+        rep = serve(reqs, Linear(), m, cfg, policy=pol)
+        assert [x["id"] for x in rep["rejected"]] == [1], pol
+        assert "exceed" in rep["rejected"][0]["reason"] and str(too_long + 1) in rep["rejected"][0]["reason"]
+        n = rep["metrics"]["requests_completed"] + len(rep["rejected"]) + len(rep["unfinished"])
+        assert n == len(reqs) and sorted(r["id"] for r in rep["per_request"]) == [0, 2], pol
+
+
+def test_sarathi_p99_tbt_is_below_vllm_at_the_same_load(tiny):
+    """Sarathi-Serve §5: at the same Poisson load, stall-free batching keeps the p99 time between tokens
+    below vLLM's, whose prefill-only iterations stall every running decode for a whole prompt."""
+    m, cfg = tiny
+    reqs = W.synthetic("poisson:rate=8,duration=20,prompt=uniform:500:1500,output=uniform:20:60,seed=1")
+    v = serve(reqs, Linear(), m, cfg, policy="vllm")
+    s = serve(reqs, Linear(), m, cfg, policy="sarathi:chunk=256")
+    assert s["metrics"]["tbt_s"]["p99"] < v["metrics"]["tbt_s"]["p99"]
+    assert s["metrics"]["tbt_s"]["p99"] <= A + B * 256 + 1e-9 < v["metrics"]["tbt_s"]["p99"]
+
+
+def test_malformed_burstgpt_row_names_file_and_line(tmp_path, capsys):
+    bad = tmp_path / "burst.csv"
+    bad.write_text("Timestamp,Model,Request tokens,Response tokens,Total tokens,Log Type\n"
+                   "5,ChatGPT,100,20,120,Conversation log\n6,ChatGPT,1x0,20,120,Conversation log\n")
+    rc = main(["serve", "--model", "tiny", "--gpu", "a100-sxm4-80gb", "--trace", str(bad), "-o", str(tmp_path / "o"),
+               "--quiet"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "burst.csv:3: bad row" in err and "Traceback" not in err, err
+
+
+def test_distserve_and_swap_parameters_are_checked(tiny):
+    for text, msg in (("vllm:preemption=swop", "expected one of recompute, swap"),
+                      ("distserve:link=ib", "expected one of nvlink, pcie"),
+                      ("distserve:prefill_tp=0", "positive integer")):
+        with pytest.raises(GpusimError, match=msg):
+            parse_policy(text)
+    m, cfg = tiny
+    with pytest.raises(GpusimError, match="not --tp"):
+        serve(_reqs((0.0, 10, 2)), Linear(), m, cfg, policy="distserve", tp=2)

@@ -15,8 +15,13 @@ prefill steps at :data:`PREFILL_TOKENS` tokens and decode steps at :data:`DECODE
 :data:`DECODE_CONTEXTS` — reads each report's per-operator seconds, and interpolates piecewise-linearly
 (``g`` and the prefill pair rate in ``T``; ``a`` bilinearly in ``B`` and ``C``; linear continuation
 outside the grid, flagged in ``extrapolated``).  The grid's results are cached on disk by a content
-hash of the model, the resolved GPU config, TP, the grid and the sampling.  :meth:`StepTimeModel.check`
-measures the interpolation error against direct simulation at held-out points.
+hash of the model, the resolved GPU config, TP, the grid and the sampling.
+
+Interpolation error: when a model is built, :data:`HELD_OUT` steps drawn at random (seeded,
+:data:`HELD_OUT_SEED`) strictly inside the grid's span and off its points — half prefill steps, half
+decode steps — are simulated directly and compared with the interpolated time; the max and mean
+absolute error (percent) are printed, stored in the cache file (``interp_error``) and copied into
+every serving report (``step_model.interp_error_pct``).  :func:`check` does the same at given steps.
 """
 
 from __future__ import annotations
@@ -36,6 +41,9 @@ import numpy as np
 PREFILL_TOKENS = (16, 64, 256, 1024, 2048)
 DECODE_BATCHES = (1, 8, 32, 128)
 DECODE_CONTEXTS = (128, 1024, 4096)
+#: held-out steps simulated to measure the interpolation error of a new model, and their seed
+HELD_OUT = 4
+HELD_OUT_SEED = 0
 
 
 def _cache_dir() -> Path:
@@ -65,6 +73,7 @@ class StepTimeModel:
     source: str = ""
     build_seconds: float = 0.0
     extrapolated: int = 0
+    interp_error: dict = field(default_factory=dict)   # {"seed", "points": [...], "max_pct", "mean_pct"}
 
     # ---- queries ----------------------------------------------------------------------------
 
@@ -105,12 +114,13 @@ class StepTimeModel:
 
     def to_json(self) -> dict:
         return {"key": self.key, "source": self.source, "build_seconds": self.build_seconds,
-                "prefill": {str(t): v for t, v in self.prefill.items()},
+                "interp_error": self.interp_error, "prefill": {str(t): v for t, v in self.prefill.items()},
                 "decode": {f"{b},{c}": v for (b, c), v in self.decode.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "StepTimeModel":
         return cls(key=d["key"], source=d["source"], build_seconds=d["build_seconds"],
+                   interp_error=d.get("interp_error") or {},
                    prefill={int(t): v for t, v in d["prefill"].items()},
                    decode={tuple(int(x) for x in k.split(",")): v for k, v in d["decode"].items()})
 
@@ -123,8 +133,9 @@ def _split(rep: dict) -> tuple[float, float]:
 
 def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None = 4,
           prefill_tokens=PREFILL_TOKENS, decode_batches=DECODE_BATCHES, decode_contexts=DECODE_CONTEXTS,
-          progress: bool = True, use_cache: bool = True) -> StepTimeModel:
-    """Simulate the grid (or load it from the cache) and return the model."""
+          progress: bool = True, use_cache: bool = True, held_out: int = HELD_OUT) -> StepTimeModel:
+    """Simulate the grid (or load it from the cache), measure the interpolation error at ``held_out``
+    random steps (module doc; 0: none) and return the model."""
     from gpusim.config import dump_config, load_config
     from gpusim.llm.machines import run_gpu
     from gpusim.llm.model import load_model
@@ -140,10 +151,14 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     if use_cache and path.is_file():
         try:
             stm = StepTimeModel.from_json(json.loads(path.read_text()))
+        except (ValueError, KeyError):
+            stm = None
+        if stm is not None:
+            if held_out and len(stm.interp_error.get("points", ())) < held_out:
+                stm.interp_error = measure_error(stm, m, cfg, tp=tp, sample=sample, n=held_out, progress=progress)
+                _save(stm, path)
             stm.source = f"cache {path} ({stm.source})"
             return stm
-        except (ValueError, KeyError):
-            pass
     t0 = time.perf_counter()
     stm = StepTimeModel(key=key)
     jobs = [("prefill", t, None) for t in prefill_tokens] + \
@@ -162,13 +177,59 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     stm.build_seconds = time.perf_counter() - t0
     stm.source = (f"simulated with gpusim llm on {cfg.name} (tp {tp}, sample {sample}): {len(prefill_tokens)} prefill "
                   f"+ {len(decode_batches) * len(decode_contexts)} decode steps in {stm.build_seconds:.0f} s")
+    if held_out:
+        stm.interp_error = measure_error(stm, m, cfg, tp=tp, sample=sample, n=held_out, progress=progress)
     if use_cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(stm.to_json(), indent=1))
-        except OSError:
-            pass
+        _save(stm, path)
     return stm
+
+
+def _save(stm: StepTimeModel, path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(stm.to_json(), indent=1))
+    except OSError:
+        pass
+
+
+def held_out_steps(stm: StepTimeModel, n: int, seed: int = HELD_OUT_SEED) -> list[str]:
+    """``n`` random steps strictly inside the grid's span and off its points: prefill tokens, then
+    decode (batch, context), alternating; the same steps for the same grid and seed."""
+    rng = np.random.default_rng(seed)
+    ts = sorted(stm.prefill)
+    bs, cs = sorted({b for b, _ in stm.decode}), sorted({c for _, c in stm.decode})
+
+    def draw(lo, hi, avoid):
+        for _ in range(1000):
+            v = int(rng.integers(lo + 1, hi)) if hi - lo > 1 else lo
+            if v not in avoid:
+                return v
+        return v
+
+    out = []
+    for i in range(n):
+        if i % 2 == 0 and len(ts) > 1:
+            out.append(f"prefill:tokens={draw(ts[0], ts[-1], ts)}")
+        else:
+            out.append(f"decode:batch={draw(bs[0], bs[-1], bs)},context={draw(cs[0], cs[-1], cs)}")
+    return out
+
+
+def measure_error(stm: StepTimeModel, model, cfg, *, tp: int, sample, n: int, progress: bool = True,
+                  seed: int = HELD_OUT_SEED) -> dict:
+    """Interpolation error at :func:`held_out_steps` (simulated directly); printed when ``progress``."""
+    t0 = time.perf_counter()
+    pts = check(stm, model, cfg, held_out_steps(stm, n, seed), tp=tp, sample=sample)
+    errs = [abs(p["error"]) * 100 for p in pts]
+    res = {"seed": seed, "points": pts, "max_pct": max(errs), "mean_pct": float(np.mean(errs)),
+           "seconds": time.perf_counter() - t0}
+    if progress:
+        for p in pts:
+            print(f"  step-time held-out {p['step']}: simulated {p['simulated_s'] * 1e3:.3f} ms, interpolated "
+                  f"{p['interpolated_s'] * 1e3:.3f} ms ({p['error']:+.1%})", file=sys.stderr)
+        print(f"  step-time interpolation error at {n} held-out steps (seed {seed}): max {res['max_pct']:.1f}%, "
+              f"mean {res['mean_pct']:.1f}%", file=sys.stderr, flush=True)
+    return res
 
 
 def check(stm: StepTimeModel, model: str, gpu: str, points: list[str], *, tp: int = 1, overrides=(),
@@ -181,10 +242,12 @@ def check(stm: StepTimeModel, model: str, gpu: str, points: list[str], *, tp: in
     out = []
     for p in points:
         rep = run_gpu(model, p, gpu, tp=tp, overrides=list(overrides), sample=sample)
+        saved = stm.extrapolated
         st = parse_step(p)
         gr = st.groups[0]
         pred = stm.step_seconds([(gr.tokens, gr.past)] * gr.count if gr.kind == "prefill" else [],
                                 [gr.context] * gr.count if gr.kind == "decode" else [])
+        stm.extrapolated = saved                  # a check is not a serving query
         out.append({"step": p, "simulated_s": rep["step_seconds"], "interpolated_s": pred,
                     "error": (pred - rep["step_seconds"]) / rep["step_seconds"]})
     return out

@@ -70,7 +70,8 @@ def test_requests_that_can_never_fit_are_rejected_and_reported(tiny):
     m, cfg = tiny
     blocks = kv_blocks(m, cfg, 1)
     too_long = blocks * BLOCK_TOKENS + 1
-    rep = serve(_reqs((0.0, too_long, 1), (0.0, 3000, 1)), Linear(), m, cfg, policy="vllm")
+    # the budget given explicitly: vLLM's default is max(max_model_len, 2048), 4096 for the tiny preset
+    rep = serve(_reqs((0.0, too_long, 1), (0.0, 3000, 1)), Linear(), m, cfg, policy="vllm:max_num_batched_tokens=2048")
     reasons = [x["reason"] for x in rep["rejected"]]
     assert any("exceed the KV cache" in r for r in reasons)
     assert any("exceeds max_num_batched_tokens" in r for r in reasons)
@@ -298,3 +299,43 @@ def test_distserve_and_swap_parameters_are_checked(tiny):
     m, cfg = tiny
     with pytest.raises(GpusimError, match="not --tp"):
         serve(_reqs((0.0, 10, 2)), Linear(), m, cfg, policy="distserve", tp=2)
+
+
+class LinearModel(Linear):
+    """The analytic step as the CLI's step-time model (with the fields a built model carries)."""
+    build_seconds = 0.0
+    interp_error = {"max_pct": 1.5, "mean_pct": 0.5, "points": []}
+
+
+TRACE = "traces/serving/azure-llm-conv-2023-excerpt.csv"
+
+
+def test_serve_cli_on_the_bundled_trace_writes_json_markdown_html_and_figures(tmp_path, monkeypatch, capsys):
+    """The bundled Azure excerpt runs through `gpusim serve` (step-time model replaced by the analytic one):
+    report.json holds the issue's metrics, the step-time source and interpolation error, a per-request
+    timeline; report.md / report.html / the two figures are written; --find-capacity scales the trace."""
+    from pathlib import Path
+
+    monkeypatch.setattr(ST, "build", lambda *a, **k: LinearModel())
+    root = Path(__file__).resolve().parents[1]
+    out = tmp_path / "o"
+    rc = main(["serve", "--model", "tiny", "--gpu", "a100-sxm4-80gb", "--trace", str(root / TRACE),
+               "--policy", "sarathi", "--slo", "ttft=0.5,tbt=0.05", "--find-capacity", "-o", str(out)])
+    text = capsys.readouterr().out
+    assert rc == 0 and "interpolation error" in text
+    rep = json.loads((out / "report.json").read_text())
+    m = rep["metrics"]
+    for k in ("ttft_s", "tbt_s", "e2e_s"):
+        assert set(m[k]) >= {"p50", "p90", "p99"} and m[k]["p50"] <= m[k]["p90"] <= m[k]["p99"]
+    for k in ("tpot_s", "normalized_latency_s_per_token", "throughput_tokens_per_s", "goodput_requests_per_s",
+              "slo_attainment"):
+        assert k in m
+    assert rep["requests"] == 200 and m["requests_completed"] == 200
+    assert rep["step_model"]["source"] == "analytic test model" and rep["step_model"]["interp_error_pct"]["max"] == 1.5
+    tl = rep["per_request"][0]
+    assert tl["arrival_s"] <= tl["scheduled_s"] <= tl["first_token_s"] <= tl["finish_s"]
+    cap = rep["capacity"]["capacity_requests_per_s"]
+    assert cap is not None and cap > 0
+    for f in ("report.md", "report.html", "latency_cdf.png", "timeline.png"):
+        assert (out / f).is_file() and (out / f).stat().st_size > 500, f
+    assert "data:image/png;base64" in (out / "report.html").read_text()

@@ -20,6 +20,8 @@ METRIC_PERCENTILES = (50, 90, 99)
 #: DistServe's definition of goodput: the highest request rate at which at least this share of
 #: requests meets both the TTFT and the TPOT SLO (Zhong et al., "DistServe", OSDI'24, §2.3, 90%)
 GOODPUT_ATTAINMENT = 0.9
+#: points of the latency CDFs kept in the report (percentiles 0, 1, ..., 100)
+CDF_POINTS = 101
 
 
 def parse_policy(text: str) -> tuple[str, object, dict]:
@@ -95,6 +97,9 @@ def metrics(done, duration_s: float, slo: dict | None) -> dict:
         if slo and ttft[-1] <= slo.get("ttft", np.inf) and tp <= slo.get("tpot", np.inf):
             ok += 1
     n = len(done)
+    grid = np.linspace(0, 100, CDF_POINTS)
+    cdf = {k: (np.percentile(np.asarray(v, float), grid).tolist() if len(v) else [])
+           for k, v in (("ttft_s", ttft), ("tbt_s", tbt), ("e2e_s", e2e))}
     out = {"requests_completed": n, "ttft_s": _pct(ttft), "tbt_s": _pct(tbt), "tpot_s": _pct(tpot), "e2e_s": _pct(e2e),
            "normalized_latency_s_per_token": _pct(norm),
            "throughput_tokens_per_s": sum(s.output for s in done) / duration_s if duration_s else 0.0,
@@ -103,6 +108,8 @@ def metrics(done, duration_s: float, slo: dict | None) -> dict:
         out["slo"] = slo
         out["slo_attainment"] = ok / n if n else 0.0
         out["goodput_requests_per_s"] = ok / duration_s if duration_s else 0.0
+    out["cdf_percentiles"] = grid.tolist()
+    out["cdf"] = cdf
     return out
 
 
@@ -159,6 +166,8 @@ def serve(requests, stm, model, cfg, *, policy: str = "vllm", tp: int = 1, repli
     name, fn, params = parse_policy(policy)
     if replicas < 1:
         raise GpusimError(f"--replicas {replicas}: must be >= 1")
+    if params.get("max_num_batched_tokens", 0) is None:     # vLLM's default for whole-prompt scheduling
+        params["max_num_batched_tokens"] = max(model.max_positions, 2048)
     stm_for, swap_for = _stm_for(stm), _swap_for(model, cfg, params)
     first = min((r.arrival_s for r in requests), default=0.0)
     if name == "distserve":

@@ -86,14 +86,16 @@ ENGINE_DEFAULTS = {"preemption": "recompute", "swap_space_gib": 4}
 #: parameters whose value is a word, with the words allowed
 CHOICES = {"preemption": ("recompute", "swap"), "link": ("nvlink", "pcie")}
 
-#: name -> (policy function, parameters with defaults: vLLM's defaults max_num_seqs 256,
-#: max_num_batched_tokens 2048 (vLLM EngineArgs); Sarathi-Serve's chunk 512 for its A100 runs;
+#: name -> (policy function, parameters with defaults: vLLM's defaults max_num_seqs 256 and, for
+#: whole-prompt scheduling, max_num_batched_tokens = max(the model's max_positions, 2048) (None here,
+#: resolved by gpusim.serve.serve; vLLM V0 SchedulerConfig in vllm/config.py: without chunked prefill
+#: max(max_model_len, _DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048)); Sarathi-Serve's chunk 512 for its A100 runs;
 #: distserve: one replica of one GPU per pool, the KV copied over NVLink by default (DistServe places
 #: the two instances of a pair in one node so that the copy goes over NVLink, OSDI'24 §4.3))
 POLICIES = {
-    "vllm": (vllm, {"max_num_seqs": 256, "max_num_batched_tokens": 2048, **ENGINE_DEFAULTS}),
-    "orca": (orca, {"max_num_seqs": 256, "max_num_batched_tokens": 2048, **ENGINE_DEFAULTS}),
+    "vllm": (vllm, {"max_num_seqs": 256, "max_num_batched_tokens": None, **ENGINE_DEFAULTS}),
+    "orca": (orca, {"max_num_seqs": 256, "max_num_batched_tokens": None, **ENGINE_DEFAULTS}),
     "sarathi": (sarathi, {"chunk": 512, "max_num_seqs": 256, **ENGINE_DEFAULTS}),
     "distserve": (vllm, {"prefill_tp": 1, "decode_tp": 1, "prefill_replicas": 1, "decode_replicas": 1,
-                         "link": "nvlink", "max_num_seqs": 256, "max_num_batched_tokens": 2048, **ENGINE_DEFAULTS}),
+                         "link": "nvlink", "max_num_seqs": 256, "max_num_batched_tokens": None, **ENGINE_DEFAULTS}),
 }

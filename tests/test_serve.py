@@ -339,3 +339,30 @@ def test_serve_cli_on_the_bundled_trace_writes_json_markdown_html_and_figures(tm
     for f in ("report.md", "report.html", "latency_cdf.png", "timeline.png"):
         assert (out / f).is_file() and (out / f).stat().st_size > 500, f
     assert "data:image/png;base64" in (out / "report.html").read_text()
+
+
+def test_compare_puts_two_serving_reports_side_by_side(tmp_path, monkeypatch, capsys):
+    """`gpusim compare` on two serve reports (vllm, sarathi; same trace) writes a table whose p99 TBT cells
+    are the reports' own values and a CDF chart; a serve report with an llm report is refused (exit 2)."""
+    from pathlib import Path
+
+    monkeypatch.setattr(ST, "build", lambda *a, **k: LinearModel())
+    root = Path(__file__).resolve().parents[1]
+    outs = []
+    for pol in ("vllm", "sarathi:chunk=256"):
+        o = tmp_path / pol.split(":")[0]
+        assert main(["serve", "--model", "tiny", "--gpu", "a100-sxm4-80gb", "--trace", str(root / TRACE), "--policy",
+                     pol, "--no-chart", "--quiet", "-o", str(o)]) == 0
+        outs.append(o)
+    assert main(["compare", *map(str, outs), "-o", str(tmp_path / "c")]) == 0
+    md = (tmp_path / "c" / "compare.md").read_text()
+    c = json.loads((tmp_path / "c" / "compare.json").read_text())
+    for o, col in zip(outs, c["reports"]):
+        p99 = json.loads((o / "report.json").read_text())["metrics"]["tbt_s"]["p99"]
+        assert col["tbt_s"]["p99"] == p99 and f"{p99 * 1e3:,.1f}" in md
+    assert (tmp_path / "c" / "compare.png").stat().st_size > 500
+    llm = tmp_path / "llm.json"
+    llm.write_text(json.dumps({"model": "tiny", "step": "x"}))
+    capsys.readouterr()
+    assert main(["compare", str(outs[0]), str(llm), "-o", str(tmp_path / "c2")]) == 2
+    assert "serving reports compare only with each other" in capsys.readouterr().err

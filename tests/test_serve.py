@@ -366,3 +366,74 @@ def test_compare_puts_two_serving_reports_side_by_side(tmp_path, monkeypatch, ca
     capsys.readouterr()
     assert main(["compare", str(outs[0]), str(llm), "-o", str(tmp_path / "c2")]) == 2
     assert "serving reports compare only with each other" in capsys.readouterr().err
+
+
+class BandwidthModel(LinearModel):
+    """An analytic step whose time is inversely proportional to the config's DRAM bandwidth (a decode-bound
+    machine): enough to check that a sweep's serve rows follow the machine axis."""
+
+    def __init__(self, cfg):
+        self.k = 2.0e12 / cfg.memory.dram_bandwidth_bytes_per_s
+
+    def step_seconds(self, chunks, decode_contexts):
+        return self.k * super().step_seconds(chunks, decode_contexts)
+
+
+def _serve_sweep(tmp_path, body: str):
+    import textwrap
+
+    p = tmp_path / "sweep.yaml"
+    p.write_text(textwrap.dedent(body))
+    return p
+
+
+def test_sweep_serve_rows_give_capacity_per_policy_against_hbm_bandwidth(tmp_path, monkeypatch):
+    """`gpusim sweep` with a serve workload: machine axis (memory.dram_bandwidth) x policies x rates, one row
+    per policy x rate plus one capacity row per policy; with steps twice as fast at twice the bandwidth
+    the capacity grows with it, and the capacity-vs-bandwidth plot is written."""
+    from gpusim import sweep as sw
+
+    monkeypatch.setattr(ST, "build", lambda model, cfg, **k: BandwidthModel(cfg))
+    p = _serve_sweep(tmp_path, """\
+        base: a100-sxm4-80gb
+        workloads:
+          - serve:
+              model: tiny
+              arrivals: poisson:duration=20,prompt=uniform:200:800,output=uniform:20:60,seed=2
+              rates: [4]
+              policies: [vllm, "sarathi:chunk=256"]
+              slo: ttft=0.5,tpot=0.02
+              find_capacity: true
+        axes:
+          memory.dram_bandwidth: [1 TB/s, 2 TB/s]
+        """)
+    out = tmp_path / "out"
+    summary = sw.run_sweep(sw.load_sweep(p), out, jobs=1, quiet=True)
+    assert summary["rows"] == 2 * 2 * 2 and summary["failed"] == 0
+    cols, rows = sw.read_table(out / "results.csv")
+    assert {"policy", "rate", "serve.ttft_s.p99", "serve.tbt_s.p99", "serve.goodput_requests_per_s",
+            "capacity_requests_per_s", "memory.dram_bandwidth"} <= set(cols)
+    cap = {(r["policy"], str(r["memory.dram_bandwidth"])): float(r["capacity_requests_per_s"])
+           for r in rows if r["serve.row"] == "capacity"}
+    for pol in ("vllm", "sarathi:chunk=256"):
+        assert cap[(pol, "2 TB/s")] > cap[(pol, "1 TB/s")] > 0, cap
+    png = sw.plot_results(out, "memory.dram_bandwidth", "capacity_requests_per_s", hue="policy",
+                          where=["serve.row=capacity"], output=tmp_path / "cap.png")
+    assert png.stat().st_size > 1000
+
+
+@pytest.mark.parametrize("body, needle", [
+    ("policies: [vllm]\n      arrivals: poisson:duration=5,prompt=8,output=8", "give rates"),
+    ("policies: [vlm]\n      rates: [1]\n      arrivals: poisson:duration=5,prompt=8,output=8", "did you mean 'vllm'"),
+    ("policies: [vllm]\n      rates: [1]\n      arrivals: poisson:rate=2,duration=5,prompt=8,output=8", "without rate="),
+    ("policies: [vllm]\n      rates: [1]\n      find_capacity: true\n      arrivals: poisson:duration=5,prompt=8,output=8",
+     "find_capacity needs slo"),
+    ("policies: [vllm]\n      rates: [0]\n      arrivals: poisson:duration=5,prompt=8,output=8", "positive request rates"),
+])
+def test_sweep_serve_workload_errors_name_the_file_and_line(tmp_path, body, needle):
+    from gpusim import sweep as sw
+
+    p = _serve_sweep(tmp_path, "base: a100-sxm4-80gb\nworkloads:\n  - serve:\n      model: tiny\n      " + body + "\n")
+    with pytest.raises(sw.SweepError, match=needle) as e:
+        sw.load_sweep(p)
+    assert "sweep.yaml:" in str(e.value)

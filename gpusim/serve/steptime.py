@@ -140,8 +140,8 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     from gpusim.llm.machines import run_gpu
     from gpusim.llm.model import load_model
 
-    m = load_model(model)
-    cfg = load_config(gpu, list(overrides))
+    m = model if not isinstance(model, str) else load_model(model)
+    cfg = load_config(gpu, list(overrides)) if isinstance(gpu, (str, Path)) else gpu
     h = hashlib.blake2b(digest_size=12)
     for part in (repr(m), dump_config(cfg), str(tp), repr((prefill_tokens, decode_batches, decode_contexts)),
                  str(sample), _model_version()):

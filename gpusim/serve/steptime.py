@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_right
 import os
 import sys
 import time
@@ -52,15 +53,19 @@ def _cache_dir() -> Path:
 
 
 def _interp(x: float, xs, ys) -> tuple[float, bool]:
-    """Piecewise-linear interpolation with linear continuation outside [xs[0], xs[-1]]; (value, outside)."""
-    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    if xs.size == 1:
+    """Piecewise-linear interpolation with linear continuation outside [xs[0], xs[-1]]; (value, outside).
+    ``xs`` ascending (plain lists: this runs once per query of every iteration)."""
+    n = len(xs)
+    if n == 1:
         return float(ys[0]), x != xs[0]
-    if x <= xs[0] or x >= xs[-1]:
-        i = 0 if x <= xs[0] else xs.size - 2
-        slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
-        return float(ys[i] + slope * (x - xs[i])), not (xs[0] <= x <= xs[-1])
-    return float(np.interp(x, xs, ys)), False
+    if x <= xs[0]:
+        i = 0
+    elif x >= xs[-1]:
+        i = n - 2
+    else:
+        i = bisect_right(xs, x) - 1
+    y = ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i])
+    return float(y), not (xs[0] <= x <= xs[-1])
 
 
 @dataclass
@@ -77,25 +82,39 @@ class StepTimeModel:
 
     # ---- queries ----------------------------------------------------------------------------
 
+    def _tables(self):
+        """Sorted grid axes and values as lists, built once (the grid does not change after building)."""
+        t = self.__dict__.get("_t")
+        if t is None or t[0] != (len(self.prefill), len(self.decode)):
+            gp = sorted({**{tk: v["g"] for tk, v in self.prefill.items()},
+                         **{b: v["g"] for (b, c), v in self.decode.items()}}.items())
+            ts = sorted(self.prefill)
+            bs = sorted({b for b, _ in self.decode})
+            cs = sorted({c for _, c in self.decode})
+            t = ((len(self.prefill), len(self.decode)), [p[0] for p in gp], [p[1] for p in gp], ts,
+                 [self.prefill[x]["attn"] / self.prefill[x]["pairs"] for x in ts], bs, cs,
+                 [[self.decode[(b, c)]["attn"] for c in cs] for b in bs])
+            self.__dict__["_t"] = t
+        return t
+
     def g(self, tokens: int) -> float:
-        pts = sorted({**{t: v["g"] for t, v in self.prefill.items()},
-                      **{b: v["g"] for (b, c), v in self.decode.items()}}.items())
-        v, out = _interp(tokens, [p[0] for p in pts], [p[1] for p in pts])
+        t = self._tables()
+        v, out = _interp(tokens, t[1], t[2])
         self.extrapolated += out
         return max(v, 0.0)
 
     def prefill_attention(self, q: int, past: int) -> float:
-        ts = sorted(self.prefill)
-        rate, out = _interp(q, ts, [self.prefill[t]["attn"] / self.prefill[t]["pairs"] for t in ts])
+        t = self._tables()
+        rate, out = _interp(q, t[3], t[4])
         self.extrapolated += out
         return max(rate, 0.0) * (q * past + q * (q + 1) // 2)
 
     def decode_attention(self, batch: int, context: float) -> float:
-        bs = sorted({b for b, _ in self.decode})
-        cs = sorted({c for _, c in self.decode})
-        per_b = [_interp(context, cs, [self.decode[(b, c)]["attn"] for c in cs]) for b in bs]
+        t = self._tables()
+        bs, cs, a = t[5], t[6], t[7]
+        per_b = [_interp(context, cs, row) for row in a]
         v, out = _interp(batch, bs, [p[0] for p in per_b])
-        self.extrapolated += out or any(p[1] for p in per_b)
+        self.extrapolated += out or per_b[0][1]
         return max(v, 0.0)
 
     def step_seconds(self, chunks: list[tuple[int, int]], decode_contexts: list[int]) -> float:
@@ -107,7 +126,7 @@ class StepTimeModel:
         for q, past in chunks:
             t += self.prefill_attention(q, past)
         if decode_contexts:
-            t += self.decode_attention(len(decode_contexts), float(np.mean(decode_contexts)))
+            t += self.decode_attention(len(decode_contexts), sum(decode_contexts) / len(decode_contexts))
         return t
 
     # ---- building -----------------------------------------------------------------------------

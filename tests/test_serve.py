@@ -437,3 +437,35 @@ def test_sweep_serve_workload_errors_name_the_file_and_line(tmp_path, body, need
     with pytest.raises(sw.SweepError, match=needle) as e:
         sw.load_sweep(p)
     assert "sweep.yaml:" in str(e.value)
+
+
+def test_an_interrupted_grid_build_resumes_from_its_finished_steps(tmp_path, monkeypatch):
+    """A step-time build keeps each finished grid step on disk: after a failure at the third step a second
+    build simulates only the steps still missing, then the held-out steps, and removes the partial file.
+    (gpusim llm replaced by an analytic report: 1 ms + 1 us per token, attention 10% of it.)"""
+    import gpusim.llm.machines as machines
+    from gpusim.llm.model import parse_step
+
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake(model, step, cfg, **kw):
+        calls.append(step)
+        if len(calls) == 3 and fail[0]:
+            raise RuntimeError("killed")
+        g = parse_step(step).groups[0]
+        n = g.tokens * g.count
+        t = 1e-3 + 1e-6 * n
+        return {"step_seconds": t, "operators": [{"kind": "attention", "seconds": 0.1 * t}]}
+
+    fail = [True]
+    monkeypatch.setattr(machines, "run_gpu", fake)
+    kw = dict(prefill_tokens=(16, 64), decode_batches=(1, 8), decode_contexts=(64, 512), progress=False, held_out=2)
+    with pytest.raises(RuntimeError):
+        ST.build("tiny", "a100-sxm4-80gb", **kw)
+    assert len(list(tmp_path.glob("steptime/*.partial.json"))) == 1
+    fail[0] = False
+    calls.clear()
+    stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
+    assert len(calls) == 6 - 2 + 2                      # the four missing grid steps, then two held-out steps
+    assert not list(tmp_path.glob("steptime/*.partial.json")) and len(stm.prefill) == 2 and len(stm.decode) == 4

@@ -180,12 +180,22 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
             return stm
     t0 = time.perf_counter()
     stm = StepTimeModel(key=key)
+    partial = path.with_suffix(".partial.json")     # grid points of an interrupted build: resumed, not redone
+    earlier = 0.0
+    if use_cache and partial.is_file():
+        try:
+            old = StepTimeModel.from_json(json.loads(partial.read_text()))
+            stm.prefill, stm.decode, earlier = old.prefill, old.decode, old.build_seconds
+        except (ValueError, KeyError):
+            pass
     jobs = [("prefill", t, None) for t in prefill_tokens] + \
            [("decode", b, c) for b in decode_batches for c in decode_contexts]
     for i, (kind, a, b) in enumerate(jobs):
+        if (kind == "prefill" and a in stm.prefill) or (kind == "decode" and (a, b) in stm.decode):
+            continue
         step = f"prefill:tokens={a}" if kind == "prefill" else f"decode:batch={a},context={b}"
         if progress:
-            print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({time.perf_counter() - t0:.0f} s so far)",
+            print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({earlier + time.perf_counter() - t0:.0f} s so far)",
                   file=sys.stderr, flush=True)
         rep = run_gpu(m, step, cfg, tp=tp, sample=sample)
         g, attn = _split(rep)
@@ -193,7 +203,12 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
             stm.prefill[a] = {"g": g, "attn": attn, "pairs": a * (a + 1) // 2}
         else:
             stm.decode[(a, b)] = {"g": g, "attn": attn}
-    stm.build_seconds = time.perf_counter() - t0
+        stm.build_seconds = earlier + time.perf_counter() - t0
+        if use_cache:
+            _save(stm, partial)
+    stm.build_seconds = earlier + time.perf_counter() - t0
+    if use_cache:
+        partial.unlink(missing_ok=True)
     stm.source = (f"simulated with gpusim llm on {cfg.name} (tp {tp}, sample {sample}): {len(prefill_tokens)} prefill "
                   f"+ {len(decode_batches) * len(decode_contexts)} decode steps in {stm.build_seconds:.0f} s")
     if held_out:

@@ -13,7 +13,7 @@ import html
 from pathlib import Path
 
 _LAT = (("ttft_s", "TTFT"), ("tbt_s", "TBT (time between tokens)"), ("tpot_s", "TPOT"), ("e2e_s", "end-to-end"),
-        ("normalized_latency_s_per_token", "normalised latency (s/token)"))
+        ("normalized_latency_s_per_token", "normalised latency (per output token)"))
 
 
 def _ms(v) -> str:

@@ -58,13 +58,14 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     if not reqs:
         raise GpusimError("serve: the arrivals hold no request")
     _compile_notice(a.quiet)
+    grid = parse_grid(a.grid)
     tps = sorted({params["prefill_tp"], params["decode_tp"]}) if name == "distserve" else [a.tp]
     stms = {}
     for tp in tps:
         if not a.quiet:
             print(f"gpusim serve: step-time model for {model.name} on {cfg.name} (tp {tp}) ...", file=sys.stderr)
         stms[tp] = ST.build(a.model, a.gpu, tp=tp, overrides=a.set or [], sample=a.sample, progress=not a.quiet,
-                            use_cache=not a.no_cache, held_out=a.held_out)
+                            use_cache=not a.no_cache, held_out=a.held_out, **grid)
     stm = stms[tps[0]] if len(tps) == 1 else stms
     rep = serve(reqs, stm, model, cfg, policy=a.policy, tp=a.tp, replicas=a.replicas, slo=slo)
     rep.update(model=model.name, gpu=cfg.name, workload=a.arrivals or str(a.trace))
@@ -104,6 +105,30 @@ def _cmd_serve(a: argparse.Namespace) -> int:
             print(line)
         print("wrote " + ", ".join(str(f) for f in files))
     return 0
+
+
+def parse_grid(text: str | None) -> dict:
+    """``prefill=16,256,2048:batch=1,32:context=128,4096`` -> build() keyword arguments (any part may be
+    left out: the default grid's axis)."""
+    from gpusim.errors import GpusimError
+
+    if not text:
+        return {}
+    names = {"prefill": "prefill_tokens", "batch": "decode_batches", "context": "decode_contexts"}
+    out = {}
+    for part in text.split(":"):
+        k, eq, v = part.partition("=")
+        try:
+            if not eq or k.strip() not in names:
+                raise ValueError
+            vals = tuple(sorted({int(x) for x in v.split(",")}))
+            if not vals or vals[0] < 1:
+                raise ValueError
+        except ValueError:
+            raise GpusimError(f"--grid {text!r}: expected prefill=T1,T2,..:batch=B1,..:context=C1,.. "
+                              f"(positive integers)") from None
+        out[names[k.strip()]] = vals
+    return out
 
 
 def _ms(d: dict, k: str) -> str:
@@ -171,6 +196,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, default=4, help="CTA-wave sampling of the simulated grid steps (default 4)")
     p.add_argument("--check", type=int, default=0, metavar="N", help="also simulate N held-out prefill and decode steps "
                                                                      "and print the interpolation error")
+    p.add_argument("--grid", metavar="prefill=T,..:batch=B,..:context=C,..",
+                   help="the step-time model's grid (default prefill=16,64,256,1024,2048:batch=1,8,32,128:"
+                        "context=128,1024,4096)")
     p.add_argument("--held-out", type=int, default=4, metavar="N",
                    help="random held-out steps simulated to measure the interpolation error when a step-time model "
                         "is built (default 4; 0: none)")

@@ -469,3 +469,23 @@ def test_an_interrupted_grid_build_resumes_from_its_finished_steps(tmp_path, mon
     stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
     assert len(calls) == 6 - 2 + 2                      # the four missing grid steps, then two held-out steps
     assert not list(tmp_path.glob("steptime/*.partial.json")) and len(stm.prefill) == 2 and len(stm.decode) == 4
+
+
+@pytest.mark.slow
+def test_serve_cli_with_the_real_simulator_on_a_slice(tmp_path, monkeypatch, capsys):
+    """End to end with gpusim llm steps (tiny preset, 4-SM A100 slice, a 2 x 2 x 2 grid, 2 held-out steps):
+    the held-out error is printed at build time and stored in report.json with the step-time source."""
+    from pathlib import Path
+
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+    root = Path(__file__).resolve().parents[1]
+    rc = main(["serve", "--model", "tiny", "--gpu", "a100-sxm4-80gb", "--set", "sm.count=4", "--set",
+               "memory.l2_slices=3", "--set", "memory.l2_size=1536 KiB", "--sample", "0",
+               "--grid", "prefill=16,128:batch=1,8:context=64,512", "--held-out", "2",
+               "--trace", str(root / TRACE), "--window", "0:5", "--policy", "sarathi:chunk=128",
+               "-o", str(tmp_path / "o")])
+    cap = capsys.readouterr()
+    assert rc == 0 and "interpolation error at 2 held-out steps" in cap.err
+    sm = json.loads((tmp_path / "o" / "report.json").read_text())["step_model"]
+    assert sm["source"].startswith("simulated with gpusim llm") and sm["interp_error_pct"]["max"] >= 0
+    assert len(sm["held_out"]) == 2

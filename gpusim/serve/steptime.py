@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 #: grid of the step-time model (tokens of a prefill step; batch and context of a decode step): powers
-#: of two spanning what one GPU serves at once (a choice of this module; --grid overrides)
+#: of two spanning what one GPU serves at once (a choice of this module; ``gpusim serve --grid`` overrides)
 PREFILL_TOKENS = (16, 64, 256, 1024, 2048)
 DECODE_BATCHES = (1, 8, 32, 128)
 DECODE_CONTEXTS = (128, 1024, 4096)

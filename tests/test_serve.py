@@ -151,19 +151,14 @@ def test_bad_serve_input_is_one_line_and_exit_status_2(argv, message, capsys, tm
 
 def test_the_step_time_model_interpolates_simulated_steps(tmp_path, monkeypatch):
     """Built from gpusim llm simulations on a small grid (tiny model, 4-SM A100 slice): exact at grid
-    points, within 15% at held-out steps between them, the error at seeded random held-out steps
-    measured at build time and stored with the model (max >= mean, one point per held-out step, off the
-    grid), and cached on disk by content hash."""
+    points, within 15% at held-out steps between them, and cached on disk by content hash.  (The
+    build-time held-out measurement is off here to keep the test short; the fake-simulator test below
+    and the slow end-to-end test cover it.)"""
     monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
     sl = ["sm.count=4", "memory.l2_slices=3", "memory.l2_size=1536 KiB"]
     kw = dict(tp=1, overrides=sl, sample=None, prefill_tokens=(16, 64, 128), decode_batches=(1, 8),
-              decode_contexts=(64, 512), progress=False, held_out=2)
+              decode_contexts=(64, 512), progress=False, held_out=0)
     stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
-    e = stm.interp_error
-    assert len(e["points"]) == 2 and e["max_pct"] >= e["mean_pct"] >= 0
-    assert e["points"][0]["step"].startswith("prefill:") and e["points"][1]["step"].startswith("decode:")
-    assert all(f"tokens={t}" != e["points"][0]["step"].split(":")[1] for t in (16, 64, 128))
-    assert ST.held_out_steps(stm, 2) == [p["step"] for p in e["points"]]       # seeded: reproducible
     p = stm.prefill[128]
     assert stm.step_seconds([(128, 0)], []) == pytest.approx(p["g"] + p["attn"], rel=1e-9)
     errs = ST.check(stm, "tiny", "a100-sxm4-80gb", ["prefill:tokens=96", "decode:batch=4,context=256"],
@@ -171,9 +166,8 @@ def test_the_step_time_model_interpolates_simulated_steps(tmp_path, monkeypatch)
     assert all(abs(e["error"]) < 0.15 for e in errs), errs
     again = ST.build("tiny", "a100-sxm4-80gb", **kw)
     assert again.source.startswith("cache") and again.prefill == stm.prefill
-    assert again.interp_error["max_pct"] == e["max_pct"]                       # stored in the model file
     info = serve(_reqs((0.0, 100, 3)), again, load_model("tiny"), load_config("a100-sxm4-80gb", sl))["step_model"]
-    assert info["source"].startswith("cache") and info["interp_error_pct"]["max"] == e["max_pct"]
+    assert info["source"].startswith("cache")                  # the report states where step times come from
 
 
 # ---- issue 20, second round: disaggregation, swap, rejections, traces -------------------------------------------
@@ -469,6 +463,19 @@ def test_an_interrupted_grid_build_resumes_from_its_finished_steps(tmp_path, mon
     stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
     assert len(calls) == 6 - 2 + 2                      # the four missing grid steps, then two held-out steps
     assert not list(tmp_path.glob("steptime/*.partial.json")) and len(stm.prefill) == 2 and len(stm.decode) == 4
+    # the held-out steps: seeded, one prefill and one decode, strictly inside the grid and off its points;
+    # their error stored with the model and copied into a serving report
+    e = stm.interp_error
+    assert [p["step"] for p in e["points"]] == calls[-2:] == ST.held_out_steps(stm, 2)
+    assert calls[-2].startswith("prefill:") and calls[-1].startswith("decode:")
+    t = int(calls[-2].split("=")[1])
+    assert 16 < t < 64
+    assert e["max_pct"] >= e["mean_pct"] >= 0 and e["max_pct"] == max(abs(p["error"]) * 100 for p in e["points"])
+    calls.clear()
+    again = ST.build("tiny", "a100-sxm4-80gb", **kw)
+    assert not calls and again.interp_error["max_pct"] == e["max_pct"]          # read back from the model file
+    info = serve(_reqs((0.0, 100, 3)), again, load_model("tiny"), load_config("a100-sxm4-80gb"))["step_model"]
+    assert info["interp_error_pct"] == {"max": e["max_pct"], "mean": e["mean_pct"]} and info["source"].startswith("cache")
 
 
 @pytest.mark.slow

@@ -92,7 +92,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
     if a.check:
         pts = [f"prefill:tokens={t}" for t in (48, 768)][: a.check] + \
               [f"decode:batch={b},context={c}" for b, c in ((4, 512), (64, 2048))][: a.check]
-        rep["step_time_check"] = ST.check(stms[tps[0]], a.model, a.gpu, pts, tp=a.tp, overrides=a.set or [], sample=a.sample)
+        rep["step_time_check"] = ST.check(stms[tps[0]], a.model, a.gpu, pts, tp=tps[0], overrides=a.set or [], sample=a.sample)
     out = Path(a.output)
     try:
         out.mkdir(parents=True, exist_ok=True)

@@ -496,3 +496,34 @@ def test_serve_cli_with_the_real_simulator_on_a_slice(tmp_path, monkeypatch, cap
     sm = json.loads((tmp_path / "o" / "report.json").read_text())["step_model"]
     assert sm["source"].startswith("simulated with gpusim llm") and sm["interp_error_pct"]["max"] >= 0
     assert len(sm["held_out"]) == 2
+
+
+@pytest.mark.slow
+def test_sweep_serve_with_the_real_simulator_on_a_slice(tmp_path, monkeypatch):
+    """The sweep's serve kind builds each point's step-time model with gpusim llm (tiny preset, 4-SM slice,
+    a 2 x 2 x 2 grid): doubling the DRAM bandwidth of the slice does not lower the capacity."""
+    from gpusim import sweep as sw
+
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+    p = _serve_sweep(tmp_path, """\
+        base: a100-sxm4-80gb
+        set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]
+        workloads:
+          - serve:
+              model: tiny
+              arrivals: poisson:duration=5,prompt=uniform:16:128,output=uniform:4:16,seed=1
+              rates: [20]
+              policies: [sarathi:chunk=128]
+              slo: ttft=0.05,tpot=0.01
+              find_capacity: true
+              sample: null
+              held_out: 0
+              grid: {prefill_tokens: [16, 128], decode_batches: [1, 8], decode_contexts: [64, 256]}
+        axes:
+          memory.dram_bandwidth: [100 GB/s, 200 GB/s]
+        """)
+    out = tmp_path / "out"
+    assert sw.run_sweep(sw.load_sweep(p), out, jobs=1, quiet=True)["failed"] == 0
+    cols, rows = sw.read_table(out / "results.csv")
+    cap = [float(r["capacity_requests_per_s"]) for r in rows if r["serve.row"] == "capacity"]
+    assert len(cap) == 2 and cap[1] >= cap[0] > 0, cap

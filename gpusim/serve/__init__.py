@@ -3,9 +3,12 @@ iteration's time predicted by the cycle-level model.
 
 Pieces: :mod:`~gpusim.serve.workload` (arrivals: synthetic processes, BurstGPT and Azure traces),
 :mod:`~gpusim.serve.steptime` (step times simulated on a grid and interpolated, cached),
-:mod:`~gpusim.serve.policies` (vllm, orca, sarathi; a policy is one function and a registry line),
-:mod:`~gpusim.serve.engine` (iterations, PagedAttention KV blocks, preemption by recompute) and
-:func:`serve` (replicas, metrics, SLOs, the report).
+:mod:`~gpusim.serve.policies` (vllm, orca, sarathi, distserve; a policy is one function and a
+registry line), :mod:`~gpusim.serve.engine` (iterations, PagedAttention KV blocks, preemption by
+recompute or swap), :mod:`~gpusim.serve.disagg` (DistServe's prefill and decode pools with the KV
+copy between them), :func:`serve` (replicas, metrics, SLOs, the report),
+:mod:`~gpusim.serve.report` (Markdown / HTML with figures) and :mod:`~gpusim.serve.compare`
+(serving reports side by side).
 """
 
 from __future__ import annotations

@@ -527,3 +527,28 @@ def test_sweep_serve_with_the_real_simulator_on_a_slice(tmp_path, monkeypatch):
     cols, rows = sw.read_table(out / "results.csv")
     cap = [float(r["capacity_requests_per_s"]) for r in rows if r["serve.row"] == "capacity"]
     assert len(cap) == 2 and cap[1] >= cap[0] > 0, cap
+
+
+def test_grids_sharing_points_simulate_only_the_new_ones(tmp_path, monkeypatch):
+    """Each simulated step is cached on its own: a second grid with one new prefill size and one new
+    context simulates just the points it does not share with the first (fake simulator as above)."""
+    import gpusim.llm.machines as machines
+
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake(model, step, cfg, **kw):
+        calls.append(step)
+        return {"step_seconds": 1e-3, "operators": [{"kind": "attention", "seconds": 1e-4}]}
+
+    monkeypatch.setattr(machines, "run_gpu", fake)
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64), decode_batches=(1, 8), decode_contexts=(64,),
+             progress=False, held_out=0)
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64, 256), decode_batches=(1, 8), decode_contexts=(64, 512),
+             progress=False, held_out=0)
+    assert sorted(calls) == sorted(["prefill:tokens=256", "decode:batch=1,context=512", "decode:batch=8,context=512"])
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", tp=2, prefill_tokens=(16,), decode_batches=(1,), decode_contexts=(64,),
+             progress=False, held_out=0)
+    assert len(calls) == 2                              # another TP is another machine: nothing shared

@@ -15,7 +15,9 @@ prefill steps at :data:`PREFILL_TOKENS` tokens and decode steps at :data:`DECODE
 :data:`DECODE_CONTEXTS` — reads each report's per-operator seconds, and interpolates piecewise-linearly
 (``g`` and the prefill pair rate in ``T``; ``a`` bilinearly in ``B`` and ``C``; linear continuation
 outside the grid, flagged in ``extrapolated``).  The grid's results are cached on disk by a content
-hash of the model, the resolved GPU config, TP, the grid and the sampling.
+hash of the model, the resolved GPU config, TP, the grid and the sampling, and every simulated step
+on its own (``steps/``): a build resumes from the steps it finished, and grids that share points
+(a coarser grid, another sweep) simulate only the points they do not share.
 
 Interpolation error: when a model is built, :data:`HELD_OUT` steps drawn at random (seeded,
 :data:`HELD_OUT_SEED`) strictly inside the grid's span and off its points — half prefill steps, half
@@ -162,10 +164,18 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     m = model if not isinstance(model, str) else load_model(model)
     cfg = load_config(gpu, list(overrides)) if isinstance(gpu, (str, Path)) else gpu
     h = hashlib.blake2b(digest_size=12)
-    for part in (repr(m), dump_config(cfg), str(tp), repr((prefill_tokens, decode_batches, decode_contexts)),
-                 str(sample), _model_version()):
+    machine = (repr(m), dump_config(cfg), str(tp), str(sample), _model_version())
+    for part in (*machine[:3], repr((prefill_tokens, decode_batches, decode_contexts)), *machine[3:]):
         h.update(part.encode())
     key = h.hexdigest()
+
+    def step_path(step: str) -> Path:
+        """One simulated step of this model, config, TP, sampling and timing model: shared by every grid."""
+        hs = hashlib.blake2b(digest_size=12)
+        for part in (*machine, step):
+            hs.update(part.encode())
+        return _cache_dir() / "steps" / f"{hs.hexdigest()}.json"
+
     path = _cache_dir() / f"{key}.json"
     if use_cache and path.is_file():
         try:
@@ -194,11 +204,18 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
         if (kind == "prefill" and a in stm.prefill) or (kind == "decode" and (a, b) in stm.decode):
             continue
         step = f"prefill:tokens={a}" if kind == "prefill" else f"decode:batch={a},context={b}"
-        if progress:
-            print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({earlier + time.perf_counter() - t0:.0f} s so far)",
-                  file=sys.stderr, flush=True)
-        rep = run_gpu(m, step, cfg, tp=tp, sample=sample)
-        g, attn = _split(rep)
+        sp = step_path(step)
+        try:
+            g, attn = json.loads(sp.read_text())["split"] if use_cache else (None, None)
+        except (OSError, ValueError, KeyError, TypeError):
+            g = attn = None
+        if g is None:
+            if progress:
+                print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({earlier + time.perf_counter() - t0:.0f} s so far)",
+                      file=sys.stderr, flush=True)
+            g, attn = _split(run_gpu(m, step, cfg, tp=tp, sample=sample))
+            if use_cache:
+                _write(sp, {"step": step, "split": [g, attn]})
         if kind == "prefill":
             stm.prefill[a] = {"g": g, "attn": attn, "pairs": a * (a + 1) // 2}
         else:
@@ -219,9 +236,13 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
 
 
 def _save(stm: StepTimeModel, path: Path) -> None:
+    _write(path, stm.to_json())
+
+
+def _write(path: Path, data: dict) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(stm.to_json(), indent=1))
+        path.write_text(json.dumps(data, indent=1))
     except OSError:
         pass
 

@@ -496,12 +496,199 @@ class ClockWorkload:
         return [{"kernel": self.name, "clock.cycles": value}], rep
 
 
+@dataclasses.dataclass(frozen=True)
+class ServeWorkload:
+    """Requests served over time (:mod:`gpusim.serve`) on each point's GPU config: one row per policy x
+    rate (output ``serve.*`` columns: latency percentiles, throughput, SLO attainment, goodput) and, with
+    ``find_capacity``, one row per policy at its capacity (``serve.row`` = ``capacity``), so that capacity
+    can be plotted against a machine axis such as ``memory.dram_bandwidth``::
+
+        - serve:
+            model: llama-2-7b
+            arrivals: poisson:duration=60,prompt=512,output=128,seed=0   # no rate: the rates list gives it
+            rates: [1, 2, 4]                 # requests/s (for a trace: its timestamps compressed to each rate)
+            policies: [vllm, "sarathi:chunk=512"]
+            slo: ttft=1,tpot=0.1             # optional; find_capacity needs it
+            find_capacity: true
+            tp: 1                            # optional: tp, sample, held_out, grid
+            grid: {prefill_tokens: [16, 256, 2048], decode_batches: [1, 32], decode_contexts: [128, 4096]}
+
+    ``trace: FILE`` (BurstGPT / Azure CSV) replaces ``arrivals``.  The step-time model of each point is
+    built (or read from the cache) by :func:`gpusim.serve.steptime.build` for that point's config."""
+
+    model: str
+    policies: tuple
+    rates: tuple
+    name: str
+    arrivals: str | None = None
+    trace: str | None = None
+    slo: str | None = None
+    find_capacity: bool = False
+    tp: int = 1
+    sample: int | None = 4
+    held_out: int = 4
+    grid: tuple | None = None             # (prefill_tokens, decode_batches, decode_contexts)
+    fingerprint: str = ""
+    kind: str = "serve"
+
+    KEYS = ("model", "arrivals", "trace", "rates", "policies", "slo", "find_capacity", "tp", "sample", "held_out", "grid")
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path) -> "ServeWorkload":
+        from gpusim.llm.model import load_model
+        from gpusim.serve import parse_policy, parse_slo
+        from gpusim.serve import workload as W
+
+        check_keys(extra, ("name",), lines, kp)
+        k0 = (*kp, "serve")
+        if not isinstance(value, Mapping):
+            raise lines.error(k0, "expected {model, arrivals | trace, policies[, rates, slo, find_capacity, tp, sample, "
+                                  "held_out, grid]}")
+        check_keys(value, cls.KEYS, lines, k0, required=("model", "policies"))
+        if ("arrivals" in value) == ("trace" in value):
+            raise lines.error(k0, "give exactly one of arrivals (a poisson/gamma spec without rate) and trace (a CSV)")
+        try:
+            load_model(str(value["model"]))
+        except GpusimError as e:
+            raise lines.error((*k0, "model"), str(e)) from None
+        pols = value["policies"]
+        pols = [pols] if isinstance(pols, str) else pols
+        if not isinstance(pols, list) or not pols:
+            raise lines.error((*k0, "policies"), f"expected a list of policies such as vllm, sarathi:chunk=512, got {pols!r}")
+        for i, pt in enumerate(pols):
+            try:
+                parse_policy(str(pt))
+            except GpusimError as e:
+                raise lines.error((*k0, "policies", i), str(e)) from None
+        rates = value.get("rates") or []
+        if not isinstance(rates, list) or not all(isinstance(r, (int, float)) and not isinstance(r, bool) and r > 0
+                                                  for r in rates):
+            raise lines.error((*k0, "rates"), f"expected a list of positive request rates (requests/s), got {rates!r}")
+        fc = value.get("find_capacity", False)
+        if not isinstance(fc, bool):
+            raise lines.error((*k0, "find_capacity"), f"expected true or false, got {fc!r}")
+        if not rates and not fc:
+            raise lines.error(k0, "give rates (requests/s), find_capacity: true, or both")
+        slo = value.get("slo")
+        try:
+            parse_slo(slo)
+        except GpusimError as e:
+            raise lines.error((*k0, "slo"), str(e)) from None
+        if fc and not slo:
+            raise lines.error((*k0, "find_capacity"), "find_capacity needs slo: ttft=S,tpot=S")
+        for k in ("tp", "held_out"):
+            v = value.get(k, 1)
+            if not isinstance(v, int) or isinstance(v, bool) or v < (1 if k == "tp" else 0):
+                raise lines.error((*k0, k), f"expected a {'positive' if k == 'tp' else 'non-negative'} integer, got {v!r}")
+        sample = value.get("sample", 4)
+        if sample is not None and (not isinstance(sample, int) or sample < 1):
+            raise lines.error((*k0, "sample"), f"expected a positive integer or null, got {sample!r}")
+        grid = value.get("grid")
+        if grid is not None:
+            gk = ("prefill_tokens", "decode_batches", "decode_contexts")
+            if not isinstance(grid, Mapping):
+                raise lines.error((*k0, "grid"), f"expected a mapping with {', '.join(gk)}")
+            check_keys(grid, gk, lines, (*k0, "grid"), required=gk)
+            for k in gk:
+                v = grid[k]
+                if not isinstance(v, list) or not v or not all(isinstance(x, int) and x > 0 for x in v):
+                    raise lines.error((*k0, "grid", k), f"expected a list of positive integers, got {v!r}")
+            grid = tuple(tuple(sorted(grid[k])) for k in gk)
+        arrivals, trace, fp = value.get("arrivals"), None, ""
+        if arrivals is not None:
+            if not isinstance(arrivals, str) or "rate=" in arrivals:
+                raise lines.error((*k0, "arrivals"), "expected a poisson:/gamma: spec without rate= (the rates list "
+                                                     f"gives it), got {arrivals!r}")
+            try:
+                W.synthetic(arrivals.replace(":", ":rate=1,", 1))
+            except GpusimError as e:
+                raise lines.error((*k0, "arrivals"), str(e)) from None
+        else:
+            p = resolve_path(str(value["trace"]), base_dir)
+            if p is None:
+                raise lines.error((*k0, "trace"), f"no such trace: {value['trace']}")
+            try:
+                W.from_trace(p)
+            except GpusimError as e:
+                raise lines.error((*k0, "trace"), str(e)) from None
+            trace, fp = str(p), hashlib.blake2b(p.read_bytes(), digest_size=8).hexdigest()
+        name = extra.get("name") or f"serve {value['model']}"
+        return cls(model=str(value["model"]), policies=tuple(map(str, pols)), rates=tuple(float(r) for r in rates),
+                   name=str(name), arrivals=arrivals, trace=trace, slo=slo, find_capacity=fc, tp=value.get("tp", 1),
+                   sample=sample, held_out=value.get("held_out", 4), grid=grid, fingerprint=fp)
+
+    def describe(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["policies"], d["rates"] = list(self.policies), list(self.rates)
+        d["grid"] = [list(g) for g in self.grid] if self.grid else None
+        return d
+
+    def requests_at(self, rate: float):
+        from gpusim.serve import workload as W
+
+        if self.arrivals:
+            kind, _, body = self.arrivals.partition(":")
+            return W.synthetic(f"{kind}:rate={rate},{body}")
+        reqs = W.from_trace(self.trace)
+        span = max(reqs[-1].arrival_s - reqs[0].arrival_s, 1e-9) if len(reqs) > 1 else 1.0
+        f = rate / (len(reqs) / span)
+        return [W.Request(r.id, r.arrival_s / f, r.prompt, r.output) for r in reqs]
+
+    def run(self, cfg) -> tuple[list[dict], dict]:
+        from gpusim.llm.model import load_model
+        from gpusim.serve import find_capacity, parse_policy, parse_slo, serve
+        from gpusim.serve import steptime as ST
+
+        model = load_model(self.model)
+        slo = parse_slo(self.slo)
+        grid = {} if not self.grid else dict(zip(("prefill_tokens", "decode_batches", "decode_contexts"), self.grid))
+        stms: dict = {}
+
+        def stm_for(policy):
+            name, _, params = parse_policy(policy)
+            tps = sorted({params["prefill_tp"], params["decode_tp"]}) if name == "distserve" else [self.tp]
+            for t in tps:
+                if t not in stms:
+                    stms[t] = ST.build(model, cfg, tp=t, sample=self.sample, held_out=self.held_out, progress=False,
+                                       **grid)
+            return (stms[tps[0]] if len(tps) == 1 else {t: stms[t] for t in tps}), name
+
+        rows, reps = [], []
+        for pol in self.policies:
+            stm, pname = stm_for(pol)
+            tp = 1 if pname == "distserve" else self.tp
+            for rate in self.rates:
+                rep = serve(self.requests_at(rate), stm, model, cfg, policy=pol, tp=tp, slo=slo)
+                rows.append(self._row(pol, "rate", rate, rep))
+                reps.append({"policy": pol, "rate": rate, "metrics": rep["metrics"]})
+            if self.find_capacity:
+                cap = find_capacity(self.requests_at, stm, model, cfg, policy=pol, tp=tp, replicas=1, slo=slo)
+                c = cap["capacity_requests_per_s"]
+                rep = serve(self.requests_at(c), stm, model, cfg, policy=pol, tp=tp, slo=slo) if c else None
+                rows.append(self._row(pol, "capacity", c, rep, capacity=c))
+                reps.append({"policy": pol, "capacity": cap})
+        return rows, {"serve": reps}
+
+    @staticmethod
+    def _row(policy: str, kind: str, rate, rep: dict | None, capacity=None) -> dict:
+        row = {"kernel": "(serve)", "policy": policy, "serve.row": kind, "rate": rate,
+               "capacity_requests_per_s": capacity}
+        if rep is not None:
+            m = {k: v for k, v in rep["metrics"].items() if k not in ("cdf", "cdf_percentiles", "slo")}
+            flat = flatten_kernel({"serve": m, "step_model": {"interp_error_pct": rep["step_model"].get("interp_error_pct")},
+                                   "gpus": rep["gpus"], "preemptions": rep["preemptions"]})
+            flat.pop("kernel", None), flat.pop("kernel_id", None)
+            row.update(flat)
+        return row
+
+
 WORKLOAD_KINDS: dict[str, Callable[..., Any]] = {
     "trace": TraceWorkload.parse,
     "microbench": MicrobenchWorkload.parse,
     "llm_op": LlmOpWorkload.parse,
     "llm_requests": LlmRequestsWorkload.parse,
     "clock": ClockWorkload.parse,
+    "serve": ServeWorkload.parse,
 }
 _PLANNED_KINDS = {"llm": "LLM serving steps (not available yet)"}
 
@@ -540,6 +727,10 @@ def workload_from_dict(d: Mapping):
         return LlmOpWorkload(op=d["op"], name=d["name"], sample=d.get("sample"))
     if d["kind"] == "clock":
         return ClockWorkload(**{k: (tuple(v) if k == "delta" else v) for k, v in d.items() if k != "kind"})
+    if d["kind"] == "serve":
+        return ServeWorkload(**{**{k: v for k, v in d.items() if k != "kind"}, "policies": tuple(d["policies"]),
+                                "rates": tuple(d["rates"]),
+                                "grid": tuple(tuple(g) for g in d["grid"]) if d.get("grid") else None})
     raise GpusimError(f"unknown workload kind {d['kind']!r}")  # pragma: no cover - journal written by us
 
 
@@ -733,6 +924,8 @@ def _workload_identity(w) -> dict:
         return {"kind": "trace", "path": d["path"], "fingerprint": w.fingerprint}
     if d["kind"] == "clock":
         return {**d, "fingerprint": w.fingerprint}
+    if d["kind"] == "serve":                      # every parameter, and the trace's bytes, name the point
+        return d
     return {"kind": d["kind"], "bench": d.get("bench"), "params": d.get("params")}
 
 

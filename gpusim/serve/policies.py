@@ -14,6 +14,13 @@ prefill chunks ``[(request, tokens)]`` and whether the running decodes join.  Th
 * ``sarathi:chunk=N`` — Sarathi-Serve's stall-free batching: each iteration takes all running decodes
   first, then fills the token budget ``N`` with prefill chunks (Agrawal et al., "Taming
   Throughput-Latency Tradeoff in LLM Inference with Sarathi-Serve", OSDI'24, §4).
+* ``distserve:prefill_tp=..,decode_tp=..,prefill_replicas=..,decode_replicas=..,link=nvlink|pcie`` —
+  DistServe's disaggregation (Zhong et al., OSDI'24, §3-4): a prefill pool and a decode pool, each
+  replica running ``vllm`` on its own GPUs, every prompt's KV cache copied from its prefill replica to
+  a decode replica before its first decode (:mod:`gpusim.serve.disagg`).
+
+Every policy takes ``preemption=recompute|swap`` (:mod:`gpusim.serve.engine`; vLLM's preemption
+mode) and ``swap_space_gib=N`` (host swap space per GPU, vLLM's default 4 GiB).
 
 Adding one: a function ``(state, params) -> Plan`` and a line in :data:`POLICIES` (with its parameters
 and defaults).
@@ -73,10 +80,22 @@ def sarathi(state, p: dict) -> Plan:
     return Plan(chunks, decode=True)
 
 
-#: name -> (policy function, parameters with defaults: vLLM's defaults max_num_seqs 256,
-#: max_num_batched_tokens 2048 (vLLM EngineArgs); Sarathi-Serve's chunk 512 for its A100 runs)
+#: parameters every policy takes: how a sequence is preempted and the host swap space per GPU (GiB;
+#: vLLM EngineArgs.swap_space = 4, vllm-project/vllm vllm/engine/arg_utils.py at 99d7eb5)
+ENGINE_DEFAULTS = {"preemption": "recompute", "swap_space_gib": 4}
+#: parameters whose value is a word, with the words allowed
+CHOICES = {"preemption": ("recompute", "swap"), "link": ("nvlink", "pcie")}
+
+#: name -> (policy function, parameters with defaults: vLLM's defaults max_num_seqs 256 and, for
+#: whole-prompt scheduling, max_num_batched_tokens = max(the model's max_positions, 2048) (None here,
+#: resolved by gpusim.serve.serve; vLLM V0 SchedulerConfig in vllm/config.py: without chunked prefill
+#: max(max_model_len, _DEFAULT_MAX_NUM_BATCHED_TOKENS = 2048)); Sarathi-Serve's chunk 512 for its A100 runs;
+#: distserve: one replica of one GPU per pool, the KV copied over NVLink by default (DistServe places
+#: the two instances of a pair in one node so that the copy goes over NVLink, OSDI'24 §4.3))
 POLICIES = {
-    "vllm": (vllm, {"max_num_seqs": 256, "max_num_batched_tokens": 2048}),
-    "orca": (orca, {"max_num_seqs": 256, "max_num_batched_tokens": 2048}),
-    "sarathi": (sarathi, {"chunk": 512, "max_num_seqs": 256}),
+    "vllm": (vllm, {"max_num_seqs": 256, "max_num_batched_tokens": None, **ENGINE_DEFAULTS}),
+    "orca": (orca, {"max_num_seqs": 256, "max_num_batched_tokens": None, **ENGINE_DEFAULTS}),
+    "sarathi": (sarathi, {"chunk": 512, "max_num_seqs": 256, **ENGINE_DEFAULTS}),
+    "distserve": (vllm, {"prefill_tp": 1, "decode_tp": 1, "prefill_replicas": 1, "decode_replicas": 1,
+                         "link": "nvlink", "max_num_seqs": 256, "max_num_batched_tokens": None, **ENGINE_DEFAULTS}),
 }

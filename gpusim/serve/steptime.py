@@ -15,14 +15,22 @@ prefill steps at :data:`PREFILL_TOKENS` tokens and decode steps at :data:`DECODE
 :data:`DECODE_CONTEXTS` — reads each report's per-operator seconds, and interpolates piecewise-linearly
 (``g`` and the prefill pair rate in ``T``; ``a`` bilinearly in ``B`` and ``C``; linear continuation
 outside the grid, flagged in ``extrapolated``).  The grid's results are cached on disk by a content
-hash of the model, the resolved GPU config, TP, the grid and the sampling.  :meth:`StepTimeModel.check`
-measures the interpolation error against direct simulation at held-out points.
+hash of the model, the resolved GPU config, TP, the grid and the sampling, and every simulated step
+on its own (``steps/``): a build resumes from the steps it finished, and grids that share points
+(a coarser grid, another sweep) simulate only the points they do not share.
+
+Interpolation error: when a model is built, :data:`HELD_OUT` steps drawn at random (seeded,
+:data:`HELD_OUT_SEED`) strictly inside the grid's span and off its points — half prefill steps, half
+decode steps — are simulated directly and compared with the interpolated time; the max and mean
+absolute error (percent) are printed, stored in the cache file (``interp_error``) and copied into
+every serving report (``step_model.interp_error_pct``).  :func:`check` does the same at given steps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+from bisect import bisect_right
 import os
 import sys
 import time
@@ -32,10 +40,13 @@ from pathlib import Path
 import numpy as np
 
 #: grid of the step-time model (tokens of a prefill step; batch and context of a decode step): powers
-#: of two spanning what one GPU serves at once (a choice of this module; --grid overrides)
+#: of two spanning what one GPU serves at once (a choice of this module; ``gpusim serve --grid`` overrides)
 PREFILL_TOKENS = (16, 64, 256, 1024, 2048)
 DECODE_BATCHES = (1, 8, 32, 128)
 DECODE_CONTEXTS = (128, 1024, 4096)
+#: held-out steps simulated to measure the interpolation error of a new model, and their seed
+HELD_OUT = 4
+HELD_OUT_SEED = 0
 
 
 def _cache_dir() -> Path:
@@ -44,15 +55,19 @@ def _cache_dir() -> Path:
 
 
 def _interp(x: float, xs, ys) -> tuple[float, bool]:
-    """Piecewise-linear interpolation with linear continuation outside [xs[0], xs[-1]]; (value, outside)."""
-    xs, ys = np.asarray(xs, float), np.asarray(ys, float)
-    if xs.size == 1:
+    """Piecewise-linear interpolation with linear continuation outside [xs[0], xs[-1]]; (value, outside).
+    ``xs`` ascending (plain lists: this runs once per query of every iteration)."""
+    n = len(xs)
+    if n == 1:
         return float(ys[0]), x != xs[0]
-    if x <= xs[0] or x >= xs[-1]:
-        i = 0 if x <= xs[0] else xs.size - 2
-        slope = (ys[i + 1] - ys[i]) / (xs[i + 1] - xs[i])
-        return float(ys[i] + slope * (x - xs[i])), not (xs[0] <= x <= xs[-1])
-    return float(np.interp(x, xs, ys)), False
+    if x <= xs[0]:
+        i = 0
+    elif x >= xs[-1]:
+        i = n - 2
+    else:
+        i = bisect_right(xs, x) - 1
+    y = ys[i] + (ys[i + 1] - ys[i]) * (x - xs[i]) / (xs[i + 1] - xs[i])
+    return float(y), not (xs[0] <= x <= xs[-1])
 
 
 @dataclass
@@ -65,28 +80,43 @@ class StepTimeModel:
     source: str = ""
     build_seconds: float = 0.0
     extrapolated: int = 0
+    interp_error: dict = field(default_factory=dict)   # {"seed", "points": [...], "max_pct", "mean_pct"}
 
     # ---- queries ----------------------------------------------------------------------------
 
+    def _tables(self):
+        """Sorted grid axes and values as lists, built once (the grid does not change after building)."""
+        t = self.__dict__.get("_t")
+        if t is None or t[0] != (len(self.prefill), len(self.decode)):
+            gp = sorted({**{tk: v["g"] for tk, v in self.prefill.items()},
+                         **{b: v["g"] for (b, c), v in self.decode.items()}}.items())
+            ts = sorted(self.prefill)
+            bs = sorted({b for b, _ in self.decode})
+            cs = sorted({c for _, c in self.decode})
+            t = ((len(self.prefill), len(self.decode)), [p[0] for p in gp], [p[1] for p in gp], ts,
+                 [self.prefill[x]["attn"] / self.prefill[x]["pairs"] for x in ts], bs, cs,
+                 [[self.decode[(b, c)]["attn"] for c in cs] for b in bs])
+            self.__dict__["_t"] = t
+        return t
+
     def g(self, tokens: int) -> float:
-        pts = sorted({**{t: v["g"] for t, v in self.prefill.items()},
-                      **{b: v["g"] for (b, c), v in self.decode.items()}}.items())
-        v, out = _interp(tokens, [p[0] for p in pts], [p[1] for p in pts])
+        t = self._tables()
+        v, out = _interp(tokens, t[1], t[2])
         self.extrapolated += out
         return max(v, 0.0)
 
     def prefill_attention(self, q: int, past: int) -> float:
-        ts = sorted(self.prefill)
-        rate, out = _interp(q, ts, [self.prefill[t]["attn"] / self.prefill[t]["pairs"] for t in ts])
+        t = self._tables()
+        rate, out = _interp(q, t[3], t[4])
         self.extrapolated += out
         return max(rate, 0.0) * (q * past + q * (q + 1) // 2)
 
     def decode_attention(self, batch: int, context: float) -> float:
-        bs = sorted({b for b, _ in self.decode})
-        cs = sorted({c for _, c in self.decode})
-        per_b = [_interp(context, cs, [self.decode[(b, c)]["attn"] for c in cs]) for b in bs]
+        t = self._tables()
+        bs, cs, a = t[5], t[6], t[7]
+        per_b = [_interp(context, cs, row) for row in a]
         v, out = _interp(batch, bs, [p[0] for p in per_b])
-        self.extrapolated += out or any(p[1] for p in per_b)
+        self.extrapolated += out or per_b[0][1]
         return max(v, 0.0)
 
     def step_seconds(self, chunks: list[tuple[int, int]], decode_contexts: list[int]) -> float:
@@ -98,19 +128,20 @@ class StepTimeModel:
         for q, past in chunks:
             t += self.prefill_attention(q, past)
         if decode_contexts:
-            t += self.decode_attention(len(decode_contexts), float(np.mean(decode_contexts)))
+            t += self.decode_attention(len(decode_contexts), sum(decode_contexts) / len(decode_contexts))
         return t
 
     # ---- building -----------------------------------------------------------------------------
 
     def to_json(self) -> dict:
         return {"key": self.key, "source": self.source, "build_seconds": self.build_seconds,
-                "prefill": {str(t): v for t, v in self.prefill.items()},
+                "interp_error": self.interp_error, "prefill": {str(t): v for t, v in self.prefill.items()},
                 "decode": {f"{b},{c}": v for (b, c), v in self.decode.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "StepTimeModel":
         return cls(key=d["key"], source=d["source"], build_seconds=d["build_seconds"],
+                   interp_error=d.get("interp_error") or {},
                    prefill={int(t): v for t, v in d["prefill"].items()},
                    decode={tuple(int(x) for x in k.split(",")): v for k, v in d["decode"].items()})
 
@@ -123,52 +154,137 @@ def _split(rep: dict) -> tuple[float, float]:
 
 def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None = 4,
           prefill_tokens=PREFILL_TOKENS, decode_batches=DECODE_BATCHES, decode_contexts=DECODE_CONTEXTS,
-          progress: bool = True, use_cache: bool = True) -> StepTimeModel:
-    """Simulate the grid (or load it from the cache) and return the model."""
+          progress: bool = True, use_cache: bool = True, held_out: int = HELD_OUT) -> StepTimeModel:
+    """Simulate the grid (or load it from the cache), measure the interpolation error at ``held_out``
+    random steps (module doc; 0: none) and return the model."""
     from gpusim.config import dump_config, load_config
     from gpusim.llm.machines import run_gpu
     from gpusim.llm.model import load_model
 
-    m = load_model(model)
-    cfg = load_config(gpu, list(overrides))
+    m = model if not isinstance(model, str) else load_model(model)
+    cfg = load_config(gpu, list(overrides)) if isinstance(gpu, (str, Path)) else gpu
     h = hashlib.blake2b(digest_size=12)
-    for part in (repr(m), dump_config(cfg), str(tp), repr((prefill_tokens, decode_batches, decode_contexts)),
-                 str(sample), _model_version()):
+    machine = (repr(m), dump_config(cfg), str(tp), str(sample), _model_version())
+    for part in (*machine[:3], repr((prefill_tokens, decode_batches, decode_contexts)), *machine[3:]):
         h.update(part.encode())
     key = h.hexdigest()
+
+    def step_path(step: str) -> Path:
+        """One simulated step of this model, config, TP, sampling and timing model: shared by every grid."""
+        hs = hashlib.blake2b(digest_size=12)
+        for part in (*machine, step):
+            hs.update(part.encode())
+        return _cache_dir() / "steps" / f"{hs.hexdigest()}.json"
+
     path = _cache_dir() / f"{key}.json"
     if use_cache and path.is_file():
         try:
             stm = StepTimeModel.from_json(json.loads(path.read_text()))
+        except (ValueError, KeyError):
+            stm = None
+        if stm is not None:
+            if held_out and len(stm.interp_error.get("points", ())) < held_out:
+                stm.interp_error = measure_error(stm, m, cfg, tp=tp, sample=sample, n=held_out, progress=progress)
+                _save(stm, path)
             stm.source = f"cache {path} ({stm.source})"
             return stm
-        except (ValueError, KeyError):
-            pass
     t0 = time.perf_counter()
     stm = StepTimeModel(key=key)
+    partial = path.with_suffix(".partial.json")     # grid points of an interrupted build: resumed, not redone
+    earlier = 0.0
+    if use_cache and partial.is_file():
+        try:
+            old = StepTimeModel.from_json(json.loads(partial.read_text()))
+            stm.prefill, stm.decode, earlier = old.prefill, old.decode, old.build_seconds
+        except (ValueError, KeyError):
+            pass
     jobs = [("prefill", t, None) for t in prefill_tokens] + \
            [("decode", b, c) for b in decode_batches for c in decode_contexts]
     for i, (kind, a, b) in enumerate(jobs):
+        if (kind == "prefill" and a in stm.prefill) or (kind == "decode" and (a, b) in stm.decode):
+            continue
         step = f"prefill:tokens={a}" if kind == "prefill" else f"decode:batch={a},context={b}"
-        if progress:
-            print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({time.perf_counter() - t0:.0f} s so far)",
-                  file=sys.stderr, flush=True)
-        rep = run_gpu(m, step, cfg, tp=tp, sample=sample)
-        g, attn = _split(rep)
+        sp = step_path(step)
+        try:
+            g, attn = json.loads(sp.read_text())["split"] if use_cache else (None, None)
+        except (OSError, ValueError, KeyError, TypeError):
+            g = attn = None
+        if g is None:
+            if progress:
+                print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({earlier + time.perf_counter() - t0:.0f} s so far)",
+                      file=sys.stderr, flush=True)
+            g, attn = _split(run_gpu(m, step, cfg, tp=tp, sample=sample))
+            if use_cache:
+                _write(sp, {"step": step, "split": [g, attn]})
         if kind == "prefill":
             stm.prefill[a] = {"g": g, "attn": attn, "pairs": a * (a + 1) // 2}
         else:
             stm.decode[(a, b)] = {"g": g, "attn": attn}
-    stm.build_seconds = time.perf_counter() - t0
+        stm.build_seconds = earlier + time.perf_counter() - t0
+        if use_cache:
+            _save(stm, partial)
+    stm.build_seconds = earlier + time.perf_counter() - t0
+    if use_cache:
+        partial.unlink(missing_ok=True)
     stm.source = (f"simulated with gpusim llm on {cfg.name} (tp {tp}, sample {sample}): {len(prefill_tokens)} prefill "
                   f"+ {len(decode_batches) * len(decode_contexts)} decode steps in {stm.build_seconds:.0f} s")
+    if held_out:
+        stm.interp_error = measure_error(stm, m, cfg, tp=tp, sample=sample, n=held_out, progress=progress)
     if use_cache:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(json.dumps(stm.to_json(), indent=1))
-        except OSError:
-            pass
+        _save(stm, path)
     return stm
+
+
+def _save(stm: StepTimeModel, path: Path) -> None:
+    _write(path, stm.to_json())
+
+
+def _write(path: Path, data: dict) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=1))
+    except OSError:
+        pass
+
+
+def held_out_steps(stm: StepTimeModel, n: int, seed: int = HELD_OUT_SEED) -> list[str]:
+    """``n`` random steps strictly inside the grid's span and off its points: prefill tokens, then
+    decode (batch, context), alternating; the same steps for the same grid and seed."""
+    rng = np.random.default_rng(seed)
+    ts = sorted(stm.prefill)
+    bs, cs = sorted({b for b, _ in stm.decode}), sorted({c for _, c in stm.decode})
+
+    def draw(lo, hi, avoid):
+        for _ in range(1000):
+            v = int(rng.integers(lo + 1, hi)) if hi - lo > 1 else lo
+            if v not in avoid:
+                return v
+        return v
+
+    out = []
+    for i in range(n):
+        if i % 2 == 0 and len(ts) > 1:
+            out.append(f"prefill:tokens={draw(ts[0], ts[-1], ts)}")
+        else:
+            out.append(f"decode:batch={draw(bs[0], bs[-1], bs)},context={draw(cs[0], cs[-1], cs)}")
+    return out
+
+
+def measure_error(stm: StepTimeModel, model, cfg, *, tp: int, sample, n: int, progress: bool = True,
+                  seed: int = HELD_OUT_SEED) -> dict:
+    """Interpolation error at :func:`held_out_steps` (simulated directly); printed when ``progress``."""
+    t0 = time.perf_counter()
+    pts = check(stm, model, cfg, held_out_steps(stm, n, seed), tp=tp, sample=sample)
+    errs = [abs(p["error"]) * 100 for p in pts]
+    res = {"seed": seed, "points": pts, "max_pct": max(errs), "mean_pct": float(np.mean(errs)),
+           "seconds": time.perf_counter() - t0}
+    if progress:
+        for p in pts:
+            print(f"  step-time held-out {p['step']}: simulated {p['simulated_s'] * 1e3:.3f} ms, interpolated "
+                  f"{p['interpolated_s'] * 1e3:.3f} ms ({p['error']:+.1%})", file=sys.stderr)
+        print(f"  step-time interpolation error at {n} held-out steps (seed {seed}): max {res['max_pct']:.1f}%, "
+              f"mean {res['mean_pct']:.1f}%", file=sys.stderr, flush=True)
+    return res
 
 
 def check(stm: StepTimeModel, model: str, gpu: str, points: list[str], *, tp: int = 1, overrides=(),
@@ -181,10 +297,12 @@ def check(stm: StepTimeModel, model: str, gpu: str, points: list[str], *, tp: in
     out = []
     for p in points:
         rep = run_gpu(model, p, gpu, tp=tp, overrides=list(overrides), sample=sample)
+        saved = stm.extrapolated
         st = parse_step(p)
         gr = st.groups[0]
         pred = stm.step_seconds([(gr.tokens, gr.past)] * gr.count if gr.kind == "prefill" else [],
                                 [gr.context] * gr.count if gr.kind == "decode" else [])
+        stm.extrapolated = saved                  # a check is not a serving query
         out.append({"step": p, "simulated_s": rep["step_seconds"], "interpolated_s": pred,
                     "error": (pred - rep["step_seconds"]) / rep["step_seconds"]})
     return out

@@ -12,8 +12,10 @@ Grammar (``kind:key=value,...``; sizes are integers)::
     gemm:m=M,n=N,k=K[,dtype=fp16|bf16|fp8]        Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout; fp8 = e4m3 on sm_90a)
     gemv:batch=B,n=N,k=K[,dtype=...]              the same with M = B decode rows (B <= 8 runs the GEMV kernels)
     attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1]
-                                                   prefill attention (FlashAttention-2 style; the queries are
-                                                   the last Q of L positions: chunked prefill when L > Q)
+                                                   prefill attention (the queries are the last Q of L
+                                                   positions: chunked prefill when L > Q): on sm_90a the
+                                                   FlashAttention-3-style kernel, head_dim 128 or 256 (others
+                                                   refused, exit 2); FlashAttention-2, head_dim 128, elsewhere
     decode_attention:batch=B,heads=H,kv_heads=G,context=C[,head_dim=128]
                                                    one new token per sequence attending to C positions
 

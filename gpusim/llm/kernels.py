@@ -360,10 +360,12 @@ def fa3_fwd(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len
 
 def prefill_attention(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, Q: int, K: int,
                       V: int, O: int, head_dim: int = HEAD_DIM, causal: bool = True,
-                      softmax_scale: float | None = None) -> KernelCall:
+                      softmax_scale: float | None = None, impl: str = "auto") -> KernelCall:
     """The prefill attention kernel for ``arch``: the FlashAttention-3-style kernel on sm_90a (every head
-    dim it is built for; others are refused, never run on a substitute), FlashAttention-2 elsewhere."""
-    if arch in FA3_ARCHS:
+    dim it is built for; others are refused, never run on a substitute), FlashAttention-2 elsewhere.
+    ``impl`` "fa2" / "fa3" asks for that family explicitly (the kernel name is reported either way)."""
+    _need(impl in ("auto", "fa2", "fa3"), f"attention: impl '{impl}' unknown (auto, fa2, fa3)")
+    if impl == "fa3" or (impl == "auto" and arch in FA3_ARCHS):
         return fa3_fwd(arch, batch, heads, kv_heads, q_len, kv_len, Q, K, V, O, head_dim, causal, softmax_scale)
     _need(head_dim == HEAD_DIM, f"flash_attn_fwd_f16_d128: head_dim {head_dim} not built (only {HEAD_DIM} "
                                 f"before sm_90a)")

@@ -291,7 +291,7 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
             kvb = B * s["kv_len"] * Hkv * D * h2
             Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
             return [(K.prefill_attention(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Kc + kvb, O, head_dim=D,
-                                         causal=s.get("causal", True)), 1)]
+                                         causal=s.get("causal", True), impl=s.get("impl", "auto")), 1)]
         # decode: paged K/V pools [blocks, 16, Hkv, D] of the group's cache buffer, blocks allocated
         # sequence after sequence (K.contiguous_block_table): with a context that is a multiple of 16
         # every key has the address kv_append wrote it to ([B, context, Hkv, D]); otherwise the pool's
@@ -667,7 +667,8 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                             f"the Hopper wgmma GEMMs: sm_90a, gemm only)")
     # one prefill-attention operator on sm_90a: the FA3 launcher accepts or refuses its head dim (exit 2)
     fa3_op = graph is not None and arch in K.FA3_ARCHS and all(
-        o.kind == "attention" and o.shape.get("phase") == "prefill" for o in graph.operators)
+        o.kind == "attention" and o.shape.get("phase") == "prefill" and o.shape.get("impl") != "fa2"
+        for o in graph.operators)
     check_model(m, ("fp8",) if fp8 else (), check_head_dim=not fa3_op)
     g = build_graph(m, st, tp) if graph is None else graph
     device = GS.Device.from_config(cfg, arch) if arch in K.GEMM_MULTISTAGE_ARCHS else None

@@ -44,7 +44,7 @@ def test_fa3_producer_warp_loads_each_kv_tile_once_per_cta(D, causal):
     loads the 128-row Q tile once and each K and V tile of the CTA's key range once (64-column boxes of
     q_box_rows / kv_box_rows rows), arming the full barrier once per tile (arrive.expect_tx).  So each K/V
     element is read by every CTA of its KV head exactly once (GQA: 2 query heads per KV head x q tiles)
-    and each Q element once.  Broken by loading a tile twice or from a consumer (counts double / move)."""
+    and each Q element once.  Checked to fail with the causal bound removed from the kernel (extra tiles)."""
     B, H, G, q = 1, 2, 1, 256
     name = K.FA3_KERNELS[(D, causal)]
     t = K.kernel_specs()[name]["tile"]
@@ -81,7 +81,7 @@ def test_fa3_causal_skips_masked_blocks():
     """Rule (FA3 / FA2 causal): a CTA's key range ends at ceil((past + last query + 1) / BLOCK_N) blocks;
     the blocks above the diagonal are neither loaded nor multiplied.  Oracle: tile i of 128 queries visits
     i + 1 key blocks of 128 (q = kv), so the K reads and the consumers' wgmma count follow the triangle;
-    non-causal every tile visits all blocks.  Broken by dropping the causal bound (all tiles load all)."""
+    non-causal every tile visits all blocks.  Checked to fail with the causal bound removed from the kernel."""
     B, H, G, q = 1, 1, 1, 512
     _, kc = _trace(B, H, G, q, q, True)
     _, kn = _trace(B, H, G, q, q, False)
@@ -116,7 +116,7 @@ def test_fa3_consumers_pingpong_on_scheduler_barriers():
     always before the block's first wgmma, and the two warpgroups' barriers differ; warp 0 of each
     warpgroup arrives nblk times on the other's (+1 for warpgroup 2's initial signal).  (FA3 uses
     hardware named barriers for this; gpusim's SM has only the CTA-wide one, so the kernel uses
-    mbarriers, see fa3_fwd.cu.)  Broken by removing the scheduler wait or signalling its own barrier."""
+    mbarriers, see fa3_fwd.cu.)  Checked to fail with the scheduler waits removed from the kernel."""
     B, H, G, q, L = 1, 1, 1, 128, 4 * 176
     nblk = 4
     _, kt = _trace(B, H, G, q, L, False)
@@ -148,8 +148,8 @@ def test_fa3_intra_warpgroup_overlap_issues_next_qk_before_waiting_for_pv():
     """Rule (FA3 Algorithm 2, intra-warpgroup overlap): in steady state a consumer warp issues S_next =
     Q K^T and O += P V back to back and waits with wait_group 1 (S ready, P V still in flight) before
     the softmax, then wait_group 0.  Oracle: every block after the first shows QK wgmmas, PV wgmmas
-    (RS form: A from registers), WARPGROUP.DEPBAR.LE gsb0, 1 then 0.  Broken by waiting for QK before
-    issuing PV (DEPBAR 0 between the groups)."""
+    (RS form: A from registers), WARPGROUP.DEPBAR.LE gsb0, 1 then 0.  Checked to fail with wait_group 0
+    in place of 1 (no overlap)."""
     _, kt = _trace(1, 1, 1, 128, 3 * 176, False)
     role = np.asarray(kt.warp_slot)
     w = int(np.flatnonzero(role == 4)[0])

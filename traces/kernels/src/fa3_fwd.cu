@@ -19,14 +19,16 @@
 //   * setmaxnreg 24 for the producer and 240 for the two MMA warpgroups (hopper/flash_fwd_kernel_sm90.h @
 //     c082294e0f6c01d46318694a6f3e0274225a9683, Load/MmaRegisterRequirement with TMA K/V).
 //   * ping-pong: each MMA warpgroup waits on its own scheduler barrier before issuing its GEMMs and
-//     then signals the other warpgroup's; warpgroup 2 signals warpgroup 1 once at the start so that
-//     warpgroup 1 goes first (warp_scheduler_barrier_sync / _arrive / mma_init in
-//     hopper/mainloop_fwd_sm90_tma_gmma_ws.hpp, same commit; paper section 3.1).
+//     then signals the other warpgroup's; warpgroup 1 gets the very first signal so that it goes first
+//     (warp_scheduler_barrier_sync / _arrive / mma_init in hopper/mainloop_fwd_sm90_tma_gmma_ws.hpp,
+//     same commit; paper section 3.1).  In FA3 warpgroup 1 arrives on its own named barrier at the
+//     start; here warpgroup 2 gives that first signal (same effect with count-1 mbarriers).
 //   * K/V blocks are visited from the last to the first (n_block_max - 1 down to n_block_min), so the
 //     blocks that need masking come first; fully masked causal blocks are never loaded or computed
-//     (n_block_max = ceil((past + min(m0 + kBlockM, q_len)) / kBlockN)); the producer order is Q, K of
-//     the first block, then (K_{n-1}, V_n) pairs, then the last V (intra-warpgroup overlap, paper
-//     Algorithm 2).
+//     (n_block_max = ceil((past + min(m0 + kBlockM, q_len)) / kBlockN)); the producer loads K of the
+//     first block and Q, then (K_{n-1}, V_n) pairs, then the last V (load() in the same file: V one
+//     block behind K with IntraWGOverlap, paper Algorithm 2).  FA3 issues that first K before Q (and
+//     waits for the consumers' QueryEmpty signal before Q, for its persistent loop); we issue Q first.
 //
 // Our code (written for gpusim; the structure above is FA3's, the code is not):
 //   * 384 threads: warpgroup 0 = producer (thread 0 issues every TMA box; the other producer warps

@@ -125,16 +125,20 @@ def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
     assert classify((f - 0.01) * 100, (f - 0.01) * 10, 100, 10) == "latency"
 
 
-# A100: the multistage kernel gemm_select picks for the shape (None here); the report names it and its tile
-@pytest.mark.parametrize("gpu, gemm", [(A100, None), (H100, "gemm_f16_tn_wgmma_coop_128x128x64_s5")])
-def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm(gpu, gemm):
+# A100: the multistage kernel gemm_select picks for the shape (None here); the report names it and its tile.
+# Prefill attention: FlashAttention-2 before Hopper, the FlashAttention-3-style kernel on sm_90a (causal
+# hdim 128: FA3's 128 x 128 tile) since fa3_fwd.cu was added (the H100 row used to name the FA2 kernel).
+@pytest.mark.parametrize("gpu, gemm, attn", [
+    (A100, None, "flash_attn_fwd_f16_d128"),
+    (H100, "gemm_f16_tn_wgmma_coop_128x128x64_s5", "fa3_fwd_f16_d128_128x128_causal")])
+def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm(gpu, gemm, attn):
     """Rule: a Sarathi-style step (a prefill chunk plus decodes) runs FlashAttention for the chunk and
     paged split-KV attention for the decodes; its linear layers see all new tokens at once (a GEMM, the
     warp-specialised TMA + wgmma one on sm_90, on sm_80 the kernel and tile gpusim.llm.gemm_select
     chooses for the shape on that GPU, named in the operator's ``kernel`` and ``tile``)."""
     r = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", gpu)
     ops = {o["name"]: o for o in r["operators"]}
-    assert [k["kernel"] for k in ops["layer.attn.prefill0"]["kernels"]] == ["flash_attn_fwd_f16_d128"]
+    assert [k["kernel"] for k in ops["layer.attn.prefill0"]["kernels"]] == [attn]
     assert [k["kernel"] for k in ops["layer.attn.decode1"]["kernels"]] == \
         ["decode_attn_paged_f16_d128", "decode_attn_combine_f16_d128"]
     qkv = ops["layer.qkv_proj"]

@@ -311,6 +311,67 @@ def flash_attn(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p))
 
 
+#: FlashAttention-3-style Hopper forward kernels (fa3_fwd.cu, sm_90a only) by (head_dim, causal): FA3's
+#: tile per head dim (Dao-AILab/flash-attention hopper/tile_size.h @ 07602adc2baa7a3ea037321ef2ca71c83096e5d5:
+#: hdim 128 -> 128 x 176, 128 x 128 when causal; hdim 256 -> 128 x 80).  Head dim 64 (FA3: 192 x 192 with
+#: three MMA warpgroups) is not built.
+FA3_KERNELS = {
+    (128, False): "fa3_fwd_f16_d128_128x176",
+    (128, True): "fa3_fwd_f16_d128_128x128_causal",
+    (256, False): "fa3_fwd_f16_d256_128x80",
+    (256, True): "fa3_fwd_f16_d256_128x80_causal",
+}
+FA3_HEAD_DIMS = (128, 256)
+FA3_ARCHS = ("sm_90a",)
+
+
+def fa3_smem_bytes(name: str) -> int:
+    """Dynamic shared memory of an fa3_fwd kernel: Q tile + 2 stages of K and V tiles + 1 KiB alignment slack."""
+    t = kernel_specs()[name]["tile"]
+    return (t["BLOCK_M"] + 2 * t["stages"] * t["BLOCK_N"]) * t["head_dim"] * 2 + 1024
+
+
+def fa3_fwd(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, Q: int, K: int, V: int,
+            O: int, head_dim: int = HEAD_DIM, causal: bool = True, softmax_scale: float | None = None) -> KernelCall:
+    """Prefill attention on Hopper with the FlashAttention-3-style kernel (TMA producer warp, two ping-pong
+    consumer warpgroups, wgmma): contiguous Q/O [batch, q_len, heads, D] and K/V [batch, kv_len, kv_heads, D]
+    (the queries are the last q_len positions).  The kernel (tile) is FA3's for ``head_dim`` and ``causal``."""
+    _need(arch in FA3_ARCHS, f"fa3_fwd: built for {', '.join(FA3_ARCHS)} only, not {arch}")
+    name = FA3_KERNELS.get((head_dim, bool(causal)))
+    _need(name is not None, f"fa3_fwd: head_dim {head_dim} not built (have {', '.join(map(str, FA3_HEAD_DIMS))})")
+    _need(1 <= q_len <= kv_len, f"{name}: need 1 <= q_len ({q_len}) <= kv_len ({kv_len})")
+    _need(batch >= 1 and heads >= 1, f"{name}: batch {batch} and heads {heads} must be positive")
+    shift = _gqa_shift(heads, kv_heads)
+    _need(batch * kv_len < 2 ** 31 and batch * q_len * heads * head_dim < 2 ** 31,
+          f"{name}: batch x sequence too large for the kernel's int32 row coordinates")
+    t = kernel_specs()[name]["tile"]
+    box = (t["tma_box_cols"], t["q_box_rows"])
+    kv_box = (t["tma_box_cols"], t["kv_box_rows"])
+    maps = {"tmQ": TensorMap(Q, (heads * head_dim, batch * q_len), 2 * heads * head_dim, box, 2),
+            "tmK": TensorMap(K, (kv_heads * head_dim, batch * kv_len), 2 * kv_heads * head_dim, kv_box, 2),
+            "tmV": TensorMap(V, (kv_heads * head_dim, batch * kv_len), 2 * kv_heads * head_dim, kv_box, 2)}
+    scale = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(head_dim)) * math.log2(math.e)
+    p = dict(O=O, q_len=q_len, kv_len=kv_len, gqa_shift=shift, scale_log2=scale,
+             o_batch_stride=q_len * heads * head_dim, o_row_stride=heads * head_dim)
+    grid = (_cdiv(q_len, t["BLOCK_M"]), heads, batch)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p, dynamic_shared_bytes=fa3_smem_bytes(name),
+                                                      tensormaps=maps))
+
+
+def prefill_attention(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, Q: int, K: int,
+                      V: int, O: int, head_dim: int = HEAD_DIM, causal: bool = True,
+                      softmax_scale: float | None = None, impl: str = "auto") -> KernelCall:
+    """The prefill attention kernel for ``arch``: the FlashAttention-3-style kernel on sm_90a (every head
+    dim it is built for; others are refused, never run on a substitute), FlashAttention-2 elsewhere.
+    ``impl`` "fa2" / "fa3" asks for that family explicitly (the kernel name is reported either way)."""
+    _need(impl in ("auto", "fa2", "fa3"), f"attention: impl '{impl}' unknown (auto, fa2, fa3)")
+    if impl == "fa3" or (impl == "auto" and arch in FA3_ARCHS):
+        return fa3_fwd(arch, batch, heads, kv_heads, q_len, kv_len, Q, K, V, O, head_dim, causal, softmax_scale)
+    _need(head_dim == HEAD_DIM, f"flash_attn_fwd_f16_d128: head_dim {head_dim} not built (only {HEAD_DIM} "
+                                f"before sm_90a)")
+    return flash_attn(arch, batch, heads, kv_heads, q_len, kv_len, Q, K, V, O, causal, softmax_scale)
+
+
 def decode_splits(ctx: int, split_len: int | None = None) -> tuple[int, int]:
     """(split_len, num_splits) of split-KV decode attention over ``ctx`` keys.  The default split
     length is a multiple of :data:`DECODE_TILE_KEYS` (the paged kernel's tile) of at least

@@ -11,9 +11,12 @@ Grammar (``kind:key=value,...``; sizes are integers)::
 
     gemm:m=M,n=N,k=K[,dtype=fp16|bf16|fp8]        Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout; fp8 = e4m3 on sm_90a)
     gemv:batch=B,n=N,k=K[,dtype=...]              the same with M = B decode rows (B <= 8 runs the GEMV kernels)
-    attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1]
-                                                   prefill attention (FlashAttention-2 style; the queries are
-                                                   the last Q of L positions: chunked prefill when L > Q)
+    attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1][,impl=auto|fa2|fa3]
+                                                   prefill attention (the queries are the last Q of L
+                                                   positions: chunked prefill when L > Q): on sm_90a the
+                                                   FlashAttention-3-style kernel, head_dim 128 or 256 (others
+                                                   refused, exit 2); FlashAttention-2, head_dim 128, elsewhere;
+                                                   impl=fa2 / fa3 names the kernel family instead
     decode_attention:batch=B,heads=H,kv_heads=G,context=C[,head_dim=128]
                                                    one new token per sequence attending to C positions
 
@@ -34,9 +37,13 @@ from gpusim.llm.model import DTYPE_BITS, ModelSpec, RequestGroup, Step
 OP_KEYS: dict[str, tuple[tuple[str, ...], dict[str, int | str]]] = {
     "gemm": (("m", "n", "k"), {"dtype": "fp16"}),
     "gemv": (("batch", "n", "k"), {"dtype": "fp16"}),
-    "attention": (("batch", "heads", "kv_heads", "q_len"), {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16"}),
+    "attention": (("batch", "heads", "kv_heads", "q_len"), {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16",
+                                                          "impl": "auto"}),
     "decode_attention": (("batch", "heads", "kv_heads", "context"), {"head_dim": 128, "dtype": "fp16"}),
 }
+#: prefill attention kernels a user may name (``impl=``): auto = the arch's own (FA3-style on sm_90a,
+#: FA2-style elsewhere), fa2 / fa3 = that kernel family (refused where it is not built)
+ATTN_IMPLS = ("auto", "fa2", "fa3")
 #: dtypes the project's kernels compute in (bf16 runs the fp16 kernels unchanged: same widths, same
 #: tensor-core rate on Ampere and Hopper; fp8 = e4m3 GEMMs on Hopper only, refused elsewhere when run)
 OP_DTYPES = ("fp16", "bf16", "fp8")
@@ -71,6 +78,11 @@ def parse_op(text: str) -> tuple[str, dict]:
         if k in seen:
             raise OpError(f"op '{text}': '{k}' given twice")
         seen.add(k)
+        if k == "impl":
+            if v.lower() not in ATTN_IMPLS:
+                raise OpError(f"op '{text}': impl '{v}' unknown (one of {', '.join(ATTN_IMPLS)})")
+            vals[k] = v.lower()
+            continue
         if k == "dtype":
             v = v.lower()
             if v not in DTYPE_BITS:
@@ -145,7 +157,8 @@ def op_graph(text: str) -> OperatorGraph:
     t("layer.attn_out", (B * q, H * D))
     op = Operator(f"op.attn.{phase}0", "attention", 1,
                   {"batch": B, "heads": H, "kv_heads": G, "head_dim": D, "q_len": q, "kv_len": L, "causal": causal,
-                   "phase": phase}, dt, flops, rd, wr, ("layer.qkv", "layer.kv_cache"), ("layer.attn_out",))
+                   "phase": phase, **({"impl": v["impl"]} if v.get("impl", "auto") != "auto" else {})},
+                  dt, flops, rd, wr, ("layer.qkv", "layer.kv_cache"), ("layer.attn_out",))
     model = ModelSpec(name=f"op {kind}", layers=1, hidden=H * D, heads=H, kv_heads=G, ffn=H * D, vocab=1,
                       head_dim=D, max_positions=max(L, 1), dtype=dt, weight_dtype=dt, kv_dtype=dt)
     step = Step((RequestGroup(phase, B, q, past, sample=False),), text.strip())

@@ -21,7 +21,9 @@ Kernel choice
     whose kernel, tile and split-K :func:`gpusim.llm.gemm_select.select` picks for the shape and the
     config's GPU (reported per operator as ``kernel``, ``tile`` and ``gemm_choice``; split-K adds a
     reduction launch), on sm_90 the TMA + wgmma GEMM when K is a multiple of 64 (else the earlier
-    128x128 mma.sync GEMM); prefill attention runs FlashAttention-2, decode
+    128x128 mma.sync GEMM); prefill attention runs the FlashAttention-3-style kernel on sm_90a
+    (``fa3_fwd_*``: TMA producer warp, two ping-pong wgmma consumer warpgroups, FA3's tile for the
+    head dim; :func:`gpusim.llm.kernels.prefill_attention`) and FlashAttention-2 elsewhere, decode
     attention the paged split-KV kernel (one CTA per split, KV head and sequence for the whole
     GQA group) and its combine; an MoE expert GEMM runs once per active expert
     with the balanced share of rows; the MoE router's softmax runs the softmax kernel over the
@@ -195,15 +197,17 @@ class KernelLaunch:
 # --------------------------------------------------------------------------------------------
 
 
-def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = ()) -> None:
+def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = (), check_head_dim: bool = True) -> None:
     """Refuse models our fp16, head_dim-128 kernels cannot stand for (ConfigError naming file and key).
-    ``extra_dtypes``: dtypes a single operator may also use (``--op ...,dtype=fp8`` on sm_90a)."""
+    ``extra_dtypes``: dtypes a single operator may also use (``--op ...,dtype=fp8`` on sm_90a);
+    ``check_head_dim`` False: the operators' launchers check the head dim themselves (``--op attention:``
+    on sm_90a, whose FlashAttention-3-style kernels are built for several head dims)."""
     for key in ("dtype", "weight_dtype", "kv_dtype"):
         v = getattr(m, key)
         if v not in KERNEL_DTYPES + tuple(extra_dtypes):
             raise ConfigError(key, f"{v}: gpusim's LLM kernels are fp16 (bf16 runs them unchanged); "
                                    f"no kernel for {v} tensors yet", m.file or None)
-    if m.head_dim != K.HEAD_DIM:
+    if check_head_dim and m.head_dim != K.HEAD_DIM:
         raise ConfigError("head_dim", f"{m.head_dim}: the attention kernels are compiled for head_dim "
                                       f"{K.HEAD_DIM}", m.file or None)
 
@@ -286,8 +290,8 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         if s["phase"] == "prefill":
             kvb = B * s["kv_len"] * Hkv * D * h2
             Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
-            return [(K.flash_attn(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Kc + kvb, O,
-                                  causal=s.get("causal", True)), 1)]
+            return [(K.prefill_attention(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Kc + kvb, O, head_dim=D,
+                                         causal=s.get("causal", True), impl=s.get("impl", "auto")), 1)]
         # decode: paged K/V pools [blocks, 16, Hkv, D] of the group's cache buffer, blocks allocated
         # sequence after sequence (K.contiguous_block_table): with a context that is a multiple of 16
         # every key has the address kv_append wrote it to ([B, context, Hkv, D]); otherwise the pool's
@@ -661,7 +665,11 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     if fp8 and (arch != "sm_90a" or any(o.kind != "gemm" for o in graph.operators)):
         raise K.KernelError(f"op: no fp8 kernel for {arch} {graph.operators[0].kind} (gpusim's fp8 kernels are "
                             f"the Hopper wgmma GEMMs: sm_90a, gemm only)")
-    check_model(m, ("fp8",) if fp8 else ())
+    # one prefill-attention operator on sm_90a: the FA3 launcher accepts or refuses its head dim (exit 2)
+    fa3_op = graph is not None and arch in K.FA3_ARCHS and all(
+        o.kind == "attention" and o.shape.get("phase") == "prefill" and o.shape.get("impl") != "fa2"
+        for o in graph.operators)
+    check_model(m, ("fp8",) if fp8 else (), check_head_dim=not fa3_op)
     g = build_graph(m, st, tp) if graph is None else graph
     device = GS.Device.from_config(cfg, arch) if arch in K.GEMM_MULTISTAGE_ARCHS else None
     launches, skipped = schedule(g, arch, dedup, device)
@@ -820,7 +828,8 @@ def _kernel_fields(d: dict) -> dict:
     if not names:
         return {"kernel": None, "tile": None}
     t = K.kernel_specs().get(names[0], {}).get("tile", {})
-    tile = f"{t['BM']}x{t['BN']}x{t['BK']}" if {"BM", "BN", "BK"} <= set(t) else None
+    tile = f"{t['BM']}x{t['BN']}x{t['BK']}" if {"BM", "BN", "BK"} <= set(t) else (
+        f"{t['BLOCK_M']}x{t['BLOCK_N']}" if names[0].startswith("fa3_fwd") else None)
     return {"kernel": names[0], "tile": tile}
 
 

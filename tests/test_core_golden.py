@@ -4,8 +4,8 @@ apart from wall-clock fields, those the model gave before the core was split int
 
 These golden numbers are the pre-refactor model's own outputs, not hardware truth: they protect the
 rule "restructuring the core changes no simulated number".  A change meant to alter the model
-regenerates them and says why.  Checked to fail: changing the CGGTY key to oldest-first (``-age`` ->
-``age`` in the policy table) makes every CGGTY case differ in cycles and stall counts.
+regenerates them and says why.  Checked to fail: the CGGTY bundled-trace case run with the GTO policy
+instead differs in 63 fields (cycles 2,315 -> 2,313, stall counts, RF-cache hits).
 
 The default run checks the bundled trace under the CGGTY control-bit path and the scoreboard
 fallback (seconds each); ``-m slow`` runs the GTO/LRR/two-thread and the LLM-kernel cases too

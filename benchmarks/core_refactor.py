@@ -12,9 +12,9 @@ a fresh process with ``PYTHONPATH=DIR``:
 each the best of 3 runs after a warm-up run (pack + run, as sim_speed.py measures), in CPU seconds of
 the process (``time.process_time``: one thread, so CPU time is its run time without the waits a loaded
 machine adds; wall time on a shared 2-core machine varied by more than the effect measured);
-* ``compile``: wall seconds of ``gpusim warmup``-equivalent (the bundled vecadd trace run once) with an
-  empty ``NUMBA_CACHE_DIR``: the cold compile of the core (plus the memory system and trace scanner,
-  alike in both trees) and a millisecond-scale simulation.
+* ``compile``: CPU (and wall) seconds of a process that imports gpusim and runs the bundled vecadd trace
+  once with an empty ``NUMBA_CACHE_DIR``: the cold compile of the core (plus the memory system and trace
+  scanner, alike in both trees) and a millisecond-scale simulation.
 The machine is shared: the load average is recorded with each number; compare rounds, not one pair.
 """
 
@@ -86,12 +86,12 @@ print(json.dumps(out))
 '''
 
 COLD = r'''
-import time, tempfile
-t = time.perf_counter()
+import json, time
+t, p = time.perf_counter(), time.process_time()
 from gpusim import api
 from gpusim.config import load_config
 api.simulate("traces/examples/vecadd-sm86", load_config("rtx3070"), use_cache=False)
-print(time.perf_counter() - t)
+print(json.dumps({"wall": time.perf_counter() - t, "cpu": time.process_time() - p}))
 '''
 
 
@@ -105,26 +105,28 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--before", required=True, type=Path)
     ap.add_argument("--after", required=True, type=Path)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=2, help="rounds of warm measurements")
+    ap.add_argument("--compile-rounds", type=int, default=1)
     ap.add_argument("--no-compile", action="store_true")
     ap.add_argument("--no-warm", action="store_true")
     ap.add_argument("-o", "--output")
     a = ap.parse_args(argv)
     trees = {"before": a.before.resolve(), "after": a.after.resolve()}
     res = {k: {"warm": [], "compile_seconds": []} for k in trees}
-    for rnd in range(a.rounds):
+    for rnd in range(max(a.rounds, a.compile_rounds)):
         for k, tree in trees.items():
-            if not a.no_warm:
+            if not a.no_warm and rnd < a.rounds:
                 w = json.loads(_py(tree, WARM))
                 res[k]["warm"].append(w)
                 print(f"round {rnd} {k}: " + ", ".join(f"{n} {v['warp_instructions_per_second']:,.0f} warp-inst/s "
                                                       f"(load {v['load']:.1f})" for n, v in w.items()), file=sys.stderr)
-            if not a.no_compile:
+            if not a.no_compile and rnd < a.compile_rounds:
                 with tempfile.TemporaryDirectory() as d:
                     t0 = os.getloadavg()[0]
-                    s = float(_py(tree, COLD, {"NUMBA_CACHE_DIR": d}))
-                res[k]["compile_seconds"].append({"seconds": s, "load": t0})
-                print(f"round {rnd} {k}: cold compile + vecadd {s:.1f} s (load {t0:.1f})", file=sys.stderr)
+                    c = json.loads(_py(tree, COLD, {"NUMBA_CACHE_DIR": d}))
+                res[k]["compile_seconds"].append({"cpu_seconds": c["cpu"], "wall_seconds": c["wall"], "load": t0})
+                print(f"round {rnd} {k}: cold compile + vecadd {c['cpu']:.1f} CPU s, {c['wall']:.1f} wall s "
+                      f"(load {t0:.1f})", file=sys.stderr)
     summary = {}
     for k in trees:
         summ = {}
@@ -133,7 +135,7 @@ def main(argv=None) -> int:
                 summ[f"{n}_warp_instructions_per_second_best"] = max(w[n]["warp_instructions_per_second"]
                                                                      for w in res[k]["warm"])
         if res[k]["compile_seconds"]:
-            summ["cold_compile_seconds_best"] = min(c["seconds"] for c in res[k]["compile_seconds"])
+            summ["cold_compile_cpu_seconds_best"] = min(c["cpu_seconds"] for c in res[k]["compile_seconds"])
         summary[k] = summ
     out = {"rounds": res, "summary": summary, "cpu_count": os.cpu_count(), "date": time.strftime("%Y-%m-%d %H:%M")}
     text = json.dumps(out, indent=1)

@@ -46,13 +46,15 @@ def use_threads(n: int) -> int:
 
 @njit(cache=True, parallel=True)
 def run_sm(K, W, S, T, Mem, counters, pc_stats, issue_log, sb_log, until):
-    """Advance the kernel until it finishes (returns 0) or ``g[G_CYCLE]`` reaches ``until`` (returns 1;
-    2: live warps but nothing can ever happen, a deadlock in the model; 3: an epoch longer than a
-    memory result's latency, a bug; 4: streamed trace, see below).
+    """Advance the kernel until it finishes (returns ``RunStatus.DONE``) or ``g[G_CYCLE]`` reaches
+    ``until`` (``UNTIL``; ``DEADLOCK``: live warps but nothing can ever happen, a deadlock in the model;
+    ``EPOCH_TOO_LONG``: an epoch longer than a memory result's latency, a bug; ``MORE_CTAS``: streamed
+    trace, see below), as the enum's integer value.  ``K``, ``W``, ``S``, ``T``, ``Mem``: the bundles of
+    ``gpusim.core.state``; ``counters``/``pc_stats``: one row / table per worker plus the serial row.
 
     Streamed traces (``gpusim.assemble.run_streamed``): the trace arrays hold a window of the kernel's
     CTAs and ``g[G_MORE]`` says that more follow.  Between rounds, where the state is consistent (as
-    for ``until``), the core returns 4 when the window holds fewer CTAs after ``g[G_NEXT_CTA]`` than the
+    for ``until``), the core returns ``MORE_CTAS`` when the window holds fewer CTAs after ``g[G_NEXT_CTA]`` than the
     CTA slots (the most one epoch end can refill); the caller drops the finished CTAs, appends the next
     ones, rebases the stored indices (CTA, warp and instruction indices of resident warps and buffered
     requests) and calls again: the dispatcher never finds the window empty, so the result is the

@@ -18,7 +18,7 @@ from gpusim.core.regfile import _allocate
 from gpusim.core.scoreboard import _sb_push
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _classify_resource(K, S, c, s, sc):
     """Sub-core resources for a warp whose own conditions hold (MGC §2.1 item 5, §6.2):
     the unit's input latch for fixed-latency work, a memory-queue entry for memory work."""
@@ -48,7 +48,7 @@ def _classify_resource(K, S, c, s, sc):
     return -1, c + 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _issue_gmma(K, W, S, c, ws, sc, s, fl):
     """Asynchronous warpgroup MMA (wgmma.mma_async): the warp does not wait for it.  Its quarter of the
     MMA enters the sub-core's tensor pipe when the pipe is free (the HGMMAs of a group queue back to
@@ -68,7 +68,7 @@ def _issue_gmma(K, W, S, c, ws, sc, s, fl):
     return wb, war
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _issue_fixed(K, W, S, L, c, ws, sc, s, fl, u):
     """A fixed-latency instruction: Allocate (``regfile._allocate``), then its unit's input latch for the
     initiation interval; FP32 may be steered to a free INT latch (not IMAD; MGC §2.1, §5).  Returns
@@ -88,7 +88,7 @@ def _issue_fixed(K, W, S, L, c, ws, sc, s, fl, u):
     return wb, war
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _issue_unit(K, S, T, c, sc, sm, s, fl, u):
     """SFU, conversions, shared FP64, variable-latency tensor: a unit with a queue (per SM for shared FP64,
     MGC §5).  Returns (write-back, source-read) cycles."""

@@ -83,7 +83,7 @@ def _iline(K, S, T, L, c, sc, sm, line, request):
     return ready
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _fetch(K, W, S, T, L, c, sc, sm, sc_min):
     """Fetch and decode one instruction for sub-core ``sc`` at cycle c (MGC §3): for the last issued warp,
     else the policy's preferred warp with instruction-buffer space (youngest for CGGTY, oldest otherwise);

@@ -21,7 +21,7 @@ from gpusim.core.select import _set_reason
 from gpusim.core.sync import _release_barrier, _sync_issue, _tma_issue
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _issue_selected(K, W, S, T, L, c, best, sc, sm):
     """Issue warp ``best`` (picked by ``select._select``) at cycle c, then retire it after its last
     instruction or count its arrival at the CTA barrier (BAR.SYNC waits, BAR.ARV goes on)."""
@@ -168,7 +168,7 @@ def _issue(K, W, S, T, L, c, ws, sc, sm):
     _release(K, W, c, ws, s, fl, wb, war, is_long)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _cga_arrive(K, W, T, L, c, ws, sm, i):
     """barrier.cluster.arrive (UCGABAR_ARV): warps of other SMs wait on it, so it is buffered and counted
     at the epoch end (``_cga_event``)."""

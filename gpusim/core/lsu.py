@@ -21,7 +21,7 @@ from gpusim.core.scoreboard import _patch
 from gpusim.core.sync import _mb_wake
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _mem_data(K, s, fl, t):
     """Cycle a global access's data is in the register file, from the cycle ``t`` the memory system
     delivers it: 512 bits per cycle (MGC §6.3); an LDGSTS completes its copy P_LDGSTS_EXTRA later, a
@@ -33,7 +33,7 @@ def _mem_data(K, s, fl, t):
     return t + 2 * (K.st[s, S_MEM_REGS] - 1)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _push_req(L, c, ws, i, leave, flags, data, mb, prev):
     """Buffer a request of the SM for the epoch end; returns its index."""
     k = L.sg[SG_NREQ]
@@ -50,7 +50,7 @@ def _push_req(L, c, ws, i, leave, flags, data, mb, prev):
     return k
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
     """A memory instruction enters the sub-core memory unit and the SM-shared unit (MGC §6.2, §1.6, §6.3):
     its address registers are read ``P_READ_DELAY`` cycles after issue at the earliest (a port on every

@@ -17,7 +17,7 @@ from numba import njit
 from gpusim.core.slots import *  # noqa: F401,F403
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _ports_free(S, sc, bank, cyc, ports):
     slot = cyc % PORT_RING
     if S.port_cyc[sc, bank, slot] != cyc:
@@ -25,7 +25,7 @@ def _ports_free(S, sc, bank, cyc, ports):
     return ports - S.port_used[sc, bank, slot]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _port_take(S, sc, bank, cyc):
     slot = cyc % PORT_RING
     if S.port_cyc[sc, bank, slot] != cyc:
@@ -34,7 +34,7 @@ def _port_take(S, sc, bank, cyc):
     S.port_used[sc, bank, slot] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _allocate(K, S, L, c, ws, sc, s, fl):
     """Allocate for a fixed-latency instruction issued at cycle c (MGC §2.4, §4.2, §4.3): it leaves Control
     (c+1) for Allocate (>= c+2), looks its source operands up in the register-file cache and reserves a
@@ -111,7 +111,7 @@ def _allocate(K, S, L, c, ws, sc, s, fl):
     return start, window
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _read_all_banks(K, S, sc, r):
     """A variable-latency instruction reads its operands from cycle ``r`` on: it needs a free port on every
     bank in one cycle (fixed-latency reads have priority, MGC §4.2); takes them and returns that cycle."""

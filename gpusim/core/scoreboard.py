@@ -18,7 +18,7 @@ from gpusim.core.slots import *  # noqa: F401,F403
 from gpusim.core.sync import _mb_complete_at
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _sb_pending(W, ws, s, c):
     """Producers on SB ``s`` of warp ``ws`` not yet released as seen at cycle ``c``.
 
@@ -37,7 +37,7 @@ def _sb_pending(W, ws, s, c):
     return n
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _sb_push(W, ws, s, rel, is_long, c):
     m = 0
     for k in range(W.sb_n[ws, s]):
@@ -52,7 +52,7 @@ def _sb_push(W, ws, s, rel, is_long, c):
     W.sb_n[ws, s] = m
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _sb_has_long(W, ws, s, c):
     for k in range(W.sb_n[ws, s]):
         if W.sb_rel[ws, s, k] > c and W.sb_long[ws, s, k]:
@@ -183,7 +183,7 @@ def _classify_local(K, W, T, c, ws, sc, sm, ctrl):
     return -1, c + 1, 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _release(K, W, c, ws, s, fl, wb, war, is_long):
     """Record the releases of an instruction issued at cycle c, visible the cycle after its write-back
     ``wb`` and its source read ``war``: with control bits on its write and read SB counters (MGC §1.4),

@@ -19,26 +19,26 @@ from gpusim.core.execute import _classify_resource
 from gpusim.core.scoreboard import _classify_local
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _key_cggty(W, ws, slot, greedy, ws0, wslots):
     """Compiler-guided greedy then youngest: the hardware's policy (MGC §2.2, Figure 4)."""
     return -NEVER if ws == greedy else -W.age[ws]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _key_gto(W, ws, slot, greedy, ws0, wslots):
     """Greedy then oldest (GPGPU-Sim / Accel-Sim default)."""
     return -NEVER if ws == greedy else W.age[ws]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _key_lrr(W, ws, slot, greedy, ws0, wslots):
     """Loose round robin: the next slot after the last issued one."""
     base = greedy - ws0 if greedy >= 0 else -1
     return np.int64((slot - base - 1 + wslots) % wslots)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def issue_key(policy, W, ws, slot, greedy, ws0, wslots):
     """The issue-policy registry: one line per policy, keyed by its ``IssuePolicy`` value (the
     ``subcore.issue_policy`` config field, parameter slot ``P_POLICY``).  Numba cannot index a table of
@@ -51,7 +51,7 @@ def issue_key(policy, W, ws, slot, greedy, ws0, wslots):
     return _key_cggty(W, ws, slot, greedy, ws0, wslots)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _set_reason(K, W, L, ws, r, c):
     """Interval accounting of warp states: the old state is charged for [since, c)."""
     old = W.reason[ws]
@@ -65,7 +65,7 @@ def _set_reason(K, W, L, ws, r, c):
     W.since[ws] = c
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _select(K, W, S, T, L, c, sc, sm, skip):
     """The issue stage of sub-core ``sc`` at cycle c (MGC §2.1): classify every warp (its own conditions,
     ``scoreboard._classify_local``; then the sub-core's resources, ``execute._classify_resource``), charge

@@ -68,7 +68,7 @@ def _mb_slot(T, cs, addr):
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _mb_complete_at(T, cs, b, k):
     """Cycle from which phase ``k`` of mbarrier ``b`` counts as complete (NEVER: not yet known)."""
     if k >= T.mb_st[cs, b, MB_CLOSED]:
@@ -157,7 +157,7 @@ def _tma_charge(K, W, S, T, c, ws, sm):
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _tma_issue(K, W, S, T, L, c, ws, sm, wb, defer):
     """A TMA copy (UTMALDG) issued at cycle c completes the mbarrier phase of the warp's last
     arrive.expect_tx when its data lands (``wb``; a placeholder above NEVER while its global access waits

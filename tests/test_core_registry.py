@@ -29,7 +29,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 #: the example policy, as a developer would add it to select.py (docs/core.md, "Adding an issue policy")
 EXAMPLE_POLICY = '''
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _key_oldest(W, ws, slot, greedy, ws0, wslots):
     """Oldest first, no greedy preference (an example policy)."""
     return W.age[ws]
@@ -53,10 +53,10 @@ def _pick(issue_key, policy, W, greedy):
 
 def _load_with_example(tmp_path, registry_line: bool):
     src = (REPO / "gpusim/core/select.py").read_text()
-    anchor = "@njit(cache=True, _nrt=False)\ndef issue_key("
     end = "    # -- end of the issue-policy registry"
-    assert anchor in src and end in src, "select.py lost the registry markers docs/core.md names"
-    new = src.replace(anchor, EXAMPLE_POLICY.lstrip("\n") + "\n" + anchor)
+    assert "\ndef issue_key(" in src and end in src, "select.py lost the registry markers docs/core.md names"
+    at = src.rindex("\n@njit", 0, src.index("\ndef issue_key(")) + 1   # the registry's decorator line
+    new = src[:at] + EXAMPLE_POLICY.lstrip("\n") + "\n" + src[at:]
     if registry_line:
         new = new.replace(end, EXAMPLE_LINE + end)
     # the whole change is the function and the line: taking them out gives select.py back

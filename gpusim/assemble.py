@@ -19,6 +19,7 @@ from gpusim.core import sm as core
 from gpusim.core.coalesce import _lane_addr as lane_address
 from gpusim.core.coalesce import coalesce
 from gpusim.core.layout import MemKind, MemSpace, Unit
+from gpusim.core.state import CoreState, Kernel, MemState, new_state
 from gpusim.errors import GpusimError, SassError
 from gpusim.frontend.opcodes import (base_opcode, bypasses_l1, load_opcode_table, mma_formula_bits, mma_operand_bits,
                                      mma_shape)
@@ -401,7 +402,7 @@ class SmRun:
     params: np.ndarray
     st: np.ndarray
     g: np.ndarray
-    state: tuple
+    state: CoreState
     counters: np.ndarray
     pc_stats: np.ndarray
     issue_log: np.ndarray
@@ -627,57 +628,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     if cfg.regfile.banks > 2:
         raise GpusimError("regfile.banks: the core models 1 or 2 banks per sub-core (MGC §4.1)")
     n_sm, n_sub = cfg.sm.count, cfg.sm.subcores
-    nw = n_sm * occ.ctas_per_sm * occ.warps_per_cta
-    nsc = n_sm * n_sub
-    ctas_slots = n_sm * occ.ctas_per_sm
     i64 = np.int64
-    state = (
-        np.full(nw, -1, i64),                 # w_trace
-        np.zeros(nw, i64),                    # w_pc
-        np.zeros(nw, i64),                    # w_fetch
-        np.zeros(nw, i64),                    # w_end
-        np.zeros(nw, i64),                    # w_age
-        np.zeros(nw, i64),                    # w_stall
-        np.zeros(nw, np.uint8),               # w_bar
-        np.zeros(nw, i64),                    # w_ibn
-        np.zeros(nw, i64),                    # w_ibh
-        np.zeros((nw, 3), i64),               # w_ibt
-        np.zeros(nw, i64),                    # w_reason
-        np.full(nw, -10, i64),                # w_last_issue
-        np.full(nw, -1, i64),                 # w_last_wsb
-        np.full(nw, -1, i64),                 # w_last_rsb
-        np.zeros(nw, i64),                    # w_last_rel_w
-        np.zeros(nw, i64),                    # w_last_rel_r
-        np.zeros(nw, i64),                    # w_ldgsts_done
-        np.array([[-1, -1, 0, 0, -1, 0, -1, -1]] * nw, i64).reshape(nw, core.D_NCOLS),  # w_depbar (core.D_*)
-        np.zeros((nw, core.NSB + 1, core.SB_CAP), i64),      # sb_rel (row core.GSB: wgmma groups)
-        np.zeros((nw, core.NSB + 1, core.SB_CAP), np.uint8),  # sb_long
-        np.zeros((nw, core.NSB + 1), i64),    # sb_n
-        np.zeros((nw if not ctrl else 1, 256), i64),     # reg_ready
-        np.zeros((nw if not ctrl else 1, 256), i64),     # reg_war
-        np.zeros((nw if not ctrl else 1, 256), np.uint8),  # reg_long
-        np.full(nsc, -1, i64),                # sc_greedy
-        np.zeros(nsc, i64),                   # sc_control_free
-        np.zeros(nsc, i64),                   # sc_alloc_free
-        np.zeros(nsc, i64),                   # sc_issue_busy
-        np.zeros((nsc, core.N_UNITS), i64),   # unit_free
-        np.full((nsc, 4, 2), -1, i64),        # rfc
-        np.full((nsc, 2, core.PORT_RING), -1, i64),  # port_cyc
-        np.zeros((nsc, 2, core.PORT_RING), i64),     # port_used
-        np.zeros((nsc, core.MQ_RING), i64),   # mq_leave
-        np.zeros(nsc, i64),                   # mq_n
-        np.zeros(nsc, i64),                   # mq_head
-        np.zeros(nsc, i64),                   # sc_addr_free
-        np.zeros(n_sm, i64),                  # sm_shared_next
-        np.zeros(n_sm, i64),                  # sm_fp64_free
-        np.zeros(ctas_slots, i64),            # c_live
-        np.zeros(ctas_slots, i64),            # c_bar
-        np.full(nw, core.NEVER, i64),         # w_wake
-        np.zeros(nw, i64),                    # w_since
-        np.zeros(nw, i64),                    # w_launch
-        np.full(nsc, core.NEVER, i64),        # sc_next
-        np.zeros(nw, np.uint8),               # w_ready
-    )
     counters = np.zeros(core.C_SIZE, i64)
     pc_stats = np.zeros((st.shape[0], core.N_REASONS + 2), i64)
     issue_log = np.full(kt.inst_static.size if log else 1, -1, i64)
@@ -685,38 +636,17 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     nsec, (acc_ptr, acc_line, acc_mask), ways, space, inst_addr = dynamic_arrays(cfg, kt, st, cluster)
     if memsys is None:
         memsys = MemSystem(cfg)
-    g = np.zeros(core.G_SIZE, i64)
-    run = SmRun(p, st, g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
-    nsc_i = n_sm * n_sub
-    l0_rows = nsc_i * int(p[core.P_L0_SETS])
-    l1_rows = n_sm * int(p[core.P_L1I_SETS])
-    icache = (np.full((l0_rows, int(p[core.P_L0_WAYS])), -1, i64), np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64),
-              np.zeros((l0_rows, int(p[core.P_L0_WAYS])), i64), np.full((l1_rows, int(p[core.P_L1I_WAYS])), -1, i64),
-              np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64), np.zeros((l1_rows, int(p[core.P_L1I_WAYS])), i64))
     uses_cga = bool(np.any(st[:, core.S_FLAGS] & (core.F_CGA_ARRIVE | core.F_CGA_WAIT)))
     n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
-    cl = np.zeros((n_cl, core.CL_NCOLS), i64)
-    cl[:, core.CL_SLOT0:] = -1
+    state = new_state(n_sm, n_sub, occ.ctas_per_sm, occ.warps_per_cta, ctrl, e, int(p[core.P_L0_SETS]),
+                      int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl)
+    run = SmRun(p, st, state.sms.g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
     # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
     # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)
     p[core.P_LOCKSTEP] = 1 if n_cl > 0 else 0
     cga_dist = _cga_distance(st, kt) if n_cl > 0 else np.zeros(1, i64)
-    sync = (inst_addr,
-            np.full((ctas_slots, core.NB), -1, i64),                 # mb_addr
-            np.zeros((ctas_slots, core.NB, core.MB_NCOLS), i64),    # mb_st
-            np.zeros((ctas_slots, core.NB, core.PH), i64),          # mb_done
-            np.zeros((nw, core.W_NCOLS), i64),                      # w_sync
-            cl,                                                     # per-cluster rows
-            np.full(ctas_slots, -1, i64),                           # cs_cta
-            cga_dist)                                               # instructions to the next arrival / retire
-    # epoch buffers: per-SM scalars, requests (at most one issue per sub-core and cycle, and a cluster
-    # warp's exit after it) and finished CTAs of one epoch (at most one per CTA slot), per-warp
-    # bookkeeping of unresolved results
-    epoch_state = (np.zeros((n_sm, core.SG_SIZE), i64), np.zeros((n_sm, 2 * n_sub * e, core.Q_SIZE), i64),
-                   np.zeros((n_sm, occ.ctas_per_sm, 2), i64), np.zeros(nw, i64), np.zeros(nw, np.uint8),
-                   np.zeros(nw, i64), np.zeros(n_sm, i64), np.zeros((n_sm, core.VIS_WORDS), i64))
-    run.extra = {"sync": sync, "icache": icache, "memsys": memsys, "mp": memsys.for_kernel(occ, cfg),
-                 "acc": (acc_ptr, acc_line, acc_mask), "ways": ways, "space": space, "epoch": epoch_state}
+    run.extra = {"memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
+                 "ways": ways, "space": space, "inst_addr": inst_addr, "cga_dist": cga_dist}
     return run
 
 
@@ -735,7 +665,7 @@ class _Window:
                  lookahead: int = 0):
         self.cwp, self.wip, self.ist, self.imask = kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask
         self.nsec, self.acc, self.ways, self.space = r.sectors, r.extra["acc"], r.extra["ways"], r.extra["space"]
-        self.iaddr = r.extra["sync"][0]
+        self.iaddr = r.extra["inst_addr"]
         self.cta0 = 0
         self.hi = kt.num_ctas               # CTAs walked so far (the window ends there)
         self.total = kt.num_ctas if total is None else total
@@ -777,8 +707,8 @@ class _Window:
         ``g[G_NEXT_CTA]`` (or the kernel's last), and rebase the indices the core state holds."""
         from gpusim.frontend.reader import intern_opcodes
 
-        g, s = r.g, r.state
-        cs_cta = r.extra["sync"][6]
+        g, W = r.g, r.state.warps
+        cs_cta = r.state.sms.cs_cta
         nxt = int(g[core.G_NEXT_CTA])
         res = cs_cta[cs_cta >= 0]
         d_cta = min(int(res.min()), nxt) if res.size else nxt
@@ -789,13 +719,12 @@ class _Window:
         # warps, instruction indices of requests buffered by SMs that ran ahead
         g[core.G_NEXT_CTA] = nxt - d_cta
         cs_cta[cs_cta >= 0] -= d_cta
-        w_trace = s[0]
-        live = w_trace >= 0
-        w_trace[live] -= d_warp
-        for a in (s[1], s[2], s[3]):        # w_pc, w_fetch, w_end
+        live = W.trace >= 0
+        W.trace[live] -= d_warp
+        for a in (W.pc, W.fetch, W.end):
             a[live] -= d_inst
             a[~live] = 0
-        smg, req = r.extra["epoch"][0], r.extra["epoch"][1]
+        smg, req = r.state.sms.smg, r.state.sms.req
         for sm in range(smg.shape[0]):
             q = req[sm, : int(smg[sm, core.SG_NREQ]), core.Q_INST]
             q[q >= 0] -= d_inst
@@ -831,7 +760,7 @@ class _Window:
         self.peak_insts = max(self.peak_insts, int(self.ist.size))
         # (the run holds the current window only)
         r.sectors, r.extra["acc"], r.extra["ways"], r.extra["space"] = self.nsec, self.acc, self.ways, self.space
-        r.extra["sync"] = (self.iaddr, *r.extra["sync"][1:])
+        r.extra["inst_addr"] = self.iaddr
         g[core.G_MORE] = int(self.hi < self.total)
 
 
@@ -899,48 +828,47 @@ def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int
 
 def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1) -> tuple[int, int, np.ndarray]:
     threads = max(1, int(threads))
-    s = r.state
-    w_trace, w_pc, w_fetch, w_end, w_age, w_stall, w_bar, w_ibn, w_ibh = s[:9]
-    c_live, c_bar, w_wake, w_since, w_launch, sc_next, w_ready = s[-7:]
-    w_reason = s[10]
+    W, S, T = r.state
     # a counter row and a per-PC table per worker, summed at the end; the last row is the serial part's
     # (rows padded by a cache line, so that threads never write to one line)
     counters = np.zeros((threads + 1, -(-r.counters.size // 8) * 8 + 8), np.int64)
     counters[threads, :r.counters.size] = r.counters
     pc_stats = np.zeros((threads,) + r.pc_stats.shape, np.int64)
     pc_stats[0] = r.pc_stats
-    sync = r.extra["sync"]
-    core.init_kernel(r.params, r.g, r.extra["epoch"][0], w.cwp, w.wip, w_trace, w_pc, w_fetch,
-                     w_end, w_age, w_stall, w_bar, w_ibn, w_ibh, c_live, c_bar, counters[threads], w_wake, w_reason,
-                     w_launch, sc_next, w_ready, sync[6], sync[1], sync[4], sync[5])
     m = r.extra["memsys"]
+    mem = MemState(r.extra["mp"], m.ms, m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty, m.l2_lru, m.mshr)
+
+    def kernel() -> Kernel:
+        """The kernel bundle of the current window (a streamed trace moves it between calls)."""
+        acc_ptr, acc_line, acc_mask = w.acc
+        return Kernel(r.params, r.st, w.cwp, w.wip, w.ist, w.imask, w.nsec, acc_ptr, acc_line, acc_mask, w.ways,
+                      w.space, w.iaddr, r.extra["cga_dist"])
+
+    core.init_kernel(kernel(), W, S, T, counters[threads])
     # (one worker never enters run_sm's parallel loop, so the thread count is left as it is)
     before = core.use_threads(threads) if threads > 1 else None
     try:
         until = 0
         while True:
             until += CHUNK_CYCLES
-            status = 4
-            while status == 4:
-                acc_ptr, acc_line, acc_mask = w.acc
-                status = core.run_sm(r.params, r.g, r.st, w.cwp, w.wip, w.ist, w.imask, w.nsec, until, *s, counters,
-                                     pc_stats, r.issue_log, r.sb_log, r.extra["mp"], m.ms, acc_ptr, acc_line, acc_mask,
-                                     w.ways, w.space, m.l1_tag, m.l1_rdy, m.l1_lru, m.l2_tag, m.l2_rdy, m.l2_dirty,
-                                     m.l2_lru, m.mshr, *r.extra["icache"], w.iaddr, *sync[1:], *r.extra["epoch"])
-                if status == 4:
+            status = core.RunStatus.MORE_CTAS
+            while status == core.RunStatus.MORE_CTAS:
+                status = core.RunStatus(core.run_sm(kernel(), W, S, T, mem, counters, pc_stats, r.issue_log,
+                                                    r.sb_log, until))
+                if status == core.RunStatus.MORE_CTAS:
                     w.refill(r)
             r.counters[:] = counters[:, :r.counters.size].sum(axis=0)
-            if status == 0:
+            if status == core.RunStatus.DONE:
                 break
-            if status == 3:
+            if status == core.RunStatus.EPOCH_TOO_LONG:
                 raise GpusimError(f"{path}: a memory result or cluster barrier fell inside the epoch that issued "
                                   f"it, before cycle {int(r.g[core.G_CYCLE]):,} ({int(r.params[core.P_EPOCH])}-cycle "
                                   f"epochs; please report)")
-            if status == 2 or r.g[core.G_CYCLE] > MAX_CYCLES:
+            if status == core.RunStatus.DEADLOCK or r.g[core.G_CYCLE] > MAX_CYCLES:
                 raise GpusimError(f"{path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
                                   f"with {int(r.g[core.G_LIVE])} warps left (deadlock in the model; please report)")
             if progress is not None:
-                done = w.cta0 + int(r.g[core.G_NEXT_CTA]) - int((c_live > 0).sum())
+                done = w.cta0 + int(r.g[core.G_NEXT_CTA]) - int((T.c_live > 0).sum())
                 progress(int(r.g[core.G_CYCLE]), done, w.total)
     finally:
         if before is not None:

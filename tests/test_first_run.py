@@ -12,7 +12,8 @@ def test_a_cold_cache_gets_the_compile_notice_and_a_warm_one_none(tmp_path, monk
     assert msg and "compiling the simulator core" in msg and str(tmp_path) in msg and "gpusim warmup" in msg
     d = tmp_path / "core_0123"
     d.mkdir()
-    (d / "sm.run_sm-1234.py311.nbi").write_bytes(b"")
+    # (the core's entry point is engine.run_sm since the stage split, issue 17)
+    (d / "engine.run_sm-1234.py311.nbi").write_bytes(b"")
     assert core.is_compiled() and core.compile_notice() is None
 
 

@@ -26,9 +26,9 @@ def cache_dir() -> Path:
 
 
 def is_compiled() -> bool:
-    """True when the on-disk cache already holds the SM core's entry point (``sm.run_sm``): a run
+    """True when the on-disk cache already holds the SM core's entry point (``engine.run_sm``): a run
     starts in about a second instead of compiling first."""
-    return any(cache_dir().glob("*/sm.run_sm-*.nbi"))
+    return any(cache_dir().glob("*/engine.run_sm-*.nbi"))
 
 
 #: what the first run costs, for the notice: about 47 s measured on the 2-core development machine

@@ -42,7 +42,7 @@ CASES = [
 ]
 
 #: report keys that measure the host, not the model
-WALL_KEYS = {"wall_seconds", "simulation_wall_seconds", "walk_seconds", "simulate_seconds", "peak_rss_bytes",
+WALL_KEYS = {"wall_seconds", "jit_seconds", "simulation_wall_seconds", "walk_seconds", "simulate_seconds", "peak_rss_bytes",
              "simulated_cycles_per_second", "warp_instructions_per_second", "threads"}
 
 

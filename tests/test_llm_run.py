@@ -134,7 +134,8 @@ def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm
     chooses for the shape on that GPU, named in the operator's ``kernel`` and ``tile``)."""
     r = simulate_step("tiny", "prefill:tokens=64,past=64,sample=0+decode:batch=2,context=128", gpu)
     ops = {o["name"]: o for o in r["operators"]}
-    assert [k["kernel"] for k in ops["layer.attn.prefill0"]["kernels"]] == ["flash_attn_fwd_f16_d128"]
+    # FlashAttention-2's hdim-128 forward tile for the arch (128x64 on sm_80 / sm_90a; causal prefill)
+    assert [k["kernel"] for k in ops["layer.attn.prefill0"]["kernels"]] == ["flash_attn_fwd_f16_d128_128x64_w4"]
     assert [k["kernel"] for k in ops["layer.attn.decode1"]["kernels"]] == \
         ["decode_attn_paged_f16_d128", "decode_attn_combine_f16_d128"]
     qkv = ops["layer.qkv_proj"]

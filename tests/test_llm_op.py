@@ -114,8 +114,8 @@ def test_cli_op_bad_input_is_one_line_naming_the_operator_and_exit_status_2(argv
 
 def test_parse_op_fills_defaults_and_rejects_duplicates():
     assert parse_op("attention:batch=1,heads=2,kv_heads=1,q_len=4") == (
-        "attention", {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16", "batch": 1, "heads": 2,
-                      "kv_heads": 1, "q_len": 4})
+        "attention", {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16", "pass": "fwd", "batch": 1,
+                      "heads": 2, "kv_heads": 1, "q_len": 4})   # pass: fwd | bwd | fwdbwd (FlashAttention-2 backward)
     with pytest.raises(OpError, match="given twice"):
         parse_op("gemm:m=1,m=2,n=8,k=8")
 

@@ -114,8 +114,9 @@ def test_cli_op_bad_input_is_one_line_naming_the_operator_and_exit_status_2(argv
 
 def test_parse_op_fills_defaults_and_rejects_duplicates():
     assert parse_op("attention:batch=1,heads=2,kv_heads=1,q_len=4") == (
-        "attention", {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16", "impl": "auto", "batch": 1,
-                      "heads": 2, "kv_heads": 1, "q_len": 4})  # impl: the kernel family (FA3 on sm_90a by default)
+        "attention", {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16", "impl": "auto", "pass": "fwd",
+                      "batch": 1, "heads": 2, "kv_heads": 1, "q_len": 4})
+    # impl: the kernel family (FA3 on sm_90a by default); pass: fwd | bwd | fwdbwd (FlashAttention-2 backward)
     with pytest.raises(OpError, match="given twice"):
         parse_op("gemm:m=1,m=2,n=8,k=8")
 
@@ -123,7 +124,9 @@ def test_parse_op_fills_defaults_and_rejects_duplicates():
 def test_op_noncausal_attention_runs_the_kernel_without_the_mask(slice4):
     """causal=0 reaches the kernel: without the mask every query visits every key tile, so the same
     shape takes more cycles than under the causal mask (which skips the tiles above the diagonal)."""
-    base = "attention:batch=1,heads=4,kv_heads=4,q_len=256"
+    # q_len 1024 (was 256): with FlashAttention-2's 128-row tiles 256 tokens make one wave of 8 CTAs on the
+    # 4-SM slice, whose time is the longest CTA's (the last query block sees every key block either way)
+    base = "attention:batch=1,heads=4,kv_heads=4,q_len=1024"
     c = _run(base, slice4)["operators"][0]["cycles"]
     f = _run(base + ",causal=0", slice4)["operators"][0]["cycles"]
     assert f > 1.3 * c, (c, f)

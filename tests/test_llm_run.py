@@ -129,7 +129,7 @@ def test_bound_is_decided_from_the_achieved_fraction_of_the_configured_peaks():
 # Prefill attention: FlashAttention-2 before Hopper, the FlashAttention-3-style kernel on sm_90a (causal
 # hdim 128: FA3's 128 x 128 tile) since fa3_fwd.cu was added (the H100 row used to name the FA2 kernel).
 @pytest.mark.parametrize("gpu, gemm, attn", [
-    (A100, None, "flash_attn_fwd_f16_d128"),
+    (A100, None, "flash_attn_fwd_f16_d128_128x64_w4"),   # FlashAttention-2's hdim-128 sm_80 tile (128 x 64)
     (H100, "gemm_f16_tn_wgmma_coop_128x128x64_s5", "fa3_fwd_f16_d128_128x128_causal")])
 def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm(gpu, gemm, attn):
     """Rule: a Sarathi-style step (a prefill chunk plus decodes) runs FlashAttention for the chunk and

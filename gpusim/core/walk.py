@@ -152,6 +152,13 @@ SHFL_BFLY = 3
 # memory spaces of OP_LOAD (for the memory image)
 SPACE_GLOBAL = 1
 SPACE_OTHER = 2
+SPACE_LOCAL = 3     # LDL / STL: register spills, kept per thread (LOCAL_WORDS words below LOCAL_TOP)
+
+#: local memory of a thread as the walker keeps it: the LOCAL_WORDS 32-bit words below LOCAL_TOP (the
+#: initial stack pointer c[0x0][0x28], gpusim.llm.walker.STACK_TOP); STL writes register values and their
+#: known-bits there, LDL reads them back (ptxas spills address registers, so a refill must be exact)
+LOCAL_TOP = 0x00FF_FC00
+LOCAL_WORDS = 256
 
 # launch vector slots
 L_GX = 0
@@ -440,6 +447,9 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
     tid = np.zeros((32, 3), np.int64)
     ctaid = np.zeros(3, np.int64)
     addr = np.zeros(32, np.int64)
+    LOC = np.zeros((LOCAL_WORDS, 32), np.int64)
+    LOCK = np.zeros((LOCAL_WORDS, 32), np.uint8)
+    loc_lo = LOCAL_TOP - 4 * LOCAL_WORDS
 
     cap_inst = out_static.shape[0]
     cap_mem = mem_base.shape[0]
@@ -486,6 +496,9 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
             for r in range(256):
                 for ln in range(32):
                     RK[r, ln] = 0
+            for r in range(LOCAL_WORDS):
+                for ln in range(32):
+                    LOCK[r, ln] = 0
             for r in range(8):
                 UPK[r] = 0
                 for ln in range(32):
@@ -747,6 +760,38 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                     err[E_CTA] = cta
                     err[E_WARP] = w
                     return ERR_UNSUPPORTED
+                elif op == OP_LOAD and prog[i, C_MOD] == SPACE_LOCAL:
+                    # LDL: the words an STL of this thread left there (unknown if none)
+                    d0 = prog[i, C_DST0]
+                    d1 = prog[i, C_DST1]
+                    for ln in range(32):
+                        if not (ex >> ln) & 1:
+                            continue
+                        a = V[prog[i, C_MOD + 2], ln]
+                        for q in range(d1 - d0):
+                            wd = (a + 4 * q - loc_lo) >> 2
+                            if 0 <= wd < LOCAL_WORDS and (a & 3) == 0:
+                                R[dstregs[d0 + q], ln] = LOC[wd, ln]
+                                RK[dstregs[d0 + q], ln] = LOCK[wd, ln]
+                            else:
+                                RK[dstregs[d0 + q], ln] = 0
+                elif op == OP_STORE and prog[i, C_MOD] == SPACE_LOCAL:
+                    # STL: keep the stored registers' values and known-bits per thread
+                    nw = prog[i, C_MOD + 1] // 4
+                    r0 = opnd[i, prog[i, C_MOD + 3], 1]
+                    for ln in range(32):
+                        if not (ex >> ln) & 1:
+                            continue
+                        a = V[prog[i, C_MOD + 2], ln]
+                        for q in range(nw):
+                            wd = (a + 4 * q - loc_lo) >> 2
+                            if 0 <= wd < LOCAL_WORDS and (a & 3) == 0:
+                                if r0 == RZ:
+                                    LOC[wd, ln] = 0
+                                    LOCK[wd, ln] = 1
+                                else:
+                                    LOC[wd, ln] = R[r0 + q, ln]
+                                    LOCK[wd, ln] = RK[r0 + q, ln]
                 elif op == OP_FPU or op == OP_LOAD:
                     # destinations unknown unless a global load hits the memory image
                     use_img = op == OP_LOAD and prog[i, C_MOD] == SPACE_GLOBAL and img_tab.shape[0] > 0

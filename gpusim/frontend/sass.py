@@ -511,6 +511,8 @@ class SassListing:
 # --------------------------------------------------------------------------- line parser
 
 _STRIP_COMMENT = re.compile(r"(?:^|\s)//.*$")
+#: ptxas annotations inside an instruction's text (``LDL R80, [R1] (*"SpillRefill"*)``): not operands
+_ANNOTATION = re.compile(r"\s*\(\*.*?\*\)")
 _INSTR = re.compile(r"\s*/\*([0-9a-fA-F]+)\*/(.*)$")
 _HIWORD = re.compile(r"\s*/\*(.*?)\*/\s*$")
 _HEXCOMMENT = re.compile(r"\s*/\*([^*]*)\*/")
@@ -610,7 +612,7 @@ def parse_sass_text(text: str, source: str = "<string>", arch: str | None = None
             else:
                 cpos = rest.find("/*")
                 itext, hexpart = (rest, "") if cpos < 0 else (rest[:cpos], rest[cpos:])
-            itext = itext.strip()
+            itext = _ANNOTATION.sub("", itext).strip()
             if not itext:
                 raise _err(source, lineno, "instruction line without instruction text")
             words = _hex_words(source, lineno, hexpart)

@@ -23,6 +23,7 @@ Operator kinds and their ``shape`` keys:
 ``rotary``          tokens, heads, kv_heads, head_dim  in place on Q and K
 ``kv_append``       tokens, heads, kv_heads, head_dim  new K and V rows (after Q's heads in the QKV row) into the cache
 ``attention``       batch, heads, kv_heads, head_dim, q_len, kv_len, causal, phase (prefill | decode)
+                    [, pass (bwd | fwdbwd): one ``--op`` attention's backward pass, gpusim.llm.op]
 ``silu_mul``        rows, cols                         SiLU(gate) * up
 ``add``             rows, cols                         residual add
 ``moe_router``      tokens, experts, top_k             softmax + top-k over the router logits

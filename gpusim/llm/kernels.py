@@ -110,8 +110,9 @@ def load_kernel(name: str, arch: str) -> KernelBinary:
     if fn is None:
         raise KernelError(f"{KERNELS_DIR / 'sass' / arch / k['listing']}: no function '{name}' (stale manifest?)")
     params = tuple(ParamSpec(p["name"], p["type"], p["offset"], p["size"]) for p in k["params"])
+    c2 = b"".join(int(w).to_bytes(4, "little") for w in k.get("const2_words", ()))
     return KernelBinary(function=fn, arch=arch, params=params, param_base=k["param_base"],
-                        registers=k["registers"], static_shared_bytes=k["static_shared_bytes"])
+                        registers=k["registers"], static_shared_bytes=k["static_shared_bytes"], const2=c2)
 
 
 def arch_for_binary_version(v: int) -> str:
@@ -294,21 +295,112 @@ def _gqa_shift(heads: int, kv_heads: int) -> int:
     return g.bit_length() - 1
 
 
-def flash_attn(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, Q: int, K: int, V: int,
-               O: int, causal: bool = True, softmax_scale: float | None = None) -> KernelCall:
-    """Prefill attention over contiguous Q/O [batch, q_len, heads, 128] and K/V [batch, kv_len, kv_heads, 128]
-    (the queries are the last q_len positions: chunked prefill when kv_len > q_len)."""
-    name = "flash_attn_fwd_f16_d128"
+#: FlashAttention-2 forward kernels per (architecture, head dim): (non-causal, causal) kernel names.  The
+#: tile configurations are FlashAttention-2's own (flash_fwd_launch_template.h @ 0251105a; traces/kernels/
+#: kernels.yaml): sm86/89 use 128x32 non-causal and 64x64 causal at head dim 128 and have no other head dim
+#: built (listing size budget); head dim 80 runs FlashAttention-2's hdim-96 tiles with 80 valid columns.
+FA2_FWD = {
+    ("sm_80", 64): ("flash_attn_fwd_f16_d64_128x128_w4",) * 2,
+    ("sm_80", 80): ("flash_attn_fwd_f16_d80_128x64_w4",) * 2,
+    ("sm_80", 128): ("flash_attn_fwd_f16_d128_128x64_w4",) * 2,
+    ("sm_80", 256): ("flash_attn_fwd_f16_d256_128x64_w8",) * 2,
+    ("sm_90a", 64): ("flash_attn_fwd_f16_d64_128x128_w4",) * 2,
+    ("sm_90a", 80): ("flash_attn_fwd_f16_d80_128x64_w4",) * 2,
+    ("sm_90a", 128): ("flash_attn_fwd_f16_d128_128x64_w4",) * 2,
+    ("sm_90a", 256): ("flash_attn_fwd_f16_d256_64x64_w4",) * 2,
+    ("sm_86", 128): ("flash_attn_fwd_f16_d128_128x32_w4", "flash_attn_fwd_f16_d128_64x64_w4"),
+    ("sm_89", 128): ("flash_attn_fwd_f16_d128_128x32_w4", "flash_attn_fwd_f16_d128_64x64_w4"),
+}
+#: FlashAttention-2 backward kernels per (architecture, head dim): (preprocess, main, convert dQ).
+FA2_BWD = {(a, d): (f"flash_attn_bwd_dot_do_o_f16_d{d}", f"flash_attn_bwd_f16_d{d}_{t}_w8",
+                    f"flash_attn_bwd_convert_dq_f16_d{d}")
+           for a in ("sm_80", "sm_90a") for d, t in ((128, "64x128"), (64, "128x128"))}
+#: dQaccum / Dsum rows are padded to a multiple of 128 (flash_api.cpp seqlen_q_rounded)
+FA2_Q_ROUND = 128
+
+
+def _fa2_built(table: dict, arch: str, head_dim: int, what: str) -> tuple:
+    names = table.get((arch, head_dim))
+    if names is None:
+        dims = sorted({d for a, d in table if a == arch})
+        built = f"head dims {', '.join(map(str, dims))}" if dims else "no head dim"
+        raise KernelError(f"flash_attn {what}: head_dim {head_dim} is not built for {arch} ({built} built for {arch}; "
+                          f"gpusim builds FlashAttention-2's configurations only where listed in kernels.yaml)")
+    return names
+
+
+def fa2_fwd_kernel(arch: str, head_dim: int, causal: bool) -> str:
+    """Name of the FlashAttention-2 forward kernel FlashAttention-2 would launch (KernelError if not built)."""
+    return _fa2_built(FA2_FWD, arch, head_dim, "forward")[1 if causal else 0]
+
+
+def _fa2_check(name: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, head_dim: int) -> int:
     _need(1 <= q_len <= kv_len, f"{name}: need 1 <= q_len ({q_len}) <= kv_len ({kv_len})")
-    shift = _gqa_shift(heads, kv_heads)
+    _need(batch >= 1 and heads >= 1 and batch <= 65535 and heads <= 65535,
+          f"{name}: batch {batch} and heads {heads} must be in 1..65535 (grid y / z)")
+    return _gqa_shift(heads, kv_heads)
+
+
+def flash_attn(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, Q: int, K: int, V: int,
+               O: int, causal: bool = True, softmax_scale: float | None = None, head_dim: int = HEAD_DIM,
+               LSE: int | None = None, q_row_stride: int | None = None, kv_row_stride: int | None = None) -> KernelCall:
+    """FlashAttention-2 forward over Q/O [batch, q_len, heads, head_dim] and K/V [batch, kv_len, kv_heads,
+    head_dim] (row strides in halves, default contiguous; the queries are the last q_len positions: chunked
+    prefill when kv_len > q_len), writing LSE fp32 [batch, heads, q_len] at ``LSE`` (default: right after O,
+    256-byte aligned).  The kernel is the one :func:`fa2_fwd_kernel` names."""
+    name = fa2_fwd_kernel(arch, head_dim, causal)
+    shift = _fa2_check(name, batch, heads, kv_heads, q_len, kv_len, head_dim)
     t = kernel_specs()[name]["tile"]
-    scale = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(HEAD_DIM)) * math.log2(math.e)
-    p = dict(Q=Q, K=K, V=V, O=O, q_len=q_len, kv_len=kv_len, gqa_shift=shift, causal=1 if causal else 0,
-             scale_log2=scale, q_batch_stride=q_len * heads * HEAD_DIM, q_row_stride=heads * HEAD_DIM,
-             kv_batch_stride=kv_len * kv_heads * HEAD_DIM, kv_row_stride=kv_heads * HEAD_DIM,
-             o_batch_stride=q_len * heads * HEAD_DIM, o_row_stride=heads * HEAD_DIM)
-    grid = (_cdiv(q_len, t["BLOCK_M"]), heads, batch)
-    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p))
+    D = head_dim
+    qs, ks = q_row_stride or heads * D, kv_row_stride or kv_heads * D
+    _need(qs >= heads * D and ks >= kv_heads * D and qs % 8 == 0 and ks % 8 == 0,
+          f"{name}: row strides {qs}, {ks} must cover the heads and be multiples of 8 halves")
+    if LSE is None:
+        LSE = O + _cdiv(2 * batch * q_len * qs, 256) * 256
+    scale = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(D)) * math.log2(math.e)
+    p = dict(Q=Q, K=K, V=V, O=O, LSE=LSE, q_len=q_len, kv_len=kv_len, gqa_shift=shift, causal=1 if causal else 0,
+             scale_log2=scale, q_batch_stride=q_len * qs, q_row_stride=qs,
+             kv_batch_stride=kv_len * ks, kv_row_stride=ks, o_batch_stride=q_len * qs, o_row_stride=qs)
+    grid = (_cdiv(q_len, t["BLOCK_M"]), batch, heads)
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p, dynamic_shared_bytes=t["smem_bytes"]))
+
+
+def fa2_workspace_bytes(batch: int, heads: int, q_len: int, head_dim: int) -> tuple[int, int]:
+    """(Dsum bytes, dQaccum bytes) of the FlashAttention-2 backward pass: fp32 [batch, heads, q_rounded] and
+    fp32 [batch, q_rounded, heads, head_dim], q_rounded = q_len rounded up to 128."""
+    qr = _cdiv(q_len, FA2_Q_ROUND) * FA2_Q_ROUND
+    return 4 * batch * heads * qr, 4 * batch * qr * heads * head_dim
+
+
+def flash_attn_bwd(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, *, Q: int, K: int,
+                   V: int, O: int, dO: int, LSE: int, Dsum: int, dQaccum: int, dQ: int, dK: int, dV: int,
+                   causal: bool = True, softmax_scale: float | None = None, head_dim: int = HEAD_DIM
+                   ) -> tuple[KernelCall, KernelCall, KernelCall]:
+    """FlashAttention-2 backward: (preprocess D = rowsum(dO o O) + zero dQaccum, main dK/dV/dQ kernel, dQ
+    conversion), as run_flash_bwd_seqk_parallel launches them.  Layouts as :func:`flash_attn` (contiguous);
+    dK / dV are [batch, kv_len, heads, head_dim] (per query head: FlashAttention-2's dk_expanded when
+    kv_heads < heads); workspaces from :func:`fa2_workspace_bytes`."""
+    pre, main, cvt = _fa2_built(FA2_BWD, arch, head_dim, "backward")
+    shift = _fa2_check(main, batch, heads, kv_heads, q_len, kv_len, head_dim)
+    D = head_dim
+    qr = _cdiv(q_len, FA2_Q_ROUND) * FA2_Q_ROUND
+    _need(qr * heads * D < 2 ** 31, f"{main}: q_rounded * heads * head_dim = {qr * heads * D} must fit int32 (dQaccum rows)")
+    qs, ks = heads * D, kv_heads * D
+    sl2 = (softmax_scale if softmax_scale is not None else 1.0 / math.sqrt(D)) * math.log2(math.e)
+    tm = kernel_specs()[main]["tile"]
+    bm = kernel_specs()[pre]["tile"]["BLOCK_M"]
+    grid_m = (_cdiv(q_len, bm), batch, heads)
+    c1 = KernelCall(load_kernel(pre, arch), Launch(grid_m, _block(pre), dict(
+        dO=dO, O=O, Dsum=Dsum, dQaccum=dQaccum, q_len=q_len, q_rounded=qr, q_batch_stride=q_len * qs, q_row_stride=qs)))
+    c2 = KernelCall(load_kernel(main, arch), Launch((_cdiv(kv_len, tm["BLOCK_N"]), batch, heads), _block(main), dict(
+        Q=Q, K=K, V=V, dO=dO, LSE=LSE, Dsum=Dsum, dQaccum=dQaccum, dK=dK, dV=dV, q_len=q_len, kv_len=kv_len,
+        gqa_shift=shift, causal=1 if causal else 0, scale_log2=sl2, q_rounded=qr, q_batch_stride=q_len * qs,
+        q_row_stride=qs, kv_batch_stride=kv_len * ks, kv_row_stride=ks, dkv_batch_stride=kv_len * heads * D,
+        dkv_row_stride=heads * D), dynamic_shared_bytes=tm["smem_bytes"]))
+    c3 = KernelCall(load_kernel(cvt, arch), Launch(grid_m, _block(cvt), dict(
+        dQaccum=dQaccum, dQ=dQ, q_len=q_len, q_rounded=qr, scale=sl2 / math.log2(math.e), q_batch_stride=q_len * qs,
+        q_row_stride=qs)))
+    return c1, c2, c3
 
 
 #: FlashAttention-3-style Hopper forward kernels (fa3_fwd.cu, sm_90a only) by (head_dim, causal): FA3's
@@ -360,16 +452,16 @@ def fa3_fwd(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len
 
 def prefill_attention(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_len: int, Q: int, K: int,
                       V: int, O: int, head_dim: int = HEAD_DIM, causal: bool = True,
-                      softmax_scale: float | None = None, impl: str = "auto") -> KernelCall:
-    """The prefill attention kernel for ``arch``: the FlashAttention-3-style kernel on sm_90a (every head
-    dim it is built for; others are refused, never run on a substitute), FlashAttention-2 elsewhere.
-    ``impl`` "fa2" / "fa3" asks for that family explicitly (the kernel name is reported either way)."""
+                      softmax_scale: float | None = None, impl: str = "auto", LSE: int | None = None) -> KernelCall:
+    """The prefill attention (forward) kernel for ``arch``: the FlashAttention-3-style kernel on sm_90a
+    (every head dim it is built for; others are refused, never run on a substitute), FlashAttention-2
+    elsewhere (its head dims per arch, :func:`flash_attn`; ``LSE`` for its backward pass).  ``impl``
+    "fa2" / "fa3" asks for that family explicitly (the kernel name is reported either way)."""
     _need(impl in ("auto", "fa2", "fa3"), f"attention: impl '{impl}' unknown (auto, fa2, fa3)")
     if impl == "fa3" or (impl == "auto" and arch in FA3_ARCHS):
         return fa3_fwd(arch, batch, heads, kv_heads, q_len, kv_len, Q, K, V, O, head_dim, causal, softmax_scale)
-    _need(head_dim == HEAD_DIM, f"flash_attn_fwd_f16_d128: head_dim {head_dim} not built (only {HEAD_DIM} "
-                                f"before sm_90a)")
-    return flash_attn(arch, batch, heads, kv_heads, q_len, kv_len, Q, K, V, O, causal, softmax_scale)
+    return flash_attn(arch, batch, heads, kv_heads, q_len, kv_len, Q, K, V, O, causal, softmax_scale,
+                      head_dim=head_dim, LSE=LSE)
 
 
 def decode_splits(ctx: int, split_len: int | None = None) -> tuple[int, int]:

@@ -12,16 +12,23 @@ Grammar (``kind:key=value,...``; sizes are integers)::
     gemm:m=M,n=N,k=K[,dtype=fp16|bf16|fp8]        Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout; fp8 = e4m3 on sm_90a)
     gemv:batch=B,n=N,k=K[,dtype=...]              the same with M = B decode rows (B <= 8 runs the GEMV kernels)
     attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1][,impl=auto|fa2|fa3]
+              [,pass=fwd|bwd|fwdbwd]
                                                    prefill attention (the queries are the last Q of L
                                                    positions: chunked prefill when L > Q): on sm_90a the
-                                                   FlashAttention-3-style kernel, head_dim 128 or 256 (others
-                                                   refused, exit 2); FlashAttention-2, head_dim 128, elsewhere;
-                                                   impl=fa2 / fa3 names the kernel family instead
+                                                   FlashAttention-3-style forward, head_dim 128 or 256;
+                                                   FlashAttention-2 elsewhere, head_dim 64 / 80 / 128 / 256
+                                                   (sm_80; sm_86/89: 128); impl=fa2 / fa3 names the kernel
+                                                   family instead (fa2 on sm_90a: 64 / 80 / 128 / 256);
+                                                   pass=bwd: FlashAttention-2's backward (dQ, dK, dV: preprocess,
+                                                   main kernel, dQ conversion; head_dim 64 / 128, sm_80 /
+                                                   sm_90a), pass=fwdbwd: forward then backward, one operator
     decode_attention:batch=B,heads=H,kv_heads=G,context=C[,head_dim=128]
                                                    one new token per sequence attending to C positions
 
 FLOPs and minimum bytes follow :mod:`gpusim.llm.graph`'s conventions (a multiply-add is 2 FLOPs;
-attention counts the causal triangle).  A shape or dtype no kernel can run is refused with one
+attention counts the causal triangle).  The attention backward pass counts 2.5x the forward FLOPs
+(FlashAttention-2's benchmark convention: five matrix products instead of two; the recomputation of S
+is not counted extra), fwdbwd 3.5x.  A shape or dtype no kernel can run is refused with one
 line naming the operator and the reason (exit status 2), never run on a substitute.
 """
 
@@ -38,12 +45,16 @@ OP_KEYS: dict[str, tuple[tuple[str, ...], dict[str, int | str]]] = {
     "gemm": (("m", "n", "k"), {"dtype": "fp16"}),
     "gemv": (("batch", "n", "k"), {"dtype": "fp16"}),
     "attention": (("batch", "heads", "kv_heads", "q_len"), {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16",
-                                                          "impl": "auto"}),
+                                                          "impl": "auto", "pass": "fwd"}),
     "decode_attention": (("batch", "heads", "kv_heads", "context"), {"head_dim": 128, "dtype": "fp16"}),
 }
 #: prefill attention kernels a user may name (``impl=``): auto = the arch's own (FA3-style on sm_90a,
 #: FA2-style elsewhere), fa2 / fa3 = that kernel family (refused where it is not built)
 ATTN_IMPLS = ("auto", "fa2", "fa3")
+#: attention passes (``pass=``) and their FLOPs relative to the forward pass (FlashAttention-2's
+#: convention: benchmarks/benchmark_flash_attention.py counts bwd as 2.5x fwd, Dao-AILab/flash-attention @
+#: 0251105a2fb19d2957484b7f023cd8c115286ced)
+ATTENTION_PASSES = {"fwd": 1.0, "bwd": 2.5, "fwdbwd": 3.5}
 #: dtypes the project's kernels compute in (bf16 runs the fp16 kernels unchanged: same widths, same
 #: tensor-core rate on Ampere and Hopper; fp8 = e4m3 GEMMs on Hopper only, refused elsewhere when run)
 OP_DTYPES = ("fp16", "bf16", "fp8")
@@ -82,6 +93,12 @@ def parse_op(text: str) -> tuple[str, dict]:
             if v.lower() not in ATTN_IMPLS:
                 raise OpError(f"op '{text}': impl '{v}' unknown (one of {', '.join(ATTN_IMPLS)})")
             vals[k] = v.lower()
+            continue
+        if k == "pass":
+            v = v.lower()
+            if v not in ATTENTION_PASSES:
+                raise OpError(f"op '{text}': pass '{v}' unknown (one of {', '.join(ATTENTION_PASSES)})")
+            vals[k] = v
             continue
         if k == "dtype":
             v = v.lower()
@@ -149,16 +166,22 @@ def op_graph(text: str) -> OperatorGraph:
     else:
         q, L, causal, phase = 1, v["context"], True, "decode"
         past, pairs = L - 1, L
-    flops = 4 * D * pairs * H * B
+    ps = v.get("pass", "fwd")
+    flops = int(4 * D * pairs * H * B * ATTENTION_PASSES[ps])
     rd = _nbytes((B, q, H, D), dt) + 2 * _nbytes((B, L, G, D), dt)
     wr = _nbytes((B, q, H, D), dt)
+    if ps != "fwd":   # backward: reads Q, K, V, O, dO (+ LSE), writes dQ, dK, dV
+        rd, wr = 3 * _nbytes((B, q, H, D), dt) + 2 * _nbytes((B, L, G, D), dt), _nbytes((B, q, H, D), dt) + 2 * _nbytes((B, L, G, D), dt)
+        if ps == "fwdbwd":
+            rd, wr = rd + _nbytes((B, q, H, D), dt) + 2 * _nbytes((B, L, G, D), dt), wr + _nbytes((B, q, H, D), dt)
     t("layer.qkv", (B * q, (H + 2 * G) * D))
     t("layer.kv_cache", (B, L, 2 * G, D))
     t("layer.attn_out", (B * q, H * D))
     op = Operator(f"op.attn.{phase}0", "attention", 1,
                   {"batch": B, "heads": H, "kv_heads": G, "head_dim": D, "q_len": q, "kv_len": L, "causal": causal,
-                   "phase": phase, **({"impl": v["impl"]} if v.get("impl", "auto") != "auto" else {})},
-                  dt, flops, rd, wr, ("layer.qkv", "layer.kv_cache"), ("layer.attn_out",))
+                   "phase": phase, **({"impl": v["impl"]} if v.get("impl", "auto") != "auto" else {}),
+                   **({"pass": ps} if ps != "fwd" else {})}, dt, flops, rd, wr,
+                  ("layer.qkv", "layer.kv_cache"), ("layer.attn_out",))
     model = ModelSpec(name=f"op {kind}", layers=1, hidden=H * D, heads=H, kv_heads=G, ffn=H * D, vocab=1,
                       head_dim=D, max_positions=max(L, 1), dtype=dt, weight_dtype=dt, kv_dtype=dt)
     step = Step((RequestGroup(phase, B, q, past, sample=False),), text.strip())

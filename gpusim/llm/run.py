@@ -197,17 +197,17 @@ class KernelLaunch:
 # --------------------------------------------------------------------------------------------
 
 
-def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = (), check_head_dim: bool = True) -> None:
+def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = (), any_head_dim: bool = False) -> None:
     """Refuse models our fp16, head_dim-128 kernels cannot stand for (ConfigError naming file and key).
     ``extra_dtypes``: dtypes a single operator may also use (``--op ...,dtype=fp8`` on sm_90a);
-    ``check_head_dim`` False: the operators' launchers check the head dim themselves (``--op attention:``
-    on sm_90a, whose FlashAttention-3-style kernels are built for several head dims)."""
+    ``any_head_dim``: a single attention operator (``--op attention:...``), whose launcher refuses the
+    head dims its kernel (FlashAttention-2, or the FlashAttention-3-style kernel on sm_90a) is not built for."""
     for key in ("dtype", "weight_dtype", "kv_dtype"):
         v = getattr(m, key)
         if v not in KERNEL_DTYPES + tuple(extra_dtypes):
             raise ConfigError(key, f"{v}: gpusim's LLM kernels are fp16 (bf16 runs them unchanged); "
                                    f"no kernel for {v} tensors yet", m.file or None)
-    if check_head_dim and m.head_dim != K.HEAD_DIM:
+    if m.head_dim != K.HEAD_DIM and not any_head_dim:
         raise ConfigError("head_dim", f"{m.head_dim}: the attention kernels are compiled for head_dim "
                                       f"{K.HEAD_DIM}", m.file or None)
 
@@ -290,8 +290,26 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         if s["phase"] == "prefill":
             kvb = B * s["kv_len"] * Hkv * D * h2
             Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
-            return [(K.prefill_attention(arch, B, H, Hkv, s["q_len"], s["kv_len"], Q, Kc, Kc + kvb, O, head_dim=D,
-                                         causal=s.get("causal", True), impl=s.get("impl", "auto")), 1)]
+            ql, kl, causal = s["q_len"], s["kv_len"], s.get("causal", True)
+            lse = act(f"attn.lse.{gi}", 4 * B * H * ql)
+            ps = s.get("pass", "fwd")
+            impl = s.get("impl", "auto")
+            calls = []
+            if ps in ("fwd", "fwdbwd"):
+                calls.append((K.prefill_attention(arch, B, H, Hkv, ql, kl, Q, Kc, Kc + kvb, O, head_dim=D,
+                                                  causal=causal, LSE=lse,   # fwd+bwd: FA2 forward (it writes the LSE)
+                                                  impl=impl if ps == "fwd" else "fa2"), 1))
+            if ps in ("bwd", "fwdbwd"):   # gradients: dO in, dQ / dK / dV out (dK, dV per query head)
+                K._need(impl != "fa3", "attention: no FlashAttention-3 backward is built (pass=bwd / fwdbwd run "
+                                       "FlashAttention-2's; leave impl out or give impl=fa2)")
+                qb, dkvb = B * ql * H * D * h2, B * kl * H * D * h2
+                ds_b, dqa_b = K.fa2_workspace_bytes(B, H, ql, D)
+                calls += [(c, 1) for c in K.flash_attn_bwd(
+                    arch, B, H, Hkv, ql, kl, Q=Q, K=Kc, V=Kc + kvb, O=O, dO=act(f"attn.grad_out.{gi}", qb),
+                    LSE=lse, Dsum=act(f"attn.dsum.{gi}", ds_b), dQaccum=act(f"attn.dq_accum.{gi}", dqa_b),
+                    dQ=act(f"attn.grad_q.{gi}", qb), dK=act(f"attn.grad_k.{gi}", dkvb), dV=act(f"attn.grad_v.{gi}", dkvb),
+                    causal=causal, head_dim=D)]
+            return calls
         # decode: paged K/V pools [blocks, 16, Hkv, D] of the group's cache buffer, blocks allocated
         # sequence after sequence (K.contiguous_block_table): with a context that is a multiple of 16
         # every key has the address kv_append wrote it to ([B, context, Hkv, D]); otherwise the pool's
@@ -665,11 +683,9 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     if fp8 and (arch != "sm_90a" or any(o.kind != "gemm" for o in graph.operators)):
         raise K.KernelError(f"op: no fp8 kernel for {arch} {graph.operators[0].kind} (gpusim's fp8 kernels are "
                             f"the Hopper wgmma GEMMs: sm_90a, gemm only)")
-    # one prefill-attention operator on sm_90a: the FA3 launcher accepts or refuses its head dim (exit 2)
-    fa3_op = graph is not None and arch in K.FA3_ARCHS and all(
-        o.kind == "attention" and o.shape.get("phase") == "prefill" and o.shape.get("impl") != "fa2"
-        for o in graph.operators)
-    check_model(m, ("fp8",) if fp8 else (), check_head_dim=not fa3_op)
+    check_model(m, ("fp8",) if fp8 else (),
+                any_head_dim=graph is not None and all(o.kind == "attention" and o.shape["phase"] == "prefill"
+                                                       for o in graph.operators))
     g = build_graph(m, st, tp) if graph is None else graph
     device = GS.Device.from_config(cfg, arch) if arch in K.GEMM_MULTISTAGE_ARCHS else None
     launches, skipped = schedule(g, arch, dedup, device)

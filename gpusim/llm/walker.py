@@ -97,9 +97,12 @@ class WalkError(GpusimError):
 #: Generic address we give the kernel-parameter window on sm_90 (c[0x0][0x198]); any value above
 #: user allocations works, the walker only subtracts it again (tensor-map lookup).
 PARAM_WINDOW = 0x7FFF_F000_0000
+#: Where the walker's constant array holds constant bank 2 (``c[0x2][off]`` -> byte CONST2_BASE + off): above
+#: every bank-0 offset our kernels use (parameters end below 0x1000).
+CONST2_BASE = 0x8000
 #: Initial stack pointer c[0x0][0x28] (R1).  Our kernels use no stack; local addresses would be
 #: offsets below this value in the local window.
-STACK_TOP = 0x00FF_FC00
+STACK_TOP = W.LOCAL_TOP
 #: Default walker safety limit on dynamic instructions of one warp (an infinite loop is an error).
 MAX_STEPS_PER_WARP = 50_000_000
 #: Shared/local windows written into the trace header (classify generic LD/ST; values as in the
@@ -162,6 +165,9 @@ class KernelBinary:
     param_base: int                    # constant-bank offset of the first parameter
     registers: int = 0
     static_shared_bytes: int = 0
+    #: bytes of the function's constant bank 2 (``.nv.constant2.<fn>``, compiler-generated literals such as a
+    #: 64-bit 4 ptxas folds into an address); ``c[0x2][off]`` reads them (placed at :data:`CONST2_BASE`)
+    const2: bytes = b""
 
     @property
     def name(self) -> str:
@@ -228,6 +234,8 @@ def _enc(o: Operand | None, *, wide: bool = False) -> tuple[int, int, int, int, 
             return (W.K_IMM, o.value, -1, -1, W.F_WIDE if wide else 0)
         return (W.K_OTHER, 0, -1, -1, 0)
     if k == "const":
+        if o.bank == 2 and o.reg < 0 and o.ureg < 0:  # constant bank 2: its bytes sit at CONST2_BASE of the array
+            return (W.K_CONST, CONST2_BASE + o.offset, -1, -1, fl | (W.F_WIDE if wide else 0))
         if o.bank != 0:
             return (W.K_OTHER, 0, -1, -1, 0)
         return (W.K_CONST, o.offset, o.reg, o.ureg, fl | (W.F_WIDE if wide else 0))
@@ -364,9 +372,13 @@ def compile_program(fn: SassFunction) -> Program:
                 if op in (W.OP_LOAD, W.OP_STORE, W.OP_SYNCS):
                     slots = [_enc(o) for o in ops[:W.N_SLOTS]]
                     if op == W.OP_LOAD:
-                        mods_out = [W.SPACE_GLOBAL if root in ("LDG", "LD") else W.SPACE_OTHER,
-                                    access_width_bytes(opcode), ms,
+                        space = W.SPACE_GLOBAL if root in ("LDG", "LD") else W.SPACE_LOCAL if root == "LDL" else W.SPACE_OTHER
+                        mods_out = [space, access_width_bytes(opcode), ms,
                                     1 if ("S8" in mset or "S16" in mset) else 0, -1, -1, -1, -1]
+                    elif root == "STL":  # register spill: the walker keeps the stored values (gpusim.core.walk)
+                        data = [j for j, o in enumerate(ops[:W.N_SLOTS]) if o.kind == "reg" and j != ms]
+                        if data:
+                            mods_out = [W.SPACE_LOCAL, access_width_bytes(opcode), ms, data[0]]
             elif op in (W.OP_LOAD, W.OP_STORE) and not mem_slots:
                 op = W.OP_UNSUPPORTED
         if op == W.OP_FPU:
@@ -535,7 +547,7 @@ def _decode(root: str, mods: list[str], mset: set[str], ops: tuple[Operand, ...]
     if root == "CS2R":
         return W.OP_CS2R, [E(ops[0]), E(ops[1])], [1 if "32" in mset else 2]
     if root in ("LDC", "ULDC"):
-        if ops[1].kind != "const" or ops[1].bank != 0:
+        if ops[1].kind != "const" or ops[1].bank not in (0, 2) or (ops[1].bank == 2 and (ops[1].reg >= 0 or ops[1].ureg >= 0)):
             return W.OP_FPU, [], []
         nb = 8 if "64" in mset else 1 if ("U8" in mset or "S8" in mset) else 2 if ("U16" in mset or "S16" in mset) else 4
         return W.OP_LDC, [E(ops[0]), E(ops[1])], [nb, 1 if ("S8" in mset or "S16" in mset) else 0]
@@ -657,7 +669,7 @@ def build_constant_bank(kernel: KernelBinary, launch: Launch) -> tuple[np.ndarra
     if extra:
         raise WalkError(f"{where}: unknown parameter(s) {extra} (kernel takes {[p.name for p in kernel.params]})")
     end = kernel.param_base + max((p.offset + p.size for p in kernel.params), default=0)
-    size = max(end, 0x220) + 16
+    size = max(end, 0x220, CONST2_BASE + len(kernel.const2) if kernel.const2 else 0) + 16
     cb = np.zeros(size, np.uint8)
     cbk = np.zeros(size, np.uint8)
 
@@ -666,6 +678,9 @@ def build_constant_bank(kernel: KernelBinary, launch: Launch) -> tuple[np.ndarra
         cb[off: off + len(b)] = np.frombuffer(b, np.uint8)
         cbk[off: off + len(b)] = 1
 
+    if kernel.const2:
+        cb[CONST2_BASE: CONST2_BASE + len(kernel.const2)] = np.frombuffer(kernel.const2, np.uint8)
+        cbk[CONST2_BASE: CONST2_BASE + len(kernel.const2)] = 1
     for k in range(3):
         put(4 * k, "<I", launch.block[k])
         put(0xC + 4 * k, "<I", launch.grid[k])

@@ -73,7 +73,7 @@ def version(tool: str) -> str:
 _KPARAM = re.compile(r"Ordinal\s*:\s*0x([0-9a-f]+)\s+Offset\s*:\s*0x([0-9a-f]+)\s+Size\s*:\s*0x([0-9a-f]+)")
 _CBANK = re.compile(r"EIATTR_PARAM_CBANK\s+Format:\s*\S+\s+Value:\s*0x[0-9a-f]+\s+0x([0-9a-f]+)")
 _INFO = re.compile(r"^\.nv\.info\.(\S+)\s*$", re.MULTILINE)
-_RES = re.compile(r"Function (\S+):\s*\n\s*REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+) CONSTANT\[0\]:(\d+)")
+_RES = re.compile(r"Function (\S+):\s*\n\s*REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+) (?:CONSTANT\[2\]:\d+ )?CONSTANT\[0\]:(\d+)")
 
 
 def elf_params(elf_text: str) -> dict[str, dict]:
@@ -90,6 +90,15 @@ def elf_params(elf_text: str) -> dict[str, dict]:
         v = int(cb.group(1), 16)
         out[fn] = {"params": params, "param_base": v & 0xFFFF, "param_bytes": v >> 16}
     return out
+
+
+_CONST2 = re.compile(r"^\.nv\.constant2\.(\S+)\s*\n((?:0x[0-9a-f]+\s*)+)", re.MULTILINE)
+
+
+def const2_words(elf_text: str) -> dict[str, list[int]]:
+    """Per function: the 32-bit words of its constant bank 2 (``.nv.constant2.<fn>``; ptxas puts literals
+    there that it cannot encode as immediates, e.g. a 64-bit 4 added to an address)."""
+    return {m.group(1): [int(w, 16) for w in m.group(2).split()] for m in _CONST2.finditer(elf_text)}
 
 
 def squeeze(text: str) -> str:
@@ -143,7 +152,8 @@ def build(archs: list[str], out_root: Path) -> None:
                 res = run([cuobjdump, "-res-usage", str(cubin)])
                 (dst / f"{stem}.res-usage.txt").write_text(res)
                 usage = {m.group(1): tuple(int(x) for x in m.groups()[1:]) for m in _RES.finditer(res)}
-                elf = elf_params(run([cuobjdump, "-elf", str(cubin)]))
+                elf_text = run([cuobjdump, "-elf", str(cubin)])
+                elf, c2 = elf_params(elf_text), const2_words(elf_text)
                 for name in names:
                     if name not in usage or name not in elf:
                         sys.exit(f"build.py: {src} for {arch} has no kernel '{name}' (kernels.yaml out of date?)")
@@ -169,6 +179,8 @@ def build(archs: list[str], out_root: Path) -> None:
                         "param_bytes": elf[name]["param_bytes"],
                         "params": params,
                     }
+                    if name in c2:
+                        manifest["kernels"][name]["const2_words"] = c2[name]
         (dst / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
         total = sum(p.stat().st_size for p in dst.iterdir())
         print(f"{arch}: {len(manifest['kernels'])} kernels, {total / 1024:.0f} KiB in {dst}")

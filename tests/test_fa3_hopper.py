@@ -174,8 +174,9 @@ def test_fa3_selection_on_sm90a_names_the_kernel_and_refuses_unbuilt_head_dims()
     assert K.prefill_attention(ARCH, 1, 4, 4, 256, 256, *p, causal=False).name == "fa3_fwd_f16_d128_128x176"
     assert K.prefill_attention(ARCH, 1, 4, 4, 256, 256, *p, causal=True).name == "fa3_fwd_f16_d128_128x128_causal"
     assert K.prefill_attention(ARCH, 1, 4, 4, 256, 256, *p, head_dim=256).name == "fa3_fwd_f16_d256_128x80_causal"
-    assert K.prefill_attention(ARCH, 1, 4, 4, 256, 256, *p, impl="fa2").name == "flash_attn_fwd_f16_d128"
-    assert K.prefill_attention("sm_80", 1, 4, 4, 256, 256, *p).name == "flash_attn_fwd_f16_d128"
+    # FlashAttention-2's own hdim-128 tile (128 x 64, 4 warps) since flash_attn.cu follows FA2's launch templates
+    assert K.prefill_attention(ARCH, 1, 4, 4, 256, 256, *p, impl="fa2").name == "flash_attn_fwd_f16_d128_128x64_w4"
+    assert K.prefill_attention("sm_80", 1, 4, 4, 256, 256, *p).name == "flash_attn_fwd_f16_d128_128x64_w4"
     with pytest.raises(K.KernelError, match="head_dim 64 not built"):
         K.prefill_attention(ARCH, 1, 4, 4, 256, 256, *p, head_dim=64)
     with pytest.raises(K.KernelError, match="built for sm_90a only"):

@@ -180,3 +180,29 @@ def test_fp8_weights_refused_off_hopper(argv, message, capsys, tmp_path):
     err = capsys.readouterr().err
     assert rc == 2, err
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("arch", K.ARCHS)
+def test_bf16_gemv_converts_with_integer_ops_and_touches_each_weight_once(arch):
+    """bf16 decode runs bf16 code: gemv_bf16 reads every weight once (16-byte loads) like gemv_f16, and
+    converts bf16 -> fp32 by moving the 16 bits into the upper half (integer IMAD.U32 / SHF / LOP3), not
+    with the fp16 HADD2.F32 conversions of gemv_f16."""
+    N, Kd, batch = 20, 1032, 2
+    X, W, Y = ptrs(3)
+    call = K.gemv(arch, batch, N, Kd, X, W, Y, dtype="bf16")
+    assert call.name == "gemv_bf16_b2"
+    t = touches(call.trace(), {"X": 2 * batch * Kd, "W": 2 * N * Kd, "Y": 2 * batch * N})
+    assert np.all(t["W"][0] == 1) and np.all(t["X"][0] == N) and np.all(t["Y"][1] == 1)
+    ops_bf = [o.split(".")[0] for o in call.kernel.function.opcode]
+    ops_fp = [o for o in K.load_kernel("gemv_f16_b2", arch).function.opcode]
+    assert not any(o.startswith("HADD2.F32") for o in call.kernel.function.opcode)
+    assert any(o.startswith("HADD2.F32") for o in ops_fp)
+    assert "F2FP" in " ".join(ops_bf)
+
+
+def test_dtype_bf16_decode_step_runs_the_bf16_gemv():
+    cfg = load_config(A100, a100_slice(4))
+    r = simulate_step(with_dtype(load_model("tiny"), "bf16"), "decode:batch=1,context=64", cfg)
+    ops = {o["name"]: o for o in r["operators"]}
+    assert ops["layer.qkv_proj"]["kernel"] == "gemv_bf16_b1" and ops["lm_head"]["kernel"] == "gemv_bf16_b1"
+    assert r["weight_dtype"] == "bf16"

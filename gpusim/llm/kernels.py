@@ -277,10 +277,12 @@ def gemm_splitk_reduce(arch: str, M: int, N: int, P: int, C: int, splits: int) -
 
 
 def gemv(arch: str, batch: int, N: int, K: int, X: int, W: int, Y: int, x_row_stride: int | None = None,
-         y_row_stride: int | None = None) -> KernelCall:
-    """Y[b, N] = X[b, K] . W[N, K]^T for a decode batch of 1, 2, 4 or 8 rows."""
+         y_row_stride: int | None = None, dtype: str = "fp16") -> KernelCall:
+    """Y[b, N] = X[b, K] . W[N, K]^T for a decode batch of 1, 2, 4 or 8 rows; ``dtype`` fp16 (gemv.cu) or
+    bf16 (gemv_bf16.cu: the same kernel on bfloat16 tensors)."""
     _need(batch in GEMV_BATCHES, f"gemv: batch {batch} not built (batches {GEMV_BATCHES}; use the GEMM)")
-    name = f"gemv_f16_b{batch}"
+    _need(dtype in ("fp16", "bf16"), f"gemv: dtype {dtype} not built (fp16, bf16; int8 / int4: gemv_quant)")
+    name = f"gemv_{'bf16' if dtype == 'bf16' else 'f16'}_b{batch}"
     _need(K % 8 == 0 and K > 0 and N > 0, f"{name}: K = {K} must be a positive multiple of 8, N = {N} positive")
     grid = (_cdiv(N, kernel_specs()[name]["tile"]["rows_per_cta"]), 1, 1)
     p = dict(X=X, W=W, Y=Y, N=N, K=K, x_row_stride=x_row_stride or K, y_row_stride=y_row_stride or N)

@@ -254,13 +254,15 @@ def token_ids(tokens: int, vocab: int) -> np.ndarray:
 
 
 def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
-          device: GS.Device | None = None, op: str = "gemm"):
-    """The launch(es) of one GEMM: a GEMV for up to 8 rows, the wgmma kernel on sm_90a, else the
-    multistage mma.sync kernel, tile and split-K that :func:`gpusim.llm.gemm_select.select` picks
-    (returned as ``(calls, choice)``; the split-K workspace comes from ``buf``)."""
+          device: GS.Device | None = None, op: str = "gemm", dtype: str = "fp16"):
+    """The launch(es) of one GEMM: a GEMV for up to 8 rows (bf16 ``dtype``: the bf16 GEMV), the wgmma
+    kernel on sm_90a, else the multistage mma.sync kernel, tile and split-K that
+    :func:`gpusim.llm.gemm_select.select` picks (returned as ``(calls, choice)``; the split-K workspace
+    comes from ``buf``).  The GEMMs are fp16 listings, standing in for bf16 (same operand widths;
+    HMMA.16816.F32.BF16 has the F16 form's rate on A100 and H100)."""
     b = next((x for x in K.GEMV_BATCHES if x >= M), None)
     if b is not None:
-        return K.gemv(arch, b, N, Kd, A, W, C)
+        return K.gemv(arch, b, N, Kd, A, W, C, dtype=dtype)
     if arch == "sm_90a" and Kd % 64 == 0:
         return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch)
     if arch in K.GEMM_MULTISTAGE_ARCHS:
@@ -340,7 +342,7 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
             return [(K.gemm_wgmma(M, N, Kd, act(x, M * Kd), per_layer(w, N * Kd), act(op.outputs[0], h2 * M * N),
                                   arch=arch, dtype="fp8"), 1)]
         return _launches(_gemm(arch, M, N, Kd, act(x, h2 * rows * Kd), per_layer(w, h2 * N * Kd),
-                               act(op.outputs[0], h2 * rows * N), buf, device, op.name))
+                               act(op.outputs[0], h2 * rows * N), buf, device, op.name, op.weight_dtype))
     if op.kind == "moe_gemm" and op.weight_dtype in K.QUANT_BITS:
         G, N, Kd = s["groups"], s["N"], s["K"]
         rows = math.ceil(s["rows"] / G)
@@ -363,7 +365,7 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
         X, Wb, Y = act(x, h2 * G * pad * Kd), per_layer(w, h2 * s["experts"] * N * Kd), act(y, h2 * G * pad * N)
         calls = [_launches(_gemm(arch, rows, N, Kd, X + e * h2 * pad * Kd, Wb + e * h2 * N * Kd,
-                                 Y + e * h2 * pad * N, buf, device, op.name), 1 if split_experts else G)
+                                 Y + e * h2 * pad * N, buf, device, op.name, op.weight_dtype), 1 if split_experts else G)
                  for e in range(G if split_experts else 1)]
         return [c for per_expert in calls for c in per_expert]
     if op.kind == "attention":

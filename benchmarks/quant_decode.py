@@ -63,6 +63,7 @@ def main() -> None:
     ap.add_argument("--dtypes", nargs="+", default=DEFAULT, help="fp16 | bf16 | int8 | int4[:GROUP]")
     ap.add_argument("--sample", type=int, default=None)
     ap.add_argument("-o", "--output", type=Path, default=HERE / "results" / "quant_decode_a100.json")
+    ap.add_argument("--append", action="store_true", help="add to the results already in --output")
     a = ap.parse_args()
     cfg = load_config(GPU)
     try:
@@ -74,6 +75,8 @@ def main() -> None:
            "note": "predictions of the model (gpusim llm, whole step, launch overheads included in step_seconds); "
                    "pct_of_dram_peak = simulated DRAM bytes / operator time / memory.dram_bandwidth",
            "git": git, "host": platform.node(), "results": []}
+    if a.append and a.output.is_file():
+        out["results"] = json.loads(a.output.read_text())["results"]
     for spec in a.dtypes:
         res = run_one(spec, a.sample)
         out["results"].append(res)

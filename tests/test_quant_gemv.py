@@ -206,3 +206,14 @@ def test_dtype_bf16_decode_step_runs_the_bf16_gemv():
     ops = {o["name"]: o for o in r["operators"]}
     assert ops["layer.qkv_proj"]["kernel"] == "gemv_bf16_b1" and ops["lm_head"]["kernel"] == "gemv_bf16_b1"
     assert r["weight_dtype"] == "bf16"
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int4"])
+def test_batch_16_gemv_reads_each_weight_once_for_all_16_rows(dtype):
+    """Decode batches up to 16 share one pass over the weights: W once, each X row once per channel."""
+    N, Kd, batch = 4, 1024, 16
+    X, W, S, Y, P = ptrs(5)
+    (call,) = K.gemv_quant("sm_90a", dtype, batch, N, Kd, X, W, S, Y, P)
+    t = touches(call.trace(), {"X": 2 * batch * Kd, "W": N * Kd * K.QUANT_BITS[dtype] // 8,
+                               "S": K.quant_scale_bytes(dtype, N, Kd), "Y": 2 * batch * N, "P": 4 * batch * N})
+    assert np.all(t["W"][0] == 1) and np.all(t["X"][0] == N) and np.all(t["Y"][1] == 1)

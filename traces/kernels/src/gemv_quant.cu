@@ -27,15 +27,14 @@
 // fp16 (HFMA2, a step's 16 (int4) or 8 (int8) products per half), each step's sum converted to fp32
 // and scaled into an fp32 accumulator, as TensorRT-LLM's kernel multiplies in the activation type.
 //
-// Work split: int8 as gemv.cu, one warp per output row n, each lane one 16-byte load of 16 packed
-// weights per step and the matching 32 bytes of every X row, 512 weights per warp step, 128 threads
-// (4 rows) per CTA.  int4 channel-tiled (gemv_q4t below): 4 rows per CTA, 8 lanes per row in every
-// warp, the 4 warps splitting each 1024-weight CTA step along K.  Split-K over grid y when the grid
-// (N/4 CTAs) would leave SMs idle: CTA row z covers k in [z*k_per_split, (z+1)*k_per_split)
-// and writes fp32 partials P[z][b][n] (k_per_split a multiple of the CTA's k per step), then
+// Work split (as gemv.cu): one warp per output row n, each lane one 16-byte load of packed weights
+// per step (32 int4 / 16 int8 weights) and the matching 64 / 32 bytes of every X row; a warp covers
+// 1024 (int4) / 512 (int8) k per step; 128 threads (4 rows) per CTA.  Split-K over grid y when the
+// grid (ceil(N/4) CTAs) would leave SMs idle: CTA row z covers k in [z*k_per_split, (z+1)*k_per_split)
+// and writes fp32 partials P[z][b][n] (k_per_split a multiple of the warp's k per step), then
 // gemv_splitk_reduce_f32 sums them into Y.  With grid y == 1 the kernel writes Y and P is unused.
 // Preconditions (checked by gpusim/llm/kernels.py): K % 32 (int4) / 16 (int8) == 0, K % group == 0,
-// N % 4 == 0 (int4), 16-byte aligned rows of X.
+// 16-byte aligned rows of X.
 #include "common.cuh"
 
 namespace {
@@ -128,78 +127,6 @@ DEVI void gemv_q(const half *__restrict__ X, const uint8_t *__restrict__ W, cons
         }
     }
 }
-
-// int4, channel-tiled: a CTA computes CH = 4 consecutive output channels n0 .. n0+3 over its K range.
-// Lane l of warp w serves channel n0 + l / 8 and covers k = k0 + 256 w + 32 (l % 8) .. +31 of every
-// CTA step of 1024 weights (k0 = the step's first k): the 8 lanes of a channel load 128 contiguous bytes
-// of its packed row, the 4 channels' group scales of a warp step are 4 consecutive halves of one or more
-// [K/G, N] rows (2 sectors at G = 128, 8 at G = 32, where one warp per channel touches 8 and 32), and
-// the 4 channels share each X load (the same 512 bytes of every X row per warp).  Several columns per
-// CTA with the threads along K is the organisation of TensorRT-LLM's kernel (kernel.h above; it also
-// interleaves the weight layout, which we do not).  CH = 4 was chosen by simulating 1 x 4096 x 4096 at
-// G = 128 / 32 on the A100 config: CH = 8 (64-byte row pieces, 512 CTAs) 11.0 / 11.7 us, CH = 4 7.4 /
-// 10.4 us, CH = 2 8.3 / 31.4 us, one warp per channel (the int8 kernel's split) 7.6 / 12.5 us.  The
-// lanes of a channel are reduced with shuffles, the 4 warps through shared memory.  Requires N % 4 == 0.
-constexpr int CH = 4, LPC = 32 / CH, Q4_STEP = ROWS * LPC * 32;  // lanes per channel, weights per CTA step
-
-template <int BATCH>
-DEVI void gemv_q4t(const half *__restrict__ X, const uint8_t *__restrict__ W, const half *__restrict__ S,
-                   half *__restrict__ Y, float *__restrict__ P, int N, int K, int group_shift, int k_per_split,
-                   int x_row_stride, int y_row_stride) {
-    __shared__ float red[ROWS][BATCH][CH];
-    const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, c = lane / LPC;
-    const int n = blockIdx.x * CH + c;
-    const int k_end = min(K, (int)(blockIdx.y + 1) * k_per_split);
-    const uint8_t *w = W + (size_t)n * (K / 2);
-    float acc[BATCH];
-#pragma unroll
-    for (int b = 0; b < BATCH; ++b) acc[b] = 0.f;
-#pragma unroll (BATCH >= 16 ? 1 : 2)
-    for (int k = blockIdx.y * k_per_split + warp * (LPC * 32) + (lane % LPC) * 32; k < k_end; k += Q4_STEP) {
-        const uint4 q = __ldg(reinterpret_cast<const uint4 *>(w + k / 2));
-        const uint32_t qw[4] = {q.x, q.y, q.z, q.w};
-        __half2 wh[16];
-#pragma unroll
-        for (int j = 0; j < 4; ++j) {
-            __half2 t[4];
-            dq_int4(qw[j], t);
-#pragma unroll
-            for (int i = 0; i < 4; ++i) wh[4 * j + i] = t[i];
-        }
-        const float s = __half2float(__ldg(S + (size_t)(k >> group_shift) * N + n));
-#pragma unroll
-        for (int b = 0; b < BATCH; ++b) {
-            const uint4 *x = reinterpret_cast<const uint4 *>(X) + ((b * x_row_stride + k) >> 3);
-            __half2 p = __float2half2_rn(0.f);
-#pragma unroll
-            for (int cc = 0; cc < 4; ++cc) {
-                const uint4 xv = __ldg(x + cc);
-                const uint32_t xw[4] = {xv.x, xv.y, xv.z, xv.w};
-#pragma unroll
-                for (int i = 0; i < 4; ++i) p = __hfma2(wh[4 * cc + i], as_h2(xw[i]), p);
-            }
-            const float2 f = __half22float2(p);
-            acc[b] = fmaf(f.x + f.y, s, acc[b]);
-        }
-    }
-#pragma unroll
-    for (int b = 0; b < BATCH; ++b) {
-        float v = acc[b];
-#pragma unroll
-        for (int o = 1; o < LPC; o <<= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
-        if (lane % LPC == 0) red[warp][b][c] = v;
-    }
-    __syncthreads();
-    if (threadIdx.x < BATCH * CH) {
-        const int b = threadIdx.x / CH, cn = threadIdx.x % CH;
-        const float v = red[0][b][cn] + red[1][b][cn] + red[2][b][cn] + red[3][b][cn];
-        const int on = blockIdx.x * CH + cn;
-        if (gridDim.y == 1)
-            Y[(size_t)b * y_row_stride + on] = __float2half(v);
-        else
-            P[((size_t)blockIdx.y * BATCH + b) * N + on] = v;
-    }
-}
 }  // namespace
 
 #define GEMV_Q(NAME, BITS, B)                                                                                \
@@ -214,18 +141,11 @@ GEMV_Q(gemv_int8, 8, 2)
 GEMV_Q(gemv_int8, 8, 4)
 GEMV_Q(gemv_int8, 8, 8)
 GEMV_Q(gemv_int8, 8, 16)
-#define GEMV_Q4(B)                                                                                           \
-    extern "C" __global__ void __launch_bounds__(THREADS, 1)  /* min 1 CTA/SM: no spill (sm_90a b2) */      \
-        gemv_int4_b##B(const half *__restrict__ X, const uint8_t *__restrict__ W, const half *__restrict__ S, \
-                       half *__restrict__ Y, float *__restrict__ P, int N, int K, int group_shift,           \
-                       int k_per_split, int x_row_stride, int y_row_stride) {                                \
-        gemv_q4t<B>(X, W, S, Y, P, N, K, group_shift, k_per_split, x_row_stride, y_row_stride);            \
-    }
-GEMV_Q4(1)
-GEMV_Q4(2)
-GEMV_Q4(4)
-GEMV_Q4(8)
-GEMV_Q4(16)
+GEMV_Q(gemv_int4, 4, 1)
+GEMV_Q(gemv_int4, 4, 2)
+GEMV_Q(gemv_int4, 4, 4)
+GEMV_Q(gemv_int4, 4, 8)
+GEMV_Q(gemv_int4, 4, 16)
 
 // Split-K reduction: Y[b, n] = sum over z < splits of P[z][b][n] (fp32 partials of `rows` rows).
 // Grid (ceil(N/256), rows): one thread per output element, no division (the walker computes integers only).

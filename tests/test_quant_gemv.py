@@ -217,3 +217,16 @@ def test_batch_16_gemv_reads_each_weight_once_for_all_16_rows(dtype):
     t = touches(call.trace(), {"X": 2 * batch * Kd, "W": N * Kd * K.QUANT_BITS[dtype] // 8,
                                "S": K.quant_scale_bytes(dtype, N, Kd), "Y": 2 * batch * N, "P": 4 * batch * N})
     assert np.all(t["W"][0] == 1) and np.all(t["X"][0] == N) and np.all(t["Y"][1] == 1)
+
+
+def test_fp8_weights_run_the_e4m3_wgmma_gemms_on_hopper():
+    """--dtype fp8 on the H100 config: the blocks' linear layers run the e4m3 wgmma GEMMs (one byte per
+    weight), the LM head stays fp16; the footprint counts one byte per quantised weight."""
+    cfg = load_config("h100-sxm5-80gb", ["sm.count=4"])
+    m = load_model("tiny")
+    r = simulate_step(with_dtype(m, "fp8"), "decode:batch=1,context=64", cfg)
+    ops = {o["name"]: o for o in r["operators"]}
+    assert ops["layer.down_proj"]["kernel"].startswith("gemm_e4m3_tn_wgmma")
+    assert ops["lm_head"]["kernel"] == "gemv_f16_b1"
+    lin = sum(n * k for _, n, k in m.linear_shapes())
+    assert r["memory_footprint"]["weight_bytes"] == 2 * m.params() - m.layers * (lin - 4 * len(m.linear_shapes()))

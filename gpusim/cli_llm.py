@@ -78,7 +78,7 @@ def _cmd_llm(a: argparse.Namespace) -> int:
 
             m = with_dtype(m, a.dtype or m.weight_dtype, a.group)
         rep = M.run_gpu(m, st, cfg, tp=a.tp or 1, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
-                        sample=a.sample)
+                        sample=a.sample, check_memory=True)
         rep["machine"]["config"] = rep["gpu_config"] = a.gpu
         config_text = dump_config(cfg)
         lines = summary_lines(rep)

@@ -166,12 +166,17 @@ def test_footprint_refuses_a_model_that_does_not_fit_and_int4_makes_it_fit():
     (["--dtype", "fp8"], "fp8 weights on sm_80"),
     (["--dtype", "int4", "--step", "prefill:tokens=64"], "M = 64 rows"),
     (["--dtype", "int8", "--group", "32"], "group size applies to int4 weights only"),
+    (["--model", "llama-2-70b"], "exceed the 80.00 GiB of memory.dram_size"),
 ])
 def test_fp8_weights_refused_off_hopper(argv, message, capsys, tmp_path):
     """--dtype fp8 on the A100 (no fp8 kernel before Hopper), int4 weights for a 64-row GEMM (no
-    dequantising tensor-core GEMM) and a group size for int8: one line, exit status 2."""
+    dequantising tensor-core GEMM), a group size for int8 and a model whose fp16 weights exceed the
+    GPU's memory (Llama-2-70B on one 80 GB A100): one line, exit status 2."""
     base = ["llm", "--model", "tiny", "--step", "decode:batch=1,context=64", "--gpu", A100, "-o",
             str(tmp_path / "o"), "--quiet"]
+    if "--model" in argv:
+        base[base.index("--model") + 1] = argv[argv.index("--model") + 1]
+        argv = []
     if "--step" in argv:
         i = base.index("--step")
         base[i + 1] = argv[argv.index("--step") + 1]

@@ -43,7 +43,8 @@ Kernel choice
 Memory footprint
     The weights (:meth:`gpusim.llm.model.ModelSpec.weight_bytes`, in their stored dtype with scales, over
     ``tp``) plus the step's KV cache (every sequence's context, ``kv_dtype``) must fit in the config's
-    ``memory.dram_size``; otherwise the step is refused naming both sizes (report ``memory_footprint``).
+    ``memory.dram_size``; ``gpusim llm`` refuses a step that does not (``check_memory``; report
+    ``memory_footprint`` with ``fits``).
 
 Deduplication
     Identical launches (same kernel, grid and scalar arguments: the same GEMV in every layer, the
@@ -230,16 +231,18 @@ def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = (), arch: str | No
                                       f"{K.HEAD_DIM}", m.file or None)
 
 
-def memory_footprint(m: ModelSpec, st: Step, tp: int, cfg: GPUConfig) -> dict:
+def memory_footprint(m: ModelSpec, st: Step, tp: int, cfg: GPUConfig, strict: bool = True) -> dict:
     """Device memory one GPU of the step needs: the weights as stored (``weight_dtype`` with its scales,
     :meth:`ModelSpec.weight_bytes`, split over ``tp``) and the KV cache of every sequence at its context
-    (``kv_dtype``).  GpusimError (exit 2) when they exceed ``memory.dram_size`` (no check without one)."""
+    (``kv_dtype``); ``fits``: within ``memory.dram_size`` (True without one).  ``strict``: GpusimError
+    (exit 2) when it does not fit."""
     w = m.weight_bytes() // tp
     kv = sum(g.count * g.context for g in st.groups) * m.kv_bytes_per_token(tp)
     cap = cfg.memory.dram_size_bytes or 0
+    fits = not cap or w + kv <= cap
     out = {"weight_bytes": w, "kv_cache_bytes": kv, "total_bytes": w + kv, "dram_size_bytes": cap,
-           "weight_dtype": m.weight_dtype, "kv_dtype": m.kv_dtype}
-    if cap and w + kv > cap:
+           "weight_dtype": m.weight_dtype, "kv_dtype": m.kv_dtype, "fits": fits}
+    if strict and not fits:
         raise GpusimError(f"llm: {m.name} ({m.weight_dtype} weights) on {cfg.name}, tp {tp}: weights "
                           f"{w / 2**30:.2f} GiB + KV cache {kv / 2**30:.2f} GiB ({st.text}) exceed the "
                           f"{cap / 2**30:.2f} GiB of memory.dram_size (try a smaller --dtype, more --tp or a "
@@ -721,7 +724,8 @@ def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
 
 def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig, *, tp: int = 1,
                   dedup: bool = True, cuda_graph: bool = False, overrides: list[str] | tuple[str, ...] = (),
-                  progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None) -> dict:
+                  progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None,
+                  check_memory: bool = False) -> dict:
     """Simulate one serving step; returns the report dict.  Keys: ``step_seconds`` (kernels + launch
     overheads), ``kernel_seconds``, ``launch_seconds``, ``launches``, ``tokens_per_second`` (new
     tokens computed per second), ``output_tokens_per_second`` (sequences that sample a token, per
@@ -736,6 +740,10 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
 
     ``graph``: simulate this operator graph instead of building one from ``model`` and ``step`` (which
     are then ignored): :func:`gpusim.llm.op.op_graph` makes the one-operator graph of ``--op``.
+
+    ``memory_footprint`` (weights as stored + KV cache, :func:`memory_footprint`) is reported with
+    ``fits``; ``check_memory`` (``gpusim llm`` sets it) refuses a step that does not fit ``memory.dram_size``
+    (the serving step-time grid simulates steps beyond it on purpose, to interpolate).
 
     ``sample`` = k: CTA-wave sampling of every kernel with more than warm-up + k + drain waves
     (:func:`simulate_kernel`); each such kernel entry carries its ``sampling`` record, an operator
@@ -757,7 +765,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                             f"the Hopper wgmma GEMMs: sm_90a, gemm only)")
     check_model(m, ("fp8",) if fp8 else (), arch)
     g = build_graph(m, st, tp) if graph is None else graph
-    footprint = memory_footprint(m, st, tp, cfg) if graph is None else None
+    footprint = memory_footprint(m, st, tp, cfg, strict=check_memory) if graph is None else None
     device = GS.Device.from_config(cfg, arch)
     launches, skipped = schedule(g, arch, dedup, device)
     clock = cfg.sm.clock_hz

@@ -1,7 +1,8 @@
 """``gpusim llm``: one LLM serving step on a GPU (simulated kernel by kernel), a systolic chip or an RDU.
 
     gpusim llm --model llama-2-7b --step decode:batch=1,context=1024 --gpu a100-sxm4-80gb [-o OUT]
-               [--tp N] [--no-dedup] [--cuda-graph] [--set KEY=VALUE ...] [--quiet]
+               [--tp N] [--dtype fp16|bf16|fp8|int8|int4 [--group G]] [--no-dedup] [--cuda-graph]
+               [--set KEY=VALUE ...] [--quiet]
     gpusim llm --model llama-2-7b --step prefill:tokens=2048 --systolic tpu-v4 [-o OUT]
     gpusim llm --model llama-2-7b --step decode:batch=1,context=1024 --rdu sn40l-8 [--fusion F] [--coe SPEC]
     gpusim llm --op gemm:m=4096,n=4096,k=4096 --gpu a100-sxm4-80gb [-o OUT]   # one operator alone
@@ -51,7 +52,7 @@ def _cmd_llm(a: argparse.Namespace) -> int:
         raise GpusimError(f"llm: --tp {a.tp}: must be >= 1")
     kind = machines[0]
     gpu_only = [f for f, on in (("--no-dedup", a.no_dedup), ("--cuda-graph", a.cuda_graph),
-                                ("--sample", a.sample)) if on]
+                                ("--sample", a.sample), ("--dtype", a.dtype), ("--group", a.group)) if on]
     if gpu_only and kind != "gpu":
         raise GpusimError(f"llm: {', '.join(gpu_only)} apply to --gpu only")
     if kind != "rdu" and a.fusion:
@@ -72,8 +73,12 @@ def _cmd_llm(a: argparse.Namespace) -> int:
         from gpusim.llm.run import resolve, summary_lines
 
         m, st, cfg = resolve(a.model, a.step, a.gpu, sets)
+        if a.dtype or a.group:
+            from gpusim.llm.model import with_dtype
+
+            m = with_dtype(m, a.dtype or m.weight_dtype, a.group)
         rep = M.run_gpu(m, st, cfg, tp=a.tp or 1, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
-                        sample=a.sample)
+                        sample=a.sample, check_memory=True)
         rep["machine"]["config"] = rep["gpu_config"] = a.gpu
         config_text = dump_config(cfg)
         lines = summary_lines(rep)
@@ -117,9 +122,11 @@ def _cmd_op(a: argparse.Namespace) -> int:
     from gpusim.errors import GpusimError
 
     wrong = [f for f, on in (("--model", a.model), ("--step", a.step), ("--systolic", a.systolic), ("--rdu", a.rdu),
-                             ("--coe", a.coe), ("--fusion", a.fusion), ("--tp", a.tp)) if on]
+                             ("--coe", a.coe), ("--fusion", a.fusion), ("--tp", a.tp), ("--dtype", a.dtype),
+                             ("--group", a.group)) if on]
     if wrong:
-        raise GpusimError(f"llm --op: {', '.join(wrong)} do not apply to one operator (it runs on one --gpu)")
+        raise GpusimError(f"llm --op: {', '.join(wrong)} do not apply to one operator (it runs on one --gpu; "
+                          f"give its dtype and group in the --op text, e.g. gemv:batch=1,n=4096,k=4096,dtype=int4,group=128)")
     if not a.gpu:
         raise GpusimError("llm --op: --gpu required")
     from gpusim.config import dump_config, load_config
@@ -168,6 +175,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                                               "gemm:m=M,n=N,k=K | gemv:batch=B,n=N,k=K | attention:batch=B,heads=H,"
                                               "kv_heads=G,q_len=Q[,kv_len=L,causal=0|1] | decode_attention:batch=B,"
                                               "heads=H,kv_heads=G,context=C (gpusim.llm.op)")
+    p.add_argument("--dtype", choices=("fp16", "bf16", "fp8", "int8", "int4"),
+                   help="weights (GPU): fp16 / bf16 set weights, activations and KV cache; fp8 (Hopper only, e4m3 "
+                        "wgmma GEMMs), int8 (per-channel scales) and int4 (group-wise scales, --group) quantise the "
+                        "transformer blocks' linear weights, activations stay fp16 (default: the model preset's)")
+    p.add_argument("--group", type=int, default=None, metavar="G",
+                   help="int4 weights per fp16 scale along K (default 128; 32 and 64 also common)")
     p.add_argument("--gpu", help="GPU config name (e.g. a100-sxm4-80gb, h100-sxm5-80gb) or YAML path")
     p.add_argument("--systolic", metavar="PRESET", help="or a systolic-array chip: preset under configs/accel/ "
                                                         "(e.g. tpu-v4) or YAML path")

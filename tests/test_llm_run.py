@@ -154,11 +154,14 @@ def test_a_mixed_prefill_and_decode_batch_runs_both_attentions_and_the_arch_gemm
 
 
 def test_models_our_fp16_kernels_cannot_run_are_refused_naming_the_key():
-    """Rule: bad input is one GpusimError naming the file and key: fp16 kernels cannot stand for
-    int4 weights (bf16 runs them unchanged)."""
-    m = load_model("tiny", {"weight_dtype": "int4"})
-    with pytest.raises(ConfigError, match=r"tiny\.yaml: weight_dtype: int4"):
+    """Rule: bad input is one GpusimError naming the file and key: no kernel dequantises int4 weights
+    for bf16 activations, and no fp8 kernel exists before Hopper (bf16 runs the fp16 kernels unchanged).
+    (Updated when the weight-only int4 GEMVs arrived: int4 weights with fp16 activations now run.)"""
+    m = load_model("tiny", {"weight_dtype": "int4", "dtype": "bf16"})
+    with pytest.raises(ConfigError, match=r"tiny\.yaml: weight_dtype: int4 weights with bf16"):
         simulate_step(m, DECODE, A100)
+    with pytest.raises(ConfigError, match=r"tiny\.yaml: weight_dtype: fp8 weights on sm_80"):
+        simulate_step(load_model("tiny", {"weight_dtype": "fp8"}), DECODE, A100)
     with pytest.raises(ConfigError, match=r"tiny\.yaml: head_dim: 64"):
         simulate_step(load_model("tiny", {"head_dim": 64}), DECODE, A100)
     check_model(load_model("tiny", {"dtype": "bf16"}))  # accepted

@@ -19,7 +19,8 @@ Operator kinds and their ``shape`` keys:
 ==================  ==========================================================================
 ``embedding``       tokens, hidden, vocab              gather of token rows (vocab: rows of this GPU's table)
 ``rmsnorm``         rows, hidden
-``gemm``            M, N, K                            Y[M,N] = X[M,K] W[N,K]^T, weights of dtype ``weight_dtype``
+``gemm``            M, N, K[, group]                   Y[M,N] = X[M,K] W[N,K]^T, weights of dtype ``weight_dtype``
+                                                       (int4: ``group`` weights per fp16 scale along K)
 ``rotary``          tokens, heads, kv_heads, head_dim  in place on Q and K
 ``kv_append``       tokens, heads, kv_heads, head_dim  new K and V rows (after Q's heads in the QKV row) into the cache
 ``attention``       batch, heads, kv_heads, head_dim, q_len, kv_len, causal, phase (prefill | decode)
@@ -40,6 +41,12 @@ query-key pair and head); element-wise operators count the per-element arithmeti
 ``ELEMENTWISE_FLOPS`` (a convention of this module).  MoE routing is taken as balanced: the
 ``tokens x top_k`` assignments spread evenly over the experts, so min(experts, tokens x top_k)
 experts' weights are read.
+
+Weight dtypes: the transformer blocks' linear weights (QKV, O, up/gate, down and every expert's) are
+stored in the model's ``weight_dtype``; weight-only quantised types (fp8, int8, int4) add their fp16
+scales (a ``<weight>.scales`` tensor: int8 one per output channel, int4 [K / group, N]; see
+:func:`gpusim.llm.model.quant_scale_bytes`) to the operator's ``bytes_read`` and ``weight_bytes``.
+The embedding, norm weights, MoE router and LM head keep :attr:`ModelSpec.dense_weight_dtype`.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from gpusim.errors import GpusimError
-from gpusim.llm.model import DTYPE_BITS, ModelSpec, Step
+from gpusim.llm.model import DTYPE_BITS, ModelSpec, Step, quant_scale_bytes
 
 #: FLOPs per output element of element-wise operators (this module's counting convention):
 #: rmsnorm x^2, sum, x*r, *w = 4; silu_mul exp, add, div, mul = 4; add = 1; rotary per element
@@ -159,7 +166,7 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     Hkv = max(1, m.kv_heads // tp)
     F = m.ffn // tp
     V = m.vocab // tp
-    act, wdt, kvdt = m.dtype, m.weight_dtype, m.kv_dtype
+    act, qdt, wdt, kvdt = m.dtype, m.weight_dtype, m.dense_weight_dtype, m.kv_dtype
     L = m.layers
     ops: list[Operator] = []
     tensors: dict[str, Tensor] = {}
@@ -171,11 +178,20 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     def nbytes(*names: str) -> int:
         return sum(tensors[n].bytes for n in names)
 
-    def gemm(name: str, x: str, y: str, M: int, N: int, K: int, count: int) -> None:
-        wname = t(f"{name}.weight", (N, K), wdt)
+    def scales(wname: str, dt: str, N: int, K: int) -> tuple[str, ...]:
+        sb = quant_scale_bytes(dt, N, K, m.weight_group)
+        if not sb:
+            return ()
+        return (t(f"{wname.removesuffix('.weight')}.scales", (sb // 2,), "fp16"),)
+
+    def gemm(name: str, x: str, y: str, M: int, N: int, K: int, count: int, dt: str | None = None) -> None:
+        dt = dt or qdt
+        wname = t(f"{name}.weight", (N, K), dt)
+        sc = scales(wname, dt, N, K)
         t(y, (M, N))
-        ops.append(Operator(name, "gemm", count, {"M": M, "N": N, "K": K}, act, 2 * M * N * K,
-                            nbytes(x, wname), nbytes(y), (x, wname), (y,), wdt, nbytes(wname)))
+        shape = {"M": M, "N": N, "K": K, **({"group": m.weight_group} if dt == "int4" else {})}
+        ops.append(Operator(name, "gemm", count, shape, act, 2 * M * N * K,
+                            nbytes(x, wname, *sc), nbytes(y), (x, wname, *sc), (y,), dt, nbytes(wname, *sc)))
 
     def elementwise(name: str, kind: str, ins: tuple[str, ...], out: str, rows: int, cols: int, count: int,
                     extra_read: int = 0) -> None:
@@ -241,7 +257,7 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
         gemm("layer.down_proj", "layer.act", "layer.mlp", T, h, F, L)
     else:
         E, k = m.moe.experts, m.moe.top_k
-        gemm("layer.router", "layer.h2", "layer.router_logits", T, E, h, L)
+        gemm("layer.router", "layer.h2", "layer.router_logits", T, E, h, L, wdt)
         t("layer.topk", (T, k, 2), "fp32")
         ops.append(Operator("layer.moe_router", "moe_router", L, {"tokens": T, "experts": E, "top_k": k}, act,
                             (ELEMENTWISE_FLOPS["softmax"] + k) * T * E, nbytes("layer.router_logits"),
@@ -250,13 +266,16 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
         active = min(E, rows)
         for name, x, y, N, K in (("layer.moe_up_gate", "layer.h2", "layer.moe_gu", 2 * F, h),
                                  ("layer.moe_down", "layer.moe_act", "layer.moe_out", h, F)):
-            wname = t(f"{name}.weight", (E, N, K), wdt)
+            wname = t(f"{name}.weight", (E, N, K), qdt)
+            sc = scales(wname, qdt, E * N, K)
             t(y, (rows, N))
-            wb = _elt_bytes(active * N * K, wdt)
+            wb = _elt_bytes(active * N * K, qdt) + quant_scale_bytes(qdt, active * N, K, m.weight_group)
             xin = _elt_bytes(rows * K, act) if name.endswith("down") else nbytes(x)
             ops.append(Operator(name, "moe_gemm", L, {"groups": active, "rows": rows, "N": N, "K": K,
-                                                       "experts": E, "top_k": k}, act, 2 * rows * N * K,
-                                xin + wb, nbytes(y), (x, wname, "layer.topk"), (y,), wdt, wb))
+                                                       "experts": E, "top_k": k,
+                                                       **({"group": m.weight_group} if qdt == "int4" else {})},
+                                act, 2 * rows * N * K, xin + wb, nbytes(y), (x, wname, *sc, "layer.topk"), (y,),
+                                qdt, wb))
             if name.endswith("up_gate"):
                 elementwise("layer.moe_silu_mul", "silu_mul", ("layer.moe_gu",), "layer.moe_act", rows, F, L)
         t("layer.mlp", (T, h))
@@ -273,7 +292,7 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
                         nbytes("layer.x2", fw), nbytes("final.h"), ("layer.x2", fw), ("final.h",)))
     if R > 0:
         t("final.h_sampled", (R, h))
-        gemm("lm_head", "final.h_sampled", "logits", R, V, h, 1)
+        gemm("lm_head", "final.h_sampled", "logits", R, V, h, 1, wdt)
         if tp > 1:
             b = _elt_bytes(R * V * tp, act)
             ops.append(Operator("lm_head.allgather", "allgather", 1, {"bytes": b, "tp": tp}, act, 0, nbytes("logits"),

@@ -278,14 +278,80 @@ def gemm_splitk_reduce(arch: str, M: int, N: int, P: int, C: int, splits: int) -
 
 
 def gemv(arch: str, batch: int, N: int, K: int, X: int, W: int, Y: int, x_row_stride: int | None = None,
-         y_row_stride: int | None = None) -> KernelCall:
-    """Y[b, N] = X[b, K] . W[N, K]^T for a decode batch of 1, 2, 4 or 8 rows."""
+         y_row_stride: int | None = None, dtype: str = "fp16") -> KernelCall:
+    """Y[b, N] = X[b, K] . W[N, K]^T for a decode batch of 1, 2, 4 or 8 rows; ``dtype`` fp16 (gemv.cu) or
+    bf16 (gemv_bf16.cu: the same kernel on bfloat16 tensors)."""
     _need(batch in GEMV_BATCHES, f"gemv: batch {batch} not built (batches {GEMV_BATCHES}; use the GEMM)")
-    name = f"gemv_f16_b{batch}"
+    _need(dtype in ("fp16", "bf16"), f"gemv: dtype {dtype} not built (fp16, bf16; int8 / int4: gemv_quant)")
+    name = f"gemv_{'bf16' if dtype == 'bf16' else 'f16'}_b{batch}"
     _need(K % 8 == 0 and K > 0 and N > 0, f"{name}: K = {K} must be a positive multiple of 8, N = {N} positive")
     grid = (_cdiv(N, kernel_specs()[name]["tile"]["rows_per_cta"]), 1, 1)
     p = dict(X=X, W=W, Y=Y, N=N, K=K, x_row_stride=x_row_stride or K, y_row_stride=y_row_stride or N)
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p))
+
+
+#: Weight-only quantised GEMV (gemv_quant.cu): batches built, bits per weight, weights per lane per
+#: 16-byte load, and the group sizes the int4 kernels are checked with (any power of two >= 32 works:
+#: the kernel takes log2(group); AWQ and GPTQ checkpoints use 128, some 32 or 64).
+QUANT_GEMV_BATCHES = (1, 2, 4, 8, 16)
+QUANT_BITS = {"int8": 8, "int4": 4}
+QUANT_DEFAULT_GROUP = 128
+QUANT_GEMV_ROWS_PER_CTA = 4
+QUANT_SPLITK_REDUCE = "gemv_splitk_reduce_f32"
+
+
+def quant_scale_bytes(dtype: str, N: int, K: int, group: int = QUANT_DEFAULT_GROUP) -> int:
+    """Bytes of the fp16 scales of a weight-only quantised [N, K] weight: per channel (int8, [N]) or per
+    group of ``group`` K elements (int4, [K / group, N])."""
+    return 2 * N if dtype == "int8" else 2 * (K // group) * N
+
+
+def quant_gemv_splits(N: int, K: int, dtype: str, sms: int) -> int:
+    """Split-K factor of a quantised GEMV: 1 when ceil(N/4) CTAs fill the SMs, else enough K slices
+    (whole warp steps of 32 lanes x one 16-byte load) that the grid gives every SM a CTA, at most one
+    slice per warp step.  A rule of this module, as gemm_select's split-K: no idle SM while weights wait."""
+    ctas = _cdiv(N, QUANT_GEMV_ROWS_PER_CTA)
+    if ctas >= sms:
+        return 1
+    steps = _cdiv(K, 32 * (128 // QUANT_BITS[dtype]))
+    return max(1, min(steps, _cdiv(sms, ctas)))
+
+
+def gemv_quant(arch: str, dtype: str, batch: int, N: int, K: int, X: int, W: int, S: int, Y: int, P: int = 0,
+               group: int = QUANT_DEFAULT_GROUP, splits: int = 1, x_row_stride: int | None = None,
+               y_row_stride: int | None = None) -> list[KernelCall]:
+    """Y[b, N] = X[b, K] . dq(W)[N, K]^T with int8 (per-channel scales S [N]) or int4 (group-wise scales
+    S [K/group, N]) weights, for a decode batch of 1, 2, 4, 8 or 16 rows (gemv_quant.cu).  ``splits`` > 1:
+    split-K over grid y with fp32 partials in ``P`` [splits, batch, N] and the reduction kernel after
+    (returned as the second call).  ``splits`` is clipped to whole warp steps per split."""
+    _need(dtype in QUANT_BITS, f"gemv_quant: dtype '{dtype}' (have: {', '.join(QUANT_BITS)})")
+    _need(batch in QUANT_GEMV_BATCHES, f"gemv_quant: batch {batch} not built (batches {QUANT_GEMV_BATCHES})")
+    name = f"gemv_{dtype}_b{batch}"
+    bits = QUANT_BITS[dtype]
+    kpl = 128 // bits
+    kpw = 32 * kpl
+    _need(N > 0 and K > 0 and K % kpl == 0,
+          f"{name}: K = {K} must be a positive multiple of {kpl} (one 16-byte load of {dtype} weights), N = {N} positive")
+    gshift = 0
+    if dtype == "int4":
+        _need(group >= kpl and group & (group - 1) == 0,
+              f"{name}: group size {group} must be a power of two >= {kpl} (a lane's {kpl} weights share one scale)")
+        _need(K % group == 0, f"{name}: K = {K} must be a multiple of the group size {group}")
+        gshift = group.bit_length() - 1
+    _need(batch * max(N, K) < 2 ** 31, f"{name}: batch x max(N, K) exceeds the kernel's int32 offsets")
+    steps = _cdiv(K, kpw)
+    per = _cdiv(steps, max(1, min(splits, steps)))
+    z = _cdiv(steps, per)
+    _need(z == 1 or P != 0, f"{name}: split-K over {z} splits needs a workspace P")
+    ys = y_row_stride or N
+    p = dict(X=X, W=W, S=S, Y=Y, P=P, N=N, K=K, group_shift=gshift, k_per_split=per * kpw,
+             x_row_stride=x_row_stride or K, y_row_stride=ys)
+    calls = [KernelCall(load_kernel(name, arch), Launch((_cdiv(N, QUANT_GEMV_ROWS_PER_CTA), z, 1), _block(name), p))]
+    if z > 1:
+        r = QUANT_SPLITK_REDUCE
+        calls.append(KernelCall(load_kernel(r, arch), Launch((_cdiv(N, _block(r)[0]), batch, 1), _block(r),
+                                                             dict(P=P, Y=Y, N=N, rows=batch, splits=z, y_row_stride=ys))))
+    return calls
 
 
 def _gqa_shift(heads: int, kv_heads: int) -> int:

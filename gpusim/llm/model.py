@@ -9,7 +9,10 @@ Model YAML keys (every preset cites its sources under ``sources:``)::
     activation      swiglu (gate and up projections, SiLU(gate) * up; the only one so far)
     norm_eps, rope_theta, max_positions
     dtype           activations and compute: fp16 | bf16 | fp8
-    weight_dtype    default = dtype; fp16 | bf16 | fp8 | int8 | int4 (weight-only quantisation)
+    weight_dtype    default = dtype; fp16 | bf16 | fp8 | int8 | int4 (weight-only quantisation of the
+                    transformer blocks' linear layers; the embedding, norms, MoE router and LM head keep
+                    the activation dtype, as AWQ / GPTQ / TensorRT-LLM checkpoints do)
+    weight_group    int4 only: weights per fp16 scale along K (default 128; 32 and 64 also exist)
     kv_dtype        default = dtype; fp16 | bf16 | fp8
     moe             {experts: E, top_k: k} for a mixture-of-experts MLP in every layer
     tie_embeddings  the LM head reuses the embedding matrix (default false)
@@ -45,9 +48,14 @@ MODELS_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
 DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
 _ACT_DTYPES = ("fp16", "bf16", "fp8")
 _WEIGHT_DTYPES = ("fp16", "bf16", "fp8", "int8", "int4")
+#: Weight dtypes that quantise only the transformer blocks' linear layers (see ``weight_dtype``).
+QUANT_WEIGHT_DTYPES = ("fp8", "int8", "int4")
+#: ``--dtype`` choices of ``gpusim llm`` (:func:`with_dtype`).
+CLI_DTYPES = ("fp16", "bf16", "fp8", "int8", "int4")
+DEFAULT_WEIGHT_GROUP = 128
 _KEYS = {"name", "sources", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "activation",
          "norm_eps", "rope_theta", "max_positions", "dtype", "weight_dtype", "kv_dtype", "moe", "tie_embeddings",
-         "description"}
+         "description", "weight_group"}
 
 
 class StepError(GpusimError):
@@ -77,6 +85,7 @@ class ModelSpec:
     dtype: str = "fp16"
     weight_dtype: str = "fp16"
     kv_dtype: str = "fp16"
+    weight_group: int = DEFAULT_WEIGHT_GROUP
     moe: MoESpec | None = None
     tie_embeddings: bool = False
     sources: tuple[str, ...] = ()
@@ -102,6 +111,65 @@ class ModelSpec:
         """All weights: blocks, embedding, final norm and (untied) LM head."""
         emb = self.vocab * self.hidden
         return self.layers * self.layer_params() + emb + self.hidden + (0 if self.tie_embeddings else emb)
+
+    @property
+    def dense_weight_dtype(self) -> str:
+        """dtype of the weights that are never quantised (embedding, norms, MoE router, LM head)."""
+        return self.dtype if self.weight_dtype in QUANT_WEIGHT_DTYPES else self.weight_dtype
+
+    def linear_shapes(self) -> list[tuple[int, int, int]]:
+        """(count, N, K) of the quantisable linear weights of one block (nn.Linear [N, K]): the fused QKV
+        and the O projection, then the MLP's fused up/gate and down projections (once per expert)."""
+        e = self.moe.experts if self.moe else 1
+        return [(1, self.q_dim + 2 * self.kv_dim, self.hidden), (1, self.hidden, self.q_dim),
+                (e, 2 * self.ffn, self.hidden), (e, self.hidden, self.ffn)]
+
+    def weight_bytes(self) -> int:
+        """Bytes of all weights as stored: the blocks' linear layers in ``weight_dtype`` plus their fp16
+        scales (:func:`quant_scale_bytes`), everything else in :attr:`dense_weight_dtype`."""
+        lin = sum(c * n * k for c, n, k in self.linear_shapes())
+        qb = sum(c * ((n * k * DTYPE_BITS[self.weight_dtype] + 7) // 8
+                      + quant_scale_bytes(self.weight_dtype, n, k, self.weight_group))
+                 for c, n, k in self.linear_shapes())
+        rest = self.params() - self.layers * lin
+        return self.layers * qb + (rest * DTYPE_BITS[self.dense_weight_dtype] + 7) // 8
+
+    def kv_bytes_per_token(self, tp: int = 1) -> int:
+        """KV-cache bytes one token occupies on one GPU of a ``tp`` group (K and V of every layer)."""
+        kvh = max(1, self.kv_heads // tp)
+        return self.layers * 2 * kvh * self.head_dim * DTYPE_BITS[self.kv_dtype] // 8
+
+
+def quant_scale_bytes(weight_dtype: str, N: int, K: int, group: int = DEFAULT_WEIGHT_GROUP) -> int:
+    """Bytes of the fp16 scales stored with a [N, K] linear weight: int8 one per output channel
+    (TensorRT-LLM's per-channel weight-only int8), int4 one per ``group`` weights along K of each channel
+    ([K / group, N], AWQ / GPTQ); fp8 one fp32 scale per tensor; none for fp16 / bf16."""
+    if weight_dtype == "int8":
+        return 2 * N
+    if weight_dtype == "int4":
+        return 2 * (-(-K // group)) * N
+    if weight_dtype == "fp8":
+        return 4
+    return 0
+
+
+def with_dtype(m: ModelSpec, dtype: str, group: int | None = None) -> ModelSpec:
+    """``m`` with the weights of ``gpusim llm --dtype``: fp16 / bf16 set activations, weights and KV cache
+    to that type; fp8 / int8 / int4 quantise the blocks' linear weights only (activations and KV cache
+    stay in the model's dtype; ``group`` = int4 weights per scale, default 128).  ConfigError names a bad
+    choice."""
+    import dataclasses
+
+    if dtype not in CLI_DTYPES:
+        raise ConfigError("dtype", f"{dtype!r}: must be one of {', '.join(CLI_DTYPES)}")
+    if group is not None and dtype != "int4":
+        raise ConfigError("weight_group", f"{group}: a group size applies to int4 weights only (dtype {dtype})")
+    g = group or m.weight_group
+    if dtype == "int4" and (g < 1 or g & (g - 1)):
+        raise ConfigError("weight_group", f"{g}: must be a power of two")
+    if dtype in ("fp16", "bf16"):
+        return dataclasses.replace(m, dtype=dtype, weight_dtype=dtype, kv_dtype=dtype)
+    return dataclasses.replace(m, weight_dtype=dtype, weight_group=g)
 
 
 def _bad(file: str, key: str, msg: str) -> ConfigError:
@@ -175,6 +243,7 @@ def model_from_dict(d: dict, file: str = "<dict>") -> ModelSpec:
         rope_theta=number("rope_theta", 10000.0), max_positions=integer("max_positions", 4096), dtype=dtype,
         weight_dtype=choice("weight_dtype", _WEIGHT_DTYPES, dtype), kv_dtype=choice("kv_dtype", _ACT_DTYPES, dtype),
         moe=moe, tie_embeddings=tie, sources=tuple(src), file=file,
+        weight_group=integer("weight_group", DEFAULT_WEIGHT_GROUP),
     )
 
 
@@ -298,7 +367,11 @@ def step_from_dict(d: dict) -> Step:
 
 
 __all__ = [
+    "CLI_DTYPES",
     "DTYPE_BITS",
+    "QUANT_WEIGHT_DTYPES",
+    "quant_scale_bytes",
+    "with_dtype",
     "MODELS_DIR",
     "MoESpec",
     "ModelSpec",

@@ -9,8 +9,12 @@ step (``graph=``), and the report's ``operators[0]`` carries ``seconds``, ``flop
 
 Grammar (``kind:key=value,...``; sizes are integers)::
 
-    gemm:m=M,n=N,k=K[,dtype=fp16|bf16|fp8]        Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout; fp8 = e4m3 on sm_90a)
-    gemv:batch=B,n=N,k=K[,dtype=...]              the same with M = B decode rows (B <= 8 runs the GEMV kernels)
+    gemm:m=M,n=N,k=K[,dtype=fp16|bf16|fp8|int8|int4][,group=G]
+                                                   Y[M,N] = X[M,K] W[N,K]^T (nn.Linear layout; fp8 = e4m3 on sm_90a;
+                                                   int8 / int4 = weight-only quantised weights with fp16
+                                                   activations, M <= 16: the dequantising GEMVs; int4 scales
+                                                   per G weights along K, default 128)
+    gemv:batch=B,n=N,k=K[,dtype=...][,group=G]    the same with M = B decode rows (B <= 8 runs the GEMV kernels)
     attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1][,impl=auto|fa2|fa3]
               [,pass=fwd|bwd|fwdbwd]
                                                    prefill attention (the queries are the last Q of L
@@ -38,12 +42,12 @@ import difflib
 
 from gpusim.errors import GpusimError
 from gpusim.llm.graph import Operator, OperatorGraph, Tensor
-from gpusim.llm.model import DTYPE_BITS, ModelSpec, RequestGroup, Step
+from gpusim.llm.model import DEFAULT_WEIGHT_GROUP, DTYPE_BITS, ModelSpec, RequestGroup, Step, quant_scale_bytes
 
 #: keys per operator kind: (required, optional with defaults)
 OP_KEYS: dict[str, tuple[tuple[str, ...], dict[str, int | str]]] = {
-    "gemm": (("m", "n", "k"), {"dtype": "fp16"}),
-    "gemv": (("batch", "n", "k"), {"dtype": "fp16"}),
+    "gemm": (("m", "n", "k"), {"dtype": "fp16", "group": 0}),
+    "gemv": (("batch", "n", "k"), {"dtype": "fp16", "group": 0}),
     "attention": (("batch", "heads", "kv_heads", "q_len"), {"kv_len": 0, "head_dim": 128, "causal": 1, "dtype": "fp16",
                                                           "impl": "auto", "pass": "fwd"}),
     "decode_attention": (("batch", "heads", "kv_heads", "context"), {"head_dim": 128, "dtype": "fp16"}),
@@ -56,8 +60,11 @@ ATTN_IMPLS = ("auto", "fa2", "fa3")
 #: 0251105a2fb19d2957484b7f023cd8c115286ced)
 ATTENTION_PASSES = {"fwd": 1.0, "bwd": 2.5, "fwdbwd": 3.5}
 #: dtypes the project's kernels compute in (bf16 runs the fp16 kernels unchanged: same widths, same
-#: tensor-core rate on Ampere and Hopper; fp8 = e4m3 GEMMs on Hopper only, refused elsewhere when run)
-OP_DTYPES = ("fp16", "bf16", "fp8")
+#: tensor-core rate on Ampere and Hopper; fp8 = e4m3 GEMMs on Hopper only, refused elsewhere when run;
+#: int8 / int4 = weight-only quantised GEMM / GEMV weights, fp16 activations)
+OP_DTYPES = ("fp16", "bf16", "fp8", "int8", "int4")
+#: dtypes that describe only the weights of a GEMM / GEMV (the rest of the operator is fp16)
+WEIGHT_ONLY = ("int8", "int4")
 
 
 class OpError(GpusimError):
@@ -119,6 +126,16 @@ def parse_op(text: str) -> tuple[str, dict]:
     if vals["dtype"] not in OP_DTYPES:
         raise OpError(f"op '{text}': dtype {vals['dtype']}: gpusim's kernels compute in "
                       f"{' / '.join(OP_DTYPES)} (no {vals['dtype']} kernel yet)")
+    if vals["dtype"] in WEIGHT_ONLY and kind not in ("gemm", "gemv"):
+        raise OpError(f"op '{text}': dtype {vals['dtype']} is a weight-only format (gemm / gemv weights); "
+                      f"no {vals['dtype']} {kind} kernel")
+    if "group" in vals:
+        if vals["group"] and vals["dtype"] != "int4":
+            raise OpError(f"op '{text}': group applies to dtype=int4 only")
+        if vals["dtype"] == "int4":
+            g = vals["group"] = vals["group"] or DEFAULT_WEIGHT_GROUP
+            if g & (g - 1):
+                raise OpError(f"op '{text}': group {g} must be a power of two")
     return kind, vals
 
 
@@ -143,12 +160,23 @@ def op_graph(text: str) -> OperatorGraph:
     if kind in ("gemm", "gemv"):
         M = v["m"] if kind == "gemm" else v["batch"]
         N, K = v["n"], v["k"]
-        x, w, y = t("op.x", (M, K)), t("op.weight", (N, K)), t("op.y", (M, N))
-        op = Operator("op.gemm", "gemm", 1, {"M": M, "N": N, "K": K}, dt, 2 * M * N * K,
-                      _nbytes((M, K), dt) + _nbytes((N, K), dt), _nbytes((M, N), dt), (x, w), (y,), dt,
-                      _nbytes((N, K), dt))
+        wdt, adt = dt, ("fp16" if dt in WEIGHT_ONLY else dt)
+        g = v.get("group") or DEFAULT_WEIGHT_GROUP
+        dt = adt
+        x, y = t("op.x", (M, K)), t("op.y", (M, N))
+        w = "op.weight"
+        tensors[w] = Tensor(w, (N, K), wdt)
+        ins: tuple[str, ...] = (x, w)
+        sb = quant_scale_bytes(wdt, N, K, g) if wdt in WEIGHT_ONLY else 0
+        if sb:
+            tensors["op.scales"] = Tensor("op.scales", (sb // 2,), "fp16")
+            ins = (x, w, "op.scales")
+        wbytes = _nbytes((N, K), wdt) + sb
+        shape = {"M": M, "N": N, "K": K, **({"group": g} if wdt == "int4" else {})}
+        op = Operator("op.gemm", "gemm", 1, shape, adt, 2 * M * N * K,
+                      _nbytes((M, K), adt) + wbytes, _nbytes((M, N), adt), ins, (y,), wdt, wbytes)
         model = ModelSpec(name=f"op {kind}", layers=1, hidden=K, heads=1, kv_heads=1, ffn=N, vocab=N, head_dim=128,
-                          dtype=dt, weight_dtype=dt, kv_dtype=dt)
+                          dtype=adt, weight_dtype=wdt, kv_dtype=adt, weight_group=g)
         step = Step((RequestGroup("prefill", 1, M, 0, sample=False),), text.strip())
         return OperatorGraph(model=model, step=step, tp=1, operators=(op,), tensors=tensors)
 

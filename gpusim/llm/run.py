@@ -34,8 +34,19 @@ Kernel choice
     at position ``past``).  Tensor-parallel collectives (``tp`` > 1) are not walked:
     :mod:`gpusim.llm.collectives` times them from the config's ``interconnect`` section (one launch
     each, bound ``network``).  The kernels are fp16; a bf16 model runs them
-    unchanged (same sizes and, on A100/H100, the same tensor rates); fp8/int8/int4 tensors and head
-    sizes other than 128 are refused.
+    unchanged (same sizes and, on A100/H100, the same tensor rates).  Weight-only quantised linear
+    layers (``weight_dtype`` int8 / int4, fp16 activations) run the dequantising decode GEMVs of
+    ``gemv_quant.cu`` for up to 16 rows (batch padded to 1, 2, 4, 8 or 16; split-K plus a reduction
+    when ceil(N/4) CTAs leave SMs idle, :func:`gpusim.llm.kernels.quant_gemv_splits`); more rows are
+    refused (no dequantising tensor-core GEMM yet).  fp8 weights run the e4m3 wgmma GEMMs on sm_90a
+    only (W8A8: the activations are taken as e4m3 too), and are refused elsewhere.  fp8/int KV caches,
+    int weights with bf16 activations and head sizes other than 128 are refused.
+
+Memory footprint
+    The weights (:meth:`gpusim.llm.model.ModelSpec.weight_bytes`, in their stored dtype with scales, over
+    ``tp``) plus the step's KV cache (every sequence's context, ``kv_dtype``) must fit in the config's
+    ``memory.dram_size``; ``gpusim llm`` refuses a step that does not (``check_memory``; report
+    ``memory_footprint`` with ``fits``).
 
 Deduplication
     Identical launches (same kernel, grid and scalar arguments: the same GEMV in every layer, the
@@ -151,10 +162,11 @@ class Buffers:
     the largest GEMV batch, so producer and consumer kernels see the same address; a later request for
     more bytes gets a new, larger buffer."""
 
-    def __init__(self, tensors: dict | None = None) -> None:
+    def __init__(self, tensors: dict | None = None, pad_rows: int | None = None) -> None:
         self.next = DEVICE_BASE
         self.bufs: dict[tuple[str, int | None], tuple[int, int]] = {}
         self.tensors = tensors or {}
+        self.pad_rows = pad_rows or max(K.GEMV_BATCHES)   # rows a GEMV may read (16 with weight-only GEMVs)
 
     def new(self, nbytes: int) -> int:
         a = self.next
@@ -169,7 +181,7 @@ class Buffers:
         for d in t.shape:
             n *= d
         rows = t.shape[0]
-        return 2 * n * max(1, -(-max(K.GEMV_BATCHES) // rows) if rows < max(K.GEMV_BATCHES) else 1)
+        return 2 * n * max(1, -(-self.pad_rows // rows) if rows < self.pad_rows else 1)
 
     def __call__(self, name: str, nbytes: int, layer: int | None = None) -> int:
         key = (name, layer)
@@ -197,19 +209,50 @@ class KernelLaunch:
 # --------------------------------------------------------------------------------------------
 
 
-def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = (), any_head_dim: bool = False) -> None:
+def check_model(m: ModelSpec, extra_dtypes: tuple[str, ...] = (), any_head_dim: bool = False,
+                arch: str | None = None) -> None:
     """Refuse models our fp16, head_dim-128 kernels cannot stand for (ConfigError naming file and key).
     ``extra_dtypes``: dtypes a single operator may also use (``--op ...,dtype=fp8`` on sm_90a);
     ``any_head_dim``: a single attention operator (``--op attention:...``), whose launcher refuses the
-    head dims its kernel (FlashAttention-2, or the FlashAttention-3-style kernel on sm_90a) is not built for."""
+    head dims its kernel (FlashAttention-2, or the FlashAttention-3-style kernel on sm_90a) is not built for.
+    Weight dtypes: int8 / int4 (weight-only GEMVs, fp16 activations) anywhere, fp8 on ``arch`` sm_90a only."""
     for key in ("dtype", "weight_dtype", "kv_dtype"):
         v = getattr(m, key)
+        if key == "weight_dtype" and v in K.QUANT_BITS:
+            if m.dtype != "fp16":
+                raise ConfigError(key, f"{v} weights with {m.dtype} activations: gpusim's weight-only GEMVs "
+                                       f"dequantise to fp16 (magic-number conversion); use dtype fp16", m.file or None)
+            continue
+        if key == "weight_dtype" and v == "fp8" and arch is not None:
+            if arch != "sm_90a":
+                raise ConfigError(key, f"fp8 weights on {arch}: gpusim's fp8 kernels are the Hopper wgmma GEMMs "
+                                       f"(sm_90a); no fp8 kernel before Hopper", m.file or None)
+            continue
         if v not in KERNEL_DTYPES + tuple(extra_dtypes):
             raise ConfigError(key, f"{v}: gpusim's LLM kernels are fp16 (bf16 runs them unchanged); "
                                    f"no kernel for {v} tensors yet", m.file or None)
     if m.head_dim != K.HEAD_DIM and not any_head_dim:
         raise ConfigError("head_dim", f"{m.head_dim}: the attention kernels are compiled for head_dim "
                                       f"{K.HEAD_DIM}", m.file or None)
+
+
+def memory_footprint(m: ModelSpec, st: Step, tp: int, cfg: GPUConfig, strict: bool = True) -> dict:
+    """Device memory one GPU of the step needs: the weights as stored (``weight_dtype`` with its scales,
+    :meth:`ModelSpec.weight_bytes`, split over ``tp``) and the KV cache of every sequence at its context
+    (``kv_dtype``); ``fits``: within ``memory.dram_size`` (True without one).  ``strict``: GpusimError
+    (exit 2) when it does not fit."""
+    w = m.weight_bytes() // tp
+    kv = sum(g.count * g.context for g in st.groups) * m.kv_bytes_per_token(tp)
+    cap = cfg.memory.dram_size_bytes or 0
+    fits = not cap or w + kv <= cap
+    out = {"weight_bytes": w, "kv_cache_bytes": kv, "total_bytes": w + kv, "dram_size_bytes": cap,
+           "weight_dtype": m.weight_dtype, "kv_dtype": m.kv_dtype, "fits": fits}
+    if strict and not fits:
+        raise GpusimError(f"llm: {m.name} ({m.weight_dtype} weights) on {cfg.name}, tp {tp}: weights "
+                          f"{w / 2**30:.2f} GiB + KV cache {kv / 2**30:.2f} GiB ({st.text}) exceed the "
+                          f"{cap / 2**30:.2f} GiB of memory.dram_size (try a smaller --dtype, more --tp or a "
+                          f"smaller batch)")
+    return out
 
 
 def token_ids(tokens: int, vocab: int) -> np.ndarray:
@@ -219,13 +262,15 @@ def token_ids(tokens: int, vocab: int) -> np.ndarray:
 
 
 def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
-          device: GS.Device | None = None, op: str = "gemm"):
-    """The launch(es) of one GEMM: a GEMV for up to 8 rows, the wgmma kernel on sm_90a, else the
-    multistage mma.sync kernel, tile and split-K that :func:`gpusim.llm.gemm_select.select` picks
-    (returned as ``(calls, choice)``; the split-K workspace comes from ``buf``)."""
+          device: GS.Device | None = None, op: str = "gemm", dtype: str = "fp16"):
+    """The launch(es) of one GEMM: a GEMV for up to 8 rows (bf16 ``dtype``: the bf16 GEMV), the wgmma
+    kernel on sm_90a, else the multistage mma.sync kernel, tile and split-K that
+    :func:`gpusim.llm.gemm_select.select` picks (returned as ``(calls, choice)``; the split-K workspace
+    comes from ``buf``).  The GEMMs are fp16 listings, standing in for bf16 (same operand widths;
+    HMMA.16816.F32.BF16 has the F16 form's rate on A100 and H100)."""
     b = next((x for x in K.GEMV_BATCHES if x >= M), None)
     if b is not None:
-        return K.gemv(arch, b, N, Kd, A, W, C)
+        return K.gemv(arch, b, N, Kd, A, W, C, dtype=dtype)
     if arch == "sm_90a" and Kd % 64 == 0:
         return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch)
     if arch in K.GEMM_MULTISTAGE_ARCHS:
@@ -234,6 +279,33 @@ def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffe
         return GS.gemm_calls(arch, ch, M, N, Kd, A, W, C, ws), ch
     try:
         return K.gemm(arch, M, N, Kd, A, W, C)
+    except K.KernelError as e:
+        raise K.KernelError(f"{op}: {e}") from None
+
+
+def _sms(arch: str, device: GS.Device | None) -> int:
+    """SMs of the GPU (``device``), else of the architecture's preset GPU."""
+    if device is not None:
+        return device.sms
+    return K.HOPPER_SMS if arch == "sm_90a" else GS.default_device(arch).sms
+
+
+def _quant_gemm(arch: str, op: str, dtype: str, group: int, M: int, N: int, Kd: int, X: int, W: int, S: int, C: int,
+                buf: Buffers, device: GS.Device | None) -> list[K.KernelCall]:
+    """The launch(es) of a GEMM with weight-only int8 / int4 weights: the dequantising GEMV for the
+    smallest built batch >= M (plus its split-K reduction).  More rows than the largest batch are refused:
+    no dequantising tensor-core GEMM is built, and the fp16 GEMM would misstate the weight traffic."""
+    b = next((x for x in K.QUANT_GEMV_BATCHES if x >= M), None)
+    if b is None:
+        raise K.KernelError(
+            f"{op}: {dtype} weights with M = {M} rows (N = {N}, K = {Kd}): gpusim's weight-only kernels are decode "
+            f"GEMVs for 1..{max(K.QUANT_GEMV_BATCHES)} rows; no dequantising tensor-core GEMM (Marlin-style) is built "
+            f"yet, and the fp16 GEMM would misstate the weight traffic (use --dtype fp16 / bf16 for prefill and "
+            f"larger batches)")
+    splits = K.quant_gemv_splits(N, Kd, dtype, _sms(arch, device))
+    P = buf("gemv.splitk_workspace", 4 * splits * b * N) if splits > 1 else 0
+    try:
+        return K.gemv_quant(arch, dtype, b, N, Kd, X, W, S, C, P, group=group, splits=splits)
     except K.KernelError as e:
         raise K.KernelError(f"{op}: {e}") from None
 
@@ -260,6 +332,16 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
     def per_layer(name: str, nbytes: int) -> int:
         return buf(name, nbytes, layer)
 
+    if op.kind == "gemm" and op.weight_dtype in K.QUANT_BITS:
+        M, N, Kd = s["M"], s["N"], s["K"]
+        rows = next((x for x in K.QUANT_GEMV_BATCHES if x >= M), M)
+        x, w, sc = op.inputs[0], op.inputs[1], op.inputs[2]
+        wb = N * Kd * K.QUANT_BITS[op.weight_dtype] // 8
+        calls = _quant_gemm(arch, op.name, op.weight_dtype, s.get("group", K.QUANT_DEFAULT_GROUP), M, N, Kd,
+                            act(x, h2 * rows * Kd), per_layer(w, wb),
+                            per_layer(sc, K.quant_scale_bytes(op.weight_dtype, N, Kd, s.get("group", 128))),
+                            act(op.outputs[0], h2 * rows * N), buf, device)
+        return [(c, 1) for c in calls]
     if op.kind == "gemm":
         M, N, Kd = s["M"], s["N"], s["K"]
         rows = max(M, next((x for x in K.GEMV_BATCHES if x >= M), M))
@@ -268,7 +350,22 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
             return [(K.gemm_wgmma(M, N, Kd, act(x, M * Kd), per_layer(w, N * Kd), act(op.outputs[0], h2 * M * N),
                                   arch=arch, dtype="fp8"), 1)]
         return _launches(_gemm(arch, M, N, Kd, act(x, h2 * rows * Kd), per_layer(w, h2 * N * Kd),
-                               act(op.outputs[0], h2 * rows * N), buf, device, op.name))
+                               act(op.outputs[0], h2 * rows * N), buf, device, op.name, op.weight_dtype))
+    if op.kind == "moe_gemm" and op.weight_dtype in K.QUANT_BITS:
+        G, N, Kd = s["groups"], s["N"], s["K"]
+        rows = math.ceil(s["rows"] / G)
+        pad = next((x for x in K.QUANT_GEMV_BATCHES if x >= rows), rows)
+        x, w, sc, y = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
+        g = s.get("group", K.QUANT_DEFAULT_GROUP)
+        wb, sb = N * Kd * K.QUANT_BITS[op.weight_dtype] // 8, K.quant_scale_bytes(op.weight_dtype, N, Kd, g)
+        X, Wb = act(x, h2 * G * pad * Kd), per_layer(w, s["experts"] * wb)
+        Sb, Y = per_layer(sc, s["experts"] * sb), act(y, h2 * G * pad * N)
+        out = []
+        for e in range(G if split_experts else 1):
+            for c in _quant_gemm(arch, op.name, op.weight_dtype, g, rows, N, Kd, X + e * h2 * pad * Kd, Wb + e * wb,
+                                 Sb + e * sb, Y + e * h2 * pad * N, buf, device):
+                out.append((c, 1 if split_experts else G))
+        return out
     if op.kind == "moe_gemm":
         G, N, Kd = s["groups"], s["N"], s["K"]
         rows = math.ceil(s["rows"] / G)
@@ -276,7 +373,7 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
         x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
         X, Wb, Y = act(x, h2 * G * pad * Kd), per_layer(w, h2 * s["experts"] * N * Kd), act(y, h2 * G * pad * N)
         calls = [_launches(_gemm(arch, rows, N, Kd, X + e * h2 * pad * Kd, Wb + e * h2 * N * Kd,
-                                 Y + e * h2 * pad * N, buf, device, op.name), 1 if split_experts else G)
+                                 Y + e * h2 * pad * N, buf, device, op.name, op.weight_dtype), 1 if split_experts else G)
                  for e in range(G if split_experts else 1)]
         return [c for per_expert in calls for c in per_expert]
     if op.kind == "attention":
@@ -377,7 +474,8 @@ def schedule(g: OperatorGraph, arch: str, dedup: bool = True,
     """The step's launches in execution order (pre-layer operators, layer 0 .. L-1, the rest) and the
     operators that no kernel models.  Per-layer operators are those named ``layer.*``.  ``device``: the
     GPU facts the GEMM selector ranks tiles with (default: the architecture's preset GPU)."""
-    buf = Buffers(g.tensors)
+    quant = any(o.weight_dtype in K.QUANT_BITS for o in g.operators)
+    buf = Buffers(g.tensors, max(K.QUANT_GEMV_BATCHES) if quant else None)
     ops = g.operators
     idx = [i for i, o in enumerate(ops) if o.name.startswith("layer.")]
     if idx and idx != list(range(idx[0], idx[-1] + 1)):
@@ -649,7 +747,8 @@ def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
 
 def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig, *, tp: int = 1,
                   dedup: bool = True, cuda_graph: bool = False, overrides: list[str] | tuple[str, ...] = (),
-                  progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None) -> dict:
+                  progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None,
+                  check_memory: bool = False) -> dict:
     """Simulate one serving step; returns the report dict.  Keys: ``step_seconds`` (kernels + launch
     overheads), ``kernel_seconds``, ``launch_seconds``, ``launches``, ``tokens_per_second`` (new
     tokens computed per second), ``output_tokens_per_second`` (sequences that sample a token, per
@@ -664,6 +763,10 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
 
     ``graph``: simulate this operator graph instead of building one from ``model`` and ``step`` (which
     are then ignored): :func:`gpusim.llm.op.op_graph` makes the one-operator graph of ``--op``.
+
+    ``memory_footprint`` (weights as stored + KV cache, :func:`memory_footprint`) is reported with
+    ``fits``; ``check_memory`` (``gpusim llm`` sets it) refuses a step that does not fit ``memory.dram_size``
+    (the serving step-time grid simulates steps beyond it on purpose, to interpolate).
 
     ``sample`` = k: CTA-wave sampling of every kernel with more than warm-up + k + drain waves
     (:func:`simulate_kernel`); each such kernel entry carries its ``sampling`` record, an operator
@@ -685,9 +788,10 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                             f"the Hopper wgmma GEMMs: sm_90a, gemm only)")
     check_model(m, ("fp8",) if fp8 else (),
                 any_head_dim=graph is not None and all(o.kind == "attention" and o.shape["phase"] == "prefill"
-                                                       for o in graph.operators))
+                                                       for o in graph.operators), arch=arch)
     g = build_graph(m, st, tp) if graph is None else graph
-    device = GS.Device.from_config(cfg, arch) if arch in K.GEMM_MULTISTAGE_ARCHS else None
+    footprint = memory_footprint(m, st, tp, cfg, strict=check_memory) if graph is None else None
+    device = GS.Device.from_config(cfg, arch)
     launches, skipped = schedule(g, arch, dedup, device)
     clock = cfg.sm.clock_hz
     # fp8 wgmma runs at twice the fp16 rate in the timing model (operand width; gpusim/assemble.py)
@@ -815,6 +919,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                       "error bound per extrapolated wave is the largest of the gap to the first measured waves, "
                       "2 standard errors of the mean per-wave cycles and the timing resolution, plus the uncertainty of a partial last "
                       "wave (gpusim.llm.run.wave_extrapolation)"},
+        "weight_dtype": m.weight_dtype, "memory_footprint": footprint,
         "wall_seconds": time.perf_counter() - wall, "simulation_wall_seconds": sim_wall,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }

@@ -299,6 +299,24 @@ def gemm_splitk_reduce(arch: str, M: int, N: int, P: int, C: int, splits: int) -
                       Launch(grid, _block(SPLITK_REDUCE), dict(P=P, C=C, MN=MN, splits=splits)))
 
 
+#: Volta's tensor-core GEMM (gemm_volta.cu): mma.sync m8n8k4, ld.global -> registers -> st.shared double buffering
+GEMM_VOLTA = "gemm_f16_tn_volta_128x128x32_s2"
+
+
+def gemm_volta(arch: str, M: int, N: int, K: int, A: int, W: int, C: int) -> KernelCall:
+    """C[M,N] = A[M,K] . W[N,K]^T on sm_70 with the m8n8k4 tensor-core kernel (128 x 128 x 32 tiles)."""
+    name = GEMM_VOLTA
+    _need(arch == "sm_70", f"{name}: built for sm_70 only, not {arch}")
+    t = kernel_specs()[name]["tile"]
+    _need(min(M, N, K) > 0 and K % t["BK"] == 0,
+          f"{name}: M, N, K = {M}, {N}, {K} must be positive with K a multiple of {t['BK']}")
+    _need(N % 2 == 0, f"{name}: N = {N} must be even (half2 stores)")
+    _need(max(M, N) < 2**31 // max(K, 1), f"{name}: M*K and N*K must stay below 2**31")
+    grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
+    _need(grid[1] <= 65535, f"{name}: {grid[1]} M tiles exceed the grid's 65535")
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, M=M, N=N, K=K)))
+
+
 def gemv(arch: str, batch: int, N: int, K: int, X: int, W: int, Y: int, x_row_stride: int | None = None,
          y_row_stride: int | None = None) -> KernelCall:
     """Y[b, N] = X[b, K] . W[N, K]^T for a decode batch of 1, 2, 4 or 8 rows."""
@@ -322,6 +340,9 @@ def flash_attn(arch: str, batch: int, heads: int, kv_heads: int, q_len: int, kv_
     """Prefill attention over contiguous Q/O [batch, q_len, heads, 128] and K/V [batch, kv_len, kv_heads, 128]
     (the queries are the last q_len positions: chunked prefill when kv_len > q_len)."""
     name = "flash_attn_fwd_f16_d128"
+    _need(arch != "sm_70", f"{name}: no Volta (sm_70) build: the kernel's ldmatrix (sm_75+), cp.async and mma.sync "
+                           f"m16n8k16 (sm_80+) do not exist on sm_70, and no m8n8k4 attention kernel is written yet "
+                           f"(decode attention runs on Volta: decode_attn_paged_simt_f16_d128)")
     _need(1 <= q_len <= kv_len, f"{name}: need 1 <= q_len ({q_len}) <= kv_len ({kv_len})")
     shift = _gqa_shift(heads, kv_heads)
     t = kernel_specs()[name]["tile"]

@@ -299,13 +299,18 @@ def gemm_splitk_reduce(arch: str, M: int, N: int, P: int, C: int, splits: int) -
                       Launch(grid, _block(SPLITK_REDUCE), dict(P=P, C=C, MN=MN, splits=splits)))
 
 
-#: Volta's tensor-core GEMM (gemm_volta.cu): mma.sync m8n8k4, ld.global -> registers -> st.shared double buffering
-GEMM_VOLTA = "gemm_f16_tn_volta_128x128x32_s2"
+#: Volta's tensor-core GEMMs (gemm_volta.cu): mma.sync m8n8k4, ld.global -> registers -> st.shared double
+#: buffering; BK 64 by default (whole 128-byte lines of A and W per k tile), BK 32 is CUTLASS's sm70 tile
+GEMM_VOLTA = "gemm_f16_tn_volta_128x128x64_s2"
+GEMM_VOLTA_KERNELS = ("gemm_f16_tn_volta_128x128x64_s2", "gemm_f16_tn_volta_128x128x32_s2")
 
 
-def gemm_volta(arch: str, M: int, N: int, K: int, A: int, W: int, C: int) -> KernelCall:
-    """C[M,N] = A[M,K] . W[N,K]^T on sm_70 with the m8n8k4 tensor-core kernel (128 x 128 x 32 tiles)."""
-    name = GEMM_VOLTA
+def gemm_volta(arch: str, M: int, N: int, K: int, A: int, W: int, C: int, name: str | None = None) -> KernelCall:
+    """C[M,N] = A[M,K] . W[N,K]^T on sm_70 with an m8n8k4 tensor-core kernel (128 x 128 tiles; BK 64 when K
+    allows it, else BK 32, or the kernel ``name``)."""
+    if name is None:
+        name = GEMM_VOLTA if K % 64 == 0 else GEMM_VOLTA_KERNELS[1]
+    _need(name in GEMM_VOLTA_KERNELS, f"{name}: not a Volta GEMM (have {', '.join(GEMM_VOLTA_KERNELS)})")
     _need(arch == "sm_70", f"{name}: built for sm_70 only, not {arch}")
     t = kernel_specs()[name]["tile"]
     _need(min(M, N, K) > 0 and K % t["BK"] == 0,
@@ -314,7 +319,8 @@ def gemm_volta(arch: str, M: int, N: int, K: int, A: int, W: int, C: int) -> Ker
     _need(max(M, N) < 2**31 // max(K, 1), f"{name}: M*K and N*K must stay below 2**31")
     grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
     _need(grid[1] <= 65535, f"{name}: {grid[1]} M tiles exceed the grid's 65535")
-    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, M=M, N=N, K=K)))
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, M=M, N=N, K=K),
+                                                      dynamic_shared_bytes=t.get("dynamic_shared_bytes", 0)))
 
 
 def gemv(arch: str, batch: int, N: int, K: int, X: int, W: int, Y: int, x_row_stride: int | None = None,

@@ -14,19 +14,17 @@
 //     and column l of B (4 consecutive k, .col: W's K-contiguous rows), PTX ISA "Matrix Fragments for
 //     mma.m8n8k4 with .f16 floating point type"; the f32 accumulator element i of lane l sits at row
 //     (l & 1) + (i & 2) + 4 * (l >= 16), column (i & 4) + (l & 2) + (i & 1) of the QP's 8x8 block.
-//   * Mainloop over BK = 32: the next A/W tile is loaded with 16-byte ld.global into registers while
+//   * Mainloop over BK = 32 or 64 (two kernels): the next A/W tile is loaded with 16-byte ld.global into registers while
 //     the current one is multiplied from shared memory, then stored to the other shared buffer (two
-//     buffers, one __syncthreads per k tile).  Shared rows are padded to 40 halves (80 B) so that the
+//     buffers, one __syncthreads per k tile).  Shared rows are padded by 8 halves (80 / 144 B) so that the
 //     16-byte fragment loads of 8 rows cover all 32 banks.
 //   * Each thread reads 8 consecutive k of its A row / W column with one 16-byte ld.shared (two k4 steps).
 // Grid (ceil(N/128), ceil(M/128)), tiles in grouped order (group_m 8, common.cuh).  Rows of A / W past
-// M / N are zero-filled and not stored.  Preconditions: K % 32 == 0, 16-byte aligned rows.
+// M / N are zero-filled and not stored.  One CTA per SM (see the launch bounds).  Preconditions: K % BK == 0, 16-byte aligned rows.
 #include "common.cuh"
 
 namespace {
-constexpr int BM = 128, BN = 128, BK = 32, THREADS = 256, WM = 64, WN = 32;
-constexpr int LDS_H = BK + 8;                     // padded shared row, halves
-constexpr int CHUNKS = BM * BK / 8 / THREADS;     // 16-byte chunks per thread per operand tile (2)
+constexpr int BM = 128, BN = 128, THREADS = 256, WM = 64, WN = 32;
 
 DEVI void mma_884(float (&d)[8], const uint32_t a0, const uint32_t a1, const uint32_t b0, const uint32_t b1) {
     asm volatile("mma.sync.aligned.m8n8k4.row.col.f32.f16.f16.f32 {%0,%1,%2,%3,%4,%5,%6,%7}, {%8,%9}, {%10,%11}, "
@@ -35,8 +33,12 @@ DEVI void mma_884(float (&d)[8], const uint32_t a0, const uint32_t a1, const uin
                  : "r"(a0), "r"(a1), "r"(b0), "r"(b1));
 }
 
+template <int BK>
 DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C, int M, int N,
                      int K, half *smem) {
+    constexpr int LDS_H = BK + 8;                  // padded shared row, halves
+    constexpr int CHUNKS = BM * BK / 8 / THREADS;  // 16-byte chunks per thread per operand tile
+    constexpr int CPR = BK / 8;                    // 16-byte chunks per tile row
     int tile_m, tile_n;
     grouped_tile<3>(tile_m, tile_n);
     const int m0 = tile_m * BM, n0 = tile_n * BN;
@@ -45,12 +47,12 @@ DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, hal
     const int qp = (lane >> 2) & 3, lrow = (lane & 3) + ((lane >> 4) << 2);
     half *As = smem, *Bs = smem + 2 * BM * LDS_H;   // [2][BM][LDS_H], [2][BN][LDS_H]
 
-    // global -> register staging: chunk c of the tile is row c / 4, 8 halves at (c % 4) * 8
+    // global -> register staging: chunk c of the tile is row c / CPR, 8 halves at (c % CPR) * 8
     uint4 ra[CHUNKS], rb[CHUNKS];
     auto load_tile = [&](int k0) {
 #pragma unroll
         for (int i = 0; i < CHUNKS; ++i) {
-            const int c = tid + i * THREADS, r = c >> 2, col = (c & 3) * 8;
+            const int c = tid + i * THREADS, r = c / CPR, col = (c % CPR) * 8;
             ra[i] = rb[i] = make_uint4(0u, 0u, 0u, 0u);
             if (m0 + r < M) ra[i] = __ldg(reinterpret_cast<const uint4 *>(A + (size_t)(m0 + r) * K + k0 + col));
             if (n0 + r < N) rb[i] = __ldg(reinterpret_cast<const uint4 *>(W + (size_t)(n0 + r) * K + k0 + col));
@@ -59,7 +61,7 @@ DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, hal
     auto store_tile = [&](int buf) {
 #pragma unroll
         for (int i = 0; i < CHUNKS; ++i) {
-            const int c = tid + i * THREADS, r = c >> 2, col = (c & 3) * 8;
+            const int c = tid + i * THREADS, r = c / CPR, col = (c % CPR) * 8;
             *reinterpret_cast<uint4 *>(As + (buf * BM + r) * LDS_H + col) = ra[i];
             *reinterpret_cast<uint4 *>(Bs + (buf * BN + r) * LDS_H + col) = rb[i];
         }
@@ -118,9 +120,21 @@ DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, hal
 }
 }  // namespace
 
-extern "C" __global__ void __launch_bounds__(THREADS)
+// (256, 1): ptxas then takes 138 (BK 32) / 162 (BK 64) registers, one CTA of 8 warps per SM (the mainloop's
+// 256 / 512 HMMA steps per warp and k tile cover the global-load latency); with its default 128 for BK 32
+// it spills the tile index to local memory, which the walker cannot follow (no local-memory image).
+// BK 32 is CUTLASS's sm70 tile (python/cutlass_library/generator.py GenerateSM70_TensorOp_884: 128x128x32,
+// 2 stages); BK 64 reads whole 128-byte lines of A and W per k tile (BK 32: half lines, so every line is
+// missed twice) at 72 KiB of dynamic shared memory.
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
     gemm_f16_tn_volta_128x128x32_s2(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C,
                                      int M, int N, int K) {
-    __shared__ __align__(16) half smem[2 * (BM + BN) * LDS_H];
-    gemm_volta(A, W, C, M, N, K, smem);
+    __shared__ __align__(16) half smem[2 * (BM + BN) * (32 + 8)];
+    gemm_volta<32>(A, W, C, M, N, K, smem);
+}
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
+    gemm_f16_tn_volta_128x128x64_s2(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C,
+                                     int M, int N, int K) {
+    extern __shared__ __align__(16) half dsmem[];  // 2 * (BM + BN) * (64 + 8) halves = 73,728 bytes
+    gemm_volta<64>(A, W, C, M, N, K, dsmem);
 }

@@ -217,7 +217,10 @@ def test_gemv_touches_each_weight_once_and_x_once_per_row(arch, batch):
     steps = math.ceil(Kd / 256)
     ldg = count_ops(kt, "LDG", per_warp=True)
     assert np.all(ldg[live] == steps * (1 + batch)) and np.all(ldg[~live] == 0)
-    assert np.all(count_ops(kt, "SHFL", per_warp=True)[live] == 5 * batch)
+    # sm_70: ptxas puts a never-executed `@!PT SHFL.IDX PT, RZ, RZ, RZ, RZ` at PC 0x10 of every kernel (it is
+    # issued with its guard false, so the trace holds it once per warp)
+    extra = 1 if arch == "sm_70" else 0
+    assert np.all(count_ops(kt, "SHFL", per_warp=True)[live] == 5 * batch + extra)
 
 
 def _fa_blocks(q_len, kv_len, causal):

@@ -401,7 +401,8 @@ def decode_attn(arch: str, batch: int, heads: int, kv_heads: int, ctx: int, Q: i
     shift = _gqa_shift(heads, kv_heads)
     group = 1 << shift
     max_group = tile.get("max_group", DECODE_MAX_GROUP)
-    _need(group <= max_group, f"{name}: the GQA group {group} exceeds the kernel's {max_group} query rows")
+    rows = "query" if arch == "sm_70" else "MMA"   # the CUDA-core kernel has no MMA rows
+    _need(group <= max_group, f"{name}: the GQA group {group} exceeds the kernel's {max_group} {rows} rows")
     _need(split_len is None or split_len > 0, f"{name}: split_len {split_len} must be positive")
     sl, ns = decode_splits(ctx, split_len)
     _need(sl % tile["tile_keys"] == 0, f"{name}: split_len {sl} must be a multiple of {tile['tile_keys']} keys")

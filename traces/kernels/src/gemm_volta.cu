@@ -16,8 +16,8 @@
 //     (l & 1) + (i & 2) + 4 * (l >= 16), column (i & 4) + (l & 2) + (i & 1) of the QP's 8x8 block.
 //   * Mainloop over BK = 32 or 64 (two kernels): the next A/W tile is loaded with 16-byte ld.global into registers while
 //     the current one is multiplied from shared memory, then stored to the other shared buffer (two
-//     buffers, one __syncthreads per k tile).  Shared rows are padded by 8 halves (80 / 144 B) so that the
-//     16-byte fragment loads of 8 rows cover all 32 banks.
+//     buffers, one __syncthreads per k tile).  Shared rows are padded by 8 halves (BK 32, 80 B) or
+//     XOR-swizzled (BK 64, see soff) so that the 16-byte fragment loads spread over the 32 banks.
 //   * Each thread reads 8 consecutive k of its A row / W column with one 16-byte ld.shared (two k4 steps).
 // Grid (ceil(N/128), ceil(M/128)), tiles in grouped order (group_m 8, common.cuh).  Rows of A / W past
 // M / N are zero-filled and not stored.  One CTA per SM (see the launch bounds).  Preconditions: K % BK == 0, 16-byte aligned rows.
@@ -36,7 +36,14 @@ DEVI void mma_884(float (&d)[8], const uint32_t a0, const uint32_t a1, const uin
 template <int BK>
 DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C, int M, int N,
                      int K, half *smem) {
-    constexpr int LDS_H = BK + 8;                  // padded shared row, halves
+    // BK 32: rows padded by 8 halves.  BK 64: unpadded 128-byte rows with the 16-byte chunk index XORed with
+    // swz(row) = (row & 3) | ((row >> 3) & 1) << 2 -- a 128-bit ld.shared is served in 4 phases of 8 lanes,
+    // and a phase of the fragment loads reads rows {r..r+3} and {r+8..r+11} (quad pairs 0/1 or 2/3), which
+    // fall on the same banks under any padding (8 rows apart); the XOR spreads them over all 32 banks, and
+    // the 8 lanes of a phase of the tile stores (one row) over 8 distinct chunks.  This is the purpose of
+    // CUTLASS's Volta shared-memory layouts (include/cutlass/layout/tensor_op_multiplicand_sm70.h).
+    constexpr bool SWZ = BK == 64;
+    constexpr int LDS_H = SWZ ? BK : BK + 8;       // shared row, halves
     constexpr int CHUNKS = BM * BK / 8 / THREADS;  // 16-byte chunks per thread per operand tile
     constexpr int CPR = BK / 8;                    // 16-byte chunks per tile row
     int tile_m, tile_n;
@@ -46,6 +53,8 @@ DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, hal
     const int wm = (warp & 1) * WM, wn = (warp >> 1) * WN;
     const int qp = (lane >> 2) & 3, lrow = (lane & 3) + ((lane >> 4) << 2);
     half *As = smem, *Bs = smem + 2 * BM * LDS_H;   // [2][BM][LDS_H], [2][BN][LDS_H]
+    // halves offset of chunk c (8 halves) of shared row r
+    auto soff = [&](int r, int c) { return r * LDS_H + ((SWZ ? c ^ ((r & 3) | (((r >> 3) & 1) << 2)) : c) << 3); };
 
     // global -> register staging: chunk c of the tile is row c / CPR, 8 halves at (c % CPR) * 8
     uint4 ra[CHUNKS], rb[CHUNKS];
@@ -62,8 +71,8 @@ DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, hal
 #pragma unroll
         for (int i = 0; i < CHUNKS; ++i) {
             const int c = tid + i * THREADS, r = c / CPR, col = (c % CPR) * 8;
-            *reinterpret_cast<uint4 *>(As + (buf * BM + r) * LDS_H + col) = ra[i];
-            *reinterpret_cast<uint4 *>(Bs + (buf * BN + r) * LDS_H + col) = rb[i];
+            *reinterpret_cast<uint4 *>(As + soff(buf * BM + r, col >> 3)) = ra[i];
+            *reinterpret_cast<uint4 *>(Bs + soff(buf * BN + r, col >> 3)) = rb[i];
         }
     };
 
@@ -88,11 +97,11 @@ DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, hal
 #pragma unroll
             for (int i = 0; i < WM / 16; ++i)
                 af[i] = *reinterpret_cast<const uint4 *>(
-                    As + (buf * BM + wm + i * 16 + (qp & 1) * 8 + lrow) * LDS_H + k8 * 8);
+                    As + soff(buf * BM + wm + i * 16 + (qp & 1) * 8 + lrow, k8));
 #pragma unroll
             for (int j = 0; j < WN / 16; ++j)
                 bf[j] = *reinterpret_cast<const uint4 *>(
-                    Bs + (buf * BN + wn + j * 16 + (qp >> 1) * 8 + lrow) * LDS_H + k8 * 8);
+                    Bs + soff(buf * BN + wn + j * 16 + (qp >> 1) * 8 + lrow, k8));
 #pragma unroll
             for (int i = 0; i < WM / 16; ++i)
 #pragma unroll
@@ -125,7 +134,7 @@ DEVI void gemm_volta(const half *__restrict__ A, const half *__restrict__ W, hal
 // it spills the tile index to local memory, which the walker cannot follow (no local-memory image).
 // BK 32 is CUTLASS's sm70 tile (python/cutlass_library/generator.py GenerateSM70_TensorOp_884: 128x128x32,
 // 2 stages); BK 64 reads whole 128-byte lines of A and W per k tile (BK 32: half lines, so every line is
-// missed twice) at 72 KiB of dynamic shared memory.
+// missed twice) at 64 KiB of dynamic shared memory, XOR-swizzled (see soff).
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
     gemm_f16_tn_volta_128x128x32_s2(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C,
                                      int M, int N, int K) {
@@ -135,6 +144,6 @@ extern "C" __global__ void __launch_bounds__(THREADS, 1)
 extern "C" __global__ void __launch_bounds__(THREADS, 1)
     gemm_f16_tn_volta_128x128x64_s2(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C,
                                      int M, int N, int K) {
-    extern __shared__ __align__(16) half dsmem[];  // 2 * (BM + BN) * (64 + 8) halves = 73,728 bytes
+    extern __shared__ __align__(16) half dsmem[];  // 2 * (BM + BN) * 64 halves = 65,536 bytes
     gemm_volta<64>(A, W, C, M, N, K, dsmem);
 }

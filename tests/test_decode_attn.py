@@ -23,6 +23,12 @@ from tests.test_walker import ARCHS, count_ops, ptrs, touches
 D, PAGE = K.HEAD_DIM, K.KV_PAGE_TOKENS
 
 
+def _skip_volta_big_group(arch: str, group: int) -> None:
+    max_group = K.kernel_specs()["decode_attn_paged_simt_f16_d128"]["tile"]["max_group"]
+    if arch == "sm_70" and group > max_group:
+        pytest.skip(f"sm_70's CUDA-core decode kernel takes GQA groups <= {max_group} (tests/test_volta.py checks the error)")
+
+
 def _shuffled_table(batch: int, ctx: int, spare: int, seed: int = 7) -> tuple[np.ndarray, int]:
     """A fragmented allocation: the batch's blocks are a random subset of a pool with ``spare``
     blocks that belong to no sequence (what a vLLM block manager hands out after some churn)."""
@@ -54,6 +60,7 @@ def test_gqa_decode_loads_each_kv_tile_once(arch, group):
     (split, KV head, sequence) computes the whole group.  Broken once by launching grid
     (splits, heads, batch) (a CTA per query head, the old kernel's grid): every byte then counts
     `group` reads (group 1 aside) and the test fails."""
+    _skip_volta_big_group(arch, group)
     B, Hkv, ctx = 2, 2, 300
     H = Hkv * group
     bt, pool = _shuffled_table(B, ctx, spare=5)
@@ -73,6 +80,7 @@ def test_gqa_decode_loads_each_kv_tile_once(arch, group):
 def test_head_dim_64_loads_each_kv_tile_once_and_combines_once(arch, hd, group):
     """Rule: the head-dim 64 build keeps the contract of the 128 one -- each K/V byte once per split
     kernel, each partial row written once, combined once."""
+    _skip_volta_big_group(arch, group)
     B, Hkv, ctx = 2, 2, 200
     H = Hkv * group
     bt, pool = _shuffled_table(B, ctx, spare=4, seed=11)
@@ -89,7 +97,9 @@ def test_head_dim_64_loads_each_kv_tile_once_and_combines_once(arch, hd, group):
     assert np.all(t2["Opart"][0] == 1) and np.all(t2["ML"][0] == 1) and np.all(t2["O"][1] == 1)
     warps = k1.launch.block[0] // 32
     tiles = sum(math.ceil((min(ctx, s + 64) - s) / (16 * warps)) for s in range(0, ctx, 64))
-    assert count_ops(k1.trace(), "HMMA") == B * Hkv * tiles * warps * hd // 4  # (hd/16) x 2 x 2 per warp-tile
+    # sm_70 runs the CUDA-core kernel (decode_attn_simt.cu): no tensor-core work at all
+    want = 0 if arch == "sm_70" else B * Hkv * tiles * warps * hd // 4  # (hd/16) x 2 x 2 per warp-tile
+    assert count_ops(k1.trace(), "HMMA") == want
 
 
 @pytest.mark.parametrize("arch", ARCHS)

@@ -105,6 +105,17 @@ EXPECTED: dict[str, dict[str, Any]] = {
         l1_bytes=96 * KiB,                      # gpu_specs RTX 2080 Ti L1D+shared_per_SM
         dram_bw=616e9,                          # 22 partitions x 16 bit x 14 Gb/s (2 x 7000 MHz) / 8
     ),
+    # no V100 rows in research/gpu_specs.csv: NVIDIA Tesla V100 whitepaper Table 1 (SXM2) and the CUDA guide (cc 7.0)
+    "v100-sxm2-32gb": dict(
+        arch="volta", compute_capability=70,    # CUDA guide: V100 is cc 7.0
+        sm_count=80,                            # whitepaper Table 1: 80 SMs
+        clock_hz=1530 * MHz,                    # whitepaper Table 1: boost clock 1530 MHz
+        l2_bytes=6144 * KiB,                    # whitepaper Table 1: 6144 KB L2
+        max_warps=64,                           # CUDA guide cc 7.0
+        shared_bytes=96 * KiB,                  # CUDA guide cc 7.0: 96 KB shared memory per SM
+        l1_bytes=128 * KiB,                     # whitepaper: 128 KB combined L1 / shared per SM
+        dram_bw=900e9,                          # whitepaper Table 1: 900 GB/s
+    ),
 }
 
 # fact name -> how to read it from a loaded config

@@ -32,6 +32,9 @@ from gpusim.llm.walker import (
 REPO = Path(__file__).resolve().parent.parent
 VECADD = REPO / "traces" / "examples" / "vecadd-sm86"
 ARCHS = K.ARCHS
+#: targets of the cp.async / ldmatrix / mma m16n8k16 kernels (gemm_mma.cu, flash_attn.cu): none of these
+#: instructions exists on sm_70, whose GEMM is gemm_volta.cu (tests/test_volta.py)
+MMA_ARCHS = tuple(a for a in ARCHS if a != "sm_70")
 GLOBAL_OPS = {"LDG", "STG", "LDGSTS", "UTMALDG", "LD", "ST", "RED", "ATOMG"}
 STORE_OPS = {"STG", "ST", "RED"}
 UNIT = 2  # bytes: every buffer is counted in 2-byte units (fp16 elements, halves of fp32 values)
@@ -116,7 +119,7 @@ def test_walker_reproduces_the_hand_written_vecadd_trace():
 # --------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", MMA_ARCHS)
 def test_gemm_mma_touches_and_counts_match_the_128x128x32_tiling(arch):
     """Rule: a 128x128 CTA tile reads its A rows once per N tile and its W rows once per M tile,
     writes each C element once; per k-tile every warp issues 2x16 HMMA.16816, 12 LDSM and one BAR."""
@@ -179,7 +182,7 @@ def _cta_tiles(kt, C: int, N: int, bm: int, bn: int) -> list[tuple[int, int]]:
     return tiles
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", MMA_ARCHS)
 def test_gemm_mma_rasterises_tiles_in_groups_of_8_m_tiles(arch):
     """Rule: consecutive CTAs take the tiles of a group of 8 M tiles column by column (grouped
     ordering for L2 reuse of the W tiles); 15 M tiles = groups of 8, 4, 2 and 1 rows."""
@@ -214,7 +217,10 @@ def test_gemv_touches_each_weight_once_and_x_once_per_row(arch, batch):
     steps = math.ceil(Kd / 256)
     ldg = count_ops(kt, "LDG", per_warp=True)
     assert np.all(ldg[live] == steps * (1 + batch)) and np.all(ldg[~live] == 0)
-    assert np.all(count_ops(kt, "SHFL", per_warp=True)[live] == 5 * batch)
+    # sm_70: ptxas puts a never-executed `@!PT SHFL.IDX PT, RZ, RZ, RZ, RZ` at PC 0x10 of every kernel (it is
+    # issued with its guard false, so the trace holds it once per warp)
+    extra = 1 if arch == "sm_70" else 0
+    assert np.all(count_ops(kt, "SHFL", per_warp=True)[live] == 5 * batch + extra)
 
 
 def _fa_blocks(q_len, kv_len, causal, bm, bn):
@@ -228,7 +234,7 @@ def _fa_blocks(q_len, kv_len, causal, bm, bn):
     return out
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", MMA_ARCHS)
 @pytest.mark.parametrize("causal", [True, False])
 def test_flash_attention_touches_follow_the_causal_tile_schedule(arch, causal):
     """Rule: query block mb (FlashAttention-2's BLOCK_M rows for the arch) loads key/value blocks
@@ -449,7 +455,7 @@ def test_launch_errors_name_the_parameter():
 
 
 def test_committed_listings_cover_every_kernel_and_stay_small():
-    """Rule: the listings are committed for all four targets (no nvcc needed) and stay small: under 10 MiB
+    """Rule: the listings are committed for all five targets (no nvcc needed) and stay small: under 10 MiB
     for the whole kernel family (text listings, about 2 MiB per target with the GEMM and attention variants)."""
     total = 0
     for arch in ARCHS:

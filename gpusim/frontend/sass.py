@@ -42,7 +42,8 @@ Register-usage rule (``SassFunction.dst_regs`` / ``src_regs``), general register
   writes a pair; FP64 ops (``DADD``/``DMUL``/``DFMA``/``DSETP``/``DMNMX``/``DSET``) use pairs;
   conversions (``F2F``/``F2I``/``I2F``/``I2FP``) use a pair on the side whose type is 64-bit;
   ``LDSM.16.M88.2``/``.4`` write 2/4; ``HMMA.16816``/``.1688`` use the m16n8 fragment sizes (D/C: 4
-  registers for F32 accumulators, 2 for F16; A: 4/2; B: 2/1); ``HGMMA.64xNxK`` writes N/2 (F32)
+  registers for F32 accumulators, 2 for F16; A: 4/2; B: 2/1); each Volta ``HMMA.884…STEPn`` writes one
+  D pair and reads one C pair, an A pair and a B pair; ``HGMMA.64xNxK`` writes N/2 (F32)
   or N/4 (F16) registers.  A memory base written ``R4.64`` is a pair; on sm_7x a global access
   with ``.E`` uses a pair even when printed ``[R4]`` (§7 pitfall 9; ``Operand.wide`` is set).
   Other tensor ops (IMMA, DMMA, …) list their first register of each operand only.
@@ -376,7 +377,10 @@ def _reg_usage(opcode: str, ops: tuple[Operand, ...]) -> tuple[tuple[int, ...], 
             dst_w = 4 if f32 else 2
             a_w, b_w = (4, 2) if shape in ("16816", "16832") else (2, 1)
         elif shape == "884":
-            dst_w = 8 if f32 else 4
+            # Volta: mma.sync.m8n8k4 is 4 (F32) or 2 (F16) instructions HMMA.884.*.STEPn, and each step
+            # writes one register pair of D and reads one pair of C (our sm_70 gemm_volta.sass: the steps of
+            # one mma write R64, R66, R68, R70 with C pairs of their own); A (.ROW) and B (.COL) are pairs
+            dst_w = 2
             a_w, b_w = 2, 2
         else:
             a_w = b_w = 1

@@ -1,7 +1,7 @@
 """gpusim's own LLM kernels: their committed listings, parameter layouts and launch builders.
 
 The kernels are CUDA C++ under ``traces/kernels/src/``; ``traces/kernels/build.py`` compiles them
-for sm_80, sm_86, sm_89 and sm_90a and writes ``traces/kernels/sass/<arch>/*.sass`` (nvdisasm -c
+for sm_70 (CUDA 12 tools), sm_80, sm_86, sm_89 and sm_90a and writes ``traces/kernels/sass/<arch>/*.sass`` (nvdisasm -c
 -hex) and ``manifest.json`` (registers, shared memory, parameter offsets and the parameter base
 in constant bank 0, all read from the cubin).  ``traces/kernels/kernels.yaml`` names every
 kernel's parameters and launch constants.  This module turns those files into
@@ -18,6 +18,7 @@ Layouts (all fp16 unless noted, row-major, element offsets):
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import math
@@ -40,7 +41,7 @@ from gpusim.llm.walker import (
 )
 
 KERNELS_DIR = Path(__file__).resolve().parents[2] / "traces" / "kernels"
-ARCHS = ("sm_80", "sm_86", "sm_89", "sm_90a")
+ARCHS = ("sm_70", "sm_80", "sm_86", "sm_89", "sm_90a")
 HEAD_DIM = 128  #: head dimension compiled into the attention kernels (all presets use 128)
 #: Keys per split of split-KV decode attention when the caller does not choose (FlashDecoding
 #: splits the KV range so that batch x heads x splits CTAs fill the GPU; 256 keys keeps a split's
@@ -109,19 +110,41 @@ def load_kernel(name: str, arch: str) -> KernelBinary:
     fn = _listing(arch, k["listing"]).find_function(name)
     if fn is None:
         raise KernelError(f"{KERNELS_DIR / 'sass' / arch / k['listing']}: no function '{name}' (stale manifest?)")
+    if arch == "sm_70" and k.get("const2_words"):   # CUDA 12's ptxas: shared-array addresses in bank 2
+        fn = _fold_const2(fn, k["const2_words"])
     params = tuple(ParamSpec(p["name"], p["type"], p["offset"], p["size"]) for p in k["params"])
     c2 = b"".join(int(w).to_bytes(4, "little") for w in k.get("const2_words", ()))
     return KernelBinary(function=fn, arch=arch, params=params, param_base=k["param_base"],
                         registers=k["registers"], static_shared_bytes=k["static_shared_bytes"], const2=c2)
 
 
+def _fold_const2(fn, words: list[int]):
+    """``c[0x2][off]`` operands (the compiler constant bank of CUDA 12's ptxas: shared-array addresses and
+    other link-time constants, whose words build.py copies from the cubin into the manifest) -> the
+    immediates they hold, so that the walker computes with them like with any literal."""
+    from gpusim.frontend.sass import Operand
+
+    def fold(o: Operand) -> Operand:
+        if o.kind != "const" or o.bank != 2 or o.reg >= 0 or o.ureg >= 0 or o.offset % 4 or o.offset // 4 >= len(words):
+            return o
+        v = int(words[o.offset // 4])
+        return Operand(kind="imm", text=o.text, value=-v if o.negated else v, inverted=o.inverted)
+
+    ops = tuple(tuple(fold(o) for o in row) for row in fn.operands)
+    return dataclasses.replace(fn, operands=ops)
+
+
 def arch_for_binary_version(v: int) -> str:
     """Listing directory for a GPU's compute capability (x10): the newest built target not newer
-    than it (sm_90 uses the sm_90a listings, whose extra instructions only the wgmma GEMM uses)."""
-    nums = {80: "sm_80", 86: "sm_86", 89: "sm_89", 90: "sm_90a"}
+    than it (sm_90 uses the sm_90a listings, whose extra instructions only the wgmma GEMM uses;
+    sm_72 uses sm_70's)."""
+    nums = {70: "sm_70", 80: "sm_80", 86: "sm_86", 89: "sm_89", 90: "sm_90a"}
+    if 75 <= v < 80:
+        raise KernelError(f"no kernel listings for compute capability {v / 10:.1f} (built: sm_70, sm_80+; "
+                          f"Turing would need its own build)")
     best = [n for n in nums if n <= v]
     if not best:
-        raise KernelError(f"no kernel listings for compute capability {v / 10:.1f} (oldest built: sm_80)")
+        raise KernelError(f"no kernel listings for compute capability {v / 10:.1f} (oldest built: sm_70)")
     return nums[max(best)]
 
 
@@ -277,6 +300,30 @@ def gemm_splitk_reduce(arch: str, M: int, N: int, P: int, C: int, splits: int) -
                       Launch(grid, _block(SPLITK_REDUCE), dict(P=P, C=C, MN=MN, splits=splits)))
 
 
+#: Volta's tensor-core GEMMs (gemm_volta.cu): mma.sync m8n8k4, ld.global -> registers -> st.shared double
+#: buffering; BK 64 by default (whole 128-byte lines of A and W per k tile), BK 32 is CUTLASS's sm70 tile
+GEMM_VOLTA = "gemm_f16_tn_volta_128x128x64_s2"
+GEMM_VOLTA_KERNELS = ("gemm_f16_tn_volta_128x128x64_s2", "gemm_f16_tn_volta_128x128x32_s2")
+
+
+def gemm_volta(arch: str, M: int, N: int, K: int, A: int, W: int, C: int, name: str | None = None) -> KernelCall:
+    """C[M,N] = A[M,K] . W[N,K]^T on sm_70 with an m8n8k4 tensor-core kernel (128 x 128 tiles; BK 64 when K
+    allows it, else BK 32, or the kernel ``name``)."""
+    if name is None:
+        name = GEMM_VOLTA if K % 64 == 0 else GEMM_VOLTA_KERNELS[1]
+    _need(name in GEMM_VOLTA_KERNELS, f"{name}: not a Volta GEMM (have {', '.join(GEMM_VOLTA_KERNELS)})")
+    _need(arch == "sm_70", f"{name}: built for sm_70 only, not {arch}")
+    t = kernel_specs()[name]["tile"]
+    _need(min(M, N, K) > 0 and K % t["BK"] == 0,
+          f"{name}: M, N, K = {M}, {N}, {K} must be positive with K a multiple of {t['BK']}")
+    _need(N % 2 == 0, f"{name}: N = {N} must be even (half2 stores)")
+    _need(max(M, N) < 2**31 // max(K, 1), f"{name}: M*K and N*K must stay below 2**31")
+    grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), 1)
+    _need(grid[1] <= 65535, f"{name}: {grid[1]} M tiles exceed the grid's 65535")
+    return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, M=M, N=N, K=K),
+                                                      dynamic_shared_bytes=t.get("dynamic_shared_bytes", 0)))
+
+
 def gemv(arch: str, batch: int, N: int, K: int, X: int, W: int, Y: int, x_row_stride: int | None = None,
          y_row_stride: int | None = None, dtype: str = "fp16") -> KernelCall:
     """Y[b, N] = X[b, K] . W[N, K]^T for a decode batch of 1, 2, 4 or 8 rows; ``dtype`` fp16 (gemv.cu) or
@@ -387,6 +434,9 @@ FA2_Q_ROUND = 128
 
 def _fa2_built(table: dict, arch: str, head_dim: int, what: str) -> tuple:
     names = table.get((arch, head_dim))
+    _need(arch != "sm_70", f"flash_attn {what}: no Volta (sm_70) build: FlashAttention-2's ldmatrix (sm_75+), "
+                           f"cp.async and mma.sync m16n8k16 (sm_80+) do not exist on sm_70, and no m8n8k4 attention "
+                           f"kernel is written yet (decode attention runs on Volta: decode_attn_paged_simt_f16_d128)")
     if names is None:
         dims = sorted({d for a, d in table if a == arch})
         built = f"head dims {', '.join(map(str, dims))}" if dims else "no head dim"
@@ -562,12 +612,16 @@ def decode_attn(arch: str, batch: int, heads: int, kv_heads: int, ctx: int, Q: i
     _need(head_dim in DECODE_HEAD_DIMS, f"decode_attn: head_dim {head_dim} not built (have {DECODE_HEAD_DIMS})")
     Dh = head_dim
     name, comb = f"decode_attn_paged_f16_d{Dh}", f"decode_attn_combine_f16_d{Dh}"
+    if arch == "sm_70":  # no cp.async / ldmatrix / m16n8k16 on Volta: the CUDA-core kernel (decode_attn_simt.cu)
+        name = f"decode_attn_paged_simt_f16_d{Dh}"
     tile = kernel_specs()[name]["tile"]
     _need(ctx >= 1 and batch >= 1, f"{name}: context {ctx} and batch {batch} must be positive")
     _need(batch <= 65535 and kv_heads <= 65535, f"{name}: batch {batch} and kv_heads {kv_heads} must be <= 65535 (grid z/y)")
     shift = _gqa_shift(heads, kv_heads)
     group = 1 << shift
-    _need(group <= DECODE_MAX_GROUP, f"{name}: the GQA group {group} exceeds the kernel's {DECODE_MAX_GROUP} MMA rows")
+    max_group = tile.get("max_group", DECODE_MAX_GROUP)
+    rows = "query" if arch == "sm_70" else "MMA"   # the CUDA-core kernel has no MMA rows
+    _need(group <= max_group, f"{name}: the GQA group {group} exceeds the kernel's {max_group} {rows} rows")
     _need(split_len is None or split_len > 0, f"{name}: split_len {split_len} must be positive")
     sl, ns = decode_splits(ctx, split_len)
     _need(sl % tile["tile_keys"] == 0, f"{name}: split_len {sl} must be a multiple of {tile['tile_keys']} keys")

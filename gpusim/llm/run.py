@@ -112,7 +112,7 @@ DEVICE_BASE = 0x7F00_0000_0000
 BUFFER_ALIGN = 256
 #: GEMM instruction of the GEMM kernel per listing architecture (see traces/kernels/README.md): the
 #: tensor peak is the rate of this instruction under the timing model's formula.
-PEAK_MMA = {"sm_90a": "HGMMA.64x128x16.F32"}
+PEAK_MMA = {"sm_90a": "HGMMA.64x128x16.F32", "sm_70": "HMMA.884.F32.F32.STEP0"}  # sm_70: one of mma.m8n8k4's 4 steps
 DEFAULT_PEAK_MMA = "HMMA.16816.F32"
 #: Graph tensors that live in another tensor's buffer: the LM head reads the sampled rows of the final norm's output.
 ALIASES = {"final.h_sampled": "final.h", "x0": "layer.x"}   # + layer 0 reads the embedding output
@@ -273,6 +273,11 @@ def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffe
         return K.gemv(arch, b, N, Kd, A, W, C, dtype=dtype)
     if arch == "sm_90a" and Kd % 64 == 0:
         return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch)
+    if arch == "sm_70":   # Volta: the m8n8k4 tensor-core kernel (no cp.async / ldmatrix / m16n8k16 there)
+        try:
+            return K.gemm_volta(arch, M, N, Kd, A, W, C)
+        except K.KernelError as e:
+            raise K.KernelError(f"{op}: {e}") from None
     if arch in K.GEMM_MULTISTAGE_ARCHS:
         ch = GS.select(arch, M, N, Kd, device, op=op)
         ws = (buf or Buffers())("gemm.splitk_workspace", GS.workspace_bytes(ch, M, N)) if ch.splits > 1 else 0

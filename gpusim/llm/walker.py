@@ -442,6 +442,10 @@ def _decode(root: str, mods: list[str], mset: set[str], ops: tuple[Operand, ...]
 
     if root in _NOP:
         return W.OP_NOP, [], []
+    if root == "BMOV" and "CLEAR" in mset and ops and ops[-1].kind == "other" and ops[-1].name == "B":
+        # sm_70 (CUDA 12 ptxas): BMOV.32.CLEAR RZ, Bn resets convergence barrier n before its BSSY; the
+        # walker's BSSY sets the barrier's whole state (the arriving mask), so the clear has no effect here
+        return W.OP_NOP, [], []
     if base == "MOV":
         return W.OP_MOV, [E(ops[0]), E(ops[1])], []
     if base == "IMAD":

@@ -14,17 +14,29 @@ file, this script runs
   size of every parameter; ``EIATTR_PARAM_CBANK``: where the parameters start in constant bank 0,
   0x160 on sm_80..sm_89 and 0x210 on sm_90) -> ``sass/<arch>/manifest.json``.
 
+sm_70 (Volta) is built with a CUDA 12 toolchain, because CUDA 13 dropped Volta: nvcc 13 rejects
+``-arch=sm_70`` and the CUDA 13 nvdisasm/cuobjdump refuse SM70 cubins.  The device code is compiled
+by NVRTC 12.9 (``pip install nvidia-cuda-nvrtc-cu12==12.9.86``; NVIDIA's runtime compiler, the same
+front end and ptxas as nvcc 12.9) against the CUDA 12.9 headers (``pip install
+nvidia-cuda-runtime-cu12==12.9.79``), and disassembled by the CUDA 12.8 nvdisasm/cuobjdump that the
+Triton 3.6.0 wheel carries (``triton/backends/nvidia/bin``; ``pip install triton==3.6.0``).  The
+environment variables CUDA12_NVRTC (libnvrtc.so.12), CUDA12_INCLUDE (the headers' folder) and
+CUDA12_BIN (the folder with nvdisasm and cuobjdump) override the search in site-packages.
+
 The listings are committed, so neither CI nor users need nvcc.  Requirements for regenerating
 them: ``nvcc`` on PATH (or ``$NVCC``) and the disassemblers (``pip install nvidia-cuda-nvdisasm
 nvidia-cuda-cuobjdump``; found on PATH or in the wheel's ``nvidia/cu13/bin``).
 
     python traces/kernels/build.py                 # all targets, in place
     python traces/kernels/build.py --arch sm_86 --out sass-out   # one target elsewhere
+    python traces/kernels/build.py --arch sm_70    # Volta only (CUDA 12 tools, see above)
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
+import importlib.util
 import json
 import os
 import re
@@ -58,6 +70,97 @@ def find_tool(name: str) -> str:
              f"pip install nvidia-cuda-nvdisasm nvidia-cuda-cuobjdump for the disassemblers)")
 
 
+#: architectures that CUDA 13 no longer compiles or disassembles: built with the CUDA 12 tools
+CUDA12_ARCHS = ("sm_70",)
+
+
+def _site_dirs(*parts: str) -> list[Path]:
+    """Candidate folders ``<site-packages>/<parts>`` of the namespace/regular packages named by parts[0]."""
+    out = []
+    try:
+        spec = importlib.util.find_spec(parts[0])
+    except (ImportError, ValueError):
+        spec = None
+    if spec is not None:
+        for root in (spec.submodule_search_locations or []):
+            out.append(Path(root, *parts[1:]))
+    return out
+
+
+def cuda12_tool(name: str) -> str:
+    """nvdisasm / cuobjdump of CUDA 12 (they still read SM70 cubins)."""
+    cands = [Path(os.environ["CUDA12_BIN"]) / name] if os.environ.get("CUDA12_BIN") else []
+    cands += [d / name for d in _site_dirs("triton", "backends", "nvidia", "bin")]
+    for c in cands:
+        if c.is_file():
+            return str(c)
+    sys.exit(f"build.py: a CUDA 12 '{name}' is needed for sm_70 (CUDA 13's refuses SM70): pip install triton==3.6.0 "
+             f"(its triton/backends/nvidia/bin has CUDA 12.8's), or set CUDA12_BIN to a folder holding it")
+
+
+class Nvrtc12:
+    """NVRTC 12.x through ctypes: CUDA C++ -> sm_70 cubin (nvcc 13 has no sm_70 back end)."""
+
+    # stdint.h is not among NVRTC's built-in headers: the fixed-width types of the LP64 ABI nvcc uses
+    STDINT = (b"#pragma once\ntypedef signed char int8_t; typedef short int16_t; typedef int int32_t; "
+              b"typedef long long int64_t;\ntypedef unsigned char uint8_t; typedef unsigned short uint16_t; "
+              b"typedef unsigned int uint32_t; typedef unsigned long long uint64_t;\n")
+
+    def __init__(self) -> None:
+        lib = os.environ.get("CUDA12_NVRTC")
+        cands = [Path(lib)] if lib else []
+        cands += [d / "lib" / "libnvrtc.so.12" for d in _site_dirs("nvidia", "cuda_nvrtc")]
+        path = next((c for c in cands if c.is_file()), None)
+        if path is None:
+            sys.exit("build.py: sm_70 needs NVRTC 12 (pip install nvidia-cuda-nvrtc-cu12==12.9.86) or CUDA12_NVRTC")
+        inc = os.environ.get("CUDA12_INCLUDE")
+        incs = [Path(inc)] if inc else []
+        incs += [d / "include" for d in _site_dirs("nvidia", "cuda_runtime")]
+        self.include = next((c for c in incs if (c / "cuda_fp16.h").is_file()), None)
+        if self.include is None:
+            sys.exit("build.py: sm_70 needs the CUDA 12 headers (pip install nvidia-cuda-runtime-cu12==12.9.79) "
+                     "or CUDA12_INCLUDE")
+        self.lib = ctypes.CDLL(str(path))
+        self.lib.nvrtcGetErrorString.restype = ctypes.c_char_p
+        major, minor = ctypes.c_int(), ctypes.c_int()
+        self.lib.nvrtcVersion(ctypes.byref(major), ctypes.byref(minor))
+        self.version = f"NVRTC {major.value}.{minor.value} ({path.name}), headers {self.include}"
+        if major.value != 12:
+            sys.exit(f"build.py: {path} is NVRTC {major.value}.{minor.value}; sm_70 needs NVRTC 12")
+
+    def _check(self, r: int, prog, what: str) -> None:
+        if r == 0:
+            return
+        msg = self.lib.nvrtcGetErrorString(r).decode()
+        if prog is not None:
+            n = ctypes.c_size_t()
+            self.lib.nvrtcGetProgramLogSize(prog, ctypes.byref(n))
+            buf = ctypes.create_string_buffer(n.value)
+            self.lib.nvrtcGetProgramLog(prog, buf)
+            msg += "\n" + buf.value.decode(errors="replace")
+        sys.exit(f"build.py: NVRTC {what}: {msg}")
+
+    def cubin(self, src: Path, arch: str, flags: list[str]) -> bytes:
+        prog = ctypes.c_void_p()
+        names = (ctypes.c_char_p * 1)(b"stdint.h")
+        bodies = (ctypes.c_char_p * 1)(self.STDINT)
+        self._check(self.lib.nvrtcCreateProgram(ctypes.byref(prog), src.read_bytes(), src.name.encode(), 1,
+                                                bodies, names), None, f"{src.name}")
+        # nvcc's flags in NVRTC's spelling (-O3 is ptxas's default there); INFINITY comes from nvcc's math.h
+        opts = [f"-arch={arch}", f"-I{src.parent}", f"-I{self.include}", "-DINFINITY=__int_as_float(0x7f800000)"]
+        opts += [f for f in flags if f == "-use_fast_math"]
+        arr = (ctypes.c_char_p * len(opts))(*[o.encode() for o in opts])
+        try:
+            self._check(self.lib.nvrtcCompileProgram(prog, len(opts), arr), prog, f"{src.name} for {arch}")
+            n = ctypes.c_size_t()
+            self._check(self.lib.nvrtcGetCUBINSize(prog, ctypes.byref(n)), prog, "cubin size")
+            buf = ctypes.create_string_buffer(n.value)
+            self._check(self.lib.nvrtcGetCUBIN(prog, buf), prog, "cubin")
+            return buf.raw
+        finally:
+            self.lib.nvrtcDestroyProgram(ctypes.byref(prog))
+
+
 def run(cmd: list[str]) -> str:
     r = subprocess.run(cmd, capture_output=True, text=True)
     if r.returncode != 0:
@@ -73,7 +176,9 @@ def version(tool: str) -> str:
 _KPARAM = re.compile(r"Ordinal\s*:\s*0x([0-9a-f]+)\s+Offset\s*:\s*0x([0-9a-f]+)\s+Size\s*:\s*0x([0-9a-f]+)")
 _CBANK = re.compile(r"EIATTR_PARAM_CBANK\s+Format:\s*\S+\s+Value:\s*0x[0-9a-f]+\s+0x([0-9a-f]+)")
 _INFO = re.compile(r"^\.nv\.info\.(\S+)\s*$", re.MULTILINE)
-_RES = re.compile(r"Function (\S+):\s*\n\s*REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+) (?:CONSTANT\[2\]:\d+ )?CONSTANT\[0\]:(\d+)")
+# CUDA 12's ptxas may list a compiler constant bank (CONSTANT[2]) before bank 0
+_RES = re.compile(r"Function (\S+):\s*\n\s*REG:(\d+) STACK:(\d+) SHARED:(\d+) LOCAL:(\d+)(?: CONSTANT\[[1-9]\d*\]:\d+)* "
+                  r"CONSTANT\[0\]:(\d+)")
 
 
 def elf_params(elf_text: str) -> dict[str, dict]:
@@ -92,12 +197,14 @@ def elf_params(elf_text: str) -> dict[str, dict]:
     return out
 
 
-_CONST2 = re.compile(r"^\.nv\.constant2\.(\S+)\s*\n((?:0x[0-9a-f]+\s*)+)", re.MULTILINE)
+_CONST2 = re.compile(r"^\.nv\.constant2\.(\S+)\s*\n((?:[ \t]*0x[0-9a-f]+[ \t]*)+(?:\n(?:[ \t]*0x[0-9a-f]+[ \t]*)+)*)",
+                     re.MULTILINE)
 
 
 def const2_words(elf_text: str) -> dict[str, list[int]]:
-    """Per function: the 32-bit words of its constant bank 2 (``.nv.constant2.<fn>``; ptxas puts literals
-    there that it cannot encode as immediates, e.g. a 64-bit 4 added to an address)."""
+    """Per function: the 32-bit words of its compiler constant bank 2 (``.nv.constant2.<fn>``): ptxas puts
+    literals there that it cannot encode as immediates (e.g. a 64-bit 4 added to an address) and, CUDA 12's
+    ptxas on sm_70, shared-array addresses.  The walker reads the bank (sm_70: folds it into immediates)."""
     return {m.group(1): [int(w, 16) for w in m.group(2).split()] for m in _CONST2.finditer(elf_text)}
 
 
@@ -120,8 +227,11 @@ def check_same(full: str, small: str, where: str) -> None:
 
 def build(archs: list[str], out_root: Path) -> None:
     spec = yaml.safe_load((HERE / "kernels.yaml").read_text())
-    nvcc, nvdisasm, cuobjdump = (os.environ.get("NVCC") or find_tool("nvcc")), find_tool("nvdisasm"), find_tool("cuobjdump")
     flags = list(spec["nvcc_flags"])
+    new_archs = [a for a in archs if a not in CUDA12_ARCHS]
+    if new_archs:
+        nvcc, nvdisasm13, cuobjdump13 = (os.environ.get("NVCC") or find_tool("nvcc")), find_tool("nvdisasm"), find_tool("cuobjdump")
+    nvrtc = Nvrtc12() if len(new_archs) < len(archs) else None
     kernels = spec["kernels"]
     sources: dict[str, list[str]] = {}
     for name, k in kernels.items():
@@ -129,9 +239,14 @@ def build(archs: list[str], out_root: Path) -> None:
     for arch in archs:
         dst = out_root / arch
         dst.mkdir(parents=True, exist_ok=True)
+        cuda12 = arch in CUDA12_ARCHS
+        if cuda12:
+            nvdisasm, cuobjdump = cuda12_tool("nvdisasm"), cuda12_tool("cuobjdump")
+        else:
+            nvdisasm, cuobjdump = nvdisasm13, cuobjdump13
         manifest = {
             "arch": arch,
-            "nvcc": version(nvcc),
+            "nvcc": nvrtc.version.split(",")[0] if cuda12 else version(nvcc),
             "nvdisasm": version(nvdisasm),
             "nvcc_flags": flags,
             "note": "generated by traces/kernels/build.py; do not edit",
@@ -144,7 +259,10 @@ def build(archs: list[str], out_root: Path) -> None:
                     continue
                 stem = Path(src).stem
                 cubin = Path(tmp) / f"{stem}.cubin"
-                run([nvcc, *flags, f"-arch={arch}", "-o", str(cubin), str(HERE / "src" / src)])
+                if cuda12:
+                    cubin.write_bytes(nvrtc.cubin(HERE / "src" / src, arch, flags))
+                else:
+                    run([nvcc, *flags, f"-arch={arch}", "-o", str(cubin), str(HERE / "src" / src)])
                 full = run([nvdisasm, "-c", "-hex", str(cubin)])
                 small = squeeze(full)
                 check_same(full, small, f"{arch}/{stem}.sass")

@@ -297,8 +297,10 @@ constexpr int MAX_SPLITS = 128;  // (max, sum) slots of the combine kernel
         decode_paged<D, WARPS>(Q, Kc, Vc, BlockTable, Opart, ML, ctx, split_len, group, scale_log2,         \
                                q_batch_stride, kv_row_stride, max_blocks, smem);                             \
     }
+#if !defined(__CUDA_ARCH__) || __CUDA_ARCH__ >= 800  // cp.async, ldmatrix, m16n8k16; sm_70: decode_attn_simt.cu
 DECODE_PAGED(decode_attn_paged_f16_d64, 64, 4)
 DECODE_PAGED(decode_attn_paged_f16_d128, 128, 4)
+#endif
 
 #define DECODE_COMBINE(NAME, D)                                                                               \
     extern "C" __global__ void __launch_bounds__(D)                                                          \

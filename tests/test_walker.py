@@ -455,8 +455,9 @@ def test_launch_errors_name_the_parameter():
 
 
 def test_committed_listings_cover_every_kernel_and_stay_small():
-    """Rule: the listings are committed for all five targets (no nvcc needed) and stay small: under 10 MiB
-    for the whole kernel family (text listings, about 2 MiB per target with the GEMM and attention variants)."""
+    """Rule: the listings are committed for all five targets (no nvcc needed) and stay small: under 20 MiB
+    for the whole kernel family (text listings; about 15 MiB since FlashAttention-2 got its per-head-dim
+    tiles and backward, FlashAttention-3, the quantised GEMVs and the Volta builds were added)."""
     total = 0
     for arch in ARCHS:
         d = REPO / "traces" / "kernels" / "sass" / arch
@@ -468,7 +469,7 @@ def test_committed_listings_cover_every_kernel_and_stay_small():
         for name, k in man["kernels"].items():
             lst = parse_sass_listing(d / k["listing"])
             assert name in lst.functions
-    assert total < 10 * 2**20
+    assert total < 20 * 2**20
 
 
 @pytest.mark.slow

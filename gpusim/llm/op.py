@@ -71,6 +71,10 @@ class OpError(GpusimError):
     """A malformed ``--op`` description or a shape no kernel can run."""
 
 
+#: keys whose value is one of a named set (the rest are integers)
+_CHOICE_KEYS = {"impl": ATTN_IMPLS, "pass": tuple(ATTENTION_PASSES), "dtype": tuple(DTYPE_BITS)}
+
+
 def parse_op(text: str) -> tuple[str, dict]:
     """``kind:key=value,...`` -> (kind, values with defaults filled in).  OpError names the part at fault."""
     if not text or not text.strip():
@@ -96,21 +100,11 @@ def parse_op(text: str) -> tuple[str, dict]:
         if k in seen:
             raise OpError(f"op '{text}': '{k}' given twice")
         seen.add(k)
-        if k == "impl":
-            if v.lower() not in ATTN_IMPLS:
-                raise OpError(f"op '{text}': impl '{v}' unknown (one of {', '.join(ATTN_IMPLS)})")
-            vals[k] = v.lower()
-            continue
-        if k == "pass":
+        choices = _CHOICE_KEYS.get(k)
+        if choices is not None:        # impl / pass / dtype: one of a named set
             v = v.lower()
-            if v not in ATTENTION_PASSES:
-                raise OpError(f"op '{text}': pass '{v}' unknown (one of {', '.join(ATTENTION_PASSES)})")
-            vals[k] = v
-            continue
-        if k == "dtype":
-            v = v.lower()
-            if v not in DTYPE_BITS:
-                raise OpError(f"op '{text}': dtype '{v}' unknown (one of {', '.join(DTYPE_BITS)})")
+            if v not in choices:
+                raise OpError(f"op '{text}': {k} '{v}' unknown (one of {', '.join(choices)})")
             vals[k] = v
             continue
         try:

@@ -2,9 +2,11 @@
 apart from wall-clock fields, those the model gave before the core was split into stage modules
 (``benchmarks/results/core_golden/``, written by ``benchmarks/core_golden.py --write`` at aa97c81).
 
-These golden numbers are the pre-refactor model's own outputs, not hardware truth: they protect the
-rule "restructuring the core changes no simulated number".  A change meant to alter the model
-regenerates them and says why.  Checked to fail: the CGGTY bundled-trace case run with the GTO policy
+These golden numbers are the model's own outputs, not hardware truth: they protect the rule
+"restructuring the core changes no simulated number".  A change meant to alter the model regenerates
+them and says why.  Regenerated once after the refactor landed (session of 2026-12-07): reports gained
+fields (``l2_writeback``, ``memory_footprint``, ``weight_dtype``) and the attention case runs
+FlashAttention-2's own 128 x 64 tile (flash_attn.cu); every other simulated number was unchanged.  Checked to fail: the CGGTY bundled-trace case run with the GTO policy
 instead differs in 63 fields (cycles 2,315 -> 2,313, stall counts, RF-cache hits).
 
 The default run checks the bundled trace under the CGGTY control-bit path and the scoreboard

@@ -37,7 +37,11 @@ def _fp16(bits: np.ndarray) -> np.ndarray:
     return np.asarray(bits, np.uint16).view(np.float16).astype(np.float64)
 
 
-@pytest.mark.parametrize("arch", K.ARCHS)
+#: the quantised and bf16 GEMVs are not built for Volta (kernels.yaml archs)
+BUILT_ARCHS = [a for a in K.ARCHS if a != "sm_70"]
+
+
+@pytest.mark.parametrize("arch", BUILT_ARCHS)
 @pytest.mark.parametrize("group", [128, 32])
 def test_int4_gemv_reads_half_a_byte_per_weight_plus_scales(arch, group):
     N, Kd, batch = 10, 2048, 2
@@ -187,7 +191,7 @@ def test_fp8_weights_refused_off_hopper(argv, message, capsys, tmp_path):
     assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
 
 
-@pytest.mark.parametrize("arch", K.ARCHS)
+@pytest.mark.parametrize("arch", BUILT_ARCHS)
 def test_bf16_gemv_converts_with_integer_ops_and_touches_each_weight_once(arch):
     """bf16 decode runs bf16 code: gemv_bf16 reads every weight once (16-byte loads) like gemv_f16, and
     converts bf16 -> fp32 by moving the 16 bits into the upper half (integer IMAD.U32 / SHF / LOP3), not

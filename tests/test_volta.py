@@ -130,14 +130,14 @@ def test_compiler_constant_bank_of_sm70_listings_is_folded_into_immediates():
     words from the cubin into the manifest and load_kernel turns each c[0x2] operand into its value, so
     the walker computes the addresses (without it the combine kernel stops on an unknown address)."""
     man = K._manifest("sm_70")["kernels"]["decode_attn_combine_f16_d128"]
-    assert man["const2"]
+    assert man["const2_words"]
     raw = parse_sass_listing(SM70 / "decode_attn.sass").find_function("decode_attn_combine_f16_d128")
     assert any(o.kind == "const" and o.bank == 2 for ops in raw.operands for o in ops)
     fn = K.load_kernel("decode_attn_combine_f16_d128", "sm_70").function
     assert not any(o.kind == "const" and o.bank == 2 for ops in fn.operands for o in ops)
     folded = {o.value for ops, rops in zip(fn.operands, raw.operands) for o, r in zip(ops, rops)
               if r.kind == "const" and r.bank == 2}
-    assert folded <= set(man["const2"])
+    assert folded <= set(man["const2_words"])
 
 
 def test_prefill_attention_on_volta_is_one_clear_error_naming_why():

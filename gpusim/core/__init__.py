@@ -31,9 +31,10 @@ def is_compiled() -> bool:
     return any(cache_dir().glob("*/engine.run_sm-*.nbi"))
 
 
-#: what the first run costs, for the notice: about 47 s measured on the 2-core development machine
-#: (issue 18's newcomer walk); said as "about a minute" since machines differ
-FIRST_COMPILE_HINT = "about a minute"
+#: what the first run costs: 71.9 CPU s before the core was split into stage modules, 103.0 CPU s after
+#: (benchmarks/core_refactor.json, an empty Numba cache on the 2-core development machine); said as
+#: "one to two minutes" since machines differ
+FIRST_COMPILE_HINT = "one to two minutes"
 
 
 def compile_notice() -> str | None:

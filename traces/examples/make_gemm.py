@@ -9,7 +9,7 @@ It runs the same command a user would, with ``--save-trace``:
     gpusim run --sass traces/kernels/sass/sm_80/gemm_mma.sass --kernel gemm_f16_tn_128x128x32_s3 \\
         --grid 4,4 --block 256 --arg A=ptr:256KiB --arg W=ptr:256KiB --arg C=ptr:512KiB \\
         --arg M=i32:512 --arg N=i32:512 --arg K=i32:256 --regs 122 --shared 49152 \\
-        --gpu a100-sxm4-80gb --save-trace traces/examples/gemm-sm80 -o /tmp/gemm-out
+        --gpu a100-sxm4-80gb --save-trace traces/examples/gemm-sm80 -o gemm-walk-out
 
 then compresses the trace (``kernel-1.traceg.xz``; gpusim and Accel-Sim read it).  Run from the
 repository root: python traces/examples/make_gemm.py"""

@@ -15,6 +15,15 @@ from numba import njit
 from gpusim.core.slots import *  # noqa: F401,F403
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def subcore_of(K, ws):
+    """The sub-core of warp slot ``ws``: warp k of a CTA slot runs on sub-core k mod subcores of its SM
+    (MGC §3: warps are assigned to sub-cores by warp id modulo 4), as ``_launch_cta`` places it."""
+    wslots = K.p[P_CTAS_PER_SM] * K.p[P_WARPS_PER_CTA]
+    sm = ws // wslots
+    return sm * K.p[P_SUBCORES] + (ws - sm * wslots) % K.p[P_SUBCORES]
+
+
 @njit(cache=True, _nrt=False)
 def _launch_cta(K, W, S, T, counters, sm, slot, start_cycle):
     n_cta = K.cta_warp_ptr.size - 1
@@ -47,7 +56,7 @@ def _launch_cta(K, W, S, T, counters, sm, slot, start_cycle):
             for q in range(W_NCOLS):
                 W.sync[ws, q] = 0
             W.sync[ws, W_MBTX] = -1
-            sc = sm * K.p[P_SUBCORES] + (slot * wpc + k) % K.p[P_SUBCORES]
+            sc = subcore_of(K, ws)
             if S.next[sc] > start_cycle:
                 S.next[sc] = start_cycle
             T.c_live[cs] += 1

@@ -15,6 +15,7 @@ import numpy as np
 from numba import njit
 
 from gpusim.core.slots import *  # noqa: F401,F403
+from gpusim.core.dispatch import subcore_of
 from gpusim.core.sync import _mb_complete_at
 
 
@@ -250,9 +251,6 @@ def _patch(K, W, S, ws, s, tag, v, ctrl):
                             seen = True
     if seen and W.trace[ws] >= 0 and v < W.wake[ws]:
         W.wake[ws] = v
-        n_sub = K.p[P_SUBCORES]
-        wslots = K.p[P_CTAS_PER_SM] * K.p[P_WARPS_PER_CTA]
-        sm = ws // wslots
-        sc = sm * n_sub + (ws - sm * wslots) % n_sub
+        sc = subcore_of(K, ws)
         if S.next[sc] > v:
             S.next[sc] = v

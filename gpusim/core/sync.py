@@ -17,25 +17,22 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
+from gpusim.core.dispatch import subcore_of
 from gpusim.core.slots import *  # noqa: F401,F403
 
 
 @njit(cache=True, _nrt=False)
 def _wake_cta(K, W, S, cs, c):
     """Make every warp of CTA slot ``cs`` re-examine its state at cycle ``c`` (a barrier it may wait on changed)."""
-    cps = K.p[P_CTAS_PER_SM]
     wpc = K.p[P_WARPS_PER_CTA]
-    n_sub = K.p[P_SUBCORES]
-    sm = cs // cps
-    slot_cta = cs - sm * cps
     for k in range(wpc):
-        ws = sm * cps * wpc + slot_cta * wpc + k
+        ws = cs * wpc + k
         if W.trace[ws] < 0:
             continue
         if W.wake[ws] > c:
             W.wake[ws] = c
         W.ready[ws] = 0
-        sc = sm * n_sub + (slot_cta * wpc + k) % n_sub
+        sc = subcore_of(K, ws)
         if S.next[sc] > c:
             S.next[sc] = c
 
@@ -82,19 +79,15 @@ def _mb_complete_at(T, cs, b, k):
 def _mb_wake(K, W, S, T, cs, b):
     """A pending completion of mbarrier ``b`` of CTA slot ``cs`` was resolved: lower the wake-up cycle of the
     warps whose wait on it was computed from the placeholder (``WM_MBAR``) to the phase's completion."""
-    cps = K.p[P_CTAS_PER_SM]
     wpc = K.p[P_WARPS_PER_CTA]
-    n_sub = K.p[P_SUBCORES]
-    sm = cs // cps
-    slot_cta = cs - sm * cps
     for q in range(wpc):
-        ws = sm * cps * wpc + slot_cta * wpc + q
+        ws = cs * wpc + q
         if W.trace[ws] < 0 or (W.wmask[ws] & WM_MBAR) == 0 or W.depbar[ws, D_MBAR] != b:
             continue
         t = _mb_complete_at(T, cs, b, W.depbar[ws, D_MBAR_PH])
         if t < W.wake[ws] and t <= NEVER:
             W.wake[ws] = t
-            sc = sm * n_sub + (slot_cta * wpc + q) % n_sub
+            sc = subcore_of(K, ws)
             if S.next[sc] > t:
                 S.next[sc] = t
 

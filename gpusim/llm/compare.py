@@ -166,16 +166,22 @@ def _chart(c: dict, path: Path) -> None:
 def write_comparison(paths: list[str | Path], out_dir: str | Path, allow_mixed: bool = False,
                      chart: bool = True) -> tuple[dict, list[Path]]:
     c = compare([load_report(p) for p in paths], allow_mixed)
+    return c, write_files(c, out_dir, markdown(c), _chart if chart else None, indent=2)
+
+
+def write_files(c: dict, out_dir: str | Path, md: str, chart_fn=None, indent: int = 2) -> list[Path]:
+    """``OUT/compare.md`` (``md``), ``OUT/compare.json`` (``c``) and, given ``chart_fn(c, path)``,
+    ``OUT/compare.png``; one error line naming the folder when it cannot be written."""
     out = Path(out_dir)
     try:
         out.mkdir(parents=True, exist_ok=True)
         files = [out / "compare.md", out / "compare.json"]
-        files[0].write_text(markdown(c))
-        files[1].write_text(json.dumps(c, indent=2) + "\n")
-        if chart:
+        files[0].write_text(md)
+        files[1].write_text(json.dumps(c, indent=indent) + "\n")
+        if chart_fn is not None:
             files.append(out / "compare.png")
-            _chart(c, files[2])
+            chart_fn(c, files[2])
     except OSError as e:
         raise GpusimError(f"{out}: cannot write the comparison: {e.strerror}") from None
-    return c, files
+    return files
 

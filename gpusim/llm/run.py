@@ -402,8 +402,9 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
                                                   causal=causal, LSE=lse,   # fwd+bwd: FA2 forward (it writes the LSE)
                                                   impl=impl if ps == "fwd" else "fa2"), 1))
             if ps in ("bwd", "fwdbwd"):   # gradients: dO in, dQ / dK / dV out (dK, dV per query head)
-                K._need(impl != "fa3", "attention: no FlashAttention-3 backward is built (pass=bwd / fwdbwd run "
-                                       "FlashAttention-2's; leave impl out or give impl=fa2)")
+                if impl == "fa3":
+                    raise K.KernelError("attention: no FlashAttention-3 backward is built (pass=bwd / fwdbwd run "
+                                        "FlashAttention-2's; leave impl out or give impl=fa2)")
                 qb, dkvb = B * ql * H * D * h2, B * kl * H * D * h2
                 ds_b, dqa_b = K.fa2_workspace_bytes(B, H, ql, D)
                 calls += [(c, 1) for c in K.flash_attn_bwd(

@@ -12,7 +12,6 @@ end-to-end CDFs overlaid).  Reports of different workloads or models are refused
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from gpusim.errors import GpusimError
@@ -124,16 +123,7 @@ def chart(c: dict, path: Path) -> None:
 
 
 def write_comparison(reports: list[dict], out_dir, allow_mixed: bool = False, charts: bool = True):
+    from gpusim.llm.compare import write_files
+
     c = compare(reports, allow_mixed)
-    out = Path(out_dir)
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        files = [out / "compare.md", out / "compare.json"]
-        files[0].write_text(markdown(c))
-        files[1].write_text(json.dumps(c, indent=1) + "\n")
-        if charts:
-            files.append(out / "compare.png")
-            chart(c, files[2])
-    except OSError as e:
-        raise GpusimError(f"{out}: cannot write the comparison: {e.strerror}") from None
-    return c, files
+    return c, write_files(c, out_dir, markdown(c), chart if charts else None, indent=1)

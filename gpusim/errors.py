@@ -37,3 +37,7 @@ class IsaError(GpusimError):
 
 class SassError(GpusimError):
     """A malformed SASS listing (cuobjdump -sass / nvdisasm -c -hex text)."""
+
+
+class InputFileError(GpusimError):
+    """A bad sweep, suite or other YAML input file; the message starts with ``file:line: key.path:``."""

@@ -48,7 +48,9 @@ from typing import Any
 import numpy as np
 
 from gpusim.errors import ConfigError, GpusimError
-from gpusim.sweep import REPO_ROOT, Lines, SweepError, check_keys, load_yaml, parse_workload
+from gpusim.config.yamlio import Lines, check_keys, load_yaml
+from gpusim.errors import InputFileError as SweepError
+from gpusim.sweep.workloads import REPO_ROOT, parse_workload
 
 __all__ = [
     "ValidationError",

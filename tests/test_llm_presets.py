@@ -28,3 +28,15 @@ def test_preset_runs_prefill_decode_and_mixed_steps(model, gpu):
         # a decode step streams at least every weight once: its time is at least the DRAM bound
         if step.startswith("decode"):
             assert rep["step_seconds"] >= m.params() * 2 / rep["dram_bytes_per_s"] * 0.98, (model, gpu)
+
+
+def test_a_model_preset_with_a_duplicate_key_is_refused_with_its_line(tmp_path):
+    """Model presets are read by the one strict YAML reader (gpusim.config.yamlio): PyYAML alone would
+    keep the last of two 'layers:' silently."""
+    from gpusim.errors import ConfigError
+    from gpusim.llm.model import load_model
+
+    p = tmp_path / "m.yaml"
+    p.write_text("name: m\nlayers: 2\nlayers: 4\n")
+    with pytest.raises(ConfigError, match=r"line 3: duplicate key 'layers'"):
+        load_model(str(p))

@@ -300,7 +300,7 @@ def test_plot_axis_of_an_integer_parameter_has_no_fractional_ticks():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from gpusim.sweep import _integer_axis
+    from gpusim.sweep.plot import _integer_axis
 
     fig, ax = plt.subplots()
     ax.plot([1, 2], [5, 6])
@@ -308,3 +308,35 @@ def test_plot_axis_of_an_integer_parameter_has_no_fractional_ticks():
     assert [t.get_text() for t in ax.get_xticklabels()] == ["1", "2"]
     assert list(ax.get_xticks()) == [1, 2]
     plt.close(fig)
+
+
+def test_two_llm_op_workloads_are_two_points_with_their_own_ids(tmp_path):
+    """A point's id names its workload's parameters: two operators in one sweep must not share an id
+    (they did when the identity of an llm_op workload was its kind alone, so a resumed sweep would
+    have reused one operator's result for the other).  Break: return {"kind": self.kind} from
+    LlmOpWorkload.identity and this fails."""
+    p = write(tmp_path, """\
+base: a100-sxm4-80gb
+workloads:
+  - {llm_op: "gemm:m=128,n=256,k=256", name: small}
+  - {llm_op: "gemm:m=256,n=256,k=256", name: large}
+""")
+    s = sw.load_sweep(p)
+    assert len(s.points) == 2
+    assert s.points[0].point_id != s.points[1].point_id
+
+
+def test_every_workload_kind_round_trips_through_its_journal_dict():
+    """A worker and the journal carry a workload as its describe() dict; each registered kind reads it
+    back with from_dict (one class per kind, one registry line)."""
+    from gpusim.sweep import workloads as W
+
+    for kind, cls in W.WORKLOAD_KINDS.items():
+        for meth in ("parse", "describe", "from_dict", "identity", "run"):
+            assert callable(getattr(cls, meth, None)), f"{kind}: {cls.__name__} lacks {meth}"
+
+
+def test_a_duplicate_key_in_a_sweep_names_its_line(tmp_path):
+    p = write(tmp_path, "base: rtx3070\nworkloads: [traces/examples/vecadd-sm86]\nbase: rtx3070\n")
+    with pytest.raises(sw.SweepError, match=r"sweep.yaml:3: duplicate key 'base'"):
+        sw.load_sweep(p)

@@ -37,6 +37,7 @@ import yaml
 from gpusim import units
 from gpusim.config import specs
 from gpusim.config.specs import WARP_SIZE, GPUConfig
+from gpusim.config.yamlio import DuplicateKeyError, StrictLoader  # the one strict YAML reader
 from gpusim.errors import ConfigError
 
 __all__ = [
@@ -269,31 +270,7 @@ def list_configs(kind: str = "gpus") -> list[str]:
 
 
 # ----------------------------------------------------------------------------------------------
-# Reading YAML strictly.
-
-
-class _DuplicateKeyError(yaml.YAMLError):
-    def __init__(self, key: Any, line: int):
-        super().__init__(f"duplicate key '{key}'")
-        self.key, self.line = key, line
-
-
-class _StrictLoader(yaml.SafeLoader):
-    """SafeLoader that refuses duplicate keys (PyYAML silently keeps the last one)."""
-
-
-def _construct_strict_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
-    loader.flatten_mapping(node)
-    seen: set = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=True)
-        if key in seen:
-            raise _DuplicateKeyError(key, key_node.start_mark.line + 1)
-        seen.add(key)
-    return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
-
-
-_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_strict_mapping)
+# Reading YAML strictly (gpusim.config.yamlio.StrictLoader).
 
 
 def _read_yaml(path: Path) -> dict:
@@ -303,8 +280,8 @@ def _read_yaml(path: Path) -> dict:
     except OSError as exc:
         raise ConfigError("config", f"cannot read: {exc.strerror or exc}", file=shown) from None
     try:
-        data = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except _DuplicateKeyError as exc:
+        data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except DuplicateKeyError as exc:
         raise ConfigError(f"line {exc.line}", f"duplicate key '{exc.key}'", file=shown) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -457,7 +434,7 @@ def _apply_override(tree: Tree, origins: Origins, text: str) -> None:
                 raise ConfigError(path, f"'{'.'.join(parts[: i + 1])}' is a value, not a section", file=where)
             section = node
     try:
-        value = yaml.load(value_text, Loader=_StrictLoader) if value_text.strip() else None  # noqa: S506
+        value = yaml.load(value_text, Loader=StrictLoader) if value_text.strip() else None  # noqa: S506
     except yaml.YAMLError as exc:
         raise ConfigError(path, f"cannot parse value {value_text!r}: {str(exc).splitlines()[0]}", file=where) from None
     node = _node_at(path)

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import yaml
 
+from gpusim.config.yamlio import strict_load
 from gpusim.errors import ConfigError, GpusimError
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
@@ -262,7 +263,7 @@ def load_model(name_or_path: str | Path, overrides: dict | None = None) -> Model
         raise ConfigError("model", f"no model '{name_or_path}'" + (f" (did you mean '{near[0]}'?)" if near else "")
                           + f"; presets: {', '.join(list_models())}")
     try:
-        d = yaml.safe_load(p.read_text())
+        d = strict_load(p.read_text())
     except yaml.YAMLError as e:
         raise ConfigError("<top>", f"not valid YAML: {e}", str(p)) from None
     if overrides:
@@ -396,7 +397,7 @@ def load_step(step: str | Step) -> Step:
     if not p.is_file():
         raise StepError(f"{p}: step file not found")
     try:
-        d = yaml.safe_load(p.read_text())
+        d = strict_load(p.read_text())
     except yaml.YAMLError as e:
         raise StepError(f"{p}: not valid YAML: {e}") from None
     try:

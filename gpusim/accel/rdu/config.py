@@ -26,7 +26,8 @@ import yaml
 
 from gpusim import units
 from gpusim.accel.rdu import spec as S
-from gpusim.config.loader import CONFIGS_DIR, _DuplicateKeyError, _StrictLoader, yaml_key
+from gpusim.config.loader import CONFIGS_DIR, yaml_key
+from gpusim.config.yamlio import DuplicateKeyError, StrictLoader
 from gpusim.errors import ConfigError
 
 __all__ = ["PRESETS_DIR", "list_presets", "find_preset", "load_rdu_config", "rdu_config_from_dict",
@@ -136,13 +137,13 @@ def _read(path: Path) -> tuple[dict, dict[str, int]]:
     except OSError as exc:
         raise ConfigError("config", f"cannot read: {exc.strerror or exc}", file=shown) from None
     try:
-        loader = _StrictLoader(text)
+        loader = StrictLoader(text)
         try:
             node = loader.get_single_node()
             data = loader.construct_document(node) if node is not None else None
         finally:
             loader.dispose()
-    except _DuplicateKeyError as exc:
+    except DuplicateKeyError as exc:
         raise ConfigError(f"line {exc.line}", f"duplicate key '{exc.key}'", file=shown) from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

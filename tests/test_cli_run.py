@@ -146,3 +146,27 @@ def test_config_show_and_check(repo_root):
     assert r.returncode == 0 and "count: 84" in r.stdout
     r = run_cli("config", "check", "configs/gpus/rtx3070.yaml", cwd=repo_root)
     assert r.returncode == 0 and "ok" in r.stdout
+
+
+def test_command_modules_never_import_the_cli_package_back():
+    """One module per command group registered by gpusim.cli.COMMANDS; a command module may use
+    gpusim.cli.common but never `gpusim.cli` itself (cli.py <-> cli_*.py formed an import circle).
+    Break: add `from gpusim.cli import main` to gpusim/cli/llm.py and this fails."""
+    import ast
+    import importlib
+    from pathlib import Path
+
+    import gpusim.cli as C
+
+    folder = Path(C.__file__).parent
+    for name in C.COMMANDS:
+        mod = importlib.import_module(f"gpusim.cli.{name}")
+        assert callable(getattr(mod, "register", None)), f"gpusim.cli.{name} has no register(sub)"
+    for f in folder.glob("*.py"):
+        if f.name in ("__init__.py", "__main__.py"):
+            continue
+        for node in ast.walk(ast.parse(f.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "gpusim.cli":
+                raise AssertionError(f"{f.name} imports gpusim.cli back: {ast.unparse(node)}")
+            if isinstance(node, ast.Import) and any(a.name == "gpusim.cli" for a in node.names):
+                raise AssertionError(f"{f.name} imports gpusim.cli back")

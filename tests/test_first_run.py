@@ -18,10 +18,10 @@ def test_a_cold_cache_gets_the_compile_notice_and_a_warm_one_none(tmp_path, monk
 
 
 def test_the_cli_prints_the_notice_on_stderr_before_simulating(tmp_path, monkeypatch, capsys):
-    from gpusim import cli
+    from gpusim.cli import common as cli
 
     monkeypatch.setattr(core, "compile_notice", lambda: "gpusim: compiling the simulator core (test)")
-    cli._compile_notice(quiet=False)
+    cli.print_compile_notice(quiet=False)
     assert capsys.readouterr().err.strip() == "gpusim: compiling the simulator core (test)"
-    cli._compile_notice(quiet=True)
+    cli.print_compile_notice(quiet=True)
     assert capsys.readouterr().err == ""

@@ -1,4 +1,4 @@
-"""``gpusim rdu`` (gpusim/cli_rdu.py) and its report.json (gpusim/accel/rdu/report.py)."""
+"""``gpusim rdu`` (gpusim/cli/rdu.py) and its report.json (gpusim/accel/rdu/report.py)."""
 
 from __future__ import annotations
 

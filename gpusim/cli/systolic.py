@@ -12,7 +12,6 @@ Hooked into ``gpusim.cli.build_parser`` by :func:`register`.
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _cmd_systolic(a: argparse.Namespace) -> int:
@@ -44,9 +43,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", default="systolic-out", help="output folder (default: systolic-out)")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.set_defaults(fn=_cmd_systolic)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from gpusim.cli import main
-
-    sys.exit(main(["systolic", *sys.argv[1:]]))

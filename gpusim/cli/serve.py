@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def _cmd_serve(a: argparse.Namespace) -> int:
-    from gpusim.cli import _compile_notice
+    from gpusim.cli.common import print_compile_notice
     from gpusim.config import load_config
     from gpusim.errors import GpusimError
     from gpusim.llm.model import load_model
@@ -57,7 +57,7 @@ def _cmd_serve(a: argparse.Namespace) -> int:
         reqs = W.from_trace(a.trace, window, a.scale)
     if not reqs:
         raise GpusimError("serve: the arrivals hold no request")
-    _compile_notice(a.quiet)
+    print_compile_notice(a.quiet)
     grid = parse_grid(a.grid)
     tps = sorted({params["prefill_tp"], params["decode_tp"]}) if name == "distserve" else [a.tp]
     stms = {}

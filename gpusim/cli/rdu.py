@@ -14,7 +14,6 @@ prints a summary that lists every value, estimates marked.  Hooked into ``gpusim
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _cmd_rdu(a: argparse.Namespace) -> int:
@@ -62,9 +61,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.add_argument("--list", action="store_true", help="list presets, models and fusion levels")
     p.set_defaults(fn=_cmd_rdu)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from gpusim.cli import main
-
-    sys.exit(main(["rdu", *sys.argv[1:]]))

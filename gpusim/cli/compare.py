@@ -12,7 +12,6 @@ Writes ``OUT/compare.md``, ``OUT/compare.json`` and ``OUT/compare.png`` (see
 from __future__ import annotations
 
 import argparse
-import sys
 
 
 def _serve_reports(paths) -> list[dict] | None:
@@ -69,9 +68,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-chart", action="store_true", help="no compare.png")
     p.add_argument("--quiet", action="store_true", help="print nothing")
     p.set_defaults(fn=_cmd_compare)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from gpusim.cli import main
-
-    sys.exit(main(["compare", *sys.argv[1:]]))

@@ -65,9 +65,9 @@ def _cmd_llm(a: argparse.Namespace) -> int:
     sets = a.set or []
     config_text = None
     if kind == "gpu":
-        from gpusim.cli import _compile_notice
+        from gpusim.cli.common import print_compile_notice
 
-        _compile_notice(a.quiet)
+        print_compile_notice(a.quiet)
     if kind == "gpu":
         from gpusim.config import dump_config
         from gpusim.llm.run import resolve, summary_lines
@@ -136,9 +136,9 @@ def _cmd_op(a: argparse.Namespace) -> int:
 
     g = op_graph(a.op)
     sets = a.set or []
-    from gpusim.cli import _compile_notice
+    from gpusim.cli.common import print_compile_notice
 
-    _compile_notice(a.quiet)
+    print_compile_notice(a.quiet)
     cfg = load_config(a.gpu, sets)
     progress = not a.quiet and sys.stderr.isatty()
     rep = M.run_gpu(None, None, cfg, graph=g, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
@@ -206,9 +206,3 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
     p.add_argument("--list", action="store_true", help="list model presets, GPU configs and the step grammar")
     p.set_defaults(fn=_cmd_llm)
-
-
-if __name__ == "__main__":  # pragma: no cover
-    from gpusim.cli import main
-
-    sys.exit(main(["llm", *sys.argv[1:]]))

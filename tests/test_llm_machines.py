@@ -12,7 +12,9 @@ from gpusim.config import load_config
 from gpusim.errors import GpusimError
 from gpusim.llm.coe import count_switches, gpu_coe, parse_coe_spec, switch_seconds
 from gpusim.llm.compare import compare, load_report, write_comparison
-from gpusim.llm.machines import COMMON_KEYS, OPERATOR_KEYS, run_rdu, run_systolic
+from gpusim.accel.rdu.llm import run_rdu
+from gpusim.accel.systolic.llm import run_systolic
+from gpusim.llm.machines import COMMON_KEYS, OPERATOR_KEYS
 from gpusim.llm.model import load_model
 
 DECODE = "decode:batch=1,context=1024"

@@ -89,11 +89,15 @@ def _cmd_llm(a: argparse.Namespace) -> int:
                                                         progress=progress)
             lines += M.coe_lines(c)
     elif kind == "systolic":
-        rep = M.run_systolic(a.model, a.step, a.systolic, tp=a.tp or 1, overrides=sets)
+        from gpusim.accel.systolic.llm import run_systolic
+
+        rep = run_systolic(a.model, a.step, a.systolic, tp=a.tp or 1, overrides=sets)
         lines = M.summary_lines(rep)
     else:
-        rep = M.run_rdu(a.model, a.step, a.rdu, tp=a.tp, fusion=a.fusion or "fused_ho_looped", overrides=sets,
-                        coe=a.coe)
+        from gpusim.accel.rdu.llm import run_rdu
+
+        rep = run_rdu(a.model, a.step, a.rdu, tp=a.tp, fusion=a.fusion or "fused_ho_looped", overrides=sets,
+                      coe=a.coe)
         lines = M.summary_lines(rep)
     rep["overrides"] = list(sets)
     out = Path(a.output)

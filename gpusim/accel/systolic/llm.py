@@ -36,6 +36,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
+from collections.abc import Sequence
 
 from gpusim.accel.systolic.config import SystolicConfig, load_systolic_config
 from gpusim.accel.systolic.physical import simulate_layer_physical
@@ -162,3 +163,13 @@ def simulate_step(cfg: SystolicConfig | str, model: ModelSpec, step: Step, *, tp
         "operators": ops, "not_simulated": skipped,
         "wall_seconds": time.perf_counter() - wall,
     }
+
+
+def run_systolic(model: str | ModelSpec, step: str | Step, preset: str, *, tp: int = 1,
+                 overrides: Sequence[str] = ()) -> dict:
+    from gpusim.llm.model import load_model_step
+
+    m, st = load_model_step(model, step)
+    rep = simulate_step(preset, m, st, tp=tp, overrides=tuple(overrides))
+    rep["machine"]["config"] = preset
+    return rep

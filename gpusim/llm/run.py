@@ -815,10 +815,22 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     cache: dict[tuple, dict] = {}
     per_op: dict[str, dict] = {}
     bar = None
+    work = None
     if progress and launches:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(launches), unit="launch", file=sys.stderr, dynamic_ncols=True, leave=False)
+        from gpusim.llm import estimate as E
+
+        # say how long before starting, and count progress in warp instructions (ETA follows the work)
+        work = E.plan(launches, cfg, k, dedup, _key, STREAM_MIN_WAVES,
+                      SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES if k else 0)
+        msg = E.notice(work, E.measured_speed())
+        if msg:
+            print(msg, file=sys.stderr, flush=True)
+        est = {kw.key: kw.warp_instructions for kw in work.kernels}
+        bar = tqdm(total=work.warp_instructions, unit="warp-inst", unit_scale=True, file=sys.stderr,
+                   dynamic_ncols=True, leave=False)
+    sim_insts = 0
     sim_wall = 0.0
     samp_launches = 0
     samp_kernels: set = set()
@@ -832,13 +844,19 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
             if bar is not None:
                 bar.set_description_str(f"{ln.op.name} ({ln.call.name}, {ln.call.launch.num_ctas} CTAs)")
                 bar.set_postfix_str("walking the listing")
+                base, share = bar.n, est.get(key, 0)
 
-                def _prog(cycle, done, total, _b=bar):
+                def _prog(cycle, done, total, _b=bar, _base=base, _share=share):
+                    _b.n = _base + (_share * done // total if total else 0)
                     _b.set_postfix_str(f"CTAs {done}/{total}, {cycle:,} cyc")
             else:
                 _prog = None
             r = simulate_kernel(cfg, ln.call, memsys, _prog, sample=k)
             sim_wall += r["walk_seconds"] + r["simulate_seconds"]
+            sm = r["sampling"]
+            sim_insts += round(r["warp_instructions"] * (sm["ctas_simulated"] / sm["ctas_total"] if sm else 1.0))
+            if bar is not None:
+                bar.n = base + share
             cache[key] = r
         d = per_op.setdefault(ln.op.name, {"op": ln.op, "kernels": {}, "cycles": 0, "dram_bytes": 0, "launches": 0,
                                            "error_cycles": 0.0, "sampled": False, "gemm": ln.gemm})
@@ -859,9 +877,12 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
             samp_sim_cycles += r["sampling"]["cycles_simulated"] * ln.times
             samp_cycles += r["cycles"] * ln.times
         if bar is not None:
-            bar.update(1)
+            bar.refresh()
     if bar is not None:
         bar.close()
+    from gpusim.llm.estimate import record_speed
+
+    record_speed(sim_insts, sim_wall)
     lat_s = cfg.interconnect.collective_latency_ps * 1e-12
     bus = cfg.interconnect.bus_bandwidth_bytes_per_s
     for op in skipped:

@@ -28,6 +28,8 @@ several SRAM sets).  Both give identical results where both apply (tests/test_sy
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -420,14 +422,43 @@ def new_write_state():
 # USER mode: the whole layer.
 
 
-@njit(cache=True)
-def simulate_user(df, R, C, M, N, K, rpi, rpf, wp, ws, fifo,
-                  vpre_i, dst_i, aid_i, ptr_i, sets_i,
-                  vpre_f, dst_f, aid_f, ptr_f, sets_f):
-    """SCALE-Sim USER-bandwidth memory simulation of one layer; returns the RES_* vector.
+class ReadSide(NamedTuple):
+    """One read operand (IFMAP or filter) of the USER-bandwidth simulation: its read parameters
+    ``rp`` (RP_*), prefetch ranks ``vpre``, set starts ``dstart``, operand ids ``aid`` and the CSR
+    (``ptr``, ``sets``) of the sets each id lives in."""
+    rp: np.ndarray
+    vpre: np.ndarray
+    dstart: np.ndarray
+    aid: np.ndarray
+    ptr: np.ndarray
+    sets: np.ndarray
 
-    ``ws`` must come from :func:`new_write_state` with ``ws[0]`` set to the OFMAP SRAM size.
-    """
+
+class WriteSide(NamedTuple):
+    """The OFMAP write side: write parameters ``wp``, state ``ws`` (:func:`new_write_state`, ``ws[0]`` =
+    the OFMAP SRAM size) and the drain ``fifo``."""
+    wp: np.ndarray
+    ws: np.ndarray
+    fifo: np.ndarray
+
+
+class CalcSide(NamedTuple):
+    """One read operand of the CALC-bandwidth simulation: ``rp``, set starts ``dstart``, operand ids
+    ``aid``, its set table ``sets`` (int32, -1 filled) and entries per set ``e``."""
+    rp: np.ndarray
+    dstart: np.ndarray
+    aid: np.ndarray
+    sets: np.ndarray
+    e: int
+
+
+@njit(cache=True)
+def simulate_user(df, R, C, M, N, K, ifmap, filt, out):
+    """SCALE-Sim USER-bandwidth memory simulation of one layer (``ifmap``, ``filt``: :class:`ReadSide`;
+    ``out``: :class:`WriteSide`); returns the RES_* vector."""
+    rpi, vpre_i, dst_i, aid_i, ptr_i, sets_i = ifmap
+    rpf, vpre_f, dst_f, aid_f, ptr_f, sets_f = filt
+    wp, ws, fifo = out
     res = np.zeros(RES_LEN, dtype=np.int64)
     if df == DF_OS:
         Sr, Sc, T = M, N, K
@@ -648,11 +679,12 @@ def _calc_row(cs, rp, dstart, pos_aid, set_of, t, line, lo, hi, e):
 
 
 @njit(cache=True)
-def simulate_calc(df, R, C, M, N, K, rpi, rpf, wp, ws, fifo, dst_i, aid_i, set_i, dst_f, aid_f, set_f, e_i, e_f):
-    """SCALE-Sim CALC-bandwidth memory simulation of one layer; returns the RES_* vector.
-
-    ``set_i``/``set_f`` are int32 arrays (one per operand identity) filled with -1.
-    """
+def simulate_calc(df, R, C, M, N, K, ifmap, filt, out):
+    """SCALE-Sim CALC-bandwidth memory simulation of one layer (``ifmap``, ``filt``: :class:`CalcSide`;
+    ``out``: :class:`WriteSide`); returns the RES_* vector."""
+    rpi, dst_i, aid_i, set_i, e_i = ifmap
+    rpf, dst_f, aid_f, set_f, e_f = filt
+    wp, ws, fifo = out
     res = np.zeros(RES_LEN, dtype=np.int64)
     if df == DF_OS:
         Sr, Sc, T = M, N, K

@@ -206,8 +206,8 @@ def simulate_layer_scalesim(layer: Layer, cfg: SystolicConfig, *, force_explicit
         ws = K_.new_write_state()
         ws[0] = cfg.ofmap_sram_words
         fifo = np.zeros((1 << 16, 2), dtype=np.int64)
-        res = K_.simulate_user(_DF_CODE[df], R, C, layer.M, layer.N, layer.K, rpi, rpf, wp, ws, fifo,
-                               vpi, dsi, aii, pti, sei, vpf, dsf, aif, ptf, sef)
+        res = K_.simulate_user(_DF_CODE[df], R, C, layer.M, layer.N, layer.K, K_.ReadSide(rpi, vpi, dsi, aii, pti, sei),
+                               K_.ReadSide(rpf, vpf, dsf, aif, ptf, sef), K_.WriteSide(wp, ws, fifo))
     total = int(res[K_.RES_TOTAL])
     i_start, i_stop = float(res[K_.RES_I_DRAM_START]), float(res[K_.RES_I_DRAM_STOP])
     f_start, f_stop = float(res[K_.RES_F_DRAM_START]), float(res[K_.RES_F_DRAM_STOP])
@@ -254,5 +254,6 @@ def _run_calc(layer: Layer, cfg: SystolicConfig, force_explicit: bool) -> np.nda
     ws = K_.new_write_state()
     ws[0] = cfg.ofmap_sram_words
     fifo = np.zeros((1 << 16, 2), dtype=np.int64)
-    return K_.simulate_calc(_DF_CODE[df], R, C, layer.M, layer.N, layer.K, rpi, rpf, wp, ws, fifo,
-                            dsi, aii, identities(rpi, aii), dsf, aif, identities(rpf, aif), e_i, e_f)
+    return K_.simulate_calc(_DF_CODE[df], R, C, layer.M, layer.N, layer.K,
+                            K_.CalcSide(rpi, dsi, aii, identities(rpi, aii), e_i),
+                            K_.CalcSide(rpf, dsf, aif, identities(rpf, aif), e_f), K_.WriteSide(wp, ws, fifo))

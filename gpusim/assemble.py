@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numba import njit
 
-from gpusim.config.specs import PIPE_NAMES, DependenceMode, GPUConfig
+from gpusim.config.specs import PIPE_NAMES, DependenceMode, GPUConfig, ReplacementPolicy
 from gpusim.core import memsys as msys
 from gpusim.core import sm as core
 from gpusim.core.coalesce import _lane_addr as lane_address
@@ -502,6 +502,8 @@ class MemSystem:
             msys.reset_refresh_phase(mp, self.ms)
         mp[msys.M_MSHR] = mem.l1_mshr_entries
         mp[msys.M_WRITE_ALLOC] = int(mem.l1_write_allocate)
+        mp[msys.M_L1_REPL] = list(ReplacementPolicy).index(mem.l1_replacement)
+        mp[msys.M_L2_REPL] = list(ReplacementPolicy).index(mem.l2_replacement)
         self.mshr = np.zeros(n_sm * (mem.l1_mshr_entries + 1), i64)
         if mp[msys.M_A1] < 1:
             raise GpusimError(f"memory.l1_hit_latency: {mem.l1_hit_latency_cycles} is shorter than the core's fixed "

@@ -256,3 +256,32 @@ def test_l1_write_allocation_policy(tmp_path, allocate, hit_rate):
     r, kt, _ = simulate(tmp_path, prog, overrides=[f"memory.l1_write_allocate={str(allocate).lower()}"])
     c = name_counters(r.counters)
     assert c["l1_load_sector_hits"] / c["l1_load_sectors"] == hit_rate
+
+
+@pytest.mark.parametrize("policy,hit_lines", [("lru", 2), ("fifo", 1)])
+def test_l1_replacement_policy_picks_the_victim_its_rule_names(tmp_path, policy, hit_lines):
+    """E lines of one L1 set (E = its ways left beside the CTA's shared memory), loaded L0 .. L(E-1),
+    L0, LE, L0, each load waiting for the one before.  LRU: the second L0 makes L1 the least recently
+    used, LE evicts L1, the last L0 hits (2 line hits).  FIFO: the hit does not refresh L0, LE evicts
+    L0 (the oldest fill), the last L0 misses (1 line hit).  A policy is one stamping function + one
+    registry line (gpusim/core/memsys.py ``stamp``; docs/core.md).  Break: make _stamp_fifo stamp on
+    hits too and the fifo case fails."""
+    from gpusim.core import memsys as msys
+
+    sets_probe = load_config("rtx-a6000", ["memory.l1_ways=4"]).memory
+    sets = sets_probe.l1_size_bytes // (128 * 4)
+    base = 0x7F0000000000
+
+    def prog(e):
+        seq = [base + j * sets * 128 for j in range(e)] + [base, base + e * sets * 128, base]
+        p = [Inst(f"LDG.E R{4 + i}, [R2.64]", base=a, wsb=0, stall=2, wait=(0,) if i else ()) for i, a in enumerate(seq)]
+        return p + [Inst("FADD R30, R4, R5", wait=(0,)), EXIT]
+
+    sets_arg = ["memory.l1_ways=4", f"memory.l1_replacement={policy}"]
+    r, _, _ = simulate(tmp_path, prog(1), overrides=sets_arg)
+    e = int(r.extra["memsys"].for_kernel(r.occupancy, load_config("rtx-a6000", sets_arg))[msys.M_L1_WAYS])
+    assert 1 <= e <= 4
+    r, _, _ = simulate(tmp_path, prog(e), overrides=sets_arg)
+    c = name_counters(r.counters)
+    assert c["l1_load_sectors"] == (e + 3) * 4
+    assert c["l1_load_sector_hits"] == hit_lines * 4

@@ -86,6 +86,14 @@ class DramModel(StrEnum):
     HBM = "hbm"         # HBM pseudo-channels: bank groups, refresh, write drain, FR-FCFS (gpusim.core.memsys)
 
 
+class ReplacementPolicy(StrEnum):
+    """Which line of a full cache set a fill evicts (gpusim.core.memsys ``stamp``: the registry).  The
+    victim is always the valid way with the oldest stamp; a policy is defined by when it stamps."""
+
+    LRU = "lru"     # every access stamps: least recently used (GPGPU-Sim cache config letter 'L')
+    FIFO = "fifo"   # only a fill stamps: first in, first out (GPGPU-Sim cache config letter 'F')
+
+
 class SliceHash(StrEnum):
     """How line addresses map to L2 slices (and DRAM channels)."""
 
@@ -347,6 +355,10 @@ class MemoryConfig:
     # requests an SM has outstanding; we apply the same number to L1 line misses
     l1_write_allocate: bool = _f("a store that misses the L1 allocates the line (else write-through, no allocate)",
                                  False)
+    l1_replacement: ReplacementPolicy = _f("L1 data cache replacement: lru | fifo", ReplacementPolicy.LRU)
+    l2_replacement: ReplacementPolicy = _f("L2 replacement: lru | fifo", ReplacementPolicy.LRU)
+    # LRU: the policy of Accel-Sim's GPU configs (-gpgpu_cache:dl1 / dl2 ...:L; GPGPU-Sim also offers F, FIFO);
+    # NVIDIA does not document its caches' policies
     # Accel-Sim/GPGPU-Sim Volta+ configs: L1 write-through, no write allocate for global stores
     l1_bytes_per_cycle: int = _f("data bandwidth of the L1 / shared-memory pipe per SM (one 128-byte wavefront per cycle)", 128)
     # MGC §6.4 (sub-core to SM link 128 B/cycle); issue 5: per-SM L1/shared bandwidth about 128 B/clk on H100

@@ -75,7 +75,9 @@ M_WQ_HIGH = 38                  # bursts that start a write drain
 M_WQ_LOW = 39                   # a drain stops at this many bursts
 M_CAP = 40                      # FR-FCFS row-hit cap
 M_PC_BLOCK = 41                 # int64 words of one PC's state (hbm_state_words)
-M_SIZE = 42
+M_L1_REPL = 42                  # L1 replacement policy (ReplacementPolicy code: the ``stamp`` registry)
+M_L2_REPL = 43                  # L2 replacement policy
+M_SIZE = 44
 
 # hbm model state of one pseudo-channel (after the slices' and channels' free times): a header, then per
 # bank group the column-command and activate times, the write queue (lines, bursts), then per bank a
@@ -166,6 +168,34 @@ def _victim(tag, lru, row, ways):
             bl = lru[row, w]
             best = w
     return best
+
+
+# ---- cache replacement policies (memory.l1_replacement / l2_replacement) --------------------------
+# A set's victim is an invalid way, else the valid way with the smallest stamp (_victim).  A policy
+# decides when a line is stamped; adding one = one function below + one registry line in ``stamp`` +
+# its name in gpusim.config.specs.ReplacementPolicy.
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _stamp_lru(stamps, row, w, clock, fill):
+    """LRU: every access (hit or fill) makes the line the youngest."""
+    stamps[row, w] = clock
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def _stamp_fifo(stamps, row, w, clock, fill):
+    """FIFO: only a fill stamps; hits leave the line's age alone."""
+    if fill:
+        stamps[row, w] = clock
+
+
+@njit(cache=True, _nrt=False, inline="always")
+def stamp(policy, stamps, row, w, clock, fill):
+    """The replacement-policy registry: one line per policy, keyed by its ReplacementPolicy code (the
+    mp slot M_L1_REPL / M_L2_REPL).  ``fill``: the access brought the line in (else it hit)."""
+    if policy == 1: _stamp_fifo(stamps, row, w, clock, fill); return  # noqa: E701,E702  FIFO
+    # -- end of the replacement-policy registry (code 0, LRU, and anything the config enum lets through)
+    _stamp_lru(stamps, row, w, clock, fill)
 
 
 @njit(cache=True, _nrt=False)
@@ -459,7 +489,8 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
     row = sl * sets + (line // mp[M_SLICES]) % sets
     ms[MS_CLOCK] += 1
     w = _find(l2_tag, row, ways, line)
-    if w < 0:
+    fill = w < 0
+    if fill:
         w = _victim(l2_tag, l2_lru, row, ways)
         if l2_tag[row, w] >= 0 and l2_dirty[row, w]:
             # write back the dirty sectors of the victim
@@ -474,7 +505,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
         for q in range(4):
             l2_rdy[row, w, q] = -1
         l2_dirty[row, w] = 0
-    l2_lru[row, w] = ms[MS_CLOCK]
+    stamp(mp[M_L2_REPL], l2_lru, row, w, ms[MS_CLOCK], fill)
     ready = start
     if write:
         counters[kbase + (K_L2_ATOM_SECTORS if atomic else K_L2_WR_SECTORS)] += nsec
@@ -544,14 +575,15 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
                 if not bypass_l1 and l1_ways > 0:
                     row = sm * l1_sets + line % l1_sets
                     w = _find(l1_tag, row, l1_ways, line)
-                    if w < 0 and mp[M_WRITE_ALLOC]:
+                    fill = w < 0 and mp[M_WRITE_ALLOC] != 0
+                    if fill:
                         w = _victim(l1_tag, l1_lru, row, l1_ways)
                         l1_tag[row, w] = line
                         for q in range(4):
                             l1_rdy[row, w, q] = -1
                     if w >= 0:
                         ms[MS_CLOCK] += 1
-                        l1_lru[row, w] = ms[MS_CLOCK]
+                        stamp(mp[M_L1_REPL], l1_lru, row, w, ms[MS_CLOCK], fill)
                         for q in range(4):
                             if (smask >> q) & 1 and (l1_rdy[row, w, q] < t0 or mp[M_WRITE_ALLOC]):
                                 # the stored data is there from t0 (a full-sector write)
@@ -572,7 +604,7 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
             ms[MS_CLOCK] += 1
             w = _find(l1_tag, row, l1_ways, line)
             if w >= 0:
-                l1_lru[row, w] = ms[MS_CLOCK]
+                stamp(mp[M_L1_REPL], l1_lru, row, w, ms[MS_CLOCK], False)
                 for q in range(4):
                     if (smask >> q) & 1:
                         r = l1_rdy[row, w, q]
@@ -612,7 +644,7 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
                     l1_tag[row, w] = line
                     for q in range(4):
                         l1_rdy[row, w, q] = -1
-                    l1_lru[row, w] = ms[MS_CLOCK]
+                    stamp(mp[M_L1_REPL], l1_lru, row, w, ms[MS_CLOCK], True)
                 for q in range(4):
                     if (miss >> q) & 1:
                         # the sector is usable by later hits once it has arrived (minus the hit path)

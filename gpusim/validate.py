@@ -275,6 +275,8 @@ def _config_exists(name: str) -> bool:
 
 
 def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
+    if getattr(case_wl, "kind", "") == "rdu":
+        return RDU_MEASURES[case_wl.measure]
     if getattr(case_wl, "kind", "") == "microbench":
         from gpusim.microbench import BENCHES
 
@@ -295,6 +297,181 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
 LLM_OP_UNITS = ("flop/s", "B/s", "s")
 
 
+#: what an ``rdu`` case yields, by ``measure``
+RDU_MEASURES = {
+    "tokens_per_s": ("token/s", "s"),       # one serving step (`gpusim rdu --step`): tokens/s and step seconds
+    "peak_flops": ("flop/s",),              # the preset's peak (lanes x stages x units x clock)
+    "switch_s": ("s",),                     # one model switch, DDR -> HBM on all sockets
+    "layer_hbm": ("x",),                    # the looped decoder layer's steady-state share of peak HBM bandwidth
+    "layer_pcus": ("x",),                   # the fused decoder layer's share of the socket's PCUs
+    "coe_speedup": ("x",),                  # CoE batch, GPU node total / RDU total (`--coe`, DGX-like node vs_gpu)
+    "expert_speedup": ("x",),               # the same with no switching (router + prefill + decode only)
+    "switch_speedup": ("x",),               # one expert copy on the GPU node / on the RDU
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class RduWorkload:
+    """An RDU run as ``gpusim rdu`` (``gpusim llm --rdu``) makes it: ``{rdu: {preset, model, [step], [fusion],
+    [set], [coe], [vs_gpu], [measure]}}``.  ``measure`` picks the result (:data:`RDU_MEASURES`); the CoE
+    measures serve ``coe`` (an ``--coe`` spec) on the RDU and on a node of ``vs_gpu`` GPUs
+    (:func:`gpusim.llm.coe.gpu_coe`, the paper's DGX baseline) and divide the GPU node's time by the RDU's."""
+
+    preset: str
+    model: str
+    name: str
+    step: str | None = None
+    fusion: str = "fused_ho_looped"
+    overrides: tuple[str, ...] = ()
+    coe: str | None = None
+    vs_gpu: str | None = None
+    measure: str = "tokens_per_s"
+    kind: str = "rdu"
+
+    _KEYS = ("preset", "model", "step", "fusion", "set", "coe", "vs_gpu", "measure")
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple) -> "RduWorkload":
+        from gpusim.accel.rdu.config import load_rdu_config
+        from gpusim.accel.rdu.lower import FUSION_LEVELS
+        from gpusim.llm.coe import parse_coe_spec
+        from gpusim.llm.model import load_model, parse_step
+
+        check_keys(extra, ("name",), lines, kp)
+        k = (*kp, "rdu")
+        if not isinstance(value, Mapping):
+            raise _err(lines, k, "expected {preset, model, [step], [fusion], [set], [coe], [vs_gpu], [measure]}")
+        check_keys(value, cls._KEYS, lines, k, required=("preset", "model"))
+        measure = str(value.get("measure", "tokens_per_s"))
+        if measure not in RDU_MEASURES:
+            raise _err(lines, (*k, "measure"), f"expected one of {', '.join(RDU_MEASURES)}, got {measure!r}")
+        fusion = str(value.get("fusion", "fused_ho_looped"))
+        if fusion not in FUSION_LEVELS:
+            raise _err(lines, (*k, "fusion"), f"expected one of {', '.join(FUSION_LEVELS)}, got {fusion!r}")
+        sets = value.get("set") or []
+        sets = [sets] if isinstance(sets, str) else list(sets)
+        try:
+            load_rdu_config(str(value["preset"]), sets)
+        except ConfigError as e:
+            raise _err(lines, (*k, "preset"), str(e)) from None
+        try:
+            load_model(str(value["model"]))
+        except GpusimError as e:
+            raise _err(lines, (*k, "model"), str(e)) from None
+        step = value.get("step")
+        needs_step = measure in ("tokens_per_s", "layer_hbm", "layer_pcus")
+        if needs_step and not step:
+            raise _err(lines, k, f"measure {measure} needs a step (e.g. decode:batch=1,context=4096)")
+        if step is not None:
+            try:
+                parse_step(str(step))
+            except GpusimError as e:
+                raise _err(lines, (*k, "step"), str(e)) from None
+        coe, gpu = value.get("coe"), value.get("vs_gpu")
+        if measure.endswith("speedup"):
+            if not coe or not gpu:
+                raise _err(lines, k, f"measure {measure} needs coe (an --coe spec) and vs_gpu (a GPU config)")
+            try:
+                parse_coe_spec(str(coe))
+            except GpusimError as e:
+                raise _err(lines, (*k, "coe"), str(e)) from None
+            if not _config_exists(str(gpu)):
+                from gpusim.config import load_config
+                try:
+                    load_config(str(gpu))
+                except ConfigError as e:
+                    raise _err(lines, (*k, "vs_gpu"), str(e)) from None
+        name = extra.get("name") or f"{value['model']} on {value['preset']} ({measure})"
+        return cls(preset=str(value["preset"]), model=str(value["model"]), name=str(name),
+                   step=None if step is None else str(step), fusion=fusion, overrides=tuple(sets),
+                   coe=None if coe is None else str(coe), vs_gpu=None if gpu is None else str(gpu), measure=measure)
+
+    def describe(self) -> dict:
+        return {"kind": "rdu", "name": self.name, "preset": self.preset, "model": self.model, "step": self.step,
+                "fusion": self.fusion, "set": list(self.overrides), "coe": self.coe, "vs_gpu": self.vs_gpu,
+                "measure": self.measure}
+
+    def model_sources(self) -> list[Path]:
+        """The preset file and its ``extends`` chain, the GPU config of ``vs_gpu`` and the model code."""
+        from gpusim.accel.rdu.config import load_rdu_config
+
+        spec = load_rdu_config(self.preset, self.overrides)
+        files = set()
+        for _, _, loc in spec.provenance:
+            cand = REPO_ROOT / str(loc).rsplit(":", 1)[0]
+            if cand.is_file():
+                files.add(cand.resolve())
+        if self.vs_gpu:
+            from gpusim.config import load_config
+
+            files.update(model_sources(load_config(self.vs_gpu), self.vs_gpu))
+        else:
+            files.update(model_sources(None))
+        return sorted(files)
+
+    def measure_value(self) -> tuple[list[tuple[float, str]], dict]:
+        """(value, unit) pairs in :data:`RDU_MEASURES` order and a run record."""
+        from gpusim.accel.rdu.config import load_rdu_config
+        from gpusim.accel.rdu.schedule import simulate_step, switch_time_s
+        from gpusim.llm.model import load_model
+
+        spec = load_rdu_config(self.preset, self.overrides)
+        m = load_model(self.model)
+        if self.measure == "peak_flops":
+            return [(spec.peak_flops, "flop/s")], {"peak_flops": spec.peak_flops}
+        if self.measure == "switch_s":
+            t = switch_time_s(spec, m)
+            return [(t, "s")], {"switch_s": t}
+        if self.measure in ("tokens_per_s", "layer_hbm", "layer_pcus"):
+            r = simulate_step(spec, m, self.step, self.fusion)
+            rec = {"step_s": r.step_time_s, "tokens_per_s": r.tokens_per_s, "calls": r.calls,
+                   "hbm_utilisation": r.hbm_utilisation()}
+            if self.measure == "tokens_per_s":
+                return [(r.tokens_per_s, "token/s"), (r.step_time_s, "s")], rec
+            layer = [cg for cg in r.groups if cg.section.startswith("decoder layer") and cg.looped]
+            if not layer:
+                raise GpusimError(f"{self.name}: no looped decoder layer (measure {self.measure} needs fusion "
+                                  f"fused_ho_looped and the layer in one section)")
+            cg = layer[0]
+            if self.measure == "layer_pcus":
+                frac = cg.plan.pcus / spec.pcu.count
+                return [(frac, "x")], {**rec, "layer_pcu_fraction": frac}
+            frac = cg.plan.hbm_bytes / (cg.steady_s * spec.hbm.bandwidth_bytes_per_s)
+            return [(frac, "x")], {**rec, "layer_hbm_fraction": frac}
+        rdu, gpu = _coe_pair(self.preset, self.overrides, self.model, self.coe, self.fusion, self.vs_gpu)
+        if self.measure == "coe_speedup":
+            v = gpu["total_s"] / rdu["total_s"]
+        elif self.measure == "expert_speedup":
+            v = (gpu["total_s"] - gpu["switch_s"]) / (rdu["total_s"] - rdu["switch_s"])
+        else:
+            v = gpu["switch_s_each"] / rdu["switch_s_each"]
+        return [(v, "x")], {"rdu": rdu, "gpu": {k: x for k, x in gpu.items() if k != "notes"}}
+
+
+_COE_CACHE: dict[tuple, tuple[dict, dict]] = {}
+
+
+def _coe_pair(preset: str, overrides: tuple[str, ...], model: str, coe: str, fusion: str, gpu: str) -> tuple[dict, dict]:
+    """One CoE batch on the RDU (``gpusim rdu --coe``) and on the GPU node (``gpusim llm --gpu --coe``);
+    memoised so the cases of one scenario share the GPU simulations."""
+    key = (preset, overrides, model, coe, fusion, gpu)
+    if key not in _COE_CACHE:
+        from gpusim.accel.rdu.config import load_rdu_config
+        from gpusim.accel.rdu.schedule import simulate_coe, switch_time_s
+        from gpusim.llm.coe import gpu_coe, parse_coe_spec
+        from gpusim.llm.model import load_model
+
+        p = parse_coe_spec(coe)
+        spec = load_rdu_config(preset, overrides)
+        m = load_model(model)
+        r = simulate_coe(spec, m, m, experts=p["experts"], batch=p["batch"], prompt_tokens=p["prompt"],
+                         output_tokens=p["out"], fusion=fusion, warm=p["warm"])
+        rdu = {**r.to_dict(), "switch_s_each": switch_time_s(spec, m)}
+        g = gpu_coe(gpu, m, **p)
+        _COE_CACHE[key] = (rdu, g)
+    return _COE_CACHE[key]
+
+
 def load_suites(paths: list[str | Path], reference_files: list[Path] | None = None) -> list[Suite]:
     """Read and check suites: every reference id, unit conversion, config and workload."""
     suites = []
@@ -311,8 +488,9 @@ def load_suites(paths: list[str | Path], reference_files: list[Path] | None = No
 # ----------------------------------------------------------------------------------------------
 # Roles: calibration or prediction, decided by what the model's sources cite.
 
-#: a hardware-row id, or a range of them (``HW017-HW042``, ``HW084–HW086``)
-_ROW_ID = re.compile(r"\b(HW)(\d{3})(?:\s*[-\u2013]\s*(?:HW)?(\d{3}))?\b")
+#: a hardware-row id, or a range of them (``HW017-HW042``, ``HW084–HW086``); ``RDUnnn`` rows are the
+#: published SN40L / Plasticine figures of ``reference/rdu-sn40l.csv``
+_ROW_ID = re.compile(r"\b(HW|RDU)(\d{3})(?:\s*[-\u2013]\s*(?:HW|RDU)?(\d{3}))?\b")
 #: model sources every case depends on besides its config files: the ISA tables and the model code
 #: (this module only names ids as examples)
 _MODEL_SOURCE_GLOBS = ("isa/*.yaml", "gpusim/**/*.py")
@@ -331,7 +509,7 @@ def _cited_in(path: Path) -> dict[str, list[str]]:
             lo = int(m.group(2))
             hi = int(m.group(3)) if m.group(3) else lo
             for k in range(lo, max(lo, hi) + 1):
-                out.setdefault(f"HW{k:03d}", []).append(f"{shown}:{n}")
+                out.setdefault(f"{m.group(1)}{k:03d}", []).append(f"{shown}:{n}")
         for key in _paper_anchors(line):
             out.setdefault(key, []).append(f"{shown}:{n}")
     return out
@@ -400,7 +578,7 @@ def model_sources(cfg, config: str | Path | None = None) -> list[Path]:
             files.add(find_config(config).resolve())
         except ConfigError:
             pass
-    for _, origin in getattr(cfg, "provenance", ()):
+    for _, origin in (getattr(cfg, "provenance", ()) if cfg is not None else ()):
         for cand in (Path(origin), REPO_ROOT / origin):
             if cand.is_file():
                 files.add(cand.resolve())
@@ -485,11 +663,15 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
             ref_unit = parse_unit(ref.unit)
         except ValueError as e:
             raise _err(lines, (*kp, "reference"), f"{rid} ({ref.where}): {e}") from None
-        wl = parse_workload(c["workload"], lines, (*kp, "workload"), path.parent)
+        w = c["workload"]
+        if isinstance(w, Mapping) and "rdu" in w:
+            wl = RduWorkload.parse(w["rdu"], {k: v for k, v in w.items() if k != "rdu"}, lines, (*kp, "workload"))
+        else:
+            wl = parse_workload(w, lines, (*kp, "workload"), path.parent)
         metric = c.get("metric", "kernel_cycles")
         if metric not in _METRICS:
             raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
-        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "clock"):
+        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "clock", "rdu"):
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
         if "work" in c:
@@ -508,6 +690,23 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
             raise _err(lines, (*kp, "reference"),
                        f"cannot convert the simulated {' or '.join(native)} of this workload to {rid}'s unit "
                        f"'{ref.unit}' ({ref.metric})")
+        declared = c.get("calibration")
+        if declared is not None and not isinstance(declared, bool):
+            raise _err(lines, (*kp, "calibration"), f"expected true or false, got {declared!r}")
+        if wl.kind == "rdu":       # an RDU preset, not a GPU config: roles from the preset chain and the code
+            if "gpu" in c or "set" in c:
+                raise _err(lines, (*kp, "gpu") if "gpu" in c else (*kp, "set"),
+                           "an rdu workload names its preset (and set) inside the workload")
+            cited = _role(ref, refs, _citations(wl.model_sources()))
+            if declared is False and cited:
+                raise _err(lines, (*kp, "calibration"),
+                           f"marked a prediction (calibration: false) but {rid} is cited by the model's sources: "
+                           f"{', '.join(cited[:3])}")
+            cases.append(Case(suite=name, id=cid, reference=ref, category=str(c.get("category") or wl.kind),
+                              gpu=wl.preset, overrides=list(wl.overrides), workload=wl, metric=metric, work=work,
+                              note=str(c.get("note") or ""), where=lines.at(kp), native_units=native,
+                              calibration=bool(cited) or declared is True, cited_by=cited))
+            continue
         gpu = c.get("gpu", default_gpu)
         if not isinstance(gpu, str):
             raise _err(lines, (*kp, "gpu") if "gpu" in c else ("gpu",), "every case needs a GPU config (suite 'gpu' or case 'gpu')")
@@ -530,9 +729,6 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
                     cfg_cache[key] = load_config(gpu, sets)
                 except ConfigError as e:
                     raise _err(lines, (*kp, "set") if sets else (*kp, "gpu"), str(e)) from None
-        declared = c.get("calibration")
-        if declared is not None and not isinstance(declared, bool):
-            raise _err(lines, (*kp, "calibration"), f"expected true or false, got {declared!r}")
         cfg = cfg_cache.get((gpu, tuple(sets))) if skip is None else None
         cited = _role(ref, refs, cited_rows(cfg, gpu)) if cfg is not None else ()
         if declared is False and cited:
@@ -571,6 +767,17 @@ def _run_case(case: Case) -> dict:
         out.update(status="skipped", reason=case.skip_reason)
         return out
     try:
+        if case.workload.kind == "rdu":
+            natives, rec = case.workload.measure_value()
+            out["runs"] = [rec]
+            ref_unit = parse_unit(ref.unit)
+            value, unit = next((v, u) for v, u in natives if convertible(parse_unit(u), ref_unit))
+            out["gpu"] = case.gpu
+            out["simulated_native"] = {"value": value, "unit": unit}
+            sim = convert(value, unit, ref_unit, clock_hz=1.0, sm_count=1)
+            err = (sim - ref.value) / ref.value * 100.0 if ref.value else float("nan")
+            out.update(status="ok", simulated=sim, unit=ref.unit, error_pct=err, ape=abs(err))
+            return out
         cfg = load_config(case.gpu, case.overrides)
         if case.workload.kind == "microbench":
             m = case.workload.measure(cfg)

@@ -145,7 +145,8 @@ def test_coe_lru_cache_counts_switches():
 
 
 def test_gpu_coe_total_is_router_switches_prefill_decode():
-    c = gpu_coe("a100-sxm4-80gb", "tiny", experts=4, batch=3, prompt=16, out=2, gpus=2)
+    # warm=0: cold cache, every prompt a different expert (warm=1, the default, keeps all 4 tiny experts resident)
+    c = gpu_coe("a100-sxm4-80gb", "tiny", experts=4, batch=3, prompt=16, out=2, gpus=2, warm=0)
     assert c["switches"] == 3
     assert c["total_s"] == pytest.approx(c["router_s"] + c["switch_s"] + c["prefill_s"] + c["decode_s"])
     assert c["tokens_per_s"] == pytest.approx(3 * 2 / c["total_s"])
@@ -155,7 +156,7 @@ def test_llm_cli_gpu_coe_and_sample_flags(tmp_path, capsys):
     # --coe on a GPU config serves the CoE batch on a node of `gpus` GPUs; --sample applies to --gpu only
     out = tmp_path / "coe"
     assert main(["llm", "--model", "tiny", "--step", "decode:batch=1,context=64", "--gpu", "a100-sxm4-80gb",
-                 "--coe", "experts=4,batch=2,prompt=16,out=2,gpus=2", "--sample", "4", "-o", str(out)]) == 0
+                 "--coe", "experts=4,batch=2,prompt=16,out=2,gpus=2,warm=0", "--sample", "4", "-o", str(out)]) == 0
     rep = json.loads((out / "report.json").read_text())
     c = rep["composition_of_experts"]
     assert c["gpus"] == 2 and c["switches"] == 2 and c["total_s"] > c["switch_s"] > 0

@@ -66,9 +66,10 @@ def test_every_configuration_value_is_printed_with_its_source(decode_report, cap
 def test_coe_option_adds_a_composition_of_experts_block(tmp_path):
     """Rule (Samba-CoE): with --coe the report carries switches, switching time and total time."""
     rc = main(["rdu", "--preset", "sn40l-8", "--model", "llama-2-7b", "--step", "decode:batch=1,context=256",
-               "--coe", "experts=150,batch=8,prompt=128,out=20", "-o", str(tmp_path), "--quiet"])
+               "--coe", "experts=150,batch=8,prompt=128,out=20,warm=0", "-o", str(tmp_path), "--quiet"])
     assert rc == 0
     c = json.loads((tmp_path / "report.json").read_text())["composition_of_experts"]
+    # warm=0: the cold case, 8 distinct experts copied (the default warm=1 expects 8 x (1 - slots/150))
     assert c["switches"] == 8 and c["switch_s"] == pytest.approx(8 * 6_738_415_616 * 2 / 1e12)
     assert c["total_s"] > c["switch_s"] and c["tokens_per_s"] > 0
 

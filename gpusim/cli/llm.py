@@ -195,7 +195,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--fusion", choices=("unfused", "fused_so", "fused_ho", "fused_ho_looped"),
                    help="RDU fusion level and orchestration (default fused_ho_looped)")
     p.add_argument("--coe", metavar="SPEC", help="also serve a Composition of Experts batch with --model as router "
-                                                "and every expert: experts=150,batch=8,prompt=128,out=20 (GPU: "
+                                                "and every expert: experts=150,batch=8,prompt=128,out=20,warm=1 (GPU: "
                                                 "also gpus=8 per node, links=1 host link; see gpusim.llm.coe)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config value, e.g. "
                                                                        "memory.dram_bandwidth='4 TB/s' (repeatable)")

@@ -56,7 +56,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="fusion level and orchestration (default: fused_ho_looped)")
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a preset value, e.g. pcu.lanes=16")
     p.add_argument("--coe", metavar="SPEC", help="also serve a Composition of Experts with --model as router and "
-                                                "experts: experts=150,batch=8,prompt=128,out=20")
+                                                "experts: experts=150,batch=8,prompt=128,out=20[,warm=1] (warm=1: steady state, "
+                                                "a warm HBM expert cache and random routing; warm=0: cold cache, every "
+                                                "prompt a different expert)")
     p.add_argument("-o", "--output", default="rdu-out", help="output folder (default: rdu-out)")
     p.add_argument("--quiet", action="store_true", help="no summary on stdout")
     p.add_argument("--list", action="store_true", help="list presets, models and fusion levels")

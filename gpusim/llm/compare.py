@@ -124,7 +124,7 @@ def markdown(c: dict) -> str:
         for m in coe:
             x = m["composition_of_experts"]
             node = x.get("node") or m["label"]
-            out.append(f"| {node} | {x['experts']} | {x['batch']} | {x['switches']} | {x['switch_s'] * 1e3:.1f} | "
+            out.append(f"| {node} | {x['experts']} | {x['batch']} | {x['switches']:.3g} | {x['switch_s'] * 1e3:.1f} | "
                        f"{x['router_s'] * 1e3:.1f} | {x['prefill_s'] * 1e3:.1f} | {x['decode_s'] * 1e3:.1f} | "
                        f"{x['total_s'] * 1e3:.1f} | {x['tokens_per_s']:.1f} | {t0 / x['total_s']:.2f}x |")
     out += ["", "| operator | " + " | ".join(f"{m['label']} us (bound)" for m in ms) + " |",

@@ -121,6 +121,6 @@ def summary_lines(rep: dict) -> list[str]:
 def coe_lines(c: dict) -> list[str]:
     """One line on a Composition-of-Experts result (GPU node or RDU)."""
     return [f"CoE: {c['experts']} experts, batch {c['batch']}, prompt {c['prompt_tokens']}, {c['output_tokens']} "
-            f"output tokens: {c['switches']} switches ({c['switch_s'] * 1e3:.1f} ms), router {c['router_s'] * 1e3:.1f} ms, "
+            f"output tokens: {c['switches']:.3g} switches ({c['switch_s'] * 1e3:.1f} ms), router {c['router_s'] * 1e3:.1f} ms, "
             f"prefill {c['prefill_s'] * 1e3:.1f} ms, decode {c['decode_s'] * 1e3:.1f} ms, total {c['total_s'] * 1e3:.1f} ms, "
             f"{c['tokens_per_s']:.1f} tokens/s"]

@@ -35,7 +35,7 @@ def run(preset: str, model: str | ModelSpec, step: str, fusion: str = "fused_ho_
     res = simulate_step(spec, m, step, fusion)
     c = None
     if coe is not None:
-        p = parse_coe_spec(coe, ("experts", "batch", "prompt", "out"))
+        p = parse_coe_spec(coe, ("experts", "batch", "prompt", "out", "warm"))
         c = simulate_coe(spec, m, m, experts=p["experts"], batch=p["batch"], prompt_tokens=p["prompt"],
-                         output_tokens=p["out"], fusion=fusion)
+                         output_tokens=p["out"], fusion=fusion, warm=p["warm"])
     return step_report(res, preset, c)

@@ -91,7 +91,7 @@ def summary_lines(rep: dict) -> list[str]:
                      f"({100 * s['pcu_fraction']:.0f}% / {100 * s['pmu_fraction']:.0f}%)")
     if "composition_of_experts" in rep:
         c = rep["composition_of_experts"]
-        lines.append(f"CoE: {c['experts']} experts, batch {c['batch']}: {c['switches']} switches "
+        lines.append(f"CoE: {c['experts']} experts, batch {c['batch']}: {c['switches']:.3g} switches "
                      f"({c['switch_s'] * 1e3:.1f} ms), total {c['total_s'] * 1e3:.1f} ms, {c['tokens_per_s']:.1f} tokens/s")
     for n in rep["notes"]:
         lines.append(f"note: {n}")

@@ -31,7 +31,7 @@ from gpusim.accel.rdu.ir import CH_HBM, SectionResult, simulate
 from gpusim.accel.rdu.lower import DOUBLE_BUFFER, FUSION_LEVELS, Lowering, NoFit, SectionPlan, channels
 from gpusim.accel.rdu.spec import RDUSpec
 from gpusim.errors import GpusimError
-from gpusim.llm.coe import count_switches
+from gpusim.llm.coe import switches_for
 from gpusim.llm.graph import OperatorGraph, build_graph
 from gpusim.llm.model import ModelSpec, Step, parse_step
 
@@ -439,7 +439,7 @@ class CoEResult:
     prompt_tokens: int
     output_tokens: int
     cache_slots: int
-    switches: int
+    switches: float
     switch_s: float
     router_s: float
     prefill_s: float
@@ -460,13 +460,16 @@ class CoEResult:
 
 def simulate_coe(spec: RDUSpec, expert: ModelSpec, router: ModelSpec, *, experts: int, batch: int,
                  prompt_tokens: int, output_tokens: int, assignment: list[int] | None = None,
-                 fusion: str = "fused_ho_looped") -> CoEResult:
-    """Samba-CoE serving ([paper] sec. II, V, VI-C): all experts in DDR, router + KV in HBM, an LRU cache
+                 fusion: str = "fused_ho_looped", warm: int = 1) -> CoEResult:
+    """Samba-CoE serving ([paper] sec. II, V, VI-C): all experts in DDR, router + KV in HBM, a cache
     of experts in the rest of HBM; the router runs once for the batch, then each (prompt, expert) pair runs
     in order: copy the expert DDR -> HBM if missing, prefill the prompt, decode ``output_tokens`` tokens.
 
-    ``assignment`` gives each prompt's expert (default: prompt i -> expert i mod experts, all distinct
-    for batch <= experts, so every prompt switches: the paper's worst case).
+    Switches (:func:`gpusim.llm.coe.switches_for`): ``warm=1`` (default) the steady state with a warm cache
+    and independent uniform routing ([paper] sec. VI-C: prompts in a batch are unrelated), a prompt copies
+    its expert with probability ``1 - slots/experts``; ``warm=0`` the cold worst case (prompt i -> expert
+    i mod experts, all distinct, cache empty); ``assignment`` gives each prompt's expert explicitly (cache
+    starting empty).
     """
     tp = spec.system.sockets
     wb = _wbytes(expert)
@@ -489,8 +492,7 @@ def simulate_coe(spec: RDUSpec, expert: ModelSpec, router: ModelSpec, *, experts
     dec_step = simulate_step(spec, expert, f"decode:batch=1,context={mid}", fusion,
                              reserved_hbm=int(router_b + (slots - 1) * expert_b)).step_time_s
     switch = switch_time_s(spec, expert)
-    assignment = assignment if assignment is not None else [i % experts for i in range(batch)]
-    switches = count_switches(assignment, slots)
+    switches = switches_for(batch, experts, slots, warm, assignment)
     prefill_s = batch * pre_s
     decode_s = batch * output_tokens * dec_step
     total = router_s + switches * switch + prefill_s + decode_s

@@ -31,6 +31,8 @@ dependences).
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 from numba import njit
 
@@ -98,16 +100,49 @@ def _candidate(s, now, n_fire, busy_until, done, in_ptr, in_idx, out_ptr, out_id
     return t
 
 
-@njit(cache=True)
-def run_section(kind, n_fire, ii, lat, chan, xfer,
-                e_src, e_dst, e_cap, e_ntok, e_pe, e_ce, e_init, e_lat,
-                in_ptr, in_idx, out_ptr, out_idx,
-                ch_rate_milli, ch_lat, trips):
-    """Simulate one section; returns (status, end_cycle, stats[S,5], first[S], last[S], done[S],
-    ch_busy[C], ch_bytes[C], e_prod[E], e_cons[E]).
+class Stages(NamedTuple):
+    """Per stage (int64 arrays of S): unit kind (K_*), firings per trip, initiation interval, latency,
+    memory channel and bytes moved per firing."""
+    kind: np.ndarray
+    n_fire: np.ndarray
+    ii: np.ndarray
+    lat: np.ndarray
+    chan: np.ndarray
+    xfer: np.ndarray
 
-    All arrays are int64.  ``ch_rate_milli`` is bytes per 1000 cycles (exact integer rates).
-    """
+
+class Streams(NamedTuple):
+    """Per stream (int64 arrays of E): producer and consumer stage, buffer capacity (tokens), tokens per
+    trip, tokens per producer / consumer firing, tokens present at the start and transfer latency; then
+    the CSR lists of each stage's input and output streams."""
+    src: np.ndarray
+    dst: np.ndarray
+    cap: np.ndarray
+    ntok: np.ndarray
+    pe: np.ndarray
+    ce: np.ndarray
+    init: np.ndarray
+    lat: np.ndarray
+    in_ptr: np.ndarray
+    in_idx: np.ndarray
+    out_ptr: np.ndarray
+    out_idx: np.ndarray
+
+
+class Channels(NamedTuple):
+    """Per memory channel (int64 arrays of C): bytes per 1000 cycles (exact integer rates) and latency."""
+    rate_milli: np.ndarray
+    lat: np.ndarray
+
+
+@njit(cache=True)
+def run_section(st, sm, ch, trips):
+    """Simulate one section (``st``: :class:`Stages`, ``sm``: :class:`Streams`, ``ch``: :class:`Channels`)
+    ``trips`` times; returns (status, end_cycle, stats[S,5], first[S], last[S], done[S], ch_busy[C],
+    ch_bytes[C], e_prod[E], e_cons[E])."""
+    kind, n_fire, ii, lat, chan, xfer = st
+    e_src, e_dst, e_cap, e_ntok, e_pe, e_ce, e_init, e_lat, in_ptr, in_idx, out_ptr, out_idx = sm
+    ch_rate_milli, ch_lat = ch
     S = kind.shape[0]
     E = e_src.shape[0]
     C = ch_rate_milli.shape[0]

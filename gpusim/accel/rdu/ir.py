@@ -132,8 +132,9 @@ def _pack(sec: Section):
     np.add.at(out_ptr, f["src"] + 1, 1)
     in_ptr = np.cumsum(in_ptr).astype(i64)
     out_ptr = np.cumsum(out_ptr).astype(i64)
-    return (kind, n_fire, ii, lat, chan, xfer, f["src"], f["dst"], f["cap"], f["ntok"], f["pe"], f["ce"],
-            f["init"], f["lat"], in_ptr, order_in.astype(i64), out_ptr, order_out.astype(i64))
+    return (des.Stages(kind, n_fire, ii, lat, chan, xfer),
+            des.Streams(f["src"], f["dst"], f["cap"], f["ntok"], f["pe"], f["ce"], f["init"], f["lat"], in_ptr,
+                        order_in.astype(i64), out_ptr, order_out.astype(i64)))
 
 
 def simulate(sec: Section, channels: list[Channel], trips: int = 1) -> SectionResult:
@@ -146,7 +147,8 @@ def simulate(sec: Section, channels: list[Channel], trips: int = 1) -> SectionRe
             raise ValueError(f"stage {s.name}: n_fire must be >= 1")
     rate = np.array([c.bytes_per_kcycle for c in channels], dtype=np.int64)
     clat = np.array([c.latency for c in channels], dtype=np.int64)
-    out = des.run_section(*_pack(sec), rate, clat, np.int64(trips))
+    st, sm = _pack(sec)
+    out = des.run_section(st, sm, des.Channels(rate, clat), np.int64(trips))
     status, end, stats, first, last, done, ch_busy, ch_bytes, e_prod, e_cons = out
     res = SectionResult(sec.name, int(status), int(end), stats, first, last, done, ch_busy, ch_bytes, trips)
     if status == des.ST_DEADLOCK:

@@ -34,8 +34,10 @@ def is_compiled(threads: int = 1) -> bool:
 
 
 #: what the first run costs: 71.9 CPU s before the core was split into stage modules, 103.0 CPU s after
-#: (benchmarks/core_refactor.json, an empty Numba cache on the 2-core development machine); said as
-#: "one to two minutes" since machines differ
+#: (benchmarks/core_refactor.json, an empty Numba cache on the 2-core development machine); a third less
+#: after the compile-time work of issue 19 (115.6 -> 75.8 CPU s side by side on the loaded machine,
+#: benchmarks/results/compile_time.json; a first run with --threads N > 1 adds about 22 CPU s for the
+#: threaded engine); said as "one to two minutes" since machines and their load differ
 FIRST_COMPILE_HINT = "one to two minutes"
 
 

@@ -849,14 +849,16 @@ def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1) -> 
     core.init_kernel(kernel(), W, S, T, counters[threads])
     # (one worker never enters run_sm's parallel loop, so the thread count is left as it is)
     before = core.use_threads(threads) if threads > 1 else None
+    # (the threaded variant is compiled the first time a run asks for threads: issue 19)
+    run_sm = core.run_sm_threads if threads > 1 else core.run_sm
     try:
         until = 0
         while True:
             until += CHUNK_CYCLES
             status = core.RunStatus.MORE_CTAS
             while status == core.RunStatus.MORE_CTAS:
-                status = core.RunStatus(core.run_sm(kernel(), W, S, T, mem, counters, pc_stats, r.issue_log,
-                                                    r.sb_log, until))
+                status = core.RunStatus(run_sm(kernel(), W, S, T, mem, counters, pc_stats, r.issue_log,
+                                               r.sb_log, until))
                 if status == core.RunStatus.MORE_CTAS:
                     w.refill(r)
             r.counters[:] = counters[:, :r.counters.size].sum(axis=0)

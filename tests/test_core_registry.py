@@ -11,7 +11,8 @@
   next slot after the last issued one).  Checked to fail by swapping the CGGTY key's sign.
 * ``test_core_bundles_compile_once`` protects the rule that a bundle type compiles once: runs under
   control bits and the scoreboard fallback, with one and two threads, all reuse the one signature of
-  ``run_sm`` (a second signature would mean an array of a bundle changed dtype or dimensions).
+  ``run_sm`` / ``run_sm_threads`` (a second signature would mean an array of a bundle changed dtype or
+  dimensions).
 """
 
 from __future__ import annotations
@@ -101,5 +102,8 @@ def test_core_bundles_compile_once():
 
     trace = REPO / "traces/examples/vecadd-sm86"
     api.simulate(str(trace), load_config("rtx3070"))
+    api.simulate(str(trace), load_config("rtx3070", ["subcore.dependence_mode=scoreboard"]))
     api.simulate(str(trace), load_config("rtx3070", ["subcore.dependence_mode=scoreboard"]), threads=2)
+    # (one thread runs run_sm, more run run_sm_threads: the same body compiled with prange, issue 19)
     assert len(engine.run_sm.signatures) == 1, engine.run_sm.signatures
+    assert len(engine.run_sm_threads.signatures) == 1, engine.run_sm_threads.signatures

@@ -33,10 +33,11 @@ def dim3(text: str, flag: str) -> tuple[int, int, int]:
     return (v + [1, 1])[:3]  # type: ignore[return-value]
 
 
-def print_compile_notice(quiet: bool = False) -> None:
-    """Say so before a run that must compile the Numba core first (otherwise it looks hung)."""
+def print_compile_notice(quiet: bool = False, threads: int = 1) -> None:
+    """Say so before a run that must compile the Numba core first (otherwise it looks hung); ``threads``
+    > 1 runs the threaded engine, which compiles on its first use."""
     from gpusim.core import compile_notice
 
-    msg = compile_notice()
+    msg = compile_notice(threads)
     if msg and not quiet:
         print(msg, file=sys.stderr, flush=True)

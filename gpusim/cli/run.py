@@ -28,7 +28,7 @@ def _cmd_run(a: argparse.Namespace) -> int:
         raise GpusimError("run: walking a listing needs --sass LISTING, --grid X,Y,Z and --block X,Y,Z")
     cfg = load_config(a.gpu, a.set or [])
     progress = not a.quiet and sys.stderr.isatty()
-    print_compile_notice(a.quiet)
+    print_compile_notice(a.quiet, a.threads)
     if walk:
         rep = api.simulate_listing(a.sass, cfg, kernel=a.kernel, grid=dim3(a.grid, "--grid"),
                                    block=dim3(a.block, "--block"), args=a.arg or [], registers=a.regs or 0,
@@ -90,7 +90,7 @@ def _cmd_warmup(a: argparse.Namespace) -> int:
 
     t0 = time.perf_counter()
     print(f"gpusim warmup: compiling the simulator core into {cache_dir()} ...", file=sys.stderr, flush=True)
-    api.simulate(Path(__file__).resolve().parents[1] / "traces" / "examples" / "vecadd-sm86", "rtx3070")
+    api.simulate(Path(__file__).resolve().parents[2] / "traces" / "examples" / "vecadd-sm86", "rtx3070")
     t1 = time.perf_counter()
     print(f"  SM core and memory system: {t1 - t0:.1f} s", file=sys.stderr, flush=True)
     from gpusim.llm.machines import run_gpu
@@ -100,7 +100,11 @@ def _cmd_warmup(a: argparse.Namespace) -> int:
             overrides=["sm.count=2", "memory.l2_slices=2", "memory.l2_size=1 MiB"])
     t2 = time.perf_counter()
     print(f"  SASS walker and LLM kernels: {t2 - t1:.1f} s", file=sys.stderr, flush=True)
-    print(f"warm: later runs start without compiling ({t2 - t0:.1f} s in all)")
+    # (a run with one thread compiles only the serial engine; --threads N uses the threaded one)
+    api.simulate(Path(__file__).resolve().parents[2] / "traces" / "examples" / "vecadd-sm86", "rtx3070", threads=2)
+    t3 = time.perf_counter()
+    print(f"  threaded engine (--threads): {t3 - t2:.1f} s", file=sys.stderr, flush=True)
+    print(f"warm: later runs start without compiling ({t3 - t0:.1f} s in all)")
     return 0
 
 

@@ -25,22 +25,26 @@ def cache_dir() -> Path:
     return Path(numba.config.CACHE_DIR)
 
 
-def is_compiled() -> bool:
-    """True when the on-disk cache already holds the SM core's entry point (``engine.run_sm``): a run
-    starts in about a second instead of compiling first."""
-    return any(cache_dir().glob("*/engine.run_sm-*.nbi"))
+def is_compiled(threads: int = 1) -> bool:
+    """True when the on-disk cache already holds the SM core's entry point (``engine.run_sm``; with more
+    than one thread ``engine.run_sm_threads``, compiled on first use): a run starts in about a second
+    instead of compiling first."""
+    name = "run_sm_threads" if threads > 1 else "run_sm"
+    return any(cache_dir().glob(f"*/engine.{name}-*.nbi"))
 
 
 #: what the first run costs: 71.9 CPU s before the core was split into stage modules, 103.0 CPU s after
-#: (benchmarks/core_refactor.json, an empty Numba cache on the 2-core development machine); said as
-#: "one to two minutes" since machines differ
+#: (benchmarks/core_refactor.json, an empty Numba cache on the 2-core development machine); a third less
+#: after the compile-time work of issue 19 (115.6 -> 75.8 CPU s side by side on the loaded machine,
+#: benchmarks/results/compile_time.json; a first run with --threads N > 1 adds about 22 CPU s for the
+#: threaded engine); said as "one to two minutes" since machines and their load differ
 FIRST_COMPILE_HINT = "one to two minutes"
 
 
-def compile_notice() -> str | None:
+def compile_notice(threads: int = 1) -> str | None:
     """The one-line notice a command prints before its first simulation when the core is not compiled
-    yet (None when it is)."""
-    if is_compiled():
+    yet (None when it is); ``threads``: the run's ``--threads``."""
+    if is_compiled(threads):
         return None
     return (f"gpusim: compiling the simulator core with Numba (first run only, {FIRST_COMPILE_HINT}); "
             f"cached in {cache_dir()} ('gpusim warmup' does this ahead of time)")

@@ -95,7 +95,7 @@ def coalesce(inst_static, inst_mask, inst_mem, st_width, st_space, mem_mode, mem
                 mask &= mask - np.uint32(1)
                 nact += 1
             if sp == SP_GENERIC:
-                a0 = _lane_addr(m, 0, mem_mode, mem_base, mem_stride, mem_ptr, lane_off) if nact > 0 else -1
+                a0 = _lane_addr(m, np.int64(0), mem_mode, mem_base, mem_stride, mem_ptr, lane_off) if nact > 0 else -1
                 if shmem_base == 0 or local_base == 0:
                     sp = SP_SHARED  # Accel-Sim's rule when a window base is missing
                 elif sh_lo <= a0 < sh_lo + WINDOW_BYTES:

@@ -24,7 +24,7 @@ def subcore_of(K, ws):
     return sm * K.p[P_SUBCORES] + (ws - sm * wslots) % K.p[P_SUBCORES]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _launch_cta(K, W, S, T, counters, sm, slot, start_cycle):
     n_cta = K.cta_warp_ptr.size - 1
     cta = T.g[G_NEXT_CTA]
@@ -81,7 +81,7 @@ def _launch_cta(K, W, S, T, counters, sm, slot, start_cycle):
     T.g[G_NEXT_CTA] = cta + 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _free_slot(K, T, sm):
     cps = K.p[P_CTAS_PER_SM]
     for slot in range(cps):
@@ -90,7 +90,7 @@ def _free_slot(K, T, sm):
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _dispatch_clusters(K, W, S, T, counters, start_cycle):
     """Cluster launch (Hopper): the CTAs of a cluster start together, each on its own SM of one GPC, once
     every one of them can be placed; clusters are tried on the GPCs in turn (cluster index first).

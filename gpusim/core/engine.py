@@ -9,6 +9,7 @@ are long enough to pay for a fork and join; the result is the same for any numbe
 from __future__ import annotations
 
 from enum import IntEnum
+from types import FunctionType
 
 import numpy as np
 from numba import njit, prange
@@ -34,6 +35,16 @@ class RunStatus(IntEnum):
 ST_DONE, ST_UNTIL, ST_DEADLOCK, ST_EPOCH_TOO_LONG, ST_MORE_CTAS = (int(v) for v in RunStatus)
 
 
+def _copy_function(fn, name: str, **consts):
+    """``fn`` as a new function ``name`` whose module globals are those of ``fn`` with ``consts`` set."""
+    g = dict(fn.__globals__, **consts)
+    f = FunctionType(fn.__code__, g, name, fn.__defaults__, fn.__closure__)
+    f.__qualname__ = name
+    f.__doc__ = fn.__doc__
+    f.__module__ = fn.__module__
+    return f
+
+
 def use_threads(n: int) -> int:
     """Threads for the parallel rounds of ``run_sm`` (at most Numba's ``NUMBA_NUM_THREADS``);
     returns the previous setting."""
@@ -44,7 +55,6 @@ def use_threads(n: int) -> int:
     return before
 
 
-@njit(cache=True, parallel=True)
 def run_sm(K, W, S, T, Mem, counters, pc_stats, issue_log, sb_log, until):
     """Advance the kernel until it finishes (returns ``RunStatus.DONE``) or ``g[G_CYCLE]`` reaches
     ``until`` (``UNTIL``; ``DEADLOCK``: live warps but nothing can ever happen, a deadlock in the model;
@@ -131,7 +141,7 @@ def run_sm(K, W, S, T, Mem, counters, pc_stats, issue_log, sb_log, until):
             T.ptr[sm] = smg[sm, SG_POS]
         # two loops with one body: prange forks and joins even for one iteration, which the short rounds
         # of memory-bound code cannot afford, and Numba picks prange or range only at compile time
-        if par and nw > 1:
+        if _THREADED and par and nw > 1:
             for w in prange(nw):
                 for sm in range(w * n_sm // nw, (w + 1) * n_sm // nw):
                     L = SmLocal(smg[sm], T.req[sm], T.dn[sm], T.vis[sm], counters[w], pc_stats[w], issue_log, sb_log)
@@ -173,3 +183,13 @@ def run_sm(K, W, S, T, Mem, counters, pc_stats, issue_log, sb_log, until):
     ser[C_ISSUE_SLOTS] += nsc * end
     T.g[G_CYCLE] = end
     return ST_DONE
+
+
+# Two compilations of the one body above (issue 19, compile-on-first-use): ``run_sm`` without the
+# threaded loop (``_THREADED`` False: Numba prunes that branch), which a run with one thread (the default)
+# uses, and ``run_sm_threads`` with ``parallel=True`` for ``threads > 1``, compiled the first time a run
+# asks for threads.  The threaded one is the same bytecode read with ``_THREADED`` True in its globals,
+# under its own name, so the two get their own files in the on-disk cache.
+_THREADED = False
+run_sm_threads = njit(cache=True, parallel=True)(_copy_function(run_sm, "run_sm_threads", _THREADED=True))
+run_sm = njit(cache=True)(run_sm)

@@ -24,7 +24,7 @@ from gpusim.core.select import _select
 from gpusim.core.sync import _cga_event
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _sm_epoch(K, W, S, T, L, sm, t0, t1):
     """Advance SM ``sm`` through cycles [t0, t1) of an epoch.  It touches only its own rows of the
     state arrays, its scalars ``sg``, its request and CTA-completion buffers ``rq`` and ``dn`` and
@@ -79,16 +79,18 @@ def _sm_epoch(K, W, S, T, L, sm, t0, t1):
         c += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, inline="always")
 def _advance(K, W, S, T, L, sm, limit, E):
-    """Run SM ``sm`` epoch by epoch (``E`` cycles each) up to ``limit`` or until it has buffered something."""
+    """Run SM ``sm`` epoch by epoch (``E`` cycles each) up to ``limit`` or until it has buffered something.
+    (Inlined into ``run_sm``: as a function of its own, its machine code would be one more module that
+    Numba links ``_sm_epoch`` and everything below into and optimises again, 3 CPU s of the cold compile.)"""
     while L.sg[SG_POS] < limit and L.sg[SG_NREQ] == 0 and L.sg[SG_NDONE] == 0:
         t = L.sg[SG_POS]
         _sm_epoch(K, W, S, T, L, sm, t, t + E)
         L.sg[SG_POS] = t + E
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _epoch_end(K, W, S, T, Mem, counters, t0, t1):
     """The serial step at cycle t1, which every SM has reached: the SMs stopped at t1 have buffered
     memory requests, cluster-barrier events or finished CTAs in their last epoch [t0, t1).  Serve the
@@ -157,7 +159,7 @@ def _epoch_end(K, W, S, T, Mem, counters, t0, t1):
     return ok
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _count_unexamined(T, t0, t1):
     """Cycles of [t0, t1) that no SM examined (a serial model skips them in one step); clears their
     bits in every SM's ring."""

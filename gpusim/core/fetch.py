@@ -18,7 +18,7 @@ from gpusim.core import memsys as msys
 from gpusim.core.slots import *  # noqa: F401,F403
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _il1(K, T, L, sm, line, t):
     """Cycle at which the SM's L1 instruction cache can return ``line`` asked for at cycle t."""
     sets = K.p[P_L1I_SETS]
@@ -36,7 +36,7 @@ def _il1(K, T, L, sm, line, t):
     return t + K.p[P_IMISS]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _iline(K, S, T, L, c, sc, sm, line, request):
     """Cycle from which instruction line ``line`` can be fetched by sub-core ``sc`` (MGC §3).
 
@@ -108,7 +108,7 @@ def _fetch(K, W, S, T, L, c, sc, sm, sc_min):
                 fa = key
                 fw = ws
     if fw >= 0 and not K.p[P_IPERFECT]:
-        t = _iline(K, S, T, L, c, sc, sm, K.st[K.inst_static[W.fetch[fw]], S_ILINE], True)
+        t = _iline(K, S, T, L, c, sc, sm, K.st[K.inst_static[W.fetch[fw]], S_ILINE], np.bool_(True))
         if t > c:
             # the preferred warp waits for its line: fetch for another warp whose line is there
             if t < sc_min:
@@ -121,7 +121,7 @@ def _fetch(K, W, S, T, L, c, sc, sm, sc_min):
                 if ws == pref or W.trace[ws] < 0 or W.ibn[ws] >= IB_ENTRIES or W.fetch[ws] >= W.end[ws] \
                         or W.launch[ws] > c:
                     continue
-                t2 = _iline(K, S, T, L, c, sc, sm, K.st[K.inst_static[W.fetch[ws]], S_ILINE], False)
+                t2 = _iline(K, S, T, L, c, sc, sm, K.st[K.inst_static[W.fetch[ws]], S_ILINE], np.bool_(False))
                 if t2 > c:
                     if t2 < sc_min:
                         sc_min = t2

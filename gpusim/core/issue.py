@@ -67,7 +67,7 @@ def _issue_selected(K, W, S, T, L, c, best, sc, sm):
         _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _issue(K, W, S, T, L, c, ws, sc, sm):
     """Issue the next instruction of warp ``ws`` on sub-core ``sc`` at cycle c.  Everything later in the
     pipeline is computed now as future cycle stamps (MGC §2.4): the stall counter and yield (§1.2, §1.3),
@@ -155,7 +155,7 @@ def _issue(K, W, S, T, L, c, ws, sc, sm):
         # the copy completes the mbarrier phase of the warp's last arrive.expect_tx when its data lands
         mbcell, mbprev, defer = _tma_issue(K, W, S, T, L, c, ws, sm, wb, defer)
     elif fl & (F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT | F_CGA_WAIT):
-        _sync_issue(K, W, S, T, fl, c, ws, sm, i, wb, K.st[s, S_WSB] if ctrl else -1)
+        _sync_issue(K, W, S, T, fl, c, ws, sm, i, wb, K.st[s, S_WSB] if ctrl else np.int64(-1))
     if defer:
         k = _push_req(L, c, ws, i, leave, defer, qdata, mbcell, mbprev)
         if defer & Q_PATCH:
@@ -182,7 +182,7 @@ def _cga_arrive(K, W, T, L, c, ws, sm, i):
         _push_req(L, c, ws, i, c, Q_CGA_ARV, 0, ci, a)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _retire(K, W, S, T, L, ws, sm, sc, c):
     """Warp ``ws`` has issued its last instruction at cycle c.  A CTA whose last warp retires is
     recorded in ``dn`` (cycle, CTA slot); the dispatcher refills its slot at the epoch end.  In a

@@ -154,7 +154,7 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
     return data, war, is_long, defer, leave
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _resolve(K, W, S, T, Mem, counters, sm, k, t1):
     """Serve request k of SM ``sm`` buffered in the epoch ending at t1 (the work ``_issue`` would do at
     issue in a serial model).  Returns False if its result would have been due inside the epoch."""

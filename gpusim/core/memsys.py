@@ -453,14 +453,14 @@ def _dram_hbm(mp, ms, line, nsec, t, write):
                 ms[bus_slot] = b if b > t0 else t0
             while ms[base + P_WQN] > mp[M_WQ_LOW] and ms[base + P_WQC] > 0:
                 h = ms[base + P_WQH]
-                _hbm_access(mp, ms, base, bus_slot, ms[wql + h], ms[wqn + h], t0, True)
+                _hbm_access(mp, ms, base, bus_slot, ms[wql + h], ms[wqn + h], t0, np.bool_(True))
                 ms[base + P_WQN] -= ms[wqn + h]
                 ms[base + P_WQH] = (h + 1) % cap
                 ms[base + P_WQC] -= 1
             ms[base + P_LASTW] = 1
             ms[base + P_WEND] = ms[bus_slot]    # the batch's write data end here on the bus
         return t
-    end, acted = _hbm_access(mp, ms, base, bus_slot, line, nsec, t0, False)
+    end, acted = _hbm_access(mp, ms, base, bus_slot, line, nsec, t0, np.bool_(False))
     # the configured DRAM latency is that of an unloaded access that opens its row
     start = end - nsec * mp[M_CHAN_MILLI_PER_SECTOR] - mp[M_TRCD]
     if start < t0:
@@ -499,7 +499,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
             while d:
                 d &= d - 1
                 nd += 1
-            _dram(mp, ms, l2_tag[row, w], nd, start, True)
+            _dram(mp, ms, l2_tag[row, w], np.int64(nd), start, np.bool_(True))
             counters[kbase + K_DRAM_WR_BYTES] += nd * mp[M_SECTOR]
         l2_tag[row, w] = line
         for q in range(4):
@@ -513,7 +513,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
             if (smask >> q) & 1:
                 if atomic and l2_rdy[row, w, q] < 0:
                     # an atomic needs the old value: fetch the sector first
-                    ds = _dram(mp, ms, line, 1, start, False)
+                    ds = _dram(mp, ms, line, np.int64(1), start, np.bool_(False))
                     counters[kbase + K_DRAM_RD_BYTES] += mp[M_SECTOR]
                     l2_rdy[row, w, q] = ds + mp[M_A3] - mp[M_A2]
                 if l2_rdy[row, w, q] > ready:
@@ -536,7 +536,7 @@ def _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t_req, write, ato
                 miss |= 1 << q
                 nmiss += 1
     if nmiss:
-        ds = _dram(mp, ms, line, nmiss, start, False)
+        ds = _dram(mp, ms, line, np.int64(nmiss), start, np.bool_(False))
         counters[kbase + K_DRAM_RD_BYTES] += nmiss * mp[M_SECTOR]
         fill = ds + mp[M_A3] - mp[M_A2]
         for q in range(4):
@@ -589,7 +589,7 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
                                 # the stored data is there from t0 (a full-sector write)
                                 if l1_rdy[row, w, q] < t0:
                                     l1_rdy[row, w, q] = t0
-            r = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t0 + h, True, kind == 2, counters,
+            r = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, smask, t0 + h, np.bool_(True), kind == 2, counters,
                     kbase)
             r = r + back if kind == 2 else r
             if r > done:
@@ -628,7 +628,7 @@ def access(mp, ms, sm, t0, kind, bypass_l1, acc_ptr, acc_line, acc_mask, i, l1_t
                 if mshr[slot + k] > treq:
                     counters[kbase + K_MSHR_STALL] += mshr[slot + k] - treq
                     treq = mshr[slot + k]
-            r2 = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, miss, treq + h, False, False, counters, kbase)
+            r2 = _l2(mp, ms, l2_tag, l2_rdy, l2_dirty, l2_lru, line, miss, treq + h, np.bool_(False), np.bool_(False), counters, kbase)
             arrive = r2 + back
             if arrive > done:
                 done = arrive

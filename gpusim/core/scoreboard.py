@@ -61,7 +61,7 @@ def _sb_has_long(W, ws, s, c):
     return False
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _classify_local(K, W, T, c, ws, sc, sm, ctrl):
     """Why warp ``ws`` cannot issue at cycle ``c`` by its own state (R_*, or -1 if it could;
     MGC §2.1 items 1-4) and the earliest cycle at which that reason can end without the warp
@@ -226,7 +226,7 @@ def _release(K, W, c, ws, s, fl, wb, war, is_long):
             _sb_push(W, ws, 0, rel_w, 1, c)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _patch(K, W, S, ws, s, tag, v, ctrl):
     """Replace the placeholder ``tag`` of warp ``ws`` (instruction static ``s``) by the resolved release
     cycle ``v`` and lower the warp's wake-up cycle where its cached state was computed from that entry."""

@@ -82,7 +82,7 @@ def _select(K, W, S, T, L, c, sc, sm, skip):
     unblock = S.control_free[sc] - 1
     if S.issue_busy[sc] > unblock:
         unblock = S.issue_busy[sc]
-    best = -1
+    best = np.int64(-1)   # (not the literal -1: Numba would also compile the callees for Literal[int](-1))
     best_key = NEVER
     greedy = S.greedy[sc]
     sc_min = NEVER

@@ -87,5 +87,5 @@ no allocation in the cycle loop; integer cycles; deterministic, whatever the num
 from __future__ import annotations
 
 from gpusim.core.dispatch import init_kernel  # noqa: F401
-from gpusim.core.engine import RunStatus, run_sm, use_threads  # noqa: F401
+from gpusim.core.engine import RunStatus, run_sm, run_sm_threads, use_threads  # noqa: F401
 from gpusim.core.slots import *  # noqa: F401,F403

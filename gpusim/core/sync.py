@@ -21,7 +21,7 @@ from gpusim.core.dispatch import subcore_of
 from gpusim.core.slots import *  # noqa: F401,F403
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _wake_cta(K, W, S, cs, c):
     """Make every warp of CTA slot ``cs`` re-examine its state at cycle ``c`` (a barrier it may wait on changed)."""
     wpc = K.p[P_WARPS_PER_CTA]
@@ -37,7 +37,7 @@ def _wake_cta(K, W, S, cs, c):
             S.next[sc] = c
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _cga_check(K, W, S, T, ci, c):
     """Complete the cluster-barrier phases whose arrivals are all in (visible the next cycle)."""
     ph = T.cl[ci, CL_PHASE]
@@ -52,7 +52,7 @@ def _cga_check(K, W, S, T, ci, c):
     T.cl[ci, CL_PHASE] = ph
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _mb_slot(T, cs, addr):
     """Slot of the mbarrier at shared address ``addr`` in CTA slot ``cs`` (created on first use; -1: table full)."""
     for b in range(NB):
@@ -75,7 +75,7 @@ def _mb_complete_at(T, cs, b, k):
     return T.mb_done[cs, b, k % PH]
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _mb_wake(K, W, S, T, cs, b):
     """A pending completion of mbarrier ``b`` of CTA slot ``cs`` was resolved: lower the wake-up cycle of the
     warps whose wait on it was computed from the placeholder (``WM_MBAR``) to the phase's completion."""
@@ -92,7 +92,7 @@ def _mb_wake(K, W, S, T, cs, b):
                 S.next[sc] = t
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _cga_event(K, W, S, T, sm, k, t1):
     """Serve a cluster-barrier arrival or a cluster warp's exit buffered in the epoch ending at t1 (the work
     ``_issue`` / ``_retire`` would do in a serial model).  A phase it completes is visible the cycle after
@@ -108,7 +108,7 @@ def _cga_event(K, W, S, T, sm, k, t1):
     return T.cl[ci, CL_PHASE] == ph or c + 1 >= t1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c):
     if T.c_live[cs] > 0 and T.c_bar[cs] >= T.c_live[cs]:
         for k in range(wpc):
@@ -126,7 +126,7 @@ def _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c):
         T.c_bar[cs] = 0
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _tma_charge(K, W, S, T, c, ws, sm):
     """The mbarrier phase a TMA copy issued at cycle c completes on, as a cell index (cs * NB + b) * PH + phase % PH
     of ``mb_done`` (-1: none): the phase of the warp's last arrive.expect_tx, if it still waits for bytes
@@ -173,7 +173,7 @@ def _tma_issue(K, W, S, T, L, c, ws, sm, wb, defer):
     return mbcell, mbprev, defer
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _sync_issue(K, W, S, T, fl, c, ws, sm, i, wb, wsb):
     """mbarrier and cluster-barrier-wait effects of an instruction issued at cycle c whose memory
     operation takes effect at ``wb`` (TMA copies: ``_tma_charge``; cluster arrivals: buffered).
@@ -222,7 +222,7 @@ def _sync_issue(K, W, S, T, fl, c, ws, sm, i, wb, wsb):
         W.sync[ws, W_CGA_WAIT] += 1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _lockstep_epoch(K, W, tstar):
     """Length of the next lockstep epoch from ``tstar`` (at most ``P_EPOCH``): it ends right after the
     earliest cycle in which a warp may arrive at a cluster barrier or retire.  ``cga_dist[i]``: instructions

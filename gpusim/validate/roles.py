@@ -110,9 +110,9 @@ def model_sources(cfg, config: str | Path | None = None) -> list[Path]:
             if cand.is_file():
                 files.add(cand.resolve())
                 break
-    here = Path(__file__).resolve()
+    here = Path(__file__).resolve().parent          # the validation code itself is not the model
     for g in _MODEL_SOURCE_GLOBS:
-        files.update(p.resolve() for p in REPO_ROOT.glob(g) if p.resolve() != here)
+        files.update(p.resolve() for p in REPO_ROOT.glob(g) if p.resolve().parent != here)
     return sorted(files)
 
 

@@ -594,6 +594,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_MQ_CAP] = mem.subcore_queue_entries + 1
     p[core.P_SM_INTERVAL] = mem.sm_dispatch_interval_cycles
     p[core.P_FIXED_OFFSET] = FIXED_LATENCY_READ_OFFSET
+    p[core.P_ST_REG_EXTRA] = mem.store_regular_address_extra_cycles
     p[core.P_UNLOADED_PATH] = mem.read_delay_cycles + mem.address_cycles_regular + 1
     p[core.P_LOG] = int(log)
     p[core.P_CTA_LAUNCH] = cfg.launch.cta_launch_latency_cycles

@@ -132,10 +132,10 @@ def test_load_to_use_latency_is_table2(a6000, name, latency):
     assert delta(a6000, f"mem-{name}") - 1 == latency
 
 
-@pytest.mark.xfail(strict=True, reason="model: WAR released one cycle before Table 2 (sm.py _issue memory "
-                                       "branch: war = r + addr - 1, from the Figure 2 illustration)")
 @pytest.mark.parametrize("name,war", [("ldg32-war", 11), ("lds32-war", 9), ("stg32-war", 14), ("sts32-war", 12)])
 def test_war_release_is_table2(a6000, name, war):
+    """Table 2's WAR: the read counter drops the cycle after the address calculation (loads read_delay +
+    addr + 1; stores after their data read).  Failed by one cycle with the Figure-2 rule war = r + addr - 1."""
     assert delta(a6000, f"mem-{name}") - 1 == war
 
 
@@ -147,7 +147,6 @@ def test_uniform_address_load_latency_is_table2(a6000, name, latency):
     assert delta(a6000, f"mem-{name}") - 1 == latency
 
 
-@pytest.mark.xfail(strict=True, reason="model: WAR released one cycle before Table 2 (uniform address, 9)")
 def test_uniform_address_war_release_is_table2(a6000):
     assert delta(a6000, "mem-ldg32-uniform-war") - 1 == 9
 

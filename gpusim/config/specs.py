@@ -437,6 +437,11 @@ class MemoryConfig:
     # MGC §6.2 (32 lanes / 8 address units = 4 cycles; Table 1 cadence of 4)
     address_cycles_uniform: int = _f("address calculation for uniform-register or shared-memory addresses", 2)
     # MGC §6.4 (2 cycles for shared memory or uniform addresses)
+    store_regular_address_extra_cycles: int = _f(
+        "a store with a regular-register address reads its data registers this many cycles later than one with a "
+        "uniform address (beyond the longer address calculation): delays its WAR release [cycles]", 2, min=0)
+    # MGC §6.3 Table 2 WAR column (MICRO'25 Table 2): STS regular 12/14/18 vs uniform 10/12/16 (same 2-cycle shared
+    # address path) and STG regular 14/16/20 vs uniform 10/12/16 (4 = 2 address cycles + these 2)
     ldgsts_latency_cycles: int = _f("LDGSTS: issue to completion of the global-to-shared copy (RAW/WAW) [cycles]", 39)
     # MGC §6.3 Table 2 (LDGSTS RAW 39)
     return_bytes_per_cycle: int = _f("load data returned from the SM-shared unit to a sub-core's RF per cycle", 64)

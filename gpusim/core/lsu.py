@@ -119,9 +119,17 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
     S.mq_head[sc] = 0
     S.mq_n[sc] = kk
     nregs = K.st[s, S_MEM_REGS]
-    war = r + addr - 1
+    # WAR (MGC §6.3, MICRO'25 Table 2): the read counter drops the cycle after the address calculation
+    # ends (visible at war + 1): loads read_delay + addr + 1 after issue, 11 regular global, 9 uniform or
+    # shared.  A store then reads its data, 2 cycles per register (a warp's register is 1024 bits, read
+    # at 512 bits per cycle like the return path, MGC §6.3), its counter dropping with the last cycle of
+    # that read; with a regular-register address it reads P_ST_REG_EXTRA cycles later (Table 2: STG
+    # 14/16/20, STS 12/14/18 regular; STG and STS 10/12/16 uniform).
+    war = r + addr
     if fl & F_STORE:
-        war += 1 + 2 * nregs
+        war += 2 * nregs - 1
+        if (fl & F_UNIFORM_ADDR) == 0:
+            war += K.p[P_ST_REG_EXTRA]
     if is_shared:
         L.counters[C_SHARED_INSTS] += 1
         # shared data returns 2 registers per 2 cycles (MGC §6.3 Table 2: 24/24/26)

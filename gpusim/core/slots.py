@@ -56,7 +56,8 @@ P_SM_PER_GPC = 37          # SMs per GPC: a cluster's CTAs are placed on SMs of 
 P_DSM_LAT = 38             # generic access to a peer CTA's shared memory (distributed shared memory)
 P_TMA_EXTRA = 39           # UTMALDG: extra cycles of the TMA path over a load of the same data
 P_LOCKSTEP = 40            # 1: cluster launch or cluster barriers: SMs advance in lockstep, epochs end at them
-P_SIZE = 41
+P_ST_REG_EXTRA = 41         # a regular-address store reads its data this much later (MGC §6.3 Table 2)
+P_SIZE = 42
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0

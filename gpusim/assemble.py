@@ -51,7 +51,7 @@ def epoch_cycles(cfg: GPUConfig) -> int:
     global access to the release of its result, so that no result is due in the epoch that issued it.
 
     The access enters the SM-shared unit ``read_delay + address_cycles`` after issue at the earliest;
-    its data returns at least ``min(a1, h)`` later (an L1 hit, or a store's trip to its L2 slice; see
+    its data returns at least ``min(a1, h)`` later (``load_regular_address_extra`` earlier with a uniform address) (an L1 hit, or a store's trip to its L2 slice; see
     ``gpusim.core.memsys``); an LDGSTS may complete ``ldgsts - l1_hit`` before or after that; its
     release is visible one cycle after write-back.  A TMA copy bypasses the L1 (at least the L2 hit
     latency, then ``tma_extra_latency``), so the mbarrier phase it completes, visible when its data
@@ -61,7 +61,7 @@ def epoch_cycles(cfg: GPUConfig) -> int:
     a1 = mem.l1_hit_latency_cycles - path
     h = (mem.l2_hit_latency_cycles - mem.l1_hit_latency_cycles) // 2
     e = (mem.read_delay_cycles + min(mem.address_cycles_uniform, mem.address_cycles_regular) + min(a1, h)
-         + min(0, mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles) + 1)
+         + min(0, mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles) + 1 - mem.load_regular_address_extra_cycles)
     return max(1, min(MAX_EPOCH_CYCLES, e))
 
 
@@ -277,6 +277,10 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
         st[:, core.S_REUSE] = listing_fn.reuse[idx]
         for s in np.flatnonzero(st[:, core.S_UNIT] == Unit.MEM):
             mem_ops = [o for o in listing_fn.operands[idx[s]] if o.kind in ("mem", "desc")]
+            if not mem_ops:
+                # LDC c[bank][Rn+off]: the address is the constant operand's register (the tracer does not list
+                # it as a source); an immediate c[bank][off] has none (MGC §6.3 Table 2: LDC immediate / regular)
+                mem_ops = [o for o in listing_fn.operands[idx[s]] if o.kind == "const"]
             if mem_ops:
                 uniform = all(o.reg < 0 or o.reg == 255 for o in mem_ops)
                 st[s, core.S_FLAGS] = (st[s, core.S_FLAGS] | core.F_UNIFORM_ADDR) if uniform else \
@@ -595,7 +599,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_SM_INTERVAL] = mem.sm_dispatch_interval_cycles
     p[core.P_FIXED_OFFSET] = FIXED_LATENCY_READ_OFFSET
     p[core.P_ST_REG_EXTRA] = mem.store_regular_address_extra_cycles
-    p[core.P_UNLOADED_PATH] = mem.read_delay_cycles + mem.address_cycles_regular + 1
+    p[core.P_LD_REG_EXTRA] = mem.load_regular_address_extra_cycles
     p[core.P_LOG] = int(log)
     p[core.P_CTA_LAUNCH] = cfg.launch.cta_launch_latency_cycles
     p[core.P_LDGSTS_EXTRA] = mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles

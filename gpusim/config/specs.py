@@ -442,6 +442,12 @@ class MemoryConfig:
         "uniform address (beyond the longer address calculation): delays its WAR release [cycles]", 2, min=0)
     # MGC §6.3 Table 2 WAR column (MICRO'25 Table 2): STS regular 12/14/18 vs uniform 10/12/16 (same 2-cycle shared
     # address path) and STG regular 14/16/20 vs uniform 10/12/16 (4 = 2 address cycles + these 2)
+    load_regular_address_extra_cycles: int = _f(
+        "a load with a regular-register address returns its data this many cycles later than one with a uniform or "
+        "immediate address, beyond the longer address calculation [cycles]", 1, min=0)
+    # MGC §6.3 Table 2 (MICRO'25 Table 2): global RAW 32/34/38 regular vs 29/31/35 uniform (3 saved) while WAR is
+    # 11 vs 9 (2 of them the address calculation); shared RAW 24/24/26 vs 23/23/25 while WAR is 9 for both.
+    # MGC §6.4: the released simulator's memory_shared_memory_minimum_latency 7 is +1 with a regular-register address
     ldgsts_latency_cycles: int = _f("LDGSTS: issue to completion of the global-to-shared copy (RAW/WAW) [cycles]", 39)
     # MGC §6.3 Table 2 (LDGSTS RAW 39)
     return_bytes_per_cycle: int = _f("load data returned from the SM-shared unit to a sub-core's RF per cycle", 64)

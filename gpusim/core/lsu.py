@@ -30,7 +30,12 @@ def _mem_data(K, s, fl, t):
         return t + K.p[P_LDGSTS_EXTRA]
     if fl & F_TMA:
         return t + K.p[P_TMA_EXTRA]
-    return t + 2 * (K.st[s, S_MEM_REGS] - 1)
+    t += 2 * (K.st[s, S_MEM_REGS] - 1)
+    if fl & F_UNIFORM_ADDR:
+        # l1_hit_latency is a regular-address measurement (HW094); a uniform address returns the data
+        # P_LD_REG_EXTRA earlier beyond its shorter address calculation (MGC §6.3 Table 2: 29 vs 32)
+        t -= K.p[P_LD_REG_EXTRA]
+    return t
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -140,6 +145,11 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
             is_long = 1
         data = leave + K.p[P_SM_INTERVAL] * replays + lat - (K.p[P_READ_DELAY] + K.p[P_ADDR_UNI] + 1) \
             + 2 * ((nregs + 1) // 2 - 1)
+        if (fl & F_UNIFORM_ADDR) and not is_dsm:
+            # shared_latency is a regular-address measurement (HW098): a uniform address returns
+            # P_LD_REG_EXTRA earlier (MGC §6.3 Table 2: 23 vs 24; MGC §6.4: the released simulator's
+            # shared-memory latency is +1 with a regular-register address)
+            data -= K.p[P_LD_REG_EXTRA]
     elif is_gmem:
         is_long = 1
         L.counters[C_GLOBAL_SECTORS] += K.inst_sectors[i]
@@ -153,7 +163,13 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
         else:
             data = _mem_data(K, s, fl, leave)
     else:
-        data = leave + K.st[s, S_LAT] - K.p[P_UNLOADED_PATH] + 2 * (nregs - 1)
+        # constant (LDC): const_latency is HW099's immediate-address measurement, so the path it includes
+        # is the uniform one (read delay + P_ADDR_UNI + 1); a register address takes the longer address
+        # calculation (leave is later) and returns P_LD_REG_EXTRA later, like the other loads (Table 2:
+        # LDC immediate 26; register 29 = 26 + 2 address cycles + 1)
+        data = leave + K.st[s, S_LAT] - (K.p[P_READ_DELAY] + K.p[P_ADDR_UNI] + 1) + 2 * (nregs - 1)
+        if (fl & F_UNIFORM_ADDR) == 0:
+            data += K.p[P_LD_REG_EXTRA]
     if fl & F_LDGSTS:
         if defer:
             W.ldgsts_pend[ws] = 1

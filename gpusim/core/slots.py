@@ -37,7 +37,7 @@ P_ADDR_UNI = 18
 P_MQ_CAP = 19               # queue entries + latch
 P_SM_INTERVAL = 20
 P_FIXED_OFFSET = 21         # scoreboard mode: dependent distance = pipe latency + this
-P_UNLOADED_PATH = 22        # read_delay + address_cycles_regular + 1
+P_UNLOADED_PATH = 22        # (free: was read_delay + address_cycles_regular + 1, the LDC conversion now uses the uniform path)
 P_LOG = 23                  # 1: record issue cycles and SB values of warp slot 0
 P_CTA_LAUNCH = 24
 P_LDGSTS_EXTRA = 25         # LDGSTS completion after its global read: ldgsts latency - L1 hit latency
@@ -57,7 +57,8 @@ P_DSM_LAT = 38             # generic access to a peer CTA's shared memory (distr
 P_TMA_EXTRA = 39           # UTMALDG: extra cycles of the TMA path over a load of the same data
 P_LOCKSTEP = 40            # 1: cluster launch or cluster barriers: SMs advance in lockstep, epochs end at them
 P_ST_REG_EXTRA = 41         # a regular-address store reads its data this much later (MGC §6.3 Table 2)
-P_SIZE = 42
+P_LD_REG_EXTRA = 42         # a regular-address load returns this much later than a uniform one (MGC §6.3 Table 2)
+P_SIZE = 43
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0

@@ -588,6 +588,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_STEER] = int(cfg.subcore.fp32_on_int_pipe)
     p[core.P_IMAD_BUSY] = cfg.subcore.imad_issue_port_busy_cycles
     p[core.P_STALL0_YIELD] = cfg.subcore.stall0_yield_cycles
+    p[core.P_STALL_GT11_NOY] = cfg.subcore.stall_above_11_no_yield_cycles
     p[core.P_BANKS] = cfg.regfile.banks
     p[core.P_PORTS] = cfg.regfile.read_ports_per_bank
     p[core.P_RFC] = int(cfg.regfile.rf_cache)

@@ -61,9 +61,9 @@ def test_stall_13_with_yield_holds_the_warp_13_cycles(a6000):
     assert delta(a6000, "stall13-yield") - 1 == 13
 
 
-@pytest.mark.xfail(strict=True, reason="model rule missing: stall > 11 with Yield clear stalls only 1-2 cycles "
-                                       "(MICRO'25 §4); gpusim/core/sm.py _issue loads the full count")
 def test_stall_above_11_without_yield_stalls_only_one_or_two_cycles(a6000):
+    """MICRO'25 §4 (MGC §1.2): stall 13 with the yield flag clear stalls 1-2 cycles (13 before the rule);
+    the same count with yield (stall13-yield) still waits 13."""
     assert 1 <= delta(a6000, "stall13-no-yield") - 1 <= 2
 
 

@@ -177,6 +177,13 @@ class SubCoreConfig:
     # FP32 lanes/SM (specs: A100/FP32_cores_per_SM = 64), i.e. no FP32 on the INT pipe
     stall0_yield_cycles: int = _f("cycles a warp waits after an instruction with stall=0 and yield set (ERRBAR)", 45)
     # HW105 / MGC §1.2: measured 45 cycles (the released simulator's parameter is 46)
+    stall_above_11_no_yield_cycles: int = _f(
+        "cycles a warp waits after an instruction with a stall count above 11 and the yield flag clear "
+        "(never compiler-emitted; hand-written SASS)", 2, min=1, max=2)
+    # MGC §1.2 (MICRO'25 §4): "the warp stalls for only one or two cycles"; the paper gives a range, this is
+    # its upper bound (an estimate within it).  "Yield 0" is the logical flag clear (CuAssembler '-'): the same
+    # paragraph calls ERRBAR's encoding (CuAssembler 'Y:S00') "yield bit 1", and the compiler puts the logical
+    # yield on every stall >= 12 (maxas "stalls >= 12 need the yield hint"; research/sass-control-bits.md §4)
     imad_issue_port_busy_cycles: int = _f("extra cycles the issue port is busy after any IMAD", 1, min=0)
     # MGC §5 / §10.2 (-num_cycles_issue_port_busy_after_imadwide 1 on the A6000; default 4)
     result_queue_entries: int = _f("fixed-latency result-queue entries (write-back to the register file)", 8)

@@ -112,6 +112,10 @@ def _issue(K, W, S, T, L, c, ws, sc, sm):
         if stall == 0 and y:
             nxt = c + K.p[P_STALL0_YIELD]
         else:
+            if stall > 11 and not y:
+                # a count above 11 with the yield flag clear stalls the warp only 1-2 cycles (MGC §1.2,
+                # MICRO'25 §4); the compiler never emits it, hand-written SASS may
+                stall = K.p[P_STALL_GT11_NOY]
             nxt = c + (stall if stall > 1 else 1)
             if y and nxt < c + 2:
                 nxt = c + 2

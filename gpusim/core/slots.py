@@ -58,7 +58,8 @@ P_TMA_EXTRA = 39           # UTMALDG: extra cycles of the TMA path over a load o
 P_LOCKSTEP = 40            # 1: cluster launch or cluster barriers: SMs advance in lockstep, epochs end at them
 P_ST_REG_EXTRA = 41         # a regular-address store reads its data this much later (MGC §6.3 Table 2)
 P_LD_REG_EXTRA = 42         # a regular-address load returns this much later than a uniform one (MGC §6.3 Table 2)
-P_SIZE = 43
+P_STALL_GT11_NOY = 43       # stall count > 11 with yield clear: the warp waits only this long (MGC §1.2)
+P_SIZE = 44
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0

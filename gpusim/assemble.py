@@ -256,6 +256,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     st[:, core.S_MEM_REGS] = np.maximum(1, kt.st_mem_width // 4)
     st[:, core.S_ILINE] = kt.st_pc // cfg.icache.line_size_bytes
     st[:, core.S_WSB] = 7
+    st[:, core.S_CLINE] = -1
     st[:, core.S_RSB] = 7
     st[:, core.S_DEPBAR_SB] = 0
     st[:, core.S_DEPBAR_N] = kt.st_imm.clip(0, 63)
@@ -285,6 +286,14 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 uniform = all(o.reg < 0 or o.reg == 255 for o in mem_ops)
                 st[s, core.S_FLAGS] = (st[s, core.S_FLAGS] | core.F_UNIFORM_ADDR) if uniform else \
                     (st[s, core.S_FLAGS] & ~core.F_UNIFORM_ADDR)
+        # L0 FL constant cache (MGC §2.1 item 6): the constant operand c[bank][imm] of a fixed-latency
+        # instruction is tag-checked at issue; LDC and other variable-latency ones use the L0 VL cache
+        line = cfg.subcore.const_l0_line_bytes
+        for s in np.flatnonzero((flags & core.F_VARIABLE) == 0):
+            cops = [o for o in listing_fn.operands[idx[s]] if o.kind == "const" and o.reg < 0 and o.ureg < 0
+                    and o.bank is not None and o.bank >= 0]
+            if cops:
+                st[s, core.S_CLINE] = (int(cops[0].bank) * 65536 + int(cops[0].offset)) // line
         for s in np.flatnonzero(flags & (core.F_DEPBAR | core.F_WG_DEPBAR)):
             ops_ = listing_fn.operands[idx[s]]
             sb = [o.reg for o in ops_ if o.kind == "other" and o.name == "SB"]
@@ -589,6 +598,11 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_IMAD_BUSY] = cfg.subcore.imad_issue_port_busy_cycles
     p[core.P_STALL0_YIELD] = cfg.subcore.stall0_yield_cycles
     p[core.P_STALL_GT11_NOY] = cfg.subcore.stall_above_11_no_yield_cycles
+    sub = cfg.subcore
+    p[core.P_CONST_WAYS] = sub.const_l0_ways
+    p[core.P_CONST_SETS] = sub.const_l0_size_bytes // (sub.const_l0_line_bytes * sub.const_l0_ways)
+    p[core.P_CONST_MISS] = sub.const_l0_miss_latency_cycles
+    p[core.P_CONST_SWITCH] = sub.const_miss_switch_cycles
     p[core.P_BANKS] = cfg.regfile.banks
     p[core.P_PORTS] = cfg.regfile.read_ports_per_bank
     p[core.P_RFC] = int(cfg.regfile.rf_cache)
@@ -645,7 +659,8 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     uses_cga = bool(np.any(st[:, core.S_FLAGS] & (core.F_CGA_ARRIVE | core.F_CGA_WAIT)))
     n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
     state = new_state(n_sm, n_sub, occ.ctas_per_sm, occ.warps_per_cta, ctrl, e, int(p[core.P_L0_SETS]),
-                      int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl)
+                      int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl,
+                      int(p[core.P_CONST_SETS]), int(p[core.P_CONST_WAYS]))
     run = SmRun(p, st, state.sms.g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
     # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
     # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)

@@ -197,6 +197,17 @@ class SubCoreConfig:
         "cycles the scheduler holds a warp on an L0 constant-cache miss before switching warps", 4, min=0
     )
     # MGC §2.1 item 6 (-num_const_cache_cycle_misses_before_switch_to_other_warp 4)
+    const_l0_size_bytes: int = _f("L0 FL constant cache per sub-core (constant operands of fixed-latency "
+                                  "instructions); 0: no such cache, constant operands never delay issue", 512, min=0)
+    # MGC §6.4 (released simulator's L0 FL constant cache N:4:64:2 = 4 sets x 2 ways x 64 B = 512 B)
+    const_l0_ways: int = _f("L0 FL constant cache associativity", 2)
+    # MGC §6.4 (N:4:64:2)
+    const_l0_line_bytes: int = _f("L0 FL constant cache line size", 64)
+    # MGC §6.4 (N:4:64:2)
+    const_l0_miss_latency_cycles: int = _f(
+        "issue delay of a fixed-latency instruction whose constant operand misses the L0 FL constant cache "
+        "(the line comes from the SM's constant cache)", 79)
+    # HW102 / MGC §6.1 (MICRO'25 §5.4): preloaded through LDC, a constant operand's miss delays issue 79 cycles
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

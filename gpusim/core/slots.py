@@ -59,7 +59,11 @@ P_LOCKSTEP = 40            # 1: cluster launch or cluster barriers: SMs advance 
 P_ST_REG_EXTRA = 41         # a regular-address store reads its data this much later (MGC §6.3 Table 2)
 P_LD_REG_EXTRA = 42         # a regular-address load returns this much later than a uniform one (MGC §6.3 Table 2)
 P_STALL_GT11_NOY = 43       # stall count > 11 with yield clear: the warp waits only this long (MGC §1.2)
-P_SIZE = 44
+P_CONST_SETS = 44           # L0 FL constant cache sets per sub-core (0: no cache)
+P_CONST_WAYS = 45
+P_CONST_MISS = 46           # issue delay of a constant-operand miss (MGC §6.1, HW102)
+P_CONST_SWITCH = 47         # cycles the sub-core issues nothing after a miss before switching warps (MGC §2.1)
+P_SIZE = 48
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -157,7 +161,8 @@ S_SRC0 = 13      # .. S_SRC0+3
 S_DST0 = 17      # .. S_DST0+3
 S_MEM_REGS = 21  # data registers moved by a memory instruction (width / 4 bytes, >= 1)
 S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
-S_NCOLS = 23
+S_CLINE = 23     # L0 FL constant-cache line of a fixed-latency instruction's constant operand (-1: none)
+S_NCOLS = 24
 
 NSB = 6
 GSB = NSB        # extra counter row of the SB arrays: the warp's committed, unfinished wgmma groups (gsb0)

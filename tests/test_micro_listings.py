@@ -205,7 +205,7 @@ def test_an_opcode_the_walker_cannot_execute_is_one_exit2_error_naming_opcode_an
 def test_a_constant_operand_missing_the_l0_fl_cache_delays_issue_79_cycles(a6000):
     """MGC §2.1 item 6 / §6.1: the LDC fills the L0 VL cache, not the per-sub-core L0 FL one, so the FADD's
     constant operand misses and its issue waits subcore.const_l0_miss_latency (79, taken from HW102: a
-    calibration, not a prediction).  0 without the cache (subcore.const_l0_size=0)."""
+    calibration, not a prediction).  0 without the cache (--set "subcore.const_l0_size=0 B")."""
     assert delta(a6000, "const-fl-miss") - delta(a6000, "const-fl-baseline") == 79
 
 

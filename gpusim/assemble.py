@@ -51,7 +51,7 @@ def epoch_cycles(cfg: GPUConfig) -> int:
     global access to the release of its result, so that no result is due in the epoch that issued it.
 
     The access enters the SM-shared unit ``read_delay + address_cycles`` after issue at the earliest;
-    its data returns at least ``min(a1, h)`` later (an L1 hit, or a store's trip to its L2 slice; see
+    its data returns at least ``min(a1, h)`` later (``load_regular_address_extra`` earlier with a uniform address) (an L1 hit, or a store's trip to its L2 slice; see
     ``gpusim.core.memsys``); an LDGSTS may complete ``ldgsts - l1_hit`` before or after that; its
     release is visible one cycle after write-back.  A TMA copy bypasses the L1 (at least the L2 hit
     latency, then ``tma_extra_latency``), so the mbarrier phase it completes, visible when its data
@@ -61,7 +61,7 @@ def epoch_cycles(cfg: GPUConfig) -> int:
     a1 = mem.l1_hit_latency_cycles - path
     h = (mem.l2_hit_latency_cycles - mem.l1_hit_latency_cycles) // 2
     e = (mem.read_delay_cycles + min(mem.address_cycles_uniform, mem.address_cycles_regular) + min(a1, h)
-         + min(0, mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles) + 1)
+         + min(0, mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles) + 1 - mem.load_regular_address_extra_cycles)
     return max(1, min(MAX_EPOCH_CYCLES, e))
 
 
@@ -256,6 +256,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     st[:, core.S_MEM_REGS] = np.maximum(1, kt.st_mem_width // 4)
     st[:, core.S_ILINE] = kt.st_pc // cfg.icache.line_size_bytes
     st[:, core.S_WSB] = 7
+    st[:, core.S_CLINE] = -1
     st[:, core.S_RSB] = 7
     st[:, core.S_DEPBAR_SB] = 0
     st[:, core.S_DEPBAR_N] = kt.st_imm.clip(0, 63)
@@ -277,10 +278,22 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
         st[:, core.S_REUSE] = listing_fn.reuse[idx]
         for s in np.flatnonzero(st[:, core.S_UNIT] == Unit.MEM):
             mem_ops = [o for o in listing_fn.operands[idx[s]] if o.kind in ("mem", "desc")]
+            if not mem_ops:
+                # LDC c[bank][Rn+off]: the address is the constant operand's register (the tracer does not list
+                # it as a source); an immediate c[bank][off] has none (MGC §6.3 Table 2: LDC immediate / regular)
+                mem_ops = [o for o in listing_fn.operands[idx[s]] if o.kind == "const"]
             if mem_ops:
                 uniform = all(o.reg < 0 or o.reg == 255 for o in mem_ops)
                 st[s, core.S_FLAGS] = (st[s, core.S_FLAGS] | core.F_UNIFORM_ADDR) if uniform else \
                     (st[s, core.S_FLAGS] & ~core.F_UNIFORM_ADDR)
+        # L0 FL constant cache (MGC §2.1 item 6): the constant operand c[bank][imm] of a fixed-latency
+        # instruction is tag-checked at issue; LDC and other variable-latency ones use the L0 VL cache
+        line = cfg.subcore.const_l0_line_bytes
+        for s in np.flatnonzero((flags & core.F_VARIABLE) == 0):
+            cops = [o for o in listing_fn.operands[idx[s]] if o.kind == "const" and o.reg < 0 and o.ureg < 0
+                    and o.bank is not None and o.bank >= 0]
+            if cops:
+                st[s, core.S_CLINE] = (int(cops[0].bank) * 65536 + int(cops[0].offset)) // line
         for s in np.flatnonzero(flags & (core.F_DEPBAR | core.F_WG_DEPBAR)):
             ops_ = listing_fn.operands[idx[s]]
             sb = [o.reg for o in ops_ if o.kind == "other" and o.name == "SB"]
@@ -586,6 +599,12 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_STEER] = int(cfg.subcore.fp32_on_int_pipe)
     p[core.P_IMAD_BUSY] = cfg.subcore.imad_issue_port_busy_cycles
     p[core.P_STALL0_YIELD] = cfg.subcore.stall0_yield_cycles
+    p[core.P_STALL_GT11_NOY] = cfg.subcore.stall_above_11_no_yield_cycles
+    sub = cfg.subcore
+    p[core.P_CONST_WAYS] = sub.const_l0_ways
+    p[core.P_CONST_SETS] = sub.const_l0_size_bytes // (sub.const_l0_line_bytes * sub.const_l0_ways)
+    p[core.P_CONST_MISS] = sub.const_l0_miss_latency_cycles
+    p[core.P_CONST_SWITCH] = sub.const_miss_switch_cycles
     p[core.P_BANKS] = cfg.regfile.banks
     p[core.P_PORTS] = cfg.regfile.read_ports_per_bank
     p[core.P_RFC] = int(cfg.regfile.rf_cache)
@@ -596,7 +615,8 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_MQ_CAP] = mem.subcore_queue_entries + 1
     p[core.P_SM_INTERVAL] = mem.sm_dispatch_interval_cycles
     p[core.P_FIXED_OFFSET] = FIXED_LATENCY_READ_OFFSET
-    p[core.P_UNLOADED_PATH] = mem.read_delay_cycles + mem.address_cycles_regular + 1
+    p[core.P_ST_REG_EXTRA] = mem.store_regular_address_extra_cycles
+    p[core.P_LD_REG_EXTRA] = mem.load_regular_address_extra_cycles
     p[core.P_LOG] = int(log)
     p[core.P_CTA_LAUNCH] = cfg.launch.cta_launch_latency_cycles
     p[core.P_LDGSTS_EXTRA] = mem.ldgsts_latency_cycles - mem.l1_hit_latency_cycles
@@ -641,7 +661,8 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     uses_cga = bool(np.any(st[:, core.S_FLAGS] & (core.F_CGA_ARRIVE | core.F_CGA_WAIT)))
     n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
     state = new_state(n_sm, n_sub, occ.ctas_per_sm, occ.warps_per_cta, ctrl, e, int(p[core.P_L0_SETS]),
-                      int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl)
+                      int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl,
+                      int(p[core.P_CONST_SETS]), int(p[core.P_CONST_WAYS]))
     run = SmRun(p, st, state.sms.g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
     # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
     # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)

@@ -61,9 +61,9 @@ def test_stall_13_with_yield_holds_the_warp_13_cycles(a6000):
     assert delta(a6000, "stall13-yield") - 1 == 13
 
 
-@pytest.mark.xfail(strict=True, reason="model rule missing: stall > 11 with Yield clear stalls only 1-2 cycles "
-                                       "(MICRO'25 §4); gpusim/core/sm.py _issue loads the full count")
 def test_stall_above_11_without_yield_stalls_only_one_or_two_cycles(a6000):
+    """MICRO'25 §4 (MGC §1.2): stall 13 with the yield flag clear stalls 1-2 cycles (13 before the rule);
+    the same count with yield (stall13-yield) still waits 13."""
     assert 1 <= delta(a6000, "stall13-no-yield") - 1 <= 2
 
 
@@ -132,31 +132,31 @@ def test_load_to_use_latency_is_table2(a6000, name, latency):
     assert delta(a6000, f"mem-{name}") - 1 == latency
 
 
-@pytest.mark.xfail(strict=True, reason="model: WAR released one cycle before Table 2 (sm.py _issue memory "
-                                       "branch: war = r + addr - 1, from the Figure 2 illustration)")
 @pytest.mark.parametrize("name,war", [("ldg32-war", 11), ("lds32-war", 9), ("stg32-war", 14), ("sts32-war", 12)])
 def test_war_release_is_table2(a6000, name, war):
+    """Table 2's WAR: the read counter drops the cycle after the address calculation (loads read_delay +
+    addr + 1; stores after their data read).  Failed by one cycle with the Figure-2 rule war = r + addr - 1."""
     assert delta(a6000, f"mem-{name}") - 1 == war
 
 
-@pytest.mark.xfail(strict=True, reason="model: a uniform address saves address_cycles_regular - address_cycles_uniform "
-                                       "= 2 cycles on global RAW (Table 2: 3) and nothing on shared RAW (Table 2: 1)")
 @pytest.mark.parametrize("name,latency", [("ldg32-uniform-raw", 29), ("ldg128-uniform-raw", 35),
                                           ("lds32-uniform-raw", 23), ("lds128-uniform-raw", 25)])
 def test_uniform_address_load_latency_is_table2(a6000, name, latency):
+    """A uniform address saves the 2 address cycles (global) and memory.load_regular_address_extra (1)
+    beyond them.  Failed by +1 each without the latter (set it to 0 to see)."""
     assert delta(a6000, f"mem-{name}") - 1 == latency
 
 
-@pytest.mark.xfail(strict=True, reason="model: WAR released one cycle before Table 2 (uniform address, 9)")
 def test_uniform_address_war_release_is_table2(a6000):
     assert delta(a6000, "mem-ldg32-uniform-war") - 1 == 9
 
 
-@pytest.mark.xfail(strict=True, reason="model: every LDC takes the 2-cycle address path while const_latency "
-                                       "(HW099, immediate address) is converted with the regular one; the register "
-                                       "address of LDC c[0x0][Rn] is not seen (a 'const' operand)")
 @pytest.mark.parametrize("name,latency", [("ldc32-raw", 26), ("ldc32-reg-raw", 29)])
 def test_ldc_latency_is_table2(a6000, name, latency):
+    """const_latency (HW099, 26) is an immediate-address measurement, converted with the uniform path it
+    took; LDC c[0x0][R8+0x168] has a register address (the listing's constant operand): 2 more address
+    cycles and the regular-address return cycle, 29.  Both gave 24 when every LDC took the uniform path
+    but was converted with the regular one."""
     assert delta(a6000, f"mem-{name}") - 1 == latency
 
 
@@ -202,9 +202,10 @@ def test_an_opcode_the_walker_cannot_execute_is_one_exit2_error_naming_opcode_an
     assert err.count("\n") == 1 and f"{p}:4:" in err and "SETLMEMBASE" in err, err
 
 
-@pytest.mark.xfail(strict=True, reason="model has no L0 FL constant cache: a constant operand never delays issue "
-                                       "(README 'Not yet: constant caches'); HW102 measures 79 cycles on a miss")
 def test_a_constant_operand_missing_the_l0_fl_cache_delays_issue_79_cycles(a6000):
+    """MGC §2.1 item 6 / §6.1: the LDC fills the L0 VL cache, not the per-sub-core L0 FL one, so the FADD's
+    constant operand misses and its issue waits subcore.const_l0_miss_latency (79, taken from HW102: a
+    calibration, not a prediction).  0 without the cache (--set "subcore.const_l0_size=0 B")."""
     assert delta(a6000, "const-fl-miss") - delta(a6000, "const-fl-baseline") == 79
 
 

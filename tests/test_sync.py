@@ -110,7 +110,9 @@ def test_tma_wait_scales_with_the_configured_tma_path(tmp_path):
 def test_wait_on_an_already_completed_phase_does_not_block(tmp_path):
     """Rule: a TRYWAIT issued after its phase completed passes at once: its consumer waits only for the
     TRYWAIT's own result (the shared-memory latency), not for the copy again."""
-    delay = [Inst("NOP", stall=15)] * 70  # 1050 cycles, longer than the DRAM copy
+    # 1050 cycles, longer than the DRAM copy; with yield, as compiled code sets it on every count above 11
+    # (without it the warp would stall only 2 cycles per NOP: MGC §1.2, subcore.stall_above_11_no_yield)
+    delay = [Inst("NOP", stall=15, yield_=True)] * 70
     prog = [init(), arrive_expect(), tma(), *delay, trywait(), CONSUME, EXIT]
     r, kt, _, cfg = run(tmp_path, prog)
     t = issue_cycles(r, kt)

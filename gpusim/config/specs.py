@@ -185,6 +185,13 @@ class SubCoreConfig:
     # FP32 lanes/SM (specs: A100/FP32_cores_per_SM = 64), i.e. no FP32 on the INT pipe
     stall0_yield_cycles: int = _f("cycles a warp waits after an instruction with stall=0 and yield set (ERRBAR)", 45)
     # HW105 / MGC §1.2: measured 45 cycles (the released simulator's parameter is 46)
+    stall_above_11_no_yield_cycles: int = _f(
+        "cycles a warp waits after an instruction with a stall count above 11 and the yield flag clear "
+        "(never compiler-emitted; hand-written SASS)", 2, min=1, max=2)
+    # MGC §1.2 (MICRO'25 §4): "the warp stalls for only one or two cycles"; the paper gives a range, this is
+    # its upper bound (an estimate within it).  "Yield 0" is the logical flag clear (CuAssembler '-'): the same
+    # paragraph calls ERRBAR's encoding (CuAssembler 'Y:S00') "yield bit 1", and the compiler puts the logical
+    # yield on every stall >= 12 (maxas "stalls >= 12 need the yield hint"; research/sass-control-bits.md §4)
     imad_issue_port_busy_cycles: int = _f("extra cycles the issue port is busy after any IMAD", 1, min=0)
     # MGC §5 / §10.2 (-num_cycles_issue_port_busy_after_imadwide 1 on the A6000; default 4)
     result_queue_entries: int = _f("fixed-latency result-queue entries (write-back to the register file)", 8)
@@ -198,6 +205,17 @@ class SubCoreConfig:
         "cycles the scheduler holds a warp on an L0 constant-cache miss before switching warps", 4, min=0
     )
     # MGC §2.1 item 6 (-num_const_cache_cycle_misses_before_switch_to_other_warp 4)
+    const_l0_size_bytes: int = _f("L0 FL constant cache per sub-core (constant operands of fixed-latency "
+                                  "instructions); 0: no such cache, constant operands never delay issue", 512, min=0)
+    # MGC §6.4 (released simulator's L0 FL constant cache N:4:64:2 = 4 sets x 2 ways x 64 B = 512 B)
+    const_l0_ways: int = _f("L0 FL constant cache associativity", 2)
+    # MGC §6.4 (N:4:64:2)
+    const_l0_line_bytes: int = _f("L0 FL constant cache line size", 64)
+    # MGC §6.4 (N:4:64:2)
+    const_l0_miss_latency_cycles: int = _f(
+        "issue delay of a fixed-latency instruction whose constant operand misses the L0 FL constant cache "
+        "(the line comes from the SM's constant cache)", 79)
+    # HW102 / MGC §6.1 (MICRO'25 §5.4): preloaded through LDC, a constant operand's miss delays issue 79 cycles
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -449,6 +467,17 @@ class MemoryConfig:
     # MGC §6.2 (32 lanes / 8 address units = 4 cycles; Table 1 cadence of 4)
     address_cycles_uniform: int = _f("address calculation for uniform-register or shared-memory addresses", 2)
     # MGC §6.4 (2 cycles for shared memory or uniform addresses)
+    store_regular_address_extra_cycles: int = _f(
+        "a store with a regular-register address reads its data registers this many cycles later than one with a "
+        "uniform address (beyond the longer address calculation): delays its WAR release [cycles]", 2, min=0)
+    # MGC §6.3 Table 2 WAR column (MICRO'25 Table 2): STS regular 12/14/18 vs uniform 10/12/16 (same 2-cycle shared
+    # address path) and STG regular 14/16/20 vs uniform 10/12/16 (4 = 2 address cycles + these 2)
+    load_regular_address_extra_cycles: int = _f(
+        "a load with a regular-register address returns its data this many cycles later than one with a uniform or "
+        "immediate address, beyond the longer address calculation [cycles]", 1, min=0)
+    # MGC §6.3 Table 2 (MICRO'25 Table 2): global RAW 32/34/38 regular vs 29/31/35 uniform (3 saved) while WAR is
+    # 11 vs 9 (2 of them the address calculation); shared RAW 24/24/26 vs 23/23/25 while WAR is 9 for both.
+    # MGC §6.4: the released simulator's memory_shared_memory_minimum_latency 7 is +1 with a regular-register address
     ldgsts_latency_cycles: int = _f("LDGSTS: issue to completion of the global-to-shared copy (RAW/WAW) [cycles]", 39)
     # MGC §6.3 Table 2 (LDGSTS RAW 39)
     return_bytes_per_cycle: int = _f("load data returned from the SM-shared unit to a sub-core's RF per cycle", 64)

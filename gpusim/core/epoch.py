@@ -17,7 +17,7 @@ from numba import njit
 from gpusim.core.slots import *  # noqa: F401,F403
 from gpusim.core.dispatch import _dispatch_clusters, _launch_cta
 from gpusim.core.fetch import _fetch
-from gpusim.core.issue import _issue_selected
+from gpusim.core.issue import _const_miss, _issue_selected
 from gpusim.core.lsu import _resolve
 from gpusim.core.scoreboard import _sb_pending
 from gpusim.core.select import _select
@@ -70,7 +70,9 @@ def _sm_epoch(K, W, S, T, L, sm, t0, t1):
             active = False
             if best >= 0:
                 active = True
-                _issue_selected(K, W, S, T, L, c, best, sc, sm)
+                # a constant operand that misses the L0 FL constant cache holds the issue (MGC §2.1 item 6)
+                if not _const_miss(K, W, S, L, c, best, sc):
+                    _issue_selected(K, W, S, T, L, c, best, sc, sm)
             fetched, sc_min = _fetch(K, W, S, T, L, c, sc, sm, sc_min)
             if active or fetched:
                 sc_min = c + 1

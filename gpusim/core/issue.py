@@ -67,6 +67,52 @@ def _issue_selected(K, W, S, T, L, c, best, sc, sm):
         _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c)
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _const_miss(K, W, S, L, c, ws, sc):
+    """The L0 FL constant cache (MGC §2.1 item 6, §6.1): the constant operand ``c[bank][imm]`` of a
+    fixed-latency instruction is tag-checked at issue in the sub-core's cache (``S_CLINE``).  On a miss
+    the warp cannot issue until the line is there, ``P_CONST_MISS`` cycles later (HW102: 79), and the
+    scheduler issues nothing for ``P_CONST_SWITCH`` cycles (4), then switches to another ready warp.  A
+    line already on its way (another warp's miss) is waited for.  Returns True if warp ``ws`` may not
+    issue at cycle c."""
+    sets = K.p[P_CONST_SETS]
+    if sets == 0 or not K.p[P_CTRL]:
+        return False
+    line = K.st[K.inst_static[W.pc[ws]], S_CLINE]
+    if line < 0:
+        return False
+    row = sc * sets + line % sets
+    ways = K.p[P_CONST_WAYS]
+    hit = -1
+    for w in range(ways):
+        if S.cl0_tag[row, w] == line:
+            hit = w
+    if hit >= 0:
+        if S.cl0_rdy[row, hit] <= c:
+            S.cl0_lru[row, hit] = c
+            return False
+        t = S.cl0_rdy[row, hit]
+    else:
+        victim = 0
+        for w in range(1, ways):
+            if S.cl0_lru[row, w] < S.cl0_lru[row, victim]:
+                victim = w
+        t = c + K.p[P_CONST_MISS]
+        S.cl0_tag[row, victim] = line
+        S.cl0_rdy[row, victim] = t
+        S.cl0_lru[row, victim] = t
+    W.stall[ws] = t
+    W.ready[ws] = 0
+    W.wake[ws] = t
+    _set_reason(K, W, L, ws, R_WAIT, c)
+    hold = c + K.p[P_CONST_SWITCH]
+    if hold > t:
+        hold = t
+    if S.issue_busy[sc] < hold:
+        S.issue_busy[sc] = hold
+    return True
+
+
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _issue(K, W, S, T, L, c, ws, sc, sm):
     """Issue the next instruction of warp ``ws`` on sub-core ``sc`` at cycle c.  Everything later in the
@@ -112,6 +158,10 @@ def _issue(K, W, S, T, L, c, ws, sc, sm):
         if stall == 0 and y:
             nxt = c + K.p[P_STALL0_YIELD]
         else:
+            if stall > 11 and not y:
+                # a count above 11 with the yield flag clear stalls the warp only 1-2 cycles (MGC §1.2,
+                # MICRO'25 §4); the compiler never emits it, hand-written SASS may
+                stall = K.p[P_STALL_GT11_NOY]
             nxt = c + (stall if stall > 1 else 1)
             if y and nxt < c + 2:
                 nxt = c + 2

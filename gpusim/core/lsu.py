@@ -30,7 +30,12 @@ def _mem_data(K, s, fl, t):
         return t + K.p[P_LDGSTS_EXTRA]
     if fl & F_TMA:
         return t + K.p[P_TMA_EXTRA]
-    return t + 2 * (K.st[s, S_MEM_REGS] - 1)
+    t += 2 * (K.st[s, S_MEM_REGS] - 1)
+    if fl & F_UNIFORM_ADDR:
+        # l1_hit_latency is a regular-address measurement (HW094); a uniform address returns the data
+        # P_LD_REG_EXTRA earlier beyond its shorter address calculation (MGC §6.3 Table 2: 29 vs 32)
+        t -= K.p[P_LD_REG_EXTRA]
+    return t
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -119,9 +124,17 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
     S.mq_head[sc] = 0
     S.mq_n[sc] = kk
     nregs = K.st[s, S_MEM_REGS]
-    war = r + addr - 1
+    # WAR (MGC §6.3, MICRO'25 Table 2): the read counter drops the cycle after the address calculation
+    # ends (visible at war + 1): loads read_delay + addr + 1 after issue, 11 regular global, 9 uniform or
+    # shared.  A store then reads its data, 2 cycles per register (a warp's register is 1024 bits, read
+    # at 512 bits per cycle like the return path, MGC §6.3), its counter dropping with the last cycle of
+    # that read; with a regular-register address it reads P_ST_REG_EXTRA cycles later (Table 2: STG
+    # 14/16/20, STS 12/14/18 regular; STG and STS 10/12/16 uniform).
+    war = r + addr
     if fl & F_STORE:
-        war += 1 + 2 * nregs
+        war += 2 * nregs - 1
+        if (fl & F_UNIFORM_ADDR) == 0:
+            war += K.p[P_ST_REG_EXTRA]
     if is_shared:
         L.counters[C_SHARED_INSTS] += 1
         # shared data returns 2 registers per 2 cycles (MGC §6.3 Table 2: 24/24/26)
@@ -132,6 +145,11 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
             is_long = 1
         data = leave + K.p[P_SM_INTERVAL] * replays + lat - (K.p[P_READ_DELAY] + K.p[P_ADDR_UNI] + 1) \
             + 2 * ((nregs + 1) // 2 - 1)
+        if (fl & F_UNIFORM_ADDR) and not is_dsm:
+            # shared_latency is a regular-address measurement (HW098): a uniform address returns
+            # P_LD_REG_EXTRA earlier (MGC §6.3 Table 2: 23 vs 24; MGC §6.4: the released simulator's
+            # shared-memory latency is +1 with a regular-register address)
+            data -= K.p[P_LD_REG_EXTRA]
     elif is_gmem:
         is_long = 1
         L.counters[C_GLOBAL_SECTORS] += K.inst_sectors[i]
@@ -145,7 +163,13 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
         else:
             data = _mem_data(K, s, fl, leave)
     else:
-        data = leave + K.st[s, S_LAT] - K.p[P_UNLOADED_PATH] + 2 * (nregs - 1)
+        # constant (LDC): const_latency is HW099's immediate-address measurement, so the path it includes
+        # is the uniform one (read delay + P_ADDR_UNI + 1); a register address takes the longer address
+        # calculation (leave is later) and returns P_LD_REG_EXTRA later, like the other loads (Table 2:
+        # LDC immediate 26; register 29 = 26 + 2 address cycles + 1)
+        data = leave + K.st[s, S_LAT] - (K.p[P_READ_DELAY] + K.p[P_ADDR_UNI] + 1) + 2 * (nregs - 1)
+        if (fl & F_UNIFORM_ADDR) == 0:
+            data += K.p[P_LD_REG_EXTRA]
     if fl & F_LDGSTS:
         if defer:
             W.ldgsts_pend[ws] = 1

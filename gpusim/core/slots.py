@@ -37,7 +37,7 @@ P_ADDR_UNI = 18
 P_MQ_CAP = 19               # queue entries + latch
 P_SM_INTERVAL = 20
 P_FIXED_OFFSET = 21         # scoreboard mode: dependent distance = pipe latency + this
-P_UNLOADED_PATH = 22        # read_delay + address_cycles_regular + 1
+P_UNLOADED_PATH = 22        # (free: was read_delay + address_cycles_regular + 1, the LDC conversion now uses the uniform path)
 P_LOG = 23                  # 1: record issue cycles and SB values of warp slot 0
 P_CTA_LAUNCH = 24
 P_LDGSTS_EXTRA = 25         # LDGSTS completion after its global read: ldgsts latency - L1 hit latency
@@ -56,7 +56,14 @@ P_SM_PER_GPC = 37          # SMs per GPC: a cluster's CTAs are placed on SMs of 
 P_DSM_LAT = 38             # generic access to a peer CTA's shared memory (distributed shared memory)
 P_TMA_EXTRA = 39           # UTMALDG: extra cycles of the TMA path over a load of the same data
 P_LOCKSTEP = 40            # 1: cluster launch or cluster barriers: SMs advance in lockstep, epochs end at them
-P_SIZE = 41
+P_ST_REG_EXTRA = 41         # a regular-address store reads its data this much later (MGC §6.3 Table 2)
+P_LD_REG_EXTRA = 42         # a regular-address load returns this much later than a uniform one (MGC §6.3 Table 2)
+P_STALL_GT11_NOY = 43       # stall count > 11 with yield clear: the warp waits only this long (MGC §1.2)
+P_CONST_SETS = 44           # L0 FL constant cache sets per sub-core (0: no cache)
+P_CONST_WAYS = 45
+P_CONST_MISS = 46           # issue delay of a constant-operand miss (MGC §6.1, HW102)
+P_CONST_SWITCH = 47         # cycles the sub-core issues nothing after a miss before switching warps (MGC §2.1)
+P_SIZE = 48
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -154,7 +161,8 @@ S_SRC0 = 13      # .. S_SRC0+3
 S_DST0 = 17      # .. S_DST0+3
 S_MEM_REGS = 21  # data registers moved by a memory instruction (width / 4 bytes, >= 1)
 S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
-S_NCOLS = 23
+S_CLINE = 23     # L0 FL constant-cache line of a fixed-latency instruction's constant operand (-1: none)
+S_NCOLS = 24
 
 NSB = 6
 GSB = NSB        # extra counter row of the SB arrays: the warp's committed, unfinished wgmma groups (gsb0)

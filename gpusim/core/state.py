@@ -100,6 +100,9 @@ class SubcoreState(NamedTuple):
     il0_tag: np.ndarray       #: int64 (nsc * L0 sets, L0 ways): L0 instruction-cache line tags (-1: invalid)
     il0_rdy: np.ndarray       #: int64 (same): cycle the line is there
     il0_lru: np.ndarray       #: int64 (same): LRU stamp (the SM's instruction-cache clock)
+    cl0_tag: np.ndarray       #: int64 (nsc * const sets, const ways): L0 FL constant-cache line tags (-1: invalid)
+    cl0_rdy: np.ndarray       #: int64 (same): cycle the line is there
+    cl0_lru: np.ndarray       #: int64 (same): LRU stamp (cycle of the last use)
 
 
 class SmState(NamedTuple):
@@ -162,7 +165,8 @@ class CoreState(NamedTuple):
 
 
 def new_state(n_sm: int, n_sub: int, ctas_per_sm: int, warps_per_cta: int, ctrl: bool, epoch: int,
-              l0_sets: int, l0_ways: int, l1i_sets: int, l1i_ways: int, clusters: int) -> CoreState:
+              l0_sets: int, l0_ways: int, l1i_sets: int, l1i_ways: int, clusters: int, cl0_sets: int = 1,
+              cl0_ways: int = 1) -> CoreState:
     """Allocate the zeroed state of one kernel (the only place the core's state is created)."""
     i64, u8 = np.int64, np.uint8
     nw = n_sm * ctas_per_sm * warps_per_cta
@@ -190,7 +194,8 @@ def new_state(n_sm: int, n_sub: int, ctas_per_sm: int, warps_per_cta: int, ctrl:
         port_used=np.zeros((nsc, 2, PORT_RING), i64), mq_leave=np.zeros((nsc, MQ_RING), i64),
         mq_n=np.zeros(nsc, i64), mq_head=np.zeros(nsc, i64), addr_free=np.zeros(nsc, i64),
         il0_tag=np.full((l0_rows, l0_ways), -1, i64), il0_rdy=np.zeros((l0_rows, l0_ways), i64),
-        il0_lru=np.zeros((l0_rows, l0_ways), i64))
+        il0_lru=np.zeros((l0_rows, l0_ways), i64), cl0_tag=np.full((nsc * max(1, cl0_sets), cl0_ways), -1, i64),
+        cl0_rdy=np.zeros((nsc * max(1, cl0_sets), cl0_ways), i64), cl0_lru=np.zeros((nsc * max(1, cl0_sets), cl0_ways), i64))
     l1_rows = n_sm * l1i_sets
     cl = np.zeros((clusters, CL_NCOLS), i64)
     cl[:, CL_SLOT0:] = -1

@@ -43,8 +43,10 @@ def listing2(stall: int) -> None:
 MICRO'25 Listing 2 (§4): a FADD with target stall count {stall} immediately followed by a dependent FFMA,
 bracketed by NOPs and two clock reads.  R1..R3 are set to 1.0 first.  Paper: elapsed 5 cycles with stall 1
 (and R5 = 2, a wrong result: no hardware RAW check), 8 cycles with stall 4 (R5 = 6).  Rule: 4 + stall.
+A count above 11 carries the yield flag, as the compiler always sets it: without it the warp would stall
+only 1-2 cycles (§4; listing stall13-no-yield).
 """, [c("FADD R1, RZ, 1", 1), c("FADD R2, RZ, 1", 1), c("FADD R3, RZ, 1", 2),
-      c(CLOCK.format(14), 1), c("NOP", 1), c("FADD R1, R2, R3", stall), c("FFMA R5, R1, R1, R1", 1),
+      c(CLOCK.format(14), 1), c("NOP", 1), c("FADD R1, R2, R3", stall, y=stall > 11), c("FFMA R5, R1, R1, R1", 1),
       c("NOP", 1), c(CLOCK.format(24), 1), c("STG.E.64 [R2.64], R24", 1)][:-1])
 
 

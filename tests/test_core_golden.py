@@ -6,7 +6,12 @@ These golden numbers are the model's own outputs, not hardware truth: they prote
 "restructuring the core changes no simulated number".  A change meant to alter the model regenerates
 them and says why.  Regenerated once after the refactor landed (session of 2026-12-07): reports gained
 fields (``l2_writeback``, ``memory_footprint``, ``weight_dtype``) and the attention case runs
-FlashAttention-2's own 128 x 64 tile (flash_attn.cu); every other simulated number was unchanged.  Checked to fail: the CGGTY bundled-trace case run with the GTO policy
+FlashAttention-2's own 128 x 64 tile (flash_attn.cu); every other simulated number was unchanged.
+Regenerated again (issue 15, branch gemm-a100) for the slow A100 cases only: gemm-512-a100 runs the
+rewritten multistage GEMM main loop (10,040 -> 6,562 cycles), and a shared-memory instruction no lane
+executes (``@!PT LDS``) no longer counts a shared wavefront, which changes only the ``shared``
+speed-of-light of attention-a100 (3.21 -> 2.60%) and decode-attention-a100 (12.37 -> 9.69%); their
+cycles and every other field are unchanged.  Checked to fail: the CGGTY bundled-trace case run with the GTO policy
 instead differs in 63 fields (cycles 2,315 -> 2,313, stall counts, RF-cache hits).
 
 The default run checks the bundled trace under the CGGTY control-bit path and the scoreboard

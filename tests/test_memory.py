@@ -289,3 +289,22 @@ def test_l1_replacement_policy_picks_the_victim_its_rule_names(tmp_path, policy,
     c = name_counters(r.counters)
     assert c["l1_load_sectors"] == (e + 3) * 4
     assert c["l1_load_sector_hits"] == hit_lines * 4
+
+
+def test_predicated_off_lds_accesses_no_shared_memory(tmp_path):
+    """Rule: a shared load no lane executes (``@!PT LDS RZ, [RZ]``, three before each LDGSTS in ptxas's
+    sm_80 GEMM loops) is issued and passes the sub-core queue, the address unit and the SM-shared unit's
+    dispatch interval like a live one, but accesses no bank and moves no data: zero shared wavefronts
+    (the MICRO'25 authors' simulator routes an instruction with active_count() == 0 down the SM-shared
+    unit's miscellaneous path, remodeling/ldst_unit_sm.cc @ 117f9dc).  Checked to fail when such an
+    instruction is charged one wavefront (the previous rule): 64 wavefronts."""
+    live, r_live = _lds_stream(tmp_path, 1)
+    prog = [Inst("@!PT LDS RZ, [RZ]", addr_stride=4, base=0) for _ in range(64)] + [EXIT]
+    r, kt, _ = simulate(tmp_path, prog)
+    t = issue(r, kt)
+    assert not kt.inst_mask[:64].any()  # traced with no lane active
+    n = name_counters(r.counters)
+    assert n["shared_wavefronts"] == 0 and n["shared_bank_conflicts"] == 0
+    assert name_counters(r_live.counters)["shared_wavefronts"] == 64
+    # same issue rate as live 32-bit loads: the queue and dispatch slots are still taken
+    assert (t[63] - t[31]) / 32 == pytest.approx(live, rel=0.05)

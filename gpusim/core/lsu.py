@@ -84,14 +84,20 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
     replays = 0
     ways = 1
     if is_shared:
-        ways = K.inst_ways[i] if K.inst_ways[i] > 0 else 1
-        L.counters[C_SHARED_WAVEFRONTS] += ways
-        # wavefronts the access width needs anyway (128 B each); the rest are bank conflicts
         m2 = np.uint32(K.inst_mask[i])
         nact = 0
         while m2:
             m2 &= m2 - np.uint32(1)
             nact += 1
+        # an instruction with no active lane (``@!PT LDS RZ, [RZ]``, which ptxas puts before LDGSTS on
+        # sm_80..sm_89) is issued and takes its queue entry, address slot and SM-shared dispatch interval,
+        # but accesses no bank: the MICRO'25 authors' simulator sends it down the SM-shared unit's
+        # miscellaneous path instead of the shared-memory pipeline (upc-arco modern-gpu-simulator-micro-2025,
+        # read at dzwduan fork 117f9dc, remodeling/ldst_unit_sm.cc PendingRequestTable::get_next_processed_access:
+        # active_count() == 0 -> miscellaneous_space; Accel-Sim's ldst_unit::shared_cycle returns at once too)
+        ways = 0 if nact == 0 else (K.inst_ways[i] if K.inst_ways[i] > 0 else 1)
+        L.counters[C_SHARED_WAVEFRONTS] += ways
+        # wavefronts the access width needs anyway (128 B each); the rest are bank conflicts
         base_w = (nact * 4 * K.st[s, S_MEM_REGS] + 127) // 128
         if base_w < 1:
             base_w = 1

@@ -121,6 +121,7 @@ C_MEM_W = 5         # trace width (bytes)
 C_DST0 = 6          # CSR range of general registers written (unknown marking)
 C_DST1 = 7
 C_MOD = 8           # 8 op-specific modifiers follow
+C_LDGSTS_SRC = 5    # OP_STORE of an LDGSTS: modifier 5 = 1 + its source-valid predicate (pred | neg << 3), 0: none
 C_SRC = 16          # bit mask of the operand slots read (gathered per lane before execution)
 C_D0 = 17           # operand slots written with result rows 0, 1, 2 (-1: none)
 C_D1 = 18
@@ -729,6 +730,27 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                     err[E_CODE] = ERR_FULL
                     err[E_CTA] = cta
                     return ERR_FULL
+                if op == OP_STORE and prog[i, C_MOD + C_LDGSTS_SRC] > 0:
+                    # LDGSTS whose source-valid predicate (cp.async src-size 0) is false in a lane copies
+                    # zeros without reading global memory: recorded like a lane predicated off
+                    sv = prog[i, C_MOD + C_LDGSTS_SRC] - 1
+                    sp = sv & 7
+                    sneg = (sv >> 3) & 1
+                    for ln in range(32):
+                        if (ex >> ln) & 1:
+                            if sp == PT:
+                                on = 1
+                            elif PK[sp, ln] == 0:
+                                err[E_CODE] = ERR_UNKNOWN_GUARD
+                                err[E_INST] = i
+                                err[E_LANE] = ln
+                                err[E_CTA] = cta
+                                err[E_WARP] = w
+                                return ERR_UNKNOWN_GUARD
+                            else:
+                                on = P[sp, ln]
+                            if (on ^ sneg) == 0:
+                                ex &= ~(1 << ln)
                 out_static[n_inst] = i
                 out_mask[n_inst] = ex
                 out_mem[n_inst] = -1

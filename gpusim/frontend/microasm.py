@@ -88,7 +88,9 @@ def build(insts: list[Inst], out_dir: str | Path, *, warps_per_cta: int = 1, cta
     for k, ins in enumerate(insts):
         dst = [r for r in fn.dst_regs(k)][:1]
         src = [r for r in fn.src_regs(k)][:4]
-        f = [f"{16 * k:04x}", "ffffffff", str(len(dst)), *[f"R{r}" for r in dst], fn.opcode[k], str(len(src)),
+        # a guard that is never true (@!PT) leaves no lane active, as NVBit's tracer records it
+        mask = "00000000" if ins.text.lstrip().startswith("@!PT") else "ffffffff"
+        f = [f"{16 * k:04x}", mask, str(len(dst)), *[f"R{r}" for r in dst], fn.opcode[k], str(len(src)),
              *[f"R{r}" for r in src]]
         entry = table.entry(fn.opcode[k])
         if entry["unit"] == Unit.MEM and entry["space"] != MemSpace.NONE:

@@ -11,8 +11,9 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
 * the kernel's main loop as ptxas compiled it (:func:`loop_profile`: the backward branch of the
   listing with the most HMMAs, one k tile per iteration): its HMMA count, the sum of its control-bit
   stall counts (the cycles one warp needs to issue one iteration on its own) and its shared-memory
-  instructions (LDSM, LDGSTS, and the three ``@!PT LDS RZ, [RZ]`` ptxas places before every LDGSTS
-  on sm_80..sm_89, which never execute but still go down the shared-memory pipe in the timing model);
+  instructions (LDSM, LDGSTS, and the ``@!PT LDS RZ, [RZ]`` ptxas places before LDGSTS on
+  sm_80..sm_89, which no lane executes: they take the SM-shared unit's dispatch interval but no
+  shared-memory wavefront, as in the timing model, gpusim.core.lsu);
 * per round (every resident CTA advancing one k tile) the busiest of: one warp's issue time; each
   sub-core's tensor pipe (its warps' HMMAs at the sub-core's share of
   :func:`gpusim.llm.run.tensor_peak_flops`); the SM's shared-memory pipe (per instruction the larger

@@ -40,8 +40,9 @@ Trace conventions (same as the Accel-Sim tracer, research/accel-sim-trace-format
     * destination: the first operand when it is a general register (``R255`` = RZ); sources: the
       other general-register operands (RZ included) and the base register of memory operands,
       first four; predicates, uniform registers and constants are not listed;
-    * ``LDGSTS`` is recorded once, with its global (source) addresses; ``LDC``/``ULDC`` carry no
-      addresses (constant space);
+    * ``LDGSTS`` is recorded once, with its global (source) addresses; a lane whose source-valid
+      predicate (``LDGSTS ..., !P0``: cp.async with src-size 0) is false reads nothing and zero-fills,
+      and is recorded as a lane predicated off; ``LDC``/``ULDC`` carry no addresses (constant space);
     * shared-memory addresses are offsets in the CTA's shared window (what NVBit reports);
     * ``UTMALDG`` (a TMA box load issued by one thread) is recorded with one address per box row
       that lies inside the tensor, in lanes 0..rows-1, and the box row's byte width as the access
@@ -379,6 +380,11 @@ def compile_program(fn: SassFunction) -> Program:
                         data = [j for j, o in enumerate(ops[:W.N_SLOTS]) if o.kind == "reg" and j != ms]
                         if data:
                             mods_out = [W.SPACE_LOCAL, access_width_bytes(opcode), ms, data[0]]
+                    elif root == "LDGSTS" and ops and ops[-1].kind == "pred" and ms != len(ops) - 1:
+                        # cp.async's src-size operand as ptxas encodes it: a trailing "source valid"
+                        # predicate; where it is false the copy reads nothing and zero-fills (C_LDGSTS_SRC)
+                        p = ops[-1]
+                        mods_out = [0, 0, 0, 0, 0, 1 + (p.reg | (int(p.negated) << 3))]
             elif op in (W.OP_LOAD, W.OP_STORE) and not mem_slots:
                 op = W.OP_UNSUPPORTED
         if op == W.OP_FPU:

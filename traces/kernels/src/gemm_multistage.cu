@@ -15,9 +15,16 @@
 //   first fragments of the next tile load while that slice's MMAs run (CUTLASS MmaMultistage order).
 // * Warp tiles WM x WN (64 x 64 for the big tiles, as CUTLASS's sm80 128x256 / 256x128 / 128x128 configs).
 // * Tiles rasterised in groups of 8 M tiles (common.cuh grouped_tile; CUTLASS's default swizzle is Identity8).
-// * Predicated edges: rows of A past M and of W past N load the last valid row (their products land in C
-//   rows / columns that are never stored), 16-byte K chunks past K are zero-filled in shared memory (no
-//   global access); C is stored only inside [M, N] (half2 stores when N is even, single halves otherwise).  Precondition: K % 8 == 0 (16-byte aligned rows, as CUTLASS's alignment-8 kernels).
+// * Main loop as CUTLASS's MmaMultistage compiles (NVIDIA/cutlass @ 7107b05535f8977f5ecb9d01ee203205b1fd9bc4,
+//   default sm80 f16 TN config 128x256x64, 3 stages, warp tile 64x64x64: 273 instructions per warp and k
+//   tile, 128 of them HMMA, one branch; this file's 128x256x64 loop: 226, 128 HMMA, one branch): the
+//   copies' global pointers and the fragments' shared addresses are computed once (a k slice's fragment
+//   offset is the base XOR a constant), every cp.async is predicated, none is branched around.
+// * Predicated edges: rows of A past M and of W past N are not loaded (their products land in C rows /
+//   columns that are never stored), 16-byte K chunks past K read 0 bytes and are zero-filled (cp.async
+//   src-size 0, CUTLASS's cp_async_zfill: no global access); C is stored only inside [M, N] (half2 stores
+//   when N is even, single halves otherwise).  Precondition: K % 8 == 0 (16-byte aligned rows, as
+//   CUTLASS's alignment-8 kernels).
 // * Split-K (gridDim.z = splits > 1): CTA z accumulates k tiles [z*ktps, min((z+1)*ktps, ceil(K/BK))) and
 //   writes fp32 partials to P[z][M][N]; gemm_splitk_reduce_f16 sums them into C (CUTLASS's
 //   GemmSplitKParallel + ReduceSplitK scheme).  With splits == 1 the kernel writes C directly and P is unused.
@@ -34,6 +41,17 @@ DEVI int swz(int row, int chunk) {
         return row * BK + ((chunk ^ (row & 7)) << 3);
 }
 
+// 16-byte global -> shared copy to a 32-bit shared address (SASS LDGSTS.E.BYPASS.128) that reads
+// ``bytes`` (16 or 0) from global memory and zero-fills the rest: CUTLASS's cp_async_zfill (NVIDIA/cutlass
+// include/cutlass/arch/memory_sm80.h @ 7107b05535f8977f5ecb9d01ee203205b1fd9bc4, the cp.async src-size form).
+DEVI void cp_async16_zfill(uint32_t saddr, const void *gmem, int bytes) {
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(saddr), "l"(gmem), "r"(bytes));
+}
+DEVI void ldsm_x4_s(uint32_t (&r)[4], uint32_t saddr) {
+    asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
+                 : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(saddr));
+}
+
 template <int BM, int BN, int BK, int WARPS_M, int WARPS_N, int STAGES>
 struct Gemm {
     static constexpr int THREADS = WARPS_M * WARPS_N * 32;
@@ -43,6 +61,7 @@ struct Gemm {
     static constexpr int CH = BK / 8;                           // 16-byte chunks per tile row
     static constexpr int A_IT = BM * CH / THREADS, W_IT = BN * CH / THREADS;  // chunks per thread per tile
     static constexpr int STAGE_HALVES = (BM + BN) * BK;
+    static constexpr int STAGE_BYTES = STAGE_HALVES * 2;
     static_assert(NT % 2 == 0 && MT >= 1, "warp tile");
     static_assert(BM * CH % THREADS == 0 && BN * CH % THREADS == 0, "loader");
     static_assert(BK == 32 || BK == 64, "swizzle");
@@ -50,52 +69,38 @@ struct Gemm {
     static constexpr int ROWS_PER_IT = THREADS / CH;  // rows one pass of the CTA's threads covers
     static_assert(ROWS_PER_IT % 8 == 0, "swizzle phase is the same for every pass");
 
-    // One k tile (kt) of A and W into a stage.  A thread copies chunk c0 = tid % CH of rows
-    // r0 + j * ROWS_PER_IT (r0 = tid / CH), to one swizzled offset plus j * ROWS_PER_IT rows.  Rows past
-    // M (N) are clamped to the last row: they only feed C rows (columns) that are never stored, so no
-    // per-row predicate is needed (CUTLASS zero-fills them instead; ptxas packs that many predicates into
-    // a register bitfield).  Chunks past K are zero-filled: they meet valid rows of the other operand.
+    // The copies of one k tile: a thread copies chunk c0 = tid % CH of rows r0 + j * ROWS_PER_IT
+    // (r0 = tid / CH) of A (j < A_IT) and W (j < W_IT), to one swizzled offset plus j * ROWS_PER_IT rows.
+    // As CUTLASS's PredicatedTileAccessIterator and MmaMultistage do, the thread's global pointers are
+    // computed once and advanced by BK per k tile, and every copy is one predicated cp.async without a
+    // branch: rows past M (N) are not loaded (their products only feed C rows / columns that are never
+    // stored), copies of the tiles past the last are predicated off, and a chunk past K (the last k tile
+    // when K % BK != 0) reads 0 bytes and is zero-filled (it meets valid rows of the other operand).
     static constexpr int NCHUNK = A_IT + W_IT;               // 16-byte copies per thread per k tile
     static constexpr int COPY_SLOTS = (KS - 1) * MT;          // MMA rows of the k slices before the barrier
     static_assert(KS >= 2, "the copies of the next tile are spread over the k slices before the barrier");
 
-    // Copy c (0 <= c < NCHUNK; A chunks first) of one k tile into a stage.
-    static DEVI void load_chunk(int c, half *stage, const half *__restrict__ A, const half *__restrict__ W, int arow,
-                                int wrow, int M, int N, int dst, int k, bool kok, int K) {
+    struct Loader {
+        const half *a, *w;  // row r0 of this CTA's A / W tile, column chunk c0 of the next k tile to load
+        size_t rstep;       // elements between a thread's rows (ROWS_PER_IT rows of K)
+        int na, nw;         // the thread's rows j < na (nw) lie inside M (N)
+        uint32_t dst;       // byte offset of its chunk in a stage (A part)
+        int kcol;           // column of its chunk in the next k tile to load
+    };
+
+    // Copy c (0 <= c < NCHUNK; A chunks first) of the loader's k tile into the stage at shared address st;
+    // lim_a / lim_w: copies j < lim go (0 when the tile is past the last); bytes: 16, or 0 past K.
+    static DEVI void copy_chunk(int c, uint32_t st, const Loader &ld, int lim_a, int lim_w, int bytes) {
         const bool is_a = c < A_IT;
         const int j = is_a ? c : c - A_IT;
-        half *d = stage + (is_a ? 0 : BM * BK) + dst + j * ROWS_PER_IT * BK;
-        if (kok) {
-            const int row = is_a ? min(arow + j * ROWS_PER_IT, M - 1) : min(wrow + j * ROWS_PER_IT, N - 1);
-            cp_async16(d, (is_a ? A : W) + (size_t)row * K + k);
-        } else {
-            *reinterpret_cast<uint4 *>(d) = make_uint4(0, 0, 0, 0);
-        }
-    }
-
-    // One whole k tile (kt) into a stage (prologue).
-    static DEVI void load_stage(half *stage, const half *__restrict__ A, const half *__restrict__ W, int arow,
-                                int wrow, int M, int N, int c0, int dst, int kt, int K) {
-        const int k = kt * BK + c0 * 8;
-#pragma unroll
-        for (int c = 0; c < NCHUNK; ++c) load_chunk(c, stage, A, W, arow, wrow, M, N, dst, k, k < K, K);
-    }
-
-    static DEVI void load_frags(uint32_t (&a)[MT][4], uint32_t (&b)[NT / 2][4], const half *stage, int kk, int wm,
-                                int wn, int lane) {
-        const half *as = stage, *bs = stage + BM * BK;
-#pragma unroll
-        for (int mt = 0; mt < MT; ++mt)
-            ldsm_x4(a[mt], as + swz<BK>(wm * WM + mt * 16 + (lane & 15), kk * 2 + (lane >> 4)));
-#pragma unroll
-        for (int np = 0; np < NT / 2; ++np)
-            ldsm_x4(b[np], bs + swz<BK>(wn * WN + np * 16 + (lane & 7) + ((lane >> 4) << 3), kk * 2 + ((lane >> 3) & 1)));
+        const uint32_t d = st + ld.dst + (is_a ? 0 : BM * BK * 2) + j * ROWS_PER_IT * BK * 2;
+        if (j < (is_a ? lim_a : lim_w)) cp_async16_zfill(d, (is_a ? ld.a : ld.w) + j * ld.rstep, bytes);
     }
 
     static DEVI void run(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C,
                          float *__restrict__ P, int M, int N, int K, int ktps) {
         extern __shared__ __align__(128) unsigned char smem_raw[];
-        half *smem = reinterpret_cast<half *>(smem_raw);
+        const uint32_t sbase = smem_u32(smem_raw);
         const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
         const int wm = warp % WARPS_M, wn = warp / WARPS_M;
         int tile_m, tile_n;
@@ -106,8 +111,22 @@ struct Gemm {
         const int nkt = min(kt_all - kt0, ktps);  // >= 1 (the launcher sizes ktps so)
 
         // the thread's cp.async chunks: column chunk c0 of rows r0 + j * ROWS_PER_IT of the tiles
-        const int r0 = tid / CH, c0 = tid % CH, dst = swz<BK>(r0, c0);
+        const int r0 = tid / CH, c0 = tid % CH;
         const int arow = m0 + r0, wrow = n0 + r0;
+        Loader ld;
+        ld.kcol = kt0 * BK + c0 * 8;
+        ld.rstep = (size_t)ROWS_PER_IT * K;
+        ld.a = A + (size_t)min(arow, M - 1) * K + ld.kcol;
+        ld.w = W + (size_t)min(wrow, N - 1) * K + ld.kcol;
+        ld.na = arow < M ? (M - arow + ROWS_PER_IT - 1) / ROWS_PER_IT : 0;
+        ld.nw = wrow < N ? (N - wrow + ROWS_PER_IT - 1) / ROWS_PER_IT : 0;
+        ld.dst = swz<BK>(r0, c0) * 2;
+
+        // fragment addresses: the byte offset of k slice kk is off ^ (kk << 5) (the slice's chunk pair
+        // kk*2, kk*2+1 XOR the row's swizzle phase, which does not depend on mt / np); mt / np add
+        // whole 16-row blocks
+        const uint32_t a_off = swz<BK>(wm * WM + (lane & 15), lane >> 4) * 2;
+        const uint32_t b_off = BM * BK * 2 + swz<BK>(wn * WN + (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1) * 2;
 
         float acc[MT][NT][4];
 #pragma unroll
@@ -120,35 +139,49 @@ struct Gemm {
         // prologue: STAGES-1 k tiles in flight
 #pragma unroll
         for (int s = 0; s < STAGES - 1; ++s) {
-            if (s < nkt) load_stage(smem + s * STAGE_HALVES, A, W, arow, wrow, M, N, c0, dst, kt0 + s, K);
+            const bool go = s < nkt;
+            const uint32_t st = sbase + s * STAGE_BYTES;
+#pragma unroll
+            for (int c = 0; c < NCHUNK; ++c) copy_chunk(c, st, ld, go ? ld.na : 0, go ? ld.nw : 0, ld.kcol < K ? 16 : 0);
             cp_async_commit();
+            ld.a += BK;
+            ld.w += BK;
+            ld.kcol += BK;
         }
         cp_async_wait<STAGES - 2>();
         __syncthreads();
 
         uint32_t fa[2][MT][4], fb[2][NT / 2][4];
-        int rs = 0, ws = STAGES - 1;  // stage read / stage written by the prefetch
-        load_frags(fa[0], fb[0], smem, 0, wm, wn, lane);
+        uint32_t rst = sbase;                                // stage read
+        uint32_t wst = sbase + (STAGES - 1) * STAGE_BYTES;   // stage written by the prefetch
+        auto load_frags = [&](uint32_t (&a)[MT][4], uint32_t (&b)[NT / 2][4], uint32_t st, int kk) {
+#pragma unroll
+            for (int mt = 0; mt < MT; ++mt) ldsm_x4_s(a[mt], st + (a_off ^ (kk << 5)) + mt * 16 * BK * 2);
+#pragma unroll
+            for (int np = 0; np < NT / 2; ++np) ldsm_x4_s(b[np], st + (b_off ^ (kk << 5)) + np * 16 * BK * 2);
+        };
+        load_frags(fa[0], fb[0], rst, 0);
 
         for (int it = 0; it < nkt; ++it) {
-            // the copies of k tile it+STAGES-1 go to stage ws, freed by the previous iteration's barrier;
+            // the copies of k tile it+STAGES-1 go to stage wst, freed by the previous iteration's barrier;
             // they are spread between the MMA rows of the k slices before this iteration's barrier
             // (CUTLASS MmaMultistage's "copy groups"), so no warp issues them as one burst
-            const bool more = it + STAGES - 1 < nkt;
-            const int knext = (kt0 + it + STAGES - 1) * BK + c0 * 8;
-            const bool kok = knext < K;
-            half *wstage = smem + ws * STAGE_HALVES;
+            const bool go = it + STAGES - 1 < nkt;
+            const int lim_a = go ? ld.na : 0, lim_w = go ? ld.nw : 0, bytes = ld.kcol < K ? 16 : 0;
 #pragma unroll
             for (int kk = 0; kk < KS; ++kk) {
                 if (kk == KS - 1) {
                     cp_async_commit();
-                    ws = (ws + 1 == STAGES) ? 0 : ws + 1;
+                    wst = (wst == sbase + (STAGES - 1) * STAGE_BYTES) ? sbase : wst + STAGE_BYTES;
                     cp_async_wait<STAGES - 2>();  // k tile it+1 has landed (for this thread) ...
                     __syncthreads();              // ... for all, and every warp is done reading stage it-1
-                    rs = (rs + 1 == STAGES) ? 0 : rs + 1;
+                    rst = (rst == sbase + (STAGES - 1) * STAGE_BYTES) ? sbase : rst + STAGE_BYTES;
+                    ld.a += BK;
+                    ld.w += BK;
+                    ld.kcol += BK;
                 }
                 // fragments of the next k slice (of the next stage after the barrier)
-                load_frags(fa[(kk + 1) & 1], fb[(kk + 1) & 1], smem + rs * STAGE_HALVES, (kk + 1) % KS, wm, wn, lane);
+                load_frags(fa[(kk + 1) & 1], fb[(kk + 1) & 1], rst, (kk + 1) % KS);
 #pragma unroll
                 for (int mt = 0; mt < MT; ++mt) {
 #pragma unroll
@@ -159,8 +192,7 @@ struct Gemm {
                         const int slot = kk * MT + mt;
 #pragma unroll
                         for (int c = 0; c < NCHUNK; ++c)
-                            if (c * COPY_SLOTS / NCHUNK == slot && more)
-                                load_chunk(c, wstage, A, W, arow, wrow, M, N, dst, knext, kok, K);
+                            if (c * COPY_SLOTS / NCHUNK == slot) copy_chunk(c, wst, ld, lim_a, lim_w, bytes);
                     }
                 }
             }

@@ -1,0 +1,125 @@
+"""Build time and interpolation error of the serving step-time model (issue 20).
+
+    PYTHONPATH=. python benchmarks/serve_steptime.py [--model llama-2-7b] [--gpu a100-sxm4-80gb] [--sample 4]
+        [--held-out 4] [--cache-dir DIR] [-o benchmarks/results/serve_steptime_a100.json]
+
+Builds the step-time model (:func:`gpusim.serve.steptime.build`, default grid) from an empty cache
+directory (``--cache-dir``, default a new temporary one; give ``GPUSIM_CACHE_DIR``'s value to keep the
+model for ``gpusim serve``) and writes:
+
+* ``build``: CPU and wall seconds of the grid, distinct kernel launches simulated and reused, and the
+  CPU seconds of every simulated kernel (``kernels``) with the grid steps that use it;
+* ``without_reuse_estimate``: what the same grid costs when every step simulates its own distinct
+  kernels (the build before the kernel cache): the sum over grid steps of the measured CPU seconds of
+  the kernels each step runs -- an estimate from this run's per-kernel costs, not a second build;
+* ``held_out``: the interpolation error at the seeded held-out steps, each simulated directly
+  (``gpusim llm``, no kernel reuse), and the CPU seconds that took.
+
+CPU seconds are ``time.process_time`` of this process (the machine is shared; wall seconds depend on
+the load and are reported for information).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--model", default="llama-2-7b")
+    ap.add_argument("--gpu", default="a100-sxm4-80gb")
+    ap.add_argument("--sample", type=int, default=4)
+    ap.add_argument("--held-out", type=int, default=4)
+    ap.add_argument("--cache-dir", help="cache directory (must not hold this machine's kernels for a cold build)")
+    ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "serve_steptime_a100.json"))
+    a = ap.parse_args()
+    os.environ["GPUSIM_CACHE_DIR"] = a.cache_dir or tempfile.mkdtemp(prefix="gpusim-steptime-")
+
+    import gpusim.llm.machines as machines
+    import gpusim.llm.run as R
+    from gpusim.serve import steptime as ST
+
+    cpu: dict[str, float] = {}         # kernel key -> CPU seconds of its simulation
+    uses: dict[str, list[str]] = {}    # kernel key -> grid steps that run it
+    state = {"step": None, "last": 0.0}
+    sim_kernel, run_gpu = R.simulate_kernel, machines.run_gpu
+    get, put = ST.KernelCache.get, ST.KernelCache.put
+
+    def timed_kernel(*args, **kw):
+        c = time.process_time()
+        r = sim_kernel(*args, **kw)
+        state["last"] = time.process_time() - c
+        return r
+
+    def logged_run(model, step, cfg, **kw):
+        state["step"] = step if "kernel_cache" in kw else None       # held-out steps run without the cache
+        try:
+            return run_gpu(model, step, cfg, **kw)
+        finally:
+            state["step"] = None
+
+    def logged_get(self, key):
+        r = get(self, key)
+        if r is not None and state["step"]:
+            uses.setdefault(repr(key), []).append(state["step"])
+        return r
+
+    def logged_put(self, key, result):
+        put(self, key, result)
+        cpu[repr(key)] = state["last"]
+        uses.setdefault(repr(key), []).append(state["step"])
+
+    R.simulate_kernel, machines.run_gpu = timed_kernel, logged_run
+    ST.KernelCache.get, ST.KernelCache.put = logged_get, logged_put
+
+    c0, t0 = time.process_time(), time.perf_counter()
+    stm = ST.build(a.model, a.gpu, sample=a.sample, held_out=a.held_out, progress=True)
+    total_cpu, total_wall = time.process_time() - c0, time.perf_counter() - t0
+    e = stm.interp_error
+    steps = len(ST.PREFILL_TOKENS) + len(ST.DECODE_BATCHES) * len(ST.DECODE_CONTEXTS)
+    no_reuse = sum(cpu[k] * len(set(s)) for k, s in uses.items() if k in cpu)
+    out = {
+        "what": "serving step-time model build (gpusim.serve.steptime.build, default grid) from an empty cache",
+        "command": "PYTHONPATH=. python benchmarks/serve_steptime.py " + " ".join(sys.argv[1:]),
+        "model": a.model, "gpu": a.gpu, "sample": a.sample,
+        "grid": {"prefill_tokens": list(ST.PREFILL_TOKENS), "decode_batches": list(ST.DECODE_BATCHES),
+                 "decode_contexts": list(ST.DECODE_CONTEXTS), "steps": steps},
+        "build": {"cpu_seconds": round(stm.build_cpu_seconds, 1), "wall_seconds": round(stm.build_seconds, 1),
+                  "distinct_kernels_simulated": stm.kernels.get("simulated"),
+                  "kernel_launches_reused_across_steps": stm.kernels.get("reused"),
+                  "kernels": sorted(({"key": k, "cpu_seconds": round(cpu[k], 2), "grid_steps": sorted(set(s))}
+                                     for k, s in uses.items() if k in cpu), key=lambda d: -d["cpu_seconds"])},
+        "without_reuse_estimate": {
+            "cpu_seconds": round(no_reuse, 1),
+            "distinct_kernels_simulated": sum(len(set(s)) for k, s in uses.items() if k in cpu),
+            "method": "sum over the grid steps of the measured CPU seconds of each distinct kernel the step runs "
+                      "(every step simulating its own kernels, as before the kernel cache)"},
+        "held_out": {"points": e.get("points"), "max_pct": e.get("max_pct"), "mean_pct": e.get("mean_pct"),
+                     "cpu_seconds": round(e.get("cpu_seconds", 0.0), 1), "wall_seconds": round(e.get("seconds", 0.0), 1),
+                     "method": e.get("method")},
+        "process_cpu_seconds": round(total_cpu, 1), "process_wall_seconds": round(total_wall, 1),
+        "host": {"machine": platform.machine(), "python": platform.python_version(), "cpus": os.cpu_count(),
+                 "load_average_at_end": list(os.getloadavg())},
+    }
+    p = Path(a.output)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    p.write_text(json.dumps(out, indent=1) + "\n")
+    print(f"build {out['build']['cpu_seconds']} CPU s ({out['build']['distinct_kernels_simulated']} kernels simulated, "
+          f"{out['build']['kernel_launches_reused_across_steps']} reused); without reuse ~{out['without_reuse_estimate']['cpu_seconds']} "
+          f"CPU s; held-out error max {e.get('max_pct')}%, mean {e.get('mean_pct')}% ({out['held_out']['cpu_seconds']} CPU s); "
+          f"wrote {p}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -552,3 +552,70 @@ def test_grids_sharing_points_simulate_only_the_new_ones(tmp_path, monkeypatch):
     ST.build("tiny", "a100-sxm4-80gb", tp=2, prefill_tokens=(16,), decode_batches=(1,), decode_contexts=(64,),
              progress=False, held_out=0)
     assert len(calls) == 2                              # another TP is another machine: nothing shared
+
+
+# ---- issue 20, third round: a build simulates each distinct kernel launch once --------------------------------------
+
+def _fake_kernels(monkeypatch):
+    """gpusim.llm.run.simulate_kernel replaced by a record of its calls: cycles = 1000 + CTAs (the real
+    scheduling, kernel choice and step accounting still run)."""
+    import gpusim.llm.run as R
+
+    calls = []
+
+    def fake(cfg, call, memsys=None, progress=None, sample=None, **kw):
+        calls.append((R._key(call), call.name))
+        return {"kernel": call.name, "grid": list(call.launch.grid), "cycles": 1000 + call.launch.num_ctas,
+                "dram_bytes": 0, "sampling": None, "walk_seconds": 0.0, "simulate_seconds": 0.0, "speed_of_light": {}}
+
+    monkeypatch.setattr(R, "simulate_kernel", fake)
+    return calls
+
+
+def test_steptime_reuses_operator_results_across_grid_points(tmp_path, monkeypatch):
+    """A serving step is its kernels run one after another, so a launch (kernel, grid, scalar arguments)
+    that recurs across grid steps is simulated once: no kernel twice in a build; the decode step at a
+    second context of the same batch simulates only its attention and KV-append launches; and the GEMMs of
+    the 8-token prefill step are those of the batch-8 decode steps.  Without reuse every step simulates its
+    own kernels (more calls), with the same step times here (the fake kernel's cycles do not depend on the
+    L2 state).  (Break the rule -- drop ``kernel_cache`` from the build's run_gpu call -- and the first
+    assertion fails.)"""
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    calls = _fake_kernels(monkeypatch)
+    kw = dict(prefill_tokens=(8, 64), decode_batches=(1, 8), decode_contexts=(64, 512), progress=False, held_out=0)
+    stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
+    keys = [k for k, _ in calls]
+    assert len(keys) == len(set(keys)) == stm.kernels["simulated"] and stm.kernels["reused"] > 0
+    # grid order: prefill 8, prefill 64, decode (1, 64), (1, 512), (8, 64), (8, 512)
+    calls.clear()
+    stm.prefill.clear(), stm.decode.clear()
+    direct = ST.build("tiny", "a100-sxm4-80gb", reuse=False, **kw)
+    per_step = len(calls)
+    assert per_step > len(keys) and direct.kernels["reused"] == 0
+    assert direct.prefill == ST.build("tiny", "a100-sxm4-80gb", **kw).prefill     # read back: the same values
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(8,), decode_batches=(8,), decode_contexts=(64, 4096),
+             progress=False, held_out=0)
+    # only decode:batch=8,context=4096 is new; its GEMMs, norms and element-wise kernels come from the cache
+    assert calls and all(("attn" in n or "kv_append" in n or "combine" in n) for _, n in calls), calls
+
+
+def test_kernel_cache_is_shared_on_disk_by_grids_of_one_machine_only(tmp_path, monkeypatch):
+    """The kernel cache lives on disk per (resolved config, sampling, timing model): a second process
+    building another grid of the same machine simulates none of the launches the first one did, while a
+    config with another SM count shares nothing.  (Break it -- key the cache by the grid too -- and the
+    second build simulates again.)"""
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    calls = _fake_kernels(monkeypatch)
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64), decode_batches=(1,), decode_contexts=(64,),
+             progress=False, held_out=0)
+    first = {k for k, _ in calls}
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64, 256), decode_batches=(1,), decode_contexts=(64,),
+             progress=False, held_out=0)
+    assert calls and not first & {k for k, _ in calls}      # only the 256-token step's launches are new
+    assert list(tmp_path.glob("steptime/kernels/*/*.json"))
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", overrides=["sm.count=4"], prefill_tokens=(16,), decode_batches=(1,),
+             decode_contexts=(64,), progress=False, held_out=0)
+    assert first & {k for k, _ in calls}                    # another machine: the same launches simulated again

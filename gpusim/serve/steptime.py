@@ -323,12 +323,13 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     stm.build_seconds = earlier + time.perf_counter() - t0
     stm.build_cpu_seconds = earlier_cpu + time.process_time() - c0
     stm.kernels = dict(counts)
-    if use_cache:
-        partial.unlink(missing_ok=True)
     stm.source = (f"simulated with gpusim llm on {cfg.name} (tp {tp}, sample {sample}): {len(prefill_tokens)} prefill "
                   f"+ {len(decode_batches) * len(decode_contexts)} decode steps, {counts['simulated']} distinct kernel "
                   f"launches simulated" + (f" ({counts['reused']} reused across steps)" if reuse else "")
                   + f", in {stm.build_cpu_seconds:.0f} CPU s")
+    if use_cache:              # usable before its held-out steps are measured (an interrupted measurement resumes)
+        _save(stm, path)
+        partial.unlink(missing_ok=True)
     if held_out:
         stm.interp_error = measure_error(stm, m, cfg, tp=tp, sample=sample, n=held_out, progress=progress)
     if use_cache:

@@ -41,6 +41,13 @@ def main() -> int:
     ap.add_argument("--sample", type=int, default=4)
     ap.add_argument("--held-out", type=int, default=4)
     ap.add_argument("--cache-dir", help="cache directory (must not hold this machine's kernels for a cold build)")
+    ap.add_argument("--first-grid", default="prefill=32,512:batch=1,32:context=128,4096",
+                    help="a coarser grid built (and its held-out steps measured) before the default grid, whose "
+                         "steps the default grid reuses ('' for none)")
+    ap.add_argument("--first-held-out", type=int, default=2)
+    ap.add_argument("--prior-cpu-seconds", type=float, default=0.0,
+                    help="CPU seconds of an earlier run of this script on the same --cache-dir whose kernels this one "
+                         "finds cached (ps TIME of the stopped process)")
     ap.add_argument("-o", "--output", default=str(ROOT / "benchmarks" / "results" / "serve_steptime_a100.json"))
     a = ap.parse_args()
     os.environ["GPUSIM_CACHE_DIR"] = a.cache_dir or tempfile.mkdtemp(prefix="gpusim-steptime-")
@@ -51,7 +58,7 @@ def main() -> int:
 
     cpu: dict[str, float] = {}         # kernel key -> CPU seconds of its simulation
     uses: dict[str, list[str]] = {}    # kernel key -> grid steps that run it
-    state = {"step": None, "last": 0.0}
+    state.update(step=None, last=0.0)
     sim_kernel, run_gpu = R.simulate_kernel, machines.run_gpu
     get, put = ST.KernelCache.get, ST.KernelCache.put
 
@@ -82,9 +89,28 @@ def main() -> int:
     R.simulate_kernel, machines.run_gpu = timed_kernel, logged_run
     ST.KernelCache.get, ST.KernelCache.put = logged_get, logged_put
 
+    prior = {}                         # kernel key -> walk + simulate wall seconds, simulated by an earlier run
+    kdir = Path(os.environ["GPUSIM_CACHE_DIR"]) / "steptime" / "kernels"
+    for f in kdir.glob("*/*.json"):
+        d = json.loads(f.read_text())
+        prior[d["key"]] = d["result"].get("walk_seconds", 0.0) + d["result"].get("simulate_seconds", 0.0)
     c0, t0 = time.process_time(), time.perf_counter()
+    first = {}
+    if a.first_grid:
+        from gpusim.cli_serve import parse_grid
+
+        g1 = parse_grid(a.first_grid)
+        s1 = ST.build(a.model, a.gpu, sample=a.sample, held_out=0, progress=True, **g1)
+        first = {"grid": a.first_grid, "cpu_seconds_since_start": round(time.process_time() - c0, 1),
+                 "wall_seconds_since_start": round(time.perf_counter() - t0, 1), "kernels": dict(s1.kernels),
+                 "steps": len(s1.prefill) + len(s1.decode)}
+        state["first"] = first
+        write(a, s1, cpu, uses, c0, t0, prior, partial=True)
+        if a.first_held_out:
+            held_out(a, s1, lambda: write(a, s1, cpu, uses, c0, t0, prior, partial=True), n=a.first_held_out)
+            first["held_out"] = s1.interp_error
     stm = ST.build(a.model, a.gpu, sample=a.sample, held_out=0, progress=True)
-    if stm.source.startswith("cache") and Path(a.output).is_file():
+    if stm.source.startswith("cache") and Path(a.output).is_file() and not a.first_grid:
         # the model was built by an earlier run of this script (its figures are in the output): held-out only
         prev = json.loads(Path(a.output).read_text())
 
@@ -97,13 +123,16 @@ def main() -> int:
         if a.held_out:
             held_out(a, stm, save)
         return 0
-    write(a, stm, cpu, uses, c0, t0)            # the build's figures first: the held-out steps take longer
+    write(a, stm, cpu, uses, c0, t0, prior)     # the build's figures first: the held-out steps take longer
     if a.held_out:
-        held_out(a, stm, lambda: write(a, stm, cpu, uses, c0, t0))
+        held_out(a, stm, lambda: write(a, stm, cpu, uses, c0, t0, prior))
     return 0
 
 
-def held_out(a, stm, save) -> None:
+state: dict = {}
+
+
+def held_out(a, stm, save, n: int | None = None) -> None:
     """The seeded held-out steps (:func:`gpusim.serve.steptime.held_out_steps`, the same ones ``build``
     measures), each simulated directly and written as it completes (decode steps first: they are the
     cheaper ones; the error statistics cover the points done, ``held_out.pending`` lists the others)."""
@@ -111,12 +140,14 @@ def held_out(a, stm, save) -> None:
 
     from gpusim.serve import steptime as ST
 
-    pts = ST.held_out_steps(stm, a.held_out)
+    pts = ST.held_out_steps(stm, n or a.held_out)
     order = sorted(pts, key=lambda p: not p.startswith("decode"))
     done: list[dict] = []
     c0, t0 = time.process_time(), time.perf_counter()
     for p in order:
+        c1 = time.process_time()
         done += ST.check(stm, a.model, a.gpu, [p], sample=a.sample)
+        state["held_cpu"] = state.get("held_cpu", 0.0) + time.process_time() - c1
         errs = [abs(x["error"]) * 100 for x in done]
         stm.interp_error = {"seed": ST.HELD_OUT_SEED, "points": list(done), "max_pct": max(errs),
                             "mean_pct": float(np.mean(errs)), "seconds": time.perf_counter() - t0,
@@ -129,27 +160,36 @@ def held_out(a, stm, save) -> None:
         save()
 
 
-def write(a, stm, cpu, uses, c0, t0) -> None:
-    from gpusim.serve import steptime as ST
-
+def write(a, stm, cpu, uses, c0, t0, prior, partial: bool = False) -> None:
     total_cpu, total_wall = time.process_time() - c0, time.perf_counter() - t0
     e = stm.interp_error
-    steps = len(ST.PREFILL_TOKENS) + len(ST.DECODE_BATCHES) * len(ST.DECODE_CONTEXTS)
-    no_reuse = sum(cpu[k] * len(set(s)) for k, s in uses.items() if k in cpu)
+    steps = len(stm.prefill) + len(stm.decode)
+    # kernels an earlier (stopped) run simulated: CPU seconds = its wall seconds x that run's CPU / wall share
+    pw = sum(prior.values())
+    share = a.prior_cpu_seconds / pw if pw else 0.0
+    cost = {**{k: w * share for k, w in prior.items()}, **cpu}
+    no_reuse = sum(cost[k] * len(set(s)) for k, s in uses.items() if k in cost)
     out = {
         "what": "serving step-time model build (gpusim.serve.steptime.build, default grid) from an empty cache",
         "command": "PYTHONPATH=. python benchmarks/serve_steptime.py " + " ".join(sys.argv[1:]),
         "model": a.model, "gpu": a.gpu, "sample": a.sample,
-        "grid": {"prefill_tokens": list(ST.PREFILL_TOKENS), "decode_batches": list(ST.DECODE_BATCHES),
-                 "decode_contexts": list(ST.DECODE_CONTEXTS), "steps": steps},
-        "build": {"cpu_seconds": round(stm.build_cpu_seconds, 1), "wall_seconds": round(stm.build_seconds, 1),
-                  "distinct_kernels_simulated": stm.kernels.get("simulated"),
-                  "kernel_launches_reused_across_steps": stm.kernels.get("reused"),
-                  "kernels": sorted(({"key": k, "cpu_seconds": round(cpu[k], 2), "grid_steps": sorted(set(s))}
-                                     for k, s in uses.items() if k in cpu), key=lambda d: -d["cpu_seconds"])},
+        "grid": {"prefill_tokens": sorted(stm.prefill), "decode_batches": sorted({b for b, _ in stm.decode}),
+                 "decode_contexts": sorted({c for _, c in stm.decode}), "steps": steps,
+                 "complete": not partial, "default_grid": not partial},
+        "first_grid": state.get("first"),
+        "build": {"cpu_seconds": round(a.prior_cpu_seconds + total_cpu - state.get("held_cpu", 0.0), 1),
+                  "cpu_seconds_note": "CPU of this process (and of the earlier stopped run, prior_cpu_seconds) "
+                                      "building the grids, held-out steps excluded",
+                  "prior_cpu_seconds": a.prior_cpu_seconds, "kernels_from_prior_run": len(prior),
+                  "wall_seconds": round(total_wall, 1),
+                  "distinct_kernels_simulated": len(cost),
+                  "kernel_launches_reused_across_steps": sum(len(set(s)) for k, s in uses.items() if k in cost) - len(cost),
+                  "kernels": sorted(({"key": k, "cpu_seconds": round(cost[k], 2), "from_prior_run": k not in cpu,
+                                      "grid_steps": sorted(set(s))}
+                                     for k, s in uses.items() if k in cost), key=lambda d: -d["cpu_seconds"])},
         "without_reuse_estimate": {
             "cpu_seconds": round(no_reuse, 1),
-            "distinct_kernels_simulated": sum(len(set(s)) for k, s in uses.items() if k in cpu),
+            "distinct_kernels_simulated": sum(len(set(s)) for k, s in uses.items() if k in cost),
             "method": "sum over the grid steps of the measured CPU seconds of each distinct kernel the step runs "
                       "(every step simulating its own kernels, as before the kernel cache)"},
         "held_out": {"points": e.get("points"), "pending": e.get("pending", []), "max_pct": e.get("max_pct"),

@@ -24,11 +24,16 @@ A suite::
         workload: {trace: traces/examples/vecadd-sm86}
         metric: kernel_cycles          # or total_cycles (launch latency included)
         work: 2.0e9 flop               # optional: the result is work / time (flop, B, token, inst)
+      - id: capacity                   # a serving case (gpusim serve): one policy, and find_capacity
+        reference: X002                #   (metric capacity, requests/s) or one rate (metric ttft_p99,
+        metric: capacity               #   tbt_p99, throughput, ... : SERVE_METRICS)
+        workload: {serve: {model: llama-2-7b, arrivals: "poisson:duration=60,prompt=512,output=128",
+                           policies: [vllm], slo: "ttft=1,tpot=0.1", find_capacity: true}}
 
 Units (reference column ``unit`` and simulated results) are products of words separated by
 ``/`` or ``per``: times (``s ms us ns ps``, ``cycles``/``clk``), data (``B KB MB GB TB KiB MiB
 GiB``), work (``flop``, ``op``, ``FMA`` = 2 flop, ``inst``, ``warp-inst``, ``token(s)``), rates
-(``TFLOPS GFLOPS TOPS``), ``SM``, ``%`` and ``x``.  Cycles convert to seconds with the case's
+(``TFLOPS GFLOPS TOPS``), requests (``req``, ``request``, ``query``; ``QPS`` = requests/s), ``SM``, ``%`` and ``x``.  Cycles convert to seconds with the case's
 ``sm.clock``; a per-SM quantity converts to a whole-GPU one with its ``sm.count``.
 """
 
@@ -77,7 +82,7 @@ class ValidationError(SweepError):
 # ----------------------------------------------------------------------------------------------
 # Units.
 
-_DIMS = ("s", "cycle", "byte", "op", "inst", "token", "sm")
+_DIMS = ("s", "cycle", "byte", "op", "inst", "token", "request", "sm")
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 _WORDS: dict[str, tuple[float, dict[str, int]]] = {
     "s": (1.0, {"s": 1}), "sec": (1.0, {"s": 1}), "ms": (1e-3, {"s": 1}), "us": (1e-6, {"s": 1}),
@@ -91,6 +96,8 @@ _WORDS: dict[str, tuple[float, dict[str, int]]] = {
     "FMA": (2.0, {"op": 1}), "fma": (2.0, {"op": 1}),
     "inst": (1.0, {"inst": 1}), "insts": (1.0, {"inst": 1}), "warp-inst": (1.0, {"inst": 1}),
     "token": (1.0, {"token": 1}), "tokens": (1.0, {"token": 1}),
+    "request": (1.0, {"request": 1}), "requests": (1.0, {"request": 1}), "req": (1.0, {"request": 1}),
+    "query": (1.0, {"request": 1}), "queries": (1.0, {"request": 1}), "QPS": (1.0, {"request": 1, "s": -1}),
     "SM": (1.0, {"sm": 1}),
     "%": (0.01, {}), "x": (1.0, {}),
 }
@@ -283,10 +290,19 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
         return ("token/s", "s")
     if getattr(case_wl, "kind", "") == "clock":
         return ("cycles",)
+    if getattr(case_wl, "kind", "") == "serve":
+        return (SERVE_METRICS[metric][1],)
     if work is not None:
         return (f"{work[1]}/clk",)
     return ("cycles",)
 
+
+#: what a ``serve`` case yields, by its ``metric``: (report.json ``metrics`` path or ``capacity``, unit).  A serve
+#: case names one policy and either one rate (the latency / throughput metrics at that rate) or
+#: ``find_capacity`` (``capacity``: the highest rate whose SLO attainment reaches 90%, DistServe's goodput)
+SERVE_METRICS = {"capacity": ("capacity", "request/s"), "throughput": ("throughput_requests_per_s", "request/s"),
+                 "token_throughput": ("throughput_tokens_per_s", "token/s"),
+                 **{f"{m}_{p}": (f"{m}_s.{p}", "s") for m in ("ttft", "tbt", "tpot", "e2e") for p in ("p50", "p90", "p99")}}
 
 #: what an ``llm_op`` case yields: the operator's FLOP rate, DRAM byte rate and time
 #: (``operators[0]`` of the ``gpusim llm --op`` report)
@@ -484,9 +500,19 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
         except ValueError as e:
             raise _err(lines, (*kp, "reference"), f"{rid} ({ref.where}): {e}") from None
         wl = parse_workload(c["workload"], lines, (*kp, "workload"), path.parent)
-        metric = c.get("metric", "kernel_cycles")
-        if metric not in _METRICS:
-            raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
+        if wl.kind == "serve":
+            metric = c.get("metric", "capacity" if wl.find_capacity else None)
+            if metric not in SERVE_METRICS:
+                raise _err(lines, (*kp, "metric"), f"a serve case needs metric: one of {', '.join(SERVE_METRICS)}, "
+                                                   f"got {metric!r}")
+            if len(wl.policies) != 1 or (metric == "capacity") != (wl.find_capacity and not wl.rates) \
+                    or (metric != "capacity" and len(wl.rates) != 1):
+                raise _err(lines, (*kp, "workload"), "a serve case names one policy and either find_capacity "
+                                                     "(metric capacity, no rates) or one rate (the other metrics)")
+        else:
+            metric = c.get("metric", "kernel_cycles")
+            if metric not in _METRICS:
+                raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
         if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "clock"):
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
@@ -582,6 +608,17 @@ def _run_case(case: Case) -> dict:
             value, runs = case.workload.measure(cfg)
             natives = [(float(value), "cycles")]
             out["runs"] = runs
+        elif case.workload.kind == "serve":
+            rows, reps = case.workload.run(cfg)
+            key, unit = SERVE_METRICS[case.metric]
+            row = rows[-1]
+            v = row["capacity_requests_per_s"] if key == "capacity" else row.get(f"serve.{key}")
+            if v is None:
+                out.update(status="error", reason=f"no {case.metric}: the serving run met the SLO at no rate searched"
+                                                  if key == "capacity" else f"no {case.metric} in the serving run")
+                return out
+            natives = [(float(v), unit)]
+            out["runs"] = [{k: v for k, v in row.items() if k.startswith(("serve.", "capacity", "rate", "step_model"))}]
         elif case.workload.kind == "llm_op":
             rep = case.workload.report(cfg)
             o = rep["operators"][0]

@@ -619,3 +619,45 @@ def test_kernel_cache_is_shared_on_disk_by_grids_of_one_machine_only(tmp_path, m
     ST.build("tiny", "a100-sxm4-80gb", overrides=["sm.count=4"], prefill_tokens=(16,), decode_batches=(1,),
              decode_contexts=(64,), progress=False, held_out=0)
     assert first & {k for k, _ in calls}                    # another machine: the same launches simulated again
+
+
+def test_serve_validation_case_compares_capacity_in_requests_per_second(tmp_path, monkeypatch):
+    """A validation suite can hold serving cases: one policy, find_capacity -> the capacity (requests/s,
+    DistServe's 90% goodput) compared with a reference row in req/s (QPS accepted); the case's value is the
+    sweep serve kind's capacity for the same workload.  A serve case with two policies, or a latency metric
+    without one rate, is refused naming the file and line.  (gpusim llm replaced by an analytic step: 1 ms +
+    1 us per token.)"""
+    import gpusim.llm.machines as machines
+    from gpusim import validate as v
+    from gpusim.config import load_config
+    from gpusim.llm.model import parse_step
+
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+    def fake(model, step, cfg, **kw):
+        g = parse_step(step).groups[0]
+        t = 1e-3 + 1e-6 * g.tokens * g.count
+        return {"step_seconds": t, "operators": [{"kind": "attention", "seconds": 0.1 * t}]}
+
+    monkeypatch.setattr(machines, "run_gpu", fake)
+    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
+                                      "Q1,A100,capacity,10,QPS,test,test\nQ2,A100,p99 TTFT,20,ms,test,test\n")
+    serve = ("{serve: {model: tiny, arrivals: 'poisson:duration=4,prompt=64,output=8,seed=1', policies: [vllm], "
+             "slo: 'ttft=0.05,tpot=0.01', held_out: 0, grid: {prefill_tokens: [16, 256], decode_batches: [1, 64], "
+             "decode_contexts: [64, 512]}")
+    (tmp_path / "s.yaml").write_text(f"gpu: a100-sxm4-80gb\nreferences: [ref.csv]\ncases:\n"
+                                     f"  - {{id: cap, reference: Q1, workload: {serve}, find_capacity: true}}}}}}\n"
+                                     f"  - {{id: ttft, reference: Q2, metric: ttft_p99, workload: {serve}, rates: [5]}}}}}}\n")
+    (s,) = v.load_suites([tmp_path / "s.yaml"])
+    res = v.run_validation([s], progress=False)["cases"]
+    assert [r["status"] for r in res] == ["ok", "ok"], res
+    rows, _ = s.cases[0].workload.run(load_config("a100-sxm4-80gb"))
+    assert res[0]["simulated"] == pytest.approx(rows[-1]["capacity_requests_per_s"]) and res[0]["unit"] == "QPS"
+    assert res[0]["error_pct"] == pytest.approx((res[0]["simulated"] - 10) / 10 * 100)
+    assert res[1]["simulated"] == pytest.approx(s.cases[1].workload.run(load_config("a100-sxm4-80gb"))[0][0]
+                                                ["serve.ttft_s.p99"] * 1e3)
+    two = serve.replace("[vllm]", "[vllm, orca]")
+    (tmp_path / "bad.yaml").write_text(f"gpu: a100-sxm4-80gb\nreferences: [ref.csv]\ncases:\n"
+                                       f"  - {{id: two, reference: Q2, metric: ttft_p99, workload: {two}, rates: [5]}}}}}}\n")
+    with pytest.raises(v.ValidationError, match=r"bad.yaml:4.*one policy"):
+        v.load_suites([tmp_path / "bad.yaml"])

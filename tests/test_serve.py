@@ -661,3 +661,16 @@ def test_serve_validation_case_compares_capacity_in_requests_per_second(tmp_path
                                        f"  - {{id: two, reference: Q2, metric: ttft_p99, workload: {two}, rates: [5]}}}}}}\n")
     with pytest.raises(v.ValidationError, match=r"bad.yaml:4.*one policy"):
         v.load_suites([tmp_path / "bad.yaml"])
+
+
+def test_g_at_a_token_count_both_grids_hold_is_the_decode_steps_mean():
+    """g(T) (every operator but attention) at a token count that is both a prefill size and a decode batch
+    comes from the decode steps (their mean over the contexts: they differ only in the KV append), since
+    steps that small are mostly decodes when served; elsewhere from whichever grid holds it.  (Break it --
+    let the prefill grid win -- and g(32) reads 1.0.)"""
+    stm = ST.StepTimeModel(key="t", prefill={32: {"g": 1.0, "attn": 0.1, "pairs": 528},
+                                             512: {"g": 5.0, "attn": 1.0, "pairs": 131328}},
+                           decode={(1, 128): {"g": 0.5, "attn": 0.01}, (1, 4096): {"g": 0.5, "attn": 0.2},
+                                   (32, 128): {"g": 2.0, "attn": 0.05}, (32, 4096): {"g": 2.2, "attn": 0.5}})
+    assert stm.g(32) == pytest.approx(2.1) and stm.g(512) == 5.0 and stm.g(1) == 0.5
+    assert stm.g(272) == pytest.approx(2.1 + (5.0 - 2.1) * (272 - 32) / (512 - 32))

@@ -674,3 +674,18 @@ def test_g_at_a_token_count_both_grids_hold_is_the_decode_steps_mean():
                                    (32, 128): {"g": 2.0, "attn": 0.05}, (32, 4096): {"g": 2.2, "attn": 0.5}})
     assert stm.g(32) == pytest.approx(2.1) and stm.g(512) == 5.0 and stm.g(1) == 0.5
     assert stm.g(272) == pytest.approx(2.1 + (5.0 - 2.1) * (272 - 32) / (512 - 32))
+
+
+def test_prefill_attention_rate_outside_the_grid_is_the_nearest_grid_sizes():
+    """The per-pair cost of prefill attention falls with the chunk size towards a floor (fewer, fuller
+    tiles), so outside the grid the model keeps the nearest grid size's rate: a linear continuation of
+    the falling rate reaches zero (a 4,000-token prompt's attention free) and below.  The query is
+    counted as extrapolated.  (Break it -- continue the rate linearly -- and the 4,000-token attention
+    is 0.)"""
+    stm = ST.StepTimeModel(key="t", prefill={32: {"g": 1.0, "attn": 0.3, "pairs": 528},
+                                             512: {"g": 5.0, "attn": 1.5, "pairs": 131328}},
+                           decode={(1, 128): {"g": 0.5, "attn": 0.01}})
+    big = stm.prefill_attention(4000, 0)
+    assert big == pytest.approx(1.5 / 131328 * (4000 * 4001 // 2)) and stm.extrapolated == 1
+    assert stm.prefill_attention(16, 0) == pytest.approx(0.3 / 528 * 136)
+    assert stm.prefill_attention(272, 0) > 0 and stm.extrapolated == 2

@@ -14,7 +14,8 @@ The model simulates real steps with ``gpusim llm`` (:func:`gpusim.llm.machines.r
 prefill steps at :data:`PREFILL_TOKENS` tokens and decode steps at :data:`DECODE_BATCHES` x
 :data:`DECODE_CONTEXTS` — reads each report's per-operator seconds, and interpolates piecewise-linearly
 (``g`` and the prefill pair rate in ``T``; ``a`` bilinearly in ``B`` and ``C``; linear continuation
-outside the grid, flagged in ``extrapolated``).  The grid's results are cached on disk by a content
+outside the grid for ``g`` and ``a``, the nearest grid size's rate for the pair rate, all flagged in
+``extrapolated``).  The grid's results are cached on disk by a content
 hash of the model, the resolved GPU config, TP, the grid and the sampling, and every simulated step
 on its own (``steps/``): a build resumes from the steps it finished, and grids that share points
 (a coarser grid, another sweep) simulate only the points they do not share.
@@ -189,9 +190,13 @@ class StepTimeModel:
         return max(v, 0.0)
 
     def prefill_attention(self, q: int, past: int) -> float:
+        """Per-pair rate at ``q`` (piecewise-linear inside the grid; outside it the rate of the nearest
+        grid size: the per-pair cost falls with ``q`` towards a floor, so a linear continuation of it
+        would reach zero and below) times the chunk's query-key pairs."""
         t = self._tables()
-        rate, out = _interp(q, t[3], t[4])
-        self.extrapolated += out
+        xs, ys = t[3], t[4]
+        rate, out = _interp(min(max(q, xs[0]), xs[-1]), xs, ys)
+        self.extrapolated += not (xs[0] <= q <= xs[-1])
         return max(rate, 0.0) * (q * past + q * (q + 1) // 2)
 
     def decode_attention(self, batch: int, context: float) -> float:

@@ -552,3 +552,140 @@ def test_grids_sharing_points_simulate_only_the_new_ones(tmp_path, monkeypatch):
     ST.build("tiny", "a100-sxm4-80gb", tp=2, prefill_tokens=(16,), decode_batches=(1,), decode_contexts=(64,),
              progress=False, held_out=0)
     assert len(calls) == 2                              # another TP is another machine: nothing shared
+
+
+# ---- issue 20, third round: a build simulates each distinct kernel launch once --------------------------------------
+
+def _fake_kernels(monkeypatch):
+    """gpusim.llm.run.simulate_kernel replaced by a record of its calls: cycles = 1000 + CTAs (the real
+    scheduling, kernel choice and step accounting still run)."""
+    import gpusim.llm.run as R
+
+    calls = []
+
+    def fake(cfg, call, memsys=None, progress=None, sample=None, **kw):
+        calls.append((R._key(call), call.name))
+        return {"kernel": call.name, "grid": list(call.launch.grid), "cycles": 1000 + call.launch.num_ctas,
+                "dram_bytes": 0, "sampling": None, "walk_seconds": 0.0, "simulate_seconds": 0.0, "speed_of_light": {}}
+
+    monkeypatch.setattr(R, "simulate_kernel", fake)
+    return calls
+
+
+def test_steptime_reuses_operator_results_across_grid_points(tmp_path, monkeypatch):
+    """A serving step is its kernels run one after another, so a launch (kernel, grid, scalar arguments)
+    that recurs across grid steps is simulated once: no kernel twice in a build; the decode step at a
+    second context of the same batch simulates only its attention and KV-append launches; and the GEMMs of
+    the 8-token prefill step are those of the batch-8 decode steps.  Without reuse every step simulates its
+    own kernels (more calls), with the same step times here (the fake kernel's cycles do not depend on the
+    L2 state).  (Break the rule -- drop ``kernel_cache`` from the build's run_gpu call -- and the first
+    assertion fails.)"""
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    calls = _fake_kernels(monkeypatch)
+    kw = dict(prefill_tokens=(8, 64), decode_batches=(1, 8), decode_contexts=(64, 512), progress=False, held_out=0)
+    stm = ST.build("tiny", "a100-sxm4-80gb", **kw)
+    keys = [k for k, _ in calls]
+    assert len(keys) == len(set(keys)) == stm.kernels["simulated"] and stm.kernels["reused"] > 0
+    # grid order: prefill 8, prefill 64, decode (1, 64), (1, 512), (8, 64), (8, 512)
+    calls.clear()
+    stm.prefill.clear(), stm.decode.clear()
+    direct = ST.build("tiny", "a100-sxm4-80gb", reuse=False, **kw)
+    per_step = len(calls)
+    assert per_step > len(keys) and direct.kernels["reused"] == 0
+    assert direct.prefill == ST.build("tiny", "a100-sxm4-80gb", **kw).prefill     # read back: the same values
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(8,), decode_batches=(8,), decode_contexts=(64, 4096),
+             progress=False, held_out=0)
+    # only decode:batch=8,context=4096 is new; its GEMMs, norms and element-wise kernels come from the cache
+    assert calls and all(("attn" in n or "kv_append" in n or "combine" in n) for _, n in calls), calls
+
+
+def test_kernel_cache_is_shared_on_disk_by_grids_of_one_machine_only(tmp_path, monkeypatch):
+    """The kernel cache lives on disk per (resolved config, sampling, timing model): a second process
+    building another grid of the same machine simulates none of the launches the first one did, while a
+    config with another SM count shares nothing.  (Break it -- key the cache by the grid too -- and the
+    second build simulates again.)"""
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    calls = _fake_kernels(monkeypatch)
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64), decode_batches=(1,), decode_contexts=(64,),
+             progress=False, held_out=0)
+    first = {k for k, _ in calls}
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64, 256), decode_batches=(1,), decode_contexts=(64,),
+             progress=False, held_out=0)
+    assert calls and not first & {k for k, _ in calls}      # only the 256-token step's launches are new
+    assert list(tmp_path.glob("steptime/kernels/*/*.json"))
+    calls.clear()
+    ST.build("tiny", "a100-sxm4-80gb", overrides=["sm.count=4"], prefill_tokens=(16,), decode_batches=(1,),
+             decode_contexts=(64,), progress=False, held_out=0)
+    assert first & {k for k, _ in calls}                    # another machine: the same launches simulated again
+
+
+def test_serve_validation_case_compares_capacity_in_requests_per_second(tmp_path, monkeypatch):
+    """A validation suite can hold serving cases: one policy, find_capacity -> the capacity (requests/s,
+    DistServe's 90% goodput) compared with a reference row in req/s (QPS accepted); the case's value is the
+    sweep serve kind's capacity for the same workload.  A serve case with two policies, or a latency metric
+    without one rate, is refused naming the file and line.  (gpusim llm replaced by an analytic step: 1 ms +
+    1 us per token.)"""
+    import gpusim.llm.machines as machines
+    from gpusim import validate as v
+    from gpusim.config import load_config
+    from gpusim.llm.model import parse_step
+
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path / "cache"))
+
+    def fake(model, step, cfg, **kw):
+        g = parse_step(step).groups[0]
+        t = 1e-3 + 1e-6 * g.tokens * g.count
+        return {"step_seconds": t, "operators": [{"kind": "attention", "seconds": 0.1 * t}]}
+
+    monkeypatch.setattr(machines, "run_gpu", fake)
+    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
+                                      "Q1,A100,capacity,10,QPS,test,test\nQ2,A100,p99 TTFT,20,ms,test,test\n")
+    serve = ("{serve: {model: tiny, arrivals: 'poisson:duration=4,prompt=64,output=8,seed=1', policies: [vllm], "
+             "slo: 'ttft=0.05,tpot=0.01', held_out: 0, grid: {prefill_tokens: [16, 256], decode_batches: [1, 64], "
+             "decode_contexts: [64, 512]}")
+    (tmp_path / "s.yaml").write_text(f"gpu: a100-sxm4-80gb\nreferences: [ref.csv]\ncases:\n"
+                                     f"  - {{id: cap, reference: Q1, workload: {serve}, find_capacity: true}}}}}}\n"
+                                     f"  - {{id: ttft, reference: Q2, metric: ttft_p99, workload: {serve}, rates: [5]}}}}}}\n")
+    (s,) = v.load_suites([tmp_path / "s.yaml"])
+    res = v.run_validation([s], progress=False)["cases"]
+    assert [r["status"] for r in res] == ["ok", "ok"], res
+    rows, _ = s.cases[0].workload.run(load_config("a100-sxm4-80gb"))
+    assert res[0]["simulated"] == pytest.approx(rows[-1]["capacity_requests_per_s"]) and res[0]["unit"] == "QPS"
+    assert res[0]["error_pct"] == pytest.approx((res[0]["simulated"] - 10) / 10 * 100)
+    assert res[1]["simulated"] == pytest.approx(s.cases[1].workload.run(load_config("a100-sxm4-80gb"))[0][0]
+                                                ["serve.ttft_s.p99"] * 1e3)
+    two = serve.replace("[vllm]", "[vllm, orca]")
+    (tmp_path / "bad.yaml").write_text(f"gpu: a100-sxm4-80gb\nreferences: [ref.csv]\ncases:\n"
+                                       f"  - {{id: two, reference: Q2, metric: ttft_p99, workload: {two}, rates: [5]}}}}}}\n")
+    with pytest.raises(v.ValidationError, match=r"bad.yaml:4.*one policy"):
+        v.load_suites([tmp_path / "bad.yaml"])
+
+
+def test_g_at_a_token_count_both_grids_hold_is_the_decode_steps_mean():
+    """g(T) (every operator but attention) at a token count that is both a prefill size and a decode batch
+    comes from the decode steps (their mean over the contexts: they differ only in the KV append), since
+    steps that small are mostly decodes when served; elsewhere from whichever grid holds it.  (Break it --
+    let the prefill grid win -- and g(32) reads 1.0.)"""
+    stm = ST.StepTimeModel(key="t", prefill={32: {"g": 1.0, "attn": 0.1, "pairs": 528},
+                                             512: {"g": 5.0, "attn": 1.0, "pairs": 131328}},
+                           decode={(1, 128): {"g": 0.5, "attn": 0.01}, (1, 4096): {"g": 0.5, "attn": 0.2},
+                                   (32, 128): {"g": 2.0, "attn": 0.05}, (32, 4096): {"g": 2.2, "attn": 0.5}})
+    assert stm.g(32) == pytest.approx(2.1) and stm.g(512) == 5.0 and stm.g(1) == 0.5
+    assert stm.g(272) == pytest.approx(2.1 + (5.0 - 2.1) * (272 - 32) / (512 - 32))
+
+
+def test_prefill_attention_rate_outside_the_grid_is_the_nearest_grid_sizes():
+    """The per-pair cost of prefill attention falls with the chunk size towards a floor (fewer, fuller
+    tiles), so outside the grid the model keeps the nearest grid size's rate: a linear continuation of
+    the falling rate reaches zero (a 4,000-token prompt's attention free) and below.  The query is
+    counted as extrapolated.  (Break it -- continue the rate linearly -- and the 4,000-token attention
+    is 0.)"""
+    stm = ST.StepTimeModel(key="t", prefill={32: {"g": 1.0, "attn": 0.3, "pairs": 528},
+                                             512: {"g": 5.0, "attn": 1.5, "pairs": 131328}},
+                           decode={(1, 128): {"g": 0.5, "attn": 0.01}})
+    big = stm.prefill_attention(4000, 0)
+    assert big == pytest.approx(1.5 / 131328 * (4000 * 4001 // 2)) and stm.extrapolated == 1
+    assert stm.prefill_attention(16, 0) == pytest.approx(0.3 / 528 * 136)
+    assert stm.prefill_attention(272, 0) > 0 and stm.extrapolated == 2

@@ -197,7 +197,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--check", type=int, default=0, metavar="N", help="also simulate N held-out prefill and decode steps "
                                                                      "and print the interpolation error")
     p.add_argument("--grid", metavar="prefill=T,..:batch=B,..:context=C,..",
-                   help="the step-time model's grid (default prefill=16,64,256,1024,2048:batch=1,8,32,128:"
+                   help="the step-time model's grid (default prefill=32,128,512,2048:batch=1,8,32,128:"
                         "context=128,1024,4096)")
     p.add_argument("--held-out", type=int, default=4, metavar="N",
                    help="random held-out steps simulated to measure the interpolation error when a step-time model "

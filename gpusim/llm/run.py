@@ -754,7 +754,7 @@ def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
 def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig, *, tp: int = 1,
                   dedup: bool = True, cuda_graph: bool = False, overrides: list[str] | tuple[str, ...] = (),
                   progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None,
-                  check_memory: bool = False) -> dict:
+                  check_memory: bool = False, kernel_cache=None) -> dict:
     """Simulate one serving step; returns the report dict.  Keys: ``step_seconds`` (kernels + launch
     overheads), ``kernel_seconds``, ``launch_seconds``, ``launches``, ``tokens_per_second`` (new
     tokens computed per second), ``output_tokens_per_second`` (sequences that sample a token, per
@@ -779,7 +779,15 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     ``sampled`` = True and ``relative_error`` (its kernels' error bounds over its cycles), and
     ``report["sampling"]`` sums it up (``relative_error`` of the step: the kernels' absolute error
     bounds added, over the step cycles).  None / 0 (default): every CTA is simulated and
-    ``report["sampling"]`` is None."""
+    ``report["sampling"]`` is None.
+
+    ``kernel_cache`` (with ``dedup``): an object with ``get(key)`` and ``put(key, result)`` that carries
+    the deduplication across steps: a launch whose :func:`_key` (kernel, grid, scalar arguments) it
+    holds is not simulated but takes that result (simulated at the kernel's first occurrence in an
+    earlier step, i.e. after that step's preceding kernels, with their L2 state), and every kernel
+    simulated here is put into it.  The caller keys it by what the key leaves out (the resolved
+    config, ``sample`` and the timing model's version: :mod:`gpusim.serve.steptime`).
+    ``distinct_kernels_reused`` counts the kernels it supplied."""
     wall = time.perf_counter()
     k = check_sample(sample)
     if graph is None:
@@ -836,9 +844,15 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     samp_kernels: set = set()
     samp_sim_cycles = 0.0
     samp_cycles = 0
+    reused = 0
     for i, ln in enumerate(launches):
         key = _key(ln.call) if dedup else ("#", i)
         r = cache.get(key)
+        if r is None and dedup and kernel_cache is not None:
+            r = kernel_cache.get(key)
+            if r is not None:
+                cache[key] = r
+                reused += 1
         fresh = r is None
         if fresh:
             if bar is not None:
@@ -853,11 +867,13 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                 _prog = None
             r = simulate_kernel(cfg, ln.call, memsys, _prog, sample=k)
             sim_wall += r["walk_seconds"] + r["simulate_seconds"]
-            sm = r["sampling"]
-            sim_insts += round(r["warp_instructions"] * (sm["ctas_simulated"] / sm["ctas_total"] if sm else 1.0))
+            sm = r.get("sampling")
+            sim_insts += round(r.get("warp_instructions", 0) * (sm["ctas_simulated"] / sm["ctas_total"] if sm else 1.0))
             if bar is not None:
                 bar.n = base + share
             cache[key] = r
+            if dedup and kernel_cache is not None:
+                kernel_cache.put(key, r)
         d = per_op.setdefault(ln.op.name, {"op": ln.op, "kernels": {}, "cycles": 0, "dram_bytes": 0, "launches": 0,
                                            "error_cycles": 0.0, "sampled": False, "gemm": ln.gemm})
         kd = d["kernels"].setdefault(ln.call.name, {**{k: v for k, v in r.items() if k not in ("walk_seconds", "simulate_seconds")},
@@ -872,8 +888,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
             d["sampled"] = True
             d["error_cycles"] += r["sampling"]["absolute_error_cycles"] * ln.times
             samp_launches += ln.times
-            if fresh:
-                samp_kernels.add(key)
+            samp_kernels.add(key)
             samp_sim_cycles += r["sampling"]["cycles_simulated"] * ln.times
             samp_cycles += r["cycles"] * ln.times
         if bar is not None:
@@ -934,7 +949,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         "not_simulated": [{"name": o.name, "kind": o.kind, "count": o.count, "bytes": o.bytes * o.count,
                            "reason": NOT_SIMULATED_REASONS.get(o.kind, NOT_SIMULATED_REASONS[None])}
                           for o in skipped],
-        "distinct_kernels_simulated": len(cache),
+        "distinct_kernels_simulated": len(cache) - reused, "distinct_kernels_reused": reused,
         "sampling": None if k is None else {
             "measured_waves": k, "warmup_waves": SAMPLE_WARMUP_WAVES, "drain_waves": SAMPLE_DRAIN_WAVES,
             "distinct_kernels_sampled": len(samp_kernels), "launches_sampled": samp_launches,

@@ -14,10 +14,19 @@ The model simulates real steps with ``gpusim llm`` (:func:`gpusim.llm.machines.r
 prefill steps at :data:`PREFILL_TOKENS` tokens and decode steps at :data:`DECODE_BATCHES` x
 :data:`DECODE_CONTEXTS` — reads each report's per-operator seconds, and interpolates piecewise-linearly
 (``g`` and the prefill pair rate in ``T``; ``a`` bilinearly in ``B`` and ``C``; linear continuation
-outside the grid, flagged in ``extrapolated``).  The grid's results are cached on disk by a content
+outside the grid for ``g`` and ``a``, the nearest grid size's rate for the pair rate, all flagged in
+``extrapolated``).  The grid's results are cached on disk by a content
 hash of the model, the resolved GPU config, TP, the grid and the sampling, and every simulated step
 on its own (``steps/``): a build resumes from the steps it finished, and grids that share points
 (a coarser grid, another sweep) simulate only the points they do not share.
+
+Build cost: a step is its kernel launches run one after another (``gpusim llm`` adds their cycles and
+launch overheads; identical launches within a step are simulated once), and most launches recur across
+the grid — the GEMMs of ``T`` rows in the prefill step of ``T`` tokens and in every decode step of batch
+``T``, all but the attention and KV-append launches in the decode steps of one batch.  The build
+simulates each distinct launch once (:class:`KernelCache`, shared on disk by every grid of the same
+config, sampling and timing model), so the grid costs its distinct GEMM sizes plus one attention per
+point.  Measured for Llama-2-7B on the A100 config: ``benchmarks/serve_steptime.py``.
 
 Interpolation error: when a model is built, :data:`HELD_OUT` steps drawn at random (seeded,
 :data:`HELD_OUT_SEED`) strictly inside the grid's span and off its points — half prefill steps, half
@@ -39,9 +48,11 @@ from pathlib import Path
 
 import numpy as np
 
-#: grid of the step-time model (tokens of a prefill step; batch and context of a decode step): powers
-#: of two spanning what one GPU serves at once (a choice of this module; ``gpusim serve --grid`` overrides)
-PREFILL_TOKENS = (16, 64, 256, 1024, 2048)
+#: grid of the step-time model (tokens of a prefill step; batch and context of a decode step): geometric,
+#: spanning what one GPU serves at once (a choice of this module; ``gpusim serve --grid`` overrides).  The
+#: prefill sizes reuse the decode batches' token counts above 8 (32, 128: the same GEMMs, simulated once,
+#: :class:`KernelCache`), then go on by 4x; 1 and 8 tokens (the GEMV sizes) are decode-only.
+PREFILL_TOKENS = (32, 128, 512, 2048)
 DECODE_BATCHES = (1, 8, 32, 128)
 DECODE_CONTEXTS = (128, 1024, 4096)
 #: held-out steps simulated to measure the interpolation error of a new model, and their seed
@@ -52,6 +63,72 @@ HELD_OUT_SEED = 0
 def _cache_dir() -> Path:
     return Path(os.environ.get("GPUSIM_CACHE_DIR", Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache"))
                                / "gpusim")) / "steptime"
+
+
+class KernelCache:
+    """Simulated kernels shared by every step of every grid of one machine (the resolved GPU config, the
+    CTA-wave sampling and the timing model's version): :func:`gpusim.llm.run.simulate_step` takes a
+    launch's result from here when its kernel, grid and scalar arguments were simulated before (in an
+    earlier grid step, after that step's preceding kernels) and puts every kernel it simulates here.
+
+    A serving step is its kernels run one after another on one stream (``simulate_step`` adds their
+    cycles and the launch overheads), so a GEMM of ``T`` rows is the same launch in a prefill step of
+    ``T`` tokens and in a decode step of batch ``T``, and a decode step at batch ``B`` differs from
+    another at the same batch only in its attention and KV-append launches: with this cache a grid
+    simulates each distinct launch once.  What a reused launch does not see is the L2 content its new
+    predecessors would have left; the held-out steps (simulated directly, without this cache) measure
+    that together with the interpolation.  On disk under ``kernels/<machine digest>/`` (one JSON file per
+    kernel key), so later grids, sweeps and CI reuse it; ``directory=None`` keeps it in memory only."""
+
+    def __init__(self, machine: tuple[str, ...], directory: Path | None = None) -> None:
+        h = hashlib.blake2b(digest_size=12)
+        for part in machine:
+            h.update(part.encode())
+        self.digest = h.hexdigest()
+        self.dir = None if directory is None else directory / "kernels" / self.digest
+        self.mem: dict = {}
+        self.hits = 0
+        self.simulated = 0
+        self.simulated_keys: list[str] = []
+
+    @staticmethod
+    def _name(key) -> str:
+        return hashlib.blake2b(repr(key).encode(), digest_size=12).hexdigest()
+
+    def get(self, key):
+        r = self.mem.get(key)
+        if r is None and self.dir is not None:
+            try:
+                d = json.loads((self.dir / f"{self._name(key)}.json").read_text())
+                if d.get("key") == repr(key):
+                    r = d["result"]
+            except (OSError, ValueError, KeyError, TypeError):
+                r = None
+            if r is not None:
+                self.mem[key] = r
+        if r is not None:
+            self.hits += 1
+        return r
+
+    def put(self, key, result: dict) -> None:
+        self.mem[key] = result
+        self.simulated += 1
+        self.simulated_keys.append(f"{key[0]} grid {tuple(key[2])}")
+        if self.dir is not None:
+            _write(self.dir / f"{self._name(key)}.json", {"key": repr(key), "result": _plain(result)})
+
+
+def _plain(x):
+    """``x`` with numpy scalars and arrays as Python numbers and lists (for JSON)."""
+    if isinstance(x, dict):
+        return {k: _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return [_plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    if isinstance(x, np.generic):
+        return x.item()
+    return x
 
 
 def _interp(x: float, xs, ys) -> tuple[float, bool]:
@@ -79,6 +156,8 @@ class StepTimeModel:
     decode: dict = field(default_factory=dict)     # (B, C) -> {"g": s, "attn": s}
     source: str = ""
     build_seconds: float = 0.0
+    build_cpu_seconds: float = 0.0
+    kernels: dict = field(default_factory=dict)    # {"simulated": n, "reused": n} distinct launches of the build
     extrapolated: int = 0
     interp_error: dict = field(default_factory=dict)   # {"seed", "points": [...], "max_pct", "mean_pct"}
 
@@ -88,8 +167,13 @@ class StepTimeModel:
         """Sorted grid axes and values as lists, built once (the grid does not change after building)."""
         t = self.__dict__.get("_t")
         if t is None or t[0] != (len(self.prefill), len(self.decode)):
+            # g at a token count both grids hold: the decode steps' (mean over their contexts), as such
+            # small steps are mostly decodes when served
+            dg: dict = {}
+            for (b, c), v in self.decode.items():
+                dg.setdefault(b, []).append(v["g"])
             gp = sorted({**{tk: v["g"] for tk, v in self.prefill.items()},
-                         **{b: v["g"] for (b, c), v in self.decode.items()}}.items())
+                         **{b: float(np.mean(v)) for b, v in dg.items()}}.items())
             ts = sorted(self.prefill)
             bs = sorted({b for b, _ in self.decode})
             cs = sorted({c for _, c in self.decode})
@@ -106,9 +190,13 @@ class StepTimeModel:
         return max(v, 0.0)
 
     def prefill_attention(self, q: int, past: int) -> float:
+        """Per-pair rate at ``q`` (piecewise-linear inside the grid; outside it the rate of the nearest
+        grid size: the per-pair cost falls with ``q`` towards a floor, so a linear continuation of it
+        would reach zero and below) times the chunk's query-key pairs."""
         t = self._tables()
-        rate, out = _interp(q, t[3], t[4])
-        self.extrapolated += out
+        xs, ys = t[3], t[4]
+        rate, out = _interp(min(max(q, xs[0]), xs[-1]), xs, ys)
+        self.extrapolated += not (xs[0] <= q <= xs[-1])
         return max(rate, 0.0) * (q * past + q * (q + 1) // 2)
 
     def decode_attention(self, batch: int, context: float) -> float:
@@ -135,12 +223,14 @@ class StepTimeModel:
 
     def to_json(self) -> dict:
         return {"key": self.key, "source": self.source, "build_seconds": self.build_seconds,
+                "build_cpu_seconds": self.build_cpu_seconds, "kernels": self.kernels,
                 "interp_error": self.interp_error, "prefill": {str(t): v for t, v in self.prefill.items()},
                 "decode": {f"{b},{c}": v for (b, c), v in self.decode.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "StepTimeModel":
         return cls(key=d["key"], source=d["source"], build_seconds=d["build_seconds"],
+                   build_cpu_seconds=d.get("build_cpu_seconds", 0.0), kernels=d.get("kernels") or {},
                    interp_error=d.get("interp_error") or {},
                    prefill={int(t): v for t, v in d["prefill"].items()},
                    decode={tuple(int(x) for x in k.split(",")): v for k, v in d["decode"].items()})
@@ -154,9 +244,11 @@ def _split(rep: dict) -> tuple[float, float]:
 
 def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None = 4,
           prefill_tokens=PREFILL_TOKENS, decode_batches=DECODE_BATCHES, decode_contexts=DECODE_CONTEXTS,
-          progress: bool = True, use_cache: bool = True, held_out: int = HELD_OUT) -> StepTimeModel:
+          progress: bool = True, use_cache: bool = True, held_out: int = HELD_OUT, reuse: bool = True) -> StepTimeModel:
     """Simulate the grid (or load it from the cache), measure the interpolation error at ``held_out``
-    random steps (module doc; 0: none) and return the model."""
+    random steps (module doc; 0: none) and return the model.  ``reuse``: simulate each distinct kernel
+    launch once for the whole grid (:class:`KernelCache`, on disk with ``use_cache``); False simulates
+    every grid step on its own, as ``gpusim llm`` does."""
     from gpusim.config import dump_config, load_config
     from gpusim.llm.machines import run_gpu
     from gpusim.llm.model import load_model
@@ -164,7 +256,8 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     m = model if not isinstance(model, str) else load_model(model)
     cfg = load_config(gpu, list(overrides)) if isinstance(gpu, (str, Path)) else gpu
     h = hashlib.blake2b(digest_size=12)
-    machine = (repr(m), dump_config(cfg), str(tp), str(sample), _model_version())
+    machine = (repr(m), dump_config(cfg), str(tp), str(sample), _model_version(),
+               "kernel reuse" if reuse else "steps on their own")
     for part in (*machine[:3], repr((prefill_tokens, decode_batches, decode_contexts)), *machine[3:]):
         h.update(part.encode())
     key = h.hexdigest()
@@ -188,16 +281,20 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
                 _save(stm, path)
             stm.source = f"cache {path} ({stm.source})"
             return stm
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     stm = StepTimeModel(key=key)
     partial = path.with_suffix(".partial.json")     # grid points of an interrupted build: resumed, not redone
-    earlier = 0.0
+    earlier = earlier_cpu = 0.0
+    counts = {"simulated": 0, "reused": 0}
     if use_cache and partial.is_file():
         try:
             old = StepTimeModel.from_json(json.loads(partial.read_text()))
             stm.prefill, stm.decode, earlier = old.prefill, old.decode, old.build_seconds
+            earlier_cpu = old.build_cpu_seconds
+            counts.update(old.kernels)
         except (ValueError, KeyError):
             pass
+    kcache = KernelCache((machine[1], *machine[3:5]), _cache_dir() if use_cache else None) if reuse else None
     jobs = [("prefill", t, None) for t in prefill_tokens] + \
            [("decode", b, c) for b in decode_batches for c in decode_contexts]
     for i, (kind, a, b) in enumerate(jobs):
@@ -213,7 +310,10 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
             if progress:
                 print(f"  step-time grid {i + 1}/{len(jobs)}: {step} ({earlier + time.perf_counter() - t0:.0f} s so far)",
                       file=sys.stderr, flush=True)
-            g, attn = _split(run_gpu(m, step, cfg, tp=tp, sample=sample))
+            rep = run_gpu(m, step, cfg, tp=tp, sample=sample, **({"kernel_cache": kcache} if kcache else {}))
+            g, attn = _split(rep)
+            counts["simulated"] += rep.get("distinct_kernels_simulated", 0)
+            counts["reused"] += rep.get("distinct_kernels_reused", 0)
             if use_cache:
                 _write(sp, {"step": step, "split": [g, attn]})
         if kind == "prefill":
@@ -221,13 +321,20 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
         else:
             stm.decode[(a, b)] = {"g": g, "attn": attn}
         stm.build_seconds = earlier + time.perf_counter() - t0
+        stm.build_cpu_seconds = earlier_cpu + time.process_time() - c0
+        stm.kernels = dict(counts)
         if use_cache:
             _save(stm, partial)
     stm.build_seconds = earlier + time.perf_counter() - t0
-    if use_cache:
-        partial.unlink(missing_ok=True)
+    stm.build_cpu_seconds = earlier_cpu + time.process_time() - c0
+    stm.kernels = dict(counts)
     stm.source = (f"simulated with gpusim llm on {cfg.name} (tp {tp}, sample {sample}): {len(prefill_tokens)} prefill "
-                  f"+ {len(decode_batches) * len(decode_contexts)} decode steps in {stm.build_seconds:.0f} s")
+                  f"+ {len(decode_batches) * len(decode_contexts)} decode steps, {counts['simulated']} distinct kernel "
+                  f"launches simulated" + (f" ({counts['reused']} reused across steps)" if reuse else "")
+                  + f", in {stm.build_cpu_seconds:.0f} CPU s")
+    if use_cache:              # usable before its held-out steps are measured (an interrupted measurement resumes)
+        _save(stm, path)
+        partial.unlink(missing_ok=True)
     if held_out:
         stm.interp_error = measure_error(stm, m, cfg, tp=tp, sample=sample, n=held_out, progress=progress)
     if use_cache:
@@ -273,11 +380,12 @@ def held_out_steps(stm: StepTimeModel, n: int, seed: int = HELD_OUT_SEED) -> lis
 def measure_error(stm: StepTimeModel, model, cfg, *, tp: int, sample, n: int, progress: bool = True,
                   seed: int = HELD_OUT_SEED) -> dict:
     """Interpolation error at :func:`held_out_steps` (simulated directly); printed when ``progress``."""
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     pts = check(stm, model, cfg, held_out_steps(stm, n, seed), tp=tp, sample=sample)
     errs = [abs(p["error"]) * 100 for p in pts]
     res = {"seed": seed, "points": pts, "max_pct": max(errs), "mean_pct": float(np.mean(errs)),
-           "seconds": time.perf_counter() - t0}
+           "seconds": time.perf_counter() - t0, "cpu_seconds": time.process_time() - c0,
+           "method": "each held-out step simulated directly (gpusim llm, no kernel reuse) vs the interpolated model"}
     if progress:
         for p in pts:
             print(f"  step-time held-out {p['step']}: simulated {p['simulated_s'] * 1e3:.3f} ms, interpolated "

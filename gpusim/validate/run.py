@@ -11,7 +11,7 @@ import numpy as np
 
 from gpusim.errors import GpusimError
 from gpusim.validate.references import _rel
-from gpusim.validate.suite import Case, Suite
+from gpusim.validate.suite import SERVE_METRICS, Case, Suite
 from gpusim.validate.units import convert, convertible, parse_unit
 
 
@@ -58,6 +58,17 @@ def _run_case(case: Case) -> dict:
             value, runs = case.workload.measure(cfg)
             natives = [(float(value), "cycles")]
             out["runs"] = runs
+        elif case.workload.kind == "serve":
+            rows, reps = case.workload.run(cfg)
+            key, unit = SERVE_METRICS[case.metric]
+            row = rows[-1]
+            v = row["capacity_requests_per_s"] if key == "capacity" else row.get(f"serve.{key}")
+            if v is None:
+                out.update(status="error", reason=f"no {case.metric}: the serving run met the SLO at no rate searched"
+                                                  if key == "capacity" else f"no {case.metric} in the serving run")
+                return out
+            natives = [(float(v), unit)]
+            out["runs"] = [{k: v for k, v in row.items() if k.startswith(("serve.", "capacity", "rate", "step_model"))}]
         elif case.workload.kind == "llm_op":
             rep = case.workload.report(cfg)
             o = rep["operators"][0]

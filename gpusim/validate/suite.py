@@ -71,10 +71,19 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
         return ("token/s", "s")
     if getattr(case_wl, "kind", "") == "clock":
         return ("cycles",)
+    if getattr(case_wl, "kind", "") == "serve":
+        return (SERVE_METRICS[metric][1],)
     if work is not None:
         return (f"{work[1]}/clk",)
     return ("cycles",)
 
+
+#: what a ``serve`` case yields, by its ``metric``: (report.json ``metrics`` path or ``capacity``, unit).  A serve
+#: case names one policy and either one rate (the latency / throughput metrics at that rate) or
+#: ``find_capacity`` (``capacity``: the highest rate whose SLO attainment reaches 90%, DistServe's goodput)
+SERVE_METRICS = {"capacity": ("capacity", "request/s"), "throughput": ("throughput_requests_per_s", "request/s"),
+                 "token_throughput": ("throughput_tokens_per_s", "token/s"),
+                 **{f"{m}_{p}": (f"{m}_s.{p}", "s") for m in ("ttft", "tbt", "tpot", "e2e") for p in ("p50", "p90", "p99")}}
 
 #: what an ``llm_op`` case yields: the operator's FLOP rate, DRAM byte rate and time
 #: (``operators[0]`` of the ``gpusim llm --op`` report)
@@ -152,9 +161,19 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
             wl = RduWorkload.parse(w["rdu"], {k: v for k, v in w.items() if k != "rdu"}, lines, (*kp, "workload"))
         else:
             wl = parse_workload(w, lines, (*kp, "workload"), path.parent)
-        metric = c.get("metric", "kernel_cycles")
-        if metric not in _METRICS:
-            raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
+        if wl.kind == "serve":
+            metric = c.get("metric", "capacity" if wl.find_capacity else None)
+            if metric not in SERVE_METRICS:
+                raise _err(lines, (*kp, "metric"), f"a serve case needs metric: one of {', '.join(SERVE_METRICS)}, "
+                                                   f"got {metric!r}")
+            if len(wl.policies) != 1 or (metric == "capacity") != (wl.find_capacity and not wl.rates) \
+                    or (metric != "capacity" and len(wl.rates) != 1):
+                raise _err(lines, (*kp, "workload"), "a serve case names one policy and either find_capacity "
+                                                     "(metric capacity, no rates) or one rate (the other metrics)")
+        else:
+            metric = c.get("metric", "kernel_cycles")
+            if metric not in _METRICS:
+                raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
         if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "clock", "rdu"):
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None

@@ -11,7 +11,7 @@ from typing import Any
 # ----------------------------------------------------------------------------------------------
 # Units.
 
-_DIMS = ("s", "cycle", "byte", "op", "inst", "token", "sm")
+_DIMS = ("s", "cycle", "byte", "op", "inst", "token", "request", "sm")
 _SI = {"": 1.0, "k": 1e3, "K": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 _WORDS: dict[str, tuple[float, dict[str, int]]] = {
     "s": (1.0, {"s": 1}), "sec": (1.0, {"s": 1}), "ms": (1e-3, {"s": 1}), "us": (1e-6, {"s": 1}),
@@ -25,6 +25,8 @@ _WORDS: dict[str, tuple[float, dict[str, int]]] = {
     "FMA": (2.0, {"op": 1}), "fma": (2.0, {"op": 1}),
     "inst": (1.0, {"inst": 1}), "insts": (1.0, {"inst": 1}), "warp-inst": (1.0, {"inst": 1}),
     "token": (1.0, {"token": 1}), "tokens": (1.0, {"token": 1}),
+    "request": (1.0, {"request": 1}), "requests": (1.0, {"request": 1}), "req": (1.0, {"request": 1}),
+    "query": (1.0, {"request": 1}), "queries": (1.0, {"request": 1}), "QPS": (1.0, {"request": 1, "s": -1}),
     "SM": (1.0, {"sm": 1}),
     "%": (0.01, {}), "x": (1.0, {}),
 }

@@ -281,6 +281,8 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
         return LLM_OP_UNITS
     if getattr(case_wl, "kind", "") == "llm_requests":
         return ("token/s", "s")
+    if getattr(case_wl, "kind", "") == "llm_train":
+        return ("flop/s", "s")
     if getattr(case_wl, "kind", "") == "clock":
         return ("cycles",)
     if work is not None:
@@ -487,7 +489,7 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
         metric = c.get("metric", "kernel_cycles")
         if metric not in _METRICS:
             raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
-        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "clock"):
+        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "llm_train", "clock"):
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
         if "work" in c:
@@ -578,6 +580,12 @@ def _run_case(case: Case) -> dict:
             rep = case.workload.report(cfg)
             natives = [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")]
             out["runs"] = [rep]
+        elif case.workload.kind == "llm_train":
+            rep = case.workload.report(cfg)
+            tr = rep["training"]
+            natives = [(tr["model_tflops_per_gpu"] * 1e12, "flop/s"), (tr["step_seconds"], "s")]
+            out["runs"] = [{"step_seconds": tr["step_seconds"], "phase_seconds": tr["phase_seconds"],
+                            "sampling_error": (rep.get("sampling") or {}).get("relative_error", 0.0)}]
         elif case.workload.kind == "clock":
             value, runs = case.workload.measure(cfg)
             natives = [(float(value), "cycles")]

@@ -8,10 +8,9 @@ import pytest
 from gpusim.cli import main
 from gpusim.llm import kernels as K
 from gpusim.llm.collectives import collective_seconds
-from gpusim.llm.graph import build_graph
 from gpusim.llm.model import StepError, load_model, parse_step
 from gpusim.llm.run import schedule
-from gpusim.llm.train import training_summary
+from gpusim.llm.train import build_train_graph, training_summary
 from gpusim.llm.walker import memory_accesses
 
 A100 = "a100-sxm4-80gb"
@@ -20,7 +19,7 @@ STORES = {"STG", "RED", "ATOMG"}
 
 
 def _graph(model="tiny", step="train:tokens=512,seq=256", tp=1, dp=1):
-    return build_graph(load_model(model), parse_step(step), tp, dp)
+    return build_train_graph(load_model(model), parse_step(step), tp, dp)
 
 
 def _global_bytes(call) -> tuple[int, int]:

@@ -148,14 +148,12 @@ def _elt_bytes(n: int, dtype: str) -> int:
     return (n * DTYPE_BITS[dtype] + 7) // 8
 
 
-def build_graph(model: ModelSpec, step: Step, tp: int = 1, dp: int = 1) -> OperatorGraph:
+def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     """Expand ``model`` and ``step`` into the operators one GPU of a ``tp``-way tensor-parallel group runs
-    (a ``train:`` step: :func:`gpusim.llm.train.build_train_graph`, ``dp`` data-parallel GPUs)."""
+    (serving steps; a ``train:`` step's graph is :func:`gpusim.llm.train.build_train_graph`'s)."""
     m = model
     if step.train:
-        from gpusim.llm.train import build_train_graph
-
-        return build_train_graph(m, step, tp, dp)
+        raise GraphError(f"step '{step.text}': a train: step's graph comes from gpusim.llm.train.build_train_graph")
     if (m.activation, m.norm, m.position) != ("swiglu", "rmsnorm", "rotary"):
         raise GraphError(f"{m.name}: serving steps build the Llama block (RMSNorm, rotary, SwiGLU); this model's "
                          f"{m.norm} / {m.position} positions / {m.activation} block runs in train: steps only")

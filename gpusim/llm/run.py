@@ -818,7 +818,14 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     check_model(m, ("fp8",) if fp8 else (),
                 any_head_dim=graph is not None and all(o.kind == "attention" and o.shape["phase"] == "prefill"
                                                        for o in graph.operators), arch=arch)
-    g = build_graph(m, st, tp, dp) if graph is None else graph
+    if graph is not None:
+        g = graph
+    elif st.train:
+        from gpusim.llm.train import build_train_graph
+
+        g = build_train_graph(m, st, tp, dp)
+    else:
+        g = build_graph(m, st, tp)
     if graph is None and st.train:
         from gpusim.llm.train import train_memory_footprint
 

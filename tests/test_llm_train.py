@@ -216,3 +216,15 @@ def test_tiny_train_step_simulates_every_phase(tmp_path):
     assert all(v > 0 for v in ph.values())
     assert ph["backward"] > ph["forward"]
     assert rep["training"]["model_tflops_per_gpu"] > 0
+
+
+def test_train_suite_case_is_a_prediction():
+    """Rule: the training case is compared as a prediction: no config or model file cites its hardware row."""
+    from pathlib import Path
+
+    from gpusim.validate import load_suites
+
+    suite = Path(__file__).resolve().parents[1] / "validation" / "suites-slow" / "train-a100.yaml"
+    (case,) = load_suites([suite])[0].cases
+    assert case.workload.kind == "llm_train" and not case.calibration and case.cited_by == ()
+    assert case.native_units == ("flop/s", "s")

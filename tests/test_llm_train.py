@@ -228,3 +228,10 @@ def test_train_suite_case_is_a_prediction():
     (case,) = load_suites([suite])[0].cases
     assert case.workload.kind == "llm_train" and not case.calibration and case.cited_by == ()
     assert case.native_units == ("flop/s", "s")
+
+
+def test_graph_and_kernel_agree_on_adamw_bytes():
+    """Rule: the graph's AdamW byte count and the kernel module's are one number (28 per parameter)."""
+    from gpusim.llm.train import ADAMW_BYTES
+
+    assert ADAMW_BYTES == K.ADAMW_BYTES_PER_PARAM == 28

@@ -56,7 +56,8 @@ Data parallelism
 Gradient accumulation
     ``accum`` = A micro-batches per optimizer step: the report's ``training`` section counts the forward
     and backward A times, the all-reduce and the update once (DDP all-reduces on the last micro-batch).
-    The simulated kernels are the same; only that arithmetic differs.
+    The simulated kernels are the same; only that arithmetic differs.  The report's top-level
+    ``step_seconds`` is what was simulated: one micro-batch, one update and the collectives once.
 
 Model FLOPs (``training.model_tflops_per_gpu``)
     FlashAttention-2's convention (Dao, arXiv:2307.08691, section 4.2, after Megatron-LM): per sequence of
@@ -85,6 +86,8 @@ TRAIN_FLOPS = {"layernorm": 6, "gelu": 8, "gelu_bwd": 14, "silu_mul_bwd": 10, "n
 #: Attention backward FLOPs / forward FLOPs: 5 matrix products (S = QK^T recomputed, dV, dP, dS -> dQ, dK)
 #: against 2 (Dao, arXiv:2307.08691, section 4.1: "backward pass ... 2.5x the forward FLOPs").
 ATTN_BWD_FLOPS_RATIO = 2.5
+#: Bytes the fused AdamW moves per parameter (gpusim.llm.kernels.ADAMW_BYTES_PER_PARAM: 14 read, 14 written).
+ADAMW_BYTES = 28
 #: Bytes of one gradient element sent in the data-parallel all-reduce (bf16 / fp16 gradients).
 GRAD_BYTES = 2
 #: Operator kinds of the training graph that :func:`kernels_for` handles.
@@ -286,7 +289,7 @@ def build_train_graph(m: ModelSpec, st: Step, tp: int = 1, dp: int = 1) -> Opera
     n_upd = -(-params // dp) if st.zero else params
     n_upd = -(-n_upd // 8) * 8
     op("adamw", "adamw", 1, {"params": n_upd, "zero": st.zero, "dp": dp}, TRAIN_FLOPS["adamw"] * n_upd, (), (),
-       rd=14 * n_upd, wr=14 * n_upd)
+       rd=ADAMW_BYTES // 2 * n_upd, wr=ADAMW_BYTES // 2 * n_upd)
     if st.zero and dp > 1:   # the updated fp16/bf16 weights of every shard to every GPU
         op("param_allgather", "allgather", 1, {"bytes": GRAD_BYTES * params, "gpus": dp}, 0, (), (),
            rd=GRAD_BYTES * n_upd, wr=GRAD_BYTES * params)
@@ -426,7 +429,7 @@ def training_summary(rep: dict, m: ModelSpec, st: Step, tp: int, dp: int) -> dic
         "model_tflops_per_gpu": flops / step_s / 1e12 if step_s else 0.0,
         "model_tflops_per_gpu_dp_overlapped": flops / overlapped / 1e12 if overlapped else 0.0,
         "tokens_per_second_per_gpu": tokens / step_s if step_s else 0.0,
-        "adamw_bytes_per_param": 28,
+        "adamw_bytes_per_param": ADAMW_BYTES,
         "gemm_layouts": "dgrad (NN) and wgrad (NT) GEMMs run the TN kernel of the same M, N, K as a stand-in "
                         "for cuBLAS's layout-specific kernels (gpusim.llm.train)",
     }

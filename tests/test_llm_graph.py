@@ -164,7 +164,7 @@ def test_weight_only_quantisation_changes_weight_bytes_not_flops():
 @pytest.mark.parametrize("text,msg", [
     ("decode:batch=1", "needs context=N"),
     ("decode:batch=1,contxt=5", "did you mean 'context'"),
-    ("prefil:tokens=3", "must start with 'decode:' or 'prefill:'"),
+    ("prefil:tokens=3", "must start with 'decode:', 'prefill:' or 'train:'"),  # train: steps added (gpusim.llm.train)
     ("prefill:tokens=x", "must be an integer"),
     ("prefill:tokens=0", "out of range"),
     ("", "empty"),

@@ -11,7 +11,9 @@ from gpusim.llm.run import simulate_step
 
 GPUS = ("a100-sxm4-80gb", "h100-sxm5-80gb")
 STEPS = ("prefill:tokens=128", "decode:batch=4,context=512", "prefill:tokens=64,sample=0+decode:batch=2,context=256")
-PRESETS = [m for m in list_models() if m != "tiny"]
+# serving steps build the Llama block; the GPT-3 presets (LayerNorm, GeLU, learned positions) run train: steps
+# only (tests/test_llm_train.py)
+PRESETS = [m for m in list_models() if m != "tiny" and load_model(m).norm == "rmsnorm"]
 
 
 @pytest.mark.slow

@@ -38,7 +38,8 @@ def _cmd_llm(a: argparse.Namespace) -> int:
         print("systolic: " + ", ".join(sys_presets()))
         print("rdu:      " + ", ".join(rdu_presets()))
         print("steps:    decode:batch=B,context=C | prefill:tokens=T[,batch=B,past=P,sample=0|1] | "
-              "groups joined by '+' (mixed batch) | a YAML file {requests: [...]}")
+              "groups joined by '+' (mixed batch) | a YAML file {requests: [...]} | "
+              "train:tokens=N[,seq=S (2048),accum=A,zero=0|1] (GPU; --dp D)")
         return 0
     if a.op:
         return _cmd_op(a)
@@ -50,7 +51,17 @@ def _cmd_llm(a: argparse.Namespace) -> int:
         raise GpusimError(f"llm: {', '.join(missing)} required (or --list)")
     if a.tp is not None and a.tp < 1:
         raise GpusimError(f"llm: --tp {a.tp}: must be >= 1")
+    if a.dp is not None and a.dp < 1:
+        raise GpusimError(f"llm: --dp {a.dp}: must be >= 1")
     kind = machines[0]
+    from gpusim.llm.model import load_step
+
+    train = load_step(a.step).train
+    if train and kind != "gpu":
+        raise GpusimError(f"llm: train: steps run on --gpu only (the backward and optimizer kernels are GPU kernels; "
+                          f"the --{kind} model has no training path)")
+    if a.dp is not None and not train:
+        raise GpusimError("llm: --dp applies to train: steps only")
     gpu_only = [f for f, on in (("--no-dedup", a.no_dedup), ("--cuda-graph", a.cuda_graph),
                                 ("--sample", a.sample), ("--dtype", a.dtype), ("--group", a.group)) if on]
     if gpu_only and kind != "gpu":
@@ -78,7 +89,7 @@ def _cmd_llm(a: argparse.Namespace) -> int:
 
             m = with_dtype(m, a.dtype or m.weight_dtype, a.group)
         rep = M.run_gpu(m, st, cfg, tp=a.tp or 1, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
-                        sample=a.sample, check_memory=True)
+                        sample=a.sample, check_memory=True, dp=a.dp or 1)
         rep["machine"]["config"] = rep["gpu_config"] = a.gpu
         config_text = dump_config(cfg)
         lines = summary_lines(rep)
@@ -126,6 +137,7 @@ def _cmd_op(a: argparse.Namespace) -> int:
     from gpusim.errors import GpusimError
 
     wrong = [f for f, on in (("--model", a.model), ("--step", a.step), ("--systolic", a.systolic), ("--rdu", a.rdu),
+                             ("--dp", a.dp),
                              ("--coe", a.coe), ("--fusion", a.fusion), ("--tp", a.tp), ("--dtype", a.dtype),
                              ("--group", a.group)) if on]
     if wrong:
@@ -174,7 +186,9 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "into traces -> the timing model, with one L2 for the whole step.")
     p.add_argument("--model", help="model preset under configs/models/ (e.g. llama-2-7b, tiny) or a YAML path")
     p.add_argument("--step", help="serving step, e.g. decode:batch=1,context=1024, prefill:tokens=512, "
-                                  "prefill:tokens=256,past=768,sample=0+decode:batch=16,context=2048, or a YAML file")
+                                  "prefill:tokens=256,past=768,sample=0+decode:batch=16,context=2048, or a YAML file; "
+                                  "or a training step train:tokens=N[,seq=S,accum=A,zero=1] (forward + backward + "
+                                  "AdamW, gpusim.llm.train)")
     p.add_argument("--op", metavar="OP", help="one operator alone instead of --model/--step (GPU only): "
                                               "gemm:m=M,n=N,k=K | gemv:batch=B,n=N,k=K | attention:batch=B,heads=H,"
                                               "kv_heads=G,q_len=Q[,kv_len=L,causal=0|1] | decode_attention:batch=B,"
@@ -192,6 +206,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tp", type=int, default=None, help="tensor-parallel degree (per-chip shapes; GPU: default 1, all-reduces "
                                                         "and all-gathers timed from the config's interconnect; systolic: "
                                                         "default 1, collectives not modelled; RDU: all sockets)")
+    p.add_argument("--dp", type=int, default=None, help="data-parallel GPUs of a train: step (GPU): the gradient "
+                                                        "all-reduce over them (config interconnect) and ZeRO-1's "
+                                                        "optimizer sharding (train:...,zero=1); default 1")
     p.add_argument("--fusion", choices=("unfused", "fused_so", "fused_ho", "fused_ho_looped"),
                    help="RDU fusion level and orchestration (default fused_ho_looped)")
     p.add_argument("--coe", metavar="SPEC", help="also serve a Composition of Experts batch with --model as router "

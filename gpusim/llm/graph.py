@@ -149,8 +149,14 @@ def _elt_bytes(n: int, dtype: str) -> int:
 
 
 def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
-    """Expand ``model`` and ``step`` into the operators one GPU of a ``tp``-way tensor-parallel group runs."""
+    """Expand ``model`` and ``step`` into the operators one GPU of a ``tp``-way tensor-parallel group runs
+    (serving steps; a ``train:`` step's graph is :func:`gpusim.llm.train.build_train_graph`'s)."""
     m = model
+    if step.train:
+        raise GraphError(f"step '{step.text}': a train: step's graph comes from gpusim.llm.train.build_train_graph")
+    if (m.activation, m.norm, m.position) != ("swiglu", "rmsnorm", "rotary"):
+        raise GraphError(f"{m.name}: serving steps build the Llama block (RMSNorm, rotary, SwiGLU); this model's "
+                         f"{m.norm} / {m.position} positions / {m.activation} block runs in train: steps only")
     if tp < 1:
         raise GraphError(f"tp = {tp}: must be >= 1")
     if m.heads % tp:

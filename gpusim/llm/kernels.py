@@ -723,3 +723,98 @@ def kv_append(arch: str, batch: int, q_len: int, kv_heads: int, past: int, QKV: 
              v_offset=(heads + kv_heads) * HEAD_DIM, cache_seq_stride=cap * kv_dim)
     grid = (_cdiv(kv_dim, 8 * _block(name)[0]), q_len, batch)
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), p))
+
+
+# --------------------------------------------------------------------------------------------
+# training-step kernels (train.cu; gpusim.llm.train): sm_80 and sm_90a, the FlashAttention-2 backward's archs
+# --------------------------------------------------------------------------------------------
+
+#: Architectures train.cu is built for (kernels.yaml): those of the FlashAttention-2 backward kernels.
+TRAIN_ARCHS = ("sm_80", "sm_90a")
+#: Largest hidden size norm_bwd_f16 handles (8 halves x 256 threads x MAX_STEPS = 4 in train.cu).
+NORM_BWD_MAX_HIDDEN = 8192
+#: Rows per CTA of norm_bwd_f16: each CTA adds its partial dW / dB column sums once with fp32 atomics, so
+#: hidden x ceil(rows / NORM_BWD_ROWS) atomics in all (a choice of this module: 32 rows keep 256 CTAs for
+#: 8k tokens, more than 2 waves on 108 SMs, and the atomics at 1/32 of the dX stores).
+NORM_BWD_ROWS = 32
+#: Parameters per adamw_f16 launch at most: the kernel indexes with int32 (8 per thread), so larger
+#: parameter sets are updated in launches of this many (apex's multi_tensor_apply also splits the
+#: parameter list into chunks and launches; its chunks are smaller).
+ADAMW_MAX_PARAMS = 1 << 30
+#: Bytes adamw_f16 reads and writes per parameter: fp32 master weight, m and v read and written (12 + 12),
+#: the fp16/bf16 gradient read (2) and the fp16/bf16 model copy written (2) -- train.cu's kernel.
+ADAMW_BYTES_PER_PARAM = 28
+
+
+def _train_kernel(name: str, arch: str):
+    _need(arch in TRAIN_ARCHS, f"{name}: the training kernels (train.cu) are built for {', '.join(TRAIN_ARCHS)} "
+                               f"only (the FlashAttention-2 backward's architectures), not {arch}")
+    return load_kernel(name, arch)
+
+
+def layernorm(arch: str, rows: int, hidden: int, X: int, Wt: int, Bs: int, Y: int, eps: float = 1e-5) -> KernelCall:
+    name = "layernorm_f16"
+    _need(hidden % 8 == 0 and hidden > 0 and rows > 0, f"{name}: hidden = {hidden} must be a positive multiple of 8")
+    return KernelCall(_train_kernel(name, arch), Launch((rows, 1, 1), _block(name),
+                                                       dict(X=X, Wt=Wt, Bs=Bs, Y=Y, hidden=hidden, eps=eps)))
+
+
+def gelu(arch: str, n: int, X: int, Out: int) -> KernelCall:
+    name = "gelu_f16"
+    _need(n % 8 == 0 and 0 < n < 2**31, f"{name}: n = {n} must be a positive multiple of 8 below 2**31")
+    return KernelCall(_train_kernel(name, arch), Launch((_cdiv(n, 2048), 1, 1), _block(name), dict(X=X, Out=Out, n=n)))
+
+
+def gelu_bwd(arch: str, n: int, dY: int, X: int, dX: int) -> KernelCall:
+    name = "gelu_bwd_f16"
+    _need(n % 8 == 0 and 0 < n < 2**31, f"{name}: n = {n} must be a positive multiple of 8 below 2**31")
+    return KernelCall(_train_kernel(name, arch), Launch((_cdiv(n, 2048), 1, 1), _block(name),
+                                                       dict(dY=dY, X=X, dX=dX, n=n)))
+
+
+def silu_mul_bwd(arch: str, tokens: int, F: int, dY: int, GU: int, dGU: int) -> KernelCall:
+    name = "silu_mul_bwd_f16"
+    _need(F % 8 == 0 and F > 0 and 0 < tokens <= 65535, f"{name}: F = {F} must be a positive multiple of 8, "
+                                                         f"tokens = {tokens} in 1..65535")
+    return KernelCall(_train_kernel(name, arch), Launch((_cdiv(F, 2048), tokens, 1), _block(name),
+                                                       dict(dY=dY, GU=GU, dGU=dGU, F=F)))
+
+
+def norm_bwd(arch: str, rows: int, hidden: int, dY: int, X: int, Wt: int, dX: int, dW: int, dB: int,
+             layernorm: bool, eps: float = 1e-5, rows_per_cta: int = NORM_BWD_ROWS) -> KernelCall:
+    name = "norm_bwd_f16"
+    _need(hidden % 8 == 0 and 0 < hidden <= NORM_BWD_MAX_HIDDEN and rows > 0,
+          f"{name}: hidden = {hidden} must be a positive multiple of 8 up to {NORM_BWD_MAX_HIDDEN}")
+    p = dict(dY=dY, X=X, Wt=Wt, dX=dX, dW=dW, dB=dB, hidden=hidden, rows=rows, rows_per_cta=rows_per_cta,
+             layernorm=1 if layernorm else 0, eps=eps)
+    return KernelCall(_train_kernel(name, arch), Launch((_cdiv(rows, rows_per_cta), 1, 1), _block(name), p))
+
+
+def cross_entropy(arch: str, rows: int, cols: int, Logits: int, Labels: int, dLogits: int, Loss: int,
+                  labels: np.ndarray) -> KernelCall:
+    """Fused softmax cross-entropy over logits [rows, cols] (loss fp32 per row, dlogits fp16 = (softmax -
+    onehot) / rows, in place when dLogits == Logits).  ``labels`` (int32, one per row) is the content of the
+    Labels buffer (a memory image: it decides which logit each row reads for its loss)."""
+    name = "cross_entropy_f16"
+    ids = np.ascontiguousarray(labels, dtype=np.int32)
+    _need(cols % 8 == 0 and cols > 0 and rows > 0, f"{name}: cols = {cols} must be a positive multiple of 8")
+    _need(ids.shape == (rows,) and bool(np.all((ids >= 0) & (ids < cols))),
+          f"{name}: labels must hold one int32 in [0, {cols}) per row ({rows})")
+    p = dict(Logits=Logits, Labels=Labels, dLogits=dLogits, Loss=Loss, cols=cols, grad_scale=1.0 / rows)
+    return KernelCall(_train_kernel(name, arch), Launch((rows, 1, 1), _block(name), p, memory={Labels: ids}))
+
+
+def adamw(arch: str, n: int, P: int, M: int, V: int, G: int, P16: int, lr: float = 2e-4, beta1: float = 0.9,
+          beta2: float = 0.999, eps: float = 1e-8, weight_decay: float = 0.1, step: int = 1) -> list[KernelCall]:
+    """Fused AdamW over ``n`` parameters (fp32 P, M, V; fp16/bf16 G in, P16 out): one launch per
+    :data:`ADAMW_MAX_PARAMS` parameters (n % 8 == 0)."""
+    name = "adamw_f16"
+    _need(n % 8 == 0 and n > 0, f"{name}: n = {n} parameters must be a positive multiple of 8")
+    out = []
+    for s in range(0, n, ADAMW_MAX_PARAMS):
+        c = min(ADAMW_MAX_PARAMS, n - s)
+        p = dict(P=P + 4 * s, M=M + 4 * s, V=V + 4 * s, G=G + 2 * s, P16=P16 + 2 * s, n=c, lr=lr, beta1=beta1,
+                 beta2=beta2, eps=eps, weight_decay=weight_decay, inv_bc1=1.0 / (1.0 - beta1 ** step),
+                 inv_sqrt_bc2=1.0 / math.sqrt(1.0 - beta2 ** step))
+        out.append(KernelCall(_train_kernel(name, arch), Launch((_cdiv(c, 2048), 1, 1), _block(name), p)))
+    return out

@@ -6,7 +6,10 @@ Model YAML keys (every preset cites its sources under ``sources:``)::
 
     name, layers, hidden, heads, kv_heads, ffn, vocab         (integers; required)
     head_dim        default hidden / heads
-    activation      swiglu (gate and up projections, SiLU(gate) * up; the only one so far)
+    activation      swiglu (gate and up projections, SiLU(gate) * up; default) | gelu (one up projection of
+                    ffn columns, GeLU tanh approximation: GPT-2 / GPT-3)
+    norm            rmsnorm (default) | layernorm (GPT-2 / GPT-3)
+    position        rotary (default) | learned (a table of max_positions rows added to the token embedding)
     norm_eps, rope_theta, max_positions
     dtype           activations and compute: fp16 | bf16 | fp8
     weight_dtype    default = dtype; fp16 | bf16 | fp8 | int8 | int4 (weight-only quantisation of the
@@ -19,7 +22,7 @@ Model YAML keys (every preset cites its sources under ``sources:``)::
 
 Step grammar (``--step``)::
 
-    step   := group ("+" group)*
+    step   := group ("+" group)*  |  "train:" kv ("," kv)*
     group  := "decode:" kv ("," kv)*  |  "prefill:" kv ("," kv)*
     decode  keys: batch (requests, default 1), context (KV positions each new token attends to,
                   itself included; required)
@@ -27,6 +30,12 @@ Step grammar (``--step``)::
                   shape, default 1), past (tokens of the same prompt already in the KV cache: a
                   later chunk of a chunked prefill, default 0), sample (1: the step ends the prompt
                   and produces a token, so the LM head runs for it; default 1)
+
+    train   keys (one training step of one GPU, alone in the step): tokens (tokens per GPU per micro-batch,
+                  required), seq (sequence length, default :data:`TRAIN_DEFAULT_SEQ`; batch = tokens / seq,
+                  tokens must be a multiple of seq), accum (micro-batches per optimizer step, gradient
+                  accumulation, default 1), zero (1: ZeRO stage 1, the optimizer state and update sharded over
+                  the data-parallel GPUs; default 0)
 
 ``decode:batch=1,context=1024``, ``prefill:tokens=512``, and a Sarathi-style mixed batch
 ``prefill:tokens=256,past=768,sample=0+decode:batch=16,context=2048``.
@@ -54,9 +63,13 @@ QUANT_WEIGHT_DTYPES = ("fp8", "int8", "int4")
 #: ``--dtype`` choices of ``gpusim llm`` (:func:`with_dtype`).
 CLI_DTYPES = ("fp16", "bf16", "fp8", "int8", "int4")
 DEFAULT_WEIGHT_GROUP = 128
+#: Default sequence length of ``train:`` steps: 2048, the context of GPT-3 (Brown et al., arXiv:2005.14165,
+#: section 2.3, "n_ctx = 2048 tokens") and of FlashAttention-2's GPT-3 training runs (Dao, arXiv:2307.08691,
+#: Table 1's "2k context" rows).
+TRAIN_DEFAULT_SEQ = 2048
 _KEYS = {"name", "sources", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "activation",
          "norm_eps", "rope_theta", "max_positions", "dtype", "weight_dtype", "kv_dtype", "moe", "tie_embeddings",
-         "description", "weight_group"}
+         "description", "weight_group", "norm", "position"}
 
 
 class StepError(GpusimError):
@@ -80,6 +93,8 @@ class ModelSpec:
     vocab: int
     head_dim: int
     activation: str = "swiglu"
+    norm: str = "rmsnorm"
+    position: str = "rotary"
     norm_eps: float = 1e-5
     rope_theta: float = 10000.0
     max_positions: int = 4096
@@ -103,15 +118,17 @@ class ModelSpec:
     def layer_params(self) -> int:
         """Weights of one transformer block (attention, MLP or all experts + router, two norms)."""
         attn = self.hidden * (self.q_dim + 2 * self.kv_dim) + self.q_dim * self.hidden
-        mlp = 3 * self.hidden * self.ffn
+        mlp = (3 if self.activation == "swiglu" else 2) * self.hidden * self.ffn
         if self.moe:
             mlp = self.moe.experts * mlp + self.hidden * self.moe.experts
-        return attn + mlp + 2 * self.hidden
+        return attn + mlp + (2 if self.norm == "rmsnorm" else 4) * self.hidden   # layernorm: weight + bias
 
     def params(self) -> int:
         """All weights: blocks, embedding, final norm and (untied) LM head."""
         emb = self.vocab * self.hidden
-        return self.layers * self.layer_params() + emb + self.hidden + (0 if self.tie_embeddings else emb)
+        pos = self.max_positions * self.hidden if self.position == "learned" else 0
+        fin = self.hidden * (1 if self.norm == "rmsnorm" else 2)
+        return self.layers * self.layer_params() + emb + pos + fin + (0 if self.tie_embeddings else emb)
 
     @property
     def dense_weight_dtype(self) -> str:
@@ -122,8 +139,9 @@ class ModelSpec:
         """(count, N, K) of the quantisable linear weights of one block (nn.Linear [N, K]): the fused QKV
         and the O projection, then the MLP's fused up/gate and down projections (once per expert)."""
         e = self.moe.experts if self.moe else 1
+        up = (2 if self.activation == "swiglu" else 1) * self.ffn
         return [(1, self.q_dim + 2 * self.kv_dim, self.hidden), (1, self.hidden, self.q_dim),
-                (e, 2 * self.ffn, self.hidden), (e, self.hidden, self.ffn)]
+                (e, up, self.hidden), (e, self.hidden, self.ffn)]
 
     def weight_bytes(self) -> int:
         """Bytes of all weights as stored: the blocks' linear layers in ``weight_dtype`` plus their fp16
@@ -219,7 +237,9 @@ def model_from_dict(d: dict, file: str = "<dict>") -> ModelSpec:
     if "head_dim" not in d and hidden % heads:
         raise _bad(file, "head_dim", f"hidden ({hidden}) is not a multiple of heads ({heads}); give head_dim")
     head_dim = integer("head_dim", hidden // heads)
-    activation = choice("activation", ("swiglu",), "swiglu")
+    activation = choice("activation", ("swiglu", "gelu"), "swiglu")
+    norm = choice("norm", ("rmsnorm", "layernorm"), "rmsnorm")
+    position = choice("position", ("rotary", "learned"), "rotary")
     dtype = choice("dtype", _ACT_DTYPES, "fp16")
     moe = None
     if "moe" in d and d["moe"] is not None:
@@ -240,7 +260,7 @@ def model_from_dict(d: dict, file: str = "<dict>") -> ModelSpec:
         raise _bad(file, "tie_embeddings", f"must be true or false, got {tie!r}")
     return ModelSpec(
         name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=ffn, vocab=vocab,
-        head_dim=head_dim, activation=activation, norm_eps=number("norm_eps", 1e-5),
+        head_dim=head_dim, activation=activation, norm=norm, position=position, norm_eps=number("norm_eps", 1e-5),
         rope_theta=number("rope_theta", 10000.0), max_positions=integer("max_positions", 4096), dtype=dtype,
         weight_dtype=choice("weight_dtype", _WEIGHT_DTYPES, dtype), kv_dtype=choice("kv_dtype", _ACT_DTYPES, dtype),
         moe=moe, tie_embeddings=tie, sources=tuple(src), file=file,
@@ -256,7 +276,7 @@ def load_model(name_or_path: str | Path, overrides: dict | None = None) -> Model
     """A preset by name (``configs/models/<name>.yaml``) or a YAML file, with optional key overrides
     (``{"dtype": "bf16", "weight_dtype": "int4"}``)."""
     p = Path(name_or_path)
-    if not p.suffix:
+    if p.suffix not in (".yaml", ".yml"):   # a preset name (may hold a dot: gpt3-1.3b)
         p = MODELS_DIR / f"{name_or_path}.yaml"
     if not p.is_file():
         near = difflib.get_close_matches(str(name_or_path), list_models(), n=1)
@@ -296,6 +316,18 @@ class RequestGroup:
 class Step:
     groups: tuple[RequestGroup, ...]
     text: str = ""
+    accum: int = 1     # train steps: micro-batches per optimizer step (gradient accumulation)
+    zero: int = 0      # train steps: 1 = ZeRO stage 1 (optimizer state and update sharded over the DP GPUs)
+
+    @property
+    def train(self) -> bool:
+        """A training step (``train:``): forward, backward and the optimizer update."""
+        return any(g.kind == "train" for g in self.groups)
+
+    @property
+    def seq(self) -> int:
+        """Sequence length of a train step's sequences."""
+        return self.groups[0].tokens
 
     @property
     def tokens(self) -> int:
@@ -312,7 +344,8 @@ class Step:
         return sum(g.count for g in self.groups if g.sample)
 
 
-_GROUP_KEYS = {"decode": {"batch", "context"}, "prefill": {"batch", "tokens", "past", "sample"}}
+_GROUP_KEYS = {"decode": {"batch", "context"}, "prefill": {"batch", "tokens", "past", "sample"},
+               "train": {"tokens", "seq", "accum", "zero"}}
 
 
 def parse_step(text: str) -> Step:
@@ -325,7 +358,7 @@ def parse_step(text: str) -> Step:
         kind, sep, body = part.partition(":")
         kind = kind.strip().lower()
         if kind not in _GROUP_KEYS or not sep:
-            raise StepError(f"step '{text}': '{part}' must start with 'decode:' or 'prefill:'")
+            raise StepError(f"step '{text}': '{part}' must start with 'decode:', 'prefill:' or 'train:'")
         kv: dict[str, int] = {}
         for item in filter(None, (x.strip() for x in body.split(","))):
             k, eq, v = item.partition("=")
@@ -338,9 +371,20 @@ def parse_step(text: str) -> Step:
                 iv = int(v.strip())
             except ValueError:
                 raise StepError(f"step '{text}': '{item}': value must be an integer") from None
-            if iv < (0 if k in ("past", "sample") else 1) or (k == "sample" and iv > 1):
+            if iv < (0 if k in ("past", "sample", "zero") else 1) or (k in ("sample", "zero") and iv > 1):
                 raise StepError(f"step '{text}': '{item}': out of range")
             kv[k] = iv
+        if kind == "train":
+            if "+" in text:
+                raise StepError(f"step '{text}': a train: step stands alone (no '+'-joined groups)")
+            if "tokens" not in kv:
+                raise StepError(f"step '{text}': '{part}' needs tokens=N (tokens per GPU per micro-batch)")
+            seq = kv.get("seq", TRAIN_DEFAULT_SEQ)
+            if kv["tokens"] % seq:
+                raise StepError(f"step '{text}': tokens = {kv['tokens']} is not a multiple of seq = {seq} "
+                                f"(batch = tokens / seq sequences of seq tokens)")
+            return Step((RequestGroup("train", kv["tokens"] // seq, seq, 0, False),), text.strip(),
+                        accum=kv.get("accum", 1), zero=kv.get("zero", 0))
         if kind == "decode":
             if "context" not in kv:
                 raise StepError(f"step '{text}': '{part}' needs context=N (KV positions attended, new token included)")

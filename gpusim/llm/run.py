@@ -119,6 +119,8 @@ ALIASES = {"final.h_sampled": "final.h", "x0": "layer.x"}   # + layer 0 reads th
 #: Why an operator kind has no kernel (report["not_simulated"][i]["reason"]); None: any other kind.
 NOT_SIMULATED_REASONS = {
     None: "no kernel models this operator yet; it takes no time and no launch",
+    "embedding_bwd": "embedding backward (a scatter-add of the tokens' gradient rows into the embedding table) has "
+                     "no kernel yet; it takes no time and no launch",
 }
 #: Operator kinds timed by the interconnect model (gpusim.llm.collectives), one launch each.
 COLLECTIVES = ("allreduce", "allgather")
@@ -328,6 +330,10 @@ def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | 
     Pointers come from ``buf`` by graph tensor name (weights and KV caches per ``layer``).
     ``split_experts``: one entry per MoE expert (each reads its own weights) instead of one entry
     standing for all of them."""
+    if step.train:   # training graphs: per-layer activation buffers, backward kernels (gpusim.llm.train)
+        from gpusim.llm import train as TR
+
+        return TR.kernels_for(op, arch, step, buf, layer, device)
     s = op.shape
     h2 = 2  # bytes per element of our fp16 kernels
 
@@ -483,13 +489,17 @@ def schedule(g: OperatorGraph, arch: str, dedup: bool = True,
     quant = any(o.weight_dtype in K.QUANT_BITS for o in g.operators)
     buf = Buffers(g.tensors, max(K.QUANT_GEMV_BATCHES) if quant else None)
     ops = g.operators
-    idx = [i for i, o in enumerate(ops) if o.name.startswith("layer.")]
-    if idx and idx != list(range(idx[0], idx[-1] + 1)):
+    # runs of consecutive operators: a run of ``layer.*`` operators is one transformer block, emitted for
+    # layers 0 .. L-1; a run of ``bwd.layer.*`` operators (training) its backward, emitted for L-1 .. 0
+    runs: list[tuple[str, list[Operator]]] = []
+    for o in ops:
+        kind = "fwd" if o.name.startswith("layer.") else "bwd" if o.name.startswith("bwd.layer.") else "one"
+        if runs and runs[-1][0] == kind and kind != "one":
+            runs[-1][1].append(o)
+        else:
+            runs.append((kind, [o]))
+    if sum(k == "fwd" for k, _ in runs) > 1 or sum(k == "bwd" for k, _ in runs) > 1:
         raise GpusimError("llm: the operator graph interleaves per-layer and other operators (internal error)")
-    pre = ops[: idx[0]] if idx else ops
-    body = ops[idx[0]: idx[-1] + 1] if idx else ()
-    post = ops[idx[-1] + 1:] if idx else ()
-    layers = body[0].count if body else 0
     out: list[KernelLaunch] = []
     skipped: list[Operator] = []
     seen: set[str] = set()
@@ -504,15 +514,15 @@ def schedule(g: OperatorGraph, arch: str, dedup: bool = True,
         for call, times, *choice in ks:
             out.append(KernelLaunch(op, layer, call, times, choice[0] if choice else None))
 
-    for op in pre:
-        for _ in range(op.count):
-            emit(op, None)
-    for layer in range(layers):
-        for op in body:
-            emit(op, layer)
-    for op in post:
-        for _ in range(op.count):
-            emit(op, None)
+    for kind, body in runs:
+        if kind == "one":
+            for _ in range(body[0].count):
+                emit(body[0], None)
+            continue
+        layers = range(body[0].count) if kind == "fwd" else range(body[0].count - 1, -1, -1)
+        for layer in layers:
+            for op in body:
+                emit(op, layer)
     return out, skipped
 
 
@@ -754,7 +764,7 @@ def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
 def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig, *, tp: int = 1,
                   dedup: bool = True, cuda_graph: bool = False, overrides: list[str] | tuple[str, ...] = (),
                   progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None,
-                  check_memory: bool = False, kernel_cache=None) -> dict:
+                  check_memory: bool = False, kernel_cache=None, dp: int = 1) -> dict:
     """Simulate one serving step; returns the report dict.  Keys: ``step_seconds`` (kernels + launch
     overheads), ``kernel_seconds``, ``launch_seconds``, ``launches``, ``tokens_per_second`` (new
     tokens computed per second), ``output_tokens_per_second`` (sequences that sample a token, per
@@ -766,6 +776,9 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     bound (compute / memory / latency / network from the busiest unit; latency when every unit is
     below 60%), bound_unit (that unit), sampled, relative_error), ``not_simulated``,
     ``distinct_kernels_simulated``, ``sampling``, ``wall_seconds``, ``peak_rss_bytes``.
+
+    ``dp``: data-parallel GPUs of a ``train:`` step (the gradient all-reduce and ZeRO-1's sharding;
+    :mod:`gpusim.llm.train`, whose figures the report's ``training`` section holds); other steps refuse dp > 1.
 
     ``graph``: simulate this operator graph instead of building one from ``model`` and ``step`` (which
     are then ignored): :func:`gpusim.llm.op.op_graph` makes the one-operator graph of ``--op``.
@@ -796,6 +809,16 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         m, st = graph.model, graph.step
         cfg = gpu if isinstance(gpu, GPUConfig) else load_config(gpu, list(overrides))
     arch = K.arch_for_binary_version(cfg.compute_capability)
+    if dp != 1 and (graph is not None or not st.train):
+        raise GpusimError(f"llm: dp = {dp}: data parallelism applies to train: steps only")
+    if graph is None and st.train:
+        bwd = K.FA2_BWD.get((arch, m.head_dim))
+        if arch not in K.TRAIN_ARCHS or bwd is None:
+            built = sorted(d for a, d in K.FA2_BWD if a == arch)
+            raise K.KernelError(f"llm: train step of {m.name} on {cfg.name} ({arch}, head_dim {m.head_dim}): no backward "
+                                f"path -- the FlashAttention-2 backward and training kernels are built for "
+                                f"{', '.join(K.TRAIN_ARCHS)} with head dims {', '.join(map(str, sorted({d for _, d in K.FA2_BWD})))}"
+                                f" (on {arch}: {', '.join(map(str, built)) or 'none'})")
     fp8 = graph is not None and any(o.weight_dtype == "fp8" for o in graph.operators)
     if fp8 and (arch != "sm_90a" or any(o.kind != "gemm" for o in graph.operators)):
         raise K.KernelError(f"op: no fp8 kernel for {arch} {graph.operators[0].kind} (gpusim's fp8 kernels are "
@@ -803,8 +826,20 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     check_model(m, ("fp8",) if fp8 else (),
                 any_head_dim=graph is not None and all(o.kind == "attention" and o.shape["phase"] == "prefill"
                                                        for o in graph.operators), arch=arch)
-    g = build_graph(m, st, tp) if graph is None else graph
-    footprint = memory_footprint(m, st, tp, cfg, strict=check_memory) if graph is None else None
+    if graph is not None:
+        g = graph
+    elif st.train:
+        from gpusim.llm.train import build_train_graph
+
+        g = build_train_graph(m, st, tp, dp)
+    else:
+        g = build_graph(m, st, tp)
+    if graph is None and st.train:
+        from gpusim.llm.train import train_memory_footprint
+
+        footprint = train_memory_footprint(g, m, st, tp, dp, cfg.memory.dram_size_bytes or 0)
+    else:
+        footprint = memory_footprint(m, st, tp, cfg, strict=check_memory) if graph is None else None
     device = GS.Device.from_config(cfg, arch)
     launches, skipped = schedule(g, arch, dedup, device)
     clock = cfg.sm.clock_hz
@@ -902,7 +937,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     bus = cfg.interconnect.bus_bandwidth_bytes_per_s
     for op in skipped:
         if op.kind in COLLECTIVES:
-            sec = collective_seconds(op.kind, op.shape["bytes"], tp, bus, lat_s)
+            sec = collective_seconds(op.kind, op.shape["bytes"], op.shape.get("gpus", tp), bus, lat_s)
             per_op[op.name] = {"op": op, "kernels": {}, "cycles": round(sec * clock) * op.count, "dram_bytes": 0,
                                "launches": op.count, "error_cycles": 0.0, "sampled": False, "collective": True}
     skipped = [op for op in skipped if op.kind not in COLLECTIVES]
@@ -935,7 +970,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         n_launch += d["launches"]
     launch_cycles = n_launch * per_launch
     step_s = (kernel_cycles + launch_cycles) / clock
-    return {
+    rep = {
         "model": m.name, "step": st.text, "gpu": cfg.name, "tp": tp, "arch": arch, "dedup": dedup,
         "cuda_graph": cuda_graph, "clock_hz": clock,
         "step_seconds": step_s, "step_cycles": kernel_cycles + launch_cycles,
@@ -965,6 +1000,14 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         "wall_seconds": time.perf_counter() - wall, "simulation_wall_seconds": sim_wall,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
     }
+    if graph is None and st.train:
+        from gpusim.llm.train import phase_of, training_summary
+
+        for o in rep["operators"]:
+            o["phase"] = phase_of(o["name"])
+        rep["dp"] = dp
+        rep["training"] = training_summary(rep, m, st, tp, dp)
+    return rep
 
 
 def _operator_sol(d: dict, flops: float, seconds: float, peak_flops: float) -> dict[str, float]:
@@ -1021,6 +1064,10 @@ def summary_lines(rep: dict) -> list[str]:
     if not rep.get("op"):   # one operator alone (--op) has no tokens of its own
         lines.append(f"tokens/s: {rep['tokens_per_second']:,.1f} computed ({rep['tokens']} per step), "
                      f"{rep['output_tokens_per_second']:,.1f} sampled ({rep['sampled_tokens']} per step)")
+    if rep.get("training"):
+        from gpusim.llm.train import training_lines
+
+        lines += training_lines(rep["training"])
     sp = rep.get("sampling")
     if sp is not None:
         lines.append(f"CTA-wave sampling ({sp['warmup_waves']} warm-up + {sp['measured_waves']} measured + "

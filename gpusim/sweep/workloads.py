@@ -268,6 +268,64 @@ class LlmRequestsWorkload:
 
 
 @dataclasses.dataclass(frozen=True)
+class LlmTrainWorkload:
+    """One training step (``gpusim llm --step train:... --dp D``, :mod:`gpusim.llm.train`) on a GPU config.
+    Result: model FLOP/s per GPU in FlashAttention-2's convention (``training.model_tflops_per_gpu``) and the
+    optimizer step's seconds."""
+
+    model: str
+    step: str
+    name: str
+    dp: int = 1
+    sample: int | None = None
+    kind: str = "llm_train"
+
+    @classmethod
+    def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple, base_dir: Path) -> "LlmTrainWorkload":
+        from gpusim.llm.model import load_model, parse_step
+        from gpusim.llm.run import check_sample
+
+        check_keys(extra, ("name",), lines, kp)
+        if not isinstance(value, Mapping):
+            raise lines.error((*kp, "llm_train"), "expected {model, step[, dp, sample]}")
+        check_keys(value, ("model", "step", "dp", "sample"), lines, (*kp, "llm_train"), required=("model", "step"))
+        dp = value.get("dp", 1)
+        if not isinstance(dp, int) or dp < 1:
+            raise lines.error((*kp, "llm_train", "dp"), f"expected a positive integer, got {dp!r}")
+        try:
+            load_model(str(value["model"]))
+            if not parse_step(str(value["step"])).train:
+                raise GpusimError(f"step {value['step']!r}: an llm_train workload runs a train: step")
+            sample = check_sample(value.get("sample"))
+        except GpusimError as e:
+            raise lines.error((*kp, "llm_train"), str(e)) from None
+        name = extra.get("name") or f"{value['model']} {value['step']} dp{dp}"
+        return cls(model=str(value["model"]), step=str(value["step"]), name=str(name), dp=dp, sample=sample)
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "LlmTrainWorkload":
+        return cls(**{k: v for k, v in d.items() if k != "kind"})
+
+    def identity(self) -> dict:
+        return self.describe()                      # every parameter names the point
+
+    def describe(self) -> dict:
+        return {"kind": "llm_train", "name": self.name, "model": self.model, "step": self.step, "dp": self.dp,
+                "sample": self.sample}
+
+    def report(self, cfg) -> dict:
+        from gpusim.llm.machines import run_gpu
+
+        return run_gpu(self.model, self.step, cfg, dp=self.dp, sample=self.sample)
+
+    def run(self, cfg) -> tuple[list[dict], dict]:
+        rep = self.report(cfg)
+        tr = rep["training"]
+        return [{"kernel": "(train step)", "step_seconds": tr["step_seconds"],
+                 "model_tflops_per_gpu": tr["model_tflops_per_gpu"]}], rep
+
+
+@dataclasses.dataclass(frozen=True)
 class ClockWorkload:
     """A microbenchmark listing run as it is by ``gpusim clock`` (:mod:`gpusim.clock`): one CTA of
     ``threads`` threads, the result is the difference of two clock reads of one warp, in cycles::
@@ -576,6 +634,7 @@ WORKLOAD_KINDS: dict[str, type] = {
     "microbench": MicrobenchWorkload,
     "llm_op": LlmOpWorkload,
     "llm_requests": LlmRequestsWorkload,
+    "llm_train": LlmTrainWorkload,
     "clock": ClockWorkload,
     "serve": ServeWorkload,
 }

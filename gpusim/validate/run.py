@@ -54,6 +54,12 @@ def _run_case(case: Case) -> dict:
             rep = case.workload.report(cfg)
             natives = [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")]
             out["runs"] = [rep]
+        elif case.workload.kind == "llm_train":
+            rep = case.workload.report(cfg)
+            tr = rep["training"]
+            natives = [(tr["model_tflops_per_gpu"] * 1e12, "flop/s"), (tr["step_seconds"], "s")]
+            out["runs"] = [{"step_seconds": tr["step_seconds"], "phase_seconds": tr["phase_seconds"],
+                            "sampling_error": (rep.get("sampling") or {}).get("relative_error", 0.0)}]
         elif case.workload.kind == "clock":
             value, runs = case.workload.measure(cfg)
             natives = [(float(value), "cycles")]

@@ -69,6 +69,8 @@ def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
         return LLM_OP_UNITS
     if getattr(case_wl, "kind", "") == "llm_requests":
         return ("token/s", "s")
+    if getattr(case_wl, "kind", "") == "llm_train":
+        return ("flop/s", "s")
     if getattr(case_wl, "kind", "") == "clock":
         return ("cycles",)
     if getattr(case_wl, "kind", "") == "serve":
@@ -174,7 +176,7 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
             metric = c.get("metric", "kernel_cycles")
             if metric not in _METRICS:
                 raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
-        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "clock", "rdu"):
+        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "llm_train", "clock", "rdu"):
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
         if "work" in c:

@@ -258,6 +258,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     st[:, core.S_WSB] = 7
     st[:, core.S_CLINE] = -1
     st[:, core.S_RSB] = 7
+    st[:, core.S_BAR] = -1  # without a listing: no operands, barrier 0 for the whole CTA
     st[:, core.S_DEPBAR_SB] = 0
     st[:, core.S_DEPBAR_N] = kt.st_imm.clip(0, 63)
     wg_depbar = np.flatnonzero(flags & core.F_WG_DEPBAR)
@@ -294,6 +295,9 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                     and o.bank is not None and o.bank >= 0]
             if cops:
                 st[s, core.S_CLINE] = (int(cops[0].bank) * 65536 + int(cops[0].offset)) // line
+        for s in np.flatnonzero(flags & (core.F_BARRIER | core.F_BAR_ARRIVE)):
+            st[s, core.S_BAR] = _named_barrier(listing_fn.operands[idx[s]], f"{listing_fn.source}: {listing_fn.name}: "
+                                               f"PC 0x{int(kt.st_pc[s]):04x} ('{kt.st_opcode[s]}')")
         for s in np.flatnonzero(flags & (core.F_DEPBAR | core.F_WG_DEPBAR)):
             ops_ = listing_fn.operands[idx[s]]
             sb = [o.reg for o in ops_ if o.kind == "other" and o.name == "SB"]
@@ -304,6 +308,24 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
                 st[s, core.S_DEPBAR_N] = int(imm[0])
     _mark_wgmma_group_ends(st, kt, listing_fn if ctrl else None)
     return st, ctrl
+
+
+def _named_barrier(ops, where: str) -> int:
+    """``S_BAR`` of a BAR.SYNC / BAR.ARV from its listing operands (PTX ISA, ``bar``: barrier ids 0-15, a
+    thread count that is a multiple of the warp size, counted per warp): id + NBAR * count / 32 (count
+    0: no count operand, the whole CTA), -1 without operands, -2 if the id or the count is a register
+    (its values come per dynamic instruction from the SASS walker, ``dynamic_arrays``)."""
+    vals = [o for o in ops if o.kind in ("imm", "reg", "ureg")][:2]
+    if not vals:
+        return -1
+    if any(o.kind != "imm" for o in vals):
+        return -2
+    bid = int(vals[0].value)
+    n = int(vals[1].value) if len(vals) > 1 else 0
+    if not 0 <= bid < core.NBAR or n < 0 or n % 32 or (len(vals) > 1 and n == 0):
+        raise SassError(f"{where}: barrier id {bid} (0-{core.NBAR - 1}) or thread count {n} (a positive "
+                        f"multiple of 32) out of range (PTX ISA, bar)")
+    return bid + core.NBAR * (n // 32)
 
 
 #: TMA loads that complete on an mbarrier (cp.async.bulk.tensor / cp.async.bulk global -> shared).
@@ -576,6 +598,24 @@ def dynamic_arrays(cfg: GPUConfig, kt: KernelTrace, st: np.ndarray, cluster: int
     if sync_st.size:
         sel = np.flatnonzero(np.isin(kt.inst_static, sync_st) & (kt.inst_mem >= 0))
         _first_lane_addr(sel, kt.inst_mem, kt.mem_mode, kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, inst_addr)
+    # BAR.SYNC / BAR.ARV: the named barrier (id + NBAR * warps) from the listing's immediates, or for
+    # register operands from the SASS walker's record in inst_mem (-2 - value)
+    bar_st = np.flatnonzero(st[:, core.S_FLAGS] & (core.F_BARRIER | core.F_BAR_ARRIVE))
+    if bar_st.size:
+        lut = np.full(st.shape[0], -1, np.int64)
+        lut[bar_st] = st[bar_st, core.S_BAR]
+        sel = np.flatnonzero(np.isin(kt.inst_static, bar_st))
+        v = lut[kt.inst_static[sel]]
+        reg = v == -2
+        if reg.any():
+            m = kt.inst_mem[sel[reg]]
+            if (m > -2).any():
+                s = int(kt.inst_static[sel[reg][np.flatnonzero(m > -2)[0]]])
+                raise SassError(f"{kt.path}: PC 0x{int(kt.st_pc[s]):04x} ('{kt.st_opcode[s]}'): the barrier id or "
+                                "thread count is a register and the trace carries no register values; walk the "
+                                "listing instead (gpusim run --sass ... --grid ... --block ...)")
+            v[reg] = -2 - m
+        inst_addr[sel] = v
     return nsec, (acc_ptr, acc_line, acc_mask), ways, space, inst_addr
 
 

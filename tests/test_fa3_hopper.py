@@ -12,10 +12,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from gpusim import assemble
 from gpusim.cli import main
+from gpusim.config import load_config
+from gpusim.core import sm as core
+from gpusim.frontend.reader import intern_opcodes
 from gpusim.llm import kernels as K
 from gpusim.llm.op import op_graph
-from gpusim.llm.walker import memory_accesses
 from tests.test_walker import count_ops, ptrs, touches
 
 ARCH = "sm_90a"
@@ -99,49 +102,63 @@ def test_fa3_causal_skips_masked_blocks():
         assert hg[w] == 16 * (cta_of[w] + 1), (w, hg[w])
 
 
-def _syncs_addr(kt):
-    """Shared address of each dynamic SYNCS instruction (-1 elsewhere)."""
-    inst, addr = memory_accesses(kt)
-    out = np.full(kt.inst_static.size, -1, np.int64)
-    first = np.unique(inst, return_index=True)
-    out[first[0]] = addr[first[1]].astype(np.int64)
-    return out
+def _named_barriers(call, kt):
+    """Per dynamic instruction the named barrier the core sees (id + NBAR * warps; -1 for non-BAR), with the
+    listing's immediates and the walker's register values joined as ``gpusim.assemble`` does."""
+    r = assemble.pack(load_config("h100-sxm5-80gb"), intern_opcodes(kt), call.kernel.function)
+    return r.extra["inst_addr"]
 
 
-def test_fa3_consumers_pingpong_on_scheduler_barriers():
-    """Rule (FA3 inter-warpgroup ping-pong, paper section 3.1): before issuing its GEMMs of a key block
-    each consumer warpgroup waits on its own scheduler barrier and, after issuing them, one thread
-    signals the other warpgroup's barrier; warpgroup 2 signals warpgroup 1 once at the start so that
-    warpgroup 1 goes first.  So per CTA: every consumer warp waits nblk times on its own barrier,
-    always before the block's first wgmma, and the two warpgroups' barriers differ; warp 0 of each
-    warpgroup arrives nblk times on the other's (+1 for warpgroup 2's initial signal).  (FA3 uses
-    hardware named barriers for this; gpusim's SM has only the CTA-wide one, so the kernel uses
-    mbarriers, see fa3_fwd.cu.)  Checked to fail with the scheduler waits removed from the kernel."""
+def test_fa3_consumers_pingpong_on_named_scheduler_barriers():
+    """Rule (FA3 inter-warpgroup ping-pong, paper section 3.1; hopper/mainloop_fwd_sm90_tma_gmma_ws.hpp @
+    c082294: mma_init, warp_scheduler_barrier_sync / _arrive): hardware named barriers of 256 threads,
+    ids 7 (MMA warpgroup 1) and 8 (warpgroup 2) (FwdNamedBarriers 1, 2 + CUTLASS's 6 reserved ids).  At the
+    start warpgroup 1 arrives on its own barrier and every consumer warp arrives on QueryEmpty (id 6, 288
+    threads), which producer warp 0 syncs on after its first K load and before Q.  Each key block after
+    the first: the warp syncs on its own barrier right before the block's first QK wgmma and arrives on the
+    other's after its PV wgmma.  Oracle: the counts and order per warp, ids and thread counts as the core
+    decodes them (the register ids recorded by the walker).  Checked to fail with the scheduler sync
+    removed from the kernel."""
     B, H, G, q, L = 1, 1, 1, 128, 4 * 176
     nblk = 4
-    _, kt = _trace(B, H, G, q, L, False)
+    call, kt = _trace(B, H, G, q, L, False)
+    bar = _named_barriers(call, kt)
     role = np.asarray(kt.warp_slot)
-    addr = _syncs_addr(kt)
     ops = np.array(kt.st_opcode)[kt.inst_static]
-    own = {}
-    for w in np.flatnonzero(role >= 4):
+    live = kt.inst_mask != 0
+    sched_n, qe_n = core.NBAR * 256 // 32, core.NBAR * 288 // 32
+    for w in range(kt.num_warps):
         a, b = kt.warp_inst_ptr[w], kt.warp_inst_ptr[w + 1]
-        seq = [(ops[i], addr[i]) for i in range(a, b) if ops[i].startswith(("SYNCS.PHASECHK", "HGMMA.64x176"))]
-        # the wait right before the first QK wgmma of each block, skipping the full_k wait
-        sched = []
-        for k, (o, _) in enumerate(seq):
-            if o.startswith("HGMMA") and (k == 0 or not seq[k - 1][0].startswith("HGMMA")):
-                waits = [x for x in seq[:k] if x[0].startswith("SYNCS")]
-                sched.append(waits[-2][1])  # ... TRYWAIT sched, TRYWAIT full_k, HGMMA
-        assert len(sched) == nblk and len(set(sched)) == 1, (w, sched)
-        own.setdefault(role[w] // 4, set()).add(sched[0])
-    assert len(own[1]) == 1 and len(own[2]) == 1 and own[1] != own[2]
-    s1, s2 = own[1].pop(), own[2].pop()
-    arrive = np.array([o.startswith("SYNCS.ARRIVE.TRANS64.A1T0") for o in ops]) & (kt.inst_mask != 0)
-    for w, mine, other, extra in ((4, s1, s2, 0), (8, s2, s1, 1)):
-        a, b = kt.warp_inst_ptr[w], kt.warp_inst_ptr[w + 1]
-        assert int(np.sum(arrive[a:b] & (addr[a:b] == other))) == nblk + extra, w  # + WG2's initial signal
-        assert int(np.sum(arrive[a:b] & (addr[a:b] == mine))) == 0, w
+        seq = []
+        for i in range(a, b):
+            if ops[i].startswith("BAR.SYNC") and bar[i] > 0 and live[i]:
+                seq.append(("S", int(bar[i])))
+            elif ops[i].startswith("BAR.ARV") and live[i]:
+                seq.append(("A", int(bar[i])))
+            elif ops[i].startswith("HGMMA.64x176") and (not seq or seq[-1] != ("QK", 0)):
+                seq.append(("QK", 0))  # the first QK wgmma of a block (its k-steps collapse into one)
+            elif ops[i].startswith("UTMALDG") and live[i]:
+                seq.append(("TMA", 0))
+        if role[w] == 0:  # producer warp 0: K boxes, QueryEmpty sync, then Q and the rest
+            k0 = seq.index(("S", 6 + qe_n))
+            assert k0 > 0 and all(x == ("TMA", 0) for x in seq[:k0]), seq[:k0 + 1]
+        elif role[w] >= 4:
+            c = (role[w] - 4) // 4
+            mine, other = 7 + c + sched_n, 7 + (c ^ 1) + sched_n
+            head = [("A", 6 + qe_n)] + ([("A", mine)] if c == 0 else [])
+            body = [("QK", 0)] + [("S", mine), ("QK", 0), ("A", other)] * (nblk - 1)
+            assert seq == head + body, (w, seq)
+
+
+def test_fa3_hdim256_runs_without_scheduler_barriers():
+    """Rule (FA3 UseSchedulerBarrier = IntraWGOverlap and hdim <= 128 for 16-bit types, same file and
+    commit): the hdim-256 kernel has no ping-pong -- no BAR on ids 7 / 8, only QueryEmpty and the
+    CTA-wide start barrier."""
+    call, kt = _trace(1, 1, 1, 128, 2 * 80, False, D=256)
+    bar = _named_barriers(call, kt)
+    ops = np.array(kt.st_opcode)[kt.inst_static]
+    is_bar = np.array([o.startswith("BAR.") for o in ops]) & (kt.inst_mask != 0)
+    assert set((bar[is_bar] % core.NBAR).tolist()) == {0, 6}
 
 
 def test_fa3_intra_warpgroup_overlap_issues_next_qk_before_waiting_for_pv():

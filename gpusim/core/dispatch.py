@@ -47,6 +47,7 @@ def _launch_cta(K, W, S, T, counters, sm, slot, start_cycle):
             T.g[G_AGE] += 1
             W.stall[ws] = start_cycle
             W.bar[ws] = 0
+            W.bar_arv[ws] = 0
             W.ibn[ws] = 0
             W.ibh[ws] = 0
             W.wake[ws] = start_cycle
@@ -63,7 +64,9 @@ def _launch_cta(K, W, S, T, counters, sm, slot, start_cycle):
             T.g[G_LIVE] += 1
             T.smg[sm, SG_LIVE] += 1
             counters[C_WARPS] += 1
-    T.c_bar[cs] = 0
+    for b in range(NBAR):
+        T.c_bar[cs, b] = 0
+        T.c_bar_need[cs, b] = 0
     for b in range(NB):
         T.mb_addr[cs, b] = -1
     T.cs_cta[cs] = cta if T.c_live[cs] > 0 else -1

@@ -18,17 +18,13 @@ from gpusim.core.execute import _issue_fixed, _issue_gmma, _issue_unit
 from gpusim.core.lsu import _issue_mem, _push_req
 from gpusim.core.scoreboard import _release
 from gpusim.core.select import _set_reason
-from gpusim.core.sync import _release_barrier, _sync_issue, _tma_issue
+from gpusim.core.sync import _bar_arrive, _bar_exit, _sync_issue, _tma_issue
 
 
 @njit(cache=True, _nrt=False, inline="always")
 def _issue_selected(K, W, S, T, L, c, best, sc, sm):
     """Issue warp ``best`` (picked by ``select._select``) at cycle c, then retire it after its last
-    instruction or count its arrival at the CTA barrier (BAR.SYNC waits, BAR.ARV goes on)."""
-    n_sub = K.p[P_SUBCORES]
-    cps = K.p[P_CTAS_PER_SM]
-    wpc = K.p[P_WARPS_PER_CTA]
-    wslots = cps * wpc
+    instruction or count its arrival at a named barrier (BAR.SYNC waits, BAR.ARV goes on)."""
     # the issuing warp is charged one 'selected' cycle at its current PC
     _set_reason(K, W, L, best, R_SELECTED, c)
     _set_reason(K, W, L, best, -1, c + 1)
@@ -51,20 +47,10 @@ def _issue_selected(K, W, S, T, L, c, best, sc, sm):
                 W.reg_war[best, rg] = 0
         L.counters[C_ACTIVE_WARP_CYCLES] += c + 1 - W.launch[best]
         _retire(K, W, S, T, L, best, sm, sc, c)
-    elif K.st[K.inst_static[W.pc[best] - 1], S_FLAGS] & F_BARRIER:
-        slot_cta = (best - sm * wslots) // wpc
-        cs = sm * cps + slot_cta
-        W.bar[best] = 1
-        T.c_bar[cs] += 1
-        _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c)
-    elif K.st[K.inst_static[W.pc[best] - 1], S_FLAGS] & F_BAR_ARRIVE and W.bar[best] == 0:
-        # BAR.ARV: the warp's arrival counts towards the barrier of this phase, the warp goes on
-        # (W.bar 2 = arrived, not waiting)
-        slot_cta = (best - sm * wslots) // wpc
-        cs = sm * cps + slot_cta
-        W.bar[best] = 2
-        T.c_bar[cs] += 1
-        _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c)
+    elif K.st[K.inst_static[W.pc[best] - 1], S_FLAGS] & (F_BARRIER | F_BAR_ARRIVE):
+        # its arrival at the named barrier; BAR.SYNC waits, BAR.ARV goes on
+        _bar_arrive(K, W, S, T, c, best, sm, W.pc[best] - 1,
+                    K.st[K.inst_static[W.pc[best] - 1], S_FLAGS] & F_BARRIER)
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -240,7 +226,6 @@ def _retire(K, W, S, T, L, ws, sm, sc, c):
     SMs' warps may wait on it), served at the epoch end."""
     cps = K.p[P_CTAS_PER_SM]
     wpc = K.p[P_WARPS_PER_CTA]
-    n_sub = K.p[P_SUBCORES]
     wslots = cps * wpc
     slot_cta = (ws - sm * wslots) // wpc
     cs = sm * cps + slot_cta
@@ -248,10 +233,6 @@ def _retire(K, W, S, T, L, ws, sm, sc, c):
     W.ibn[ws] = 0
     if S.greedy[sc] == ws:
         S.greedy[sc] = -1
-    if W.bar[ws] == 2:
-        # an exited warp counts as arrived through T.c_live: drop its BAR.ARV arrival
-        T.c_bar[cs] -= 1
-        W.bar[ws] = 0
     T.c_live[cs] -= 1
     L.sg[SG_LIVE] -= 1
     if T.cs_cta[cs] >= 0 and T.cs_cta[cs] // K.p[P_CLUSTER] < T.cl.shape[0]:
@@ -261,5 +242,5 @@ def _retire(K, W, S, T, L, ws, sm, sc, c):
         L.dn[k, 0] = c
         L.dn[k, 1] = slot_cta
         L.sg[SG_NDONE] = k + 1
-    else:
-        _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c)
+    # an exited warp no longer counts among the live warps: its BAR.ARV arrivals are withdrawn
+    _bar_exit(K, W, S, T, ws, sm, c, T.c_live[cs] > 0)

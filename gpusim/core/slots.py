@@ -162,7 +162,9 @@ S_DST0 = 17      # .. S_DST0+3
 S_MEM_REGS = 21  # data registers moved by a memory instruction (width / 4 bytes, >= 1)
 S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
 S_CLINE = 23     # L0 FL constant-cache line of a fixed-latency instruction's constant operand (-1: none)
-S_NCOLS = 24
+S_BAR = 24       # BAR.SYNC / BAR.ARV with immediate operands: id + NBAR * warps (warps 0: the whole CTA);
+                 # -1: register operands (their values per dynamic instruction: ``Kernel.inst_addr``)
+S_NCOLS = 25
 
 NSB = 6
 GSB = NSB        # extra counter row of the SB arrays: the warp's committed, unfinished wgmma groups (gsb0)
@@ -185,6 +187,11 @@ D_MBAR_PH = 5    # ... the phase it waits for
 D_MBAR_SB = 6    # ... the TRYWAIT's write SB: the instruction waiting on it is held (-1: the next instruction)
 D_CGA = 7        # cluster-barrier phase an issued UCGABAR_WAIT waits for (-1: none)
 D_NCOLS = 8
+
+# ---- named barriers (per CTA slot): ``bar.sync a{, b}`` / ``bar.arrive a, b`` (SASS ``BAR.SYNC id{, n}`` /
+# ``BAR.ARV id, n``); PTX ISA "bar, barrier": 16 barriers per CTA, ids 0-15, the thread count b a multiple of
+# the warp size, counted per warp (a warp executing bar counts as all its 32 threads)
+NBAR = 16
 
 # ---- mbarriers (per CTA slot, identified by their shared-memory address)
 NB = 16          # mbarriers per CTA the model tracks

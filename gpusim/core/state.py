@@ -19,8 +19,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from gpusim.core.slots import (CL_NCOLS, CL_SLOT0, D_NCOLS, G_SIZE, IB_ENTRIES, MB_NCOLS, MQ_RING, N_UNITS, NB, NEVER,
-                               NSB, PH, PORT_RING, Q_SIZE, SB_CAP, SG_SIZE, VIS_WORDS, W_NCOLS)
+from gpusim.core.slots import (CL_NCOLS, CL_SLOT0, D_NCOLS, G_SIZE, IB_ENTRIES, MB_NCOLS, MQ_RING, N_UNITS, NB, NBAR,
+                               NEVER, NSB, PH, PORT_RING, Q_SIZE, SB_CAP, SG_SIZE, VIS_WORDS, W_NCOLS)
 
 
 class Kernel(NamedTuple):
@@ -40,7 +40,8 @@ class Kernel(NamedTuple):
     acc_mask: np.ndarray      #: uint8 (accesses,): sector mask of each access (bit per 32-byte sector)
     inst_ways: np.ndarray     #: int64 (dyn,): shared-memory wavefronts (1 + bank-conflict replays)
     inst_space: np.ndarray    #: int8 (dyn,): memory space code (``MemSpace``; ``slots.SP_DSM`` for a peer CTA)
-    inst_addr: np.ndarray     #: int64 (dyn,): shared address of the mbarrier a SYNCS op works on (-1: none)
+    inst_addr: np.ndarray     #: int64 (dyn,): shared address of the mbarrier a SYNCS op works on (-1: none); for
+    #: BAR.SYNC / BAR.ARV the named barrier: id + NBAR * warps (warps 0: every live warp of the CTA; -1: id 0, whole CTA)
     cga_dist: np.ndarray      #: int64 (dyn,): instructions to the warp's next UCGABAR_ARV or last one (lockstep)
 
 
@@ -53,7 +54,9 @@ class WarpState(NamedTuple):
     end: np.ndarray           #: int64 (nw,): one past the warp's last dynamic instruction
     age: np.ndarray           #: int64 (nw,): launch order (kernel-wide count): young = large
     stall: np.ndarray         #: int64 (nw,): cycle from which the stall counter / yield allow an issue
-    bar: np.ndarray           #: uint8 (nw,): 0 none, 1 waiting at BAR.SYNC, 2 arrived with BAR.ARV (not waiting)
+    bar: np.ndarray           #: uint8 (nw,): 0 none, 1 waiting at BAR.SYNC (at named barrier ``bar_id``)
+    bar_id: np.ndarray        #: int64 (nw,): named barrier (0..NBAR-1) the warp waits at while ``bar`` is 1
+    bar_arv: np.ndarray       #: int64 (nw,): bit b: the warp arrived with BAR.ARV at CTA-wide barrier b (not waiting)
     ibn: np.ndarray           #: int64 (nw,): instruction-buffer entries filled (0..IB_ENTRIES)
     ibh: np.ndarray           #: int64 (nw,): head of the instruction-buffer ring
     ibt: np.ndarray           #: int64 (nw, IB_ENTRIES): cycle each buffered instruction may issue (decoded)
@@ -114,7 +117,8 @@ class SmState(NamedTuple):
     il1_rdy: np.ndarray       #: int64 (same): cycle the line is there
     il1_lru: np.ndarray       #: int64 (same): LRU stamp
     c_live: np.ndarray        #: int64 (cta slots,): live warps of the CTA in the slot
-    c_bar: np.ndarray         #: int64 (cta slots,): warps arrived at the CTA barrier of this phase
+    c_bar: np.ndarray         #: int64 (cta slots, NBAR): warps arrived at each named barrier in its current phase
+    c_bar_need: np.ndarray    #: int64 (cta slots, NBAR): warps that phase needs (thread count / 32; 0: every live warp)
     cs_cta: np.ndarray        #: int64 (cta slots,): window CTA index in the slot (-1: free)
     mb_addr: np.ndarray       #: int64 (cta slots, NB): shared address of each tracked mbarrier (-1: unused)
     mb_st: np.ndarray         #: int64 (cta slots, NB, MB_NCOLS): mbarrier phase state, columns ``MB_*``
@@ -177,7 +181,8 @@ def new_state(n_sm: int, n_sub: int, ctas_per_sm: int, warps_per_cta: int, ctrl:
     depbar[:] = np.array([-1, -1, 0, 0, -1, 0, -1, -1], i64)  # D_SB, D_N, ..., D_MBAR, D_MBAR_PH, D_MBAR_SB, D_CGA
     warps = WarpState(
         trace=np.full(nw, -1, i64), pc=np.zeros(nw, i64), fetch=np.zeros(nw, i64), end=np.zeros(nw, i64),
-        age=np.zeros(nw, i64), stall=np.zeros(nw, i64), bar=np.zeros(nw, u8), ibn=np.zeros(nw, i64),
+        age=np.zeros(nw, i64), stall=np.zeros(nw, i64), bar=np.zeros(nw, u8), bar_id=np.zeros(nw, i64),
+        bar_arv=np.zeros(nw, i64), ibn=np.zeros(nw, i64),
         ibh=np.zeros(nw, i64), ibt=np.zeros((nw, IB_ENTRIES), i64), reason=np.zeros(nw, i64),
         since=np.zeros(nw, i64), last_issue=np.full(nw, -10, i64), last_wsb=np.full(nw, -1, i64),
         last_rsb=np.full(nw, -1, i64), last_rel_w=np.zeros(nw, i64), last_rel_r=np.zeros(nw, i64),
@@ -204,7 +209,8 @@ def new_state(n_sm: int, n_sub: int, ctas_per_sm: int, warps_per_cta: int, ctrl:
     sms = SmState(
         shared_next=np.zeros(n_sm, i64), fp64_free=np.zeros(n_sm, i64),
         il1_tag=np.full((l1_rows, l1i_ways), -1, i64), il1_rdy=np.zeros((l1_rows, l1i_ways), i64),
-        il1_lru=np.zeros((l1_rows, l1i_ways), i64), c_live=np.zeros(slots, i64), c_bar=np.zeros(slots, i64),
+        il1_lru=np.zeros((l1_rows, l1i_ways), i64), c_live=np.zeros(slots, i64), c_bar=np.zeros((slots, NBAR), i64),
+        c_bar_need=np.zeros((slots, NBAR), i64),
         cs_cta=np.full(slots, -1, i64), mb_addr=np.full((slots, NB), -1, i64),
         mb_st=np.zeros((slots, NB, MB_NCOLS), i64), mb_done=np.zeros((slots, NB, PH), i64), cl=cl,
         g=np.zeros(G_SIZE, i64), smg=np.zeros((n_sm, SG_SIZE), i64),

@@ -1,7 +1,8 @@
 """Synchronisation between warps: CTA barriers, mbarriers with TMA transaction bytes, cluster barriers.
 
-Hardware rules: ``BAR.SYNC`` holds a warp until every live warp of its CTA has arrived, ``BAR.ARV``
-counts an arrival without waiting (PTX ISA, ``barrier``); an mbarrier phase completes when its
+Hardware rules: 16 named barriers per CTA (ids 0-15); ``BAR.SYNC id, n`` holds a warp until n threads
+(n / 32 warps: a warp arrives as a whole) have arrived at barrier ``id``, without n until every live warp
+of its CTA has; ``BAR.ARV id, n`` counts an arrival without waiting (PTX ISA, ``bar``/``barrier``); an mbarrier phase completes when its
 arrivals and its expected transaction bytes are in, the bytes of a TMA copy (``UTMALDG``) counting
 when its data lands in shared memory, and ``TRYWAIT`` holds the instruction that consumes its result
 until then (PTX ISA, ``mbarrier``; research/sass-control-bits.md §5); ``UCGABAR_ARV``/``UCGABAR_WAIT``
@@ -109,21 +110,87 @@ def _cga_event(K, W, S, T, sm, k, t1):
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True)
-def _release_barrier(W, S, T, sm, slot_cta, cs, wslots, wpc, n_sub, c):
-    if T.c_live[cs] > 0 and T.c_bar[cs] >= T.c_live[cs]:
-        for k in range(wpc):
-            ws = sm * wslots + slot_cta * wpc + k
-            if W.bar[ws] == 2:
-                W.bar[ws] = 0  # arrived with BAR.ARV: was not waiting
-            elif W.bar[ws]:
-                W.bar[ws] = 0
-                if W.stall[ws] < c + 1:
-                    W.stall[ws] = c + 1
-                W.wake[ws] = c
-                sc = sm * n_sub + (slot_cta * wpc + k) % n_sub
-                if S.next[sc] > c:
-                    S.next[sc] = c
-        T.c_bar[cs] = 0
+def _release_barrier(W, S, T, sm, slot_cta, cs, b, wslots, wpc, n_sub, c):
+    """Complete the current phase of named barrier ``b`` of CTA slot ``cs`` if its arrivals are in: the
+    thread count of its ``bar`` instructions (``c_bar_need`` warps), or every live warp of the CTA for a
+    barrier without one (need 0; exited warps no longer arrive).  Waiting warps go on the next cycle."""
+    need = T.c_bar_need[cs, b]
+    if need == 0:
+        if T.c_live[cs] <= 0 or T.c_bar[cs, b] < T.c_live[cs]:
+            return
+    elif T.c_bar[cs, b] < need:
+        return
+    bit = np.int64(1) << np.int64(b)
+    for k in range(wpc):
+        ws = sm * wslots + slot_cta * wpc + k
+        if W.bar_arv[ws] & bit:
+            W.bar_arv[ws] &= ~bit  # arrived with BAR.ARV: was not waiting
+        elif W.bar[ws] and W.bar_id[ws] == b:
+            W.bar[ws] = 0
+            if W.stall[ws] < c + 1:
+                W.stall[ws] = c + 1
+            W.wake[ws] = c
+            sc = sm * n_sub + (slot_cta * wpc + k) % n_sub
+            if S.next[sc] > c:
+                S.next[sc] = c
+    T.c_bar[cs, b] = 0
+    T.c_bar_need[cs, b] = 0
+
+
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _bar_arrive(K, W, S, T, c, ws, sm, i, wait):
+    """Warp ``ws`` issued BAR.SYNC (``wait``) or BAR.ARV, dynamic instruction i, at cycle c: its arrival
+    counts at the named barrier ``K.inst_addr[i]`` (id + NBAR * warps; -1: id 0, the whole CTA) and
+    BAR.SYNC holds the warp until the phase completes; BAR.ARV goes on (PTX ISA, ``bar``/``barrier``).
+    At a barrier without thread count, the warp's BAR.ARV arrival is remembered (``bar_arv``) so that
+    its exit can withdraw it (the live-warp count then stops counting it) and counted once per phase."""
+    if K.inst_mask[i] == 0:
+        return  # predicated off in every lane: no arrival
+    cps = K.p[P_CTAS_PER_SM]
+    wpc = K.p[P_WARPS_PER_CTA]
+    wslots = cps * wpc
+    slot_cta = (ws - sm * wslots) // wpc
+    cs = sm * cps + slot_cta
+    v = K.inst_addr[i]
+    b = np.int64(0)
+    need = np.int64(0)
+    if v >= 0:
+        b = v % NBAR
+        need = v // NBAR
+    bit = np.int64(1) << b
+    if wait:
+        W.bar[ws] = 1
+        W.bar_id[ws] = b
+        W.bar_arv[ws] &= ~bit
+    elif need == 0:
+        if W.bar_arv[ws] & bit:
+            return
+        W.bar_arv[ws] |= bit
+    T.c_bar[cs, b] += 1
+    T.c_bar_need[cs, b] = need
+    _release_barrier(W, S, T, sm, slot_cta, cs, b, wslots, wpc, K.p[P_SUBCORES], c)
+
+
+@njit(cache=True, _nrt=False, no_cpython_wrapper=True)
+def _bar_exit(K, W, S, T, ws, sm, c, live):
+    """Warp ``ws`` retired at cycle c.  Its BAR.ARV arrivals at barriers without thread count are
+    withdrawn (it no longer counts among the live warps they wait for); if ``live`` (its CTA has warps
+    left), those barriers may now be complete."""
+    cps = K.p[P_CTAS_PER_SM]
+    wpc = K.p[P_WARPS_PER_CTA]
+    wslots = cps * wpc
+    slot_cta = (ws - sm * wslots) // wpc
+    cs = sm * cps + slot_cta
+    m = W.bar_arv[ws]
+    if m:
+        for b in range(NBAR):
+            if (m >> b) & 1:
+                T.c_bar[cs, b] -= 1
+        W.bar_arv[ws] = 0
+    if live:
+        for b in range(NBAR):
+            if T.c_bar_need[cs, b] == 0 and T.c_bar[cs, b] > 0:
+                _release_barrier(W, S, T, sm, slot_cta, cs, b, wslots, wpc, K.p[P_SUBCORES], c)
 
 
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True)

@@ -76,6 +76,7 @@ OP_SYNCS = 42
 OP_UTMALDG = 43
 OP_SHL = 44
 OP_SHR = 45
+OP_BAR = 46         # BAR.SYNC / BAR.ARV with a register barrier id or thread count: recorded in out_mem
 
 # --------------------------------------------------------------------------- operand kinds / flags
 K_NONE = 0
@@ -196,6 +197,10 @@ ERR_PC_RANGE = 7
 ERR_STEPS = 8
 ERR_DEADLOCK = 9
 ERR_TMA = 10
+ERR_BAR = 11            # BAR with a barrier id outside 0-15 or a thread count not a positive multiple of 32
+#: out_mem of a BAR.SYNC / BAR.ARV whose operands are registers: -2 - (id + BAR_IDS * thread count / 32)
+#: (thread count 0: no count operand); every other instruction has -1 or its memory row (>= 0)
+BAR_IDS = 16
 E_CODE = 0
 E_INST = 1
 E_LANE = 2
@@ -769,12 +774,35 @@ def walk_ctas(prog, opnd, dstregs, cb, cbk, launch, cta_lo, cta_hi, img_tab, img
                     out_mem[n_inst] = n_mem
                     n_lane = _emit_mem(addr, ex, n_mem, n_lane, mem_base, mem_stride, mem_mode, mem_ptr, lane_off)
                     n_mem += 1
+                if op == OP_BAR and ex != 0:
+                    # the named barrier of a BAR with register operands (PTX ISA "bar": id 0-15, a
+                    # thread count that is a multiple of the warp size), from its first active lane
+                    first = 0
+                    while not (ex >> first) & 1:
+                        first += 1
+                    nops = prog[i, C_MOD] + 1
+                    for q in range(nops):
+                        if VK[q, first] == 0:
+                            err[E_CODE] = ERR_UNKNOWN_VALUE
+                            err[E_INST] = i
+                            err[E_CTA] = cta
+                            err[E_WARP] = w
+                            return ERR_UNKNOWN_VALUE
+                    bid = V[0, first]
+                    nthr = V[1, first] if nops > 1 else 0
+                    if bid < 0 or bid >= BAR_IDS or nthr < 0 or nthr % 32 != 0 or (nops > 1 and nthr == 0):
+                        err[E_CODE] = ERR_BAR
+                        err[E_INST] = i
+                        err[E_CTA] = cta
+                        err[E_WARP] = w
+                        return ERR_BAR
+                    out_mem[n_inst] = -2 - (bid + BAR_IDS * (nthr // 32))
                 rec = n_inst
                 n_inst += 1
                 # ---------------------------------------------------------- execute
                 ctl = False
                 nres = 0  # result rows to write
-                if op == OP_NOP:
+                if op == OP_NOP or op == OP_BAR:
                     pass
                 elif op == OP_UNSUPPORTED:
                     err[E_CODE] = ERR_UNSUPPORTED

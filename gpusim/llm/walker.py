@@ -47,6 +47,9 @@ Trace conventions (same as the Accel-Sim tracer, research/accel-sim-trace-format
     * ``UTMALDG`` (a TMA box load issued by one thread) is recorded with one address per box row
       that lies inside the tensor, in lanes 0..rows-1, and the box row's byte width as the access
       width, so the trace format carries the whole box (at most 32 rows; wider boxes are an error);
+    * a ``BAR.SYNC`` / ``BAR.ARV`` whose barrier id or thread count is a register (FlashAttention-3's
+      named barriers) carries the values in ``inst_mem`` as ``-2 - (id + 16 * threads / 32)`` (no memory
+      row; ``gpusim.assemble`` reads it, the Accel-Sim format has no place for it);
     * the immediate column holds the last integer immediate operand (``DEPBAR.LE SB0, 0x1`` -> 1)
       or a branch's target offset.
     Warps of a CTA are listed in order; CTAs in linear order x + y*gx + z*gx*gy.
@@ -431,6 +434,7 @@ _IO = {
     W.OP_FLO: ((1,), (0,)), W.OP_BREV: ((1,), (0,)), W.OP_LDC: ((), (0,)), W.OP_P2R: ((1, 2), (0,)),
     W.OP_R2P: ((1, 2), ()), W.OP_SHFL: ((2, 3, 4), (1, 0)), W.OP_VOTE: ((2,), (0, 1)), W.OP_ELECT: ((), (0, 1)),
     W.OP_BRA: ((0,), ()), W.OP_BRA_DIV: ((0,), ()), W.OP_WARPSYNC: ((0,), ()), W.OP_RET: ((0,), ()),
+    W.OP_BAR: ((0, 1), ()),
 }
 
 
@@ -446,6 +450,9 @@ def _decode(root: str, mods: list[str], mset: set[str], ops: tuple[Operand, ...]
     if root == "UMOV":
         base = "MOV"
 
+    if root == "BAR" and ("SYNC" in mset or "ARV" in mset) and any(o.kind in ("reg", "ureg") for o in ops[:2]):
+        # a named barrier whose id or thread count is a register: the walker records the values
+        return W.OP_BAR, [E(ops[0]), E(ops[1]) if len(ops) > 1 else E(None)], [1 if len(ops) > 1 else 0]
     if root in _NOP:
         return W.OP_NOP, [], []
     if root == "BMOV" and "CLEAR" in mset and ops and ops[-1].kind == "other" and ops[-1].name == "B":
@@ -762,6 +769,7 @@ _REASONS = {
     W.ERR_STEPS: "a warp exceeded the dynamic instruction limit (infinite loop?)",
     W.ERR_DEADLOCK: "lanes wait at a convergence barrier that the other lanes never reach",
     W.ERR_TMA: "UTMALDG: tensor map not found among the launch's tensormap parameters, or box wider than 32 rows",
+    W.ERR_BAR: "BAR: barrier id outside 0-15 or thread count not a positive multiple of 32 (PTX ISA, bar)",
 }
 
 

@@ -18,31 +18,39 @@
 //     5e0a82d0edb19383df59799cb7a49dc6d9b50eb2).
 //   * setmaxnreg 24 for the producer and 240 for the two MMA warpgroups (hopper/flash_fwd_kernel_sm90.h @
 //     c082294e0f6c01d46318694a6f3e0274225a9683, Load/MmaRegisterRequirement with TMA K/V).
-//   * ping-pong: each MMA warpgroup waits on its own scheduler barrier before issuing its GEMMs and
-//     then signals the other warpgroup's; warpgroup 1 gets the very first signal so that it goes first
-//     (warp_scheduler_barrier_sync / _arrive / mma_init in hopper/mainloop_fwd_sm90_tma_gmma_ws.hpp,
-//     same commit; paper section 3.1).  In FA3 warpgroup 1 arrives on its own named barrier at the
-//     start; here warpgroup 2 gives that first signal (same effect with count-1 mbarriers).
+//   * ping-pong (paper section 3.1; hopper/mainloop_fwd_sm90_tma_gmma_ws.hpp @
+//     c082294e0f6c01d46318694a6f3e0274225a9683: warp_scheduler_barrier_sync / _arrive, mma_init, mma):
+//     hardware named barriers, `bar.sync id, 256` / `bar.arrive id, 256` (2 x 128 threads: the waiting
+//     warpgroup and the signalling one).  Ids: FwdNamedBarriers QueryEmpty = 0, WarpSchedulerWG1 = 1,
+//     WarpSchedulerWG2 = 2 (hopper/named_barrier.hpp, same commit), offset by CUTLASS's
+//     ReservedNamedBarrierCount = FirstUserBarrier = 6 (NVIDIA/cutlass include/cutlass/arch/barrier.h @
+//     019c5c979aea82c3f314c1eda803bda2b8b44077, NamedBarrier::sync/arrive add it): hardware ids 6, 7, 8.
+//     mma_init: MMA warpgroup 1 arrives on its own barrier (so its first sync completes at once) and every
+//     MMA thread arrives on QueryEmpty (256 + 32 threads), which the producer warp syncs on before it
+//     loads Q.  Per key block after the first (fwd_step): sync on the own barrier, QK^T, [only MMA
+//     warpgroup 1 waits for K / V's full barriers: the other is ordered behind it by the scheduler
+//     barrier], PV, arrive on the other warpgroup's barrier.  The first block has no scheduler barrier.
+//     UseSchedulerBarrier = IntraWGOverlap && 2+ MMA warpgroups && hdim <= 128 for 16-bit types: hdim 256
+//     runs without ping-pong, and with RescaleOBeforeGemm (hdim > 128) O is rescaled before the PV GEMM
+//     is issued instead of after it completes.
 //   * K/V blocks are visited from the last to the first (n_block_max - 1 down to n_block_min), so the
 //     blocks that need masking come first; fully masked causal blocks are never loaded or computed
 //     (n_block_max = ceil((past + min(m0 + kBlockM, q_len)) / kBlockN)); the producer loads K of the
 //     first block and Q, then (K_{n-1}, V_n) pairs, then the last V (load() in the same file: V one
 //     block behind K with IntraWGOverlap, paper Algorithm 2).  FA3 issues that first K before Q (and
-//     waits for the consumers' QueryEmpty signal before Q, for its persistent loop); we issue Q first.
+//     waits for the consumers' QueryEmpty signal before Q); so do we.
 //
 // Our code (written for gpusim; the structure above is FA3's, the code is not):
-//   * 384 threads: warpgroup 0 = producer (thread 0 issues every TMA box; the other producer warps
-//     exit after setmaxnreg), warpgroups 1 and 2 = consumers taking rows 0-63 / 64-127 of the tile.
+//   * 384 threads: warpgroup 0 = producer (warp 0 syncs on QueryEmpty, its thread 0 issues every TMA
+//     box; the other producer warps exit after setmaxnreg), warpgroups 1 and 2 = consumers taking rows
+//     0-63 / 64-127 of the tile.
 //   * Shared memory (dynamic, 1 KiB aligned): Q [D/64 slabs][128 rows][128 B], then STAGES K tiles
 //     and STAGES V tiles, each [D/64 slabs][BN rows][128 B] with the 128-byte swizzle (one TMA box
 //     column = 64 halves).  TMA boxes are 64 halves x 32 rows for Q and x KV_BOX rows for K/V (gpusim's
 //     trace convention caps a box at 32 rows; FA3 issues one box per 64-column slab).
 //   * mbarriers (all with arrival count 1): q_full; full_k[s], full_v[s] (producer arrive.expect_tx);
-//     empty_k[wg][s], empty_v[wg][s] (one thread of each consumer warpgroup releases the stage);
-//     sched[wg], the ping-pong scheduler barriers.  FA3 uses hardware named barriers (bar.sync /
-//     bar.arrive with ids 1, 2 and 256 threads) for the scheduler; gpusim's SM model has one CTA-wide
-//     barrier only (see traces/kernels/README.md), so this kernel expresses the same hand-off with
-//     mbarriers, which the model tracks per address.  The ordering is identical.
+//     empty_k[wg][s], empty_v[wg][s] (one thread of each consumer warpgroup releases the stage).  The
+//     scheduler and QueryEmpty barriers are named barriers, as in FA3 (above).
 //   * S = Q K^T: wgmma m64nBNk16, A (Q) and B (K) from shared memory (K-major descriptors);
 //     O += P V: wgmma m64nDk16 with P from registers (the S accumulators converted to fp16 in place:
 //     the accumulator fragment of m64nN and the A fragment of m64k16 have the same thread mapping)
@@ -62,6 +70,9 @@ struct alignas(64) TensorMap { unsigned char opaque[128]; };  // CUtensorMap
 namespace {
 constexpr int BM = 128, THREADS = 384, STAGES = 2, ROW_BYTES = 128, SLAB = 64, Q_BOX = 32;
 constexpr int REG_PRODUCER = 24, REG_CONSUMER = 240;
+// hardware named-barrier ids (FA3 FwdNamedBarriers + CUTLASS's 6 reserved ids, see the header)
+constexpr int BAR_QUERY_EMPTY = 6, BAR_SCHED_WG1 = 7;
+constexpr int MMA_THREADS = 256, SCHED_THREADS = 256;
 
 DEVI void mbar_init(uint32_t bar, int count) {
     asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;\n" ::"r"(bar), "r"(count));
@@ -77,6 +88,12 @@ DEVI void mbar_wait(uint32_t bar, int parity) {
         "{\n .reg .pred p;\n"
         "WAIT:\n mbarrier.try_wait.parity.shared::cta.b64 p, [%0], %1;\n"
         " @!p bra WAIT;\n}\n" ::"r"(bar), "r"(parity) : "memory");
+}
+DEVI void named_bar_sync(int id, int threads) {
+    asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
+}
+DEVI void named_bar_arrive(int id, int threads) {
+    asm volatile("bar.arrive %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 DEVI void tma_load_2d(uint32_t dst, const TensorMap *map, uint32_t bar, int c0, int c1) {
     asm volatile(
@@ -155,8 +172,8 @@ DEVI void fa3_fwd(const TensorMap &tmQ, const TensorMap &tmK, const TensorMap &t
     constexpr int Q_BYTES = BM * D * 2, KV_BYTES = BN * D * 2, SLAB_Q = BM * ROW_BYTES, SLAB_KV = BN * ROW_BYTES;
     constexpr int NS = BN / 2, NO = D / 2, KS = BN / 16;  // S and O accumulators per thread; k16 steps of P.V
     extern __shared__ unsigned char smem_raw[];
-    __shared__ __align__(8) uint64_t q_full, full_k[STAGES], full_v[STAGES], empty_k[2][STAGES], empty_v[2][STAGES],
-        sched[2];
+    __shared__ __align__(8) uint64_t q_full, full_k[STAGES], full_v[STAGES], empty_k[2][STAGES], empty_v[2][STAGES];
+    constexpr bool SCHED = D <= 128, RESCALE_BEFORE_PV = D > 128;  // UseSchedulerBarrier, RescaleOBeforeGemm
     const uint32_t qs = (smem_u32(smem_raw) + 1023) & ~1023u, ks = qs + Q_BYTES, vs = ks + STAGES * KV_BYTES;
     const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127;
     const int m0 = blockIdx.x * BM, h = blockIdx.y, b = blockIdx.z, hk = h >> gqa_shift;
@@ -174,16 +191,34 @@ DEVI void fa3_fwd(const TensorMap &tmQ, const TensorMap &tmK, const TensorMap &t
                 mbar_init(smem_u32(&empty_v[c][s]), 1);
             }
         }
-        mbar_init(smem_u32(&sched[0]), 1);
-        mbar_init(smem_u32(&sched[1]), 1);
         asm volatile("fence.mbarrier_init.release.cluster;\n" ::);
     }
     __syncthreads();
 
-    if (wg == 0) {  // ---- producer warpgroup: one thread issues every TMA box
+    if (wg == 0) {  // ---- producer warpgroup: warp 0 waits for QueryEmpty, its thread 0 issues every TMA box
         asm volatile("setmaxnreg.dec.sync.aligned.u32 %0;\n" ::"n"(REG_PRODUCER));
+        if (tid >= 32) return;
+        const int qrow = b * q_len + m0, kvrow = b * kv_len;
+        // one K or V tile into stage (it % STAGES) once both consumers released its previous use
+        auto load = [&](const TensorMap *map, uint32_t base, uint64_t *full, uint64_t (*empty)[STAGES], int n, int it) {
+            const int s = it % STAGES, round = it / STAGES;
+            if (round > 0) {
+                mbar_wait(smem_u32(&empty[0][s]), (round - 1) & 1);
+                mbar_wait(smem_u32(&empty[1][s]), (round - 1) & 1);
+            }
+            const uint32_t dst = base + s * KV_BYTES, bar = smem_u32(&full[s]);
+            mbar_expect_tx(bar, KV_BYTES);
+#pragma unroll
+            for (int sl = 0; sl < SLABS; ++sl)
+#pragma unroll
+                for (int r = 0; r < BN / KV_BOX; ++r)
+                    tma_load_2d(dst + sl * SLAB_KV + r * KV_BOX * ROW_BYTES, map, bar, hk * D + sl * SLAB,
+                                kvrow + n * BN + r * KV_BOX);
+        };
+        int kit = 0, vit = 0;
+        if (tid == 0) load(&tmK, ks, full_k, empty_k, nblk - 1, kit++);
+        named_bar_sync(BAR_QUERY_EMPTY, MMA_THREADS + 32);  // the MMA warpgroups are ready for Q
         if (tid == 0) {
-            const int qrow = b * q_len + m0, kvrow = b * kv_len;
             mbar_expect_tx(smem_u32(&q_full), Q_BYTES);
 #pragma unroll
             for (int sl = 0; sl < SLABS; ++sl)
@@ -191,24 +226,6 @@ DEVI void fa3_fwd(const TensorMap &tmQ, const TensorMap &tmK, const TensorMap &t
                 for (int r = 0; r < BM / Q_BOX; ++r)
                     tma_load_2d(qs + sl * SLAB_Q + r * Q_BOX * ROW_BYTES, &tmQ, smem_u32(&q_full), h * D + sl * SLAB,
                                 qrow + r * Q_BOX);
-            // one K or V tile into stage (it % STAGES) once both consumers released its previous use
-            auto load = [&](const TensorMap *map, uint32_t base, uint64_t *full, uint64_t (*empty)[STAGES], int n, int it) {
-                const int s = it % STAGES, round = it / STAGES;
-                if (round > 0) {
-                    mbar_wait(smem_u32(&empty[0][s]), (round - 1) & 1);
-                    mbar_wait(smem_u32(&empty[1][s]), (round - 1) & 1);
-                }
-                const uint32_t dst = base + s * KV_BYTES, bar = smem_u32(&full[s]);
-                mbar_expect_tx(bar, KV_BYTES);
-#pragma unroll
-                for (int sl = 0; sl < SLABS; ++sl)
-#pragma unroll
-                    for (int r = 0; r < BN / KV_BOX; ++r)
-                        tma_load_2d(dst + sl * SLAB_KV + r * KV_BOX * ROW_BYTES, map, bar, hk * D + sl * SLAB,
-                                    kvrow + n * BN + r * KV_BOX);
-            };
-            int kit = 0, vit = 0;
-            load(&tmK, ks, full_k, empty_k, nblk - 1, kit++);
             for (int n = nblk - 1; n > 0; --n) {
                 load(&tmK, ks, full_k, empty_k, n - 1, kit++);
                 load(&tmV, vs, full_v, empty_v, n, vit++);
@@ -222,9 +239,9 @@ DEVI void fa3_fwd(const TensorMap &tmQ, const TensorMap &tmK, const TensorMap &t
     asm volatile("setmaxnreg.inc.sync.aligned.u32 %0;\n" ::"n"(REG_CONSUMER));
     const int c = wg - 1, lane = tid & 31, warp = wtid >> 5;
     const bool leader = wtid == 0;
-    const uint32_t my_sched = smem_u32(&sched[c]), other_sched = smem_u32(&sched[c ^ 1]);
-    if (c == 1 && leader) mbar_arrive(smem_u32(&sched[0]));  // warpgroup 1 issues first
-    int sched_phase = 0;
+    // mma_init: tell the producer that Q's buffer is free; MMA warpgroup 1 gives itself the first turn
+    named_bar_arrive(BAR_QUERY_EMPTY, MMA_THREADS + 32);
+    if (SCHED && c == 0) named_bar_arrive(BAR_SCHED_WG1, SCHED_THREADS);
 
     float o[NO], s[NS];
     uint32_t p[KS][4];
@@ -298,12 +315,9 @@ DEVI void fa3_fwd(const TensorMap &tmQ, const TensorMap &tmK, const TensorMap &t
     mbar_wait(smem_u32(&q_full), 0);
     int kit = 0, vit = 0;
     float corr[2];
-    {  // first block (the last K/V block of the range)
-        mbar_wait(my_sched, sched_phase);
-        sched_phase ^= 1;
+    {  // first block (the last K/V block of the range): no scheduler barrier
         mbar_wait(smem_u32(&full_k[kit % STAGES]), (kit / STAGES) & 1);
         qk(kit % STAGES);
-        if (leader) mbar_arrive(other_sched);
         wg_wait<0>();
         fence_regs(s);
         release(empty_k, kit++);
@@ -311,14 +325,23 @@ DEVI void fa3_fwd(const TensorMap &tmQ, const TensorMap &tmK, const TensorMap &t
         softmax(corr);
         to_p();
     }
-    for (int n = nblk - 2; n >= 0; --n) {
-        mbar_wait(my_sched, sched_phase);
-        sched_phase ^= 1;
-        mbar_wait(smem_u32(&full_k[kit % STAGES]), (kit / STAGES) & 1);
+    auto rescale_o = [&]() {
+#pragma unroll
+        for (int j = 0; j < NO / 4; ++j) {
+            o[4 * j] *= corr[0];
+            o[4 * j + 1] *= corr[0];
+            o[4 * j + 2] *= corr[1];
+            o[4 * j + 3] *= corr[1];
+        }
+    };
+    for (int n = nblk - 2; n >= 0; --n) {  // fwd_step: QK^T of block n, PV of block n + 1, softmax of n
+        if (!SCHED || c == 0) mbar_wait(smem_u32(&full_k[kit % STAGES]), (kit / STAGES) & 1);
+        if (SCHED) named_bar_sync(BAR_SCHED_WG1 + c, SCHED_THREADS);  // my turn on the tensor cores
         qk(kit % STAGES);  // S_next = Q K_n^T
-        mbar_wait(smem_u32(&full_v[vit % STAGES]), (vit / STAGES) & 1);
+        if (RESCALE_BEFORE_PV) rescale_o();
+        if (!SCHED || c == 0) mbar_wait(smem_u32(&full_v[vit % STAGES]), (vit / STAGES) & 1);
         pv(vit % STAGES);  // O += P V_{n+1}, overlapping the softmax below
-        if (leader) mbar_arrive(other_sched);
+        if (SCHED) named_bar_arrive(BAR_SCHED_WG1 + (c ^ 1), SCHED_THREADS);  // the other warpgroup's turn
         wg_wait<1>();  // S_next landed
         fence_regs(s);
         release(empty_k, kit++);
@@ -327,15 +350,10 @@ DEVI void fa3_fwd(const TensorMap &tmQ, const TensorMap &tmK, const TensorMap &t
         wg_wait<0>();  // P V landed
         fence_regs(o);
         release(empty_v, vit++);
-#pragma unroll
-        for (int j = 0; j < NO / 4; ++j) {
-            o[4 * j] *= corr[0];
-            o[4 * j + 1] *= corr[0];
-            o[4 * j + 2] *= corr[1];
-            o[4 * j + 3] *= corr[1];
-        }
         to_p();
+        if (!RESCALE_BEFORE_PV) rescale_o();
     }
+    if (RESCALE_BEFORE_PV) rescale_o();
     mbar_wait(smem_u32(&full_v[vit % STAGES]), (vit / STAGES) & 1);
     pv(vit % STAGES);
     wg_wait<0>();

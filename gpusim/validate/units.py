@@ -28,6 +28,9 @@ _WORDS: dict[str, tuple[float, dict[str, int]]] = {
     "request": (1.0, {"request": 1}), "requests": (1.0, {"request": 1}), "req": (1.0, {"request": 1}),
     "query": (1.0, {"request": 1}), "queries": (1.0, {"request": 1}), "QPS": (1.0, {"request": 1, "s": -1}),
     "SM": (1.0, {"sm": 1}),
+    # "per GPU" marks a per-device figure (TFLOPS/GPU of a data-parallel training run); a simulated GPU's
+    # result is already per device, so the word carries no dimension
+    "GPU": (1.0, {}),
     "%": (0.01, {}), "x": (1.0, {}),
 }
 for _p, _f in _SI.items():

@@ -29,7 +29,7 @@ def rows(result: dict) -> list[str]:
         r = c["reference"]
         err = c["error_pct"]
         out.append(f"| {c['suite']} {r['metric']} | {r['id']} | {_num(c['simulated'])} {c['unit']} | {_num(r['value'])} "
-                   f"| {'+' if err > 0 else '−' if err < 0 else ''}{abs(err):.0f}% |")
+                   f"| {'' if round(abs(err)) == 0 else '+' if err > 0 else '−'}{abs(err):.0f}% |")
     return out
 
 

@@ -421,13 +421,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     if dp != 1 and (graph is not None or not st.train):
         raise GpusimError(f"llm: dp = {dp}: data parallelism applies to train: steps only")
     if graph is None and st.train:
-        bwd = K.FA2_BWD.get((arch, m.head_dim))
-        if arch not in K.TRAIN_ARCHS or bwd is None:
-            built = sorted(d for a, d in K.FA2_BWD if a == arch)
-            raise K.KernelError(f"llm: train step of {m.name} on {cfg.name} ({arch}, head_dim {m.head_dim}): no backward "
-                                f"path -- the FlashAttention-2 backward and training kernels are built for "
-                                f"{', '.join(K.TRAIN_ARCHS)} with head dims {', '.join(map(str, sorted({d for _, d in K.FA2_BWD})))}"
-                                f" (on {arch}: {', '.join(map(str, built)) or 'none'})")
+        _check_train_kernels(m, cfg, arch)
     fp8 = graph is not None and any(o.weight_dtype == "fp8" for o in graph.operators)
     if fp8 and (arch != "sm_90a" or any(o.kind != "gemm" for o in graph.operators)):
         raise K.KernelError(f"op: no fp8 kernel for {arch} {graph.operators[0].kind} (gpusim's fp8 kernels are "
@@ -466,22 +460,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     memsys = assemble.MemSystem(cfg)
     cache: dict[tuple, dict] = {}
     per_op: dict[str, dict] = {}
-    bar = None
-    work = None
-    if progress and launches:
-        from tqdm import tqdm
-
-        from gpusim.llm import estimate as E
-
-        # say how long before starting, and count progress in warp instructions (ETA follows the work)
-        work = E.plan(launches, cfg, k, dedup, _key, STREAM_MIN_WAVES,
-                      SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES if k else 0)
-        msg = E.notice(work, E.measured_speed())
-        if msg:
-            print(msg, file=sys.stderr, flush=True)
-        est = {kw.key: kw.warp_instructions for kw in work.kernels}
-        bar = tqdm(total=work.warp_instructions, unit="warp-inst", unit_scale=True, file=sys.stderr,
-                   dynamic_ncols=True, leave=False)
+    bar, est = _progress_bar(launches, cfg, k, dedup) if progress and launches else (None, {})
     sim_insts = 0
     sim_wall = 0.0
     samp_launches = 0
@@ -542,13 +521,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     from gpusim.llm.estimate import record_speed
 
     record_speed(sim_insts, sim_wall)
-    lat_s = cfg.interconnect.collective_latency_ps * 1e-12
-    bus = cfg.interconnect.bus_bandwidth_bytes_per_s
-    for op in skipped:
-        if op.kind in COLLECTIVES:
-            sec = collective_seconds(op.kind, op.shape["bytes"], op.shape.get("gpus", tp), bus, lat_s)
-            per_op[op.name] = {"op": op, "kernels": {}, "cycles": round(sec * clock) * op.count, "dram_bytes": 0,
-                               "launches": op.count, "error_cycles": 0.0, "sampled": False, "collective": True}
+    per_op.update(_collective_entries(skipped, cfg, tp))
     skipped = [op for op in skipped if op.kind not in COLLECTIVES]
     ops_out = []
     kernel_cycles = 0
@@ -559,21 +532,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         if d is None:
             continue
         cyc = d["cycles"]
-        sec = cyc / clock
-        fl, by, db = op.flops * op.count, op.bytes * op.count, d["dram_bytes"]
-        fps, bps, dps = (fl / sec, by / sec, db / sec) if sec else (0.0, 0.0, 0.0)
-        sol = _operator_sol(d, fl, sec, peak_f)
-        cls, unit = ("network", "network") if d.get("collective") else split_bound(sol_bound(sol))
-        ops_out.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
-                        "speed_of_light": sol, "bound_unit": unit,
-                        **_kernel_fields(d),
-                        "launches": d["launches"], "kernels": list(d["kernels"].values()),
-                        "cycles": cyc, "cycles_per_execution": cyc / op.count, "seconds": sec,
-                        "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "bytes_per_s": bps,
-                        "dram_bytes_per_s": dps, "tensor_utilisation": fps / peak_f if peak_f else 0.0,
-                        "dram_utilisation": dps / peak_b if peak_b else 0.0,
-                        "bound": cls,
-                        "sampled": d["sampled"], "relative_error": d["error_cycles"] / cyc if cyc else 0.0})
+        ops_out.append(_operator_entry(op, d, clock, peak_f, peak_b))
         kernel_cycles += cyc
         err_cycles += d["error_cycles"]
         n_launch += d["launches"]
@@ -594,17 +553,9 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                            "reason": NOT_SIMULATED_REASONS.get(o.kind, NOT_SIMULATED_REASONS[None])}
                           for o in skipped],
         "distinct_kernels_simulated": len(cache) - reused, "distinct_kernels_reused": reused,
-        "sampling": None if k is None else {
-            "measured_waves": k, "warmup_waves": SAMPLE_WARMUP_WAVES, "drain_waves": SAMPLE_DRAIN_WAVES,
-            "distinct_kernels_sampled": len(samp_kernels), "launches_sampled": samp_launches,
-            "extrapolated_cycles": samp_cycles - samp_sim_cycles,
-            "absolute_error_cycles": err_cycles,
-            "relative_error": err_cycles / (kernel_cycles + launch_cycles) if kernel_cycles + launch_cycles else 0.0,
-            "method": "kernels with more CTA waves than warm-up + measured + drain simulate only those waves' CTAs "
-                      "and extrapolate the rest at the cycles per wave of the last ceil(k/2) measured waves; the "
-                      "error bound per extrapolated wave is the largest of the gap to the first measured waves, "
-                      "2 standard errors of the mean per-wave cycles and the timing resolution, plus the uncertainty of a partial last "
-                      "wave (gpusim.llm.run.wave_extrapolation)"},
+        "sampling": None if k is None else _sampling_summary(k, len(samp_kernels), samp_launches,
+                                                             samp_cycles - samp_sim_cycles, err_cycles,
+                                                             kernel_cycles + launch_cycles),
         "weight_dtype": m.weight_dtype, "memory_footprint": footprint,
         "wall_seconds": time.perf_counter() - wall, "simulation_wall_seconds": sim_wall,
         "peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
@@ -617,6 +568,82 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         rep["dp"] = dp
         rep["training"] = training_summary(rep, m, st, tp, dp)
     return rep
+
+
+def _check_train_kernels(m: ModelSpec, cfg: GPUConfig, arch: str) -> None:
+    """A training step needs the FlashAttention-2 backward for the model's head dim on this architecture."""
+    if arch not in K.TRAIN_ARCHS or K.FA2_BWD.get((arch, m.head_dim)) is None:
+        built = sorted(d for a, d in K.FA2_BWD if a == arch)
+        raise K.KernelError(f"llm: train step of {m.name} on {cfg.name} ({arch}, head_dim {m.head_dim}): no backward "
+                            f"path -- the FlashAttention-2 backward and training kernels are built for "
+                            f"{', '.join(K.TRAIN_ARCHS)} with head dims {', '.join(map(str, sorted({d for _, d in K.FA2_BWD})))}"
+                            f" (on {arch}: {', '.join(map(str, built)) or 'none'})")
+
+
+def _collective_entries(ops, cfg: GPUConfig, tp: int) -> dict[str, dict]:
+    """Collectives take the config's interconnect time (NCCL bus bandwidth + latency), per operator."""
+    lat_s = cfg.interconnect.collective_latency_ps * 1e-12
+    bus = cfg.interconnect.bus_bandwidth_bytes_per_s
+    out = {}
+    for op in ops:
+        if op.kind in COLLECTIVES:
+            sec = collective_seconds(op.kind, op.shape["bytes"], op.shape.get("gpus", tp), bus, lat_s)
+            out[op.name] = {"op": op, "kernels": {}, "cycles": round(sec * cfg.sm.clock_hz) * op.count, "dram_bytes": 0,
+                            "launches": op.count, "error_cycles": 0.0, "sampled": False, "collective": True}
+    return out
+
+
+def _sampling_summary(k: int, kernels: int, launches: int, extrapolated: float, err_cycles: float,
+                      step_cycles: float) -> dict:
+    """The step report's ``sampling`` record: what CTA-wave sampling did and the step's error bound."""
+    return {
+        "measured_waves": k, "warmup_waves": SAMPLE_WARMUP_WAVES, "drain_waves": SAMPLE_DRAIN_WAVES,
+        "distinct_kernels_sampled": kernels, "launches_sampled": launches,
+        "extrapolated_cycles": extrapolated,
+        "absolute_error_cycles": err_cycles,
+        "relative_error": err_cycles / step_cycles if step_cycles else 0.0,
+        "method": "kernels with more CTA waves than warm-up + measured + drain simulate only those waves' CTAs "
+                  "and extrapolate the rest at the cycles per wave of the last ceil(k/2) measured waves; the "
+                  "error bound per extrapolated wave is the largest of the gap to the first measured waves, "
+                  "2 standard errors of the mean per-wave cycles and the timing resolution, plus the uncertainty of a partial last "
+                  "wave (gpusim.llm.run.wave_extrapolation)"}
+
+
+def _progress_bar(launches, cfg: GPUConfig, k: int | None, dedup: bool):
+    """Say how long before starting (:mod:`gpusim.llm.estimate`) and return a progress bar counting warp
+    instructions (so the ETA follows the work) with each distinct kernel's estimated share."""
+    from tqdm import tqdm
+
+    from gpusim.llm import estimate as E
+
+    work = E.plan(launches, cfg, k, dedup, _key, STREAM_MIN_WAVES,
+                  SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES if k else 0)
+    msg = E.notice(work, E.measured_speed())
+    if msg:
+        print(msg, file=sys.stderr, flush=True)
+    bar = tqdm(total=work.warp_instructions, unit="warp-inst", unit_scale=True, file=sys.stderr,
+               dynamic_ncols=True, leave=False)
+    return bar, {kw.key: kw.warp_instructions for kw in work.kernels}
+
+
+def _operator_entry(op, d: dict, clock: float, peak_f: float, peak_b: float) -> dict:
+    """The report entry of one operator from its accumulated kernels ``d`` (cycles of all executions)."""
+    cyc = d["cycles"]
+    sec = cyc / clock
+    fl, by, db = op.flops * op.count, op.bytes * op.count, d["dram_bytes"]
+    fps, bps, dps = (fl / sec, by / sec, db / sec) if sec else (0.0, 0.0, 0.0)
+    sol = _operator_sol(d, fl, sec, peak_f)
+    cls, unit = ("network", "network") if d.get("collective") else split_bound(sol_bound(sol))
+    return {"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
+            "speed_of_light": sol, "bound_unit": unit,
+            **_kernel_fields(d),
+            "launches": d["launches"], "kernels": list(d["kernels"].values()),
+            "cycles": cyc, "cycles_per_execution": cyc / op.count, "seconds": sec,
+            "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "bytes_per_s": bps,
+            "dram_bytes_per_s": dps, "tensor_utilisation": fps / peak_f if peak_f else 0.0,
+            "dram_utilisation": dps / peak_b if peak_b else 0.0,
+            "bound": cls,
+            "sampled": d["sampled"], "relative_error": d["error_cycles"] / cyc if cyc else 0.0}
 
 
 def _operator_sol(d: dict, flops: float, seconds: float, peak_flops: float) -> dict[str, float]:

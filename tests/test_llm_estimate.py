@@ -14,8 +14,7 @@ def _work(op: str, gpu: str, sample=None):
     cfg = load_config(gpu, [])
     arch = K.arch_for_binary_version(cfg.compute_capability)
     launches, _ = R.schedule(op_graph(op), arch, True, GS.Device.from_config(cfg, arch))
-    return cfg, launches, E.plan(launches, cfg, sample, True, R._key, R.STREAM_MIN_WAVES,
-                                 R.SAMPLE_WARMUP_WAVES + sample + R.SAMPLE_DRAIN_WAVES if sample else 0)
+    return cfg, launches, E.plan(launches, cfg, sample, True)
 
 
 def test_estimate_counts_the_warp_instructions_the_step_then_simulates():

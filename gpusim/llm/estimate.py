@@ -84,25 +84,20 @@ def record_speed(warp_instructions: int, seconds: float) -> None:
         pass
 
 
-def plan(launches, cfg, sample: int | None, dedup: bool, key, stream_min_waves: int,
-         sample_waves: int) -> Work:
-    """The simulated work of ``launches`` (distinct kernels once when ``dedup``); ``key`` names a launch's
-    kernel as the step's cache does, ``sample_waves`` = warm-up + measured + drain waves (0: off)."""
-    from gpusim import assemble
+def plan(launches, cfg, sample: int | None, dedup: bool) -> Work:
+    """The simulated work of ``launches`` (distinct kernels once when ``dedup``, named as the step's cache
+    names them), with the CTA-wave sampling plan the simulation will use (:func:`gpusim.llm.run.sample_plan`)."""
+    from gpusim.llm import run as R
 
     seen: dict = {}
     for i, ln in enumerate(launches):
-        k = key(ln.call) if dedup else ("#", i)
+        k = R._key(ln.call) if dedup else ("#", i)
         if k in seen:
             continue
         head = ln.call.trace(range(1))
-        per_cta = head.warp_instructions
-        occ = assemble.occupancy(cfg, head)
-        wave = cfg.sm.count * occ.ctas_per_sm
-        total = ln.call.launch.num_ctas
-        waves = -(-total // wave)
-        n_s = sample_waves * wave if sample and waves > sample_waves else total
-        seen[k] = KernelWork(k, ln.call.name, n_s, per_cta * n_s, -(-n_s // wave) > stream_min_waves)
+        wave, sp = R.sample_plan(cfg, head, ln.call.launch.num_ctas, sample)
+        n_s = sp[3] if sp else ln.call.launch.num_ctas
+        seen[k] = KernelWork(k, ln.call.name, n_s, head.warp_instructions * n_s, -(-n_s // wave) > R.STREAM_MIN_WAVES)
     return Work(tuple(seen.values()))
 
 

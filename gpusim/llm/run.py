@@ -269,6 +269,19 @@ def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, tot
             "relative_error": err / est if est else 0.0}
 
 
+def sample_plan(cfg: GPUConfig, head, total: int, k: int | None) -> tuple[int, tuple | None]:
+    """(CTAs per wave, sampling plan) of a kernel of ``total`` CTAs whose CTA 0 is the walked trace
+    ``head``: the plan is (wave, waves, simulated waves, simulated CTAs) when CTA-wave sampling with
+    ``k`` measured waves shortens it, else None (every CTA is simulated)."""
+    wave = cfg.sm.count * assemble.occupancy(cfg, head).ctas_per_sm
+    waves = -(-total // wave)
+    if k is not None:
+        n_w = SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES
+        if waves > n_w:
+            return wave, (wave, waves, n_w, n_w * wave)
+    return wave, None
+
+
 def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSystem | None = None,
                     progress=None, sample: int | None = None, threads: int = 1, stream: bool | None = None) -> dict:
     """Walk ``call`` into a trace and run the timing model on it (with ``memsys``, the L2 state of the
@@ -292,15 +305,8 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     k = check_sample(sample)
     t0 = time.perf_counter()
     total = call.launch.num_ctas
-    plan = None
     head = call.trace(range(1))
-    occ = assemble.occupancy(cfg, head)
-    wave = cfg.sm.count * occ.ctas_per_sm
-    waves = -(-total // wave)
-    if k is not None:
-        n_w = SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES
-        if waves > n_w:
-            plan = (wave, waves, n_w, n_w * wave)
+    wave, plan = sample_plan(cfg, head, total, k)
     n_s = plan[3] if plan else total
     ctas = range(n_s) if plan else None
     if stream is None:
@@ -616,8 +622,7 @@ def _progress_bar(launches, cfg: GPUConfig, k: int | None, dedup: bool):
 
     from gpusim.llm import estimate as E
 
-    work = E.plan(launches, cfg, k, dedup, _key, STREAM_MIN_WAVES,
-                  SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES if k else 0)
+    work = E.plan(launches, cfg, k, dedup)
     msg = E.notice(work, E.measured_speed())
     if msg:
         print(msg, file=sys.stderr, flush=True)

@@ -454,7 +454,8 @@ def test_an_interrupted_grid_build_resumes_from_its_finished_steps(tmp_path, mon
 
     fail = [True]
     monkeypatch.setattr(machines, "run_gpu", fake)
-    kw = dict(prefill_tokens=(16, 64), decode_batches=(1, 8), decode_contexts=(64, 512), progress=False, held_out=2)
+    kw = dict(prefill_tokens=(16, 64), decode_batches=(1, 8), decode_contexts=(64, 512), prefill_pasts=(),
+              progress=False, held_out=2)
     with pytest.raises(RuntimeError):
         ST.build("tiny", "a100-sxm4-80gb", **kw)
     assert len(list(tmp_path.glob("steptime/*.partial.json"))) == 1
@@ -547,11 +548,12 @@ def test_grids_sharing_points_simulate_only_the_new_ones(tmp_path, monkeypatch):
     calls.clear()
     ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64, 256), decode_batches=(1, 8), decode_contexts=(64, 512),
              progress=False, held_out=0)
-    assert sorted(calls) == sorted(["prefill:tokens=256", "decode:batch=1,context=512", "decode:batch=8,context=512"])
+    assert sorted(calls) == sorted(["prefill:tokens=256", "decode:batch=1,context=512", "decode:batch=8,context=512",
+                                    *(f"prefill:tokens=256,past={p}" for p in ST.PREFILL_PASTS)])
     calls.clear()
     ST.build("tiny", "a100-sxm4-80gb", tp=2, prefill_tokens=(16,), decode_batches=(1,), decode_contexts=(64,),
              progress=False, held_out=0)
-    assert len(calls) == 2                              # another TP is another machine: nothing shared
+    assert len(calls) == 2 + len(ST.PREFILL_PASTS)     # another TP is another machine: nothing shared
 
 
 # ---- issue 20, third round: a build simulates each distinct kernel launch once --------------------------------------
@@ -689,3 +691,59 @@ def test_prefill_attention_rate_outside_the_grid_is_the_nearest_grid_sizes():
     assert big == pytest.approx(1.5 / 131328 * (4000 * 4001 // 2)) and stm.extrapolated == 1
     assert stm.prefill_attention(16, 0) == pytest.approx(0.3 / 528 * 136)
     assert stm.prefill_attention(272, 0) > 0 and stm.extrapolated == 2
+
+
+def test_a_prefill_chunk_on_cached_tokens_is_charged_its_simulated_time_not_the_fresh_prompt_rate():
+    """Chunked prefill (Sarathi-Serve, vLLM): a chunk of q tokens on top of a long cached past runs its
+    query tiles over more key tiles each, for the same launch, fill and tail costs, so its per-pair cost
+    is well below a fresh prompt's of the same size (the A100 Llama-2-7B attention at 512 tokens: 368 ps
+    per pair at past 0, 178 at past 2,048).  The model reads the chunk's time at the simulated pasts
+    (exact at grid points), linear in past between them and beyond the last with the last slope, and
+    interpolates the per-pair rate in q.  (Break it -- charge the fresh prompt's rate -- and the 512-token
+    chunk at past 2,048 costs 0.432 instead of 0.210.)"""
+    p512 = 512 * 513 // 2
+    stm = ST.StepTimeModel(key="t", prefill={128: {"g": 1.0, "attn": 0.02, "pairs": 128 * 129 // 2},
+                                             512: {"g": 5.0, "attn": 0.048, "pairs": p512}},
+                           decode={(1, 128): {"g": 0.5, "attn": 0.01}},
+                           chunk={(128, 2048): {"attn": 0.03, "pairs": 128 * 2048 + 128 * 129 // 2},
+                                  (512, 2048): {"attn": 0.210, "pairs": 512 * 2048 + p512}})
+    assert stm.prefill_attention(512, 0) == pytest.approx(0.048)
+    assert stm.prefill_attention(512, 2048) == pytest.approx(0.210)
+    assert stm.prefill_attention(512, 1024) == pytest.approx((0.048 + 0.210) / 2)     # linear in past
+    assert stm.extrapolated == 0
+    assert stm.prefill_attention(512, 4096) == pytest.approx(0.210 + (0.210 - 0.048))  # last slope beyond
+    assert stm.extrapolated == 1
+    # between chunk sizes: the per-pair rate at that past, interpolated in q
+    r128, r512 = 0.03 / (128 * 2048 + 128 * 129 // 2), 0.210 / (512 * 2048 + p512)
+    q = 320
+    rate = r128 + (r512 - r128) * (q - 128) / (512 - 128)
+    assert stm.prefill_attention(q, 2048) == pytest.approx(rate * (q * 2048 + q * (q + 1) // 2))
+    back = ST.StepTimeModel.from_json(json.loads(json.dumps(stm.to_json())))
+    assert back.chunk == stm.chunk and back.prefill_attention(512, 1024) == pytest.approx((0.048 + 0.210) / 2)
+
+
+def test_the_grid_simulates_each_prefill_size_on_cached_pasts_and_holds_out_a_chunk(tmp_path, monkeypatch):
+    """The build simulates ``prefill:tokens=T,past=P`` for every prefill size and past (their other launches
+    are those of the fresh prefill step, reused), and with chunks in the model every third held-out step is
+    a chunk strictly inside the grid.  (gpusim llm replaced by an analytic report.)"""
+    import gpusim.llm.machines as machines
+    from gpusim.llm.model import parse_step
+
+    monkeypatch.setenv("GPUSIM_CACHE_DIR", str(tmp_path))
+    calls = []
+
+    def fake(model, step, cfg, **kw):
+        calls.append(step)
+        g = parse_step(step).groups[0]
+        t = 1e-3 + 1e-6 * g.tokens * g.count
+        return {"step_seconds": t + 1e-9 * (g.tokens * g.past), "operators": [{"kind": "attention", "seconds": 0.1 * t + 1e-9 * g.tokens * g.past}]}
+
+    monkeypatch.setattr(machines, "run_gpu", fake)
+    stm = ST.build("tiny", "a100-sxm4-80gb", prefill_tokens=(16, 64), decode_batches=(1,), decode_contexts=(64,),
+                   prefill_pasts=(256,), progress=False, held_out=3)
+    assert {"prefill:tokens=16,past=256", "prefill:tokens=64,past=256"} <= set(calls)
+    assert sorted(stm.chunk) == [(16, 256), (64, 256)]
+    chunk = calls[-1]
+    assert chunk.startswith("prefill:") and ",past=" in chunk
+    q, past = (int(x.split("=")[1]) for x in chunk.split(":")[1].split(","))
+    assert 16 < q < 64 and 0 < past < 256

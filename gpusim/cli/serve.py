@@ -108,13 +108,14 @@ def _cmd_serve(a: argparse.Namespace) -> int:
 
 
 def parse_grid(text: str | None) -> dict:
-    """``prefill=16,256,2048:batch=1,32:context=128,4096`` -> build() keyword arguments (any part may be
-    left out: the default grid's axis)."""
+    """``prefill=16,256,2048:batch=1,32:context=128,4096:past=1024,4096`` -> build() keyword arguments (any
+    part may be left out: the default grid's axis; ``past=0``: no prefill chunks on cached tokens)."""
     from gpusim.errors import GpusimError
 
     if not text:
         return {}
-    names = {"prefill": "prefill_tokens", "batch": "decode_batches", "context": "decode_contexts"}
+    names = {"prefill": "prefill_tokens", "batch": "decode_batches", "context": "decode_contexts",
+             "past": "prefill_pasts"}
     out = {}
     for part in text.split(":"):
         k, eq, v = part.partition("=")
@@ -122,12 +123,12 @@ def parse_grid(text: str | None) -> dict:
             if not eq or k.strip() not in names:
                 raise ValueError
             vals = tuple(sorted({int(x) for x in v.split(",")}))
-            if not vals or vals[0] < 1:
+            if not vals or vals[0] < (0 if k.strip() == "past" else 1):
                 raise ValueError
         except ValueError:
-            raise GpusimError(f"--grid {text!r}: expected prefill=T1,T2,..:batch=B1,..:context=C1,.. "
-                              f"(positive integers)") from None
-        out[names[k.strip()]] = vals
+            raise GpusimError(f"--grid {text!r}: expected prefill=T1,T2,..:batch=B1,..:context=C1,..:past=P1,.. "
+                              f"(positive integers; past may be 0)") from None
+        out[names[k.strip()]] = tuple(v for v in vals if v) if k.strip() == "past" else vals
     return out
 
 
@@ -196,9 +197,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, default=4, help="CTA-wave sampling of the simulated grid steps (default 4)")
     p.add_argument("--check", type=int, default=0, metavar="N", help="also simulate N held-out prefill and decode steps "
                                                                      "and print the interpolation error")
-    p.add_argument("--grid", metavar="prefill=T,..:batch=B,..:context=C,..",
+    p.add_argument("--grid", metavar="prefill=T,..:batch=B,..:context=C,..:past=P,..",
                    help="the step-time model's grid (default prefill=32,128,512,2048:batch=1,8,32,128:"
-                        "context=128,1024,4096)")
+                        "context=128,1024,4096:past=1024,4096; past: cached tokens under a prefill chunk, 0 for none)")
     p.add_argument("--held-out", type=int, default=4, metavar="N",
                    help="random held-out steps simulated to measure the interpolation error when a step-time model "
                         "is built (default 4; 0: none)")

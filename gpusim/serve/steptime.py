@@ -6,8 +6,14 @@ and decodes (``B`` sequences at contexts ``C``).  Its time splits along the oper
 
 * ``g(T)`` — every operator except attention (GEMMs, norms, element-wise, embedding, LM head,
   collectives) plus the launch overheads: it depends on the step's token count only;
-* prefill attention of a chunk — proportional to its query-key pairs ``q past + q (q + 1) / 2`` at the
-  per-pair rate measured at ``q`` tokens;
+* prefill attention of a chunk of ``q`` tokens on top of ``past`` cached ones — simulated at chunk sizes
+  :data:`PREFILL_TOKENS` and pasts 0 and :data:`PREFILL_PASTS`; between pasts the time is linear in
+  ``past`` (one more key tile per query tile costs the same: the time is affine in the query-key pairs
+  ``q past + q (q + 1) / 2`` at one ``q``), above the largest it continues with the last segment's slope;
+  between chunk sizes the per-pair rate is interpolated (a chunk with a long past is several times
+  cheaper per pair than a fresh prompt of the same size: its CTAs run more key tiles each for the same
+  launch, fill and tail costs -- measured on the A100 config, Llama-2-7B shapes, 512 tokens: 368 ps per
+  pair at past 0, 178 at past 2,048);
 * decode attention ``a(B, C)`` — over the batch's mean context.
 
 The model simulates real steps with ``gpusim llm`` (:func:`gpusim.llm.machines.run_gpu`) on a grid —
@@ -53,6 +59,9 @@ import numpy as np
 #: prefill sizes reuse the decode batches' token counts above 8 (32, 128: the same GEMMs, simulated once,
 #: :class:`KernelCache`), then go on by 4x; 1 and 8 tokens (the GEMV sizes) are decode-only.
 PREFILL_TOKENS = (32, 128, 512, 2048)
+#: cached tokens under a prefill chunk (chunked prefill, Sarathi-Serve / vLLM): each prefill size is also
+#: simulated on top of these pasts (only its attention differs; the other launches are reused)
+PREFILL_PASTS = (1024, 4096)
 DECODE_BATCHES = (1, 8, 32, 128)
 DECODE_CONTEXTS = (128, 1024, 4096)
 #: held-out steps simulated to measure the interpolation error of a new model, and their seed
@@ -153,6 +162,7 @@ class StepTimeModel:
 
     key: str
     prefill: dict = field(default_factory=dict)    # T -> {"g": s, "attn": s, "pairs": n}
+    chunk: dict = field(default_factory=dict)      # (T, past > 0) -> {"attn": s, "pairs": n}
     decode: dict = field(default_factory=dict)     # (B, C) -> {"g": s, "attn": s}
     source: str = ""
     build_seconds: float = 0.0
@@ -166,7 +176,7 @@ class StepTimeModel:
     def _tables(self):
         """Sorted grid axes and values as lists, built once (the grid does not change after building)."""
         t = self.__dict__.get("_t")
-        if t is None or t[0] != (len(self.prefill), len(self.decode)):
+        if t is None or t[0] != (len(self.prefill), len(self.decode), len(self.chunk)):
             # g at a token count both grids hold: the decode steps' (mean over their contexts), as such
             # small steps are mostly decodes when served
             dg: dict = {}
@@ -177,9 +187,12 @@ class StepTimeModel:
             ts = sorted(self.prefill)
             bs = sorted({b for b, _ in self.decode})
             cs = sorted({c for _, c in self.decode})
-            t = ((len(self.prefill), len(self.decode)), [p[0] for p in gp], [p[1] for p in gp], ts,
-                 [self.prefill[x]["attn"] / self.prefill[x]["pairs"] for x in ts], bs, cs,
-                 [[self.decode[(b, c)]["attn"] for c in cs] for b in bs])
+            # prefill attention seconds per chunk size over the pasts every size was simulated at
+            pasts = [0] + sorted({p for _, p in self.chunk} - {0})
+            pasts = [p for p in pasts if all((x, p) in self.chunk or p == 0 for x in ts)]
+            at = [[self.prefill[x]["attn"] if p == 0 else self.chunk[(x, p)]["attn"] for p in pasts] for x in ts]
+            t = ((len(self.prefill), len(self.decode), len(self.chunk)), [p[0] for p in gp], [p[1] for p in gp], ts,
+                 pasts, at, bs, cs, [[self.decode[(b, c)]["attn"] for c in cs] for b in bs])
             self.__dict__["_t"] = t
         return t
 
@@ -190,18 +203,31 @@ class StepTimeModel:
         return max(v, 0.0)
 
     def prefill_attention(self, q: int, past: int) -> float:
-        """Per-pair rate at ``q`` (piecewise-linear inside the grid; outside it the rate of the nearest
-        grid size: the per-pair cost falls with ``q`` towards a floor, so a linear continuation of it
-        would reach zero and below) times the chunk's query-key pairs."""
+        """Seconds of the attention of a prefill chunk of ``q`` tokens on ``past`` cached ones (module
+        doc): at each simulated chunk size the time at ``past`` (linear between the simulated pasts,
+        continued with the last segment's slope above them), as a per-pair rate; the rate interpolated in
+        ``q`` piecewise-linearly inside the grid and the nearest grid size's outside it (the per-pair cost
+        falls with ``q`` towards a floor, so a linear continuation would reach zero and below); times the
+        chunk's query-key pairs."""
         t = self._tables()
-        xs, ys = t[3], t[4]
-        rate, out = _interp(min(max(q, xs[0]), xs[-1]), xs, ys)
-        self.extrapolated += not (xs[0] <= q <= xs[-1])
-        return max(rate, 0.0) * (q * past + q * (q + 1) // 2)
+        xs, pasts, at = t[3], t[4], t[5]
+        pairs = q * past + q * (q + 1) // 2
+        rates = []
+        for x, row in zip(xs, at):
+            p0 = x * (x + 1) // 2
+            if len(pasts) == 1:            # no chunk simulated: the fresh prompt's per-pair rate
+                rates.append(row[0] / p0)
+                continue
+            sec, _ = _interp(past, pasts, row)
+            rates.append(max(sec, 0.0) / (x * past + p0))
+        qc = min(max(q, xs[0]), xs[-1])
+        rate, _ = _interp(qc, xs, rates)
+        self.extrapolated += not (xs[0] <= q <= xs[-1]) or past > pasts[-1]
+        return max(rate, 0.0) * pairs
 
     def decode_attention(self, batch: int, context: float) -> float:
         t = self._tables()
-        bs, cs, a = t[5], t[6], t[7]
+        bs, cs, a = t[6], t[7], t[8]
         per_b = [_interp(context, cs, row) for row in a]
         v, out = _interp(batch, bs, [p[0] for p in per_b])
         self.extrapolated += out or per_b[0][1]
@@ -225,7 +251,8 @@ class StepTimeModel:
         return {"key": self.key, "source": self.source, "build_seconds": self.build_seconds,
                 "build_cpu_seconds": self.build_cpu_seconds, "kernels": self.kernels,
                 "interp_error": self.interp_error, "prefill": {str(t): v for t, v in self.prefill.items()},
-                "decode": {f"{b},{c}": v for (b, c), v in self.decode.items()}}
+                "decode": {f"{b},{c}": v for (b, c), v in self.decode.items()},
+                "chunk": {f"{t},{p}": v for (t, p), v in self.chunk.items()}}
 
     @classmethod
     def from_json(cls, d: dict) -> "StepTimeModel":
@@ -233,7 +260,8 @@ class StepTimeModel:
                    build_cpu_seconds=d.get("build_cpu_seconds", 0.0), kernels=d.get("kernels") or {},
                    interp_error=d.get("interp_error") or {},
                    prefill={int(t): v for t, v in d["prefill"].items()},
-                   decode={tuple(int(x) for x in k.split(",")): v for k, v in d["decode"].items()})
+                   decode={tuple(int(x) for x in k.split(",")): v for k, v in d["decode"].items()},
+                   chunk={tuple(int(x) for x in k.split(",")): v for k, v in d.get("chunk", {}).items()})
 
 
 def _split(rep: dict) -> tuple[float, float]:
@@ -244,7 +272,7 @@ def _split(rep: dict) -> tuple[float, float]:
 
 def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None = 4,
           prefill_tokens=PREFILL_TOKENS, decode_batches=DECODE_BATCHES, decode_contexts=DECODE_CONTEXTS,
-          progress: bool = True, use_cache: bool = True, held_out: int = HELD_OUT, reuse: bool = True) -> StepTimeModel:
+          prefill_pasts=PREFILL_PASTS, progress: bool = True, use_cache: bool = True, held_out: int = HELD_OUT, reuse: bool = True) -> StepTimeModel:
     """Simulate the grid (or load it from the cache), measure the interpolation error at ``held_out``
     random steps (module doc; 0: none) and return the model.  ``reuse``: simulate each distinct kernel
     launch once for the whole grid (:class:`KernelCache`, on disk with ``use_cache``); False simulates
@@ -258,7 +286,9 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     h = hashlib.blake2b(digest_size=12)
     machine = (repr(m), dump_config(cfg), str(tp), str(sample), _model_version(),
                "kernel reuse" if reuse else "steps on their own")
-    for part in (*machine[:3], repr((prefill_tokens, decode_batches, decode_contexts)), *machine[3:]):
+    grid = (prefill_tokens, decode_batches, decode_contexts)
+    pasts = tuple(sorted({int(p) for p in prefill_pasts} - {0}))
+    for part in (*machine[:3], repr(grid + ((pasts,) if pasts else ())), *machine[3:]):
         h.update(part.encode())
     key = h.hexdigest()
 
@@ -289,18 +319,21 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     if use_cache and partial.is_file():
         try:
             old = StepTimeModel.from_json(json.loads(partial.read_text()))
-            stm.prefill, stm.decode, earlier = old.prefill, old.decode, old.build_seconds
+            stm.prefill, stm.decode, stm.chunk, earlier = old.prefill, old.decode, old.chunk, old.build_seconds
             earlier_cpu = old.build_cpu_seconds
             counts.update(old.kernels)
         except (ValueError, KeyError):
             pass
     kcache = KernelCache((machine[1], *machine[3:5]), _cache_dir() if use_cache else None) if reuse else None
     jobs = [("prefill", t, None) for t in prefill_tokens] + \
-           [("decode", b, c) for b in decode_batches for c in decode_contexts]
+           [("decode", b, c) for b in decode_batches for c in decode_contexts] + \
+           [("chunk", t, p) for p in pasts for t in prefill_tokens]
     for i, (kind, a, b) in enumerate(jobs):
-        if (kind == "prefill" and a in stm.prefill) or (kind == "decode" and (a, b) in stm.decode):
+        if (kind == "prefill" and a in stm.prefill) or (kind == "decode" and (a, b) in stm.decode) or \
+                (kind == "chunk" and (a, b) in stm.chunk):
             continue
-        step = f"prefill:tokens={a}" if kind == "prefill" else f"decode:batch={a},context={b}"
+        step = {"prefill": f"prefill:tokens={a}", "decode": f"decode:batch={a},context={b}",
+                "chunk": f"prefill:tokens={a},past={b}"}[kind]
         sp = step_path(step)
         try:
             g, attn = json.loads(sp.read_text())["split"] if use_cache else (None, None)
@@ -318,6 +351,8 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
                 _write(sp, {"step": step, "split": [g, attn]})
         if kind == "prefill":
             stm.prefill[a] = {"g": g, "attn": attn, "pairs": a * (a + 1) // 2}
+        elif kind == "chunk":
+            stm.chunk[(a, b)] = {"attn": attn, "pairs": a * b + a * (a + 1) // 2}
         else:
             stm.decode[(a, b)] = {"g": g, "attn": attn}
         stm.build_seconds = earlier + time.perf_counter() - t0
@@ -329,7 +364,9 @@ def build(model: str, gpu: str, *, tp: int = 1, overrides=(), sample: int | None
     stm.build_cpu_seconds = earlier_cpu + time.process_time() - c0
     stm.kernels = dict(counts)
     stm.source = (f"simulated with gpusim llm on {cfg.name} (tp {tp}, sample {sample}): {len(prefill_tokens)} prefill "
-                  f"+ {len(decode_batches) * len(decode_contexts)} decode steps, {counts['simulated']} distinct kernel "
+                  f"+ {len(decode_batches) * len(decode_contexts)} decode steps"
+                  + (f" + {len(prefill_tokens) * len(pasts)} prefill chunks on cached tokens" if pasts else "") + ", "
+                  f"{counts['simulated']} distinct kernel "
                   f"launches simulated" + (f" ({counts['reused']} reused across steps)" if reuse else "")
                   + f", in {stm.build_cpu_seconds:.0f} CPU s")
     if use_cache:              # usable before its held-out steps are measured (an interrupted measurement resumes)
@@ -355,11 +392,13 @@ def _write(path: Path, data: dict) -> None:
 
 
 def held_out_steps(stm: StepTimeModel, n: int, seed: int = HELD_OUT_SEED) -> list[str]:
-    """``n`` random steps strictly inside the grid's span and off its points: prefill tokens, then
-    decode (batch, context), alternating; the same steps for the same grid and seed."""
+    """``n`` random steps strictly inside the grid's span and off its points, in turn a prefill (tokens),
+    a decode (batch, context) and, when the model holds prefill chunks on cached tokens, a chunk
+    (tokens, past); the same steps for the same grid and seed."""
     rng = np.random.default_rng(seed)
     ts = sorted(stm.prefill)
     bs, cs = sorted({b for b, _ in stm.decode}), sorted({c for _, c in stm.decode})
+    ps = sorted({p for _, p in stm.chunk})
 
     def draw(lo, hi, avoid):
         for _ in range(1000):
@@ -368,10 +407,14 @@ def held_out_steps(stm: StepTimeModel, n: int, seed: int = HELD_OUT_SEED) -> lis
                 return v
         return v
 
+    kinds = ["prefill", "decode"] + (["chunk"] if ps else [])
     out = []
     for i in range(n):
-        if i % 2 == 0 and len(ts) > 1:
+        kind = kinds[i % len(kinds)]
+        if kind == "prefill" and len(ts) > 1:
             out.append(f"prefill:tokens={draw(ts[0], ts[-1], ts)}")
+        elif kind == "chunk" and len(ts) > 1:
+            out.append(f"prefill:tokens={draw(ts[0], ts[-1], ts)},past={draw(0, ps[-1], ps)}")
         else:
             out.append(f"decode:batch={draw(bs[0], bs[-1], bs)},context={draw(cs[0], cs[-1], cs)}")
     return out

@@ -35,7 +35,9 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
   ``memory.hbm_tfaw``, which bounds the bytes per cycle at ``4 x access bytes x channels / tFAW`` (at
   64-byte accesses on the A100 config: 970 B/cycle, 67% of the 1,446 B/cycle bus peak; at 128 bytes
   the bus bound is the tighter one).  This is why the BK = 64 small tiles (cuBLAS's ``stages_64x5`` /
-  ``64x3`` kernels) stream skinny GEMMs faster than BK = 32 ones;
+  ``64x3`` kernels) stream skinny GEMMs faster than BK = 32 ones.  "No row reuse" is the pessimistic
+  end: the second half of a line can still find its row open (the simulator ran 16 x 11008 x 4096 with
+  the 64x64x32 tile at 74% of the bus, above this 67% bound), so the term ranks, it does not predict;
 * split-K (CUTLASS's parallel split-K): ``splits`` CTAs per output tile each take ``ceil(k tiles /
   splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
   DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate only where the

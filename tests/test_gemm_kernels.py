@@ -129,21 +129,23 @@ def test_gemm_predicates_ragged_edges_on_sm86_and_sm89_listings(arch):
         assert np.all(tt["A"][0].reshape(M, Kd)[:-1] == n_n) and np.all(tt["W"][0].reshape(N, Kd)[:-1] == n_m), name
 
 
-def test_split_k_covers_k_once():
+@pytest.mark.parametrize("name", ["gemm_f16_tn_64x64x32_s6", "gemm_f16_tn_64x128x64_s3"])
+def test_split_k_covers_k_once(name):
     """Rule: with split-K, the CTAs of one output tile (grid z = splits) take disjoint, contiguous
     ranges of whole k tiles that together cover K once: every A and W element is read exactly as
     often as without split-K, each split writes its fp32 partial of every C element once (P[z, m, n],
     4 bytes = 2 units), the GEMM never writes C, and the reduction reads each partial once and writes
-    each C element once.  7 k tiles over 3 splits: 3 + 3 + 1.  (Checked to fail: launching the same
-    grid with ktps = 2 leaves the last k tile -- 16 columns of A and W -- unread.)"""
-    name = "gemm_f16_tn_64x64x32_s6"
-    M, N, Kd, S = 96, 200, 208, 3
+    each C element once.  7 k tiles over 3 splits: 3 + 3 + 1 (BK = 32: K = 208; BK = 64, the skinny
+    tiles: K = 416).  (Checked to fail: launching the same grid with ktps = 2 leaves the last k tile (the K
+    tail: 16 columns of A and W at BK = 32) unread.)"""
+    t = K.gemm_tile(name)
+    M, N, Kd, S = 96, 200, 208 * t["BK"] // 32, 3
     A, W, C, P = ptrs(4)
     call = K.gemm_multistage("sm_80", name, M, N, Kd, A, W, C, P, S)
     assert call.launch.grid[2] == S and call.launch.params["ktps"] == 3
     kt = call.trace()
     tt = touches(kt, {"A": 2 * M * Kd, "W": 2 * N * Kd, "C": 2 * M * N, "P": 4 * S * M * N})
-    n_m, n_n = math.ceil(M / 64), math.ceil(N / 64)
+    n_m, n_n = math.ceil(M / t["BM"]), math.ceil(N / t["BN"])
     a, w = tt["A"][0].reshape(M, Kd), tt["W"][0].reshape(N, Kd)
     assert np.all(a[:-1] == n_n) and np.all(w[:-1] == n_m)
     assert not tt["C"][1].any() and not tt["C"][0].any()

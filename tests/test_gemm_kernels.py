@@ -129,21 +129,23 @@ def test_gemm_predicates_ragged_edges_on_sm86_and_sm89_listings(arch):
         assert np.all(tt["A"][0].reshape(M, Kd)[:-1] == n_n) and np.all(tt["W"][0].reshape(N, Kd)[:-1] == n_m), name
 
 
-def test_split_k_covers_k_once():
+@pytest.mark.parametrize("name", ["gemm_f16_tn_64x64x32_s6", "gemm_f16_tn_64x128x64_s3"])
+def test_split_k_covers_k_once(name):
     """Rule: with split-K, the CTAs of one output tile (grid z = splits) take disjoint, contiguous
     ranges of whole k tiles that together cover K once: every A and W element is read exactly as
     often as without split-K, each split writes its fp32 partial of every C element once (P[z, m, n],
     4 bytes = 2 units), the GEMM never writes C, and the reduction reads each partial once and writes
-    each C element once.  7 k tiles over 3 splits: 3 + 3 + 1.  (Checked to fail: launching the same
-    grid with ktps = 2 leaves the last k tile -- 16 columns of A and W -- unread.)"""
-    name = "gemm_f16_tn_64x64x32_s6"
-    M, N, Kd, S = 96, 200, 208, 3
+    each C element once.  7 k tiles over 3 splits: 3 + 3 + 1 (BK = 32: K = 208; BK = 64, the skinny
+    tiles: K = 416).  (Checked to fail: launching the same grid with ktps = 2 leaves the last k tile (the K
+    tail: 16 columns of A and W at BK = 32) unread.)"""
+    t = K.gemm_tile(name)
+    M, N, Kd, S = 96, 200, 208 * t["BK"] // 32, 3
     A, W, C, P = ptrs(4)
     call = K.gemm_multistage("sm_80", name, M, N, Kd, A, W, C, P, S)
     assert call.launch.grid[2] == S and call.launch.params["ktps"] == 3
     kt = call.trace()
     tt = touches(kt, {"A": 2 * M * Kd, "W": 2 * N * Kd, "C": 2 * M * N, "P": 4 * S * M * N})
-    n_m, n_n = math.ceil(M / 64), math.ceil(N / 64)
+    n_m, n_n = math.ceil(M / t["BM"]), math.ceil(N / t["BN"])
     a, w = tt["A"][0].reshape(M, Kd), tt["W"][0].reshape(N, Kd)
     assert np.all(a[:-1] == n_n) and np.all(w[:-1] == n_m)
     assert not tt["C"][1].any() and not tt["C"][0].any()
@@ -236,3 +238,67 @@ def test_gemm_selection_is_cheap():
     for i in range(100):
         GS.select("sm_80", 16 + 40 * i, 4096, 4096)
     assert time.perf_counter() - t0 < 1.0
+
+
+# --------------------------------------------------------------------------------------------
+# skinny shapes: whole-line k tiles, DRAM activates, bytes in flight
+# --------------------------------------------------------------------------------------------
+
+
+def test_sub_line_k_tiles_are_bounded_by_the_hbm_activate_window():
+    """Rule (HBM tFAW): a pseudo-channel issues at most four activates per tFAW, so a stream whose every
+    access opens a row moves at most 4 x access bytes x channels / tFAW.  Oracle on the A100 config
+    (80 PCs, tFAW 15 ns at 1.41 GHz = 21.15 cycles): 64-byte accesses (BK = 32: half a 128-byte line per
+    k tile) 4 x 64 x 80 / 21.15 = 968 B/cycle, two thirds of the 2.039 TB/s bus (1,446 B/cycle);
+    128-byte accesses (BK = 64) are bus-bound.  (Dropping the activate term from
+    gemm_select.dram_bytes_per_cycle makes the first assertion fail.)"""
+    dev = GS.default_device("sm_80")
+    tfaw = 15e-9 * 1.41e9
+    assert dev.tfaw_cycles == pytest.approx(tfaw)
+    assert GS.dram_bytes_per_cycle(dev, 64) == pytest.approx(4 * 64 * 80 / tfaw)
+    assert GS.dram_bytes_per_cycle(dev, 128) == pytest.approx(2.039e12 / 1.41e9)
+    assert GS.dram_cycles(dev, 2 ** 25, 32) == pytest.approx(2 ** 25 / (4 * 64 * 80 / tfaw))
+    assert GS.dram_cycles(dev, 2 ** 25, 64) == pytest.approx(2 ** 25 / (2.039e12 / 1.41e9))
+    # a config without the HBM timing model has no activate term (the bus alone)
+    from dataclasses import replace
+
+    flat = replace(dev, tfaw_cycles=0.0)
+    assert GS.dram_bytes_per_cycle(flat, 64) == flat.dram_bytes_per_cycle
+
+
+@pytest.mark.parametrize("M, N", [(16, 4096), (64, 4096), (16, 11008)])
+def test_skinny_gemm_selects_a_whole_line_small_tile(M, N):
+    """Rule (cuBLAS's skinny kernels *_64x64_*_stages_64x5 / *_64x128_*_stages_64x3): a DRAM-bound
+    GEMM with M <= 64 streams W with a 64-row-M tile (no 128-row tile of which most rows lie past M)
+    and BK = 64, whose k tiles move whole 128-byte lines: a BK = 32 candidate's operand stream is
+    activate-bound at 968 B/cycle (test above), at least 1.49x the bus time of the whole-line tile."""
+    dev = GS.default_device("sm_80")
+    c = GS.select("sm_80", M, N, 4096, dev)
+    assert c.BM == 64 and c.BK == 64, GS.describe(c)
+    operand = 2 * (M + N) * 4096
+    assert GS.dram_cycles(dev, operand, 32) >= 1.49 * GS.dram_cycles(dev, operand, 64)
+
+
+def test_small_tile_keeps_enough_bytes_in_flight():
+    """Rule (Little's law): to stream at the DRAM peak the GPU must hold bandwidth x latency bytes in
+    flight.  The skinny choice (M = 64, N = K = 4096) keeps stages - 1 k tiles of (BM + BN) x BK fp16
+    per CTA in flight; summed over its CTAs (at most one wave) that covers the A100's 1,446 B/cycle x
+    550 cycles = 795 KB.  The old single-split 64x64x32 s6 grid (64 CTAs of 5 x 8 KiB) did too -- its
+    shortfall was the activate-bound half-line accesses, not the bytes in flight."""
+    dev = GS.default_device("sm_80")
+    c = GS.select("sm_80", 64, 4096, 4096, dev)
+    assert c.waves <= 1.0
+    in_flight = c.ctas * (c.stages - 1) * (c.BM + c.BN) * c.BK * 2
+    assert in_flight >= dev.dram_bytes_per_cycle * dev.dram_latency_cycles, GS.describe(c)
+
+
+def test_compute_bound_shapes_keep_the_big_tile():
+    """Rule: the activate term only binds DRAM-bound shapes; where cuBLAS keeps its big tiles (4096^3: 128x256,
+    1024^3 and the 512..2048-token Llama-2-7B projections: 128x128 or larger) the selector does too."""
+    dev = GS.default_device("sm_80")
+    assert GS.select("sm_80", 4096, 4096, 4096, dev).tile == "128x256x64"
+    assert GS.select("sm_80", 1024, 1024, 1024, dev).tile == "128x128x32"
+    for M in (512, 1024, 2048):
+        for N, Kd in ((12288, 4096), (4096, 4096), (22016, 4096), (4096, 11008)):
+            c = GS.select("sm_80", M, N, Kd, dev)
+            assert c.BM == 128 and c.BN >= 128, (M, N, Kd, GS.describe(c))

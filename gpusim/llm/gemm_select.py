@@ -27,6 +27,17 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
   wave runs with as many CTAs per SM as it has (the tail effect);
 * DRAM: the kernel takes at least (A + W + C bytes, and the fp32 partials of split-K) /
   ``memory.dram_bandwidth``;
+* DRAM activates (HBM model only): a k tile copies ``BK x 2`` bytes of every A and W row, half a
+  128-byte line at BK = 32, so each line of a streamed operand reaches DRAM as ``line / (BK x 2)``
+  separate accesses, k tiles apart.  With every CTA streaming its own BM + BN rows, thousands of rows
+  are open at once against ``dram_channels x dram_banks`` banks, so the model takes each access as one
+  row activate (no row reuse between them); a pseudo-channel issues at most four activates per
+  ``memory.hbm_tfaw``, which bounds the bytes per cycle at ``4 x access bytes x channels / tFAW`` (at
+  64-byte accesses on the A100 config: 970 B/cycle, 67% of the 1,446 B/cycle bus peak; at 128 bytes
+  the bus bound is the tighter one).  This is why the BK = 64 small tiles (cuBLAS's ``stages_64x5`` /
+  ``64x3`` kernels) stream skinny GEMMs faster than BK = 32 ones.  "No row reuse" is the pessimistic
+  end: the second half of a line can still find its row open (the simulator ran 16 x 11008 x 4096 with
+  the 64x64x32 tile at 74% of the bus, above this 67% bound), so the term ranks, it does not predict;
 * split-K (CUTLASS's parallel split-K): ``splits`` CTAs per output tile each take ``ceil(k tiles /
   splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
   DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate only where the
@@ -74,6 +85,9 @@ class Device:
     dram_bytes_per_cycle: float      # memory.dram_bandwidth at the SM clock
     dram_latency_cycles: int
     launch_cycles: int
+    line_bytes: int = 128            # memory.line_size_bytes
+    dram_channels: int = 1           # memory.dram_channels (HBM pseudo-channels)
+    tfaw_cycles: float = 0.0         # memory.hbm_tfaw at the SM clock (0: not the hbm model, no activate term)
 
     @classmethod
     def from_config(cls, cfg, arch: str) -> "Device":
@@ -89,7 +103,9 @@ class Device:
                    smem_interval=mem.sm_dispatch_interval_cycles, subcores=sm.subcores,
                    l2_return_bytes_per_cycle=mem.return_bytes_per_cycle,
                    dram_bytes_per_cycle=mem.dram_bandwidth_bytes_per_s / sm.clock_hz,
-                   dram_latency_cycles=mem.dram_latency_cycles, launch_cycles=cfg.launch.kernel_launch_latency_cycles)
+                   dram_latency_cycles=mem.dram_latency_cycles, launch_cycles=cfg.launch.kernel_launch_latency_cycles,
+                   line_bytes=mem.line_size_bytes, dram_channels=mem.dram_channels,
+                   tfaw_cycles=mem.hbm_tfaw_ps * 1e-12 * sm.clock_hz if mem.dram_model == "hbm" else 0.0)
 
 
 #: The GPU preset a bare ``select(arch, ...)`` assumes per architecture (callers with a config pass it).
@@ -181,6 +197,20 @@ def loop_profile(name: str, arch: str, smem_interval: int = 2, smem_bpc: int = 1
     return LoopProfile(hmma=n, issue_cycles=issue, shared_cycles=shared, shared_insts=ninst)
 
 
+def dram_bytes_per_cycle(dev: Device, access_bytes: int) -> float:
+    """Sustainable DRAM read rate for a stream of ``access_bytes`` accesses that each open a DRAM row: the
+    bus peak, or (HBM model) four activates per ``hbm_tfaw`` on each of the ``dram_channels`` pseudo-channels."""
+    if dev.tfaw_cycles <= 0:
+        return dev.dram_bytes_per_cycle
+    return min(dev.dram_bytes_per_cycle, 4 * access_bytes * dev.dram_channels / dev.tfaw_cycles)
+
+
+def dram_cycles(dev: Device, operand_bytes: int, BK: int) -> float:
+    """Cycles to stream the A and W operands (``operand_bytes``) from DRAM in k tiles of ``BK`` fp16
+    elements: one access of min(BK x 2, line) bytes per row and k tile."""
+    return operand_bytes / dram_bytes_per_cycle(dev, min(2 * BK, dev.line_bytes))
+
+
 def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, splits: int,
              prof: LoopProfile | None = None) -> tuple[float, dict] | None:
     """Estimated cycles of one candidate (None: it does not fit an SM).  ``t``: :func:`kernels.gemm_tile`;
@@ -218,8 +248,8 @@ def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, spli
     slots = dev.sms * c
     full, rest = divmod(ctas, slots)
     cyc = full * wave(c) + (wave(-(-rest // dev.sms)) if rest else 0.0)
-    dram = 2 * (M * Kd + N * Kd) + (4 * s * M * N if s > 1 else 2 * M * N)
-    cyc = max(cyc, dram / dev.dram_bytes_per_cycle)
+    out = 4 * s * M * N if s > 1 else 2 * M * N        # C, or split-K's fp32 partials
+    cyc = max(cyc, dram_cycles(dev, 2 * (M * Kd + N * Kd), BK) + out / dev.dram_bytes_per_cycle)
     if s > 1:  # the reduction kernel: read the partials, write C, one more launch
         cyc += (4 * s * M * N + 2 * M * N) / dev.dram_bytes_per_cycle + dev.launch_cycles
     return cyc, {"splits": s, "ktps": ktps, "ctas": ctas, "ctas_per_sm": c, "waves": ctas / slots}

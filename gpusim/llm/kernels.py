@@ -252,7 +252,8 @@ def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_9
 #: The multistage mma.sync GEMM family of gemm_multistage.cu (sm_80 / sm_86 / sm_89; 128x256x64 on
 #: sm_80 only: kernels.yaml ``archs``), largest tile first; gpusim.llm.gemm_select picks one per shape.
 GEMM_MULTISTAGE = ("gemm_f16_tn_128x256x64_s3", "gemm_f16_tn_128x256x32_s3", "gemm_f16_tn_128x128x32_s4",
-                   "gemm_f16_tn_128x64x32_s6", "gemm_f16_tn_64x64x32_s6")
+                   "gemm_f16_tn_128x64x32_s6", "gemm_f16_tn_64x64x32_s6", "gemm_f16_tn_128x64x64_s3",
+                   "gemm_f16_tn_64x128x64_s3", "gemm_f16_tn_64x64x64_s5")
 GEMM_MULTISTAGE_ARCHS = ("sm_80", "sm_86", "sm_89")
 SPLITK_REDUCE = "gemm_splitk_reduce_f16"
 #: K granularity of the multistage kernels: 16-byte cp.async chunks of fp16 rows (CUTLASS's alignment-8

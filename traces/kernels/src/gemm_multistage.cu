@@ -250,6 +250,11 @@ GEMM_KERNEL(gemm_f16_tn_128x256x64_s3, 128, 256, 64, 2, 4, 3)  // 8 warps, warp 
 GEMM_KERNEL(gemm_f16_tn_128x128x32_s4, 128, 128, 32, 2, 2, 4)  // 4 warps, warp tile 64x64, 64 KiB
 GEMM_KERNEL(gemm_f16_tn_128x64x32_s6, 128, 64, 32, 2, 2, 6)    // 4 warps, warp tile 64x32, 72 KiB
 GEMM_KERNEL(gemm_f16_tn_64x64x32_s6, 64, 64, 32, 2, 2, 6)      // 4 warps, warp tile 32x32, 48 KiB
+// BK = 64 small tiles for skinny / small-M shapes: every k tile moves a whole 128-byte line of each A and W
+// row (BK = 32 moves half a line), the tiles cuBLAS names *_64x64_..._stages_64x5, 64x128 / 128x64 stages_64x3
+GEMM_KERNEL(gemm_f16_tn_64x64x64_s5, 64, 64, 64, 2, 2, 5)      // 4 warps, warp tile 32x32, 80 KiB
+GEMM_KERNEL(gemm_f16_tn_64x128x64_s3, 64, 128, 64, 2, 2, 3)    // 4 warps, warp tile 32x64, 72 KiB
+GEMM_KERNEL(gemm_f16_tn_128x64x64_s3, 128, 64, 64, 2, 2, 3)    // 4 warps, warp tile 64x32, 72 KiB
 
 // Split-K reduction: C[i] = sum_z P[z][i] over the M*N elements (8 per thread, 16-byte vectors where
 // the 8 elements are inside; the last partial group element by element).

@@ -2,6 +2,6 @@
 
 __version__ = "0.1.0"
 
-from gpusim import _numba_probe
+from gpusim import _numba_start
 
-_numba_probe.install()  # scipy.linalg stays unimported by Numba's start-up (see the module)
+_numba_start.install()  # a warm run loads its cached machine code without Numba's full start-up (see the module)

@@ -18,6 +18,10 @@ Measures, each as the median of ``--runs`` (default 5) fresh processes started w
   folders via ``NUMBA_CACHE_DIR`` / ``GPUSIM_CACHE_DIR``): wall seconds and CPU seconds (user + system of
   the child), what a first run after installing costs.  One to two CPU minutes.
 
+Children keep their bytecode (``.pyc``) in a temporary ``PYTHONPYCACHEPREFIX`` unless ``--no-bytecode``:
+the development machine sets ``PYTHONDONTWRITEBYTECODE=1``, under which every process compiles
+gpusim's modules from source, which an installed package never does.
+
 The machine's 1-minute load average is recorded before and after: wall times on a shared machine
 move with it; CPU seconds less so.
 """
@@ -53,9 +57,16 @@ print(json.dumps({"import": t1 - t0, "main": t2 - t1, "rc": rc}))
 """
 
 
+#: where the child processes keep their bytecode (a temporary folder; None: as the environment says)
+_PYCACHE: str | None = None
+
+
 def _env(**extra) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    if _PYCACHE is not None:
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        env["PYTHONPYCACHEPREFIX"] = _PYCACHE
     env.update(extra)
     return env
 
@@ -98,14 +109,20 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--cold", action="store_true", help="also one run on empty caches (one to two CPU minutes)")
+    ap.add_argument("--no-bytecode", action="store_true",
+                    help="leave PYTHONDONTWRITEBYTECODE as the environment sets it (default: the children keep "
+                         "bytecode in a temporary PYTHONPYCACHEPREFIX, as an installed package has its .pyc files)")
     ap.add_argument("-o", "--output", help="write the results as JSON here")
     a = ap.parse_args(argv)
+    global _PYCACHE
     py = sys.executable
     res: dict = {"command": "PYTHONPATH=$PWD python benchmarks/startup.py " + " ".join(argv or sys.argv[1:]),
                  "runs": a.runs, "python_version": sys.version.split()[0], "cpus": os.cpu_count(),
                  "load_before": round(os.getloadavg()[0], 2)}
     with tempfile.TemporaryDirectory() as d:
         out = Path(d) / "out"
+        _PYCACHE = None if a.no_bytecode else str(Path(d) / "pycache")
+        res["bytecode"] = "as the environment says" if a.no_bytecode else "cached (PYTHONPYCACHEPREFIX in a temporary folder)"
         # make sure the core and the trace are cached (and say so if this run compiled)
         w, c, _ = _timed([py, "-m", "gpusim.cli", *RUN_ARGS, "-o", str(out), "--quiet"])
         res["first_call"] = {"wall_s": round(w, 3), "cpu_s": round(c, 3),

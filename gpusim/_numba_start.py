@@ -5,7 +5,7 @@ imported.  (It lives outside ``gpusim/core`` on purpose: the Numba cache folder 
 Two import hooks, each acting once, right when Numba loads the module concerned:
 
 * ``numba.core.caching``: loading a function from the on-disk cache first "refreshes" Numba's CPU
-  target, i.e. imports and registers all of Numba's Python and NumPy implementations (about 80 modules,
+  target, i.e. imports and registers all of Numba's Python and NumPy implementations (about 75 modules,
   0.2-0.4 CPU s on the 2-core development machine) -- which only *compiling* needs; Numba's compiler
   refreshes the target itself before it compiles anything (``CompilerBase.__init__``).  For functions of
   ``gpusim`` this hook loads the cached machine code after what such code needs from the process: the

@@ -40,7 +40,7 @@ print(json.dumps({"report": report, "modules": sorted(m for m in ("numba.np.arra
 
 
 def test_a_warm_run_loads_the_core_without_numbas_full_start_up():
-    """Loading cached machine code needs none of Numba's ~80 implementation modules (only compiling
+    """Loading cached machine code needs none of Numba's ~75 implementation modules (only compiling
     does), nor the scipy.linalg they pull in: gpusim._numba_start loads gpusim's cached functions without
     that "refresh", and the report is the same as with Numba's own loading (GPUSIM_NUMBA_FULL_REFRESH=1).
     Break: drop the ``_numba_start.install()`` line from gpusim/__init__.py and numba.np.arraymath and

@@ -53,6 +53,14 @@ def test_a_warm_run_loads_the_core_without_numbas_full_start_up():
     assert fast["report"] == full["report"] and fast["report"]["total_cycles"] > 0
 
 
+def test_the_light_loading_holds_when_numba_was_imported_before_gpusim():
+    """A notebook often imports numba (or a library using it) before gpusim: the caching module is then
+    patched at ``import gpusim`` instead of by the import hook.  Break: make ``install()`` skip modules
+    already in sys.modules and numba.np.arraymath shows up."""
+    r = _python("import numba\n" + _WARM_RUN)
+    assert r["modules"] == [] and r["report"]["total_cycles"] > 0
+
+
 def test_numbas_blas_probe_asks_whether_scipy_is_installed_without_importing_it():
     """numba.np.arraymath's BLAS probe imported scipy.linalg (0.1-0.2 s) whenever Numba compiles or loads
     a function that is not gpusim's; gpusim._numba_start lets it ask whether scipy.linalg is installed

@@ -57,11 +57,6 @@ _SUITE_KEYS = ("suite", "description", "gpu", "missing_config", "references", "c
 _CASE_KEYS = ("id", "reference", "category", "workload", "gpu", "set", "metric", "work", "note", "calibration")
 
 
-def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
-    """The units a case's workload yields (its kind's ``native_units``; :mod:`gpusim.sweep.workloads`)."""
-    return tuple(case_wl.native_units(metric, work))
-
-
 def load_suites(paths: list[str | Path], reference_files: list[Path] | None = None) -> list[Suite]:
     """Read and check suites: every reference id, unit conversion, config and workload."""
     suites = []
@@ -160,7 +155,7 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
             if wu.dim("s") or wu.dim("cycle"):
                 raise _err(lines, (*kp, "work"), f"work is an amount (flop, B, token, inst), not a rate: {c['work']!r}")
             work = (float(m.group(1)), m.group(2))
-        native = _native_units(wl, metric, work)
+        native = tuple(wl.native_units(metric, work))   # the kind's units (sweep/workloads.py)
         if not any(convertible(parse_unit(u), ref_unit) for u in native):
             raise _err(lines, (*kp, "reference"),
                        f"cannot convert the simulated {' or '.join(native)} of this workload to {rid}'s unit "

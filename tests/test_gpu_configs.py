@@ -343,7 +343,7 @@ def test_rtx4090_l2_latency_also_matches_the_published_ns(configs, hw):
 
 # ---------------------------------------------------------------------------------------------
 # Derived peaks.  The tensor rate follows the released formula (research/modern-gpu-cores.md §5)
-# exactly as gpusim/assemble.py applies it: cycles = M*N*K*b // rate, interval = cycles // 2
+# exactly as gpusim/isa/semantics.py applies it: cycles = M*N*K*b // rate, interval = cycles // 2
 # (+ tensor_f32_extra for HMMA.16816.F32 / HMMA.1688.F32), one tensor pipe per sub-core.  For a
 # Hopper warpgroup MMA (HGMMA), the M*N*K of one instruction is shared by the 4 warps of the
 # warpgroup, one per sub-core, so each warp's share is (M/4)*N*K.

@@ -31,7 +31,7 @@ def depbar(n, stall=1):
 
 def pipe_timing(cfg, n=256):
     """(interval, latency) of one warp's quarter of HGMMA.64x{n}x16.F32 by the released formula
-    (MGC §5, as gpusim/assemble.py applies it to warpgroup MMAs: (M/4)*N*K*b / warpgroup rate)."""
+    (MGC §5, as gpusim/isa/semantics.py applies it to warpgroup MMAs: (M/4)*N*K*b / warpgroup rate)."""
     cyc = (64 // 4) * n * 16 * 32 // cfg.pipes.warpgroup_tensor_rate_per_cycle
     return cyc // 2, cyc - cyc // 2
 

@@ -154,3 +154,20 @@ def test_simulate_kernel_streams_large_grids_with_the_whole_result(monkeypatch):
     assert s["streamed"] and s["sampling"]["ctas_simulated"] < call.launch.num_ctas
     assert {k: v for k, v in s.items() if not k.endswith("_seconds") and k != "streamed"} == \
         {k: v for k, v in w.items() if not k.endswith("_seconds") and k != "streamed"}
+
+
+def test_joined_chunks_equal_the_whole_walk():
+    """Rule: the CTA chunks of one launch joined (``gpusim.frontend.concat.concat_traces``, which
+    ``run_streamed`` uses for its first window and for kernels run whole) are the trace of the whole
+    range: CTA, warp and memory-row pointers rebased, each instruction's memory row shifted by the rows
+    of the earlier chunks.  Checked to fail by dropping the memory-row shift in ``_join``."""
+    from gpusim.frontend.concat import concat_traces
+
+    call = K.gemv("sm_80", 2, 4096, 512, *PTRS[:3])
+    ref = call.trace()
+    joined = concat_traces(list(walk_chunks(call.kernel, call.launch, None, 3)))
+    assert joined.num_ctas == ref.num_ctas > 3
+    for f in ("cta_xyz", "cta_warp_ptr", "warp_slot", "warp_inst_ptr", "inst_static", "inst_mask", "inst_mem",
+              "mem_mode", "mem_base", "mem_stride", "mem_ptr", "lane_off"):
+        a, b = getattr(joined, f), getattr(ref, f)
+        assert a.dtype == b.dtype and np.array_equal(a, b), f

@@ -46,3 +46,14 @@ def test_the_core_imports_no_other_subpackage():
     """gpusim/core is the only Numba code and sits at the bottom: it never imports upward."""
     ups = _subpackage_imports().get("core", set()) - {"errors", "units"}
     assert not ups, f"gpusim.core imports {sorted(ups)}"
+
+
+def test_packing_and_isa_semantics_import_nothing_above_them():
+    """gpusim/assemble (packing, runs) and gpusim/isa (opcode semantics) sit between the front end and
+    the core below and the LLM / serving / validation layers above (issue 17: no upward import into
+    llm/).  Break: import gpusim.llm.walker in gpusim/assemble/runner.py and this fails."""
+    edges = _subpackage_imports()
+    allowed = {"assemble": {"config", "core", "errors", "frontend", "isa", "units"},
+               "isa": {"config", "core", "errors", "frontend", "units"}}
+    for pkg, ok in allowed.items():
+        assert edges.get(pkg, set()) <= ok, f"gpusim.{pkg} imports {sorted(edges[pkg] - ok)}"

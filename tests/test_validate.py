@@ -304,11 +304,12 @@ def test_a_case_marked_prediction_whose_row_is_cited_is_refused(tmp_path):
 
 
 def test_the_model_code_and_isa_tables_are_scanned_for_citations():
-    """The model's own sources count: HW105 (ERRBAR cost) is cited in gpusim/assemble.py."""
+    """The model's own sources count: HW105 (ERRBAR cost) is cited in gpusim/isa/semantics.py (the ISA
+    semantics moved there from gpusim/assemble.py, issue 17)."""
     from gpusim.config import load_config
 
     cited = v.cited_rows(load_config("a100-sxm4-80gb"))
-    assert any(w.startswith("gpusim/assemble.py:") for w in cited["HW105"])
+    assert any(w.startswith("gpusim/isa/semantics.py:") for w in cited["HW105"])
     assert any(w.startswith("configs/arch/ampere-ga100.yaml:") for w in cited["HW062"])
 
 

@@ -189,21 +189,8 @@ def count_lines(buf):
 
 
 @njit(cache=True)
-def scan_body(buf, start, line0, prefix, lineinfo, has_imm, grouped, lit_begin, lit_end, lit_tb, lit_warp, lit_insts):
-    """Scan a trace body.
-
-    Contract:
-      buf      uint8 array with the whole file; scanning starts at byte ``start`` which is
-               at the beginning of file line ``line0`` (1-based).
-      prefix   1: every instruction line starts with ``tb_x tb_y tb_z warp`` (tracer < 3, raw).
-      lineinfo 1: a decimal source-line number precedes the PC.
-      has_imm  1: a trailing decimal immediate ends each line (tracer >= 5).
-      grouped  1: lines sit in ``#BEGIN_TB`` / ``warp =`` / ``insts =`` records (``.traceg``);
-               0: raw NVBit output, lines of all warps interleaved, no records.
-    Returns a tuple (status, err_line, n, columns..., cta and warp tables, memory tables).
-    """
-    end = buf.size
-    cap = count_lines(buf[start:]) + 1
+def _columns(cap, prefix):
+    """The per-line output columns for up to ``cap`` instruction lines (``scan_body``'s order)."""
     pc = np.empty(cap, np.int64)
     mask = np.empty(cap, np.uint32)
     ndst = np.empty(cap, np.uint8)
@@ -216,12 +203,247 @@ def scan_body(buf, start, line0, prefix, lineinfo, has_imm, grouped, lit_begin, 
     memw = np.empty(cap, np.int32)
     memi = np.empty(cap, np.int64)
     imm = np.empty(cap, np.int64)
-    lineno = np.empty(cap, np.int64)
     pfx = np.empty((cap if prefix else 1, 4), np.int64)
-    mem_base = np.empty(cap, np.uint64)
-    mem_stride = np.empty(cap, np.int64)
-    mem_mode = np.empty(cap, np.uint8)
-    mem_ptr = np.zeros(cap + 1, np.int64)
+    return pc, mask, ndst, dst, nsrc, src, ophash, opoff, oplen, memw, memi, imm, pfx
+
+
+@njit(cache=True)
+def _tb_line(buf, j, e, cta_xyz, row):
+    """``thread block = x,y,z`` at ``buf[j:e]`` into ``cta_xyz[row]``; OK or ERR_BAD_TB."""
+    k = _after_eq(buf, j, e)
+    if k < 0:
+        return ERR_BAD_TB
+    for d in range(3):
+        k = _skip(buf, k, e)
+        v = 0
+        nd = 0
+        while k < e and 48 <= buf[k] <= 57 and nd < 10:
+            v = v * 10 + (buf[k] - 48)
+            k += 1
+            nd += 1
+        if nd == 0:
+            return ERR_BAD_TB
+        cta_xyz[row, d] = v
+        k = _skip(buf, k, e)
+        if d < 2:
+            if k >= e or buf[k] != 44:
+                return ERR_BAD_TB
+            k += 1
+    if _skip(buf, k, e) != e:
+        return ERR_BAD_TB
+    return OK
+
+
+@njit(cache=True)
+def _assigned_int(buf, j, e):
+    """The decimal after ``=`` of a ``name = v`` line at ``buf[j:e]``: (v, ok); not ok without ``=``,
+    with a bad number or with anything after it."""
+    k = _after_eq(buf, j, e)
+    if k < 0:
+        return 0, False
+    k = _skip(buf, k, e)
+    v, k, ok = _int(buf, k, e)
+    return v, ok and _skip(buf, k, e) == e
+
+
+@njit(cache=True)
+def _regs(buf, k, e, n, count, regs):
+    """``count R*`` from ``buf[k:]``: the register count (0 to MAX_REGS) into ``count[n]``, the registers into
+    ``regs[n]`` (the rest -1).  Returns (status, k)."""
+    k = _skip(buf, k, e)
+    v, k, ok = _int(buf, k, e)
+    if not ok:
+        return ERR_BAD_INT, k
+    if v < 0 or v > MAX_REGS:
+        return ERR_REG_COUNT, k
+    count[n] = v
+    for d in range(MAX_REGS):
+        regs[n, d] = -1
+    for d in range(v):
+        k = _skip(buf, k, e)
+        r, k, ok = _reg(buf, k, e)
+        if not ok:
+            return ERR_BAD_REG, k
+        regs[n, d] = r
+    return OK, k
+
+
+@njit(cache=True)
+def _opcode(buf, k, e, n, ophash, opoff, oplen):
+    """The opcode token from ``buf[k:]`` (it starts with a letter): its FNV-1a hash and byte span into row
+    ``n``.  Returns (status, k)."""
+    k = _skip(buf, k, e)
+    k2 = _tok_end(buf, k, e)
+    if k2 == k:
+        return ERR_MISSING_FIELD, k
+    c0 = buf[k]
+    if not ((65 <= c0 <= 90) or (97 <= c0 <= 122)):
+        return ERR_BAD_OPCODE, k
+    hsh = FNV_OFFSET
+    for q in range(k, k2):
+        hsh = (hsh ^ np.uint64(buf[q])) * FNV_PRIME
+    ophash[n] = hsh
+    opoff[n] = k
+    oplen[n] = k2 - k
+    return OK, k2
+
+
+@njit(cache=True)
+def _lane_list(buf, k, e, mode, act, nlane, lane_off):
+    """Address modes 0 (one hex address per active lane) and 2 (a base, then decimal deltas) from
+    ``buf[k:]``: the lanes' offsets from the first into ``lane_off[nlane:]``.  Returns (status, k, base)."""
+    base = np.uint64(0)
+    run = np.int64(0)
+    for q in range(act):
+        k = _skip(buf, k, e)
+        if mode == 0 or q == 0:
+            h, k, ok = _hex(buf, k, e)
+            if not ok:
+                return ERR_BAD_HEX, k, base
+            if q == 0:
+                base = h
+                run = 0
+            else:
+                run = np.int64(h - base)
+        else:
+            v, k, ok = _int(buf, k, e)
+            if not ok:
+                return ERR_BAD_INT, k, base
+            run += v
+        lane_off[nlane + q] = run
+    if act == 0 and mode == 2:
+        # a single base with no active lane: keep the base, no lanes
+        k = _skip(buf, k, e)
+        h, k, ok = _hex(buf, k, e)
+        if not ok:
+            return ERR_BAD_HEX, k, h
+        base = h
+    return OK, k, base
+
+
+@njit(cache=True)
+def _mem_operand(buf, k, e, act, nmem, nlane, mem_base, mem_stride, mem_mode, mem_ptr, lane_off):
+    """``mode addresses`` of a memory instruction with ``act`` active lanes from ``buf[k:]`` into memory row
+    ``nmem`` (mode 1: base and stride; modes 0 and 2: a base and per-lane offsets from ``nlane`` on).
+    Returns (status, k, nlane, lane_off): ``lane_off`` grows as needed."""
+    k = _skip(buf, k, e)
+    mode, k, ok = _int(buf, k, e)
+    if not ok or mode < 0 or mode > 2:
+        return ERR_ADDR_MODE, k, nlane, lane_off
+    mem_ptr[nmem + 1] = nlane
+    if mode == 1:
+        k = _skip(buf, k, e)
+        h, k, ok = _hex(buf, k, e)
+        if not ok:
+            return ERR_BAD_HEX, k, nlane, lane_off
+        k = _skip(buf, k, e)
+        v, k, ok = _int(buf, k, e)
+        if not ok:
+            return ERR_BAD_INT, k, nlane, lane_off
+        mem_base[nmem] = h
+        mem_stride[nmem] = v
+        mem_mode[nmem] = 1
+    else:
+        lane_off = _grow_i64(lane_off, nlane + 32)
+        status, k, base = _lane_list(buf, k, e, mode, act, nlane, lane_off)
+        if status != OK:
+            return status, k, nlane, lane_off
+        mem_base[nmem] = base
+        mem_stride[nmem] = 0
+        mem_mode[nmem] = 0
+        nlane += act
+    mem_ptr[nmem + 1] = nlane
+    return OK, k, nlane, lane_off
+
+
+@njit(cache=True)
+def _inst_line(buf, j, e, n, nmem, nlane, prefix, lineinfo, has_imm, cols, mems, lane_off):
+    """One instruction line at ``buf[j:e]`` into row ``n`` of ``cols`` (``_columns``) and, with a memory
+    operand, row ``nmem`` of ``mems`` (base, stride, mode, pointer) and ``lane_off``.
+    Returns (status, nmem, nlane, lane_off)."""
+    pc, mask, ndst, dst, nsrc, src, ophash, opoff, oplen, memw, memi, imm, pfx = cols
+    mem_base, mem_stride, mem_mode, mem_ptr = mems
+    k = j
+    if prefix:
+        for d in range(4):
+            k = _skip(buf, k, e)
+            v, k, ok = _int(buf, k, e)
+            if not ok or v < 0:
+                return ERR_BAD_INT, nmem, nlane, lane_off
+            pfx[n, d] = v
+    if lineinfo:
+        k = _skip(buf, k, e)
+        v, k, ok = _int(buf, k, e)
+        if not ok:
+            return ERR_BAD_INT, nmem, nlane, lane_off
+    k = _skip(buf, k, e)
+    if k >= e:
+        return ERR_MISSING_FIELD, nmem, nlane, lane_off
+    h, k, ok = _hex(buf, k, e)
+    if not ok:
+        return ERR_BAD_HEX, nmem, nlane, lane_off
+    pc[n] = np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF))
+    k = _skip(buf, k, e)
+    h, k, ok = _hex(buf, k, e)
+    if not ok or h > np.uint64(0xFFFFFFFF):
+        return ERR_BAD_HEX, nmem, nlane, lane_off
+    mask[n] = np.uint32(h)
+    status, k = _regs(buf, k, e, n, ndst, dst)
+    if status == OK:
+        status, k = _opcode(buf, k, e, n, ophash, opoff, oplen)
+    if status == OK:
+        status, k = _regs(buf, k, e, n, nsrc, src)
+    if status != OK:
+        return status, nmem, nlane, lane_off
+    k = _skip(buf, k, e)
+    v, k, ok = _int(buf, k, e)
+    if not ok or v < 0 or v > 1 << 20:
+        return ERR_BAD_INT, nmem, nlane, lane_off
+    memw[n] = v
+    memi[n] = -1
+    if memw[n] > 0:
+        status, k, nlane, lane_off = _mem_operand(buf, k, e, _popcount32(mask[n]), nmem, nlane, mem_base,
+                                                  mem_stride, mem_mode, mem_ptr, lane_off)
+        if status != OK:
+            return status, nmem, nlane, lane_off
+        memi[n] = nmem
+        nmem += 1
+    imm[n] = 0
+    if has_imm:
+        k = _skip(buf, k, e)
+        if k >= e:
+            return ERR_MISSING_FIELD, nmem, nlane, lane_off
+        v, k, ok = _int(buf, k, e)
+        if not ok:
+            return ERR_BAD_INT, nmem, nlane, lane_off
+        imm[n] = v
+    if _skip(buf, k, e) != e:
+        return ERR_TRAILING, nmem, nlane, lane_off
+    return OK, nmem, nlane, lane_off
+
+
+@njit(cache=True)
+def scan_body(buf, start, line0, prefix, lineinfo, has_imm, grouped, lit_begin, lit_end, lit_tb, lit_warp, lit_insts):
+    """Scan a trace body.
+
+    Contract:
+      buf      uint8 array with the whole file; scanning starts at byte ``start`` which is
+               at the beginning of file line ``line0`` (1-based).
+      prefix   1: every instruction line starts with ``tb_x tb_y tb_z warp`` (tracer < 3, raw).
+      lineinfo 1: a decimal source-line number precedes the PC.
+      has_imm  1: a trailing decimal immediate ends each line (tracer >= 5).
+      grouped  1: lines sit in ``#BEGIN_TB`` / ``warp =`` / ``insts =`` records (``.traceg``);
+               0: raw NVBit output, lines of all warps interleaved, no records.
+    Returns a tuple (status, err_line, n, columns..., cta and warp tables, memory tables).
+
+    The record lines (``#BEGIN_TB`` / ``#END_TB``, ``thread block =``, ``warp =``, ``insts =``) are
+    handled here; an instruction line is ``_inst_line``'s.
+    """
+    end = buf.size
+    cap = count_lines(buf[start:]) + 1
+    cols = _columns(cap, prefix)
+    lineno = np.empty(cap, np.int64)
+    mems = (np.empty(cap, np.uint64), np.empty(cap, np.int64), np.empty(cap, np.uint8), np.zeros(cap + 1, np.int64))
     lane_off = np.empty(max(cap, 1024), np.int64)
     cap_w = cap // 2 + 2
     cap_c = cap // 3 + 2
@@ -282,42 +504,14 @@ def scan_body(buf, start, line0, prefix, lineinfo, has_imm, grouped, lit_begin, 
             if not in_tb:
                 err = ERR_NESTING
                 break
-            k = _after_eq(buf, j, e)
-            if k < 0:
-                err = ERR_BAD_TB
-                break
-            # x,y,z
-            for d in range(3):
-                k = _skip(buf, k, e)
-                v = 0
-                nd = 0
-                while k < e and 48 <= buf[k] <= 57 and nd < 10:
-                    v = v * 10 + (buf[k] - 48)
-                    k += 1
-                    nd += 1
-                if nd == 0:
-                    err = ERR_BAD_TB
-                    break
-                cta_xyz[ncta - 1, d] = v
-                k = _skip(buf, k, e)
-                if d < 2:
-                    if k >= e or buf[k] != 44:
-                        err = ERR_BAD_TB
-                        break
-                    k += 1
-            if err != OK or _skip(buf, k, e) != e:
-                err = ERR_BAD_TB
+            err = _tb_line(buf, j, e, cta_xyz, ncta - 1)
+            if err != OK:
                 break
             i = nxt
             continue
         if grouped and _starts(buf, j, e, lit_warp):
-            k = _after_eq(buf, j, e)
-            if k < 0 or not in_tb:
-                err = ERR_BAD_WARP
-                break
-            k = _skip(buf, k, e)
-            v, k, ok = _int(buf, k, e)
-            if not ok or v < 0 or v > 1023 or _skip(buf, k, e) != e:
+            v, ok = _assigned_int(buf, j, e)
+            if not in_tb or not ok or v < 0 or v > 1023:
                 err = ERR_BAD_WARP
                 break
             if in_warp and n - warp_ptr[nwarp - 1] < expect:
@@ -333,13 +527,8 @@ def scan_body(buf, start, line0, prefix, lineinfo, has_imm, grouped, lit_begin, 
             i = nxt
             continue
         if grouped and _starts(buf, j, e, lit_insts):
-            k = _after_eq(buf, j, e)
-            if k < 0 or not in_warp or expect >= 0:
-                err = ERR_BAD_INSTS
-                break
-            k = _skip(buf, k, e)
-            v, k, ok = _int(buf, k, e)
-            if not ok or v < 0 or _skip(buf, k, e) != e:
+            v, ok = _assigned_int(buf, j, e)
+            if not in_warp or expect >= 0 or not ok or v < 0:
                 err = ERR_BAD_INSTS
                 break
             expect = v
@@ -354,178 +543,9 @@ def scan_body(buf, start, line0, prefix, lineinfo, has_imm, grouped, lit_begin, 
             if n - warp_ptr[nwarp - 1] >= expect:
                 err = ERR_TOO_MANY_LINES
                 break
-        status = OK
-        k = j
-        if prefix:
-            for d in range(4):
-                k = _skip(buf, k, e)
-                v, k, ok = _int(buf, k, e)
-                if not ok or v < 0:
-                    status = ERR_BAD_INT
-                    break
-                pfx[n, d] = v
-        if status == OK and lineinfo:
-            k = _skip(buf, k, e)
-            v, k, ok = _int(buf, k, e)
-            if not ok:
-                status = ERR_BAD_INT
-        if status == OK:
-            k = _skip(buf, k, e)
-            if k >= e:
-                status = ERR_MISSING_FIELD
-        if status == OK:
-            h, k, ok = _hex(buf, k, e)
-            if not ok:
-                status = ERR_BAD_HEX
-            else:
-                pc[n] = np.int64(h & np.uint64(0x7FFFFFFFFFFFFFFF))
-        if status == OK:
-            k = _skip(buf, k, e)
-            h, k, ok = _hex(buf, k, e)
-            if not ok or h > np.uint64(0xFFFFFFFF):
-                status = ERR_BAD_HEX
-            else:
-                mask[n] = np.uint32(h)
-        if status == OK:
-            k = _skip(buf, k, e)
-            v, k, ok = _int(buf, k, e)
-            if not ok:
-                status = ERR_BAD_INT
-            elif v < 0 or v > MAX_REGS:
-                status = ERR_REG_COUNT
-            else:
-                ndst[n] = v
-                for d in range(MAX_REGS):
-                    dst[n, d] = -1
-                for d in range(v):
-                    k = _skip(buf, k, e)
-                    r, k, ok = _reg(buf, k, e)
-                    if not ok:
-                        status = ERR_BAD_REG
-                        break
-                    dst[n, d] = r
-        if status == OK:
-            k = _skip(buf, k, e)
-            k2 = _tok_end(buf, k, e)
-            if k2 == k:
-                status = ERR_MISSING_FIELD
-            else:
-                # opcode must start with a letter
-                c0 = buf[k]
-                if not ((65 <= c0 <= 90) or (97 <= c0 <= 122)):
-                    status = ERR_BAD_OPCODE
-                else:
-                    hsh = FNV_OFFSET
-                    for q in range(k, k2):
-                        hsh = (hsh ^ np.uint64(buf[q])) * FNV_PRIME
-                    ophash[n] = hsh
-                    opoff[n] = k
-                    oplen[n] = k2 - k
-                    k = k2
-        if status == OK:
-            k = _skip(buf, k, e)
-            v, k, ok = _int(buf, k, e)
-            if not ok:
-                status = ERR_BAD_INT
-            elif v < 0 or v > MAX_REGS:
-                status = ERR_REG_COUNT
-            else:
-                nsrc[n] = v
-                for d in range(MAX_REGS):
-                    src[n, d] = -1
-                for d in range(v):
-                    k = _skip(buf, k, e)
-                    r, k, ok = _reg(buf, k, e)
-                    if not ok:
-                        status = ERR_BAD_REG
-                        break
-                    src[n, d] = r
-        if status == OK:
-            k = _skip(buf, k, e)
-            v, k, ok = _int(buf, k, e)
-            if not ok or v < 0 or v > 1 << 20:
-                status = ERR_BAD_INT
-            else:
-                memw[n] = v
-                memi[n] = -1
-        if status == OK and memw[n] > 0:
-            k = _skip(buf, k, e)
-            mode, k, ok = _int(buf, k, e)
-            if not ok or mode < 0 or mode > 2:
-                status = ERR_ADDR_MODE
-            else:
-                act = _popcount32(mask[n])
-                mem_ptr[nmem + 1] = nlane
-                if mode == 1:
-                    k = _skip(buf, k, e)
-                    h, k, ok = _hex(buf, k, e)
-                    if not ok:
-                        status = ERR_BAD_HEX
-                    else:
-                        k = _skip(buf, k, e)
-                        v, k, ok = _int(buf, k, e)
-                        if not ok:
-                            status = ERR_BAD_INT
-                        else:
-                            mem_base[nmem] = h
-                            mem_stride[nmem] = v
-                            mem_mode[nmem] = 1
-                else:
-                    lane_off = _grow_i64(lane_off, nlane + 32)
-                    base = np.uint64(0)
-                    run = np.int64(0)
-                    for q in range(act):
-                        k = _skip(buf, k, e)
-                        if mode == 0 or q == 0:
-                            h, k, ok = _hex(buf, k, e)
-                            if not ok:
-                                status = ERR_BAD_HEX
-                                break
-                            if q == 0:
-                                base = h
-                                run = 0
-                            else:
-                                run = np.int64(h - base)
-                        else:
-                            v, k, ok = _int(buf, k, e)
-                            if not ok:
-                                status = ERR_BAD_INT
-                                break
-                            run += v
-                        lane_off[nlane + q] = run
-                    if status == OK and act == 0 and mode == 2:
-                        # a single base with no active lane: keep the base, no lanes
-                        k = _skip(buf, k, e)
-                        h, k, ok = _hex(buf, k, e)
-                        if not ok:
-                            status = ERR_BAD_HEX
-                        base = h
-                    if status == OK:
-                        mem_base[nmem] = base
-                        mem_stride[nmem] = 0
-                        mem_mode[nmem] = 0
-                        nlane += act
-                if status == OK:
-                    mem_ptr[nmem + 1] = nlane
-                    memi[n] = nmem
-                    nmem += 1
-        if status == OK:
-            imm[n] = 0
-            if has_imm:
-                k = _skip(buf, k, e)
-                if k >= e:
-                    status = ERR_MISSING_FIELD
-                else:
-                    v, k, ok = _int(buf, k, e)
-                    if not ok:
-                        status = ERR_BAD_INT
-                    else:
-                        imm[n] = v
-        if status == OK:
-            if _skip(buf, k, e) != e:
-                status = ERR_TRAILING
-        if status != OK:
-            err = status
+        err, nmem, nlane, lane_off = _inst_line(buf, j, e, n, nmem, nlane, prefix, lineinfo, has_imm, cols, mems,
+                                                lane_off)
+        if err != OK:
             break
         lineno[n] = line
         n += 1
@@ -534,4 +554,6 @@ def scan_body(buf, start, line0, prefix, lineinfo, has_imm, grouped, lit_begin, 
         i = nxt
     if err == OK and grouped and in_tb:
         err = ERR_TRUNCATED
+    pc, mask, ndst, dst, nsrc, src, ophash, opoff, oplen, memw, memi, imm, pfx = cols
+    mem_base, mem_stride, mem_mode, mem_ptr = mems
     return err, line, n, pc, mask, ndst, dst, nsrc, src, ophash, opoff, oplen, memw, memi, imm, lineno, pfx, cta_xyz, cta_wptr, warp_slot, warp_ptr, mem_base, mem_stride, mem_mode, mem_ptr, lane_off, ncta, nwarp, nmem

@@ -463,6 +463,7 @@ def _model_version() -> str:
     """A digest of the timing model's sources: a changed model invalidates cached grids."""
     root = Path(__file__).resolve().parents[1]
     h = hashlib.blake2b(digest_size=8)
-    for p in sorted([*root.glob("core/*.py"), root / "assemble.py", *root.glob("llm/*.py")]):
+    for p in sorted([*root.glob("core/*.py"), *root.glob("assemble/*.py"), *root.glob("isa/*.py"),
+                     *root.glob("llm/*.py")]):
         h.update(p.read_bytes())
     return h.hexdigest()

@@ -20,6 +20,26 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 
 # ----------------------------------------------------------------------------------------------
 # Workload kinds.
+#
+# Besides what a sweep needs, each kind answers a validation case (:mod:`gpusim.validate`):
+# ``native_units(metric, work)`` (the units its result comes in, checked against the reference's before
+# anything runs) and ``validation_values(cfg, metric, work)`` -> (``[(value, unit), ...]`` in those
+# units, the run records of the case); a result that cannot be had raises ``GpusimError``.
+
+#: what a validation case of a trace yields, by its ``metric``
+TRACE_METRICS = {"kernel_cycles": "sum of the kernels' cycles (launch latency excluded)",
+                 "total_cycles": "the run's total cycles (launch latency included)"}
+
+#: what an ``llm_op`` case yields: the operator's FLOP rate, DRAM byte rate and time
+#: (``operators[0]`` of the ``gpusim llm --op`` report)
+LLM_OP_UNITS = ("flop/s", "B/s", "s")
+
+#: what a ``serve`` case yields, by its ``metric``: (report.json ``metrics`` path or ``capacity``, unit).  A serve
+#: case names one policy and either one rate (the latency / throughput metrics at that rate) or
+#: ``find_capacity`` (``capacity``: the highest rate whose SLO attainment reaches 90%, DistServe's goodput)
+SERVE_METRICS = {"capacity": ("capacity", "request/s"), "throughput": ("throughput_requests_per_s", "request/s"),
+                 "token_throughput": ("throughput_tokens_per_s", "token/s"),
+                 **{f"{m}_{p}": (f"{m}_s.{p}", "s") for m in ("ttft", "tbt", "tpot", "e2e") for p in ("p50", "p90", "p99")}}
 
 
 def resolve_path(text: str, base_dir: Path) -> Path | None:
@@ -88,6 +108,19 @@ class TraceWorkload:
         rep = api.simulate(self.path, cfg)
         return [flatten_kernel(k) for k in rep.to_dict()["kernels"]], rep.to_dict()
 
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        """A rate per cycle of the case's ``work`` (an amount and its unit), or cycles."""
+        return (f"{work[1]}/clk",) if work is not None else ("cycles",)
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        """The kernels' cycles (``metric`` kernel_cycles) or the run's (total_cycles), or ``work`` per cycle."""
+        from gpusim import api
+
+        rep = api.simulate(self.path, cfg)
+        cycles = rep.total_cycles if metric == "total_cycles" else sum(k.cycles for k in rep.kernels)
+        runs = [{"cycles": cycles, "warp_instructions": sum(k.warp_instructions for k in rep.kernels)}]
+        return ([(work[0] / cycles, f"{work[1]}/clk")] if work else [(float(cycles), "cycles")]), runs
+
 
 @dataclasses.dataclass(frozen=True)
 class MicrobenchWorkload:
@@ -140,6 +173,15 @@ class MicrobenchWorkload:
             rows.append(row)
         return rows, rep
 
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        from gpusim.microbench import BENCHES
+
+        return BENCHES[self.bench].units
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        m = self.measure(cfg)
+        return list(m.values), m.runs
+
 
 @dataclasses.dataclass(frozen=True)
 class LlmOpWorkload:
@@ -189,6 +231,15 @@ class LlmOpWorkload:
                  "op.seconds": o["seconds"], "op.flops_per_s": o["flops_per_s"], "op.dram_bytes_per_s": o["dram_bytes_per_s"]}
                 for kd in o["kernels"]]
         return rows, rep
+
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        return LLM_OP_UNITS
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        o = self.report(cfg)["operators"][0]
+        natives = [(o["flops_per_s"], "flop/s"), (o["dram_bytes_per_s"], "B/s"), (o["seconds"], "s")]
+        return natives, [{"cycles": o["cycles"], "kernels": [k["kernel"] for k in o["kernels"]], "sampled": o["sampled"],
+                          "sampling_error": o["relative_error"], "dram_bytes": o["dram_bytes"]}]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -266,6 +317,13 @@ class LlmRequestsWorkload:
         rep = self.report(cfg)
         return [{"kernel": "(requests)", **{k: v for k, v in rep.items() if k != "steps"}}], rep
 
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        return ("token/s", "s")
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        rep = self.report(cfg)
+        return [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")], [rep]
+
 
 @dataclasses.dataclass(frozen=True)
 class LlmTrainWorkload:
@@ -323,6 +381,16 @@ class LlmTrainWorkload:
         tr = rep["training"]
         return [{"kernel": "(train step)", "step_seconds": tr["step_seconds"],
                  "model_tflops_per_gpu": tr["model_tflops_per_gpu"]}], rep
+
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        return ("flop/s", "s")
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        rep = self.report(cfg)
+        tr = rep["training"]
+        return [(tr["model_tflops_per_gpu"] * 1e12, "flop/s"), (tr["step_seconds"], "s")], [
+            {"step_seconds": tr["step_seconds"], "phase_seconds": tr["phase_seconds"],
+             "sampling_error": (rep.get("sampling") or {}).get("relative_error", 0.0)}]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -430,6 +498,13 @@ class ClockWorkload:
         value, runs = self.measure(cfg)
         rep = {"cycles": value, "runs": runs}
         return [{"kernel": self.name, "clock.cycles": value}], rep
+
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        return ("cycles",)
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        value, runs = self.measure(cfg)
+        return [(float(value), "cycles")], runs
 
 
 @dataclasses.dataclass(frozen=True)
@@ -612,6 +687,21 @@ class ServeWorkload:
                 rows.append(self._row(pol, "capacity", c, rep, capacity=c))
                 reps.append({"policy": pol, "capacity": cap})
         return rows, {"serve": reps}
+
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        return (SERVE_METRICS[metric][1],)
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        """The serving run's ``metric`` (:data:`SERVE_METRICS`) for the case's one policy (at its one rate)."""
+        rows, _ = self.run(cfg)
+        key, unit = SERVE_METRICS[metric]
+        row = rows[-1]
+        v = row["capacity_requests_per_s"] if key == "capacity" else row.get(f"serve.{key}")
+        if v is None:
+            raise GpusimError(f"no {metric}: the serving run met the SLO at no rate searched" if key == "capacity"
+                              else f"no {metric} in the serving run")
+        return [(float(v), unit)], [{k: v for k, v in row.items() if k.startswith(("serve.", "capacity", "rate",
+                                                                                    "step_model"))}]
 
     @staticmethod
     def _row(policy: str, kind: str, rate, rep: dict | None, capacity=None) -> dict:

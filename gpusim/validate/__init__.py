@@ -45,13 +45,14 @@ prediction, from what the sources cite), :mod:`~gpusim.validate.suite` (reading 
 
 from __future__ import annotations
 
+from gpusim.sweep.workloads import LLM_OP_UNITS
 from gpusim.validate.rdu import RDU_MEASURES, RduWorkload
 from gpusim.validate.references import (REFERENCE_COLUMNS, REFERENCE_DIR, Reference, ValidationError,
                                         load_references)
 from gpusim.validate.report import compare, write_report
 from gpusim.validate.roles import _anchor_citations, _paper_anchors, cited_rows, model_sources
 from gpusim.validate.run import _run_case, run_validation, summarize
-from gpusim.validate.suite import LLM_OP_UNITS, SERVE_METRICS, Case, Suite, load_suites
+from gpusim.validate.suite import SERVE_METRICS, Case, Suite, load_suites
 from gpusim.validate.units import Unit, convert, convertible, parse_unit
 
 __all__ = ["ValidationError", "Unit", "parse_unit", "convert", "convertible", "Reference", "REFERENCE_COLUMNS",

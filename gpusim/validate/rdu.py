@@ -48,6 +48,8 @@ class RduWorkload:
     kind: str = "rdu"
 
     _KEYS = ("preset", "model", "step", "fusion", "set", "coe", "vs_gpu", "measure")
+    #: an RDU case runs on its preset, not on a GPU config (its units convert at 1 Hz, 1 SM)
+    uses_gpu_config = False
 
     @classmethod
     def parse(cls, value: Any, extra: Mapping, lines: Lines, kp: tuple) -> "RduWorkload":
@@ -127,6 +129,13 @@ class RduWorkload:
         else:
             files.update(model_sources(None))
         return sorted(files)
+
+    def native_units(self, metric: str, work) -> tuple[str, ...]:
+        return RDU_MEASURES[self.measure]
+
+    def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
+        natives, rec = self.measure_value()
+        return natives, [rec]
 
     def measure_value(self) -> tuple[list[tuple[float, str]], dict]:
         """(value, unit) pairs in :data:`RDU_MEASURES` order and a run record."""

@@ -11,7 +11,7 @@ import numpy as np
 
 from gpusim.errors import GpusimError
 from gpusim.validate.references import _rel
-from gpusim.validate.suite import SERVE_METRICS, Case, Suite
+from gpusim.validate.suite import Case, Suite
 from gpusim.validate.units import convert, convertible, parse_unit
 
 
@@ -20,7 +20,7 @@ from gpusim.validate.units import convert, convertible, parse_unit
 
 
 def _run_case(case: Case) -> dict:
-    from gpusim import api
+    """One case: its workload's ``validation_values`` on the case's config, converted to the reference's unit."""
     from gpusim.config import load_config
 
     ref = case.reference
@@ -34,67 +34,20 @@ def _run_case(case: Case) -> dict:
         out.update(status="skipped", reason=case.skip_reason)
         return out
     try:
-        if case.workload.kind == "rdu":
-            natives, rec = case.workload.measure_value()
-            out["runs"] = [rec]
-            ref_unit = parse_unit(ref.unit)
-            value, unit = next((v, u) for v, u in natives if convertible(parse_unit(u), ref_unit))
-            out["gpu"] = case.gpu
-            out["simulated_native"] = {"value": value, "unit": unit}
-            sim = convert(value, unit, ref_unit, clock_hz=1.0, sm_count=1)
-            err = (sim - ref.value) / ref.value * 100.0 if ref.value else float("nan")
-            out.update(status="ok", simulated=sim, unit=ref.unit, error_pct=err, ape=abs(err))
-            return out
-        cfg = load_config(case.gpu, case.overrides)
-        if case.workload.kind == "microbench":
-            m = case.workload.measure(cfg)
-            natives = list(m.values)
-            out["runs"] = m.runs
-        elif case.workload.kind == "llm_requests":
-            rep = case.workload.report(cfg)
-            natives = [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")]
-            out["runs"] = [rep]
-        elif case.workload.kind == "llm_train":
-            rep = case.workload.report(cfg)
-            tr = rep["training"]
-            natives = [(tr["model_tflops_per_gpu"] * 1e12, "flop/s"), (tr["step_seconds"], "s")]
-            out["runs"] = [{"step_seconds": tr["step_seconds"], "phase_seconds": tr["phase_seconds"],
-                            "sampling_error": (rep.get("sampling") or {}).get("relative_error", 0.0)}]
-        elif case.workload.kind == "clock":
-            value, runs = case.workload.measure(cfg)
-            natives = [(float(value), "cycles")]
-            out["runs"] = runs
-        elif case.workload.kind == "serve":
-            rows, reps = case.workload.run(cfg)
-            key, unit = SERVE_METRICS[case.metric]
-            row = rows[-1]
-            v = row["capacity_requests_per_s"] if key == "capacity" else row.get(f"serve.{key}")
-            if v is None:
-                out.update(status="error", reason=f"no {case.metric}: the serving run met the SLO at no rate searched"
-                                                  if key == "capacity" else f"no {case.metric} in the serving run")
-                return out
-            natives = [(float(v), unit)]
-            out["runs"] = [{k: v for k, v in row.items() if k.startswith(("serve.", "capacity", "rate", "step_model"))}]
-        elif case.workload.kind == "llm_op":
-            rep = case.workload.report(cfg)
-            o = rep["operators"][0]
-            natives = [(o["flops_per_s"], "flop/s"), (o["dram_bytes_per_s"], "B/s"), (o["seconds"], "s")]
-            out["runs"] = [{"cycles": o["cycles"], "kernels": [k["kernel"] for k in o["kernels"]],
-                            "sampled": o["sampled"], "sampling_error": o["relative_error"],
-                            "dram_bytes": o["dram_bytes"]}]
-        else:
-            rep = api.simulate(case.workload.path, cfg)
-            cycles = rep.total_cycles if case.metric == "total_cycles" else sum(k.cycles for k in rep.kernels)
-            out["runs"] = [{"cycles": cycles, "warp_instructions": sum(k.warp_instructions for k in rep.kernels)}]
-            natives = [(case.work[0] / cycles, f"{case.work[1]}/clk")] if case.work else [(float(cycles), "cycles")]
+        wl = case.workload
+        cfg = load_config(case.gpu, case.overrides) if getattr(wl, "uses_gpu_config", True) else None
+        natives, out["runs"] = wl.validation_values(cfg, case.metric, case.work)
         ref_unit = parse_unit(ref.unit)
         value, unit = next((v, u) for v, u in natives if convertible(parse_unit(u), ref_unit))
-        out["gpu"] = cfg.name
+        out["gpu"] = cfg.name if cfg is not None else case.gpu
         out["simulated_native"] = {"value": value, "unit": unit}
-        if not math.isfinite(value):
+        if cfg is None:            # an RDU preset: its natives are seconds, rates and ratios
+            sim = convert(value, unit, ref_unit, clock_hz=1.0, sm_count=1)
+        elif not math.isfinite(value):
             out.update(status="error", reason="the simulation gave no finite result (scale-2 run not slower)")
             return out
-        sim = convert(value, unit, ref_unit, clock_hz=cfg.sm.clock_hz, sm_count=cfg.sm.count)
+        else:
+            sim = convert(value, unit, ref_unit, clock_hz=cfg.sm.clock_hz, sm_count=cfg.sm.count)
         err = (sim - ref.value) / ref.value * 100.0 if ref.value else float("nan")
         out.update(status="ok", simulated=sim, unit=ref.unit, error_pct=err, ape=abs(err))
     except GpusimError as e:

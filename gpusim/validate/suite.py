@@ -12,8 +12,8 @@ from typing import Any
 
 from gpusim.config.yamlio import check_keys, load_yaml
 from gpusim.errors import ConfigError
-from gpusim.sweep.workloads import parse_workload
-from gpusim.validate.rdu import RDU_MEASURES, RduWorkload
+from gpusim.sweep.workloads import SERVE_METRICS, TRACE_METRICS, parse_workload
+from gpusim.validate.rdu import RduWorkload
 from gpusim.validate.references import REFERENCE_DIR, Reference, ValidationError, _config_exists, _err, load_references
 from gpusim.validate.roles import _citations, _role, cited_rows
 from gpusim.validate.units import convertible, parse_unit
@@ -22,8 +22,7 @@ from gpusim.validate.units import convertible, parse_unit
 # ----------------------------------------------------------------------------------------------
 # Suites.
 
-_METRICS = {"kernel_cycles": "sum of the kernels' cycles (launch latency excluded)",
-            "total_cycles": "the run's total cycles (launch latency included)"}
+_METRICS = TRACE_METRICS
 _WORK = re.compile(r"^\s*([0-9.]+(?:[eE][+-]?\d+)?)\s+(.+?)\s*$")
 
 
@@ -56,40 +55,6 @@ class Suite:
 
 _SUITE_KEYS = ("suite", "description", "gpu", "missing_config", "references", "cases")
 _CASE_KEYS = ("id", "reference", "category", "workload", "gpu", "set", "metric", "work", "note", "calibration")
-
-
-def _native_units(case_wl, metric: str, work) -> tuple[str, ...]:
-    if getattr(case_wl, "kind", "") == "rdu":
-        return RDU_MEASURES[case_wl.measure]
-    if getattr(case_wl, "kind", "") == "microbench":
-        from gpusim.microbench import BENCHES
-
-        return BENCHES[case_wl.bench].units
-    if getattr(case_wl, "kind", "") == "llm_op":
-        return LLM_OP_UNITS
-    if getattr(case_wl, "kind", "") == "llm_requests":
-        return ("token/s", "s")
-    if getattr(case_wl, "kind", "") == "llm_train":
-        return ("flop/s", "s")
-    if getattr(case_wl, "kind", "") == "clock":
-        return ("cycles",)
-    if getattr(case_wl, "kind", "") == "serve":
-        return (SERVE_METRICS[metric][1],)
-    if work is not None:
-        return (f"{work[1]}/clk",)
-    return ("cycles",)
-
-
-#: what a ``serve`` case yields, by its ``metric``: (report.json ``metrics`` path or ``capacity``, unit).  A serve
-#: case names one policy and either one rate (the latency / throughput metrics at that rate) or
-#: ``find_capacity`` (``capacity``: the highest rate whose SLO attainment reaches 90%, DistServe's goodput)
-SERVE_METRICS = {"capacity": ("capacity", "request/s"), "throughput": ("throughput_requests_per_s", "request/s"),
-                 "token_throughput": ("throughput_tokens_per_s", "token/s"),
-                 **{f"{m}_{p}": (f"{m}_s.{p}", "s") for m in ("ttft", "tbt", "tpot", "e2e") for p in ("p50", "p90", "p99")}}
-
-#: what an ``llm_op`` case yields: the operator's FLOP rate, DRAM byte rate and time
-#: (``operators[0]`` of the ``gpusim llm --op`` report)
-LLM_OP_UNITS = ("flop/s", "B/s", "s")
 
 
 def load_suites(paths: list[str | Path], reference_files: list[Path] | None = None) -> list[Suite]:
@@ -176,7 +141,7 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
             metric = c.get("metric", "kernel_cycles")
             if metric not in _METRICS:
                 raise _err(lines, (*kp, "metric"), f"expected one of {', '.join(_METRICS)}, got {metric!r}")
-        if "metric" in c and wl.kind in ("microbench", "llm_op", "llm_requests", "llm_train", "clock", "rdu"):
+        if "metric" in c and wl.kind not in ("trace", "serve"):     # the other kinds derive their own result
             raise _err(lines, (*kp, "metric"), f"a {wl.kind} workload derives its own result; 'metric' is for traces")
         work = None
         if "work" in c:
@@ -190,7 +155,7 @@ def _load_suite(path: Path, reference_files: list[Path] | None) -> Suite:
             if wu.dim("s") or wu.dim("cycle"):
                 raise _err(lines, (*kp, "work"), f"work is an amount (flop, B, token, inst), not a rate: {c['work']!r}")
             work = (float(m.group(1)), m.group(2))
-        native = _native_units(wl, metric, work)
+        native = tuple(wl.native_units(metric, work))   # the kind's units (sweep/workloads.py)
         if not any(convertible(parse_unit(u), ref_unit) for u in native):
             raise _err(lines, (*kp, "reference"),
                        f"cannot convert the simulated {' or '.join(native)} of this workload to {rid}'s unit "

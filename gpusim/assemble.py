@@ -307,6 +307,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
             if imm:
                 st[s, core.S_DEPBAR_N] = int(imm[0])
     _mark_wgmma_group_ends(st, kt, listing_fn if ctrl else None)
+    _wgmma_shared_bytes(cfg, st, kt, listing_fn)
     return st, ctrl
 
 
@@ -361,6 +362,41 @@ def _mark_wgmma_group_ends(st: np.ndarray, kt: KernelTrace, listing_fn=None) -> 
             last = -1
     if last >= 0:
         st[last, core.S_FLAGS] |= core.F_GMMA_COMMIT
+
+
+def wgmma_a_from_registers(kt: KernelTrace, s: int, listing_fn=None) -> bool:
+    """Whether warpgroup MMA ``s`` takes A from registers (wgmma RS: ``HGMMA.64xNx16 Rd, Ra, gdesc[URb], Rc``)
+    rather than from shared memory (SS: ``HGMMA Rd, gdesc[URab], Rc``).  The listing says it exactly: its
+    second operand is a register.  Without one, the tracer's sources: an RS MMA reads a register other
+    than its accumulator (the destination) and RZ."""
+    if listing_fn is not None:
+        j = int(listing_fn.index_of_pc(np.array([kt.st_pc[s]]))[0])
+        if j >= 0:
+            ops = listing_fn.operands[j]
+            return len(ops) > 1 and ops[1].kind == "reg"
+    dst0 = int(kt.st_dst[s, 0])
+    return any(int(r) not in (dst0, 255) for r in kt.st_src[s, :int(kt.st_nsrc[s])])
+
+
+def wgmma_shared_bytes(mn: str, a_in_registers: bool, b_reads: int) -> int:
+    """Shared-memory operand bytes of one warpgroup MMA instruction (PTX ISA, wgmma.mma_async: B always in
+    shared memory, A in shared memory or registers): A = M x K and B = N x K elements of the operand width
+    (m64nNk16 fp16: A 2 KiB, B N x 32 B; fp8 k32 the same bytes), B counted ``b_reads`` times."""
+    shape = mma_shape(mn)
+    if shape is None or b_reads <= 0:
+        return 0
+    ebits = mma_operand_bits(mn) or 16
+    a = 0 if a_in_registers else shape.m * shape.k * ebits // 8
+    return a + b_reads * shape.n * shape.k * ebits // 8
+
+
+def _wgmma_shared_bytes(cfg: GPUConfig, st: np.ndarray, kt: KernelTrace, listing_fn=None) -> None:
+    """``S_GMMA_SMEM`` of every warpgroup MMA: its warpgroup's shared-memory operand bytes shared by the
+    four warps that issue it (each warp's quarter of the MMA reads a quarter; gpusim.core.execute)."""
+    for s in np.flatnonzero(st[:, core.S_FLAGS] & core.F_GMMA):
+        total = wgmma_shared_bytes(kt.st_opcode[s], wgmma_a_from_registers(kt, int(s), listing_fn),
+                                   cfg.pipes.wgmma_b_reads)
+        st[s, core.S_GMMA_SMEM] = total // 4
 
 
 def cluster_size(kt: KernelTrace) -> int:
@@ -679,6 +715,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_SM_PER_GPC] = -(-cfg.sm.count // max(1, min(cfg.sm.gpcs, cfg.sm.count)))
     p[core.P_DSM_LAT] = mem.dsm_latency_cycles
     p[core.P_TMA_EXTRA] = mem.tma_extra_latency_cycles
+    p[core.P_GMMA_SMEM] = int(bool(np.any(st[:, core.S_GMMA_SMEM] > 0)))
     if cluster > 1:
         if cluster > core.MAX_CLUSTER:
             raise GpusimError(f"{kt.path}: cluster of {cluster} CTAs; the model places at most {core.MAX_CLUSTER}")
@@ -702,7 +739,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
     state = new_state(n_sm, n_sub, occ.ctas_per_sm, occ.warps_per_cta, ctrl, e, int(p[core.P_L0_SETS]),
                       int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl,
-                      int(p[core.P_CONST_SETS]), int(p[core.P_CONST_WAYS]))
+                      int(p[core.P_CONST_SETS]), int(p[core.P_CONST_WAYS]), smem_ledger=bool(p[core.P_GMMA_SMEM]))
     run = SmRun(p, st, state.sms.g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
     # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
     # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)

@@ -715,8 +715,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     p[core.P_SM_PER_GPC] = -(-cfg.sm.count // max(1, min(cfg.sm.gpcs, cfg.sm.count)))
     p[core.P_DSM_LAT] = mem.dsm_latency_cycles
     p[core.P_TMA_EXTRA] = mem.tma_extra_latency_cycles
-    # the shared-memory bandwidth ledger: on for kernels whose warpgroup MMAs read shared memory (their TMA
-    # copies then write it as their bytes land; gpusim.core.lsu)
+    # the shared-memory bandwidth ledger (gpusim.core.lsu): on for kernels whose warpgroup MMAs read shared memory
     p[core.P_GMMA_SMEM] = int(bool(np.any(st[:, core.S_GMMA_SMEM] > 0)))
     if cluster > 1:
         if cluster > core.MAX_CLUSTER:

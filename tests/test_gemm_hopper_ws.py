@@ -204,8 +204,8 @@ def test_warp_specialised_gemm_steady_state_is_bound_by_the_tensor_pipes_and_sha
     writes of the A (128 x BK) and W (BN x BK) tiles plus the SS MMAs' operand reads, each warpgroup
     reading its 64 rows of A and all of the stage's B (2 x 4 x (64 + BN) x k-step elements).  128 x 128
     is shared-memory bound (640 vs 560 cycles), 128 x 256 tensor bound (1024 vs 1120).  The 20% covers
-    the queueing of MMA reads and TMA landings, which arrive in bursts of a whole stage (model, not
-    measured).  Without the operand reads (pipes.wgmma_b_reads=0) a stage costs the MMA time within 5%
+    the queueing of MMA reads behind TMA writes, which come in bursts of a whole stage (model, not
+    measured; the TMA bytes are charged when the copy is issued, gpusim/core/lsu.py).  Without the operand reads (pipes.wgmma_b_reads=0) a stage costs the MMA time within 5%
     (the model before the rule).  FP8 stages hold twice the K of FP16 ones at the same cycles and bytes."""
     name, t = _tile(dtype, tile)
     k1, k2 = 8 * t["BK"], 16 * t["BK"]
@@ -263,9 +263,10 @@ def test_producer_refills_a_stage_only_after_both_consumers_released_it():
 def test_refill_check_fails_without_empty_barrier_waits():
     """Break check of the test above: dropping the producer's TRYWAITs from the trace (as if it never
     waited on the empty barriers) lets its loads for stage j + STAGES go out before the releases.  Run
-    without the shared-memory operand reads of the MMAs (pipes.wgmma_b_reads=0): with them the TMA
-    writes land late behind the MMAs' reads, and the full barriers' phase ring then throttles the
-    unguarded producer by itself, which would hide the missing empty-barrier waits this check is about."""
+    without the shared-memory operand reads of the MMAs (pipes.wgmma_b_reads=0): with them the MMAs' reads
+    leave the TMA copies, whose shared-memory bytes the model charges at issue, less of the data path, and
+    the unguarded producer's issue is throttled by that by itself, which would hide the missing
+    empty-barrier waits this check is about."""
     cfg = load_config(H100, ["sm.count=1", "pipes.wgmma_b_reads=0"])
     KT = 12
     call = K.gemm_wgmma(128, 256, KT * 64, *(0x7F0000000000 + i * (1 << 32) for i in range(3)), tile="128x256")

@@ -196,10 +196,10 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
     occ = K.p[P_SM_INTERVAL] * (1 + replays)
     if is_shared:
         data_cycles = (ways * 128 + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC]
-    elif is_gmem and not ((fl & F_TMA) and K.p[P_GMMA_SMEM]):
+    elif is_gmem:
+        # (a TMA copy's bytes are charged here, at issue, as the shared-memory write they become)
         data_cycles = (K.inst_sectors[i] * 32 + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC]
     else:
-        # (with the shared-memory ledger a TMA copy's bytes are written when they land, ``_resolve``)
         data_cycles = 0
     if data_cycles > occ:
         occ = data_cycles
@@ -299,13 +299,6 @@ def _resolve(K, W, S, T, Mem, counters, sm, k, t1):
         t = msys.access(Mem.mp, Mem.ms, sm, T.req[sm, k, Q_LEAVE], kind, (fl & F_BYPASS_L1) != 0, K.acc_ptr, K.acc_line, K.acc_mask,
                         i, Mem.l1_tag, Mem.l1_rdy, Mem.l1_lru, Mem.l2_tag, Mem.l2_rdy, Mem.l2_dirty, Mem.l2_lru, counters, C_MEM_BASE, Mem.mshr)
         wb = _mem_data(K, s, fl, t)
-        if (fl & F_TMA) and K.p[P_GMMA_SMEM]:
-            # the copy's bytes enter shared memory as they land, through the data path shared with the
-            # warpgroup MMAs' operand reads and LDS/STS (``_sl_fill``): uncontended, the write ends at wb
-            nb = K.inst_sectors[i] * 32
-            f = _sl_fill(K, T, sm, wb - (nb + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC], nb)
-            if f > wb:
-                wb = f
         if fl & F_LDGSTS:
             if wb > W.ldgsts_done[ws]:
                 W.ldgsts_done[ws] = wb

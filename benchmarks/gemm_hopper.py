@@ -49,7 +49,7 @@ CASES = [(s, d, t) for s in SHAPES for d, t in (("fp16", "64x128"), ("fp16", Non
 
 def dense_peak_tflops(cfg, dtype: str) -> float:
     """The config's dense wgmma peak: 4 sub-cores x (16 x 256 x 16) FMAs per pipe interval of a warp's
-    quarter of HGMMA.64x256x16 (gpusim/assemble.py), x SMs x clock x 2 flops; FP8 twice."""
+    quarter of HGMMA.64x256x16 (gpusim/isa/semantics.py tensor_timing), x SMs x clock x 2 flops; FP8 twice."""
     cyc = 16 * 256 * 16 * 32 // cfg.pipes.warpgroup_tensor_rate_per_cycle
     fma_per_clk = 4 * 16 * 256 * 16 / (cyc // 2)
     return fma_per_clk * 2 * cfg.sm.count * cfg.sm.clock_hz / 1e12 * (2 if dtype == "fp8" else 1)

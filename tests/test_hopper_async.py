@@ -176,8 +176,10 @@ def test_gemm_wgmma_listing_runs_with_async_mma_and_keeps_one_group_in_flight():
     warpgroup per SM) runs; its HGMMAs are asynchronous (the wait is charged at the instruction after
     WARPGROUP.DEPBAR), the per-stage wait is shorter than one MMA latency (the previous stage's group ran
     while this one was issued) while the final wait_group 0 waits at least one latency, and one SM reaches
-    between 60% and 100% of the configured wgmma peak (the per-stage barrier + TMA issue keep it below
-    the dense rate; with wait_group 0 at every stage it was 55%)."""
+    between 45% of the configured wgmma peak and the shared-memory bound: per 64-wide stage a CTA's TMA
+    writes 24 KiB (A 64x64, B 128x64 halves) and its 4 SS HGMMA.64x128x16 read 24 KiB (4 x (2 + 4) KiB)
+    through the 128 B/clk path, 384 cycles against 280 of MMA, so at most 280/384 = 73% (configs/README.md,
+    "Warpgroup MMA"; before the operand reads were charged the floor was 60%, with no such ceiling)."""
     from gpusim import assemble
     from gpusim.frontend.reader import intern_opcodes
     from gpusim.llm import kernels as K
@@ -192,13 +194,19 @@ def test_gemm_wgmma_listing_runs_with_async_mma_and_keeps_one_group_in_flight():
     _, cycles, _ = assemble.run(r, kt)
     ii, lat = pipe_timing(cfg, 128)  # the kernel's HGMMA.64x128x16.F32: peak = 4 sub-cores x (16*128*16) / ii
     util = M * N * Kd / cycles / (4 * 16 * 128 * 16 / ii)
-    assert 0.60 <= util <= 1.0, util
-    # asynchronous: a warp issues the 4 k-step HGMMAs of a stage less than one pipe interval apart
+    stage_bytes = (64 * 64 + 128 * 64) * 2 + 4 * (64 * 16 + 128 * 16) * 2
+    smem_bound = 4 * ii / (stage_bytes / cfg.memory.l1_bytes_per_cycle)
+    assert 0.45 <= util <= smem_bound, (util, smem_bound)
+    # asynchronous: a warp issues the 4 k-step HGMMAs of a stage within less than 3 pipe intervals (a
+    # synchronous MMA would hold the 4th behind the 3 before it).  Single gaps may exceed one interval when
+    # the other CTA's warp on the sub-core issues its own stage in between (greedy scheduler; since the
+    # operand reads were charged, the two CTAs' stages line up), so the check is on the stage's spread
     a, b = kt.warp_inst_ptr[0], kt.warp_inst_ptr[1]
     ops = [kt.st_opcode[s] for s in kt.inst_static[a:b]]
     t_mma = np.array([r.issue_log[a + k] for k, o in enumerate(ops) if o.startswith("HGMMA")])
     assert t_mma.size == 4 * (Kd // 64)
-    assert np.all(np.diff(t_mma.reshape(-1, 4), axis=1) < ii)
+    spread = t_mma.reshape(-1, 4)
+    assert np.all(spread[:, 3] - spread[:, 0] < 3 * ii)
     # ... the waits at WARPGROUP.DEPBAR are charged at the instruction after it: the in-loop
     # DEPBAR.LE gsb0, 1 (once per stage) waits less than one latency, the final DEPBAR.LE gsb0, 0 (the
     # listing's last DEPBAR, once per warp) at least one

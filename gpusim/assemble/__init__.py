@@ -25,9 +25,9 @@ from gpusim.assemble.runner import (CHUNK_CYCLES, MAX_CYCLES, STREAM_CHUNK_WAVES
 from gpusim.assemble.static import static_table
 from gpusim.assemble.window import _Window  # noqa: F401  (tests and docs name it)
 from gpusim.core.engine import RunStatus
-from gpusim.isa import FIXED_LATENCY_READ_OFFSET, TMA_LOADS, WARPGROUP_MMA
+from gpusim.isa import FIXED_LATENCY_READ_OFFSET, TMA_LOADS, WARPGROUP_MMA, wgmma_a_from_registers, wgmma_shared_bytes
 
 __all__ = ["CHUNK_CYCLES", "DSM_RANK_SHIFT", "FIXED_LATENCY_READ_OFFSET", "MAX_CYCLES", "MAX_EPOCH_CYCLES", "MemSystem",
            "Occupancy", "RunStatus", "STREAM_CHUNK_WAVES", "STREAM_LOOKAHEAD_WAVES", "SmRun", "TMA_LOADS",
            "WARPGROUP_MMA", "cluster_size", "core_params", "dynamic_arrays", "epoch_cycles", "occupancy", "pack",
-           "run", "run_streamed", "static_table"]
+           "run", "run_streamed", "static_table", "wgmma_a_from_registers", "wgmma_shared_bytes"]

@@ -46,6 +46,8 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     occ = occupancy(cfg, kt)
     st, ctrl = static_table(cfg, kt, listing_fn)
     p = core_params(cfg, kt, occ, ctrl, idle_skip=idle_skip, log=log, epoch=epoch)
+    # the shared-memory bandwidth ledger (gpusim.core.lsu): on for kernels whose warpgroup MMAs read shared memory
+    p[core.P_GMMA_SMEM] = int(bool(np.any(st[:, core.S_GMMA_SMEM] > 0)))
     e = int(p[core.P_EPOCH])
     cluster = int(p[core.P_CLUSTER])
     if cfg.regfile.banks > 2:
@@ -63,7 +65,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     n_cl = -(-kt.num_ctas // cluster) if (cluster > 1 or uses_cga) else 0
     state = new_state(n_sm, n_sub, occ.ctas_per_sm, occ.warps_per_cta, ctrl, e, int(p[core.P_L0_SETS]),
                       int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl,
-                      int(p[core.P_CONST_SETS]), int(p[core.P_CONST_WAYS]))
+                      int(p[core.P_CONST_SETS]), int(p[core.P_CONST_WAYS]), smem_ledger=bool(p[core.P_GMMA_SMEM]))
     run = SmRun(p, st, state.sms.g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
     # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
     # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)

@@ -12,7 +12,8 @@ from gpusim.core.layout import Unit
 from gpusim.errors import SassError
 from gpusim.frontend.opcodes import load_opcode_table
 from gpusim.frontend.reader import KernelTrace
-from gpusim.isa import instruction_timing, mark_wgmma_group_ends, named_barrier
+from gpusim.isa import (instruction_timing, mark_wgmma_group_ends, named_barrier, wgmma_a_from_registers,
+                        wgmma_shared_bytes)
 
 
 def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.ndarray, bool]:
@@ -45,6 +46,7 @@ def static_table(cfg: GPUConfig, kt: KernelTrace, listing_fn=None) -> tuple[np.n
     if ctrl:
         _join_listing(st, flags, cfg, kt, listing_fn)
     mark_wgmma_group_ends(st, kt, listing_fn if ctrl else None)
+    _wgmma_shared_bytes(cfg, st, kt, listing_fn)
     return st, ctrl
 
 
@@ -110,3 +112,12 @@ def _join_listing(st: np.ndarray, flags: np.ndarray, cfg: GPUConfig, kt: KernelT
             st[s, core.S_DEPBAR_SB] = sb[0]
         if imm:
             st[s, core.S_DEPBAR_N] = int(imm[0])
+
+
+def _wgmma_shared_bytes(cfg: GPUConfig, st: np.ndarray, kt: KernelTrace, listing_fn=None) -> None:
+    """``S_GMMA_SMEM`` of every warpgroup MMA: its warpgroup's shared-memory operand bytes shared by the
+    four warps that issue it (each warp's quarter of the MMA reads a quarter; gpusim.core.execute)."""
+    for s in np.flatnonzero(st[:, core.S_FLAGS] & core.F_GMMA):
+        total = wgmma_shared_bytes(kt.st_opcode[s], wgmma_a_from_registers(kt, int(s), listing_fn),
+                                   cfg.pipes.wgmma_b_reads)
+        st[s, core.S_GMMA_SMEM] = total // 4

@@ -294,6 +294,14 @@ class PipesConfig:
         "tensor throughput for warpgroup MMAs (HGMMA/wgmma), each warp doing M/4*N*K; 0 = tensor_rate_per_cycle",
         0, min=0)
     # Hopper: wgmma reaches a higher per-SM rate than mma.sync (HW032 vs HW040/HW041)
+    wgmma_b_reads: int = _f(
+        "times a warpgroup MMA reads its B operand from shared memory per instruction (1: once, shared by the "
+        "four sub-cores' tensor cores; 4: once per sub-core; 0: its shared-memory operand reads are not "
+        "charged).  A, when in shared memory, is read once: each sub-core reads its own M/4 rows.  The bytes "
+        "(operand shape x element width) move through memory.l1_bytes_per_cycle with LDS/STS/TMA data", 1, min=0)
+    # 1: HW032 (calibration row of warpgroup_tensor_rate_per_cycle) measures SS 974.9 and RS 976.6 TFLOPS at
+    # m64n256k16; B read per sub-core would need (2 KiB + 4 x 8 KiB) per 140-cycle MMA = 249 B/clk/SM, more
+    # than the 128 B/clk data path, capping SS at about half of RS (configs/README.md, "Warpgroup MMA")
     tensor_f32_extra_cycles: int = _f(
         "extra latency and interval for HMMA.16816.F32 / HMMA.1688.F32 (half-rate FP32 accumulate)", min=0
     )

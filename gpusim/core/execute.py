@@ -16,6 +16,7 @@ from numba import njit
 from gpusim.core.slots import *  # noqa: F401,F403
 from gpusim.core.regfile import _allocate
 from gpusim.core.scoreboard import _sb_push
+from gpusim.core.lsu import _sl_gmma
 
 
 @njit(cache=True, _nrt=False, inline="always")
@@ -49,16 +50,23 @@ def _classify_resource(K, S, c, s, sc):
 
 
 @njit(cache=True, _nrt=False, inline="always")
-def _issue_gmma(K, W, S, c, ws, sc, s, fl):
+def _issue_gmma(K, W, S, T, c, ws, sc, sm, s, fl):
     """Asynchronous warpgroup MMA (wgmma.mma_async): the warp does not wait for it.  Its quarter of the
     MMA enters the sub-core's tensor pipe when the pipe is free (the HGMMAs of a group queue back to
-    back), holds it S_II cycles and is done S_LAT cycles later.  Returns (write-back, source-read) cycles."""
+    back), holds it S_II cycles and is done S_LAT cycles later.  Its shared-memory operands (A and B, or
+    B alone when A comes from registers; S_GMMA_SMEM bytes for this quarter) are read over those S_II
+    cycles through the SM's shared-memory data path (``lsu._sl_gmma``): where the path, shared with
+    LDS/STS/TMA data and the other sub-cores' MMAs, cannot deliver them in time, the MMA holds the pipe
+    until its last operand byte is in.  Returns (write-back, source-read) cycles."""
     S.control_free[sc] = c + 2
     t0 = c + 2
     if S.unit_free[sc, U_TENSOR] > t0:
         t0 = S.unit_free[sc, U_TENSOR]
-    S.unit_free[sc, U_TENSOR] = t0 + K.st[s, S_II]
-    wb = t0 + K.st[s, S_II] + K.st[s, S_LAT]
+    end = t0 + K.st[s, S_II]
+    if K.p[P_GMMA_SMEM] and K.st[s, S_GMMA_SMEM] > 0:
+        end = _sl_gmma(K, T, sm, t0, K.st[s, S_II], K.st[s, S_GMMA_SMEM])
+    S.unit_free[sc, U_TENSOR] = end
+    wb = end + K.st[s, S_LAT]
     war = t0
     if wb + 1 > W.depbar[ws, D_GMMA_DONE]:
         W.depbar[ws, D_GMMA_DONE] = wb + 1

@@ -169,7 +169,7 @@ def _issue(K, W, S, T, L, c, ws, sc, sm):
     qdata = 0
     leave = c
     if fl & F_GMMA:
-        wb, war = _issue_gmma(K, W, S, c, ws, sc, s, fl)
+        wb, war = _issue_gmma(K, W, S, T, c, ws, sc, sm, s, fl)
     elif (fl & F_VARIABLE) == 0:
         wb, war = _issue_fixed(K, W, S, L, c, ws, sc, s, fl, u)
     else:

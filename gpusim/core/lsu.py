@@ -39,6 +39,93 @@ def _mem_data(K, s, fl, t):
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def _sl_bucket(T, sm, b):
+    """Ring slot of absolute ledger bucket ``b`` of SM ``sm``, emptied when it last held another bucket."""
+    k = b % T.sl_tag.shape[1]
+    if T.sl_tag[sm, k] != b:
+        T.sl_tag[sm, k] = b
+        T.sl_gm[sm, k] = 0
+        T.sl_mio[sm, k] = 0
+    return k
+
+
+@njit(cache=True, _nrt=False)
+def _sl_fill(K, T, sm, t, nbytes):
+    """Book ``nbytes`` of LDS/STS/TMA data on the SM's shared-memory data path from cycle ``t`` on, as fast
+    as the path allows (``P_L1_BPC`` bytes per cycle less what warpgroup-MMA operand reads and earlier
+    accesses hold in each ``SL_BUCKET``-cycle bucket).  Returns the cycle after its last byte moves:
+    ``t + nbytes / P_L1_BPC`` when nothing else holds the path."""
+    bpc = K.p[P_L1_BPC]
+    cap = SL_BUCKET * bpc
+    b = t // SL_BUCKET
+    rem = nbytes
+    end = t + (nbytes + bpc - 1) // bpc
+    lim = ((b + 1) * SL_BUCKET - t) * bpc   # what the first bucket has left after t
+    squeezed = False
+    while rem > 0:
+        k = _sl_bucket(T, sm, b)
+        room = cap - T.sl_gm[sm, k] - T.sl_mio[sm, k]
+        if room > lim:
+            room = lim
+        if room < lim and room < rem:
+            squeezed = True                  # other traffic holds part of the bucket this access needed
+        if room > 0:
+            take = rem if rem < room else room
+            T.sl_mio[sm, k] += take
+            rem -= take
+            if rem == 0 and squeezed:
+                e = b * SL_BUCKET + (T.sl_gm[sm, k] + T.sl_mio[sm, k] + bpc - 1) // bpc
+                if e > end:
+                    end = e
+        b += 1
+        lim = cap
+    return end
+
+
+@njit(cache=True, _nrt=False)
+def _sl_gmma(K, T, sm, t0, ii, nbytes):
+    """Book the shared-memory operand reads of a warpgroup MMA's quarter that holds the tensor pipe from
+    ``t0`` for ``ii`` cycles: its ``nbytes`` are read evenly over that window, and what a bucket cannot take
+    (the data path moves ``P_L1_BPC`` bytes per cycle, shared with LDS/STS/TMA data and the other
+    sub-cores' MMAs) moves to the next.  Returns the cycle after its last byte is read: ``t0 + ii`` unless
+    the path was short of bandwidth."""
+    bpc = K.p[P_L1_BPC]
+    cap = SL_BUCKET * bpc
+    t1 = t0 + ii
+    b = t0 // SL_BUCKET
+    done = 0       # bytes due by the end of this bucket (even schedule over the window)
+    carry = 0      # bytes due and not yet read
+    end = t1
+    late = False
+    while True:
+        hi = (b + 1) * SL_BUCKET
+        if hi > t1:
+            hi = t1
+        if hi > t0:
+            cum = nbytes * (hi - t0) // ii
+            carry += cum - done
+            done = cum
+        if carry > 0:
+            k = _sl_bucket(T, sm, b)
+            room = cap - T.sl_gm[sm, k] - T.sl_mio[sm, k]
+            if room > 0:
+                take = carry if carry < room else room
+                T.sl_gm[sm, k] += take
+                carry -= take
+            if carry > 0:
+                late = True                  # the rest waits for the next bucket
+            else:
+                if late and done == nbytes:
+                    e = b * SL_BUCKET + (T.sl_gm[sm, k] + T.sl_mio[sm, k] + bpc - 1) // bpc
+                    if e > end:
+                        end = e
+                late = False
+        if carry == 0 and done == nbytes:
+            return end
+        b += 1
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def _push_req(L, c, ws, i, leave, flags, data, mb, prev):
     """Buffer a request of the SM for the epoch end; returns its index."""
     k = L.sg[SG_NREQ]
@@ -110,11 +197,20 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
     if is_shared:
         data_cycles = (ways * 128 + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC]
     elif is_gmem:
+        # (a TMA copy's bytes are charged here, at issue, as the shared-memory write they become)
         data_cycles = (K.inst_sectors[i] * 32 + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC]
     else:
         data_cycles = 0
     if data_cycles > occ:
         occ = data_cycles
+    stretch = 0
+    if K.p[P_GMMA_SMEM] and data_cycles > 0:
+        # the data path is shared with warpgroup-MMA operand reads (``_sl_gmma``): the access's data moves
+        # at what they leave of P_L1_BPC (configs/README.md, "Warpgroup MMA")
+        f = _sl_fill(K, T, sm, leave, data_cycles * K.p[P_L1_BPC])
+        stretch = f - (leave + data_cycles)
+        if f - leave > occ:
+            occ = f - leave
     T.shared_next[sm] = leave + occ
     # queue ring of leave cycles
     if S.mq_n[sc] < MQ_RING:
@@ -150,7 +246,7 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
         if is_dsm:
             is_long = 1
         data = leave + K.p[P_SM_INTERVAL] * replays + lat - (K.p[P_READ_DELAY] + K.p[P_ADDR_UNI] + 1) \
-            + 2 * ((nregs + 1) // 2 - 1)
+            + 2 * ((nregs + 1) // 2 - 1) + stretch
         if (fl & F_UNIFORM_ADDR) and not is_dsm:
             # shared_latency is a regular-address measurement (HW098): a uniform address returns
             # P_LD_REG_EXTRA earlier (MGC §6.3 Table 2: 23 vs 24; MGC §6.4: the released simulator's

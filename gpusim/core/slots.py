@@ -63,7 +63,9 @@ P_CONST_SETS = 44           # L0 FL constant cache sets per sub-core (0: no cach
 P_CONST_WAYS = 45
 P_CONST_MISS = 46           # issue delay of a constant-operand miss (MGC §6.1, HW102)
 P_CONST_SWITCH = 47         # cycles the sub-core issues nothing after a miss before switching warps (MGC §2.1)
-P_SIZE = 48
+P_GMMA_SMEM = 48            # 1: warpgroup MMAs read their shared-memory operands through the SM's shared-memory
+                            # data path (the kernel has some, pipes.wgmma_shared_operand_reads): bandwidth ledger on
+P_SIZE = 49
 
 # ---- counter slots (gpusim.core.layout.SmCounter mirrors these)
 C_CYCLES = 0
@@ -164,7 +166,16 @@ S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
 S_CLINE = 23     # L0 FL constant-cache line of a fixed-latency instruction's constant operand (-1: none)
 S_BAR = 24       # BAR.SYNC / BAR.ARV with immediate operands: id + NBAR * warps (warps 0: the whole CTA);
                  # -1: register operands (their values per dynamic instruction: ``Kernel.inst_addr``)
-S_NCOLS = 25
+S_GMMA_SMEM = 25  # warpgroup MMA: bytes of shared-memory operands this warp's quarter of the MMA reads
+S_NCOLS = 26
+
+# Shared-memory bandwidth ledger (``lsu._sl_fill`` / ``lsu._sl_gmma``): per SM a ring of SL_BUCKETS buckets of
+# SL_BUCKET cycles, each holding the bytes the data path moves in it (wgmma operand reads spread over their MMA,
+# LDS/STS/TMA data where they leave).  Model resolution, not hardware: a bucket of 8 cycles keeps the timing
+# error of one access within 8 cycles; 2048 buckets look 16,384 cycles ahead, beyond the furthest booking of a
+# warpgroup MMA (a group of 16 x 140 cycles queued on the tensor pipe)
+SL_BUCKET = 8
+SL_BUCKETS = 2048
 
 NSB = 6
 GSB = NSB        # extra counter row of the SB arrays: the warp's committed, unfinished wgmma groups (gsb0)

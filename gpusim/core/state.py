@@ -20,7 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from gpusim.core.slots import (CL_NCOLS, CL_SLOT0, D_NCOLS, G_SIZE, IB_ENTRIES, MB_NCOLS, MQ_RING, N_UNITS, NB, NBAR,
-                               NEVER, NSB, PH, PORT_RING, Q_SIZE, SB_CAP, SG_SIZE, VIS_WORDS, W_NCOLS)
+                               NEVER, NSB, PH, PORT_RING, Q_SIZE, SB_CAP, SG_SIZE, SL_BUCKETS, VIS_WORDS, W_NCOLS)
 
 
 class Kernel(NamedTuple):
@@ -130,6 +130,9 @@ class SmState(NamedTuple):
     dn: np.ndarray            #: int64 (n_sm, ctas_per_sm, 2): CTAs finished in an epoch: (cycle, CTA slot)
     ptr: np.ndarray           #: int64 (n_sm,): scratch of the serial step (read positions, epoch starts)
     vis: np.ndarray           #: int64 (n_sm, VIS_WORDS): cycles each SM examined, a ring of 64-cycle bit words
+    sl_tag: np.ndarray        #: int64 (n_sm, SL_BUCKETS or 1): shared-memory ledger: absolute bucket held (-1: none)
+    sl_gm: np.ndarray         #: int64 (same): bytes of warpgroup-MMA operand reads booked in the bucket
+    sl_mio: np.ndarray        #: int64 (same): bytes of LDS/STS/TMA data booked in the bucket
 
 
 class MemState(NamedTuple):
@@ -170,7 +173,7 @@ class CoreState(NamedTuple):
 
 def new_state(n_sm: int, n_sub: int, ctas_per_sm: int, warps_per_cta: int, ctrl: bool, epoch: int,
               l0_sets: int, l0_ways: int, l1i_sets: int, l1i_ways: int, clusters: int, cl0_sets: int = 1,
-              cl0_ways: int = 1) -> CoreState:
+              cl0_ways: int = 1, smem_ledger: bool = False) -> CoreState:
     """Allocate the zeroed state of one kernel (the only place the core's state is created)."""
     i64, u8 = np.int64, np.uint8
     nw = n_sm * ctas_per_sm * warps_per_cta
@@ -202,6 +205,7 @@ def new_state(n_sm: int, n_sub: int, ctas_per_sm: int, warps_per_cta: int, ctrl:
         il0_lru=np.zeros((l0_rows, l0_ways), i64), cl0_tag=np.full((nsc * max(1, cl0_sets), cl0_ways), -1, i64),
         cl0_rdy=np.zeros((nsc * max(1, cl0_sets), cl0_ways), i64), cl0_lru=np.zeros((nsc * max(1, cl0_sets), cl0_ways), i64))
     l1_rows = n_sm * l1i_sets
+    nsl = SL_BUCKETS if smem_ledger else 1   # the ledger only for kernels whose wgmma read shared memory
     cl = np.zeros((clusters, CL_NCOLS), i64)
     cl[:, CL_SLOT0:] = -1
     # epoch buffers: at most one issue per sub-core and cycle, and a cluster warp's exit after it; at
@@ -215,5 +219,6 @@ def new_state(n_sm: int, n_sub: int, ctas_per_sm: int, warps_per_cta: int, ctrl:
         mb_st=np.zeros((slots, NB, MB_NCOLS), i64), mb_done=np.zeros((slots, NB, PH), i64), cl=cl,
         g=np.zeros(G_SIZE, i64), smg=np.zeros((n_sm, SG_SIZE), i64),
         req=np.zeros((n_sm, 2 * n_sub * epoch, Q_SIZE), i64), dn=np.zeros((n_sm, ctas_per_sm, 2), i64),
-        ptr=np.zeros(n_sm, i64), vis=np.zeros((n_sm, VIS_WORDS), i64))
+        ptr=np.zeros(n_sm, i64), vis=np.zeros((n_sm, VIS_WORDS), i64),
+        sl_tag=np.full((n_sm, nsl), -1, i64), sl_gm=np.zeros((n_sm, nsl), i64), sl_mio=np.zeros((n_sm, nsl), i64))
     return CoreState(warps, subcores, sms)

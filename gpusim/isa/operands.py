@@ -7,7 +7,7 @@ import numpy as np
 
 from gpusim.core import sm as core
 from gpusim.errors import SassError
-from gpusim.frontend.opcodes import base_opcode
+from gpusim.frontend.opcodes import base_opcode, mma_operand_bits, mma_shape
 from gpusim.frontend.reader import KernelTrace
 
 
@@ -55,3 +55,29 @@ def mark_wgmma_group_ends(st: np.ndarray, kt: KernelTrace, listing_fn=None) -> N
             last = -1
     if last >= 0:
         st[last, core.S_FLAGS] |= core.F_GMMA_COMMIT
+
+
+def wgmma_a_from_registers(kt: KernelTrace, s: int, listing_fn=None) -> bool:
+    """Whether warpgroup MMA ``s`` takes A from registers (wgmma RS: ``HGMMA.64xNx16 Rd, Ra, gdesc[URb], Rc``)
+    rather than from shared memory (SS: ``HGMMA Rd, gdesc[URab], Rc``).  The listing says it exactly: its
+    second operand is a register.  Without one, the tracer's sources: an RS MMA reads a register other
+    than its accumulator (the destination) and RZ."""
+    if listing_fn is not None:
+        j = int(listing_fn.index_of_pc(np.array([kt.st_pc[s]]))[0])
+        if j >= 0:
+            ops = listing_fn.operands[j]
+            return len(ops) > 1 and ops[1].kind == "reg"
+    dst0 = int(kt.st_dst[s, 0])
+    return any(int(r) not in (dst0, 255) for r in kt.st_src[s, :int(kt.st_nsrc[s])])
+
+
+def wgmma_shared_bytes(mn: str, a_in_registers: bool, b_reads: int) -> int:
+    """Shared-memory operand bytes of one warpgroup MMA instruction (PTX ISA, wgmma.mma_async: B always in
+    shared memory, A in shared memory or registers): A = M x K and B = N x K elements of the operand width
+    (m64nNk16 fp16: A 2 KiB, B N x 32 B; fp8 k32 the same bytes), B counted ``b_reads`` times."""
+    shape = mma_shape(mn)
+    if shape is None or b_reads <= 0:
+        return 0
+    ebits = mma_operand_bits(mn) or 16
+    a = 0 if a_in_registers else shape.m * shape.k * ebits // 8
+    return a + b_reads * shape.n * shape.k * ebits // 8

@@ -234,3 +234,21 @@ def test_cli_sample_error_accepts_percent_and_fraction():
     assert _pct("1%") == pytest.approx(0.01) and _pct("0.02") == 0.02 and _pct(None) is None
     with pytest.raises(GpusimError, match="--sample-error"):
         _pct("one")
+
+
+def test_a_step_with_sample_error_reports_each_sampled_kernel():
+    """Rule: simulate_step(sample_error=E) samples its long kernels adaptively and says so per kernel
+    (waves simulated / total, the interval, why it stopped) in the report and the summary, with E in
+    report["sampling"]; the step stays within its bound of the unsampled step."""
+    from gpusim.llm.run import simulate_step, summary_lines
+
+    over = a100_slice(1)
+    full = simulate_step("tiny", "decode:batch=1,context=256", A100, overrides=over)
+    samp = simulate_step("tiny", "decode:batch=1,context=256", A100, overrides=over, sample_error=0.05)
+    sp = samp["sampling"]
+    assert sp["target_error"] == 0.05 and sp["distinct_kernels_sampled"] >= 1
+    ks = [k["sampling"] for o in samp["operators"] for k in o["kernels"] if k["sampling"]]
+    assert ks and all(k["mode"] == "error" and k["stop_reason"] in ("interval", "all_ctas") for k in ks)
+    assert abs(samp["step_seconds"] - full["step_seconds"]) <= sp["relative_error"] * full["step_seconds"]
+    text = "\n".join(summary_lines(samp))
+    assert "target error 5.00%" in text and "waves simulated" in text and "stopped:" in text

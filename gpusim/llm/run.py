@@ -764,6 +764,18 @@ def summary_lines(rep: dict) -> list[str]:
         lines.append(f"CTA-wave sampling ({how}): {sp['distinct_kernels_sampled']} distinct kernels "
                      f"({sp['launches_sampled']} launches) extrapolated, step error bound "
                      f"+/-{sp['relative_error']:.2%}")
+        seen = set()
+        for o in rep["operators"]:
+            for k in o.get("kernels", []):
+                sk = k.get("sampling")
+                if not sk or k["kernel"] in seen:
+                    continue
+                seen.add(k["kernel"])
+                lines.append(f"  {k['kernel']}: {sk['waves_simulated']:.1f}/{sk['waves_total']} waves simulated, "
+                             f"{sk['cycles_per_wave']:,.0f} +/- {sk['ci_half_width_cycles']:,.0f} cycles per wave "
+                             f"(95% t), bound +/-{sk['relative_error']:.2%}, stopped: {sk['stop_reason']}"
+                             + (f", {sk['drift_restarts']} drift restarts" if sk.get("drift_restarts") else "")
+                             + (f", waited {sk['l2_fill_waits']} waves for the L2 to fill" if sk.get("l2_fill_waits") else ""))
     lines.append(f"simulated {rep['distinct_kernels_simulated']} distinct kernels in {rep['wall_seconds']:.1f} s "
                  f"(peak memory {rep['peak_rss_bytes'] / 2**30:.2f} GiB)")
     return lines

@@ -16,8 +16,8 @@ operator's sums, the bound the sum of its kernels' bounds); the elementwise kern
 (``tests.test_llm_sanity.a100_slice``: a few SMs with their share of the L2 and DRAM) so that the full
 runs are feasible on a small machine while the kernels keep tens of waves.
 
-    PYTHONPATH=$PWD python benchmarks/sampling_error.py [--error 0.01] [--only NAME ...] \\
-        [--out benchmarks/results/sampling_error_a100.json]
+    PYTHONPATH=$PWD python benchmarks/sampling_error.py [--error 0.01] [--only NAME ...] [--reuse-full] \\
+        [--no-fixed] [--out benchmarks/results/sampling_error_a100.json]
 """
 
 from __future__ import annotations
@@ -53,6 +53,11 @@ CASES = {
     "gemm_square_2048": (8, ("op", "gemm:m=2048,n=2048,k=2048")),
     "attention_prefill_causal_h16_q1024": (8, ("op", "attention:batch=1,heads=16,kv_heads=8,q_len=1024")),
     "attention_prefill_h16_q1024_kv2048": (8, ("op", "attention:batch=1,heads=16,kv_heads=8,q_len=1024,kv_len=2048,causal=0")),
+    # many waves: how the reduction grows with the kernel's length
+    "silu_mul_2048x8192": (4, ("kernel", lambda: K.silu_mul("sm_80", 2048, 8192, *P[:2]))),
+    "gemm_8192x4096x512": (8, ("op", "gemm:m=8192,n=4096,k=512")),
+    "residual_add_64M": (4, ("kernel", lambda: K.residual_add("sm_80", 64 * 2**20, *P[:3]))),
+    "rmsnorm_16384x4096": (4, ("kernel", lambda: K.rmsnorm("sm_80", 16384, 4096, *P[:3]))),
 }
 
 
@@ -93,18 +98,23 @@ def main(argv=None) -> int:
     ap.add_argument("--error", type=float, default=0.01, help="sample_error target (default 0.01)")
     ap.add_argument("--only", nargs="*", help="case names (default all)")
     ap.add_argument("--out", default="benchmarks/results/sampling_error_a100.json")
+    ap.add_argument("--reuse-full", action="store_true", help="take a case's full run from --out when it is there")
+    ap.add_argument("--no-fixed", action="store_true", help="skip the sample=4 runs")
     a = ap.parse_args(argv)
     out = Path(a.out)
     res = json.loads(out.read_text()) if out.exists() else {}
-    res.setdefault("command", "PYTHONPATH=$PWD python benchmarks/sampling_error.py " + " ".join(argv or sys.argv[1:]))
+    res.setdefault("commands", [])
+    res["commands"].append("PYTHONPATH=$PWD python benchmarks/sampling_error.py " + " ".join(argv or sys.argv[1:]))
     res.setdefault("config", f"{A100} SM slices (tests.test_llm_sanity.a100_slice)")
     cases = res.setdefault("cases", {})
     for name, (sms, what) in CASES.items():
         if a.only and name not in a.only:
             continue
-        full = run_case(name, sms, what)
-        row = {"sms": sms, "spec": what[1] if what[0] == "op" else name, "full": full}
-        for tag, kw in ((f"error_{a.error:g}", {"sample_error": a.error}), ("fixed_4", {"sample": 4})):
+        row = cases.get(name, {})
+        full = row["full"] if a.reuse_full and "full" in row else run_case(name, sms, what)
+        row.update({"sms": sms, "spec": what[1] if what[0] == "op" else name, "full": full})
+        runs = [(f"error_{a.error:g}", {"sample_error": a.error})] + ([] if a.no_fixed else [("fixed_4", {"sample": 4})])
+        for tag, kw in runs:
             s = run_case(name, sms, what, **kw)
             e = (s["cycles"] - full["cycles"]) / full["cycles"]
             s.update(error=e, bound=s["error_bound_cycles"] / s["cycles"] if s["cycles"] else 0.0,
@@ -115,9 +125,9 @@ def main(argv=None) -> int:
         f = row[f"error_{a.error:g}"]
         print(f"{name:38s} full {full['cycles']:>10,} cyc {full['cpu_seconds']:7.1f} s | E={a.error:g}: "
               f"{f['error']:+.2%} (bound {f['bound']:.2%}, {'held' if f['bound_held'] else 'BROKEN'}) "
-              f"x{f['reduction']:.1f} fewer warp-inst {f['cpu_seconds']:6.1f} s | fixed 4: "
-              f"{row['fixed_4']['error']:+.2%} (bound {row['fixed_4']['bound']:.2%}) x{row['fixed_4']['reduction']:.1f}",
-              flush=True)
+              f"x{f['reduction']:.1f} fewer warp-inst {f['cpu_seconds']:6.1f} s"
+              + ("" if a.no_fixed else f" | fixed 4: {row['fixed_4']['error']:+.2%} (bound {row['fixed_4']['bound']:.2%}) "
+                                       f"x{row['fixed_4']['reduction']:.1f}"), flush=True)
         out.parent.mkdir(parents=True, exist_ok=True)
         tmp = out.with_suffix(".tmp")
         tmp.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")

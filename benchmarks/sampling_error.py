@@ -93,6 +93,31 @@ def run_case(name: str, sms: int, what, **kw) -> dict:
             "cpu_seconds": round(cpu, 2), "wall_seconds": round(wall, 2), "kernels": per}
 
 
+#: Main-loop trip-count experiment (issue 19 item 3, measured here only, not a simulator mode): the walker
+#: walks our kernels from their arguments, so a GEMM's K (or a non-causal attention's kv_len) sets the
+#: main loop's trip count.  In steady state the cycles are affine in it: simulate the operator at two
+#: truncated trip counts (1/8 and 1/4 of the real one, every CTA) and extrapolate the line to the real one.
+TRIP = {
+    "gemm_square_2048": ("gemm:m=2048,n=2048,k={}", 2048),
+    "gemm_1024x4096x1024": ("gemm:m=1024,n=4096,k={}", 1024),
+    "attention_prefill_h16_q1024_kv2048": ("attention:batch=1,heads=16,kv_heads=8,q_len=1024,kv_len={},causal=0", 2048),
+}
+
+
+def trip_count(name: str, sms: int, full: dict) -> dict:
+    fmt, t = TRIP[name]
+    t1, t2 = t // 8, t // 4
+    a = run_case(name, sms, ("op", fmt.format(t1)))
+    b = run_case(name, sms, ("op", fmt.format(t2)))
+    slope = (b["cycles"] - a["cycles"]) / (t2 - t1)
+    est = b["cycles"] + slope * (t - t2)
+    sim = a["warp_instructions_simulated"] + b["warp_instructions_simulated"]
+    return {"trip_counts": [t1, t2, t], "cycles_at": [a["cycles"], b["cycles"]], "cycles": round(est),
+            "error": (est - full["cycles"]) / full["cycles"], "warp_instructions_simulated": sim,
+            "reduction": full["warp_instructions_simulated"] / sim,
+            "cpu_seconds": round(a["cpu_seconds"] + b["cpu_seconds"], 2)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--error", type=float, default=0.01, help="sample_error target (default 0.01)")
@@ -100,8 +125,14 @@ def main(argv=None) -> int:
     ap.add_argument("--out", default="benchmarks/results/sampling_error_a100.json")
     ap.add_argument("--reuse-full", action="store_true", help="take a case's full run from --out when it is there")
     ap.add_argument("--no-fixed", action="store_true", help="skip the sample=4 runs")
+    ap.add_argument("--no-error", action="store_true", help="skip the sample_error runs")
+    ap.add_argument("--trip-count", action="store_true", help="also the main-loop trip-count experiment (TRIP cases)")
+    ap.add_argument("--table", action="store_true", help="print the results in --out as a Markdown table and exit")
     a = ap.parse_args(argv)
     out = Path(a.out)
+    if a.table:
+        print(table(json.loads(out.read_text())))
+        return 0
     res = json.loads(out.read_text()) if out.exists() else {}
     res.setdefault("commands", [])
     res["commands"].append("PYTHONPATH=$PWD python benchmarks/sampling_error.py " + " ".join(argv or sys.argv[1:]))
@@ -113,7 +144,8 @@ def main(argv=None) -> int:
         row = cases.get(name, {})
         full = row["full"] if a.reuse_full and "full" in row else run_case(name, sms, what)
         row.update({"sms": sms, "spec": what[1] if what[0] == "op" else name, "full": full})
-        runs = [(f"error_{a.error:g}", {"sample_error": a.error})] + ([] if a.no_fixed else [("fixed_4", {"sample": 4})])
+        runs = ([] if a.no_error else [(f"error_{a.error:g}", {"sample_error": a.error})]) \
+            + ([] if a.no_fixed else [("fixed_4", {"sample": 4})])
         for tag, kw in runs:
             s = run_case(name, sms, what, **kw)
             e = (s["cycles"] - full["cycles"]) / full["cycles"]
@@ -121,18 +153,53 @@ def main(argv=None) -> int:
                      reduction=full["warp_instructions_simulated"] / max(s["warp_instructions_simulated"], 1))
             s["bound_held"] = abs(e) <= s["bound"] + 1e-12
             row[tag] = s
+        if a.trip_count and name in TRIP:
+            row["trip_count"] = tc = trip_count(name, sms, full)
+            print(f"{name:38s} trip count {tc['trip_counts']}: {tc['error']:+.2%} x{tc['reduction']:.1f} fewer warp-inst",
+                  flush=True)
         cases[name] = row
+        _save(out, res)
+        if a.no_error:
+            continue
         f = row[f"error_{a.error:g}"]
         print(f"{name:38s} full {full['cycles']:>10,} cyc {full['cpu_seconds']:7.1f} s | E={a.error:g}: "
               f"{f['error']:+.2%} (bound {f['bound']:.2%}, {'held' if f['bound_held'] else 'BROKEN'}) "
               f"x{f['reduction']:.1f} fewer warp-inst {f['cpu_seconds']:6.1f} s"
               + ("" if a.no_fixed else f" | fixed 4: {row['fixed_4']['error']:+.2%} (bound {row['fixed_4']['bound']:.2%}) "
                                        f"x{row['fixed_4']['reduction']:.1f}"), flush=True)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = out.with_suffix(".tmp")
-        tmp.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
-        os.replace(tmp, out)
     return 0
+
+
+def table(res: dict) -> str:
+    """The results as a Markdown table: one row per case and sampling mode."""
+    rows = ["| case | SMs | waves (main kernel) | full cycles | mode | sampled cycles | error | bound | held | "
+            "warp-inst full / sampled | reduction | CPU s full / sampled | stop |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, c in res["cases"].items():
+        f = c["full"]
+        for tag in sorted(k for k in c if k.startswith(("error_", "fixed_"))):
+            s = c[tag]
+            k = max((x for x in s["kernels"] if x["waves_total"]), key=lambda x: x["waves_total"], default=None)
+            waves = f"{k['waves_simulated']:g}/{k['waves_total']}" if k else "-"
+            stop = (k["stop_reason"] + (f", {k['drift_restarts']} restarts" if k.get("drift_restarts") else "")) if k else "-"
+            rows.append(f"| {name} | {c['sms']} | {waves} | {f['cycles']:,} | {tag} | {s['cycles']:,} | {s['error']:+.2%} | "
+                        f"{s['bound']:.2%} | {'yes' if s['bound_held'] else 'NO'} | {f['warp_instructions_simulated']:,} / "
+                        f"{s['warp_instructions_simulated']:,} | {s['reduction']:.1f}x | {f['cpu_seconds']:.1f} / "
+                        f"{s['cpu_seconds']:.1f} | {stop} |")
+        if "trip_count" in c:
+            t = c["trip_count"]
+            rows.append(f"| {name} | {c['sms']} | - | {f['cycles']:,} | trip count {t['trip_counts'][:2]} -> "
+                        f"{t['trip_counts'][2]} | {t['cycles']:,} | {t['error']:+.2%} | - | - | "
+                        f"{f['warp_instructions_simulated']:,} / {t['warp_instructions_simulated']:,} | "
+                        f"{t['reduction']:.1f}x | {f['cpu_seconds']:.1f} / {t['cpu_seconds']:.1f} | - |")
+    return "\n".join(rows)
+
+
+def _save(out: Path, res: dict) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(".tmp")
+    tmp.write_text(json.dumps(res, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, out)
 
 
 if __name__ == "__main__":

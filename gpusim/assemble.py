@@ -962,6 +962,7 @@ def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1, sto
                 if progress is not None:
                     progress(int(r.g[core.G_CYCLE]), done, w.total)
                 if stop is not None and sent < w.total:
+                    r.extra["window"] = w     # (the stop may read the walked CTAs' instruction counts)
                     n = stop(r, int(r.g[core.G_CYCLE]), done, sent)
                     if n is not None:
                         w.truncate(r, int(n))

@@ -134,7 +134,7 @@ def test_wave_extrapolation_on_a_synthetic_completion_curve():
     assert ex["cycles"] == pytest.approx(ends[-1] + 7.4 * d)
     assert ex["absolute_error_cycles"] == pytest.approx(0.4 * d)
     # waves slowing down: 900, 1000 | 1100, 1200 -> d = 1150 from the last two, gap 200 per wave;
-    # Student-t with 1 degree of freedom: 12.706 x std(1100, 1200) / sqrt(2)
+    # Student-t on the spread pooled over both halves (n - 2 = 2 degrees of freedom): 4.303 x s / sqrt(2)
     ends2 = [0.0, 1500.0, 2400.0, 3400.0, 4500.0, 5700.0, 6500.0]
     pts = [(0, 0)]
     for j in range(1, len(ends2)):
@@ -142,7 +142,7 @@ def test_wave_extrapolation_on_a_synthetic_completion_curve():
     ex = wave_extrapolation(np.array(pts, float), S, 6 * S, 10 * S, warmup=1, measured=4)
     assert ex["cycles_per_wave"] == pytest.approx(1150) and ex["cycles_per_wave_first_waves"] == pytest.approx(950)
     assert ex["cycles"] == pytest.approx(6500 + 4 * 1150)
-    hw = 12.706 * np.std([1100.0, 1200.0], ddof=1) / np.sqrt(2)
+    hw = 4.303 * np.sqrt((4 * 50.0 ** 2) / 2) / np.sqrt(2)
     assert ex["absolute_error_cycles"] == pytest.approx(4 * max(hw, 200))
 
 

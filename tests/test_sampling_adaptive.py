@@ -55,7 +55,9 @@ def test_t_table_is_students_t_975():
 
 def test_sample_error_stops_when_interval_below_target():
     """Rule: with noisy but stationary wave times the sampler stops at the first completed wave where
-    M x max(t(0.975, h-1) s_B / sqrt(h) + 2 res / h, |mean B - mean A|) <= E x estimate (M the waves
+    M x max(t(0.975, n-2) s / sqrt(h) + 2 res / h, |mean B - mean A|) <= E x estimate (s pooled over
+    the halves A and B of the n measured waves, h = |B|; plus a significant linear trend continued over
+    the M waves; M the waves
     left after the aligned stop), recomputed here from the durations alone; a tighter target needs
     more waves.  (Break: using the normal 1.96 instead of Student-t stops earlier and fails here.)"""
     wave, total_waves, res = 100, 200, 1.0
@@ -72,10 +74,19 @@ def test_sample_error_stops_when_interval_below_target():
             x = d[1:w]
             h = math.ceil(x.size / 2)
             a, b = x[: x.size - h], x[x.size - h:]
-            hw = SP.t975(h - 1) * b.std(ddof=1) / math.sqrt(h) + 2 * res / h
+            pooled = math.sqrt((((a - a.mean()) ** 2).sum() + ((b - b.mean()) ** 2).sum()) / (x.size - 2))
+            hw = SP.t975(x.size - 2) * pooled / math.sqrt(h) + 2 * res / h
             m = (s.total - SP.aligned_stop(min(w * wave + wave, s.total), s.total, wave)) // wave
             est = d[:w].sum() + (total_waves - w) * b.mean()
-            if m * max(hw, abs(b.mean() - a.mean())) <= target * est:
+            # a significant least-squares trend counts as if continued over the M waves (trend_error)
+            jj = np.arange(x.size) - (x.size - 1) / 2
+            sxx = (jj * jj).sum()
+            slope = (jj * (x - x.mean())).sum() / sxx
+            se_b = math.sqrt(((x - x.mean() - slope * jj) ** 2).sum() / (x.size - 2) / sxx)
+            tr = 0.0
+            if abs(slope) > SP.t975(x.size - 2) * se_b + 4 * res / math.sqrt(sxx) / x.size:
+                tr = abs(slope) * (m * (m + 1) / 2 + m * x.size / 4)
+            if m * max(hw, abs(b.mean() - a.mean())) + tr <= target * est:
                 break
         assert j == w, (target, j, w)
         assert s.stats["bound"] <= target * s.stats["est"]
@@ -281,3 +292,21 @@ def test_l2_filling_ahead_keeps_sampling_until_write_backs_start():
     assert j_fits == 5 and s.l2_waits == 0
     j_fill, s = run(l2_sectors=2000, wb_from=20)         # the L2 holds 20 waves' allocations
     assert j_fill is not None and j_fill > 20 and s.l2_waits > 0
+
+
+def test_waves_of_different_work_keep_sampling():
+    """Rule: when the walked CTAs' warp instructions per wave differ across the window by more than E/2
+    (causal attention: a CTA's loop trip count grows with its query block), the waves are not alike and
+    the sampler does not stop on them, however steady their times; equal work stops as usual.
+    (Break: dropping the check stops at wave 5 and fails here.)"""
+    wave = 10
+
+    def run(work):
+        s = SP.AdaptiveSampler(wave, wave * 40, warmup=1, min_waves=4, target=0.02, resolution=1.0)
+        s.work = work
+        return feed(s, [1000.0] * 40, wave)[0], s
+
+    j, s = run([100] * 400)
+    assert j == 5 and s.work_waits == 0
+    j, s = run([100 + c // wave for c in range(400)])      # work grows by 1 instruction per CTA per wave
+    assert j is None and s.work_waits > 0

@@ -328,6 +328,12 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
                                      resolution=SAMPLE_PROBE_CYCLES, refresh=_refresh_cycles(cfg))
 
         def stop(r, cycle, done, sent):
+            w = r.extra.get("window")
+            have = len(sampler.work)
+            if w is not None and sent > have >= w.cta0:
+                # warp instructions of the CTAs dispatched since the last stop (still in the window)
+                lo, hi = have - w.cta0, sent - w.cta0
+                sampler.work.extend(np.diff(w.wip[w.cwp[lo:hi + 1]]).tolist())
             return sampler.observe(cycle, done, sent, lambda: name_counters(r.counters),
                                    int(r.extra["memsys"].l2_tag.size) * 4)
     if stream:
@@ -363,6 +369,7 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
             samp = {**base, "ctas_simulated": total, "waves_simulated": total / wave,
                     "warmup_waves": sampler.w0, "measured_waves": max(0, total // wave - sampler.w0),
                     "stop_reason": "all_ctas", "drift_restarts": sampler.restarts, "l2_fill_waits": sampler.l2_waits,
+                    "work_varies_waits": sampler.work_waits,
                     "cycles": float(cycles), "cycles_simulated": float(cycles), "wave_cycles": [],
                     "cycles_per_wave": 0.0, "ci_half_width_cycles": 0.0, "convergence_gap_cycles": 0.0,
                     "waves_extrapolated": 0.0, "absolute_error_cycles": 0.0, "relative_error": 0.0}
@@ -377,7 +384,8 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
                 ex["absolute_error_cycles"] += st["trend_cycles"]
                 ex["relative_error"] = ex["absolute_error_cycles"] / ex["cycles"]
                 extra = {"warmup_waves": sampler.w0, "measured_waves": st["n"], "stop_reason": "interval",
-                         "drift_restarts": sampler.restarts, "l2_fill_waits": sampler.l2_waits}
+                         "drift_restarts": sampler.restarts, "l2_fill_waits": sampler.l2_waits,
+                         "work_varies_waits": sampler.work_waits}
             else:
                 ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES,
                                         _refresh_cycles(cfg))

@@ -11,8 +11,9 @@ Wave times
     half B; B gives the cycles per wave d = mean(B).
 
 Interval (:func:`wave_stats`)
-    half-width of d = t(0.975, n_B - 1) x s_B / sqrt(n_B) (Student-t on the measured wave durations:
-    about 95% for normally distributed wave times) + 2 x resolution / n_B (the wave ends are known to
+    half-width of d = t(0.975, n - 2) x s / sqrt(n_B), s the spread of the wave durations pooled over
+    both halves (each about its own mean; Student-t on the measured wave durations: about 95% for
+    normally distributed, independent wave times) + 2 x resolution / n_B (the wave ends are known to
     the probe interval) + tRFC / n_B (DRAM refresh: the window may hold one refresh more or fewer than
     the average).  The per-wave error is the larger of that and the convergence gap |mean(B) - mean(A)|;
     projected onto the M extrapolated waves it is the kernel's error bound M x max(half-width, gap).
@@ -33,6 +34,9 @@ Adaptive stop (:class:`AdaptiveSampler`, ``sample_error`` = E)
         would break the target: the earlier waves belong to another regime, so the window restarts
         at B and waves are added until a new window converges (a significant trend that stays within
         the target is added to the bound);
+      * the work per wave varies: the warp instructions of the window's waves (walked CTAs, in
+        dispatch order) differ by more than E / 2 of their mean (e.g. causal attention, whose CTAs'
+        loop trip counts grow with the query block): the waves are not alike, the rest may differ;
       * the L2 fills ahead: the kernel writes, no dirty line has been written back to DRAM yet in
         the window, and the kernel's L2 allocations (read-miss sectors + written sectors) projected to
         its end exceed the L2's sectors: write-backs would start in the part not simulated (issue 19:
@@ -91,7 +95,13 @@ def wave_stats(d: np.ndarray, resolution: float = 0.0, refresh: float = 0.0) -> 
     sb = float(b.std(ddof=1)) if b.size > 1 else 0.0
     sa = float(a.std(ddof=1)) if a.size > 1 else 0.0
     res = 2 * resolution / h + refresh / h
-    hw = (t975(h - 1) * sb / math.sqrt(h) if h > 1 else 0.0) + res
+    if a.size >= 2:
+        # the spread pooled over both halves (each about its own mean): n - 2 degrees of freedom, so that
+        # a few quiet waves in B cannot stop the sample on their own
+        pooled = math.sqrt((float(((a - ma) ** 2).sum()) + float(((b - mb) ** 2).sum())) / (n - 2))
+        hw = t975(n - 2) * pooled / math.sqrt(h) + res
+    else:
+        hw = (t975(h - 1) * sb / math.sqrt(h) if h > 1 else 0.0) + res
     gap = abs(mb - ma)
     se = math.sqrt(sa * sa / max(a.size, 1) + sb * sb / h)
     drift = bool(a.size and gap > t975(max(a.size + h - 2, 1)) * se + 2 * resolution * (1 / max(a.size, 1) + 1 / h))
@@ -142,7 +152,9 @@ class AdaptiveSampler:
         self.restarts = 0
         self.l2_waits = 0
         self.reason = "all_ctas"
-        self.marks: dict[int, tuple] = {}   # wave index -> (l2 alloc sectors, l2 write sectors, dram bytes written)
+        self.marks: dict[int, tuple] = {}
+        self.work: list[int] = []       # warp instructions per dispatched CTA, in dispatch order (when known)
+        self.work_waits = 0   # wave index -> (l2 alloc sectors, l2 write sectors, dram bytes written)
 
     def observe(self, cycle: int, done: int, dispatched: int, counters: dict | None = None,
                 l2_sectors: int = 0) -> int | None:
@@ -181,11 +193,22 @@ class AdaptiveSampler:
             return None
         if st["bound"] > tol:
             return None
+        if self._work_varies(waves):
+            self.work_waits += 1
+            return None
         if counters is not None and self._l2_fills_ahead(waves, m, l2_sectors):
             self.l2_waits += 1
             return None
         self.stop_at, self.stats, self.reason = n_s, st, "interval"
         return n_s
+
+    def _work_varies(self, waves: int) -> bool:
+        """The window's waves differ in warp instructions by more than target / 2 of their mean."""
+        if len(self.work) < waves * self.wave:
+            return False
+        per = [sum(self.work[j * self.wave:(j + 1) * self.wave]) for j in range(self.w0, waves)]
+        mean = sum(per) / len(per)
+        return mean > 0 and (max(per) - min(per)) > self.target / 2 * mean
 
     def _l2_fills_ahead(self, waves: int, m: int, l2_sectors: int) -> bool:
         """The kernel writes, no write-back has reached DRAM in the window, and its L2 allocations

@@ -295,8 +295,9 @@ def test_l2_filling_ahead_keeps_sampling_until_write_backs_start():
 
 
 def test_waves_of_different_work_keep_sampling():
-    """Rule: when the walked CTAs' warp instructions per wave differ across the window by more than E/2
-    (causal attention: a CTA's loop trip count grows with its query block), the waves are not alike and
+    """Rule: when the walked CTAs' warp instructions per wave differ across the window by more than E/2,
+    or those of its CTAs by more than E (causal attention: a CTA's loop trip count grows with its query
+    block), the waves are not alike, or the sample's drain overlaps differently from the kernel's, and
     the sampler does not stop on them, however steady their times; equal work stops as usual.
     (Break: dropping the check stops at wave 5 and fails here.)"""
     wave = 10
@@ -309,4 +310,6 @@ def test_waves_of_different_work_keep_sampling():
     j, s = run([100] * 400)
     assert j == 5 and s.work_waits == 0
     j, s = run([100 + c // wave for c in range(400)])      # work grows by 1 instruction per CTA per wave
+    assert j is None and s.work_waits > 0
+    j, s = run([50 + 10 * (c % wave) for c in range(400)])   # equal waves of unequal CTAs (causal attention)
     assert j is None and s.work_waits > 0

@@ -327,7 +327,7 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
         sampler = SP.AdaptiveSampler(wave, total, warmup=SAMPLE_WARMUP_WAVES, min_waves=k, target=e,
                                      resolution=SAMPLE_PROBE_CYCLES, refresh=_refresh_cycles(cfg))
 
-        def stop(r, cycle, done, sent):
+        def _stop(r, cycle, done, sent):
             w = r.extra.get("window")
             have = len(sampler.work)
             if w is not None and sent > have >= w.cta0:
@@ -336,6 +336,8 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
                 sampler.work.extend(np.diff(w.wip[w.cwp[lo:hi + 1]]).tolist())
             return sampler.observe(cycle, done, sent, lambda: name_counters(r.counters),
                                    int(r.extra["memsys"].l2_tag.size) * 4)
+
+        stop = _stop
     if stream:
         t1 = time.perf_counter()
         chunk = max(1, math.ceil(assemble.STREAM_CHUNK_WAVES * wave))

@@ -36,7 +36,7 @@ STREAM_LOOKAHEAD_WAVES = 1
 
 def run_streamed(cfg: GPUConfig, chunks, listing_fn=None, *, total_ctas: int, memsys: MemSystem | None = None,
                  lookahead_ctas: int | None = None, progress=None, threads: int = 1,
-                 idle_skip: bool = True, epoch: int | None = None) -> tuple[SmRun, int, np.ndarray, dict]:
+                 idle_skip: bool = True, epoch: int | None = None, stop=None) -> tuple[SmRun, int, np.ndarray, dict]:
     """Run the core on a kernel whose trace comes in chunks of consecutive CTAs (``chunks``: an iterator
     of ``KernelTrace``, e.g. the SASS walker's ``walk_chunks(..., chunk_ctas)``; ``total_ctas`` in all),
     keeping only a window of CTAs resident: the finished CTAs' arrays are dropped and the next chunks
@@ -44,7 +44,8 @@ def run_streamed(cfg: GPUConfig, chunks, listing_fn=None, *, total_ctas: int, me
     window's end (``core.run_sm`` status 4).  The result is that of ``run(pack(whole trace))``, bit for
     bit.  Cluster launches and kernels with cluster barriers (whose per-cluster state spans the kernel)
     are run whole.  Returns (run, cycles, counters, info): info has ``streamed``, ``warp_instructions``
-    and ``peak_window_instructions`` (the most warp instructions resident at once)."""
+    and ``peak_window_instructions`` (the most warp instructions resident at once); ``warp_instructions``
+    counts the CTAs run (``stop``: see :func:`run`)."""
     it = iter(chunks)
     head = next(it)
     intern_opcodes(head)
@@ -66,27 +67,32 @@ def run_streamed(cfg: GPUConfig, chunks, listing_fn=None, *, total_ctas: int, me
         kt = concat_traces([first, *it])
         intern_opcodes(kt)
         r = pack(cfg, kt, listing_fn, memsys=memsys, idle_skip=idle_skip, epoch=epoch)
-        _, cycles, counters = run(r, kt, progress, threads)
-        return r, cycles, counters, {"streamed": False, "warp_instructions": kt.warp_instructions,
+        w = _Window(r, kt)
+        _, cycles, counters = _drive(r, w, kt.path, progress, threads, stop)
+        return r, cycles, counters, {"streamed": False, "warp_instructions": w.insts,
                                      "peak_window_instructions": kt.warp_instructions}
     w = _Window(r, first, total_ctas, it, cfg, look)
     del first, parts
-    _, cycles, counters = _drive(r, w, head.path, progress, threads)
+    _, cycles, counters = _drive(r, w, head.path, progress, threads, stop)
     return r, cycles, counters, {"streamed": True, "warp_instructions": w.insts,
                                  "peak_window_instructions": w.peak_insts}
 
 
-def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1) -> tuple[int, int, np.ndarray]:
+def run(r: SmRun, kt: KernelTrace, progress=None, threads: int = 1, stop=None) -> tuple[int, int, np.ndarray]:
     """Run the core on one kernel to completion; returns (status, cycles, counters).
+
+    ``stop(run, cycle, ctas_done, ctas_dispatched)``, called between chunks of ``CHUNK_CYCLES`` while
+    CTAs remain to dispatch, may return a CTA count n (>= ctas_dispatched): the kernel then ends after
+    its first n CTAs (no further CTA is dispatched; the resident ones drain), as if it had n CTAs.
 
     ``progress(cycle, ctas_done, ctas_total)`` is called between chunks of ``CHUNK_CYCLES``.
     ``threads``: SMs advance in that many parallel threads within each epoch; the result does not
     depend on it (more threads than Numba has, ``NUMBA_NUM_THREADS``, share them).
     """
-    return _drive(r, _Window(r, kt), kt.path, progress, threads)
+    return _drive(r, _Window(r, kt), kt.path, progress, threads, stop)
 
 
-def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1) -> tuple[int, int, np.ndarray]:
+def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1, stop=None) -> tuple[int, int, np.ndarray]:
     threads = max(1, int(threads))
     W, S, T = r.state
     # a counter row and a per-PC table per worker, summed at the end; the last row is the serial part's
@@ -129,9 +135,16 @@ def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1) -> 
             if status == core.RunStatus.DEADLOCK or r.g[core.G_CYCLE] > MAX_CYCLES:
                 raise GpusimError(f"{path}: the model stopped making progress at cycle {int(r.g[core.G_CYCLE]):,} "
                                   f"with {int(r.g[core.G_LIVE])} warps left (deadlock in the model; please report)")
-            if progress is not None:
-                done = w.cta0 + int(r.g[core.G_NEXT_CTA]) - int((T.c_live > 0).sum())
-                progress(int(r.g[core.G_CYCLE]), done, w.total)
+            if progress is not None or stop is not None:
+                sent = w.cta0 + int(r.g[core.G_NEXT_CTA])
+                done = sent - int((T.c_live > 0).sum())
+                if progress is not None:
+                    progress(int(r.g[core.G_CYCLE]), done, w.total)
+                if stop is not None and sent < w.total:
+                    r.extra["window"] = w     # (the stop may read the walked CTAs' instruction counts)
+                    n = stop(r, int(r.g[core.G_CYCLE]), done, sent)
+                    if n is not None:
+                        w.truncate(r, int(n))
     finally:
         if before is not None:
             core.use_threads(before)

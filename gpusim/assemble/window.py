@@ -126,3 +126,19 @@ class _Window:
         r.extra["inst_addr"] = self.iaddr
         g[core.G_MORE] = int(self.hi < self.total)
 
+    def truncate(self, r: SmRun, n: int) -> None:
+        """End the kernel after its first ``n`` CTAs (at least those dispatched so far): the dispatcher
+        places no CTA beyond them, the resident ones drain (CTA-wave sampling, ``stop`` of
+        :func:`gpusim.assemble.run`).  CTAs walked beyond ``n`` are dropped (and not counted in ``insts``)."""
+        nxt = self.cta0 + int(r.g[core.G_NEXT_CTA])
+        if n < nxt:
+            raise GpusimError(f"truncate: {n} CTAs but {nxt} are already dispatched")
+        if n < self.hi:
+            loc = n - self.cta0
+            self.insts -= int(self.wip[self.cwp[self.hi - self.cta0]] - self.wip[self.cwp[loc]])
+            self.cwp = self.cwp[: loc + 1]
+            self.hi = n
+        self.total = min(self.total, n)
+        if self.hi >= self.total:
+            self.source = None
+        r.g[core.G_MORE] = int(self.hi < self.total)

@@ -24,6 +24,19 @@ import sys
 from pathlib import Path
 
 
+
+def _pct(v):
+    """--sample-error E: a fraction (0.01) or a percentage (1%), as a float; None stays None."""
+    from gpusim.errors import GpusimError
+
+    if v is None:
+        return None
+    t = str(v).strip()
+    try:
+        return float(t[:-1]) / 100 if t.endswith("%") else float(t)
+    except ValueError:
+        raise GpusimError(f"llm: --sample-error {v!r}: a fraction (0.01) or a percentage (1%)") from None
+
 def _cmd_llm(a: argparse.Namespace) -> int:
     from gpusim.errors import GpusimError
 
@@ -63,7 +76,7 @@ def _cmd_llm(a: argparse.Namespace) -> int:
     if a.dp is not None and not train:
         raise GpusimError("llm: --dp applies to train: steps only")
     gpu_only = [f for f, on in (("--no-dedup", a.no_dedup), ("--cuda-graph", a.cuda_graph),
-                                ("--sample", a.sample), ("--dtype", a.dtype), ("--group", a.group)) if on]
+                                ("--sample", a.sample), ("--sample-error", a.sample_error), ("--dtype", a.dtype), ("--group", a.group)) if on]
     if gpu_only and kind != "gpu":
         raise GpusimError(f"llm: {', '.join(gpu_only)} apply to --gpu only")
     if kind != "rdu" and a.fusion:
@@ -89,7 +102,7 @@ def _cmd_llm(a: argparse.Namespace) -> int:
 
             m = with_dtype(m, a.dtype or m.weight_dtype, a.group)
         rep = M.run_gpu(m, st, cfg, tp=a.tp or 1, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
-                        sample=a.sample, check_memory=True, dp=a.dp or 1)
+                        sample=a.sample, sample_error=_pct(a.sample_error), check_memory=True, dp=a.dp or 1)
         rep["machine"]["config"] = rep["gpu_config"] = a.gpu
         config_text = dump_config(cfg)
         lines = summary_lines(rep)
@@ -158,7 +171,7 @@ def _cmd_op(a: argparse.Namespace) -> int:
     cfg = load_config(a.gpu, sets)
     progress = not a.quiet and sys.stderr.isatty()
     rep = M.run_gpu(None, None, cfg, graph=g, dedup=not a.no_dedup, cuda_graph=a.cuda_graph, progress=progress,
-                    sample=a.sample)
+                    sample=a.sample, sample_error=_pct(a.sample_error))
     rep["machine"]["config"] = rep["gpu_config"] = a.gpu
     rep["op"] = a.op
     rep["overrides"] = list(sets)
@@ -220,6 +233,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sample", type=int, default=None, metavar="K",
                    help="CTA-wave sampling (GPU): kernels with more waves simulate 1 warm-up + K measured + 1 drain "
                         "waves and extrapolate the rest, with the error bound in the report (K >= 4; default off)")
+    p.add_argument("--sample-error", default=None, metavar="E",
+                   help="adaptive CTA-wave sampling (GPU): kernels of many waves simulate waves until the 95%% "
+                        "interval of the per-wave cycles, projected onto the kernel, is below E of its cycles (e.g. "
+                        "1%% or 0.01), then extrapolate; --sample K is then the fewest measured waves (default 4). "
+                        "The report says per kernel the waves simulated, the bound and why it stopped")
     p.add_argument("--cuda-graph", action="store_true", help="launch overhead of a CUDA-graph replay "
                                                              "(launch.graph_kernel_launch_latency) instead of stream "
                                                              "launches (launch.kernel_launch_latency)")

@@ -86,7 +86,8 @@ def record_speed(warp_instructions: int, seconds: float) -> None:
 
 def plan(launches, cfg, sample: int | None, dedup: bool) -> Work:
     """The simulated work of ``launches`` (distinct kernels once when ``dedup``, named as the step's cache
-    names them), with the CTA-wave sampling plan the simulation will use (:func:`gpusim.llm.run.sample_plan`)."""
+    names them), with the CTA-wave sampling plan the simulation will use (:func:`gpusim.llm.run.sample_plan`;
+    with ``sample_error`` the adaptive sample's length is known only as it runs: this is its least)."""
     from gpusim.llm import run as R
 
     seen: dict = {}
@@ -112,7 +113,7 @@ def notice(work: Work, speed: float | None) -> str | None:
     return (f"gpusim: about {work.warp_instructions / 1e6:,.1f} M warp instructions in {len(work.kernels)} distinct "
             f"kernels: about {_duration(secs)} at {rate / 1e6:.2f} M warp-inst/s ({src}); largest trace held "
             f"at once about {mem / 2**30:.1f} GiB" + ("" if mem else " (all streamed)")
-            + "; --sample K simulates fewer CTA waves")
+            + "; --sample K or --sample-error E simulates fewer CTA waves")
 
 
 def _duration(s: float) -> str:

@@ -66,14 +66,20 @@ Bound
     (:func:`tensor_peak_flops`).  The larger of the two decides ``memory`` or ``compute`` when it
     reaches :data:`BOUND_FRACTION`; otherwise the operator is ``latency``-bound.
 
-CTA-wave sampling (``sample=k``, off by default)
+CTA-wave sampling (``sample=k`` or ``sample_error=E``, off by default; :mod:`gpusim.llm.sampling`)
     A kernel with more CTA waves (ceil(CTAs / (SMs x resident CTAs per SM))) than one warm-up, k
-    measured and one drain wave is walked and simulated only for those waves' CTAs (the walker
+    measured and one drain wave is walked and simulated only for a prefix of its CTAs (the walker
     produces just them) and its remaining waves are extrapolated from the measured cycles per wave,
-    with an error bound from the sample's own variation (:func:`wave_extrapolation`), reported per
-    kernel, per operator and in ``report["sampling"]``.  The bound does not see what the sample
-    cannot: a kernel whose later waves change regime (e.g. once the L2 fills with dirty lines and
-    write-backs start) can differ by more.  Without sampling every CTA is walked and simulated.
+    with an error bound from the measured waves (Student-t interval, convergence gap, timing
+    resolution, DRAM refresh), reported per kernel, per operator and in ``report["sampling"]``.  The
+    prefix ends where the rest of the kernel is a whole number of waves (its tail and drain are then
+    the kernel's own).  ``sample=k`` alone: exactly warm-up + k measured waves, then the tail.
+    ``sample_error=E``: waves are added (at least k, default 4) until the projected bound is at most E
+    of the estimate, with no drift between the first and second half of the measured waves and no L2
+    fill ahead (:class:`gpusim.llm.sampling.AdaptiveSampler`), or until every CTA ran.  The bound does
+    not see what the sample cannot: a later regime change the adaptive rule does not detect, and the
+    L2 state a sampled kernel leaves for the next kernel (that of its prefix, not of its end).
+    Without sampling every CTA is walked and simulated.
 """
 
 from __future__ import annotations
@@ -86,6 +92,7 @@ import time
 import numpy as np
 
 from gpusim import assemble, units
+from gpusim.llm import sampling as SP
 from gpusim.config import load_config
 from gpusim.config.specs import GPUConfig
 from gpusim.errors import GpusimError
@@ -115,9 +122,6 @@ SAMPLE_WARMUP_WAVES = 1
 SAMPLE_DRAIN_WAVES = 1
 #: Fewest measured waves: the estimate uses the last ceil(k/2) of them, the first ones check convergence.
 SAMPLE_MIN_WAVES = 4
-#: Standard errors of the mean per-wave time counted in the sampling error bound (2: about 95% for
-#: normally distributed wave times; a convention of this module).
-SAMPLE_ERROR_SIGMAS = 2
 #: Cycles between the core's stops while a sampled kernel runs, to record completed CTAs (the
 #: resolution of the per-wave times; wave ends are interpolated between stops, and the error
 #: bound counts the resolution).  A choice of this module: small against a wave of any of our
@@ -143,7 +147,7 @@ DEFAULT_PEAK_MMA = "HMMA.16816.F32"
 def tensor_peak_flops(cfg: GPUConfig, arch: str | None = None) -> float:
     """Dense fp16 tensor peak (FLOP/s) of the config for the GEMM instruction our GEMM kernel uses on
     ``arch`` (HMMA.16816.F32, or HGMMA.64x128x16.F32 on sm_90a), by the timing model's formula
-    (gpusim/assemble.py ``static_table``; configs/README.md ``pipes.tensor_rate_per_cycle``): a warp
+    (gpusim/isa/semantics.py ``tensor_timing``; configs/README.md ``pipes.tensor_rate_per_cycle``): a warp
     instruction of m x n x k (a warpgroup MMA: m/4 rows per warp) occupies the sub-core's tensor
     pipe for ``max(1, m*n*k*b // rate // 2) + extra`` cycles."""
     if arch is None:
@@ -172,6 +176,17 @@ def _key(call: K.KernelCall) -> tuple:
     return call.kernel.name, call.kernel.arch, call.launch.grid, scal
 
 
+def check_sample_error(sample_error) -> float | None:
+    """``sample_error``: None (off) or the target relative error of adaptive sampling, 0 < E < 1."""
+    if sample_error is None:
+        return None
+    if isinstance(sample_error, bool) or not isinstance(sample_error, (int, float, np.floating, np.integer)) \
+            or not 0 < float(sample_error) < 1:
+        raise GpusimError(f"sample_error = {sample_error!r}: the target relative error of CTA-wave sampling must "
+                          f"be a number between 0 and 1 (e.g. 0.01 for 1%), or None for no adaptive sampling")
+    return float(sample_error)
+
+
 def check_sample(sample) -> int | None:
     """``sample``: None / 0 (off) or the number of measured CTA waves, an integer >= :data:`SAMPLE_MIN_WAVES`."""
     if sample is None or sample is False or sample == 0:
@@ -183,16 +198,7 @@ def check_sample(sample) -> int | None:
     return int(sample)
 
 
-def _done_at(curve: np.ndarray, n: float) -> float:
-    """Cycle at which ``n`` CTAs had completed, interpolated linearly in the (cycle, done) curve."""
-    cyc, done = curve[:, 0], curve[:, 1]
-    j = int(np.searchsorted(done, n, side="left"))
-    if j <= 0:
-        return float(cyc[0])
-    if j >= len(done):
-        return float(cyc[-1])
-    c0, c1, d0, d1 = cyc[j - 1], cyc[j], done[j - 1], done[j]
-    return float(c0 + (c1 - c0) * (n - d0) / (d1 - d0)) if d1 > d0 else float(c1)
+_done_at = SP.done_at
 
 
 def _run_with_curve(runner, n_ctas: int, probe_cycles: int, progress=None) -> tuple[int, np.ndarray, np.ndarray]:
@@ -234,66 +240,64 @@ def _refresh_cycles(cfg: GPUConfig) -> float:
 def wave_extrapolation(curve: np.ndarray, wave_ctas: int, sampled_ctas: int, total_ctas: int, warmup: int,
                        measured: int, resolution_cycles: float = 0.0, refresh_cycles: float = 0.0) -> dict:
     """Extrapolate a kernel's cycles from the CTA-completion ``curve`` of its first ``sampled_ctas`` CTAs
-    (``warmup`` + ``measured`` + drain waves of ``wave_ctas`` CTAs) to ``total_ctas`` CTAs.
+    (``warmup`` + ``measured`` waves of ``wave_ctas`` CTAs, then the tail) to ``total_ctas`` CTAs.
 
-    Wave j ends when j x wave_ctas CTAs have completed; d_j = end_j - end_{j-1} for the ``measured``
-    waves (the warm-up waves before them fill the pipelines and caches, the waves after them drain;
-    the sample's cycles include one warm-up and one drain, as the whole kernel's do).  The last
-    h = ceil(k/2) measured waves give the cycles per wave d (the first k - h are a convergence
-    check: early waves still feel the warm-up, e.g. write-backs of the previous kernel's dirty L2
-    lines).  The remaining CTAs take ``full`` more waves at d plus, when they do not fill a last
-    wave (fraction f), between f x d (throughput-bound) and d (latency-bound): the midpoint.
+    d_j: the ``measured`` waves' durations; d = mean of their second half
+    (:func:`gpusim.llm.sampling.wave_stats`).  The rest, M = (total - sampled) / wave waves, takes M x d:
+    exact when M is whole (:func:`sample_plan` makes it so: the sample's tail and drain are the
+    kernel's own).  A remainder that is not a whole wave (fraction f) is counted at f x d (its CTAs
+    overlap the drain, throughput-bound) with min(f, 1 - f) x d more error.
 
-    Absolute error bound = waves extrapolated x (max(|d - d of the first k - h waves|,
-    :data:`SAMPLE_ERROR_SIGMAS` x std(d_j) / sqrt(h), 2 x ``resolution_cycles`` / h) + ``refresh_cycles``
-    / h) + (1 - f) / 2 x d for a partial last wave: the convergence gap, the uncertainty of the mean
-    per-wave time from the wave-to-wave spread, the timing resolution of the wave ends, and DRAM
-    refresh (a periodic stall of ``refresh_cycles`` = tRFC every tREFI: the h measured waves may hold
-    one refresh more or fewer than the kernel's average, so their mean may be off by tRFC / h)."""
+    Absolute error bound = M x max(Student-t half-width of d + resolution and refresh terms,
+    |d - mean of the first half|) (+ the remainder's term)."""
     c_s = float(curve[-1, 0])
-    ends = [_done_at(curve, j * wave_ctas) for j in range(warmup, warmup + measured + 1)]
-    d = np.diff(np.array(ends))
-    h = math.ceil(measured / 2)
-    d_last = float(d[measured - h:].mean())
-    d_first = float(d[: measured - h].mean())
+    d = SP.wave_durations(curve, wave_ctas, warmup, warmup + measured)
+    st = SP.wave_stats(d, resolution_cycles, refresh_cycles)
     rem = total_ctas - sampled_ctas
-    full, part = divmod(rem, wave_ctas)
-    f = part / wave_ctas
-    n_x = full + ((1 + f) / 2 if part else 0.0)
-    est = c_s + n_x * d_last
-    spread = SAMPLE_ERROR_SIGMAS * float(d.std(ddof=1)) / math.sqrt(h) if measured > 1 else 0.0
-    per_wave = max(abs(d_last - d_first), spread, 2 * resolution_cycles / h) + refresh_cycles / h
-    err = n_x * per_wave + ((1 - f) / 2 * d_last if part else 0.0)
-    return {"cycles": est, "cycles_simulated": c_s, "wave_cycles": d.tolist(), "cycles_per_wave": d_last,
-            "cycles_per_wave_first_waves": d_first, "waves_extrapolated": full + f, "absolute_error_cycles": err,
+    n_x = rem / wave_ctas
+    f = n_x - math.floor(n_x)
+    est = c_s + n_x * st["cycles_per_wave"]
+    err = n_x * st["per_wave_error"] + min(f, 1 - f) * st["cycles_per_wave"]
+    return {"cycles": est, "cycles_simulated": c_s, "wave_cycles": d.tolist(), "cycles_per_wave": st["cycles_per_wave"],
+            "cycles_per_wave_first_waves": st["first_half"], "ci_half_width_cycles": st["half_width"],
+            "convergence_gap_cycles": st["gap"], "waves_extrapolated": n_x, "absolute_error_cycles": err,
             "relative_error": err / est if est else 0.0}
 
 
 def sample_plan(cfg: GPUConfig, head, total: int, k: int | None) -> tuple[int, tuple | None]:
     """(CTAs per wave, sampling plan) of a kernel of ``total`` CTAs whose CTA 0 is the walked trace
     ``head``: the plan is (wave, waves, simulated waves, simulated CTAs) when CTA-wave sampling with
-    ``k`` measured waves shortens it, else None (every CTA is simulated)."""
+    ``k`` measured waves shortens it, else None (every CTA is simulated).  The simulated CTAs are
+    warm-up + k whole waves and then the kernel's tail: (total - simulated) is a multiple of the wave,
+    so the sample's last wave (partial or whole) and drain are shaped as the kernel's are.  (With
+    ``sample_error`` this is the least the adaptive sample simulates.)"""
     wave = cfg.sm.count * assemble.occupancy(cfg, head).ctas_per_sm
     waves = -(-total // wave)
     if k is not None:
         n_w = SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES
         if waves > n_w:
-            return wave, (wave, waves, n_w, n_w * wave)
+            return wave, (wave, waves, n_w, total - (waves - n_w) * wave)
     return wave, None
 
 
 def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSystem | None = None,
-                    progress=None, sample: int | None = None, threads: int = 1, stream: bool | None = None) -> dict:
+                    progress=None, sample: int | None = None, threads: int = 1, stream: bool | None = None,
+                    sample_error: float | None = None) -> dict:
     """Walk ``call`` into a trace and run the timing model on it (with ``memsys``, the L2 state of the
     step; a fresh one if None).  Returns cycles, instruction count, DRAM bytes, L2 hit rate, occupancy
     and the walk / simulation wall times.
 
     ``sample`` = k (an int >= :data:`SAMPLE_MIN_WAVES`; None or 0: off) simulates a kernel of more than
     :data:`SAMPLE_WARMUP_WAVES` + k + :data:`SAMPLE_DRAIN_WAVES` CTA waves (a wave = SMs x resident
-    CTAs per SM) only for its first warm-up + k + drain waves' CTAs -- only those CTAs are walked --
-    and extrapolates the rest (:func:`wave_extrapolation`).  ``cycles`` is then the estimate,
-    ``warp_instructions`` and ``dram_bytes`` are scaled by total / simulated CTAs, and ``sampling``
-    holds the sample (CTAs, waves, per-wave cycles) and the error estimate (``relative_error``);
+    CTAs per SM) only for its first warm-up + k waves' CTAs and its tail (:func:`sample_plan`) -- only
+    those CTAs are walked -- and extrapolates the rest (:func:`wave_extrapolation`).
+    ``sample_error`` = E (0 < E < 1): adaptive sampling of the same kernels (k, default
+    :data:`SAMPLE_MIN_WAVES`, the fewest measured waves): the CTAs are walked and simulated wave after
+    wave until the projected error bound is at most E (:class:`gpusim.llm.sampling.AdaptiveSampler`);
+    the dispatcher then stops at the next CTA count that leaves whole waves and the resident CTAs
+    drain.  ``cycles`` is then the estimate, ``warp_instructions`` and ``dram_bytes`` are scaled by
+    total / simulated CTAs, and ``sampling`` holds the sample (CTAs and waves simulated / total,
+    per-wave cycles, the interval, why it stopped) and the error bound (``relative_error``);
     otherwise ``sampling`` is None.  ``threads``: CPU threads of the core (``assemble.run``); the result
     does not depend on it.
 
@@ -303,16 +307,37 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     whole trace is never in memory; the result is the same bit for bit (``streamed`` says which ran;
     ``walk_seconds`` then covers the first window only, the rest counts in ``simulate_seconds``)."""
     k = check_sample(sample)
+    e = check_sample_error(sample_error)
+    if e is not None and k is None:
+        k = SAMPLE_MIN_WAVES
     t0 = time.perf_counter()
     total = call.launch.num_ctas
     head = call.trace(range(1))
     wave, plan = sample_plan(cfg, head, total, k)
-    n_s = plan[3] if plan else total
-    ctas = range(n_s) if plan else None
+    adaptive = plan is not None and e is not None
+    n_s = plan[3] if plan and not adaptive else total
+    ctas = range(n_s) if n_s < total else None
     if stream is None:
         stream = -(-n_s // wave) > STREAM_MIN_WAVES
     del head
     got = {}
+    sampler = None
+    stop = None
+    if adaptive:
+        sampler = SP.AdaptiveSampler(wave, total, warmup=SAMPLE_WARMUP_WAVES, min_waves=k, target=e,
+                                     resolution=SAMPLE_PROBE_CYCLES, refresh=_refresh_cycles(cfg))
+
+        def _stop(r, cycle, done, sent):
+            w = r.extra.get("window")
+            have = len(sampler.work)
+            if w is not None and sent > have >= w.cta0:
+                # warp instructions of the CTAs dispatched since the last stop (still in the window)
+                lo, hi = have - w.cta0, sent - w.cta0
+                sampler.work.extend(np.diff(w.wip[w.cwp[lo:hi + 1]]).tolist())
+            return sampler.observe(cycle, done, sent, lambda: name_counters(r.counters),
+                                   int(r.extra["memsys"].l2_tag.size) * 4)
+
+        stop = _stop
     if stream:
         t1 = time.perf_counter()
         chunk = max(1, math.ceil(assemble.STREAM_CHUNK_WAVES * wave))
@@ -320,7 +345,7 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
 
         def runner(prog):
             run, cyc, cnt, info = assemble.run_streamed(cfg, chunks, call.kernel.function, total_ctas=n_s,
-                                                        memsys=memsys, progress=prog, threads=threads)
+                                                        memsys=memsys, progress=prog, threads=threads, stop=stop)
             got.update(run=run, insts=info["warp_instructions"], streamed=info["streamed"])
             return cyc, cnt
     else:
@@ -328,24 +353,50 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
         intern_opcodes(kt)
         t1 = time.perf_counter()
         run = assemble.pack(cfg, kt, call.kernel.function, memsys=memsys)
-        got.update(run=run, insts=kt.warp_instructions, streamed=False)
+        got.update(run=run, streamed=False)
 
         def runner(prog):
-            _, cyc, cnt = assemble.run(run, kt, progress=prog, threads=threads)
+            w = assemble._Window(run, kt)
+            _, cyc, cnt = assemble._drive(run, w, kt.path, prog, threads, stop)
+            got["insts"] = w.insts
             return cyc, cnt
     samp = None
+    scale = 1.0
     if plan:
-        wave, waves, n_w, n_s = plan
+        wave, waves, n_w, _ = plan
         cycles, counters, curve = _run_with_curve(runner, n_s, SAMPLE_PROBE_CYCLES, progress)
-        ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES,
-                                _refresh_cycles(cfg))
-        scale = total / n_s
-        samp = {"ctas_simulated": n_s, "ctas_total": total, "wave_ctas": wave, "waves_total": waves,
-                "warmup_waves": SAMPLE_WARMUP_WAVES, "measured_waves": k, "drain_waves": SAMPLE_DRAIN_WAVES, **ex}
-        cycles = round(ex["cycles"])
+        base = {"mode": "error" if adaptive else "waves", "target_error": e, "ctas_total": total, "wave_ctas": wave,
+                "waves_total": waves, "drain_waves": SAMPLE_DRAIN_WAVES}
+        if adaptive and sampler.stop_at is None:       # every CTA ran: the cycles are the kernel's own
+            samp = {**base, "ctas_simulated": total, "waves_simulated": total / wave,
+                    "warmup_waves": sampler.w0, "measured_waves": max(0, total // wave - sampler.w0),
+                    "stop_reason": "all_ctas", "drift_restarts": sampler.restarts, "l2_fill_waits": sampler.l2_waits,
+                    "work_varies_waits": sampler.work_waits,
+                    "cycles": float(cycles), "cycles_simulated": float(cycles), "wave_cycles": [],
+                    "cycles_per_wave": 0.0, "ci_half_width_cycles": 0.0, "convergence_gap_cycles": 0.0,
+                    "waves_extrapolated": 0.0, "absolute_error_cycles": 0.0, "relative_error": 0.0}
+        else:
+            if adaptive:
+                n_s = sampler.stop_at
+                st = sampler.stats
+                ex = wave_extrapolation(curve, wave, n_s, total, sampler.w0, st["n"], SAMPLE_PROBE_CYCLES,
+                                        _refresh_cycles(cfg))
+                # a significant trend within the target counts in the bound (gpusim.llm.sampling.trend_error)
+                ex["trend_error_cycles"] = st["trend_cycles"]
+                ex["absolute_error_cycles"] += st["trend_cycles"]
+                ex["relative_error"] = ex["absolute_error_cycles"] / ex["cycles"]
+                extra = {"warmup_waves": sampler.w0, "measured_waves": st["n"], "stop_reason": "interval",
+                         "drift_restarts": sampler.restarts, "l2_fill_waits": sampler.l2_waits,
+                         "work_varies_waits": sampler.work_waits}
+            else:
+                ex = wave_extrapolation(curve, wave, n_s, total, SAMPLE_WARMUP_WAVES, k, SAMPLE_PROBE_CYCLES,
+                                        _refresh_cycles(cfg))
+                extra = {"warmup_waves": SAMPLE_WARMUP_WAVES, "measured_waves": k, "stop_reason": "fixed_waves"}
+            samp = {**base, "ctas_simulated": n_s, "waves_simulated": n_s / wave, **extra, **ex}
+            cycles = round(ex["cycles"])
+            scale = total / n_s
     else:
         cycles, counters = runner(progress)
-        scale = 1.0
     res = _kernel_result(call, got["run"], cycles, counters, got["insts"], scale, samp, got["streamed"], t1 - t0,
                          time.perf_counter() - t1)
     named = name_counters(counters)
@@ -378,7 +429,7 @@ def resolve(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig,
 
 def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig, *, tp: int = 1,
                   dedup: bool = True, cuda_graph: bool = False, overrides: list[str] | tuple[str, ...] = (),
-                  progress: bool = False, sample: int | None = None, graph: OperatorGraph | None = None,
+                  progress: bool = False, sample: int | None = None, sample_error: float | None = None, graph: OperatorGraph | None = None,
                   check_memory: bool = False, kernel_cache=None, dp: int = 1) -> dict:
     """Simulate one serving step; returns the report dict.  Keys: ``step_seconds`` (kernels + launch
     overheads), ``kernel_seconds``, ``launch_seconds``, ``launches``, ``tokens_per_second`` (new
@@ -402,8 +453,8 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     ``fits``; ``check_memory`` (``gpusim llm`` sets it) refuses a step that does not fit ``memory.dram_size``
     (the serving step-time grid simulates steps beyond it on purpose, to interpolate).
 
-    ``sample`` = k: CTA-wave sampling of every kernel with more than warm-up + k + drain waves
-    (:func:`simulate_kernel`); each such kernel entry carries its ``sampling`` record, an operator
+    ``sample`` = k / ``sample_error`` = E: CTA-wave sampling of every kernel with more than warm-up +
+    k + drain waves (:func:`simulate_kernel`; E: adaptive, to a target relative error per kernel); each such kernel entry carries its ``sampling`` record, an operator
     ``sampled`` = True and ``relative_error`` (its kernels' error bounds over its cycles), and
     ``report["sampling"]`` sums it up (``relative_error`` of the step: the kernels' absolute error
     bounds added, over the step cycles).  None / 0 (default): every CTA is simulated and
@@ -418,6 +469,9 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     ``distinct_kernels_reused`` counts the kernels it supplied."""
     wall = time.perf_counter()
     k = check_sample(sample)
+    e = check_sample_error(sample_error)
+    if e is not None and k is None:
+        k = SAMPLE_MIN_WAVES
     if graph is None:
         m, st, cfg = resolve(model, step, gpu, overrides)
     else:   # one operator alone (gpusim.llm.op): its graph carries a stand-in model and step
@@ -452,7 +506,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     device = GS.Device.from_config(cfg, arch)
     launches, skipped = schedule(g, arch, dedup, device)
     clock = cfg.sm.clock_hz
-    # fp8 wgmma runs at twice the fp16 rate in the timing model (operand width; gpusim/assemble.py)
+    # fp8 wgmma runs at twice the fp16 rate in the timing model (operand width; gpusim/isa/semantics.py)
     peak_f = tensor_peak_flops(cfg, arch) * (2 if fp8 else 1)
     peak_b = cfg.memory.dram_bandwidth_bytes_per_s
     if cuda_graph:
@@ -494,7 +548,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                     _b.set_postfix_str(f"CTAs {done}/{total}, {cycle:,} cyc")
             else:
                 _prog = None
-            r = simulate_kernel(cfg, ln.call, memsys, _prog, sample=k)
+            r = simulate_kernel(cfg, ln.call, memsys, _prog, sample=k, sample_error=e)
             sim_wall += r["walk_seconds"] + r["simulate_seconds"]
             sm = r.get("sampling")
             sim_insts += round(r.get("warp_instructions", 0) * (sm["ctas_simulated"] / sm["ctas_total"] if sm else 1.0))
@@ -559,7 +613,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
                            "reason": NOT_SIMULATED_REASONS.get(o.kind, NOT_SIMULATED_REASONS[None])}
                           for o in skipped],
         "distinct_kernels_simulated": len(cache) - reused, "distinct_kernels_reused": reused,
-        "sampling": None if k is None else _sampling_summary(k, len(samp_kernels), samp_launches,
+        "sampling": None if k is None else _sampling_summary(k, e, len(samp_kernels), samp_launches,
                                                              samp_cycles - samp_sim_cycles, err_cycles,
                                                              kernel_cycles + launch_cycles),
         "weight_dtype": m.weight_dtype, "memory_footprint": footprint,
@@ -599,20 +653,23 @@ def _collective_entries(ops, cfg: GPUConfig, tp: int) -> dict[str, dict]:
     return out
 
 
-def _sampling_summary(k: int, kernels: int, launches: int, extrapolated: float, err_cycles: float,
+def _sampling_summary(k: int, e: float | None, kernels: int, launches: int, extrapolated: float, err_cycles: float,
                       step_cycles: float) -> dict:
-    """The step report's ``sampling`` record: what CTA-wave sampling did and the step's error bound."""
+    """The step report's ``sampling`` record: what CTA-wave sampling did and the step's error bound
+    (``measured_waves``: k, with ``target_error`` E the fewest measured waves)."""
     return {
         "measured_waves": k, "warmup_waves": SAMPLE_WARMUP_WAVES, "drain_waves": SAMPLE_DRAIN_WAVES,
+        "target_error": e,
         "distinct_kernels_sampled": kernels, "launches_sampled": launches,
         "extrapolated_cycles": extrapolated,
         "absolute_error_cycles": err_cycles,
         "relative_error": err_cycles / step_cycles if step_cycles else 0.0,
-        "method": "kernels with more CTA waves than warm-up + measured + drain simulate only those waves' CTAs "
-                  "and extrapolate the rest at the cycles per wave of the last ceil(k/2) measured waves; the "
-                  "error bound per extrapolated wave is the largest of the gap to the first measured waves, "
-                  "2 standard errors of the mean per-wave cycles and the timing resolution, plus the uncertainty of a partial last "
-                  "wave (gpusim.llm.run.wave_extrapolation)"}
+        "method": "kernels with more CTA waves than warm-up + measured + drain simulate a prefix of their CTAs "
+                  "(warm-up + k measured waves, or with target_error as many waves as the adaptive rule needs, "
+                  "then the kernel's own tail: the rest is whole waves) and extrapolate the rest at the cycles per "
+                  "wave of the last half of the measured waves; the error bound per extrapolated wave is the larger "
+                  "of the Student-t 95% half-width of that mean (plus timing resolution and DRAM refresh) and the gap "
+                  "to the first half (gpusim.llm.run.wave_extrapolation, gpusim.llm.sampling)"}
 
 
 def _progress_bar(launches, cfg: GPUConfig, k: int | None, dedup: bool):
@@ -711,10 +768,24 @@ def summary_lines(rep: dict) -> list[str]:
         lines += training_lines(rep["training"])
     sp = rep.get("sampling")
     if sp is not None:
-        lines.append(f"CTA-wave sampling ({sp['warmup_waves']} warm-up + {sp['measured_waves']} measured + "
-                     f"{sp['drain_waves']} drain waves): {sp['distinct_kernels_sampled']} distinct kernels "
+        how = (f"target error {sp['target_error']:.2%}, at least {sp['measured_waves']} measured waves"
+               if sp.get("target_error") else
+               f"{sp['warmup_waves']} warm-up + {sp['measured_waves']} measured waves + the kernel's tail")
+        lines.append(f"CTA-wave sampling ({how}): {sp['distinct_kernels_sampled']} distinct kernels "
                      f"({sp['launches_sampled']} launches) extrapolated, step error bound "
                      f"+/-{sp['relative_error']:.2%}")
+        seen = set()
+        for o in rep["operators"]:
+            for k in o.get("kernels", []):
+                sk = k.get("sampling")
+                if not sk or k["kernel"] in seen:
+                    continue
+                seen.add(k["kernel"])
+                lines.append(f"  {k['kernel']}: {sk['waves_simulated']:.1f}/{sk['waves_total']} waves simulated, "
+                             f"{sk['cycles_per_wave']:,.0f} +/- {sk['ci_half_width_cycles']:,.0f} cycles per wave "
+                             f"(95% t), bound +/-{sk['relative_error']:.2%}, stopped: {sk['stop_reason']}"
+                             + (f", {sk['drift_restarts']} drift restarts" if sk.get("drift_restarts") else "")
+                             + (f", waited {sk['l2_fill_waits']} waves for the L2 to fill" if sk.get("l2_fill_waits") else ""))
     lines.append(f"simulated {rep['distinct_kernels_simulated']} distinct kernels in {rep['wall_seconds']:.1f} s "
                  f"(peak memory {rep['peak_rss_bytes'] / 2**30:.2f} GiB)")
     return lines

@@ -37,8 +37,8 @@ def _warm(repeat: int) -> dict:
     from gpusim.llm import kernels as K
 
     A, W, C = 1 << 40, 2 << 40, 3 << 40
-    cases = {"gemm4096-sm80-64ctas": (K.gemm_multistage("sm_80", "gemm_f16_tn_128x128x32_s4", 4096, 4096, 4096, A, W, C),
-                                      range(0, 64)),
+    gemm = K.gemm_multistage("sm_80", "gemm_f16_tn_128x128x32_s4", 4096, 4096, 4096, A, W, C)
+    cases = {"gemm4096-sm80-64ctas": (gemm, range(0, 64)),
              "fa2-fwd-sm80-8ctas": (K.flash_attn("sm_80", 1, 8, 8, 1024, 1024, A, W, C, 4 << 40, head_dim=128,
                                                  causal=False), range(0, 8))}
     out = {}

@@ -46,3 +46,31 @@ def test_the_core_imports_no_other_subpackage():
     """gpusim/core is the only Numba code and sits at the bottom: it never imports upward."""
     ups = _subpackage_imports().get("core", set()) - {"errors", "units"}
     assert not ups, f"gpusim.core imports {sorted(ups)}"
+
+
+def test_the_functional_walker_sits_on_the_core_and_the_frontend_only():
+    """gpusim/emu (the SASS walker, issue 17 item 4) is used by llm and clock and uses only the core (its
+    Numba cache folder), the listing parser and the errors.  Break: import gpusim.llm.walker from
+    gpusim/emu/walk.py and this fails."""
+    ups = _subpackage_imports().get("emu", set()) - {"core", "frontend", "errors"}
+    assert not ups, f"gpusim.emu imports {sorted(ups)}"
+
+
+def test_the_walker_has_no_function_over_200_lines_or_20_parameters_and_no_module_over_900_lines():
+    """Issue 17's bars, for the walker's modules (gpusim/emu/*.py, gpusim/llm/walker.py): its dispatch loop
+    was one 1,029-line Numba function of 25 parameters.  Break: paste two handlers into one function and
+    this fails."""
+    files = sorted((PKG / "emu").glob("*.py")) + [PKG / "llm" / "walker.py"]
+    bad = []
+    for f in files:
+        text = f.read_text()
+        if len(text.splitlines()) > 900:
+            bad.append(f"{f.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                a = node.args
+                p = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
+                if n > 200 or p > 20:
+                    bad.append(f"{f.name}: {node.name}: {n} lines, {p} parameters")
+    assert len(files) > 5 and not bad, bad

@@ -1,7 +1,8 @@
 """The Numba core.  Importing this package points Numba's on-disk cache at a folder keyed by a hash
-of the core's sources and the functional walker's (``gpusim/emu``): Numba re-validates a cached function against its own file only, so a
-change in a module it calls (e.g. ``memsys.py`` called from ``sm.py``) would otherwise reuse stale
-machine code.  Set ``NUMBA_CACHE_DIR`` to override the location."""
+of the core's sources and the functional walker's (``gpusim/emu``): Numba re-validates a cached
+function against its own file only, so a change in a module it calls (e.g. ``memsys.py`` called from
+``sm.py``, an inlined handler of ``gpusim/emu/walk.py``) would otherwise reuse stale machine code.
+Set ``NUMBA_CACHE_DIR`` to override the location."""
 
 from __future__ import annotations
 

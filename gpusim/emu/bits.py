@@ -13,7 +13,8 @@ from __future__ import annotations
 
 from numba import njit
 
-from gpusim.emu.isa import BOP_AND, BOP_OR, CMP_EQ, CMP_GE, CMP_GT, CMP_LE, CMP_LT, CMP_NE, CMP_T, F_ABS, F_INV, F_NEG, M32
+from gpusim.emu.isa import (BOP_AND, BOP_OR, CMP_EQ, CMP_GE, CMP_GT, CMP_LE, CMP_LT, CMP_NE, CMP_T, F_ABS, F_INV,
+                            F_NEG, M32)
 
 @njit(cache=True, _nrt=False)
 def s32(v):

@@ -57,3 +57,31 @@ def test_packing_and_isa_semantics_import_nothing_above_them():
                "isa": {"config", "core", "errors", "frontend", "units"}}
     for pkg, ok in allowed.items():
         assert edges.get(pkg, set()) <= ok, f"gpusim.{pkg} imports {sorted(edges[pkg] - ok)}"
+
+
+def test_the_functional_walker_sits_on_the_core_and_the_frontend_only():
+    """gpusim/emu (the SASS walker, issue 17 item 4) is used by llm and clock and uses only the core (its
+    Numba cache folder), the listing parser and the errors.  Break: import gpusim.llm.walker from
+    gpusim/emu/walk.py and this fails."""
+    ups = _subpackage_imports().get("emu", set()) - {"core", "frontend", "errors"}
+    assert not ups, f"gpusim.emu imports {sorted(ups)}"
+
+
+def test_no_function_over_200_lines_or_20_parameters_and_no_module_over_900_lines():
+    """Issue 17's bars, for every module of gpusim/ (the walker's dispatch loop was one 1,029-line Numba
+    function of 25 parameters; assemble.py 943 lines; tracescan.scan_body 346 lines).  Break: paste two
+    handlers of gpusim/emu into one function and this fails."""
+    files = sorted(PKG.rglob("*.py"))
+    bad = []
+    for f in files:
+        text = f.read_text()
+        if len(text.splitlines()) > 900:
+            bad.append(f"{f.name}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                n = node.end_lineno - node.lineno + 1
+                a = node.args
+                p = len(a.posonlyargs) + len(a.args) + len(a.kwonlyargs)
+                if n > 200 or p > 20:
+                    bad.append(f"{f.name}: {node.name}: {n} lines, {p} parameters")
+    assert len(files) > 100 and not bad, bad

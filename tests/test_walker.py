@@ -1,4 +1,4 @@
-"""Tests of the functional SASS walker (gpusim/llm/walker.py, gpusim/core/walk.py) on our own kernels.
+"""Tests of the functional SASS walker (gpusim/llm/walker.py, gpusim/emu/) on our own kernels.
 
 Independent checks (issue 7, part 3): for every kernel and architecture, the per-lane addresses the
 walker derives from the compiler's SASS must touch every element of each input exactly as often

@@ -306,10 +306,8 @@ def simulate_kernel(cfg: GPUConfig, call: K.KernelCall, memsys: assemble.MemSyst
     window of :data:`gpusim.assemble.STREAM_LOOKAHEAD_WAVES` waves ahead of the dispatcher), so the
     whole trace is never in memory; the result is the same bit for bit (``streamed`` says which ran;
     ``walk_seconds`` then covers the first window only, the rest counts in ``simulate_seconds``)."""
-    k = check_sample(sample)
-    e = check_sample_error(sample_error)
-    if e is not None and k is None:
-        k = SAMPLE_MIN_WAVES
+    k, e = check_sample(sample), check_sample_error(sample_error)
+    k = SAMPLE_MIN_WAVES if e is not None and k is None else k
     t0 = time.perf_counter()
     total = call.launch.num_ctas
     head = call.trace(range(1))
@@ -453,9 +451,9 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     ``fits``; ``check_memory`` (``gpusim llm`` sets it) refuses a step that does not fit ``memory.dram_size``
     (the serving step-time grid simulates steps beyond it on purpose, to interpolate).
 
-    ``sample`` = k / ``sample_error`` = E: CTA-wave sampling of every kernel with more than warm-up +
-    k + drain waves (:func:`simulate_kernel`; E: adaptive, to a target relative error per kernel); each such kernel entry carries its ``sampling`` record, an operator
-    ``sampled`` = True and ``relative_error`` (its kernels' error bounds over its cycles), and
+    ``sample`` = k / ``sample_error`` = E: CTA-wave sampling of every kernel with more than warm-up + k +
+    drain waves (:func:`simulate_kernel`; E: adaptive, to a target relative error per kernel); each
+    such kernel has its ``sampling`` record, its operator ``sampled`` and ``relative_error``, and
     ``report["sampling"]`` sums it up (``relative_error`` of the step: the kernels' absolute error
     bounds added, over the step cycles).  None / 0 (default): every CTA is simulated and
     ``report["sampling"]`` is None.
@@ -468,10 +466,8 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     config, ``sample`` and the timing model's version: :mod:`gpusim.serve.steptime`).
     ``distinct_kernels_reused`` counts the kernels it supplied."""
     wall = time.perf_counter()
-    k = check_sample(sample)
-    e = check_sample_error(sample_error)
-    if e is not None and k is None:
-        k = SAMPLE_MIN_WAVES
+    k, e = check_sample(sample), check_sample_error(sample_error)
+    k = SAMPLE_MIN_WAVES if e is not None and k is None else k
     if graph is None:
         m, st, cfg = resolve(model, step, gpu, overrides)
     else:   # one operator alone (gpusim.llm.op): its graph carries a stand-in model and step

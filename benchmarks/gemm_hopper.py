@@ -35,8 +35,6 @@ from gpusim.llm.run import simulate_kernel  # noqa: E402
 
 GPU = "h100-sxm5-80gb"
 GROUND_TRUTH = REPO.parent / "shared" / "research" / "hw_ground_truth.csv"
-if not GROUND_TRUTH.is_file():
-    GROUND_TRUTH = Path("/work/shared/research/hw_ground_truth.csv")
 #: published H100 SXM5 GEMM measurements of our shapes (id -> (dtype, M, N, K)); prediction targets
 REFERENCE_ROWS = {"HW164": ("fp8", 2048, 2048, 2048), "HW165": ("fp8", 4096, 4096, 4096)}
 PTRS = (1 << 40, 2 << 40, 3 << 40)

@@ -462,14 +462,16 @@ class ClockWorkload:
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "ClockWorkload":
-        return cls(**{k: (tuple(v) if k == "delta" else v) for k, v in d.items() if k != "kind"})
+        # (``describe`` shows listings relative to the repository: resolved back here, for a worker in any folder)
+        return cls(**{k: (tuple(v) if k == "delta" else _located(v) if k in ("listing", "baseline") else v)
+                      for k, v in d.items() if k != "kind"})
 
     def identity(self) -> dict:
         return {**self.describe(), "fingerprint": self.fingerprint}
 
     def describe(self) -> dict:
-        return {"kind": "clock", "name": self.name, "listing": self.listing, "threads": self.threads,
-                "warp": self.warp, "delta": list(self.delta), "baseline": self.baseline, "per": self.per,
+        return {"kind": "clock", "name": self.name, "listing": _shown(self.listing), "threads": self.threads,
+                "warp": self.warp, "delta": list(self.delta), "baseline": _shown(self.baseline), "per": self.per,
                 "offset": self.offset}
 
     def _delta(self, listing: str, cfg) -> tuple[int, dict]:
@@ -482,7 +484,7 @@ class ClockWorkload:
         if max(i, j) >= len(reads):
             raise GpusimError(f"{listing}: warp {self.warp} makes {len(reads)} clock read(s); delta {list(self.delta)} "
                               f"needs read {max(i, j)}")
-        return reads[j] - reads[i], {"listing": listing, "clock_reads": reads, "delta": reads[j] - reads[i]}
+        return reads[j] - reads[i], {"listing": _shown(listing), "clock_reads": reads, "delta": reads[j] - reads[i]}
 
     def measure(self, cfg) -> tuple[float, list[dict]]:
         """(result in cycles, [run of the listing, run of the baseline])."""
@@ -790,3 +792,25 @@ def flatten_kernel(k: Mapping) -> dict:
             continue
         walk(key, v)
     return row
+
+
+def _located(path: str | None) -> str | None:
+    """A listing path from :func:`_shown`: a relative one that is not in the current folder is the
+    repository's."""
+    if path is None or Path(path).is_absolute() or Path(path).is_file():
+        return path
+    return str(REPO_ROOT / path)
+
+
+def _shown(path: str | None) -> str | None:
+    """A listing path as reports show it: relative to the repository (or the current folder) when it lies
+    inside, so a committed report names no machine's folders."""
+    if path is None:
+        return None
+    p = Path(path)
+    for base in (REPO_ROOT, Path.cwd()):
+        try:
+            return p.resolve().relative_to(Path(base).resolve()).as_posix()
+        except ValueError:
+            continue
+    return str(path)

@@ -25,6 +25,20 @@ from gpusim.emu.isa import (C_D0, C_DWIDE, C_MOD, C_SRC, F_NEG, F_WIDE, K_CONST,
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def const_bytes(cb, cbk, off, nb, k):
+    """The ``nb`` bytes of constant bank 0 at byte offset ``off``, little-endian, and their known-bit
+    (``k`` and every byte's; 0 when the range leaves the bank): (value, known)."""
+    v = 0
+    if off < 0 or off + nb > cb.shape[0]:
+        return v, 0
+    for q in range(nb):
+        v |= np.int64(cb[off + q]) << (8 * q)
+        if cbk[off + q] == 0:
+            k = 0
+    return v, k
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def _uniform_operand(kind, a, x, y, fl, UR, URK, UP, UPK, cb, cbk):
     """A source that is the same in every lane (immediate, uniform register / predicate, constant with no
     per-lane register offset): (True, value, known); (False, 0, 1) for a per-lane source."""
@@ -58,14 +72,7 @@ def _uniform_operand(kind, a, x, y, fl, UR, URK, UP, UPK, cb, cbk):
         if y >= 0 and y != URZ:
             off += UR[y]
             bk &= URK[y]
-        nb = 8 if wide else 4
-        if off < 0 or off + nb > cb.shape[0]:
-            bk = 0
-        else:
-            for q in range(nb):
-                bval |= np.int64(cb[off + q]) << (8 * q)
-                if cbk[off + q] == 0:
-                    bk = 0
+        bval, bk = const_bytes(cb, cbk, off, 8 if wide else 4, bk)
         if not wide:
             bval = mods(bval, fl)
     else:
@@ -157,14 +164,7 @@ def _lane_operand(kind, a, x, y, fl, ln, w, R, RK, P, PK, UR, URK, cb, cbk, tid,
         if y >= 0 and y != URZ:
             off += UR[y]
             k &= URK[y]
-        nb = 8 if wide else 4
-        if off < 0 or off + nb > cb.shape[0]:
-            k = 0
-        else:
-            for q in range(nb):
-                v |= np.int64(cb[off + q]) << (8 * q)
-                if cbk[off + q] == 0:
-                    k = 0
+        v, k = const_bytes(cb, cbk, off, 8 if wide else 4, k)
         if not wide:
             v = mods(v, fl)
     elif kind == K_SR:
@@ -309,14 +309,7 @@ def exec_ldc(I, S, i, cm):
         if y >= 0 and y != URZ:
             off += UR[y]
             k &= URK[y]
-        v = 0
-        if off < 0 or off + nb > cb.shape[0]:
-            k = 0
-        else:
-            for q in range(nb):
-                v |= np.int64(cb[off + q]) << (8 * q)
-                if cbk[off + q] == 0:
-                    k = 0
+        v, k = const_bytes(cb, cbk, off, nb, k)
         if nb < 4 and prog[i, C_MOD + 1]:
             sb = 8 * nb - 1
             if (v >> sb) & 1:

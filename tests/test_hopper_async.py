@@ -31,8 +31,10 @@ def depbar(n, stall=1):
 
 def pipe_timing(cfg, n=256):
     """(interval, latency) of one warp's quarter of HGMMA.64x{n}x16.F32 by the released formula
-    (MGC §5, as gpusim/isa/semantics.py applies it to warpgroup MMAs: (M/4)*N*K*b / warpgroup rate)."""
-    cyc = (64 // 4) * n * 16 * 32 // cfg.pipes.warpgroup_tensor_rate_per_cycle
+    (MGC §5, as gpusim/isa/semantics.py applies it to warpgroup MMAs: (M/4)*N*K*b / warpgroup rate, the rate
+    on random fp16 operands with an fp32 accumulator: pipes.wgmma_random_permille_f16_f32)."""
+    rate = cfg.pipes.warpgroup_tensor_rate_per_cycle * cfg.pipes.wgmma_random_permille_f16_f32 // 1000
+    cyc = (64 // 4) * n * 16 * 32 // rate
     return cyc // 2, cyc - cyc // 2
 
 
@@ -135,8 +137,8 @@ def test_group_ends_without_a_listing_are_the_last_hgmma_before_a_warpgroup_inst
 def test_dense_hgmma_stream_reaches_the_measured_h100_wgmma_rate(tmp_path):
     """Rule: a dense stream of HGMMA.64x256x16.F32 groups (4 k-steps, wait_group 1) from one warpgroup
     keeps the 4 tensor pipes of the SM busy: 132 SMs x 1980 MHz x the simulated FMA/clk gives the
-    measured 976.6 TFLOPS (research/hw_ground_truth.csv HW032) within 10%, and never more than the
-    configured rate."""
+    measured 901.9 TFLOPS on random operands (research/hw_ground_truth.csv HW032's conditions; 976.6 on zero
+    operands) within 10%, and never more than the configured rate."""
     groups = 16
     body = []
     for _ in range(groups):
@@ -148,7 +150,7 @@ def test_dense_hgmma_stream_reaches_the_measured_h100_wgmma_rate(tmp_path):
     done = max(int(issue_cycles(r, kt, w)[len(prog) - 2]) for w in range(4))  # the NOP after the last wait
     flops = 2 * groups * 4 * 64 * 256 * 16
     tflops = flops / (done - first) * cfg.sm.count * cfg.sm.clock_hz / 1e12
-    assert tflops == pytest.approx(976.6, rel=0.10), tflops
+    assert tflops == pytest.approx(901.9, rel=0.10), tflops
     ii, _ = pipe_timing(cfg)
     assert tflops <= 2 * 4 * 16 * 256 * 16 / ii * cfg.sm.count * cfg.sm.clock_hz / 1e12 * 1.001
 

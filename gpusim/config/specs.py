@@ -302,6 +302,20 @@ class PipesConfig:
     # 1: HW032 (calibration row of warpgroup_tensor_rate_per_cycle) measures SS 974.9 and RS 976.6 TFLOPS at
     # m64n256k16; B read per sub-core would need (2 KiB + 4 x 8 KiB) per 140-cycle MMA = 249 B/clk/SM, more
     # than the 128 B/clk data path, capping SS at about half of RS (configs/README.md, "Warpgroup MMA")
+    wgmma_random_permille_f16_f32: int = _f(
+        "throughput of fp16/bf16 warpgroup MMAs with an fp32 accumulator on random operands, per mille of the "
+        "rate on zero operands (warpgroup_tensor_rate_per_cycle); 1000 = no data dependence", 1000, min=1, max=1000)
+    wgmma_random_permille_f16_f16: int = _f(
+        "the same for fp16 warpgroup MMAs with an fp16 accumulator [per mille]", 1000, min=1, max=1000)
+    wgmma_random_permille_tf32: int = _f(
+        "the same for tf32 warpgroup MMAs [per mille]", 1000, min=1, max=1000)
+    wgmma_random_permille_fp8: int = _f(
+        "the same for fp8 (e4m3 / e5m2) warpgroup MMAs [per mille]", 1000, min=1, max=1000)
+    wgmma_random_permille_int8: int = _f(
+        "the same for int8 warpgroup MMAs [per mille]", 1000, min=1, max=1000)
+    # Hopper: research/hw_ground_truth.csv HW032 and its raw logs (configs/arch/hopper.yaml sources): the same
+    # wgmma microbenchmark with random instead of zero A operands, at the same reported clock; the
+    # simulator runs the LLM kernels as on real (random-like, not all-zero) data, so these apply to every run
     tensor_f32_extra_cycles: int = _f(
         "extra latency and interval for HMMA.16816.F32 / HMMA.1688.F32 (half-rate FP32 accumulate)", min=0
     )

@@ -108,6 +108,23 @@ def memory_timing(cfg: GPUConfig, mn: str, base: str, mods: list[str], space: in
     return f, lat
 
 
+def wgmma_random_permille(pipes, base: str, mn: str) -> int:
+    """Throughput of a warpgroup MMA on random operands, per mille of its zero-operand rate, by operand and
+    accumulator type: fp16/bf16 with an fp32 or an fp16 accumulator, tf32, fp8 (QGMMA), int8 (IGMMA); 1000
+    for the others (BGMMA: no measurement)."""
+    if base == "QGMMA":
+        return pipes.wgmma_random_permille_fp8
+    if base == "IGMMA":
+        return pipes.wgmma_random_permille_int8
+    if base != "HGMMA":
+        return 1000
+    if mma_operand_bits(mn) == 32:
+        return pipes.wgmma_random_permille_tf32
+    if mma_formula_bits(mn) == 16:          # the first type token is the accumulator: .F16
+        return pipes.wgmma_random_permille_f16_f16
+    return pipes.wgmma_random_permille_f16_f32
+
+
 def tensor_timing(cfg: GPUConfig, mn: str, base: str, lat: int, ii: int) -> tuple[int, int, int]:
     """(flags, latency, interval) of a tensor-pipe instruction; ``lat`` / ``ii`` (the pipe's) stand
     when the mnemonic has no MMA shape.
@@ -138,6 +155,9 @@ def tensor_timing(cfg: GPUConfig, mn: str, base: str, lat: int, ii: int) -> tupl
         # the FP16 calibration (b = 32, HW032) and gives FP8 (QGMMA .E4M3/.E5M2) and
         # IGMMA .S8 twice, TF32 half of it (configs/README.md, "Warpgroup MMA")
         bits = 2 * (mma_operand_bits(mn) or 16)
+        # real (random-like) operands: the measured random / zero throughput of this operand and accumulator
+        # type (pipes.wgmma_random_permille_*, configs/README.md "Warpgroup MMA")
+        rate = max(1, rate * wgmma_random_permille(pipes, base, mn) // 1000)
     cyc = max(1, (m_rows * shape.n * shape.k * bits) // rate)
     extra = pipes.tensor_f32_extra_cycles if bits == 32 and (shape.m, shape.n, shape.k) in (
         (16, 8, 16), (16, 8, 8)) else 0

@@ -152,11 +152,18 @@ class Schema:
         return [(k, f.kind, f.doc) for k, f in self.fields.items()]
 
     def unknown(self, path: str, where: str) -> ConfigError:
-        """The one 'unknown key' error: the closest key path, else the valid keys of the section."""
-        prefix, _, key = path.rpartition(".")
-        siblings = self.children(prefix)
+        """The one 'unknown key' error: names the first unknown part of ``path`` and the closest key path
+        (a sibling, a key of that name elsewhere, a close full path), else the valid keys of the section."""
+        parts = path.split(".")
+        i = next((i for i in range(len(parts)) if ".".join(parts[: i + 1]) not in self.sections), len(parts) - 1)
+        prefix, key = ".".join(parts[:i]), parts[i]
+        everything = [*self.fields, *sorted(self.sections)]
+        if i < len(parts) - 1:   # an unknown section: the closest full key path first
+            close = difflib.get_close_matches(path, list(self.fields), n=1, cutoff=0.75)
+            if close:
+                return ConfigError(path, f"unknown key '{key}'; did you mean '{close[0]}'?", file=where)
         extra = list(self.extra_top) if not prefix else []
-        hint = suggest_key(key, siblings + extra, [*self.fields, *sorted(self.sections)], prefix, path)
+        hint = suggest_key(key, self.children(prefix) + extra, everything, prefix, path)
         return ConfigError(path, f"unknown key '{key}'; {hint}", file=where)
 
 

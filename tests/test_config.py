@@ -213,6 +213,7 @@ def test_cycle_count_must_be_an_integer(tmp_path, value):
     ("subcore:\n  fp32_on_int_pipe: 1\n", "subcore.fp32_on_int_pipe"),
     ("name: 84\n", "name"),
     ("sm: [1, 2]\n", "sm"),
+    ("sm: null\n", "sm"),
 ])
 def test_out_of_range_or_wrongly_typed_values_are_rejected(tmp_path, body, key_path):
     assert config_error(child_of_a6000(tmp_path, body)).key_path == key_path

@@ -50,7 +50,7 @@ from gpusim.errors import ConfigError, InputFileError
 
 __all__ = [
     "MISSING", "UNIT_KINDS", "SUFFIX_UNITS", "Field", "Schema", "Raw", "read_yaml", "flatten", "parse_set",
-    "apply_set", "convert", "resolve", "format_value", "fields_from_dataclass", "build_dataclass", "unit_of_name",
+    "apply_set", "convert", "resolve", "format_value", "enum_text", "fields_from_dataclass", "build_dataclass", "unit_of_name",
 ]
 
 class _Required:
@@ -197,11 +197,12 @@ def _where(lines: Lines | None, shown: str, kp: tuple) -> str:
 
 
 def flatten(schema: Schema, data: Mapping, shown: str, lines: Lines | None = None, *, sourced: bool = False,
-            prefix: tuple = ()) -> dict[str, Raw]:
+            null_sections: bool = False, prefix: tuple = ()) -> dict[str, Raw]:
     """``{key.path: Raw}`` for every leaf of ``data``; unknown keys and misplaced values are refused.
 
-    ``sourced``: a leaf may be ``{value: V, source: "..."}`` (RDU presets).  A section given as null
-    counts as absent.  Keys of ``schema.extra_top`` are skipped at the top level.
+    ``sourced``: a leaf may be ``{value: V, source: "..."}`` (RDU presets).  ``null_sections``: a section
+    given as null counts as absent (``moe: null`` of a model).  Keys of ``schema.extra_top`` are skipped
+    at the top level.
     """
     out: dict[str, Raw] = {}
     for key, value in data.items():
@@ -215,12 +216,12 @@ def flatten(schema: Schema, data: Mapping, shown: str, lines: Lines | None = Non
         if path in schema.fields:
             out[path] = _leaf(path, value, where, sourced)
         elif path in schema.sections:
-            if value is None:
+            if value is None and null_sections:
                 continue
             if not isinstance(value, Mapping):
                 raise ConfigError(path, f"is a section; needs a mapping of keys ({', '.join(schema.children(path))}),"
                                         f" got {value!r}", file=where)
-            out.update(flatten(schema, value, shown, lines, sourced=sourced, prefix=kp))
+            out.update(flatten(schema, value, shown, lines, sourced=sourced, null_sections=null_sections, prefix=kp))
         else:
             raise schema.unknown(path, where)
     return out

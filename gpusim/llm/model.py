@@ -230,7 +230,7 @@ def model_from_dict(d: dict, file: str = "<dict>", overrides: Mapping | Sequence
     """Validate a model mapping (see the module doc); raises ConfigError naming the key."""
     if not isinstance(d, Mapping):
         raise ConfigError("", "a model file must be a mapping", file)
-    return _build(_with_overrides(flatten(_SCHEMA, d, file), overrides), file, file)
+    return _build(_with_overrides(flatten(_SCHEMA, d, file, null_sections=True), overrides), file, file)
 
 
 def _with_overrides(flat: dict[str, Raw], overrides: Mapping | Sequence[str] | None) -> dict[str, Raw]:
@@ -239,7 +239,7 @@ def _with_overrides(flat: dict[str, Raw], overrides: Mapping | Sequence[str] | N
         for k in overrides:
             for path in [p for p in flat if p == k or p.startswith(f"{k}.")]:
                 del flat[path]
-        flat.update(flatten(_SCHEMA, overrides, "override"))
+        flat.update(flatten(_SCHEMA, overrides, "override", null_sections=True))
     elif overrides:
         for text in overrides:
             apply_set(_SCHEMA, flat, text, example="dtype=bf16")
@@ -295,7 +295,7 @@ def load_model(name_or_path: str | Path, overrides: Mapping | Sequence[str] | No
     except ValueError:
         shown = str(p)
     data, lines = read_yaml(p, shown)
-    return _build(_with_overrides(flatten(_SCHEMA, data, shown, lines), overrides), str(p), shown)
+    return _build(_with_overrides(flatten(_SCHEMA, data, shown, lines, null_sections=True), overrides), str(p), shown)
 
 
 # --------------------------------------------------------------------------------------------

@@ -185,3 +185,16 @@ def test_flatten_resolve_and_set_on_a_small_schema():
     with pytest.raises(ConfigError, match=r"a: is a section"):
         flatten(sch, {"a": 3}, "f.yaml")
     assert sch.fields["a.c"].default == 7 and sch.fields["a.b"].default is MISSING
+
+
+@pytest.mark.parametrize("kind", ["systolic", "rdu", "model", "gpu"])
+def test_duplicate_key_and_bad_yaml_name_file_and_line_in_every_kind(tmp_path, kind):
+    """Rule: every preset kind is read by the one strict reader (duplicate keys refused, file:line)."""
+    load = KINDS[kind][0]
+    p = tmp_path / "dup.yaml"
+    p.write_text("name: x\nname: y\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml:2: duplicate key 'name'$"):
+        load(p)
+    p.write_text("name: [x\n")
+    with pytest.raises(ConfigError, match=r"dup\.yaml:2: invalid YAML: "):
+        load(p)

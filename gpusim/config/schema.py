@@ -38,6 +38,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -179,9 +180,9 @@ def read_yaml(path: str | Path, shown: str | None = None) -> tuple[dict, Lines]:
         data, lines = load_yaml(p, "config file")
     except InputFileError as exc:   # "<path>[:line]: message" -> the same line under the shown name
         text = str(exc)
-        rest = text[len(str(p)):] if text.startswith(str(p)) else f": {text}"
-        loc, _, msg = rest.lstrip(":").partition(": ")
-        raise ConfigError("", msg, file=f"{shown}:{loc}" if loc.isdigit() else shown) from None
+        m = re.match(r":(\d+): (.*)$", text[len(str(p)):] if text.startswith(str(p)) else "", re.S)
+        msg = m.group(2) if m else text[len(str(p)):].lstrip(": ") if text.startswith(str(p)) else text
+        raise ConfigError("", msg, file=f"{shown}:{m.group(1)}" if m else shown) from None
     lines.path = shown   # type: ignore[assignment] - Lines only formats it
     if data is None:
         raise ConfigError("", "the file is empty", file=shown)

@@ -692,7 +692,7 @@ def _operator_entry(op, d: dict, clock: float, peak_f: float, peak_b: float) -> 
     fps, bps, dps = (fl / sec, by / sec, db / sec) if sec else (0.0, 0.0, 0.0)
     sol = _operator_sol(d, fl, sec, peak_f)
     cls, unit = ("network", "network") if d.get("collective") else split_bound(sol_bound(sol))
-    return {"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
+    return {"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape.as_dict(),
             "speed_of_light": sol, "bound_unit": unit,
             **_kernel_fields(d),
             "launches": d["launches"], "kernels": list(d["kernels"].values()),

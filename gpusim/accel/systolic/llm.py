@@ -141,7 +141,7 @@ def simulate_step(cfg: SystolicConfig | str, model: ModelSpec, step: Step, *, tp
         sec = cyc_all / clock
         fl, by, db = op.flops * op.count, op.bytes * op.count, dram * op.count
         fps, dps = (fl / sec, db / sec) if sec else (0.0, 0.0)
-        ops.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
+        ops.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape.as_dict(),
                     "cycles": cyc_all, "cycles_per_execution": cyc, "seconds": sec, "overhead_seconds": 0.0,
                     "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "dram_bytes_per_s": dps,
                     "compute_utilisation": fps / peak_f, "memory_utilisation": dps / peak_b,

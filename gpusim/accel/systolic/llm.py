@@ -20,7 +20,7 @@ backend (``SYSTOLIC``, :mod:`gpusim.ops.registry`):
 element-wise operators (norms, rotary, SiLU*mul, adds, softmax, embedding gather, KV append, MoE router / combine)
     ``max(bytes / DRAM bandwidth, element operations / vector.ops_per_cycle)`` + DRAM latency,
     with the graph's minimum bytes and its per-element operation counts
-    (``gpusim.llm.graph.ELEMENTWISE_FLOPS``); only the bandwidth bound when the preset has no
+    (``gpusim.ops.kinds.ELEMENTWISE_FLOPS``); only the bandwidth bound when the preset has no
     ``vector.ops_per_cycle``.
 ``allreduce``, ``allgather`` (``tp > 1``)
     Not simulated (no inter-chip link model): listed under ``not_simulated``, no time.
@@ -53,7 +53,7 @@ from gpusim.ops.registry import Unsupported, register_backend
 __all__ = ["simulate_step"]
 
 #: FLOPs per score element of the attention softmax (max, subtract, exp, sum, divide; the counting
-#: convention of gpusim.llm.graph.ELEMENTWISE_FLOPS["softmax"]).
+#: convention of gpusim.ops.kinds.ELEMENTWISE_FLOPS["softmax"]).
 SOFTMAX_OPS = 5
 
 

@@ -380,7 +380,8 @@ def _rmsnorm_op(op: Operator, c: _Ctx) -> list[tuple]:
 
     r, hd = op.shape["rows"], op.shape["hidden"]
     x, y = op.inputs[0], op.outputs[0]
-    return [(K.rmsnorm(c.arch, r, hd, c.a(x, H2 * r * hd), c.a(op.inputs[1], H2 * hd), c.a(y, H2 * r * hd)), 1)]
+    W = c.a(op.inputs[1], H2 * hd)   # the weight's buffer first (buffer addresses follow the request order)
+    return [(K.rmsnorm(c.arch, r, hd, c.a(x, H2 * r * hd), W, c.a(y, H2 * r * hd)), 1)]
 
 
 def _layernorm_op(op: Operator, c: _Ctx) -> list[tuple]:

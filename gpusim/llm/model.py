@@ -53,11 +53,10 @@ import yaml
 from gpusim.config.schema import Field, Raw, Schema, apply_set, flatten, read_yaml, resolve
 from gpusim.config.yamlio import strict_load
 from gpusim.errors import ConfigError, GpusimError
+from gpusim.ops.dtypes import DTYPE_BITS
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
 
-#: bits per element of each supported dtype (IEEE half, bfloat16, OCP FP8 E4M3/E5M2, integers)
-DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
 _ACT_DTYPES = ("fp16", "bf16", "fp8")
 _WEIGHT_DTYPES = ("fp16", "bf16", "fp8", "int8", "int4")
 #: Weight dtypes that quantise only the transformer blocks' linear layers (see ``weight_dtype``).

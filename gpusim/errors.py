@@ -28,7 +28,8 @@ class ConfigError(GpusimError):
         self.file = file
         self.message = message
         prefix = f"{file}: " if file else ""
-        super().__init__(f"{prefix}{key_path}: {message}")
+        key = f"{key_path}: " if key_path else ""   # "" for a file-level problem (bad YAML, empty file)
+        super().__init__(f"{prefix}{key}{message}")
 
 
 class IsaError(GpusimError):

@@ -40,5 +40,5 @@ def test_a_model_preset_with_a_duplicate_key_is_refused_with_its_line(tmp_path):
 
     p = tmp_path / "m.yaml"
     p.write_text("name: m\nlayers: 2\nlayers: 4\n")
-    with pytest.raises(ConfigError, match=r"line 3: duplicate key 'layers'"):
+    with pytest.raises(ConfigError, match=r"m.yaml:3: duplicate key 'layers'"):
         load_model(str(p))

@@ -74,7 +74,7 @@ def test_an_unknown_axis_key_is_one_error_naming_the_file_line_and_a_suggestion(
     with pytest.raises(sw.SweepError) as e:
         sw.load_sweep(p)
     msg = str(e.value)
-    assert f"{p}:6:" in msg and "axes.sm.cout" in msg and "did you mean 'count'" in msg
+    assert f"{p}:6:" in msg and "axes.sm.cout" in msg and "did you mean 'sm.count'" in msg
 
 
 def test_an_invalid_value_names_the_line_of_that_value_and_nothing_runs(tmp_path, repo_root):

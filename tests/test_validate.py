@@ -98,7 +98,7 @@ def test_a_reference_value_that_is_not_a_number_names_its_csv_line(tmp_path):
 def test_unknown_config_key_in_a_case_and_missing_config(tmp_path):
     ref = REF
     p = suite(tmp_path, f"- id: a\n  reference: R1\n  workload: {CHAIN}\n  set: [sm.cuont=4]\n", ref)
-    with pytest.raises(v.ValidationError, match=r"cases\[0\].set: .*sm.cuont.*did you mean 'count'"):
+    with pytest.raises(v.ValidationError, match=r"cases\[0\].set: .*sm.cuont.*did you mean 'sm.count'"):
         v.load_suites([p])
     p = suite(tmp_path, f"- id: a\n  reference: R1\n  workload: {CHAIN}\n", ref, head="gpu: h200-nope")
     with pytest.raises(v.ValidationError, match=r"suite.yaml:2: gpu: .*h200-nope"):

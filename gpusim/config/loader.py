@@ -26,7 +26,6 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import difflib
-import enum
 import types
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -37,7 +36,16 @@ import yaml
 from gpusim import units
 from gpusim.config import specs
 from gpusim.config.specs import WARP_SIZE, GPUConfig
-from gpusim.config.yamlio import DuplicateKeyError, StrictLoader  # the one strict YAML reader
+from gpusim.config.schema import (
+    Schema,
+    convert,
+    enum_text,
+    fields_from_dataclass,
+    flatten,
+    read_yaml,
+    unit_of_name,
+)
+from gpusim.config.yamlio import Lines, StrictLoader
 from gpusim.errors import ConfigError
 
 __all__ = [
@@ -57,20 +65,6 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 CONFIGS_DIR = REPO_ROOT / "configs"
 _YAML_SUFFIXES = (".yaml", ".yml")
 
-# field-name suffix -> value kind; longest first so "_bytes_per_s" wins over "_bytes"
-_SUFFIX_KINDS: tuple[tuple[str, str], ...] = (
-    ("_bytes_per_s", "bandwidth"),
-    ("_hz", "frequency"),
-    ("_bytes", "size"),
-    ("_ps", "time"),
-    ("_cycles", "cycles"),
-)
-_PARSERS = {
-    "frequency": units.parse_frequency,
-    "size": units.parse_size,
-    "bandwidth": units.parse_bandwidth,
-    "time": units.parse_time,
-}
 _FORMATTERS = {
     "frequency": units.format_frequency,
     "size": units.format_size,
@@ -82,10 +76,7 @@ _DEFAULT_ORIGIN = "default"
 
 def yaml_key(field_name: str) -> str:
     """The YAML spelling of a spec field: ``clock_hz`` -> ``clock``, ``l2_size_bytes`` -> ``l2_size``."""
-    for suffix, _ in _SUFFIX_KINDS:
-        if field_name.endswith(suffix) and len(field_name) > len(suffix):
-            return field_name[: -len(suffix)]
-    return field_name
+    return unit_of_name(field_name)[0]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -93,24 +84,11 @@ def yaml_key(field_name: str) -> str:
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
-class _Leaf:
-    name: str                 # dataclass field name
-    key: str                  # YAML key
-    kind: str                 # int | cycles | bool | str | enum | sources | frequency | size | bandwidth | time
-    optional: bool            # None allowed
-    default: Any              # dataclasses.MISSING when required
-    lo: int | None
-    hi: int | None
-    enum_cls: type | None
-    doc: str
-
-
-@dataclasses.dataclass(frozen=True, slots=True)
 class _Section:
     name: str
     key: str
     cls: type
-    children: dict[str, Any]  # YAML key -> _Leaf | _Section
+    children: dict[str, Any]  # YAML key -> schema.Field | _Section
     has_default: bool
     doc: str
 
@@ -124,44 +102,37 @@ def _resolve(annotation: Any) -> Any:
     return eval(annotation, _TYPE_NAMESPACE) if isinstance(annotation, str) else annotation  # noqa: S307
 
 
-def _make_section(cls: type, name: str, key: str, has_default: bool, doc: str) -> _Section:
-    children: dict[str, Any] = {}
+def _hints(cls: type) -> dict[str, tuple[Any, bool]]:
+    """Field name -> (type, None allowed) of a spec dataclass (``int | None`` -> ``(int, True)``)."""
+    out: dict[str, tuple[Any, bool]] = {}
     for f in dataclasses.fields(cls):
-        if f.metadata.get("internal"):
-            continue
         hint = _resolve(f.type)
         optional = False
         if get_origin(hint) in (Union, types.UnionType):
             args = [a for a in get_args(hint) if a is not type(None)]
             optional = len(args) < len(get_args(hint))
             hint = args[0]
-        k = yaml_key(f.name)
-        doc_f = f.metadata.get("doc", "")
-        has_def = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
-        if dataclasses.is_dataclass(hint):
-            children[k] = _make_section(hint, f.name, k, has_def, doc_f)
+        out[f.name] = (tuple if get_origin(hint) is tuple else hint, optional)
+    return out
+
+
+#: every leaf of the GPU schema as one :class:`gpusim.config.schema.Field` (the dataclasses in
+#: :mod:`gpusim.config.specs` are the declaration; ``_f``'s doc, default and bounds become the Field's)
+GPU_SCHEMA = Schema(fields_from_dataclass(GPUConfig, _hints), name="GPU config", extra_top=("extends",))
+
+
+def _make_section(cls: type, name: str, key: str, has_default: bool, doc: str, prefix: str = "") -> _Section:
+    children: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.metadata.get("internal"):
             continue
-        kind = next((kd for sfx, kd in _SUFFIX_KINDS if f.name.endswith(sfx)), None)
-        enum_cls = None
-        if kind is None:
-            if hint is bool:
-                kind = "bool"
-            elif hint is int:
-                kind = "int"
-            elif hint is str:
-                kind = "str"
-            elif isinstance(hint, type) and issubclass(hint, enum.Enum):
-                kind, enum_cls = "enum", hint
-            elif get_origin(hint) is tuple:
-                kind = "sources"
-            else:  # pragma: no cover - a new field type needs a converter here
-                raise TypeError(f"{cls.__name__}.{f.name}: no converter for {hint!r}")
-        children[k] = _Leaf(
-            name=f.name, key=k, kind=kind, optional=optional, default=f.default,
-            lo=f.metadata.get("min", 1), hi=f.metadata.get("max"), enum_cls=enum_cls, doc=doc_f,
-        )
-    if len(children) != len([f for f in dataclasses.fields(cls) if not f.metadata.get("internal")]):
-        raise TypeError(f"{cls.__name__}: two fields map to the same YAML key")  # pragma: no cover
+        hint, _ = _hints(cls)[f.name]
+        k = yaml_key(f.name)
+        if dataclasses.is_dataclass(hint):
+            has_def = f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+            children[k] = _make_section(hint, f.name, k, has_def, f.metadata.get("doc", ""), f"{prefix}{k}.")
+        else:
+            children[k] = GPU_SCHEMA.fields[f"{prefix}{k}"]
     return _Section(name=name, key=key, cls=cls, children=children, has_default=has_default, doc=doc)
 
 
@@ -183,10 +154,6 @@ def schema_keys() -> list[tuple[str, str, str]]:
 
     walk(_SCHEMA, "")
     return out
-
-
-def _all_leaf_paths() -> list[str]:
-    return [p for p, kind, _ in schema_keys() if kind != "section"]
 
 
 # ----------------------------------------------------------------------------------------------
@@ -273,61 +240,14 @@ def list_configs(kind: str = "gpus") -> list[str]:
 # Reading YAML strictly (gpusim.config.yamlio.StrictLoader).
 
 
-def _read_yaml(path: Path) -> dict:
-    shown = _display(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("config", f"cannot read: {exc.strerror or exc}", file=shown) from None
-    try:
-        data = yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"line {exc.line}", f"duplicate key '{exc.key}'", file=shown) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "yaml"
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError(where, f"YAML syntax error: {problem}", file=shown) from None
-    if data is None:
-        raise ConfigError("config", "the file is empty", file=shown)
-    if not isinstance(data, dict):
-        raise ConfigError("config", f"the top level must be a mapping of keys, not a {type(data).__name__}", file=shown)
-    return data
+def _read_yaml(path: Path) -> tuple[dict, Lines]:
+    """The strict reader of every preset (:func:`gpusim.config.schema.read_yaml`): data and key lines."""
+    return read_yaml(path, _display(path))
 
 
-# ----------------------------------------------------------------------------------------------
-# Structure check (keys only; values are converted later).
-
-
-def _suggest(key: str, section: _Section, prefix: str) -> str:
-    siblings = list(section.children)
-    candidates = siblings + (["extends"] if section is _SCHEMA else [])
-    close = difflib.get_close_matches(key, candidates, n=1, cutoff=0.6)
-    if close:
-        return f"did you mean '{close[0]}'?"
-    elsewhere = [p for p in _all_leaf_paths() + [p for p, k, _ in schema_keys() if k == "section"]
-                 if p.rsplit(".", 1)[-1] == key]
-    if elsewhere:
-        return f"did you mean '{elsewhere[0]}'?"
-    where = f"'{prefix.rstrip('.')}'" if prefix else "the top level"
-    return f"valid keys in {where}: {', '.join(siblings)}"
-
-
-def _check_keys(data: Mapping, section: _Section, prefix: str, file: str) -> None:
-    for key, value in data.items():
-        if not isinstance(key, str):
-            raise ConfigError(f"{prefix}{key}", f"keys must be strings, got {type(key).__name__} {key!r}", file=file)
-        path = f"{prefix}{key}"
-        node = section.children.get(key)
-        if node is None:
-            raise ConfigError(path, f"unknown key '{key}'; {_suggest(key, section, prefix)}", file=file)
-        if isinstance(node, _Section):
-            if not isinstance(value, Mapping):
-                raise ConfigError(
-                    path, f"is a section and needs a mapping of keys ({', '.join(node.children)}), got {value!r}",
-                    file=file,
-                )
-            _check_keys(value, node, path + ".", file)
+def _check_keys(data: Mapping, prefix: str, file: str, lines: Lines | None = None) -> None:
+    """Unknown keys and misplaced values, refused by the one schema check (``file:line: key.path: ...``)."""
+    flatten(GPU_SCHEMA, data, file, lines, prefix=tuple(prefix.split(".")) if prefix else ())
 
 
 # ----------------------------------------------------------------------------------------------
@@ -335,6 +255,7 @@ def _check_keys(data: Mapping, section: _Section, prefix: str, file: str) -> Non
 
 Tree = dict[str, Any]
 Origins = dict[str, Any]  # dotted leaf path -> origin; "sources" -> list of origins (one per item)
+Wheres = dict[str, str]   # dotted leaf path -> "file:line" (or the origin) of the value that won
 
 
 def _leaf_paths(data: Mapping, prefix: str = "") -> Iterable[tuple[str, Any]]:
@@ -356,9 +277,13 @@ def _node_at(path: str) -> Any:
     return node
 
 
-def _merge_into(base: Tree, origins: Origins, layer: Mapping, origin: str) -> None:
-    """Deep-merge ``layer`` onto ``base`` (layer wins); ``sources`` lists are concatenated."""
+def _merge_into(base: Tree, origins: Origins, layer: Mapping, origin: str, wheres: Wheres,
+                lines: Lines | None = None) -> None:
+    """Deep-merge ``layer`` onto ``base`` (layer wins); ``sources`` lists are concatenated.  ``wheres``
+    gets the ``file:line`` of every leaf (for errors; ``origins`` keeps the file, for provenance)."""
     for path, value in _leaf_paths(layer):
+        kp = tuple(path.split("."))
+        wheres[path] = f"{origin}:{lines.lines[kp]}" if lines is not None and kp in lines.lines else origin
         if path == "sources":
             if not isinstance(value, (list, tuple)):
                 raise ConfigError("sources", f"expected a list of strings, got {value!r}", file=origin)
@@ -391,27 +316,29 @@ def _resolve_extends(value: Any, here: Path | None, base_dir: Path, shown: str) 
         raise ConfigError("extends", exc.message, file=shown) from None
 
 
-def _load_layers(data: dict, shown: str, here: Path | None, base_dir: Path, stack: tuple[Path, ...],
-                 tree: Tree, origins: Origins) -> None:
+def _load_layers(data: dict, lines: Lines | None, shown: str, here: Path | None, base_dir: Path,
+                 stack: tuple[Path, ...], tree: Tree, origins: Origins, wheres: Wheres) -> None:
     """Merge the extends chain of ``data`` (parents first) and then ``data`` itself into ``tree``."""
     data = dict(data)
+    _check_keys(data, "", shown, lines)
     parent = data.pop("extends", None)
-    _check_keys(data, _SCHEMA, "", shown)
     if parent is not None:
-        parent_path = _resolve_extends(parent, here, base_dir, shown)
+        at = f"{shown}:{lines.lines[('extends',)]}" if lines is not None and ("extends",) in lines.lines else shown
+        parent_path = _resolve_extends(parent, here, base_dir, at)
         chain = (*stack, here) if here is not None else stack
         if parent_path in chain:
             shown_chain = " -> ".join(_display(p) for p in (*chain, parent_path))
-            raise ConfigError("extends", f"cycle in the extends chain: {shown_chain}", file=shown)
-        _load_layers(_read_yaml(parent_path), _display(parent_path), parent_path, base_dir, chain, tree, origins)
-    _merge_into(tree, origins, data, shown)
+            raise ConfigError("extends", f"cycle in the extends chain: {shown_chain}", file=at)
+        _load_layers(*_read_yaml(parent_path), _display(parent_path), parent_path, base_dir, chain, tree, origins,
+                     wheres)
+    _merge_into(tree, origins, data, shown, wheres, lines)
 
 
 # ----------------------------------------------------------------------------------------------
 # --set overrides.
 
 
-def _apply_override(tree: Tree, origins: Origins, text: str) -> None:
+def _apply_override(tree: Tree, origins: Origins, wheres: Wheres, text: str) -> None:
     where = f"--set {text}"
     if not isinstance(text, str) or "=" not in text:
         raise ConfigError("--set", f"expected KEY=VALUE (e.g. sm.count=40), got {text!r}")
@@ -424,11 +351,9 @@ def _apply_override(tree: Tree, origins: Origins, text: str) -> None:
     section: _Section = _SCHEMA
     parts = path.split(".")
     for i, part in enumerate(parts):
-        prefix = ".".join(parts[:i])
         node = section.children.get(part)
         if node is None:
-            raise ConfigError(path, f"unknown key '{part}'; {_suggest(part, section, prefix + '.' if prefix else '')}",
-                              file=where)
+            raise GPU_SCHEMA.unknown(path, where)
         if i < len(parts) - 1:
             if not isinstance(node, _Section):
                 raise ConfigError(path, f"'{'.'.join(parts[: i + 1])}' is a value, not a section", file=where)
@@ -441,11 +366,11 @@ def _apply_override(tree: Tree, origins: Origins, text: str) -> None:
     if isinstance(node, _Section):
         if not isinstance(value, Mapping):
             raise ConfigError(path, f"is a section; set one of its keys ({', '.join(node.children)})", file=where)
-        _check_keys(value, node, path + ".", where)
+        _check_keys(value, path, where)
     if path == "sources":
         tree.pop("sources", None)
         origins.pop("sources", None)
-    _merge_into(tree, origins, _nest(path, value), where)
+    _merge_into(tree, origins, _nest(path, value), where, wheres)
 
 
 def _nest(path: str, value: Any) -> dict:
@@ -459,67 +384,8 @@ def _nest(path: str, value: Any) -> dict:
 # Conversion to dataclasses.
 
 
-def _convert(leaf: _Leaf, raw: Any, path: str, file: str | None) -> Any:
-    def fail(msg: str) -> ConfigError:
-        return ConfigError(path, msg, file=file)
-
-    if raw is None:
-        if leaf.optional:
-            return None
-        raise fail("must have a value (null given)")
-    kind = leaf.kind
-    if kind in ("int", "cycles"):
-        what = "a whole number of cycles" if kind == "cycles" else "an integer"
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            if isinstance(raw, float):
-                raise fail(f"expected {what}, got the float {raw!r}")
-            raise fail(f"expected {what}, got {type(raw).__name__} {raw!r}")
-        value = raw
-    elif kind == "bool":
-        if not isinstance(raw, bool):
-            raise fail(f"expected true or false, got {type(raw).__name__} {raw!r}")
-        return raw
-    elif kind == "str":
-        if not isinstance(raw, str) or not raw.strip():
-            raise fail(f"expected a non-empty string, got {raw!r}")
-        return raw
-    elif kind == "enum":
-        assert leaf.enum_cls is not None
-        choices = [_enum_text(m) for m in leaf.enum_cls]
-        if not isinstance(raw, str) or raw not in choices:
-            close = difflib.get_close_matches(str(raw), choices, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise fail(f"expected one of {', '.join(choices)}, got {raw!r}{hint}")
-        return next(m for m in leaf.enum_cls if _enum_text(m) == raw)
-    elif kind == "sources":
-        items = raw if isinstance(raw, (list, tuple)) else None
-        if items is None or not all(isinstance(s, str) and s.strip() for s in items):
-            raise fail(f"expected a list of non-empty strings, got {raw!r}")
-        if not items:
-            raise fail("needs at least one source")
-        return tuple(items)
-    else:
-        try:
-            value = _PARSERS[kind](raw)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        if kind == "bandwidth":
-            if value <= 0:
-                raise fail(f"must be positive, got {raw!r}")
-            return value
-    if leaf.lo is not None and value < leaf.lo:
-        raise fail(f"must be >= {leaf.lo}, got {raw!r}")
-    if leaf.hi is not None and value > leaf.hi:
-        raise fail(f"must be <= {leaf.hi}, got {raw!r}")
-    return value
-
-
-def _enum_text(member: enum.Enum) -> str:
-    return member.value if isinstance(member.value, str) else member.name.lower()
-
-
-def _build_section(section: _Section, data: Mapping, prefix: str, origins: Origins, top: str | None,
-                   missing: list[str], prov: list[tuple[str, str]]) -> Any:
+def _build_section(section: _Section, data: Mapping, prefix: str, origins: Origins, wheres: Wheres,
+                   top: str | None, missing: list[str], prov: list[tuple[str, str]]) -> Any:
     kwargs: dict[str, Any] = {}
     complete = True
     for key, node in section.children.items():
@@ -529,7 +395,7 @@ def _build_section(section: _Section, data: Mapping, prefix: str, origins: Origi
             if sub is None and node.has_default:
                 _record_defaults(node, path + ".", prov)
                 continue
-            built = _build_section(node, sub or {}, path + ".", origins, top, missing, prov)
+            built = _build_section(node, sub or {}, path + ".", origins, wheres, top, missing, prov)
             if built is None:
                 complete = False
             else:
@@ -538,10 +404,10 @@ def _build_section(section: _Section, data: Mapping, prefix: str, origins: Origi
         if key in data:
             origin = origins.get(path)
             file = origin[0] if isinstance(origin, list) and origin else origin
-            kwargs[node.name] = _convert(node, data[key], path, file if isinstance(file, str) else top)
+            kwargs[node.attr] = convert(node, data[key], wheres.get(path) or (file if isinstance(file, str) else top))
             if key != "sources":
                 prov.append((path, origin if isinstance(origin, str) else top or "?"))
-        elif node.default is not dataclasses.MISSING:
+        elif not node.required:
             prov.append((path, _DEFAULT_ORIGIN))
         else:
             missing.append(path)
@@ -557,10 +423,10 @@ def _record_defaults(section: _Section, prefix: str, prov: list[tuple[str, str]]
             prov.append((f"{prefix}{key}", _DEFAULT_ORIGIN))
 
 
-def _build(tree: Tree, origins: Origins, top: str | None) -> GPUConfig:
+def _build(tree: Tree, origins: Origins, wheres: Wheres, top: str | None) -> GPUConfig:
     missing: list[str] = []
     prov: list[tuple[str, str]] = []
-    cfg = _build_section(_SCHEMA, tree, "", origins, top, missing, prov)
+    cfg = _build_section(_SCHEMA, tree, "", origins, wheres, top, missing, prov)
     if missing:
         shown = ", ".join(missing[:8]) + (f" and {len(missing) - 8} more" if len(missing) > 8 else "")
         more = f" (missing: {shown})" if len(missing) > 1 else ""
@@ -651,10 +517,11 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> GPUC
     shown = _display(path)
     tree: Tree = {}
     origins: Origins = {}
-    _load_layers(_read_yaml(path), shown, path, path.parent, (), tree, origins)
+    wheres: Wheres = {}
+    _load_layers(*_read_yaml(path), shown, path, path.parent, (), tree, origins, wheres)
     for text in overrides:
-        _apply_override(tree, origins, text)
-    return _build(tree, origins, shown)
+        _apply_override(tree, origins, wheres, text)
+    return _build(tree, origins, wheres, shown)
 
 
 def config_from_dict(data: Mapping[str, Any], overrides: Sequence[str] = (), *, source: str = "<dict>",
@@ -666,10 +533,12 @@ def config_from_dict(data: Mapping[str, Any], overrides: Sequence[str] = (), *, 
         overrides = [overrides]
     tree: Tree = {}
     origins: Origins = {}
-    _load_layers(dict(data), source, None, Path(base_dir) if base_dir is not None else Path.cwd(), (), tree, origins)
+    wheres: Wheres = {}
+    _load_layers(dict(data), None, source, None, Path(base_dir) if base_dir is not None else Path.cwd(), (), tree,
+                 origins, wheres)
     for text in overrides:
-        _apply_override(tree, origins, text)
-    return _build(tree, origins, source)
+        _apply_override(tree, origins, wheres, text)
+    return _build(tree, origins, wheres, source)
 
 
 def config_to_dict(cfg: GPUConfig) -> dict[str, Any]:
@@ -678,7 +547,7 @@ def config_to_dict(cfg: GPUConfig) -> dict[str, Any]:
     def walk(section: _Section, obj: Any) -> dict[str, Any]:
         out: dict[str, Any] = {}
         for key, node in section.children.items():
-            value = getattr(obj, node.name)
+            value = getattr(obj, node.name if isinstance(node, _Section) else node.attr)
             if isinstance(node, _Section):
                 out[key] = walk(node, value)
             elif value is None:
@@ -686,7 +555,7 @@ def config_to_dict(cfg: GPUConfig) -> dict[str, Any]:
             elif node.kind in _FORMATTERS:
                 out[key] = _FORMATTERS[node.kind](value)
             elif node.kind == "enum":
-                out[key] = _enum_text(value)
+                out[key] = enum_text(value)
             elif node.kind == "sources":
                 out[key] = list(value)
             else:

@@ -18,7 +18,7 @@ import yaml
 
 from gpusim.errors import InputFileError
 
-__all__ = ["StrictLoader", "DuplicateKeyError", "Lines", "format_keypath", "load_yaml", "check_keys", "strict_load"]
+__all__ = ["StrictLoader", "DuplicateKeyError", "Lines", "format_keypath", "load_yaml", "check_keys", "strict_load", "suggest_key"]
 
 
 class DuplicateKeyError(yaml.YAMLError):
@@ -121,14 +121,29 @@ def load_yaml(path: str | Path, what: str = "file") -> tuple[Any, Lines]:
     return data, Lines(path, lines)
 
 
+def suggest_key(key: Any, siblings: Iterable[str], all_paths: Iterable[str] = (), prefix: str = "",
+                path: str | None = None) -> str:
+    """The hint after ``unknown key 'k';`` in every gpusim input file: ``did you mean 'a.b'?`` (a close
+    sibling, then a key of that name elsewhere, then a close full path), else the valid keys here."""
+    key, siblings, all_paths = str(key), list(siblings), list(all_paths)
+    pre = f"{prefix}." if prefix else ""
+    close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.6)
+    if close:
+        return f"did you mean '{pre}{close[0]}'?"
+    same = [p for p in all_paths if p.rsplit(".", 1)[-1] == key]
+    close = same or (difflib.get_close_matches(path, all_paths, n=1, cutoff=0.75) if path else [])
+    if close:
+        return f"did you mean '{close[0]}'?"
+    where = f" in '{prefix}'" if prefix else ""
+    return f"valid keys{where}: {', '.join(siblings)}"
+
+
 def check_keys(data: Mapping, allowed: Iterable[str], lines: Lines, kp: tuple, required: Iterable[str] = ()) -> None:
     """Refuse an unknown key (with the closest allowed one as a suggestion) or a missing required one."""
     allowed = list(allowed)
     for k in data:
         if k not in allowed:
-            close = difflib.get_close_matches(str(k), allowed, n=1, cutoff=0.5)
-            hint = f"; did you mean '{close[0]}'?" if close else f" (allowed: {', '.join(allowed)})"
-            raise lines.error((*kp, k), f"unknown key{hint}")
+            raise lines.error((*kp, k), f"unknown key '{k}'; {suggest_key(k, allowed, prefix=format_keypath(kp))}")
     for k in required:
         if k not in data:
             raise lines.error(kp, f"missing required key '{k}'")

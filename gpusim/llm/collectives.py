@@ -17,7 +17,12 @@ counts as one launch.
 
 from __future__ import annotations
 
-__all__ = ["collective_seconds"]
+from gpusim.ops.kinds import OperatorKind as OK
+
+__all__ = ["collective_seconds", "BUS_FACTOR"]
+
+#: bytes on the wire per byte of ``nbytes`` for each collective kind over n GPUs (nccl-tests' busbw factors)
+BUS_FACTOR = {OK.ALLREDUCE: lambda n: 2.0 * (n - 1) / n, OK.ALLGATHER: lambda n: (n - 1) / n}
 
 
 def collective_seconds(kind: str, nbytes: float, gpus: int, bus_bandwidth: float, latency_s: float) -> float:
@@ -27,10 +32,8 @@ def collective_seconds(kind: str, nbytes: float, gpus: int, bus_bandwidth: float
         return 0.0
     if bus_bandwidth <= 0:
         raise ValueError("interconnect.bus_bandwidth must be positive for tensor-parallel collectives")
-    if kind == "allreduce":
-        wire = 2.0 * (gpus - 1) / gpus * nbytes
-    elif kind == "allgather":
-        wire = (gpus - 1) / gpus * nbytes
-    else:
+    factor = BUS_FACTOR.get(kind)
+    if factor is None:
         raise ValueError(f"unknown collective {kind!r}")
+    wire = factor(gpus) * nbytes
     return latency_s + wire / bus_bandwidth

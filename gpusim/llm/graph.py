@@ -14,7 +14,7 @@ FFN columns), O and down projections by input rows, each followed by an all-redu
 (one per GPU) otherwise; the LM head is split by vocabulary and its logits all-gathered; the
 router of an MoE layer is replicated and every expert is split like a dense MLP.
 
-Operator kinds and their ``shape`` keys:
+Operator kinds (:class:`gpusim.ops.kinds.OperatorKind`) and their ``shape`` keys (records in :mod:`gpusim.ops.shapes`):
 
 ==================  ==========================================================================
 ``embedding``       tokens, hidden, vocab              gather of token rows (vocab: rows of this GPU's table)
@@ -51,92 +51,16 @@ The embedding, norm weights, MoE router and LM head keep :attr:`ModelSpec.dense_
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from gpusim.errors import GpusimError
 from gpusim.llm.model import DTYPE_BITS, ModelSpec, Step, quant_scale_bytes
-
-#: FLOPs per output element of element-wise operators (this module's counting convention):
-#: rmsnorm x^2, sum, x*r, *w = 4; silu_mul exp, add, div, mul = 4; add = 1; rotary per element
-#: two multiplies and one add (x cos -/+ y sin) = 3; softmax max, sub, exp, sum, div = 5; router
-#: softmax + top-k comparisons per logit = 5 + top_k.
-ELEMENTWISE_FLOPS = {"rmsnorm": 4, "silu_mul": 4, "add": 1, "rotary": 3, "softmax": 5}
+# the operator vocabulary lives in gpusim.ops (shared with gpusim.accel); re-exported here
+from gpusim.ops.graph import Operator, OperatorGraph, Tensor  # noqa: F401
+from gpusim.ops.kinds import ELEMENTWISE_FLOPS  # noqa: F401
+from gpusim.ops.kinds import OperatorKind as OK
 
 
 class GraphError(GpusimError):
     """A model/step/parallelism combination that cannot be laid out (e.g. heads not divisible by tp)."""
-
-
-@dataclass(frozen=True)
-class Tensor:
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-
-    @property
-    def bytes(self) -> int:
-        n = 1
-        for s in self.shape:
-            n *= s
-        return (n * DTYPE_BITS[self.dtype] + 7) // 8
-
-
-@dataclass(frozen=True)
-class Operator:
-    name: str                 # e.g. "layer.qkv_proj", "layer.attn.decode0"
-    kind: str                 # see the module table
-    count: int                # executions per step (layers for per-layer operators)
-    shape: dict               # kind-specific sizes (module table)
-    dtype: str                # activation / compute dtype
-    flops: int                # per execution
-    bytes_read: int           # per execution, minimum
-    bytes_written: int        # per execution, minimum
-    inputs: tuple[str, ...] = ()
-    outputs: tuple[str, ...] = ()
-    weight_dtype: str | None = None
-    weight_bytes: int = 0     # part of bytes_read that is weights (streamed once per execution)
-
-    @property
-    def bytes(self) -> int:
-        return self.bytes_read + self.bytes_written
-
-    @property
-    def intensity(self) -> float:
-        """FLOPs per byte moved (minimum traffic)."""
-        return self.flops / self.bytes if self.bytes else float("inf")
-
-
-@dataclass(frozen=True)
-class OperatorGraph:
-    model: ModelSpec
-    step: Step
-    tp: int
-    operators: tuple[Operator, ...]
-    tensors: dict = field(default_factory=dict)
-
-    @property
-    def flops(self) -> int:
-        """FLOPs of the whole step on one GPU."""
-        return sum(o.flops * o.count for o in self.operators)
-
-    @property
-    def bytes(self) -> int:
-        return sum(o.bytes * o.count for o in self.operators)
-
-    def by_kind(self) -> dict[str, dict[str, int]]:
-        out: dict[str, dict[str, int]] = {}
-        for o in self.operators:
-            d = out.setdefault(o.kind, {"count": 0, "flops": 0, "bytes": 0})
-            d["count"] += o.count
-            d["flops"] += o.flops * o.count
-            d["bytes"] += o.bytes * o.count
-        return out
-
-    def find(self, name: str) -> Operator:
-        for o in self.operators:
-            if o.name == name:
-                return o
-        raise KeyError(f"no operator {name!r} (have {[o.name for o in self.operators]})")
 
 
 #: bytes of one token id (int32) and of one rotary cos/sin table entry (fp32)
@@ -196,7 +120,7 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
         sc = scales(wname, dt, N, K)
         t(y, (M, N))
         shape = {"M": M, "N": N, "K": K, **({"group": m.weight_group} if dt == "int4" else {})}
-        ops.append(Operator(name, "gemm", count, shape, act, 2 * M * N * K,
+        ops.append(Operator(name, OK.GEMM, count, shape, act, 2 * M * N * K,
                             nbytes(x, wname, *sc), nbytes(y), (x, wname, *sc), (y,), dt, nbytes(wname, *sc)))
 
     def elementwise(name: str, kind: str, ins: tuple[str, ...], out: str, rows: int, cols: int, count: int,
@@ -208,13 +132,13 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     def allreduce(name: str, x: str, count: int) -> None:
         if tp > 1:
             b = nbytes(x)
-            ops.append(Operator(name, "allreduce", count, {"bytes": b, "tp": tp}, act, 0, b, b, (x,), (x,)))
+            ops.append(Operator(name, OK.ALLREDUCE, count, {"bytes": b, "tp": tp}, act, 0, b, b, (x,), (x,)))
 
     # ---- embedding
     t("tokens", (T,), "fp32")
     emb = t("embed.weight", (V, h), wdt)
     t("x0", (T, h))
-    ops.append(Operator("embedding", "embedding", 1, {"tokens": T, "hidden": h, "vocab": V}, act, 0,
+    ops.append(Operator("embedding", OK.EMBEDDING, 1, {"tokens": T, "hidden": h, "vocab": V}, act, 0,
                         _elt_bytes(T * h, wdt) + T * TOKEN_ID_BYTES, nbytes("x0"), ("tokens", emb), ("x0",), wdt,
                         _elt_bytes(T * h, wdt)))
     allreduce("embedding.allreduce", "x0", 1)
@@ -223,19 +147,19 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
     t("layer.x", (T, h))
     nw = t("layer.attn_norm.weight", (h,), wdt)
     t("layer.h", (T, h))
-    ops.append(Operator("layer.attn_norm", "rmsnorm", L, {"rows": T, "hidden": h}, act,
-                        ELEMENTWISE_FLOPS["rmsnorm"] * T * h, nbytes("layer.x", nw), nbytes("layer.h"),
+    ops.append(Operator("layer.attn_norm", OK.RMSNORM, L, {"rows": T, "hidden": h}, act,
+                        ELEMENTWISE_FLOPS[OK.RMSNORM] * T * h, nbytes("layer.x", nw), nbytes("layer.h"),
                         ("layer.x", nw), ("layer.h",)))
     qkv_n = (H + 2 * Hkv) * d
     gemm("layer.qkv_proj", "layer.h", "layer.qkv", T, qkv_n, h, L)
     t("rope.cos_sin", (m.max_positions, d), "fp32")
     rot_elems = T * (H + Hkv) * d
-    ops.append(Operator("layer.rotary", "rotary", L, {"tokens": T, "heads": H, "kv_heads": Hkv, "head_dim": d}, act,
-                        ELEMENTWISE_FLOPS["rotary"] * rot_elems, _elt_bytes(rot_elems, act) + T * d * FP32_BYTES,
+    ops.append(Operator("layer.rotary", OK.ROTARY, L, {"tokens": T, "heads": H, "kv_heads": Hkv, "head_dim": d}, act,
+                        ELEMENTWISE_FLOPS[OK.ROTARY] * rot_elems, _elt_bytes(rot_elems, act) + T * d * FP32_BYTES,
                         _elt_bytes(rot_elems, act), ("layer.qkv", "rope.cos_sin"), ("layer.qkv",)))
     t("layer.kv_cache", (step.sequences, max(g.context for g in step.groups), 2 * Hkv, d), kvdt)
     kv_new = T * 2 * Hkv * d
-    ops.append(Operator("layer.kv_append", "kv_append", L, {"tokens": T, "heads": H, "kv_heads": Hkv, "head_dim": d},
+    ops.append(Operator("layer.kv_append", OK.KV_APPEND, L, {"tokens": T, "heads": H, "kv_heads": Hkv, "head_dim": d},
                         act, 0,
                         _elt_bytes(kv_new, act), _elt_bytes(kv_new, kvdt), ("layer.qkv",), ("layer.kv_cache",)))
     t("layer.attn_out", (T, H * d))
@@ -245,28 +169,28 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
         flops = 4 * d * pairs * H * g.count
         rd = _elt_bytes(g.count * q_len * H * d, act) + 2 * _elt_bytes(g.count * kv_len * Hkv * d, kvdt)
         wr = _elt_bytes(g.count * q_len * H * d, act)
-        ops.append(Operator(f"layer.attn.{g.kind}{gi}", "attention", L,
+        ops.append(Operator(f"layer.attn.{g.kind}{gi}", OK.ATTENTION, L,
                             {"batch": g.count, "heads": H, "kv_heads": Hkv, "head_dim": d, "q_len": q_len,
                              "kv_len": kv_len, "causal": True, "phase": g.kind}, act, flops, rd, wr,
                             ("layer.qkv", "layer.kv_cache"), ("layer.attn_out",)))
     gemm("layer.o_proj", "layer.attn_out", "layer.o", T, h, H * d, L)
     allreduce("layer.o_proj.allreduce", "layer.o", L)
-    elementwise("layer.attn_residual", "add", ("layer.x", "layer.o"), "layer.x1", T, h, L)
+    elementwise("layer.attn_residual", OK.ADD, ("layer.x", "layer.o"), "layer.x1", T, h, L)
     nw2 = t("layer.ffn_norm.weight", (h,), wdt)
     t("layer.h2", (T, h))
-    ops.append(Operator("layer.ffn_norm", "rmsnorm", L, {"rows": T, "hidden": h}, act,
-                        ELEMENTWISE_FLOPS["rmsnorm"] * T * h, nbytes("layer.x1", nw2), nbytes("layer.h2"),
+    ops.append(Operator("layer.ffn_norm", OK.RMSNORM, L, {"rows": T, "hidden": h}, act,
+                        ELEMENTWISE_FLOPS[OK.RMSNORM] * T * h, nbytes("layer.x1", nw2), nbytes("layer.h2"),
                         ("layer.x1", nw2), ("layer.h2",)))
     if m.moe is None:
         gemm("layer.up_gate_proj", "layer.h2", "layer.gu", T, 2 * F, h, L)
-        elementwise("layer.silu_mul", "silu_mul", ("layer.gu",), "layer.act", T, F, L)
+        elementwise("layer.silu_mul", OK.SILU_MUL, ("layer.gu",), "layer.act", T, F, L)
         gemm("layer.down_proj", "layer.act", "layer.mlp", T, h, F, L)
     else:
         E, k = m.moe.experts, m.moe.top_k
         gemm("layer.router", "layer.h2", "layer.router_logits", T, E, h, L, wdt)
         t("layer.topk", (T, k, 2), "fp32")
-        ops.append(Operator("layer.moe_router", "moe_router", L, {"tokens": T, "experts": E, "top_k": k}, act,
-                            (ELEMENTWISE_FLOPS["softmax"] + k) * T * E, nbytes("layer.router_logits"),
+        ops.append(Operator("layer.moe_router", OK.MOE_ROUTER, L, {"tokens": T, "experts": E, "top_k": k}, act,
+                            (ELEMENTWISE_FLOPS[OK.SOFTMAX] + k) * T * E, nbytes("layer.router_logits"),
                             nbytes("layer.topk"), ("layer.router_logits",), ("layer.topk",)))
         rows = T * k
         active = min(E, rows)
@@ -277,34 +201,34 @@ def build_graph(model: ModelSpec, step: Step, tp: int = 1) -> OperatorGraph:
             t(y, (rows, N))
             wb = _elt_bytes(active * N * K, qdt) + quant_scale_bytes(qdt, active * N, K, m.weight_group)
             xin = _elt_bytes(rows * K, act) if name.endswith("down") else nbytes(x)
-            ops.append(Operator(name, "moe_gemm", L, {"groups": active, "rows": rows, "N": N, "K": K,
+            ops.append(Operator(name, OK.MOE_GEMM, L, {"groups": active, "rows": rows, "N": N, "K": K,
                                                        "experts": E, "top_k": k,
                                                        **({"group": m.weight_group} if qdt == "int4" else {})},
                                 act, 2 * rows * N * K, xin + wb, nbytes(y), (x, wname, *sc, "layer.topk"), (y,),
                                 qdt, wb))
             if name.endswith("up_gate"):
-                elementwise("layer.moe_silu_mul", "silu_mul", ("layer.moe_gu",), "layer.moe_act", rows, F, L)
+                elementwise("layer.moe_silu_mul", OK.SILU_MUL, ("layer.moe_gu",), "layer.moe_act", rows, F, L)
         t("layer.mlp", (T, h))
-        ops.append(Operator("layer.moe_combine", "moe_combine", L, {"tokens": T, "top_k": k, "hidden": h}, act,
+        ops.append(Operator("layer.moe_combine", OK.MOE_COMBINE, L, {"tokens": T, "top_k": k, "hidden": h}, act,
                             2 * rows * h, nbytes("layer.moe_out", "layer.topk"), nbytes("layer.mlp"),
                             ("layer.moe_out", "layer.topk"), ("layer.mlp",)))
     allreduce("layer.mlp.allreduce", "layer.mlp", L)
-    elementwise("layer.mlp_residual", "add", ("layer.x1", "layer.mlp"), "layer.x2", T, h, L)
+    elementwise("layer.mlp_residual", OK.ADD, ("layer.x1", "layer.mlp"), "layer.x2", T, h, L)
 
     # ---- final norm, LM head, sampling
     fw = t("final_norm.weight", (h,), wdt)
     t("final.h", (T, h))
-    ops.append(Operator("final_norm", "rmsnorm", 1, {"rows": T, "hidden": h}, act, ELEMENTWISE_FLOPS["rmsnorm"] * T * h,
+    ops.append(Operator("final_norm", OK.RMSNORM, 1, {"rows": T, "hidden": h}, act, ELEMENTWISE_FLOPS[OK.RMSNORM] * T * h,
                         nbytes("layer.x2", fw), nbytes("final.h"), ("layer.x2", fw), ("final.h",)))
     if R > 0:
         t("final.h_sampled", (R, h))
         gemm("lm_head", "final.h_sampled", "logits", R, V, h, 1, wdt)
         if tp > 1:
             b = _elt_bytes(R * V * tp, act)
-            ops.append(Operator("lm_head.allgather", "allgather", 1, {"bytes": b, "tp": tp}, act, 0, nbytes("logits"),
+            ops.append(Operator("lm_head.allgather", OK.ALLGATHER, 1, {"bytes": b, "tp": tp}, act, 0, nbytes("logits"),
                                 b, ("logits",), ("logits",)))
         t("probs", (R, m.vocab))
-        ops.append(Operator("sampling_softmax", "softmax", 1, {"rows": R, "cols": m.vocab}, act,
-                            ELEMENTWISE_FLOPS["softmax"] * R * m.vocab, _elt_bytes(R * m.vocab, act),
+        ops.append(Operator("sampling_softmax", OK.SOFTMAX, 1, {"rows": R, "cols": m.vocab}, act,
+                            ELEMENTWISE_FLOPS[OK.SOFTMAX] * R * m.vocab, _elt_bytes(R * m.vocab, act),
                             _elt_bytes(R * m.vocab, act), ("logits",), ("probs",)))
     return OperatorGraph(model=m, step=step, tp=tp, operators=tuple(ops), tensors=tensors)

@@ -21,6 +21,8 @@ from gpusim.llm import gemm_select as GS
 from gpusim.llm import kernels as K
 from gpusim.llm.graph import Operator, OperatorGraph
 from gpusim.llm.model import ModelSpec, Step
+from gpusim.ops.kinds import OperatorKind as OK
+from gpusim.ops.registry import Unsupported, register_backend
 
 #: First synthetic device address of the buffers we hand to kernels (above 4 GiB like real device
 #: pointers; buffers are 256-byte aligned and never overlap).
@@ -30,14 +32,11 @@ DEVICE_BASE = 0x7F00_0000_0000
 BUFFER_ALIGN = 256
 #: Graph tensors that live in another tensor's buffer: the LM head reads the sampled rows of the final norm's output.
 ALIASES = {"final.h_sampled": "final.h", "x0": "layer.x"}   # + layer 0 reads the embedding output
-#: Why an operator kind has no kernel (report["not_simulated"][i]["reason"]); None: any other kind.
+#: Why an operator has no kernel (report["not_simulated"][i]["reason"]) when its backend names no reason:
+#: the reasons of unsupported kinds are the registry's (``GPU`` here, ``gpu-train`` in gpusim.llm.train).
 NOT_SIMULATED_REASONS = {
     None: "no kernel models this operator yet; it takes no time and no launch",
-    "embedding_bwd": "embedding backward (a scatter-add of the tokens' gradient rows into the embedding table) has "
-                     "no kernel yet; it takes no time and no launch",
 }
-#: Operator kinds timed by the interconnect model (gpusim.llm.collectives), one launch each.
-COLLECTIVES = ("allreduce", "allgather")
 
 #: Seed of the synthetic token ids of the embedding gather (:func:`token_ids`); any fixed seed works,
 #: the ids only decide which embedding rows are read.
@@ -217,162 +216,235 @@ def _launches(r, times: int = 1) -> list[tuple]:
     return [(c, times, ch) for c in calls]
 
 
+@dataclass(frozen=True)
+class _Ctx:
+    """What a GPU handler needs besides the operator: where its buffers are and which layer runs."""
+    arch: str
+    step: Step
+    buf: Buffers
+    layer: int | None
+    split_experts: bool
+    device: GS.Device | None
+
+    def act(self, name: str, nbytes: int) -> int:
+        return self.buf(ALIASES.get(name, name), nbytes)
+
+    def per_layer(self, name: str, nbytes: int) -> int:
+        return self.buf(name, nbytes, self.layer)
+
+
+H2 = 2  # bytes per element of our fp16 kernels
+
+
 def kernels_for(op: Operator, arch: str, step: Step, buf: Buffers, layer: int | None = None,
                 split_experts: bool = False, device: GS.Device | None = None) -> list[tuple] | None:
     """The kernel launches of one execution of ``op`` as (call, times) or, for GEMMs that
-    :mod:`gpusim.llm.gemm_select` chose, (call, times, choice); None: no kernel models it yet.
+    :mod:`gpusim.llm.gemm_select` chose, (call, times, choice); None: no kernel models it (the kind is
+    unsupported on this backend, or a collective timed by the interconnect model).
     Pointers come from ``buf`` by graph tensor name (weights and KV caches per ``layer``).
     ``split_experts``: one entry per MoE expert (each reads its own weights) instead of one entry
-    standing for all of them."""
+    standing for all of them.  The handler of each kind: the ``gpu`` backend (``GPU``); train steps the
+    ``gpu-train`` backend (:mod:`gpusim.llm.train`)."""
     if step.train:   # training graphs: per-layer activation buffers, backward kernels (gpusim.llm.train)
         from gpusim.llm import train as TR
 
         return TR.kernels_for(op, arch, step, buf, layer, device)
-    s = op.shape
-    h2 = 2  # bytes per element of our fp16 kernels
+    h = GPU.handler(op.kind)
+    return None if h is None else h(op, _Ctx(arch, step, buf, layer, split_experts, device))
 
-    def act(name: str, nbytes: int) -> int:
-        return buf(ALIASES.get(name, name), nbytes)
 
-    def per_layer(name: str, nbytes: int) -> int:
-        return buf(name, nbytes, layer)
-
-    if op.kind == "gemm" and op.weight_dtype in K.QUANT_BITS:
-        M, N, Kd = s["M"], s["N"], s["K"]
+def _gemm_op(op: Operator, c: _Ctx) -> list[tuple]:
+    s, arch, buf, device = op.shape, c.arch, c.buf, c.device
+    M, N, Kd = s["M"], s["N"], s["K"]
+    if op.weight_dtype in K.QUANT_BITS:
         rows = next((x for x in K.QUANT_GEMV_BATCHES if x >= M), M)
         x, w, sc = op.inputs[0], op.inputs[1], op.inputs[2]
         wb = N * Kd * K.QUANT_BITS[op.weight_dtype] // 8
         calls = _quant_gemm(arch, op.name, op.weight_dtype, s.get("group", K.QUANT_DEFAULT_GROUP), M, N, Kd,
-                            act(x, h2 * rows * Kd), per_layer(w, wb),
-                            per_layer(sc, K.quant_scale_bytes(op.weight_dtype, N, Kd, s.get("group", 128))),
-                            act(op.outputs[0], h2 * rows * N), buf, device)
-        return [(c, 1) for c in calls]
-    if op.kind == "gemm":
-        M, N, Kd = s["M"], s["N"], s["K"]
-        rows = max(M, next((x for x in K.GEMV_BATCHES if x >= M), M))
-        x, w = op.inputs[0], op.inputs[1]
-        if op.weight_dtype == "fp8":       # e4m3 x e4m3 -> fp16 (the Hopper wgmma kernels, one byte per element)
-            return [(K.gemm_wgmma(M, N, Kd, act(x, M * Kd), per_layer(w, N * Kd), act(op.outputs[0], h2 * M * N),
-                                  arch=arch, dtype="fp8"), 1)]
-        return _launches(_gemm(arch, M, N, Kd, act(x, h2 * rows * Kd), per_layer(w, h2 * N * Kd),
-                               act(op.outputs[0], h2 * rows * N), buf, device, op.name, op.weight_dtype))
-    if op.kind == "moe_gemm" and op.weight_dtype in K.QUANT_BITS:
-        G, N, Kd = s["groups"], s["N"], s["K"]
-        rows = math.ceil(s["rows"] / G)
+                            c.act(x, H2 * rows * Kd), c.per_layer(w, wb),
+                            c.per_layer(sc, K.quant_scale_bytes(op.weight_dtype, N, Kd, s.get("group", 128))),
+                            c.act(op.outputs[0], H2 * rows * N), buf, device)
+        return [(call, 1) for call in calls]
+    rows = max(M, next((x for x in K.GEMV_BATCHES if x >= M), M))
+    x, w = op.inputs[0], op.inputs[1]
+    if op.weight_dtype == "fp8":       # e4m3 x e4m3 -> fp16 (the Hopper wgmma kernels, one byte per element)
+        return [(K.gemm_wgmma(M, N, Kd, c.act(x, M * Kd), c.per_layer(w, N * Kd), c.act(op.outputs[0], H2 * M * N),
+                              arch=arch, dtype="fp8"), 1)]
+    return _launches(_gemm(arch, M, N, Kd, c.act(x, H2 * rows * Kd), c.per_layer(w, H2 * N * Kd),
+                           c.act(op.outputs[0], H2 * rows * N), buf, device, op.name, op.weight_dtype))
+
+
+def _moe_gemm_op(op: Operator, c: _Ctx) -> list[tuple]:
+    s, arch, buf, device, split = op.shape, c.arch, c.buf, c.device, c.split_experts
+    G, N, Kd = s["groups"], s["N"], s["K"]
+    rows = math.ceil(s["rows"] / G)
+    if op.weight_dtype in K.QUANT_BITS:
         pad = next((x for x in K.QUANT_GEMV_BATCHES if x >= rows), rows)
         x, w, sc, y = op.inputs[0], op.inputs[1], op.inputs[2], op.outputs[0]
         g = s.get("group", K.QUANT_DEFAULT_GROUP)
         wb, sb = N * Kd * K.QUANT_BITS[op.weight_dtype] // 8, K.quant_scale_bytes(op.weight_dtype, N, Kd, g)
-        X, Wb = act(x, h2 * G * pad * Kd), per_layer(w, s["experts"] * wb)
-        Sb, Y = per_layer(sc, s["experts"] * sb), act(y, h2 * G * pad * N)
+        X, Wb = c.act(x, H2 * G * pad * Kd), c.per_layer(w, s["experts"] * wb)
+        Sb, Y = c.per_layer(sc, s["experts"] * sb), c.act(y, H2 * G * pad * N)
         out = []
-        for e in range(G if split_experts else 1):
-            for c in _quant_gemm(arch, op.name, op.weight_dtype, g, rows, N, Kd, X + e * h2 * pad * Kd, Wb + e * wb,
-                                 Sb + e * sb, Y + e * h2 * pad * N, buf, device):
-                out.append((c, 1 if split_experts else G))
+        for e in range(G if split else 1):
+            for call in _quant_gemm(arch, op.name, op.weight_dtype, g, rows, N, Kd, X + e * H2 * pad * Kd, Wb + e * wb,
+                                    Sb + e * sb, Y + e * H2 * pad * N, buf, device):
+                out.append((call, 1 if split else G))
         return out
-    if op.kind == "moe_gemm":
-        G, N, Kd = s["groups"], s["N"], s["K"]
-        rows = math.ceil(s["rows"] / G)
-        pad = max(rows, next((x for x in K.GEMV_BATCHES if x >= rows), rows))
-        x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
-        X, Wb, Y = act(x, h2 * G * pad * Kd), per_layer(w, h2 * s["experts"] * N * Kd), act(y, h2 * G * pad * N)
-        calls = [_launches(_gemm(arch, rows, N, Kd, X + e * h2 * pad * Kd, Wb + e * h2 * N * Kd,
-                                 Y + e * h2 * pad * N, buf, device, op.name, op.weight_dtype), 1 if split_experts else G)
-                 for e in range(G if split_experts else 1)]
-        return [c for per_expert in calls for c in per_expert]
-    if op.kind == "attention":
-        B, H, Hkv, D = s["batch"], s["heads"], s["kv_heads"], s["head_dim"]
-        gi = int(op.name.rsplit(".", 1)[1].removeprefix(s["phase"]))
-        before = sum(g.count * g.tokens for g in step.groups[:gi])   # rows of earlier groups in the batch
-        T = step.tokens
-        qkv_row = (H + 2 * Hkv) * D * h2
-        Q = act("layer.qkv", T * qkv_row) + before * qkv_row
-        O = act("layer.attn_out", T * H * D * h2) + before * H * D * h2
-        if s["phase"] == "prefill":
-            kvb = B * s["kv_len"] * Hkv * D * h2
-            Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
-            ql, kl, causal = s["q_len"], s["kv_len"], s.get("causal", True)
-            lse = act(f"attn.lse.{gi}", 4 * B * H * ql)
-            ps = s.get("pass", "fwd")
-            impl = s.get("impl", "auto")
-            calls = []
-            if ps in ("fwd", "fwdbwd"):
-                calls.append((K.prefill_attention(arch, B, H, Hkv, ql, kl, Q, Kc, Kc + kvb, O, head_dim=D,
-                                                  causal=causal, LSE=lse,   # fwd+bwd: FA2 forward (it writes the LSE)
-                                                  impl=impl if ps == "fwd" else "fa2"), 1))
-            if ps in ("bwd", "fwdbwd"):   # gradients: dO in, dQ / dK / dV out (dK, dV per query head)
-                if impl == "fa3":
-                    raise K.KernelError("attention: no FlashAttention-3 backward is built (pass=bwd / fwdbwd run "
-                                        "FlashAttention-2's; leave impl out or give impl=fa2)")
-                qb, dkvb = B * ql * H * D * h2, B * kl * H * D * h2
-                ds_b, dqa_b = K.fa2_workspace_bytes(B, H, ql, D)
-                calls += [(c, 1) for c in K.flash_attn_bwd(
-                    arch, B, H, Hkv, ql, kl, Q=Q, K=Kc, V=Kc + kvb, O=O, dO=act(f"attn.grad_out.{gi}", qb),
-                    LSE=lse, Dsum=act(f"attn.dsum.{gi}", ds_b), dQaccum=act(f"attn.dq_accum.{gi}", dqa_b),
-                    dQ=act(f"attn.grad_q.{gi}", qb), dK=act(f"attn.grad_k.{gi}", dkvb), dV=act(f"attn.grad_v.{gi}", dkvb),
-                    causal=causal, head_dim=D)]
-            return calls
-        # decode: paged K/V pools [blocks, 16, Hkv, D] of the group's cache buffer, blocks allocated
-        # sequence after sequence (K.contiguous_block_table): with a context that is a multiple of 16
-        # every key has the address kv_append wrote it to ([B, context, Hkv, D]); otherwise the pool's
-        # rows are padded to whole blocks and rows after the first sequence sit a few rows further on.
-        ctx = s["kv_len"]
-        bt = K.contiguous_block_table(B, ctx)
-        kvb = bt.size * K.KV_PAGE_TOKENS * Hkv * D * h2
-        Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
-        _, ns = K.decode_splits(ctx)
-        c1, c2 = K.decode_attn(arch, B, H, Hkv, ctx, Q, Kc, Kc + kvb, act(f"attn.partial.{gi}", 4 * B * H * ns * D),
-                               act(f"attn.max_sum.{gi}", 8 * B * H * ns), O,
-                               act(f"attn.block_table.{gi}", 4 * bt.size), block_table=bt,
-                               q_batch_stride=qkv_row // h2)
-        return [(c1, 1), (c2, 1)]
-    if op.kind == "rmsnorm":
-        r, h = s["rows"], s["hidden"]
-        w = op.inputs[1]
-        wt = per_layer(w, h2 * h) if w.startswith("layer.") else act(w, h2 * h)
-        return [(K.rmsnorm(arch, r, h, act(op.inputs[0], h2 * r * h), wt, act(op.outputs[0], h2 * r * h)), 1)]
-    if op.kind == "add":
-        n = s["rows"] * s["cols"]
-        a, b = op.inputs
-        return [(K.residual_add(arch, n, act(a, h2 * n), act(b, h2 * n), act(op.outputs[0], h2 * n)), 1)]
-    if op.kind == "moe_combine":
-        n = s["tokens"] * s["hidden"]
-        return [(K.residual_add(arch, n, act(op.inputs[0], h2 * n), act("layer.x1", h2 * n),
-                                act(op.outputs[0], h2 * n)), 1)]
-    if op.kind == "silu_mul":
-        r, f = s["rows"], s["cols"]
-        return [(K.silu_mul(arch, r, f, act(op.inputs[0], 2 * h2 * r * f), act(op.outputs[0], h2 * r * f)), 1)]
-    if op.kind in ("softmax", "moe_router"):
-        r, c = (s["rows"], s["cols"]) if op.kind == "softmax" else (s["tokens"], s["experts"])
-        return [(K.softmax(arch, r, c, act(op.inputs[0], h2 * r * c), act(op.outputs[0], h2 * r * c)), 1)]
-    if op.kind == "embedding":
-        T, h, V = s["tokens"], s["hidden"], s["vocab"]
-        return [(K.embedding_gather(arch, T, h, act(op.inputs[0], 4 * T), act(op.inputs[1], h2 * V * h),
-                                    act(op.outputs[0], h2 * T * h), token_ids(T, V), vocab=V), 1)]
-    if op.kind == "kv_append":
-        H, Hkv, D = s["heads"], s["kv_heads"], s["head_dim"]
-        qkv_row = (H + 2 * Hkv) * D * h2
-        T = step.tokens
-        qkv = act("layer.qkv", T * qkv_row)
-        out = []
-        before = 0
-        for gi, g in enumerate(step.groups):
-            kvb = g.count * g.context * Hkv * D * h2
-            Kc = per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
-            out.append((K.kv_append(arch, g.count, g.tokens, Hkv, g.past, qkv + before * qkv_row, Kc, Kc + kvb,
-                                    heads=H, kv_capacity=g.context), 1))
-            before += g.count * g.tokens
-        return out
-    if op.kind == "rotary":
-        T, H, Hkv, D = s["tokens"], s["heads"], s["kv_heads"], s["head_dim"]
-        pos = np.concatenate([np.tile(np.arange(g.past, g.past + g.tokens), g.count) for g in step.groups])
-        row = (H + 2 * Hkv) * D
-        qkv = act("layer.qkv", h2 * T * row)
-        table = act("rope.cos_sin", 4 * (int(pos.max()) + 1) * D)
-        return [(K.rotary(arch, T, H, Hkv, qkv, qkv + h2 * H * D, table, act("positions", 4 * T),
-                          pos.astype(np.int32), q_row_stride=row, k_row_stride=row), 1)]
+    pad = max(rows, next((x for x in K.GEMV_BATCHES if x >= rows), rows))
+    x, w, y = op.inputs[0], op.inputs[1], op.outputs[0]
+    X, Wb, Y = c.act(x, H2 * G * pad * Kd), c.per_layer(w, H2 * s["experts"] * N * Kd), c.act(y, H2 * G * pad * N)
+    calls = [_launches(_gemm(arch, rows, N, Kd, X + e * H2 * pad * Kd, Wb + e * H2 * N * Kd,
+                             Y + e * H2 * pad * N, buf, device, op.name, op.weight_dtype), 1 if split else G)
+             for e in range(G if split else 1)]
+    return [call for per_expert in calls for call in per_expert]
+
+
+def _attention_op(op: Operator, c: _Ctx) -> list[tuple]:
+    s, arch, step = op.shape, c.arch, c.step
+    B, H, Hkv, D = s["batch"], s["heads"], s["kv_heads"], s["head_dim"]
+    gi = int(op.name.rsplit(".", 1)[1].removeprefix(s["phase"]))
+    before = sum(g.count * g.tokens for g in step.groups[:gi])   # rows of earlier groups in the batch
+    T = step.tokens
+    qkv_row = (H + 2 * Hkv) * D * H2
+    Q = c.act("layer.qkv", T * qkv_row) + before * qkv_row
+    O = c.act("layer.attn_out", T * H * D * H2) + before * H * D * H2
+    if s["phase"] == "prefill":
+        return _prefill_attention(op, c, gi, Q, O)
+    # decode: paged K/V pools [blocks, 16, Hkv, D] of the group's cache buffer, blocks allocated
+    # sequence after sequence (K.contiguous_block_table): with a context that is a multiple of 16
+    # every key has the address kv_append wrote it to ([B, context, Hkv, D]); otherwise the pool's
+    # rows are padded to whole blocks and rows after the first sequence sit a few rows further on.
+    ctx = s["kv_len"]
+    bt = K.contiguous_block_table(B, ctx)
+    kvb = bt.size * K.KV_PAGE_TOKENS * Hkv * D * H2
+    Kc = c.per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
+    _, ns = K.decode_splits(ctx)
+    c1, c2 = K.decode_attn(arch, B, H, Hkv, ctx, Q, Kc, Kc + kvb, c.act(f"attn.partial.{gi}", 4 * B * H * ns * D),
+                           c.act(f"attn.max_sum.{gi}", 8 * B * H * ns), O,
+                           c.act(f"attn.block_table.{gi}", 4 * bt.size), block_table=bt,
+                           q_batch_stride=qkv_row // H2)
+    return [(c1, 1), (c2, 1)]
+
+
+def _prefill_attention(op: Operator, c: _Ctx, gi: int, Q: int, O: int) -> list[tuple]:
+    s, arch = op.shape, c.arch
+    B, H, Hkv, D = s["batch"], s["heads"], s["kv_heads"], s["head_dim"]
+    kvb = B * s["kv_len"] * Hkv * D * H2
+    Kc = c.per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
+    ql, kl, causal = s["q_len"], s["kv_len"], s.get("causal", True)
+    lse = c.act(f"attn.lse.{gi}", 4 * B * H * ql)
+    ps = s.get("pass", "fwd")
+    impl = s.get("impl", "auto")
+    calls = []
+    if ps in ("fwd", "fwdbwd"):
+        calls.append((K.prefill_attention(arch, B, H, Hkv, ql, kl, Q, Kc, Kc + kvb, O, head_dim=D,
+                                          causal=causal, LSE=lse,   # fwd+bwd: FA2 forward (it writes the LSE)
+                                          impl=impl if ps == "fwd" else "fa2"), 1))
+    if ps in ("bwd", "fwdbwd"):   # gradients: dO in, dQ / dK / dV out (dK, dV per query head)
+        if impl == "fa3":
+            raise K.KernelError("attention: no FlashAttention-3 backward is built (pass=bwd / fwdbwd run "
+                                "FlashAttention-2's; leave impl out or give impl=fa2)")
+        qb, dkvb = B * ql * H * D * H2, B * kl * H * D * H2
+        ds_b, dqa_b = K.fa2_workspace_bytes(B, H, ql, D)
+        act = c.act
+        calls += [(call, 1) for call in K.flash_attn_bwd(
+            arch, B, H, Hkv, ql, kl, Q=Q, K=Kc, V=Kc + kvb, O=O, dO=act(f"attn.grad_out.{gi}", qb),
+            LSE=lse, Dsum=act(f"attn.dsum.{gi}", ds_b), dQaccum=act(f"attn.dq_accum.{gi}", dqa_b),
+            dQ=act(f"attn.grad_q.{gi}", qb), dK=act(f"attn.grad_k.{gi}", dkvb), dV=act(f"attn.grad_v.{gi}", dkvb),
+            causal=causal, head_dim=D)]
+    return calls
+
+
+def _rmsnorm_op(op: Operator, c: _Ctx) -> list[tuple]:
+    r, h = op.shape["rows"], op.shape["hidden"]
+    w = op.inputs[1]
+    wt = c.per_layer(w, H2 * h) if w.startswith("layer.") else c.act(w, H2 * h)
+    return [(K.rmsnorm(c.arch, r, h, c.act(op.inputs[0], H2 * r * h), wt, c.act(op.outputs[0], H2 * r * h)), 1)]
+
+
+def _add_op(op: Operator, c: _Ctx) -> list[tuple]:
+    n = op.shape["rows"] * op.shape["cols"]
+    a, b = op.inputs
+    return [(K.residual_add(c.arch, n, c.act(a, H2 * n), c.act(b, H2 * n), c.act(op.outputs[0], H2 * n)), 1)]
+
+
+def _moe_combine_op(op: Operator, c: _Ctx) -> list[tuple]:
+    n = op.shape["tokens"] * op.shape["hidden"]
+    return [(K.residual_add(c.arch, n, c.act(op.inputs[0], H2 * n), c.act("layer.x1", H2 * n),
+                            c.act(op.outputs[0], H2 * n)), 1)]
+
+
+def _silu_mul_op(op: Operator, c: _Ctx) -> list[tuple]:
+    r, f = op.shape["rows"], op.shape["cols"]
+    return [(K.silu_mul(c.arch, r, f, c.act(op.inputs[0], 2 * H2 * r * f), c.act(op.outputs[0], H2 * r * f)), 1)]
+
+
+def _softmax_rows(op: Operator, c: _Ctx, r: int, cols: int) -> list[tuple]:
+    return [(K.softmax(c.arch, r, cols, c.act(op.inputs[0], H2 * r * cols), c.act(op.outputs[0], H2 * r * cols)), 1)]
+
+
+def _softmax_op(op: Operator, c: _Ctx) -> list[tuple]:
+    return _softmax_rows(op, c, op.shape["rows"], op.shape["cols"])
+
+
+def _moe_router_op(op: Operator, c: _Ctx) -> list[tuple]:
+    return _softmax_rows(op, c, op.shape["tokens"], op.shape["experts"])
+
+
+def _embedding_op(op: Operator, c: _Ctx) -> list[tuple]:
+    T, h, V = op.shape["tokens"], op.shape["hidden"], op.shape["vocab"]
+    return [(K.embedding_gather(c.arch, T, h, c.act(op.inputs[0], 4 * T), c.act(op.inputs[1], H2 * V * h),
+                                c.act(op.outputs[0], H2 * T * h), token_ids(T, V), vocab=V), 1)]
+
+
+def _kv_append_op(op: Operator, c: _Ctx) -> list[tuple]:
+    H, Hkv, D = op.shape["heads"], op.shape["kv_heads"], op.shape["head_dim"]
+    qkv_row = (H + 2 * Hkv) * D * H2
+    qkv = c.act("layer.qkv", c.step.tokens * qkv_row)
+    out = []
+    before = 0
+    for gi, g in enumerate(c.step.groups):
+        kvb = g.count * g.context * Hkv * D * H2
+        Kc = c.per_layer(f"layer.kv_cache.{gi}", 2 * kvb)
+        out.append((K.kv_append(c.arch, g.count, g.tokens, Hkv, g.past, qkv + before * qkv_row, Kc, Kc + kvb,
+                                heads=H, kv_capacity=g.context), 1))
+        before += g.count * g.tokens
+    return out
+
+
+def _rotary_op(op: Operator, c: _Ctx) -> list[tuple]:
+    T, H, Hkv, D = op.shape["tokens"], op.shape["heads"], op.shape["kv_heads"], op.shape["head_dim"]
+    pos = np.concatenate([np.tile(np.arange(g.past, g.past + g.tokens), g.count) for g in c.step.groups])
+    row = (H + 2 * Hkv) * D
+    qkv = c.act("layer.qkv", H2 * T * row)
+    table = c.act("rope.cos_sin", 4 * (int(pos.max()) + 1) * D)
+    return [(K.rotary(c.arch, T, H, Hkv, qkv, qkv + H2 * H * D, table, c.act("positions", 4 * T),
+                      pos.astype(np.int32), q_row_stride=row, k_row_stride=row), 1)]
+
+
+def interconnect(op: Operator, c) -> None:
+    """Collectives launch no kernel of ours: :mod:`gpusim.llm.run` times them from the config's interconnect
+    (:func:`gpusim.llm.collectives.collective_seconds`), one launch each."""
     return None
+
+
+#: Why a training-only operator has no serving-path kernel.
+_TRAIN_ONLY = Unsupported("training-graph operator: serving steps never hold it; train: steps run it on the "
+                          "gpu-train backend (gpusim.llm.train)")
+#: Why an RDU validation-program operator has no GPU kernel.
+RDU_PROGRAM_ONLY = "RDU validation-program operator (gpusim.accel.rdu.programs); no GPU kernel models it"
+
+#: The GPU backend for serving steps and ``--op``: per operator kind its kernel handler.
+GPU = register_backend("gpu", {
+    OK.GEMM: _gemm_op, OK.MOE_GEMM: _moe_gemm_op, OK.ATTENTION: _attention_op, OK.RMSNORM: _rmsnorm_op,
+    OK.ADD: _add_op, OK.MOE_COMBINE: _moe_combine_op, OK.SILU_MUL: _silu_mul_op, OK.SOFTMAX: _softmax_op,
+    OK.MOE_ROUTER: _moe_router_op, OK.EMBEDDING: _embedding_op, OK.KV_APPEND: _kv_append_op,
+    OK.ROTARY: _rotary_op, OK.ALLREDUCE: interconnect, OK.ALLGATHER: interconnect,
+    OK.LAYERNORM: _TRAIN_ONLY, OK.GELU: _TRAIN_ONLY, OK.GELU_BWD: _TRAIN_ONLY, OK.SILU_MUL_BWD: _TRAIN_ONLY,
+    OK.NORM_BWD: _TRAIN_ONLY, OK.CROSS_ENTROPY: _TRAIN_ONLY, OK.EMBEDDING_BWD: _TRAIN_ONLY, OK.ADAMW: _TRAIN_ONLY,
+    OK.CMUL: Unsupported(RDU_PROGRAM_ONLY), OK.TRANSPOSE: Unsupported(RDU_PROGRAM_ONLY),
+}, "GPU kernels of serving steps and --op (gpusim.llm.launch)")
 
 
 def schedule(g: OperatorGraph, arch: str, dedup: bool = True,

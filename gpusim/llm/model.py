@@ -44,18 +44,19 @@ Step grammar (``--step``)::
 from __future__ import annotations
 
 import difflib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
+from gpusim.config.schema import Field, Raw, Schema, apply_set, flatten, read_yaml, resolve
 from gpusim.config.yamlio import strict_load
 from gpusim.errors import ConfigError, GpusimError
+from gpusim.ops.dtypes import DTYPE_BITS
 
 MODELS_DIR = Path(__file__).resolve().parents[2] / "configs" / "models"
 
-#: bits per element of each supported dtype (IEEE half, bfloat16, OCP FP8 E4M3/E5M2, integers)
-DTYPE_BITS = {"fp32": 32, "fp16": 16, "bf16": 16, "fp8": 8, "int8": 8, "int4": 4}
 _ACT_DTYPES = ("fp16", "bf16", "fp8")
 _WEIGHT_DTYPES = ("fp16", "bf16", "fp8", "int8", "int4")
 #: Weight dtypes that quantise only the transformer blocks' linear layers (see ``weight_dtype``).
@@ -67,9 +68,37 @@ DEFAULT_WEIGHT_GROUP = 128
 #: section 2.3, "n_ctx = 2048 tokens") and of FlashAttention-2's GPT-3 training runs (Dao, arXiv:2307.08691,
 #: Table 1's "2k context" rows).
 TRAIN_DEFAULT_SEQ = 2048
-_KEYS = {"name", "sources", "layers", "hidden", "heads", "kv_heads", "head_dim", "ffn", "vocab", "activation",
-         "norm_eps", "rope_theta", "max_positions", "dtype", "weight_dtype", "kv_dtype", "moe", "tie_embeddings",
-         "description", "weight_group", "norm", "position"}
+#: The keys of a model preset: one :class:`gpusim.config.schema.Schema`, read like every other preset
+#: (unknown keys, wrong types and out-of-range values are ``file:line: key.path: message`` errors).
+#: ``head_dim``, ``weight_dtype`` and ``kv_dtype`` default to values derived from other keys (None here).
+_SCHEMA = Schema([
+    Field("name", str, doc="preset name"),
+    Field("description", str, doc="one line on the model", default=None, optional=True),
+    Field("sources", tuple, doc="where the numbers come from", default=(), min=0),
+    Field("layers", int, doc="transformer blocks", min=1),
+    Field("hidden", int, doc="model (embedding) width", min=1),
+    Field("heads", int, doc="query heads", min=1),
+    Field("kv_heads", int, doc="key/value heads (GQA: a divisor of heads)", min=1),
+    Field("head_dim", int, doc="width of one head; default hidden / heads", default=None, min=1),
+    Field("ffn", int, doc="MLP inner width (per expert)", min=1),
+    Field("vocab", int, doc="vocabulary size", min=1),
+    Field("activation", str, doc="MLP: swiglu (gate, up, SiLU(gate) * up) or gelu (one up projection)",
+          default="swiglu", choices=("swiglu", "gelu")),
+    Field("norm", str, doc="rmsnorm or layernorm", default="rmsnorm", choices=("rmsnorm", "layernorm")),
+    Field("position", str, doc="rotary or learned (a table of max_positions rows)", default="rotary",
+          choices=("rotary", "learned")),
+    Field("norm_eps", float, doc="epsilon of the norms", default=1e-5, positive=True),
+    Field("rope_theta", float, doc="rotary base", default=10000.0, positive=True),
+    Field("max_positions", int, doc="longest context (rows of a learned position table)", default=4096, min=1),
+    Field("dtype", str, doc="activations and compute", default="fp16", choices=_ACT_DTYPES),
+    Field("weight_dtype", str, doc="weights of the blocks' linear layers; default dtype", default=None,
+          choices=_WEIGHT_DTYPES),
+    Field("weight_group", int, doc="int4 only: weights per fp16 scale along K", default=DEFAULT_WEIGHT_GROUP, min=1),
+    Field("kv_dtype", str, doc="KV cache; default dtype", default=None, choices=_ACT_DTYPES),
+    Field("moe.experts", int, doc="experts per MLP (mixture of experts)", default=None, min=1),
+    Field("moe.top_k", int, doc="experts each token is routed to (at most moe.experts)", default=None, min=1),
+    Field("tie_embeddings", bool, doc="the LM head reuses the embedding matrix", default=False),
+], name="model preset")
 
 
 class StepError(GpusimError):
@@ -191,80 +220,58 @@ def with_dtype(m: ModelSpec, dtype: str, group: int | None = None) -> ModelSpec:
     return dataclasses.replace(m, weight_dtype=dtype, weight_group=g)
 
 
-def _bad(file: str, key: str, msg: str) -> ConfigError:
-    return ConfigError(key, msg, file)
+def model_schema() -> Schema:
+    """The keys of a model preset (for docs and tests)."""
+    return _SCHEMA
 
 
-def model_from_dict(d: dict, file: str = "<dict>") -> ModelSpec:
+def model_from_dict(d: dict, file: str = "<dict>", overrides: Mapping | Sequence[str] | None = None) -> ModelSpec:
     """Validate a model mapping (see the module doc); raises ConfigError naming the key."""
-    if not isinstance(d, dict):
-        raise ConfigError("<top>", "a model file must be a mapping", file)
-    unknown = sorted(set(d) - _KEYS)
-    if unknown:
-        k = unknown[0]
-        near = difflib.get_close_matches(k, sorted(_KEYS), n=1)
-        raise _bad(file, k, "unknown key" + (f" (did you mean '{near[0]}'?)" if near else f"; allowed: {sorted(_KEYS)}"))
+    if not isinstance(d, Mapping):
+        raise ConfigError("", "a model file must be a mapping", file)
+    return _build(_with_overrides(flatten(_SCHEMA, d, file, null_sections=True), overrides), file, file)
 
-    def integer(key: str, default=None, minimum: int = 1) -> int:
-        if key not in d:
-            if default is None:
-                raise _bad(file, key, "required")
-            return default
-        v = d[key]
-        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
-            raise _bad(file, key, f"must be an integer >= {minimum}, got {v!r}")
-        return v
 
-    def number(key: str, default: float) -> float:
-        v = d.get(key, default)
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or v <= 0:
-            raise _bad(file, key, f"must be a positive number, got {v!r}")
-        return float(v)
+def _with_overrides(flat: dict[str, Raw], overrides: Mapping | Sequence[str] | None) -> dict[str, Raw]:
+    """``{key: value}`` (a section value replaces the whole section) or ``["key.path=value", ...]``."""
+    if isinstance(overrides, Mapping):
+        for k in overrides:
+            for path in [p for p in flat if p == k or p.startswith(f"{k}.")]:
+                del flat[path]
+        flat.update(flatten(_SCHEMA, overrides, "override", null_sections=True))
+    elif overrides:
+        for text in overrides:
+            apply_set(_SCHEMA, flat, text, example="dtype=bf16")
+    return flat
 
-    def choice(key: str, options: tuple[str, ...], default: str) -> str:
-        v = d.get(key, default)
-        if v not in options:
-            raise _bad(file, key, f"must be one of {list(options)}, got {v!r}")
-        return v
 
-    name = d.get("name")
-    if not isinstance(name, str) or not name:
-        raise _bad(file, "name", "required (a non-empty string)")
-    layers, hidden, heads = integer("layers"), integer("hidden"), integer("heads")
-    kv_heads, ffn, vocab = integer("kv_heads"), integer("ffn"), integer("vocab")
+def _build(flat: dict[str, Raw], file: str, top: str) -> ModelSpec:
+    v = resolve(_SCHEMA, flat, top)
+
+    def bad(key: str, msg: str) -> ConfigError:
+        return ConfigError(key, msg, flat[key].where if key in flat else top)
+
+    heads, kv_heads, hidden = v["heads"], v["kv_heads"], v["hidden"]
     if heads % kv_heads:
-        raise _bad(file, "kv_heads", f"heads ({heads}) must be a multiple of kv_heads ({kv_heads})")
-    if "head_dim" not in d and hidden % heads:
-        raise _bad(file, "head_dim", f"hidden ({hidden}) is not a multiple of heads ({heads}); give head_dim")
-    head_dim = integer("head_dim", hidden // heads)
-    activation = choice("activation", ("swiglu", "gelu"), "swiglu")
-    norm = choice("norm", ("rmsnorm", "layernorm"), "rmsnorm")
-    position = choice("position", ("rotary", "learned"), "rotary")
-    dtype = choice("dtype", _ACT_DTYPES, "fp16")
+        raise bad("kv_heads", f"heads ({heads}) must be a multiple of kv_heads ({kv_heads})")
+    if v["head_dim"] is None and hidden % heads:
+        raise bad("heads", f"hidden ({hidden}) is not a multiple of heads ({heads}); give head_dim")
     moe = None
-    if "moe" in d and d["moe"] is not None:
-        m = d["moe"]
-        if not isinstance(m, dict) or set(m) != {"experts", "top_k"}:
-            raise _bad(file, "moe", "must be {experts: E, top_k: k}")
-        e, k = m["experts"], m["top_k"]
-        if not (isinstance(e, int) and isinstance(k, int) and 1 <= k <= e):
-            raise _bad(file, "moe", f"need integers 1 <= top_k <= experts, got {m}")
-        moe = MoESpec(e, k)
-    src = d.get("sources", ())
-    if isinstance(src, str):
-        src = (src,)
-    if not isinstance(src, (list, tuple)) or not all(isinstance(s, str) for s in src):
-        raise _bad(file, "sources", "must be a list of strings")
-    tie = d.get("tie_embeddings", False)
-    if not isinstance(tie, bool):
-        raise _bad(file, "tie_embeddings", f"must be true or false, got {tie!r}")
+    if (v["moe.experts"] is None) != (v["moe.top_k"] is None):
+        gone = "moe.top_k" if v["moe.top_k"] is None else "moe.experts"
+        raise ConfigError(gone, "moe needs both experts and top_k", flat.get("moe.experts", flat.get("moe.top_k")).where)
+    if v["moe.experts"] is not None:
+        if v["moe.top_k"] > v["moe.experts"]:
+            raise bad("moe.top_k", f"must be at most moe.experts = {v['moe.experts']}, got {v['moe.top_k']}")
+        moe = MoESpec(v["moe.experts"], v["moe.top_k"])
+    dtype = v["dtype"]
     return ModelSpec(
-        name=name, layers=layers, hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=ffn, vocab=vocab,
-        head_dim=head_dim, activation=activation, norm=norm, position=position, norm_eps=number("norm_eps", 1e-5),
-        rope_theta=number("rope_theta", 10000.0), max_positions=integer("max_positions", 4096), dtype=dtype,
-        weight_dtype=choice("weight_dtype", _WEIGHT_DTYPES, dtype), kv_dtype=choice("kv_dtype", _ACT_DTYPES, dtype),
-        moe=moe, tie_embeddings=tie, sources=tuple(src), file=file,
-        weight_group=integer("weight_group", DEFAULT_WEIGHT_GROUP),
+        name=v["name"], layers=v["layers"], hidden=hidden, heads=heads, kv_heads=kv_heads, ffn=v["ffn"],
+        vocab=v["vocab"], head_dim=v["head_dim"] or hidden // heads, activation=v["activation"], norm=v["norm"],
+        position=v["position"], norm_eps=v["norm_eps"], rope_theta=v["rope_theta"],
+        max_positions=v["max_positions"], dtype=dtype, weight_dtype=v["weight_dtype"] or dtype,
+        kv_dtype=v["kv_dtype"] or dtype, moe=moe, tie_embeddings=v["tie_embeddings"], sources=v["sources"],
+        file=file, weight_group=v["weight_group"],
     )
 
 
@@ -272,9 +279,9 @@ def list_models() -> list[str]:
     return sorted(p.stem for p in MODELS_DIR.glob("*.yaml"))
 
 
-def load_model(name_or_path: str | Path, overrides: dict | None = None) -> ModelSpec:
+def load_model(name_or_path: str | Path, overrides: Mapping | Sequence[str] | None = None) -> ModelSpec:
     """A preset by name (``configs/models/<name>.yaml``) or a YAML file, with optional key overrides
-    (``{"dtype": "bf16", "weight_dtype": "int4"}``)."""
+    (``{"dtype": "bf16", "weight_dtype": "int4"}`` or ``["dtype=bf16"]``), checked like the file's keys."""
     p = Path(name_or_path)
     if p.suffix not in (".yaml", ".yml"):   # a preset name (may hold a dot: gpt3-1.3b)
         p = MODELS_DIR / f"{name_or_path}.yaml"
@@ -283,12 +290,11 @@ def load_model(name_or_path: str | Path, overrides: dict | None = None) -> Model
         raise ConfigError("model", f"no model '{name_or_path}'" + (f" (did you mean '{near[0]}'?)" if near else "")
                           + f"; presets: {', '.join(list_models())}")
     try:
-        d = strict_load(p.read_text())
-    except yaml.YAMLError as e:
-        raise ConfigError("<top>", f"not valid YAML: {e}", str(p)) from None
-    if overrides:
-        d = {**d, **overrides}
-    return model_from_dict(d, str(p))
+        shown = str(p.resolve().relative_to(MODELS_DIR.parents[1]))
+    except ValueError:
+        shown = str(p)
+    data, lines = read_yaml(p, shown)
+    return _build(_with_overrides(flatten(_SCHEMA, data, shown, lines, null_sections=True), overrides), str(p), shown)
 
 
 # --------------------------------------------------------------------------------------------
@@ -426,6 +432,7 @@ __all__ = [
     "list_models",
     "load_model",
     "model_from_dict",
+    "model_schema",
     "parse_step",
     "step_from_dict",
 ]

@@ -105,11 +105,13 @@ from gpusim.llm.graph import OperatorGraph, build_graph
 from gpusim.llm.machines import BOUND_FRACTION, classify
 from gpusim.llm.model import ModelSpec, Step, load_model_step
 from gpusim.llm.walker import walk_chunks
+from gpusim.ops.kinds import COLLECTIVES
+from gpusim.ops.kinds import OperatorKind as OK
 from gpusim.stats.catalog import REASONS, name_counters
 from gpusim.stats.sol import bound as sol_bound
 from gpusim.stats.sol import split_bound
 from gpusim.stats.sol import speed_of_light
-from gpusim.llm.launch import (ALIASES, BUFFER_ALIGN, COLLECTIVES, DEVICE_BASE, KERNEL_DTYPES,  # noqa: F401
+from gpusim.llm.launch import (ALIASES, BUFFER_ALIGN, DEVICE_BASE, KERNEL_DTYPES,  # noqa: F401
                                NOT_SIMULATED_REASONS, TOKEN_ID_SEED, Buffers, KernelLaunch, _gemm, _launches,
                                _quant_gemm, _sms, check_model, kernels_for, memory_footprint, schedule, token_ids)
 
@@ -479,11 +481,11 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
     if graph is None and st.train:
         _check_train_kernels(m, cfg, arch)
     fp8 = graph is not None and any(o.weight_dtype == "fp8" for o in graph.operators)
-    if fp8 and (arch != "sm_90a" or any(o.kind != "gemm" for o in graph.operators)):
+    if fp8 and (arch != "sm_90a" or any(o.kind != OK.GEMM for o in graph.operators)):
         raise K.KernelError(f"op: no fp8 kernel for {arch} {graph.operators[0].kind} (gpusim's fp8 kernels are "
                             f"the Hopper wgmma GEMMs: sm_90a, gemm only)")
     check_model(m, ("fp8",) if fp8 else (),
-                any_head_dim=graph is not None and all(o.kind == "attention" and o.shape["phase"] == "prefill"
+                any_head_dim=graph is not None and all(o.kind == OK.ATTENTION and o.shape["phase"] == "prefill"
                                                        for o in graph.operators), arch=arch)
     if graph is not None:
         g = graph
@@ -606,7 +608,7 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         "peak_tensor_flops_per_s": peak_f, "dram_bytes_per_s": peak_b, "bound_fraction": BOUND_FRACTION,
         "operators": ops_out,
         "not_simulated": [{"name": o.name, "kind": o.kind, "count": o.count, "bytes": o.bytes * o.count,
-                           "reason": NOT_SIMULATED_REASONS.get(o.kind, NOT_SIMULATED_REASONS[None])}
+                           "reason": _backend(st, graph).reason(o.kind) or NOT_SIMULATED_REASONS[None]}
                           for o in skipped],
         "distinct_kernels_simulated": len(cache) - reused, "distinct_kernels_reused": reused,
         "sampling": None if k is None else _sampling_summary(k, e, len(samp_kernels), samp_launches,
@@ -624,6 +626,17 @@ def simulate_step(model: str | ModelSpec, step: str | Step, gpu: str | GPUConfig
         rep["dp"] = dp
         rep["training"] = training_summary(rep, m, st, tp, dp)
     return rep
+
+
+def _backend(st: Step, graph: OperatorGraph | None):
+    """The registry backend whose handlers ran the step's operators (gpusim.ops.registry)."""
+    if graph is None and st.train:
+        from gpusim.llm.train import GPU_TRAIN
+
+        return GPU_TRAIN
+    from gpusim.llm.launch import GPU
+
+    return GPU
 
 
 def _check_train_kernels(m: ModelSpec, cfg: GPUConfig, arch: str) -> None:
@@ -692,7 +705,7 @@ def _operator_entry(op, d: dict, clock: float, peak_f: float, peak_b: float) -> 
     fps, bps, dps = (fl / sec, by / sec, db / sec) if sec else (0.0, 0.0, 0.0)
     sol = _operator_sol(d, fl, sec, peak_f)
     cls, unit = ("network", "network") if d.get("collective") else split_bound(sol_bound(sol))
-    return {"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
+    return {"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape.as_dict(),
             "speed_of_light": sol, "bound_unit": unit,
             **_kernel_fields(d),
             "launches": d["launches"], "kernels": list(d["kernels"].values()),

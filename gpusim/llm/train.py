@@ -73,9 +73,13 @@ gradient clipping.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from gpusim.errors import GpusimError
 from gpusim.llm.graph import ELEMENTWISE_FLOPS, GraphError, Operator, OperatorGraph, Tensor
 from gpusim.llm.model import DTYPE_BITS, ModelSpec, Step
+from gpusim.ops.kinds import OperatorKind as OK
+from gpusim.ops.registry import Unsupported, register_backend
 
 #: FLOPs per element of the training-only element-wise operators (this module's counting convention, as
 #: graph.ELEMENTWISE_FLOPS): layernorm x - mean, ^2, sums, * rstd, * w, + b = 6; gelu (tanh form) cube,
@@ -91,10 +95,10 @@ ADAMW_BYTES = 28
 #: Bytes of one gradient element sent in the data-parallel all-reduce (bf16 / fp16 gradients).
 GRAD_BYTES = 2
 #: Operator kinds of the training graph that :func:`kernels_for` handles.
-TRAIN_KINDS = ("layernorm", "gelu", "gelu_bwd", "silu_mul_bwd", "norm_bwd", "cross_entropy", "adamw",
-               "embedding_bwd")
-#: Why an operator kind of the training graph has no kernel (gpusim.llm.run NOT_SIMULATED_REASONS).
-NOT_SIMULATED = {"embedding_bwd": "embedding backward (a scatter-add of the tokens' gradient rows into the "
+TRAIN_KINDS = (OK.LAYERNORM, OK.GELU, OK.GELU_BWD, OK.SILU_MUL_BWD, OK.NORM_BWD, OK.CROSS_ENTROPY, OK.ADAMW,
+               OK.EMBEDDING_BWD)
+#: Why an operator kind of the training graph has no kernel (the gpu-train backend's Unsupported reasons).
+NOT_SIMULATED = {OK.EMBEDDING_BWD: "embedding backward (a scatter-add of the tokens' gradient rows into the "
                                   "embedding table) has no kernel yet; it takes no time and no launch"}
 
 
@@ -308,94 +312,201 @@ def phase_of(name: str) -> str:
     return "forward"
 
 
+@dataclass(frozen=True)
+class _Ctx:
+    """What a training handler needs: every ``layer.*`` tensor (and its ``d_`` gradient) gets one buffer per
+    layer (the backward reads what the forward of that layer kept)."""
+    arch: str
+    step: Step
+    buf: object
+    layer: int | None
+    device: object
+
+    def a(self, name: str, nbytes: int) -> int:
+        base = name.removeprefix("d_")
+        return self.buf(name, nbytes, self.layer if base.startswith("layer.") else None)
+
+    @property
+    def batch_seq(self) -> tuple[int, int]:
+        g = self.step.groups[0]
+        return g.count, g.tokens
+
+
+H2 = 2   # bytes per element of the fp16 / bf16 training kernels
+
+
 def kernels_for(op: Operator, arch: str, step: Step, buf, layer: int | None, device) -> list[tuple] | None:
-    """The launches of one execution of a training-graph operator (see gpusim.llm.run.kernels_for); every
-    ``layer.*`` tensor gets one buffer per layer (the backward reads what the forward of that layer kept)."""
+    """The launches of one execution of a training-graph operator (see gpusim.llm.launch.kernels_for): the
+    handler of its kind in the ``gpu-train`` backend (``GPU_TRAIN``); None where the kind is unsupported or a
+    collective (timed by the interconnect model)."""
+    h = GPU_TRAIN.handler(op.kind)
+    return None if h is None else h(op, _Ctx(arch, step, buf, layer, device))
+
+
+def _gemm_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import run as R
+
+    s, a = op.shape, c.a
+    M, N, Kd = s["M"], s["N"], s["K"]
+    x, w = op.inputs
+    return R._launches(R._gemm(c.arch, M, N, Kd, a(x, H2 * M * Kd), a(w, H2 * N * Kd), a(op.outputs[0], H2 * M * N),
+                               c.buf, c.device, op.name))
+
+
+def _attention_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    s, a, arch = op.shape, c.a, c.arch
+    B, S = c.batch_seq
+    H, Hkv, D = s["heads"], s["kv_heads"], s["head_dim"]
+    T = B * S
+    qb, kvb = H2 * T * H * D, H2 * T * Hkv * D
+    Q = a("layer.q", qb)
+    Kc, Vc = a("layer.k", kvb), a("layer.v", kvb)
+    O = a("layer.attn_out", qb)
+    lse = a("layer.lse", 4 * B * H * S)
+    if s["pass"] == "fwd":
+        return [(K.flash_attn(arch, B, H, Hkv, S, S, Q, Kc, Vc, O, causal=True, head_dim=D, LSE=lse), 1)]
+    ds_b, dqa_b = K.fa2_workspace_bytes(B, H, S, D)
+    dkv = H2 * T * H * D
+    return [(call, 1) for call in K.flash_attn_bwd(
+        arch, B, H, Hkv, S, S, Q=Q, K=Kc, V=Vc, O=O, dO=a("d_layer.attn_out", qb), LSE=lse,
+        Dsum=a("attn.dsum", ds_b), dQaccum=a("attn.dq_accum", dqa_b), dQ=a("d_layer.q", qb),
+        dK=a("d_layer.k", dkv), dV=a("d_layer.v", dkv), causal=True, head_dim=D)]
+
+
+def _rmsnorm_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    r, hd = op.shape["rows"], op.shape["hidden"]
+    x, y = op.inputs[0], op.outputs[0]
+    W = c.a(op.inputs[1], H2 * hd)   # the weight's buffer first (buffer addresses follow the request order)
+    return [(K.rmsnorm(c.arch, r, hd, c.a(x, H2 * r * hd), W, c.a(y, H2 * r * hd)), 1)]
+
+
+def _layernorm_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    r, hd = op.shape["rows"], op.shape["hidden"]
+    x, y = op.inputs[0], op.outputs[0]
+    W = c.a(op.inputs[1], H2 * hd)
+    return [(K.layernorm(c.arch, r, hd, c.a(x, H2 * r * hd), W, c.a(op.inputs[2], H2 * hd), c.a(y, H2 * r * hd)), 1)]
+
+
+def _norm_bwd_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    s, a = op.shape, c.a
+    r, hd = s["rows"], s["hidden"]
+    dy, x, w = op.inputs
+    dx, dw = op.outputs
+    return [(K.norm_bwd(c.arch, r, hd, a(dy, H2 * r * hd), a(x, H2 * r * hd), a(w, H2 * hd), a(dx, H2 * r * hd),
+                        a(dw, 4 * hd), a(dw + ".bias", 4 * hd), s["layernorm"]), 1)]
+
+
+def _add_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    n = op.shape["rows"] * op.shape["cols"]
+    x, y = op.inputs
+    return [(K.residual_add(c.arch, n, c.a(x, H2 * n), c.a(y, H2 * n), c.a(op.outputs[0], H2 * n)), 1)]
+
+
+def _gelu_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    n = op.shape["n"]
+    return [(K.gelu(c.arch, n, c.a(op.inputs[0], H2 * n), c.a(op.outputs[0], H2 * n)), 1)]
+
+
+def _gelu_bwd_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    n = op.shape["n"]
+    return [(K.gelu_bwd(c.arch, n, c.a(op.inputs[0], H2 * n), c.a(op.inputs[1], H2 * n), c.a(op.outputs[0], H2 * n)),
+             1)]
+
+
+def _silu_mul_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    r, f = op.shape["rows"], op.shape["cols"]
+    return [(K.silu_mul(c.arch, r, f, c.a(op.inputs[0], 2 * H2 * r * f), c.a(op.outputs[0], H2 * r * f)), 1)]
+
+
+def _silu_mul_bwd_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    r, f = op.shape["rows"], op.shape["cols"]
+    return [(K.silu_mul_bwd(c.arch, r, f, c.a(op.inputs[0], H2 * r * f), c.a(op.inputs[1], 2 * H2 * r * f),
+                            c.a(op.outputs[0], 2 * H2 * r * f)), 1)]
+
+
+def _rotary_op(op: Operator, c: _Ctx) -> list[tuple]:
+    import numpy as np
+
+    from gpusim.llm import kernels as K
+
+    s, a = op.shape, c.a
+    B, S = c.batch_seq
+    T, H, Hkv, D = s["tokens"], s["heads"], s["kv_heads"], s["head_dim"]
+    pos = np.tile(np.arange(S, dtype=np.int32), B)
+    row = (H + 2 * Hkv) * D
+    qkv = a(op.inputs[0], H2 * T * row)
+    return [(K.rotary(c.arch, T, H, Hkv, qkv, qkv + H2 * H * D, a("rope.cos_sin", 4 * S * D), a("positions", 4 * T),
+                      pos, q_row_stride=row, k_row_stride=row), 1)]
+
+
+def _embedding_op(op: Operator, c: _Ctx) -> list[tuple]:
     from gpusim.llm import kernels as K
     from gpusim.llm import run as R
 
-    s = op.shape
-    h2 = 2
-    g = step.groups[0]
-    B, S = g.count, g.tokens
+    T, hd, V = op.shape["tokens"], op.shape["hidden"], op.shape["vocab"]
+    return [(K.embedding_gather(c.arch, T, hd, c.a("tokens", 4 * T), c.a("embed.weight", H2 * V * hd),
+                                c.a("x0", H2 * T * hd), R.token_ids(T, V), vocab=V), 1)]
 
-    def a(name: str, nbytes: int) -> int:
-        base = name.removeprefix("d_")
-        return buf(name, nbytes, layer if base.startswith("layer.") else None)
 
-    if op.kind == "gemm":
-        M, N, Kd = s["M"], s["N"], s["K"]
-        x, w = op.inputs
-        return R._launches(R._gemm(arch, M, N, Kd, a(x, h2 * M * Kd), a(w, h2 * N * Kd), a(op.outputs[0], h2 * M * N),
-                                   buf, device, op.name))
-    if op.kind == "attention":
-        H, Hkv, D = s["heads"], s["kv_heads"], s["head_dim"]
-        T = B * S
-        qb, kvb = h2 * T * H * D, h2 * T * Hkv * D
-        Q = a("layer.q", qb)
-        Kc, Vc = a("layer.k", kvb), a("layer.v", kvb)
-        O = a("layer.attn_out", qb)
-        lse = a("layer.lse", 4 * B * H * S)
-        if s["pass"] == "fwd":
-            return [(K.flash_attn(arch, B, H, Hkv, S, S, Q, Kc, Vc, O, causal=True, head_dim=D, LSE=lse), 1)]
-        ds_b, dqa_b = K.fa2_workspace_bytes(B, H, S, D)
-        dkv = h2 * T * H * D
-        return [(c, 1) for c in K.flash_attn_bwd(
-            arch, B, H, Hkv, S, S, Q=Q, K=Kc, V=Vc, O=O, dO=a("d_layer.attn_out", qb), LSE=lse,
-            Dsum=a("attn.dsum", ds_b), dQaccum=a("attn.dq_accum", dqa_b), dQ=a("d_layer.q", qb),
-            dK=a("d_layer.k", dkv), dV=a("d_layer.v", dkv), causal=True, head_dim=D)]
-    if op.kind in ("rmsnorm", "layernorm"):
-        r, hd = s["rows"], s["hidden"]
-        x, y = op.inputs[0], op.outputs[0]
-        W = a(op.inputs[1], h2 * hd)
-        if op.kind == "rmsnorm":
-            return [(K.rmsnorm(arch, r, hd, a(x, h2 * r * hd), W, a(y, h2 * r * hd)), 1)]
-        return [(K.layernorm(arch, r, hd, a(x, h2 * r * hd), W, a(op.inputs[2], h2 * hd), a(y, h2 * r * hd)), 1)]
-    if op.kind == "norm_bwd":
-        r, hd = s["rows"], s["hidden"]
-        dy, x, w = op.inputs
-        dx, dw = op.outputs
-        return [(K.norm_bwd(arch, r, hd, a(dy, h2 * r * hd), a(x, h2 * r * hd), a(w, h2 * hd), a(dx, h2 * r * hd),
-                            a(dw, 4 * hd), a(dw + ".bias", 4 * hd), s["layernorm"]), 1)]
-    if op.kind == "add":
-        n = s["rows"] * s["cols"]
-        x, y = op.inputs
-        return [(K.residual_add(arch, n, a(x, h2 * n), a(y, h2 * n), a(op.outputs[0], h2 * n)), 1)]
-    if op.kind == "gelu":
-        n = s["n"]
-        return [(K.gelu(arch, n, a(op.inputs[0], h2 * n), a(op.outputs[0], h2 * n)), 1)]
-    if op.kind == "gelu_bwd":
-        n = s["n"]
-        return [(K.gelu_bwd(arch, n, a(op.inputs[0], h2 * n), a(op.inputs[1], h2 * n), a(op.outputs[0], h2 * n)), 1)]
-    if op.kind == "silu_mul":
-        r, f = s["rows"], s["cols"]
-        return [(K.silu_mul(arch, r, f, a(op.inputs[0], 2 * h2 * r * f), a(op.outputs[0], h2 * r * f)), 1)]
-    if op.kind == "silu_mul_bwd":
-        r, f = s["rows"], s["cols"]
-        return [(K.silu_mul_bwd(arch, r, f, a(op.inputs[0], h2 * r * f), a(op.inputs[1], 2 * h2 * r * f),
-                                a(op.outputs[0], 2 * h2 * r * f)), 1)]
-    if op.kind == "rotary":
-        T, H, Hkv, D = s["tokens"], s["heads"], s["kv_heads"], s["head_dim"]
-        import numpy as np
+def _cross_entropy_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+    from gpusim.llm import run as R
 
-        pos = np.tile(np.arange(S, dtype=np.int32), B)
-        row = (H + 2 * Hkv) * D
-        qkv = a(op.inputs[0], h2 * T * row)
-        return [(K.rotary(arch, T, H, Hkv, qkv, qkv + h2 * H * D, a("rope.cos_sin", 4 * S * D), a("positions", 4 * T),
-                          pos, q_row_stride=row, k_row_stride=row), 1)]
-    if op.kind == "embedding":
-        T, hd, V = s["tokens"], s["hidden"], s["vocab"]
-        return [(K.embedding_gather(arch, T, hd, a("tokens", 4 * T), a("embed.weight", h2 * V * hd), a("x0", h2 * T * hd),
-                                    R.token_ids(T, V), vocab=V), 1)]
-    if op.kind == "cross_entropy":
-        r, c = s["rows"], s["cols"]
-        lg = a("logits", h2 * r * c)
-        return [(K.cross_entropy(arch, r, c, lg, a("labels", 4 * r), lg, a("loss", 4 * r), R.token_ids(r, c)), 1)]
-    if op.kind == "adamw":
-        n = s["params"]
-        return [(c, 1) for c in K.adamw(arch, n, buf("opt.master", 4 * n), buf("opt.m", 4 * n), buf("opt.v", 4 * n),
-                                        buf("opt.grads", 2 * n), buf("opt.params16", 2 * n))]
-    return None   # embedding_bwd
+    r, cols = op.shape["rows"], op.shape["cols"]
+    lg = c.a("logits", H2 * r * cols)
+    return [(K.cross_entropy(c.arch, r, cols, lg, c.a("labels", 4 * r), lg, c.a("loss", 4 * r), R.token_ids(r, cols)),
+             1)]
+
+
+def _adamw_op(op: Operator, c: _Ctx) -> list[tuple]:
+    from gpusim.llm import kernels as K
+
+    n, buf = op.shape["params"], c.buf
+    return [(call, 1) for call in K.adamw(c.arch, n, buf("opt.master", 4 * n), buf("opt.m", 4 * n),
+                                          buf("opt.v", 4 * n), buf("opt.grads", 2 * n), buf("opt.params16", 2 * n))]
+
+
+def _collective_op(op: Operator, c: _Ctx) -> None:
+    """No kernel of ours: gpusim.llm.run times collectives from the config's interconnect."""
+    return None
+
+
+#: Why serving-only operators have no training path.
+_NO_MOE = Unsupported("train steps have no backward path for mixture-of-experts layers (check_train refuses them)")
+_SERVING_ONLY = Unsupported("serving-step operator: a train: step's graph has no KV cache and no sampling softmax "
+                            "(the fused cross-entropy replaces it)")
+
+#: The GPU backend of train: steps (forward, backward, optimizer): per operator kind its kernel handler.
+GPU_TRAIN = register_backend("gpu-train", {
+    OK.GEMM: _gemm_op, OK.ATTENTION: _attention_op, OK.RMSNORM: _rmsnorm_op, OK.LAYERNORM: _layernorm_op,
+    OK.NORM_BWD: _norm_bwd_op, OK.ADD: _add_op, OK.GELU: _gelu_op, OK.GELU_BWD: _gelu_bwd_op,
+    OK.SILU_MUL: _silu_mul_op, OK.SILU_MUL_BWD: _silu_mul_bwd_op, OK.ROTARY: _rotary_op, OK.EMBEDDING: _embedding_op,
+    OK.CROSS_ENTROPY: _cross_entropy_op, OK.ADAMW: _adamw_op,
+    OK.ALLREDUCE: _collective_op, OK.ALLGATHER: _collective_op,
+    OK.EMBEDDING_BWD: Unsupported(NOT_SIMULATED[OK.EMBEDDING_BWD]),
+    OK.MOE_GEMM: _NO_MOE, OK.MOE_ROUTER: _NO_MOE, OK.MOE_COMBINE: _NO_MOE,
+    OK.KV_APPEND: _SERVING_ONLY, OK.SOFTMAX: _SERVING_ONLY,
+    OK.CMUL: Unsupported("RDU validation-program operator (gpusim.accel.rdu.programs); no GPU kernel models it"),
+    OK.TRANSPOSE: Unsupported("RDU validation-program operator (gpusim.accel.rdu.programs); no GPU kernel models it"),
+}, "GPU kernels of train: steps (gpusim.llm.train)")
 
 
 def training_summary(rep: dict, m: ModelSpec, st: Step, tp: int, dp: int) -> dict:

@@ -8,10 +8,11 @@ written with its source::
       lanes: {value: 32, source: "estimate: not published; 32 x 6 stages x 1.6 GHz fits 638 TFLOPS"}
 
 A bare value (``count: 1040``) is accepted in a user's own file and recorded as "no source
-given".  Unknown keys are errors with a did-you-mean; every error names ``file:line`` and the key
-path (one :class:`~gpusim.errors.ConfigError`, exit status 2 from the CLI).  The schema is read
-from the dataclasses in :mod:`gpusim.accel.rdu.spec` the way :mod:`gpusim.config.loader` reads
-the GPU schema; unit strings go through :mod:`gpusim.units` only.
+given".  The keys are one :class:`gpusim.config.schema.Schema`, derived from the dataclasses in
+:mod:`gpusim.accel.rdu.spec` (:func:`gpusim.config.schema.fields_from_dataclass`): unknown keys, bad
+units and out-of-range values are one ``file:line: key.path: message``
+:class:`~gpusim.errors.ConfigError` with a did-you-mean (exit status 2 from the CLI), and ``--set``
+overrides go through the same checks.
 """
 
 from __future__ import annotations
@@ -22,12 +23,21 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, get_type_hints
 
-import yaml
-
 from gpusim import units
 from gpusim.accel.rdu import spec as S
-from gpusim.config.loader import CONFIGS_DIR, yaml_key
-from gpusim.config.yamlio import DuplicateKeyError, StrictLoader
+from gpusim.config.loader import CONFIGS_DIR
+from gpusim.config.schema import (
+    UNIT_KINDS,
+    Raw,
+    Schema,
+    apply_set,
+    build_dataclass,
+    fields_from_dataclass,
+    flatten,
+    format_value,
+    read_yaml,
+    resolve,
+)
 from gpusim.errors import ConfigError
 
 __all__ = ["PRESETS_DIR", "list_presets", "find_preset", "load_rdu_config", "rdu_config_from_dict",
@@ -37,90 +47,25 @@ PRESETS_DIR = CONFIGS_DIR / "accel" / "rdu"
 NO_SOURCE = "no source given"
 SET_SOURCE = "--set (user override)"
 
-# field-name suffix -> value kind (longest first)
-_SUFFIXES: tuple[tuple[str, str], ...] = (
-    ("_bytes_per_clk", "per_clock"),
-    ("_bytes_per_s", "bandwidth"),
-    ("_bytes", "size"),
-    ("_hz", "frequency"),
-    ("_ps", "time"),
-    ("_cycles", "cycles"),
-    ("_frac", "fraction"),
-)
-_PARSERS = {"frequency": units.parse_frequency, "size": units.parse_size, "bandwidth": units.parse_bandwidth,
-            "time": units.parse_time, "per_clock": units.parse_bandwidth_per_clock}
-_FORMATTERS = {"frequency": units.format_frequency, "size": units.format_size,
-               "bandwidth": units.format_bandwidth, "time": units.format_time,
-               "per_clock": units.format_bandwidth_per_clock}
 
 
-def _key(name: str) -> str:
-    for sfx, _ in _SUFFIXES:
-        if name.endswith(sfx) and len(name) > len(sfx):
-            return name[: -len(sfx)]
-    return yaml_key(name)
+def _hints(cls: type) -> dict[str, tuple[Any, bool]]:
+    return {k: (v, False) for k, v in get_type_hints(cls).items()}
 
 
-@dataclasses.dataclass(frozen=True)
-class _Leaf:
-    name: str
-    kind: str
-    lo: float | None
-    hi: float | None
-    doc: str
+_SECTIONS: dict[str, str] = {}
+_SCHEMA = Schema(fields_from_dataclass(S.RDUSpec, _hints, sections=_SECTIONS), name="RDU preset",
+                 sections=_SECTIONS, extra_top=("extends",))
 
 
-def _schema(cls: type) -> dict[str, Any]:
-    """YAML key -> _Leaf or (field name, class, nested schema)."""
-    hints = get_type_hints(cls)
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(cls):
-        if f.metadata.get("internal"):
-            continue
-        hint = hints[f.name]
-        k = _key(f.name)
-        if dataclasses.is_dataclass(hint):
-            out[k] = (f.name, hint, _schema(hint))
-            continue
-        kind = next((kd for sfx, kd in _SUFFIXES if f.name.endswith(sfx)), None)
-        if kind is None:
-            kind = {int: "int", str: "str"}[hint]
-        out[k] = _Leaf(f.name, kind, f.metadata.get("min"), f.metadata.get("max"), f.metadata.get("doc", ""))
-    return out
-
-
-_SCHEMA = _schema(S.RDUSpec)
+def schema() -> Schema:
+    """The keys of an RDU preset, derived from :mod:`gpusim.accel.rdu.spec` (for docs and tests)."""
+    return _SCHEMA
 
 
 def schema_paths() -> list[tuple[str, str, str]]:
     """Every leaf key path with its kind and doc (for docs and tests)."""
-    out: list[tuple[str, str, str]] = []
-
-    def walk(node: dict, prefix: str) -> None:
-        for k, v in node.items():
-            if isinstance(v, _Leaf):
-                out.append((prefix + k, v.kind, v.doc))
-            else:
-                walk(v[2], prefix + k + ".")
-
-    walk(_SCHEMA, "")
-    return out
-
-
-_LEAF_PATHS = [p for p, _, _ in schema_paths()]
-
-
-# ----------------------------------------------------------------------------------------------
-# Reading YAML with line numbers.
-
-class _Where:
-    """file and line of each key path, for error messages."""
-
-    def __init__(self) -> None:
-        self.lines: dict[str, str] = {}
-
-    def at(self, path: str, fallback: str) -> str:
-        return self.lines.get(path, fallback)
+    return _SCHEMA.rows()
 
 
 def _display(path: Path) -> str:
@@ -130,190 +75,33 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _read(path: Path) -> tuple[dict, dict[str, int]]:
+def _load_layers(path: Path, out: dict[str, Raw], chain: tuple[Path, ...]) -> None:
+    """Flatten ``path`` onto ``out`` after the preset it ``extends:`` (relative to its folder)."""
     shown = _display(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigError("config", f"cannot read: {exc.strerror or exc}", file=shown) from None
-    try:
-        loader = StrictLoader(text)
-        try:
-            node = loader.get_single_node()
-            data = loader.construct_document(node) if node is not None else None
-        finally:
-            loader.dispose()
-    except DuplicateKeyError as exc:
-        raise ConfigError(f"line {exc.line}", f"duplicate key '{exc.key}'", file=shown) from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{shown}:{mark.line + 1}" if mark is not None else shown
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        raise ConfigError("yaml", f"YAML syntax error: {problem}", file=where) from None
-    if data is None:
-        raise ConfigError("config", "the file is empty", file=shown)
-    if not isinstance(data, dict):
-        raise ConfigError("config", f"the top level must be a mapping, not a {type(data).__name__}", file=shown)
-    lines: dict[str, int] = {}
-
-    def walk(n: yaml.Node, prefix: str) -> None:
-        if isinstance(n, yaml.MappingNode):
-            for kn, vn in n.value:
-                p = f"{prefix}{kn.value}"
-                lines[p] = kn.start_mark.line + 1
-                walk(vn, p + ".")
-
-    walk(node, "")
-    return data, lines
-
-
-# ----------------------------------------------------------------------------------------------
-# Structure: flatten to {leaf path: (value, source)} while checking keys.
-
-def _suggest(key: str, node: dict, prefix: str) -> str:
-    close = difflib.get_close_matches(key, list(node) + (["extends"] if not prefix else []), n=1, cutoff=0.6)
-    if close:
-        return f"did you mean '{prefix}{close[0]}'?"
-    elsewhere = [p for p in _LEAF_PATHS if p.rsplit(".", 1)[-1] == key]
-    if elsewhere:
-        return f"did you mean '{elsewhere[0]}'?"
-    return f"valid keys{' in ' + repr(prefix.rstrip('.')) if prefix else ''}: {', '.join(node)}"
-
-
-def _flatten(data: Mapping, node: dict, prefix: str, where: str, lines: dict[str, int],
-             out: dict[str, tuple[Any, str, str]]) -> None:
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        loc = f"{where}:{lines[path]}" if path in lines else where
-        if not prefix and key == "extends":
-            continue
-        if not isinstance(key, str):
-            raise ConfigError(path, f"keys must be strings, got {key!r}", file=loc)
-        child = node.get(key)
-        if child is None:
-            raise ConfigError(path, f"unknown key '{key}'; {_suggest(key, node, prefix)}", file=loc)
-        if isinstance(child, _Leaf):
-            if isinstance(value, Mapping):
-                extra = set(value) - {"value", "source"}
-                if extra or "value" not in value:
-                    bad = sorted(map(str, extra)) or ["(no 'value')"]
-                    raise ConfigError(path, f"a sourced value is {{value: ..., source: '...'}}; got keys "
-                                            f"{', '.join(bad)}", file=loc)
-                src = value.get("source")
-                if not isinstance(src, str) or not src.strip():
-                    raise ConfigError(path, f"source must be a non-empty string, got {src!r}", file=loc)
-                out[path] = (value["value"], src.strip(), loc)
-            else:
-                out[path] = (value, NO_SOURCE, loc)
-        else:
-            if not isinstance(value, Mapping):
-                raise ConfigError(path, f"is a section; needs a mapping of keys ({', '.join(child[2])})", file=loc)
-            _flatten(value, child[2], path + ".", where, lines, out)
-
-
-def _load_layers(path: Path, out: dict[str, tuple[Any, str, str]], chain: tuple[Path, ...]) -> None:
     if path in chain:
         raise ConfigError("extends", f"circular extends: {' -> '.join(_display(p) for p in chain + (path,))}",
-                          file=_display(path))
-    data, lines = _read(path)
-    shown = _display(path)
+                          file=shown)
+    data, lines = read_yaml(path, shown)
     base = data.get("extends")
     if base is not None:
+        where = f"{shown}:{lines.lines.get(('extends',), 1)}"
         if not isinstance(base, str) or not base.strip():
-            raise ConfigError("extends", f"must be a preset name or a relative path, got {base!r}",
-                              file=f"{shown}:{lines.get('extends', 1)}")
+            raise ConfigError("extends", f"must be a preset name or a relative path, got {base!r}", file=where)
         cand = Path(base)
         if cand.suffix not in (".yaml", ".yml"):
             cand = cand.with_suffix(".yaml")
         target = cand if cand.is_absolute() else path.parent / cand
         if not target.is_file():
-            raise ConfigError("extends", f"no preset '{base}' beside this file", file=f"{shown}:{lines.get('extends', 1)}")
+            raise ConfigError("extends", f"no preset '{base}' beside this file", file=where)
         _load_layers(target.resolve(), out, chain + (path,))
-    layer: dict[str, tuple[Any, str, str]] = {}
-    _flatten(data, _SCHEMA, "", shown, lines, layer)
-    out.update(layer)
+    out.update(flatten(_SCHEMA, data, shown, lines, sourced=True))
 
 
-def _apply_set(flat: dict[str, tuple[Any, str, str]], text: str) -> None:
-    if "=" not in text:
-        raise ConfigError("--set", f"expected KEY=VALUE (e.g. pcu.lanes=16), got {text!r}")
-    key, value_text = (s.strip() for s in text.split("=", 1))
-    if key not in _LEAF_PATHS:
-        close = difflib.get_close_matches(key, _LEAF_PATHS, n=1, cutoff=0.5)
-        if not close:
-            close = [p for p in _LEAF_PATHS if p.rsplit(".", 1)[-1] == key.rsplit(".", 1)[-1]][:1]
-        hint = f"; did you mean '{close[0]}'?" if close else ""
-        raise ConfigError(key, f"unknown key{hint}", file=f"--set {text}")
-    try:
-        value = yaml.safe_load(value_text) if value_text else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(key, f"cannot parse value {value_text!r}: {str(exc).splitlines()[0]}",
-                          file=f"--set {text}") from None
-    flat[key] = (value, SET_SOURCE, f"--set {text}")
-
-
-# ----------------------------------------------------------------------------------------------
-# Conversion.
-
-def _convert(leaf: _Leaf, raw: Any, path: str, loc: str) -> Any:
-    def fail(msg: str) -> ConfigError:
-        return ConfigError(path, msg, file=loc)
-
-    k = leaf.kind
-    if raw is None:
-        raise fail("must have a value (null given)")
-    if k in ("int", "cycles"):
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise fail(f"expected {'a whole number of cycles' if k == 'cycles' else 'an integer'}, got {raw!r}")
-        value: Any = raw
-    elif k == "str":
-        if not isinstance(raw, str) or not raw.strip():
-            raise fail(f"expected a non-empty string, got {raw!r}")
-        return raw.strip()
-    elif k == "fraction":
-        if isinstance(raw, bool) or not isinstance(raw, (int, float)):
-            raise fail(f"expected a number between 0 and 1, got {raw!r}")
-        value = float(raw)
-    else:
-        try:
-            value = _PARSERS[k](raw)
-        except ValueError as exc:
-            raise fail(str(exc)) from None
-        if k in ("bandwidth", "per_clock", "frequency", "size") and value <= 0:
-            raise fail(f"must be positive, got {raw!r}")
-        if k in ("bandwidth", "per_clock", "frequency", "size"):
-            return value
-    if leaf.lo is not None and value < leaf.lo:
-        raise fail(f"must be >= {leaf.lo:g}, got {raw!r}")
-    if leaf.hi is not None and value > leaf.hi:
-        raise fail(f"must be <= {leaf.hi:g}, got {raw!r}")
-    return value
-
-
-def _build(flat: dict[str, tuple[Any, str, str]], top: str) -> S.RDUSpec:
-    prov: list[tuple[str, str, str]] = []
-    missing: list[str] = []
-
-    def build(cls: type, node: dict, prefix: str) -> Any:
-        kwargs: dict[str, Any] = {}
-        for k, child in node.items():
-            path = prefix + k
-            if isinstance(child, _Leaf):
-                if path not in flat:
-                    missing.append(path)
-                    continue
-                raw, src, loc = flat[path]
-                kwargs[child.name] = _convert(child, raw, path, loc)
-                prov.append((path, src, loc))
-            else:
-                kwargs[child[0]] = build(child[1], child[2], path + ".")
-        return None if missing else cls(**kwargs)
-
-    spec = build(S.RDUSpec, _SCHEMA, "")
-    if missing:
-        more = f" (missing: {', '.join(missing[:6])}{' ...' if len(missing) > 6 else ''})" if len(missing) > 1 else ""
-        raise ConfigError(missing[0], f"missing required key{more}", file=top)
-    spec = dataclasses.replace(spec, provenance=tuple(prov), source_file=top)
+def _build(flat: dict[str, Raw], top: str) -> S.RDUSpec:
+    val = resolve(_SCHEMA, flat, top)
+    prov = tuple((k, flat[k].source or NO_SOURCE, flat[k].where) for k in _SCHEMA.fields)
+    spec = build_dataclass(S.RDUSpec, val, _SCHEMA.fields, hints=_hints)
+    spec = dataclasses.replace(spec, provenance=prov, source_file=top)
     _validate(spec)
     return spec
 
@@ -362,10 +150,10 @@ def load_rdu_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> 
     if isinstance(overrides, str):
         overrides = [overrides]
     path = find_preset(name_or_path)
-    flat: dict[str, tuple[Any, str, str]] = {}
+    flat: dict[str, Raw] = {}
     _load_layers(path, flat, ())
     for text in overrides:
-        _apply_set(flat, text)
+        apply_set(_SCHEMA, flat, text, SET_SOURCE, example="pcu.lanes=16")
     return _build(flat, _display(path))
 
 
@@ -375,30 +163,22 @@ def rdu_config_from_dict(data: Mapping[str, Any], overrides: Sequence[str] = (),
         raise ConfigError("config", f"expected a mapping, got {type(data).__name__}", file=source)
     if "extends" in data:
         raise ConfigError("extends", "not supported for in-memory configs", file=source)
-    flat: dict[str, tuple[Any, str, str]] = {}
-    _flatten(data, _SCHEMA, "", source, {}, flat)
+    flat = flatten(_SCHEMA, data, source, sourced=True)
     for text in overrides:
-        _apply_set(flat, text)
+        apply_set(_SCHEMA, flat, text, SET_SOURCE, example="pcu.lanes=16")
     return _build(flat, source)
 
 
 def spec_value_text(sp: S.RDUSpec, path: str) -> str:
     """The value at a key path as a unit string (``pcu.count`` -> ``1040``, ``clock`` -> ``1.6 GHz``)."""
-    node: Any = _SCHEMA
+    f = _SCHEMA.fields[path]
     obj: Any = sp
-    leaf = None
-    for part in path.split("."):
-        child = node[part]
-        if isinstance(child, _Leaf):
-            leaf = child
-            obj = getattr(obj, child.name)
-        else:
-            node = child[2]
-            obj = getattr(obj, child[0])
-    assert leaf is not None
-    if leaf.kind in _FORMATTERS:
-        return _FORMATTERS[leaf.kind](obj)
-    return f"{obj:g}" if isinstance(obj, float) else str(obj)
+    for part in path.split(".")[:-1]:
+        obj = getattr(obj, part)
+    value = getattr(obj, f.attr)
+    if f.unit in UNIT_KINDS:
+        return format_value(f, value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def dump_rdu_config(sp: S.RDUSpec) -> list[dict[str, str]]:

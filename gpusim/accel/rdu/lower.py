@@ -1,4 +1,5 @@
-"""Lowering ("mini-compiler"): operators of :mod:`gpusim.llm.graph` -> sections of stages and streams.
+"""Lowering ("mini-compiler"): operators of :mod:`gpusim.llm.graph` (types in :mod:`gpusim.ops`) -> sections of
+stages and streams; the rule of each operator kind is the ``rdu`` backend's (``RDU``, :mod:`gpusim.ops.registry`).
 
 Rules (research/rdu-sn40l.md section 5.4), per socket of a ``tp``-way tensor-parallel group:
 
@@ -38,16 +39,20 @@ from dataclasses import dataclass, field
 from gpusim.accel.rdu import des
 from gpusim.accel.rdu.ir import CH_DDR, CH_HBM, CH_P2P, Channel, Section, Stage
 from gpusim.accel.rdu.spec import RDUSpec
-from gpusim.llm.graph import ELEMENTWISE_FLOPS, Operator, OperatorGraph
-from gpusim.llm.model import DTYPE_BITS
+from gpusim.errors import GpusimError
+from gpusim.ops.dtypes import DTYPE_BITS
+from gpusim.ops.graph import Operator, OperatorGraph
+from gpusim.ops.kinds import ELEMENTWISE_FLOPS
+from gpusim.ops.kinds import OperatorKind as OK
+from gpusim.ops.registry import Unsupported, register_backend
 from gpusim.units import time_to_cycles
 
-__all__ = ["channels", "Lowering", "SectionPlan", "NoFit", "FUSION_LEVELS"]
+__all__ = ["channels", "Lowering", "SectionPlan", "NoFit", "FUSION_LEVELS", "RduRule", "RDU"]
 
 FUSION_LEVELS = ("unfused", "fused_so", "fused_ho", "fused_ho_looped")
 
 # element-wise op counts per output element of kinds the graph does not list (this module's convention,
-# same style as gpusim.llm.graph.ELEMENTWISE_FLOPS): kv_append and embedding are copies (1 op per element).
+# same style as gpusim.ops.kinds.ELEMENTWISE_FLOPS): kv_append and embedding are copies (1 op per element).
 _COPY_OPS = 1
 
 # aliases: graph tensor names that are another operator's output under a different name
@@ -126,6 +131,7 @@ class Lowering:
         self.pmu_budget = max(1, int(sp.pmu.count * sp.mapper.fill_frac))
         self.depth = sp.network.fifo_depth
         self.step_lat = time_to_cycles(sp.p2p.step_latency_ps, sp.clock_hz)
+        self.rules = [_rule(op) for op in self.ops]          # the rdu backend's rule of each operator's kind
         # producer of each input of each operator (index into self.ops, or -1 = from memory)
         self.producer: list[dict[str, int]] = []
         last: dict[str, int] = {}
@@ -153,10 +159,8 @@ class Lowering:
         for k in ("rows", "tokens", "M"):
             if k in sh:
                 return int(sh[k])
-        if op.kind == "attention":
+        if op.kind == OK.ATTENTION:
             return int(sh["batch"] * sh["q_len"])
-        if op.kind == "moe_gemm":
-            return int(sh["rows"])
         t = self.g.tensors.get(op.outputs[0]) if op.outputs else None
         return int(t.shape[0]) if t is not None and t.shape else 1
 
@@ -175,20 +179,10 @@ class Lowering:
         return int(sh["batch"] * sh["q_len"] * 2 * sh["kv_heads"] * sh["head_dim"] * self.kv_e)
 
     def simd_ops(self, op: Operator) -> int:
-        if op.kind in ELEMENTWISE_FLOPS:
-            return ELEMENTWISE_FLOPS[op.kind]
-        if op.kind == "moe_router":
-            return ELEMENTWISE_FLOPS["softmax"] + int(op.shape["top_k"])
-        if op.kind == "moe_combine":
-            return 2 * int(op.shape["top_k"])
-        return _COPY_OPS
+        return _rule(op).simd_ops(op)
 
     def elements(self, op: Operator) -> int:
-        if op.kind in ("kv_append", "embedding"):
-            return max(1, op.bytes_written // self.e)
-        if op.kind == "moe_combine":
-            return int(op.shape["tokens"] * op.shape["hidden"])
-        return max(1, op.flops // max(1, self.simd_ops(op)))
+        return _rule(op).elements(self, op)
 
     # ---------------------------------------------------------------------------------------------
 
@@ -214,7 +208,7 @@ class Lowering:
             m_c = rows_max           # the whole activation fits the stream buffers: one chunk, weights stream once
         else:                        # row chunks of one activation tile, never thinner than the systolic array
             floor = max([_ceil(sp.pcu.systolic_rows * self.rows(o), o.shape["M"]) for o in ops
-                         if o.kind in ("gemm", "moe_gemm") and "M" in o.shape] or [1])
+                         if _rule(o).unit == "systolic" and "M" in o.shape] or [1])
             m_c = max(floor, sp.mapper.activation_tile_bytes // widest)
         chunks = {i: max(1, _ceil(self.rows(self.ops[i]), m_c)) for i in idx}
         C = max(chunks.values())
@@ -229,40 +223,37 @@ class Lowering:
             op = self.ops[i]
             c = chunks[i]
             rows_c = max(1, _ceil(self.rows(op), c))
-            kind = op.kind
+            rule = self.rules[i]
+            systolic = rule.unit == "systolic"
             bulk = 0
             bulk_chan = CH_DDR if op.name in self.ddr_ops else CH_HBM
-            if kind in ("gemm", "moe_gemm"):
+            if rule.bulk == "weights":
                 bulk = op.weight_bytes
-            elif kind == "attention":
+            elif rule.bulk == "kv":
                 bulk = self.kv_past_bytes(op)
                 onchip_kv += self.kv_onchip_bytes(op) if op.shape["q_len"] > 1 else 0
-            elif kind == "embedding":
-                bulk = op.weight_bytes
             tiles = max(1, _ceil(bulk, w_tile)) if bulk else 0
-            resident = (allow_resident and kind in ("gemm", "moe_gemm") and c > 1)
+            resident = (allow_resident and systolic and c > 1)
             if resident:
                 resident_bytes += bulk
                 k = 1
             else:
-                k = tiles if kind in ("gemm", "moe_gemm") else max(1, _ceil(tiles, c))
+                k = tiles if systolic else max(1, _ceil(tiles, c))
                 k = max(1, min(k, MAX_FIRINGS // c))
             n = c * k
-            if kind in ("allreduce", "allgather"):
-                b = int(op.shape["bytes"])
-                steps = 2 * (self.tp - 1) if kind == "allreduce" else self.tp - 1
-                moved = b * steps // max(1, self.tp) if kind == "allreduce" else b * (self.tp - 1) // self.tp
+            if rule.unit == "p2p":
+                steps, moved = rule.ring(int(op.shape["bytes"]), self.tp)
                 st = Stage(op.name, des.K_P2P, c, chan=CH_P2P, xfer=max(1, _ceil(moved, c)),
                            lat=steps * self.step_lat, op=i)
                 plan.p2p_bytes += st.xfer * c
-            elif kind == "transpose":   # a buffer access pattern: a PMU stage, no PCU ([paper] sec. IV-B)
+            elif rule.unit == "pmu":   # a buffer access pattern: a PMU stage, no PCU ([paper] sec. IV-B)
                 tok = max(1, _ceil(op.bytes_written, c))
                 pm = max(1, _ceil(DOUBLE_BUFFER * tok, sp.pmu.size_bytes))   # double-buffered tile, diagonally striped
                 st = Stage(op.name, des.K_PMU, c, op=i, lat=sp.pmu.latency_cycles,
                            ii=max(1, _ceil(tok, pm * min(sp.pmu.read_bytes_per_clk, sp.pmu.write_bytes_per_clk))))
                 st.pmus_own = pm
             else:
-                st = Stage(op.name, des.K_SYSTOLIC if kind in ("gemm", "moe_gemm") else des.K_SIMD, n, op=i,
+                st = Stage(op.name, des.K_SYSTOLIC if systolic else des.K_SIMD, n, op=i,
                            lat=sp.pcu.latency_cycles, flops=op.flops / n)
                 st.w1 = self._work1(op, n, rows_c, bulk)
                 st.umin = max(1, _ceil(self.simd_ops(op), sp.pcu.stages)) if st.kind == des.K_SIMD else 1
@@ -276,7 +267,7 @@ class Lowering:
                     ei = sec.connect(ld, s, cap=1, ntok=1, pe=nl, ce=n, lat=self.hop, token_bytes=bulk, role="weight")
                 else:
                     ei = sec.connect(ld, s, cap=min(nl, self.depth), ntok=nl, lat=self.hop,
-                                     token_bytes=sec.stages[ld].xfer, role="weight" if kind != "attention" else "kv")
+                                     token_bytes=sec.stages[ld].xfer, role="kv" if rule.bulk == "kv" else "weight")
                 if not resident:
                     w_streams.append(ei)
                 if bulk_chan == CH_HBM:
@@ -308,7 +299,7 @@ class Lowering:
                 ld = ext_load[name]
                 self._link(sec, ld, s, sec.stages[ld].n_fire, chunks[i], nbytes)
             outs_needed = [j for j in self.consumers[i] if j not in inset]
-            stored = bool(outs_needed) or not any(j in inset for j in self.consumers[i]) or op.kind == "kv_append"
+            stored = bool(outs_needed) or not any(j in inset for j in self.consumers[i]) or self.rules[i].store
             if stored:
                 c = chunks[i]
                 nbytes = max(1, op.bytes_written)
@@ -325,18 +316,18 @@ class Lowering:
 
     def _input_bytes(self, op: Operator, name: str) -> int:
         t = self.g.tensors.get(name)
-        if op.kind == "attention":
+        if op.kind == OK.ATTENTION:
             sh = op.shape
             q = sh["batch"] * sh["q_len"] * sh["heads"] * sh["head_dim"] * self.e
             new_kv = sh["batch"] * sh["q_len"] * 2 * sh["kv_heads"] * sh["head_dim"] * self.e
             return int(q + new_kv)
-        if op.kind == "rotary" and name == "rope.cos_sin":
+        if op.kind == OK.ROTARY and name == "rope.cos_sin":
             return int(op.shape["tokens"] * op.shape["head_dim"] * 4)
-        if op.kind == "embedding":
+        if op.kind == OK.EMBEDDING:
             return int(op.shape["tokens"] * 4) if name == "tokens" else 0
         if t is None:
             return 0
-        if op.kind == "rotary" and name == "layer.qkv":
+        if op.kind == OK.ROTARY and name == "layer.qkv":
             return int(op.bytes_written)
         return int(t.bytes)
 
@@ -357,13 +348,14 @@ class Lowering:
         """Cycles one PCU needs for one firing of ``op`` (compute and link bandwidth; divided by PCUs later)."""
         sp = self.spec
         link = sp.network.link_bytes_per_clk
-        in_b = (op.bytes_read - (op.weight_bytes if op.kind in ("gemm", "moe_gemm") else 0)) / n
+        unit = _rule(op).unit
+        in_b = (op.bytes_read - (op.weight_bytes if unit == "systolic" else 0)) / n
         data = (bulk + 0.0) / n + in_b
-        if op.kind in ("gemm", "moe_gemm"):
+        if unit == "systolic":
             m_c = op.shape["M"] * rows_c / max(1, self.rows(op)) if "M" in op.shape else rows_c
             eff = min(m_c, sp.pcu.systolic_rows) / sp.pcu.systolic_rows
             comp = op.flops / n / (2 * sp.macs_per_pcu_cycle * eff)
-        elif op.kind == "attention":
+        elif unit == "attention":
             sh = op.shape
             rows = (sh["heads"] // max(1, sh["kv_heads"])) * (sh["q_len"] if sh["q_len"] > 1 else 1)
             eff = min(rows, sp.pcu.systolic_rows) / sp.pcu.systolic_rows
@@ -494,3 +486,73 @@ def _numel(shape) -> int:
     for s in shape:
         n *= s
     return n
+
+
+# ---------------------------------------------------------------------------------------------
+# the rdu backend: how each operator kind lowers (gpusim.ops.registry)
+
+
+def _flops_per_op(low: Lowering, op: Operator) -> int:
+    return max(1, op.flops // max(1, low.simd_ops(op)))
+
+
+def _copied(low: Lowering, op: Operator) -> int:
+    return max(1, op.bytes_written // low.e)
+
+
+@dataclass(frozen=True)
+class RduRule:
+    """How one operator kind lowers onto a socket (module rules 2-5).
+
+    ``unit``: "systolic" (GEMM: PCU systolic stage, weights resident when they fit), "simd" (PCU SIMD
+    stage), "attention" (one streaming PCU stage, rule 4), "p2p" (a collective's P2P stage), "pmu" (a
+    transposing buffer, no PCU); ``bulk``: what streams from memory in weight tiles ("weights": the
+    operator's weight bytes, "kv": the past K/V); ``simd_ops``: operations per element on the SIMD
+    stages; ``elements``: elements the SIMD stages process; ``store``: the output is always stored
+    (the KV cache); ``ring``: (steps, bytes moved per socket) of a collective of ``bytes`` over ``tp``."""
+    unit: str
+    bulk: str = ""
+    simd_ops: object = lambda op: _COPY_OPS
+    elements: object = _flops_per_op
+    store: bool = False
+    ring: object = None
+
+
+def _allreduce_ring(b: int, tp: int) -> tuple[int, int]:
+    steps = 2 * (tp - 1)
+    return steps, b * steps // max(1, tp)
+
+
+def _allgather_ring(b: int, tp: int) -> tuple[int, int]:
+    return tp - 1, b * (tp - 1) // tp
+
+
+def _elementwise(kind: OK) -> RduRule:
+    return RduRule("simd", simd_ops=lambda op: ELEMENTWISE_FLOPS[kind])
+
+
+_TRAIN_ONLY = Unsupported("training-graph operator: the RDU model runs serving steps only (gpusim llm refuses "
+                          "train: steps for RDUs)")
+
+#: The rdu backend: per operator kind its lowering rule.
+RDU = register_backend("rdu", {
+    OK.GEMM: RduRule("systolic", bulk="weights"), OK.MOE_GEMM: RduRule("systolic", bulk="weights"),
+    OK.ATTENTION: RduRule("attention", bulk="kv"),
+    OK.EMBEDDING: RduRule("simd", bulk="weights", elements=_copied),
+    OK.KV_APPEND: RduRule("simd", elements=_copied, store=True),
+    **{k: _elementwise(k) for k in ELEMENTWISE_FLOPS},
+    OK.MOE_ROUTER: RduRule("simd", simd_ops=lambda op: ELEMENTWISE_FLOPS[OK.SOFTMAX] + int(op.shape["top_k"])),
+    OK.MOE_COMBINE: RduRule("simd", simd_ops=lambda op: 2 * int(op.shape["top_k"]),
+                            elements=lambda low, op: int(op.shape["tokens"] * op.shape["hidden"])),
+    OK.ALLREDUCE: RduRule("p2p", ring=_allreduce_ring), OK.ALLGATHER: RduRule("p2p", ring=_allgather_ring),
+    OK.CMUL: RduRule("simd"), OK.TRANSPOSE: RduRule("pmu"),
+    **{k: _TRAIN_ONLY for k in (OK.LAYERNORM, OK.GELU, OK.GELU_BWD, OK.SILU_MUL_BWD, OK.NORM_BWD, OK.CROSS_ENTROPY,
+                                OK.EMBEDDING_BWD, OK.ADAMW)},
+}, "RDU dataflow lowering (gpusim.accel.rdu.lower)")
+
+
+def _rule(op: Operator) -> RduRule:
+    r = RDU.handler(op.kind)
+    if r is None:
+        raise GpusimError(f"rdu: operator {op.name} ({op.kind}): {RDU.reason(op.kind)}")
+    return r

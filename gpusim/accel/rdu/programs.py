@@ -1,6 +1,6 @@
 """Operator graphs that are not LLM steps, for the validation checks: a peak-rate GEMM (V1, V11), the
 Monarch-FFT toy graph of the SN40L paper's Fig. 3 (V2) and FlashFFTConv at 1M sequence length (V3);
-and the Table III benchmark list (V5).  They use :class:`gpusim.llm.graph.Operator` so the same lowering
+and the Table III benchmark list (V5).  They use :class:`gpusim.ops.graph.Operator` so the same lowering
 runs them.
 
 Shapes the paper does not publish are reconstructions, named in each builder's docstring.
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from gpusim.accel.rdu.lower import Lowering
 from gpusim.accel.rdu.spec import RDUSpec
-from gpusim.llm.graph import Operator, OperatorGraph, Tensor
+from gpusim.ops.graph import Operator, OperatorGraph, Tensor
 from gpusim.llm.model import ModelSpec, Step, model_from_dict
 
 __all__ = ["gemm_graph", "monarch_graph", "flashfftconv_graph", "traffic", "MISTRAL_7B", "TABLE_III"]

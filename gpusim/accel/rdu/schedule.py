@@ -32,8 +32,10 @@ from gpusim.accel.rdu.lower import DOUBLE_BUFFER, FUSION_LEVELS, Lowering, NoFit
 from gpusim.accel.rdu.spec import RDUSpec
 from gpusim.errors import GpusimError
 from gpusim.llm.coe import switches_for
-from gpusim.llm.graph import OperatorGraph, build_graph
+from gpusim.llm.graph import build_graph
 from gpusim.llm.model import ModelSpec, Step, parse_step
+from gpusim.ops.graph import OperatorGraph
+from gpusim.ops.kinds import OperatorKind as OK
 
 __all__ = ["StepResult", "OpResult", "CallGroup", "simulate_step", "simulate_graph", "Placement", "place",
            "switch_time_s", "RDUError",
@@ -124,7 +126,7 @@ def switch_time_s(spec: RDUSpec, model: ModelSpec) -> float:
 
 
 def _wbytes(model: ModelSpec) -> float:
-    from gpusim.llm.model import DTYPE_BITS
+    from gpusim.ops.dtypes import DTYPE_BITS
     return DTYPE_BITS[model.weight_dtype] / 8
 
 
@@ -249,7 +251,7 @@ def _unfused_groups(low: Lowering, idx: list[int]) -> list[list[int]]:
     out: list[list[int]] = []
     pending: list[int] = []
     for i in idx:
-        if low.ops[i].kind == "transpose":
+        if low.ops[i].kind == OK.TRANSPOSE:
             pending.append(i)
             continue
         out.append(pending + [i])

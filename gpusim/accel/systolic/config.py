@@ -7,8 +7,9 @@ Two spellings of the same machine:
   channel shared by the three operand streams;
 * a gpusim YAML preset (``configs/accel/*.yaml``, :func:`load_yaml_config`): physical units
   (``1050 MHz``, ``8 MiB``, ``1200 GB/s``, ``500 ns``), a word size, several arrays sharing the DRAM,
-  and ``sources:``.  Unknown keys are errors with a did-you-mean; ``--set key.path=value``
-  overrides any key.
+  and ``sources:``.  The keys are one :class:`gpusim.config.schema.Schema`: unknown keys, bad units and
+  out-of-range values are ``file:line: key.path: message`` errors with a did-you-mean, and
+  ``--set key.path=value`` overrides any key through the same checks.
 
 For ``--memory scalesim`` a YAML preset is converted to SCALE-Sim's units: SRAM words = bytes /
 word size, and the three DRAM ports each get the DRAM bandwidth in whole words per cycle
@@ -19,19 +20,14 @@ from __future__ import annotations
 
 import difflib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from gpusim import units
-from gpusim.config.loader import (  # strict YAML (duplicate keys refused)
-    CONFIGS_DIR,
-    _read_yaml,
-)
+from gpusim.config.loader import CONFIGS_DIR
+from gpusim.config.schema import Field, Schema, apply_set, flatten, read_yaml, resolve
 from gpusim.errors import ConfigError
 
 __all__ = ["PRESETS_DIR", "Dataflow", "SystolicConfig", "list_presets", "load_systolic_config", "load_yaml_config"]
@@ -77,129 +73,42 @@ class SystolicConfig:
 # ------------------------------------------------------------------------------------------------
 # YAML presets.
 
-# key path -> (kind, doc).  kinds: int, str, dataflow, frequency, size, bandwidth, time, sources.
-_SCHEMA: dict[str, tuple[str, str]] = {
-    "name": ("str", "preset name"),
-    "description": ("str", "one line on what the preset models"),
-    "array.rows": ("int", "PE rows of one array"),
-    "array.cols": ("int", "PE columns of one array"),
-    "array.count": ("int", "arrays (cores) sharing the DRAM; each has the SRAM below"),
-    "array.dataflow": ("dataflow", "os, ws or is"),
-    "clock": ("frequency", "array clock"),
-    "word_size": ("size", "bytes per operand word (2 B for bf16)"),
-    "sram.ifmap": ("size", "IFMAP (activation) SRAM per array"),
-    "sram.filter": ("size", "FILTER (weight) SRAM per array"),
-    "sram.ofmap": ("size", "OFMAP (output / partial sum) SRAM per array"),
-    "dram.bandwidth": ("bandwidth", "DRAM bandwidth shared by all arrays"),
-    "dram.latency": ("time", "DRAM access latency (paid once per dependent fetch chain)"),
-    "vector.ops_per_cycle": ("int", "element-wise operations per cycle of the whole chip's vector units "
-                                    "(norms, activations, softmax of `gpusim llm --systolic`)"),
-    "scalesim.interface": ("str", "USER or CALC: SCALE-Sim's InterfaceBandwidth for --memory scalesim"),
-    "sources": ("sources", "where the numbers come from"),
-}
-_REQUIRED = ["name", "array.rows", "array.cols", "array.dataflow", "clock", "word_size", "sram.ifmap",
-             "sram.filter", "sram.ofmap", "dram.bandwidth", "sources"]
-_DEFAULTS: dict[str, Any] = {"array.count": 1, "dram.latency": "0 ns", "scalesim.interface": "USER",
-                             "description": "-"}
+_SCHEMA = Schema([
+    Field("name", str, doc="preset name"),
+    Field("description", str, doc="one line on what the preset models", default="-"),
+    Field("array.rows", int, doc="PE rows of one array", min=1),
+    Field("array.cols", int, doc="PE columns of one array", min=1),
+    Field("array.count", int, doc="arrays (cores) sharing the DRAM; each has the SRAM below", default=1, min=1),
+    Field("array.dataflow", Dataflow, doc="os, ws or is"),
+    Field("clock", int, "frequency", "array clock", positive=True),
+    Field("word_size", int, "size", "bytes per operand word (2 B for bf16)", positive=True),
+    Field("sram.ifmap", int, "size", "IFMAP (activation) SRAM per array", positive=True),
+    Field("sram.filter", int, "size", "FILTER (weight) SRAM per array", positive=True),
+    Field("sram.ofmap", int, "size", "OFMAP (output / partial sum) SRAM per array", positive=True),
+    Field("dram.bandwidth", float, "bandwidth", "DRAM bandwidth shared by all arrays", positive=True),
+    Field("dram.latency", int, "time", "DRAM access latency (paid once per dependent fetch chain)", default=0),
+    Field("vector.ops_per_cycle", int, doc="element-wise operations per cycle of the whole chip's vector units "
+                                           "(norms, activations, softmax of `gpusim llm --systolic`); 0: not modelled",
+          default=0, min=1),
+    Field("scalesim.interface", str, doc="USER or CALC: SCALE-Sim's InterfaceBandwidth for --memory scalesim",
+          default="USER", choices=("USER", "CALC")),
+    Field("sources", tuple, doc="where the numbers come from", min=1),
+], name="systolic preset")
 
 
-def _flatten(data: Mapping, prefix: str, file: str, out: dict[str, Any]) -> None:
-    sections = {k.split(".")[0] for k in _SCHEMA if "." in k}
-    for key, value in data.items():
-        if not isinstance(key, str):
-            raise ConfigError(f"{prefix}{key}", "keys must be strings", file=file)
-        path = f"{prefix}{key}"
-        if path in _SCHEMA:
-            out[path] = value
-            continue
-        if not prefix and key in sections:
-            if not isinstance(value, Mapping):
-                subkeys = [k.split(".", 1)[1] for k in _SCHEMA if k.startswith(key + ".")]
-                raise ConfigError(path, f"is a section; needs a mapping of keys ({', '.join(subkeys)})", file=file)
-            _flatten(value, path + ".", file, out)
-            continue
-        siblings = [k[len(prefix):].split(".")[0] for k in _SCHEMA if k.startswith(prefix)]
-        close = difflib.get_close_matches(key, sorted(set(siblings)), n=1, cutoff=0.6)
-        if not close:
-            close = [k for k in _SCHEMA if k.rsplit(".", 1)[-1] == key][:1]
-        hint = f"did you mean '{prefix}{close[0]}'?" if close and "." not in close[0] else (
-            f"did you mean '{close[0]}'?" if close else f"valid keys: {', '.join(sorted(set(siblings)))}")
-        raise ConfigError(path, f"unknown key '{key}'; {hint}", file=file)
-
-
-def _convert(path: str, raw: Any, file: str) -> Any:
-    kind = _SCHEMA[path][0]
-
-    def fail(msg: str) -> ConfigError:
-        return ConfigError(path, msg, file=file)
-
-    if kind == "int":
-        if isinstance(raw, bool) or not isinstance(raw, int):
-            raise fail(f"expected an integer, got {raw!r}")
-        if raw < 1:
-            raise fail(f"must be >= 1, got {raw}")
-        return raw
-    if kind == "str":
-        if not isinstance(raw, str) or not raw.strip():
-            raise fail(f"expected a non-empty string, got {raw!r}")
-        return raw.strip()
-    if kind == "dataflow":
-        if not isinstance(raw, str) or raw.strip().lower() not in [d.value for d in Dataflow]:
-            close = difflib.get_close_matches(str(raw).lower(), [d.value for d in Dataflow], n=1, cutoff=0.3)
-            hint = f"; did you mean '{close[0]}'?" if close else ""
-            raise fail(f"expected os, ws or is, got {raw!r}{hint}")
-        return Dataflow(raw.strip().lower())
-    if kind == "sources":
-        if not isinstance(raw, (list, tuple)) or not raw or not all(isinstance(s, str) and s.strip() for s in raw):
-            raise fail(f"expected a non-empty list of strings, got {raw!r}")
-        return tuple(raw)
-    parser = {"frequency": units.parse_frequency, "size": units.parse_size,
-              "bandwidth": units.parse_bandwidth, "time": units.parse_time}[kind]
-    try:
-        value = parser(raw)
-    except ValueError as exc:
-        raise fail(str(exc)) from None
-    if kind in ("frequency", "bandwidth") and value <= 0:
-        raise fail(f"must be positive, got {raw!r}")
-    if kind == "size" and value <= 0:
-        raise fail(f"must be positive, got {raw!r}")
-    return value
-
-
-def _apply_set(flat: dict[str, Any], origin: dict[str, str], text: str) -> None:
-    if "=" not in text:
-        raise ConfigError("--set", f"expected KEY=VALUE (e.g. sram.filter=8MiB), got {text!r}")
-    key, value_text = (s.strip() for s in text.split("=", 1))
-    if key not in _SCHEMA:
-        close = difflib.get_close_matches(key, list(_SCHEMA), n=1, cutoff=0.5)
-        hint = f"; did you mean '{close[0]}'?" if close else f"; valid keys: {', '.join(_SCHEMA)}"
-        raise ConfigError(key, f"unknown key{hint}", file=f"--set {text}")
-    try:
-        value = yaml.safe_load(value_text) if value_text else None
-    except yaml.YAMLError as exc:
-        raise ConfigError(key, f"cannot parse value {value_text!r}: {str(exc).splitlines()[0]}",
-                          file=f"--set {text}") from None
-    flat[key] = value
-    origin[key] = f"--set {text}"
+def schema() -> Schema:
+    """The keys of a systolic preset (for docs and tests)."""
+    return _SCHEMA
 
 
 def load_yaml_config(path: str | Path, overrides: Sequence[str] = ()) -> SystolicConfig:
-    """Read a gpusim systolic preset (``configs/accel/*.yaml``)."""
-    p = Path(path)
+    """Read a gpusim systolic preset (``configs/accel/*.yaml``), with ``--set key.path=value`` overrides."""
     shown = str(path)
-    data = _read_yaml(p)
-    flat: dict[str, Any] = {}
-    _flatten(data, "", shown, flat)
-    origin = {k: shown for k in flat}
+    data, lines = read_yaml(path, shown)
+    flat = flatten(_SCHEMA, data, shown, lines)
     for text in overrides:
-        _apply_set(flat, origin, text)
-    for k in _REQUIRED:
-        if k not in flat:
-            raise ConfigError(k, "missing required key", file=shown)
-    for k, v in _DEFAULTS.items():
-        flat.setdefault(k, v)
-        origin.setdefault(k, "default")
-    val = {k: _convert(k, v, origin[k] if origin[k] != "default" else shown) for k, v in flat.items()}
+        apply_set(_SCHEMA, flat, text, example="sram.filter=8MiB")
+    val = resolve(_SCHEMA, flat, shown)
     word = val["word_size"]
     clock = val["clock"]
 
@@ -207,12 +116,9 @@ def load_yaml_config(path: str | Path, overrides: Sequence[str] = ()) -> Systoli
         n = val[key] // word
         if n * word != val[key]:
             raise ConfigError(key, f"{units.format_size(val[key])} is not a whole number of "
-                                   f"{word}-byte words", file=origin[key])
+                                   f"{word}-byte words", file=flat[key].where)
         return n
 
-    mode = val["scalesim.interface"]
-    if mode not in ("USER", "CALC"):
-        raise ConfigError("scalesim.interface", f"expected USER or CALC, got {mode!r}", file=origin["scalesim.interface"])
     bw_words = val["dram.bandwidth"] / clock / word
     port = max(1, int(math.floor(bw_words / val["array.count"])))
     lat = units.time_to_cycles(val["dram.latency"], clock)
@@ -220,9 +126,10 @@ def load_yaml_config(path: str | Path, overrides: Sequence[str] = ()) -> Systoli
         name=val["name"], source=shown, rows=val["array.rows"], cols=val["array.cols"],
         dataflow=val["array.dataflow"], ifmap_sram_words=words("sram.ifmap"),
         filter_sram_words=words("sram.filter"), ofmap_sram_words=words("sram.ofmap"),
-        interface_mode=mode, ifmap_dram_bw_words=port, filter_dram_bw_words=port, ofmap_dram_bw_words=port,
-        dram_bw_words_per_cycle=bw_words, dram_latency_cycles=lat, word_bytes=word, clock_hz=clock,
-        arrays=val["array.count"], vector_ops_per_cycle=val.get("vector.ops_per_cycle", 0), sources=val["sources"],
+        interface_mode=val["scalesim.interface"], ifmap_dram_bw_words=port, filter_dram_bw_words=port,
+        ofmap_dram_bw_words=port, dram_bw_words_per_cycle=bw_words, dram_latency_cycles=lat, word_bytes=word,
+        clock_hz=clock, arrays=val["array.count"], vector_ops_per_cycle=val["vector.ops_per_cycle"],
+        sources=val["sources"],
     )
 
 

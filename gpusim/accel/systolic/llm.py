@@ -1,8 +1,9 @@
 """One LLM serving step on a systolic-array chip (``gpusim llm --systolic tpu-v4``).
 
 The model + step expand into the accelerator-neutral operator graph of :mod:`gpusim.llm.graph`
-(the graph the GPU and RDU paths read); each operator is lowered onto the chip of a systolic
-preset (``configs/accel/*.yaml``):
+(the graph the GPU and RDU paths read, types in :mod:`gpusim.ops`); each operator is lowered onto the
+chip of a systolic preset (``configs/accel/*.yaml``) by the handler of its kind in the ``systolic``
+backend (``SYSTOLIC``, :mod:`gpusim.ops.registry`):
 
 ``gemm``, ``moe_gemm``
     A GEMM layer ``M x N x K`` (the MoE experts: a batched layer, one item per active expert with
@@ -19,7 +20,7 @@ preset (``configs/accel/*.yaml``):
 element-wise operators (norms, rotary, SiLU*mul, adds, softmax, embedding gather, KV append, MoE router / combine)
     ``max(bytes / DRAM bandwidth, element operations / vector.ops_per_cycle)`` + DRAM latency,
     with the graph's minimum bytes and its per-element operation counts
-    (``gpusim.llm.graph.ELEMENTWISE_FLOPS``); only the bandwidth bound when the preset has no
+    (``gpusim.ops.kinds.ELEMENTWISE_FLOPS``); only the bandwidth bound when the preset has no
     ``vector.ops_per_cycle``.
 ``allreduce``, ``allgather`` (``tp > 1``)
     Not simulated (no inter-chip link model): listed under ``not_simulated``, no time.
@@ -42,15 +43,17 @@ from gpusim.accel.systolic.config import SystolicConfig, load_systolic_config
 from gpusim.accel.systolic.physical import simulate_layer_physical
 from gpusim.accel.systolic.topology import Layer, gemm_layer
 from gpusim.errors import ConfigError
-from gpusim.llm.graph import Operator, build_graph
-from gpusim.llm.model import DTYPE_BITS, ModelSpec, Step
+from gpusim.llm.graph import build_graph
+from gpusim.llm.model import ModelSpec, Step
+from gpusim.ops.dtypes import DTYPE_BITS
+from gpusim.ops.graph import Operator
+from gpusim.ops.kinds import OperatorKind as OK
+from gpusim.ops.registry import Unsupported, register_backend
 
 __all__ = ["simulate_step"]
 
-#: Operator kinds with no time on a single chip (inter-chip collectives).
-COLLECTIVES = ("allreduce", "allgather")
 #: FLOPs per score element of the attention softmax (max, subtract, exp, sum, divide; the counting
-#: convention of gpusim.llm.graph.ELEMENTWISE_FLOPS["softmax"]).
+#: convention of gpusim.ops.kinds.ELEMENTWISE_FLOPS["softmax"]).
 SOFTMAX_OPS = 5
 
 
@@ -88,19 +91,46 @@ def _attention_cycles(cfg: SystolicConfig, op: Operator) -> int:
     return math.ceil(max(compute, mem)) + cfg.dram_latency_cycles
 
 
-def _operator(cfg: SystolicConfig, op: Operator) -> tuple[int, int] | None:
-    """(cycles, DRAM bytes) of one execution of ``op``; None for operators with no model (collectives)."""
+def _gemm_op(cfg: SystolicConfig, op: Operator) -> tuple[int, int]:
     s = op.shape
-    if op.kind in COLLECTIVES:
-        return None
-    if op.kind == "gemm":
-        return _gemm_cycles(cfg, gemm_layer(op.name, s["M"], s["N"], s["K"]))
-    if op.kind == "moe_gemm":
-        rows = math.ceil(s["rows"] / s["groups"])
-        return _gemm_cycles(cfg, gemm_layer(op.name, rows, s["N"], s["K"], batch=s["groups"]))
-    if op.kind == "attention":
-        return _attention_cycles(cfg, op), op.bytes
+    return _gemm_cycles(cfg, gemm_layer(op.name, s["M"], s["N"], s["K"]))
+
+
+def _moe_gemm_op(cfg: SystolicConfig, op: Operator) -> tuple[int, int]:
+    s = op.shape
+    rows = math.ceil(s["rows"] / s["groups"])
+    return _gemm_cycles(cfg, gemm_layer(op.name, rows, s["N"], s["K"], batch=s["groups"]))
+
+
+def _attention_op(cfg: SystolicConfig, op: Operator) -> tuple[int, int]:
+    return _attention_cycles(cfg, op), op.bytes
+
+
+def _elementwise_op(cfg: SystolicConfig, op: Operator) -> tuple[int, int]:
     return _elementwise_cycles(cfg, op.bytes, op.flops), op.bytes
+
+
+_TRAIN_ONLY = Unsupported("training-graph operator: train: steps run on GPUs only (gpusim llm refuses them for "
+                          "systolic chips)")
+_RDU_ONLY = Unsupported("RDU validation-program operator (gpusim.accel.rdu.programs); not lowered onto systolic chips")
+
+#: The systolic backend: per operator kind its (cycles, DRAM bytes) model.
+SYSTOLIC = register_backend("systolic", {
+    OK.GEMM: _gemm_op, OK.MOE_GEMM: _moe_gemm_op, OK.ATTENTION: _attention_op,
+    **{k: _elementwise_op for k in (OK.EMBEDDING, OK.RMSNORM, OK.ROTARY, OK.KV_APPEND, OK.SILU_MUL, OK.ADD,
+                                    OK.MOE_ROUTER, OK.MOE_COMBINE, OK.SOFTMAX)},
+    OK.ALLREDUCE: Unsupported("inter-chip collectives are not modelled for systolic chips; no time"),
+    OK.ALLGATHER: Unsupported("inter-chip collectives are not modelled for systolic chips; no time"),
+    **{k: _TRAIN_ONLY for k in (OK.LAYERNORM, OK.GELU, OK.GELU_BWD, OK.SILU_MUL_BWD, OK.NORM_BWD, OK.CROSS_ENTROPY,
+                                OK.EMBEDDING_BWD, OK.ADAMW)},
+    OK.CMUL: _RDU_ONLY, OK.TRANSPOSE: _RDU_ONLY,
+}, "systolic-array chips (gpusim.accel.systolic.llm)")
+
+
+def _operator(cfg: SystolicConfig, op: Operator) -> tuple[int, int] | str:
+    """(cycles, DRAM bytes) of one execution of ``op``, or why the systolic backend cannot run its kind."""
+    h = SYSTOLIC.handler(op.kind)
+    return SYSTOLIC.reason(op.kind) if h is None else h(cfg, op)
 
 
 def check_model(cfg: SystolicConfig, m: ModelSpec) -> None:
@@ -132,16 +162,16 @@ def simulate_step(cfg: SystolicConfig | str, model: ModelSpec, step: Step, *, tp
     total = 0
     for op in g.operators:
         got = _operator(cfg, op)
-        if got is None:
+        if isinstance(got, str):
             skipped.append({"name": op.name, "kind": op.kind, "count": op.count, "bytes": op.bytes * op.count,
-                            "reason": "inter-chip collectives are not modelled for systolic chips; no time"})
+                            "reason": got})
             continue
         cyc, dram = got
         cyc_all = cyc * op.count
         sec = cyc_all / clock
         fl, by, db = op.flops * op.count, op.bytes * op.count, dram * op.count
         fps, dps = (fl / sec, db / sec) if sec else (0.0, 0.0)
-        ops.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape,
+        ops.append({"name": op.name, "kind": op.kind, "count": op.count, "shape": op.shape.as_dict(),
                     "cycles": cyc_all, "cycles_per_execution": cyc, "seconds": sec, "overhead_seconds": 0.0,
                     "flops": fl, "bytes": by, "dram_bytes": db, "flops_per_s": fps, "dram_bytes_per_s": dps,
                     "compute_utilisation": fps / peak_f, "memory_utilisation": dps / peak_b,

@@ -242,7 +242,7 @@ def _suite(tmp_path, workload: str) -> Path:
     ("{clock: {listing: validation/micro/clock-pair.cuasm, warp: 2}}", "cases[0].workload.clock.warp",
      "not in a CTA of 32 threads"),
     ("{clock: {listing: validation/micro/clock-pair.cuasm, threds: 32}}", "cases[0].workload.clock.threds",
-     "did you mean 'threads'"),
+     "did you mean 'cases[0].workload.clock.threads'"),
 ])
 def test_a_bad_clock_workload_is_refused_before_simulating_with_file_line_and_key(tmp_path, workload, where, msg):
     from gpusim import validate as v

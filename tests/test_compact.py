@@ -1,16 +1,20 @@
 """Compact trace encoding (issue 19, "Streaming traces with compact encoding": at most 32 bytes per warp
 instruction resident).  The arrays the core holds per dynamic instruction are narrow (int16 sectors or
-wavefronts, int32 access pointers, the barrier operands folded into the access lists); none of it changes
-a simulated number (benchmarks/core_golden.py, tests/test_stream.py)."""
+wavefronts, int32 access pointers, the barrier operands folded into the access lists) and the trace's
+memory rows are int32 where their values fit, int64 where they do not; none of it changes a simulated
+number (benchmarks/core_golden.py, tests/test_stream.py)."""
 
 from __future__ import annotations
+
+from types import SimpleNamespace
 
 import numpy as np
 
 from gpusim import api, assemble
 from gpusim.config import load_config
 from gpusim.core import sm as core
-from gpusim.frontend.reader import intern_opcodes
+from gpusim.frontend.concat import _join
+from gpusim.frontend.reader import intern_opcodes, narrow_int
 from gpusim.frontend.workload import open_workload
 from tests.conftest import REPO
 
@@ -23,6 +27,27 @@ def _bundled_gemm():
     _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
     r = assemble.pack(load_config("a100-sxm4-80gb"), kt, fn)
     return kt, r
+
+
+def test_narrow_int_keeps_int32_only_where_the_values_fit():
+    """Rule: a trace array is stored as int32 only when every value fits; otherwise it stays int64 (exact)."""
+    a = np.array([-2, 0, 2**31 - 1], np.int64)
+    b = np.array([0, 2**31], np.int64)
+    na, nb = narrow_int(a), narrow_int(b)
+    assert na.dtype == np.int32 and np.array_equal(na, a)
+    assert nb.dtype == np.int64 and np.array_equal(nb, b)
+
+
+def test_joined_chunks_widen_past_int32():
+    """Rule: chunks whose own pointers and memory rows fit int32 join into int64 when the joined values pass
+    2^31 - 1 (the lane-offset pointers of many chunks; the memory row of a late chunk's instruction)."""
+    big = 2**30 + 5
+    parts = [SimpleNamespace(mem_ptr=np.array([0, big], np.int32)) for _ in range(3)]
+    out = _join(parts, "mem_ptr", ptr=True)
+    assert out.dtype == np.int64 and out.tolist() == [0, big, 2 * big, 3 * big]
+    parts = [SimpleNamespace(inst_mem=np.array([-1, 0, 7], np.int32)) for _ in range(2)]
+    out = _join(parts, "inst_mem", shift=np.array([0, 2**31]))
+    assert out.dtype == np.int64 and out.tolist() == [-1, 0, 7, -1, 2**31, 2**31 + 7]
 
 
 def test_core_window_holds_at_most_32_bytes_per_warp_instruction():

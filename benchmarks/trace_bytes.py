@@ -12,7 +12,10 @@ the trace's walk or read to the run's end (VmHWM, reset after a small warm-up ru
 Numba's cache), the resident memory before the trace was built, and the simulation speed (warp
 instructions per second of ``assemble.run``).
 
-Usage: PYTHONPATH=$PWD python benchmarks/trace_bytes.py [--quick] [--only NAME ...] [--no-run] [-o OUT.json]
+``--stream`` adds a streamed run (``assemble.run_streamed``, chunks walked as the dispatcher needs them) of a
+several-wave A100 GEMM (``STREAM_GEMM``): its peak RSS and the most warp instructions resident at once.
+
+Usage: PYTHONPATH=$PWD python benchmarks/trace_bytes.py [--quick] [--only NAME ...] [--no-run] [--stream] [-o OUT.json]
 (default output benchmarks/results/trace_bytes.json; ``--quick``: smaller shapes, for iteration).
 """
 
@@ -208,16 +211,60 @@ def project(b: dict, g: int) -> dict:
                     f"{gb:.2f} GB at {b['core_window_bytes_per_warp_inst']} B/inst (+25% buffer growth)"}
 
 
+#: the streamed run (``--stream``): an A100 GEMM of several CTA waves, walked chunk by chunk as ``gpusim.llm.run``
+#: does (chunks of ``STREAM_CHUNK_WAVES`` waves, the default lookahead)
+STREAM_GEMM = (8192, 2048, 256)
+
+
+def stream_child() -> dict:
+    """One streamed run of the ``STREAM_GEMM`` GEMM in this process: peak RSS (from the walk of the first chunk to
+    the run's end), the most warp instructions resident at once, and warp instructions per second (walking
+    included: the chunks are walked as the dispatcher needs them)."""
+    import math
+
+    from gpusim import assemble
+    from gpusim.config import load_config
+    from gpusim.frontend.reader import intern_opcodes
+    from gpusim.llm import kernels as K
+    from gpusim.llm.walker import walk_chunks
+
+    kt0, fn0 = _bundled("vecadd-sm86")()
+    assemble.run(assemble.pack(load_config("rtx3070", []), kt0, fn0), kt0)
+    del kt0
+    cfg = load_config(A100, [])
+    call = K.gemm("sm_80", *STREAM_GEMM, *PTRS[:3])
+    head = intern_opcodes(call.trace(range(1)))
+    wave = cfg.sm.count * assemble.occupancy(cfg, head).ctas_per_sm
+    del head
+    rss0 = _rss_now()
+    reset = _reset_peak()
+    t0 = time.perf_counter()
+    chunk = max(1, math.ceil(assemble.STREAM_CHUNK_WAVES * wave))
+    _, cycles, _, info = assemble.run_streamed(cfg, walk_chunks(call.kernel, call.launch, None, chunk),
+                                               call.kernel.function, total_ctas=call.launch.num_ctas,
+                                               memsys=assemble.MemSystem(cfg))
+    t1 = time.perf_counter()
+    peak = _peak_rss()
+    n = info["warp_instructions"]
+    return {"gemm": list(STREAM_GEMM), "ctas": call.launch.num_ctas, "wave_ctas": wave, "chunk_ctas": chunk,
+            "streamed": info["streamed"], "cycles": int(cycles), "warp_instructions": n,
+            "peak_window_instructions": info["peak_window_instructions"], "rss_before_trace_bytes": rss0,
+            "peak_rss_bytes": peak, "peak_is_since_warmup": reset,
+            "peak_rss_above_baseline_per_window_inst": round((peak - rss0) / info["peak_window_instructions"], 1),
+            "seconds": round(t1 - t0, 3), "warp_instructions_per_second_with_walk": round(n / (t1 - t0))}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--only", nargs="*")
     ap.add_argument("--no-run", action="store_true", help="the array breakdown only (no full run)")
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--stream", action="store_true", help="also a streamed run of a several-wave GEMM (STREAM_GEMM)")
     ap.add_argument("-o", "--out", default=str(OUT))
     a = ap.parse_args(argv)
     if a.child:
-        print(json.dumps(run_child(a.child, a.quick)))
+        print(json.dumps(stream_child() if a.child == "stream" else run_child(a.child, a.quick)))
         return 0
     from gpusim.config import load_config
 
@@ -247,6 +294,15 @@ def main(argv=None) -> int:
         if name.startswith("gemm-a100-"):
             res["projection_gemm_16384"] = project(b, int(name.rsplit("-", 1)[1]))
             print("   " + res["projection_gemm_16384"]["note"], flush=True)
+    if a.stream:
+        env = dict(os.environ, PYTHONPATH=str(REPO))
+        out = subprocess.run([sys.executable, __file__, "--child", "stream"], env=env, cwd=REPO, check=True,
+                             capture_output=True, text=True).stdout
+        st = res["stream_run"] = json.loads(out.strip().splitlines()[-1])
+        print(f"streamed gemm {STREAM_GEMM}: {st['warp_instructions']:,} warp inst, window peak "
+              f"{st['peak_window_instructions']:,}, peak RSS {st['peak_rss_bytes'] / 2**20:.0f} MiB (before trace "
+              f"{st['rss_before_trace_bytes'] / 2**20:.0f} MiB), {st['warp_instructions_per_second_with_walk']:,} "
+              "warp inst/s with walking", flush=True)
     Path(a.out).write_text(json.dumps(res, indent=1) + "\n")
     return 0
 

@@ -30,8 +30,9 @@ def run_folder(d, cfg, warm_l1=False):
     _, fn = api.join_control_bits(kt, api.find_listing(wl.kernels[0].path, None))
     r = assemble.pack(cfg, kt, fn, log=True)
     if warm_l1:
-        _, acc_line, _ = r.extra["acc"]
-        r.extra["memsys"].preload_l1(0, np.unique(acc_line))
+        acc_ptr, acc_line, _ = r.extra["acc"]
+        # (the cache lines of global/local/texture accesses, not the barrier operands folded in)
+        r.extra["memsys"].preload_l1(0, np.unique(assemble.access_lines(acc_ptr, acc_line, r.extra["space"])))
     _, cycles, _ = assemble.run(r, kt)
     return r, kt, cycles
 

@@ -106,7 +106,8 @@ def _named_barriers(call, kt):
     """Per dynamic instruction the named barrier the core sees (id + NBAR * warps; -1 for non-BAR), with the
     listing's immediates and the walker's register values joined as ``gpusim.assemble`` does."""
     r = assemble.pack(load_config("h100-sxm5-80gb"), intern_opcodes(kt), call.kernel.function)
-    return r.extra["inst_addr"]
+    acc_ptr, acc_line, _ = r.extra["acc"]
+    return assemble.barrier_operands(acc_ptr, acc_line, r.extra["space"])
 
 
 def test_fa3_consumers_pingpong_on_named_scheduler_barriers():

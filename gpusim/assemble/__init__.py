@@ -16,7 +16,7 @@ Everything callers use is re-exported here (``from gpusim import assemble; assem
 ``CHUNK_CYCLES`` is read from this package at run time, so ``assemble.CHUNK_CYCLES = n`` sets it.
 """
 
-from gpusim.assemble.dynamic import DSM_RANK_SHIFT, dynamic_arrays
+from gpusim.assemble.dynamic import DSM_RANK_SHIFT, access_lines, barrier_operands, dynamic_arrays
 from gpusim.assemble.memory import MemSystem
 from gpusim.assemble.params import SmRun, core_params, pack
 from gpusim.assemble.residency import MAX_EPOCH_CYCLES, Occupancy, cluster_size, epoch_cycles, occupancy
@@ -27,7 +27,7 @@ from gpusim.assemble.window import _Window  # noqa: F401  (tests and docs name i
 from gpusim.core.engine import RunStatus
 from gpusim.isa import FIXED_LATENCY_READ_OFFSET, TMA_LOADS, WARPGROUP_MMA, wgmma_a_from_registers, wgmma_shared_bytes
 
-__all__ = ["CHUNK_CYCLES", "DSM_RANK_SHIFT", "FIXED_LATENCY_READ_OFFSET", "MAX_CYCLES", "MAX_EPOCH_CYCLES", "MemSystem",
+__all__ = ["CHUNK_CYCLES", "DSM_RANK_SHIFT", "access_lines", "barrier_operands", "FIXED_LATENCY_READ_OFFSET", "MAX_CYCLES", "MAX_EPOCH_CYCLES", "MemSystem",
            "Occupancy", "RunStatus", "STREAM_CHUNK_WAVES", "STREAM_LOOKAHEAD_WAVES", "SmRun", "TMA_LOADS",
            "WARPGROUP_MMA", "cluster_size", "core_params", "dynamic_arrays", "epoch_cycles", "occupancy", "pack",
            "run", "run_streamed", "static_table", "wgmma_a_from_registers", "wgmma_shared_bytes"]

@@ -1,6 +1,7 @@
-"""The core's per-dynamic-instruction arrays of a trace: coalesced accesses, sectors, L1 ways, memory
-space (distributed shared memory resolved), the mbarrier / named-barrier operand of each instruction,
-and the distance to the next cluster-barrier event."""
+"""The core's per-dynamic-instruction arrays of a trace: coalesced accesses (with the mbarrier /
+named-barrier operand of SYNCS / BAR instructions folded in), sectors or shared-memory wavefronts (one
+int16 array), memory space (distributed shared memory resolved), and the distance to the next
+cluster-barrier event.  They are kept narrow (issue 19: bytes per warp instruction resident)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from numba import njit
 from gpusim.config.specs import GPUConfig
 from gpusim.core import sm as core
 from gpusim.core.coalesce import _lane_addr as lane_address
-from gpusim.core.coalesce import coalesce
+from gpusim.core.coalesce import ACC_MAX, coalesce
 from gpusim.core.layout import MemSpace
-from gpusim.errors import SassError
+from gpusim.errors import GpusimError, SassError
 from gpusim.frontend.opcodes import load_opcode_table
 from gpusim.frontend.reader import KernelTrace
 
@@ -58,7 +59,10 @@ def _cga_distance(st: np.ndarray, kt: KernelTrace) -> np.ndarray:
     ev[last] = True
     idx = np.where(ev, np.arange(n, dtype=np.int64), np.int64(n))
     nxt = np.minimum.accumulate(idx[::-1])[::-1]
-    return (nxt - np.arange(n, dtype=np.int64)).astype(np.int64)
+    d = nxt - np.arange(n, dtype=np.int64)
+    if n and int(d.max()) > np.iinfo(np.int32).max:
+        raise GpusimError(f"{kt.path}: a warp of more than 2^31 instructions (the core's cga_dist is int32)")
+    return d.astype(np.int32)
 
 
 @njit(cache=True)
@@ -70,8 +74,10 @@ def _first_lane_addr(sel, inst_mem, mem_mode, mem_base, mem_stride, mem_ptr, lan
 
 
 def dynamic_arrays(cfg: GPUConfig, kt: KernelTrace, st: np.ndarray, cluster: int = 1):
-    """The core's per-dynamic-instruction arrays of ``kt`` (static table ``st``): sectors, the coalesced
-    accesses (acc_ptr, acc_line, acc_mask), L1 ways, memory space and the mbarrier address of SYNCS ops.
+    """The core's per-dynamic-instruction arrays of ``kt`` (static table ``st``): (units, (acc_ptr, acc_line,
+    acc_mask), space): per instruction the sectors of a global/local/texture access or the wavefronts of a
+    shared one (int16), the coalesced accesses (int32, int64, uint8; with the mbarrier address of SYNCS ops
+    and the named barrier of BAR ops folded in, ``fold_operands``) and the memory space (int8).
     Each instruction's entries depend on it alone (``acc_ptr`` counts from 0), so the arrays of
     consecutive CTA ranges join into those of the whole range (``run_streamed``)."""
     mem = cfg.memory
@@ -81,6 +87,9 @@ def dynamic_arrays(cfg: GPUConfig, kt: KernelTrace, st: np.ndarray, cluster: int
         kt.inst_static, kt.inst_mask, kt.inst_mem, kt.st_mem_width.astype(np.int32), st_space, kt.mem_mode,
         kt.mem_base, kt.mem_stride, kt.mem_ptr, kt.lane_off, mem.line_size_bytes, mem.sector_size_bytes,
         kt.header.shmem_base, kt.header.local_base)
+    if acc_ptr[-1] < 0:
+        raise GpusimError(f"{kt.path}: more than {ACC_MAX:,} coalesced cache-line accesses in one trace window "
+                          "(the core indexes them with int32): simulate fewer CTAs at once (a streamed run)")
     space = _resolve_dsm(kt, space, cluster)
     # per dynamic instruction: the shared address of the mbarrier a SYNCS op works on (-1: none)
     inst_addr = np.full(kt.inst_static.size, -1, np.int64)
@@ -106,5 +115,72 @@ def dynamic_arrays(cfg: GPUConfig, kt: KernelTrace, st: np.ndarray, cluster: int
                                 "listing instead (gpusim run --sass ... --grid ... --block ...)")
             v[reg] = -2 - m
         inst_addr[sel] = v
-    return nsec, (acc_ptr, acc_line, acc_mask), ways, space, inst_addr
+    acc = fold_operands(kt.path, (acc_ptr, acc_line, acc_mask), space, inst_addr)
+    # one int16 per instruction: the core reads the sectors of global/local/texture accesses and the
+    # wavefronts of shared ones (DSM included: its space is resolved above), never both (``core.lsu``)
+    units = np.where(np.isin(space, GMEM_SPACES), nsec, ways)
+    return units, acc, space
 
+
+def fold_operands(path: str, acc, space: np.ndarray, inst_addr: np.ndarray):
+    """The access lists with each instruction's mbarrier / named-barrier operand (``inst_addr`` != -1) as
+    its one entry (line = the operand, mask 0): such instructions (SYNCS, BAR) access no cache line, and
+    the core reads ``acc_line`` only for global, local and texture accesses (``core.lsu``), so their
+    operands need no per-dynamic-instruction array (``core.sync._operand``)."""
+    acc_ptr, acc_line, acc_mask = acc
+    sel = np.flatnonzero(inst_addr != -1)
+    if sel.size == 0:
+        return acc
+    bad = sel[(acc_ptr[sel + 1] > acc_ptr[sel]) | np.isin(space[sel], GMEM_SPACES)]
+    if bad.size:
+        raise GpusimError(f"{path}: dynamic instruction {int(bad[0])} has both a barrier operand and global-memory "
+                          "accesses (please report)")
+    if int(acc_ptr[-1]) + sel.size > ACC_MAX:
+        raise GpusimError(f"{path}: more than {ACC_MAX:,} coalesced accesses and barrier operands in one trace "
+                          "window: simulate fewer CTAs at once (a streamed run)")
+    return _fold(acc_ptr, acc_line, acc_mask, sel, inst_addr)
+
+
+#: memory spaces whose instructions have coalesced line accesses (``core.lsu``: global, local, texture)
+GMEM_SPACES = np.array([MemSpace.GLOBAL, MemSpace.LOCAL, MemSpace.TEXTURE], np.int8)
+
+
+@njit(cache=True)
+def _fold(acc_ptr, acc_line, acc_mask, sel, val):
+    n = acc_ptr.size - 1
+    m = acc_line.size + sel.size
+    ptr = np.empty(n + 1, acc_ptr.dtype)
+    line = np.empty(m, acc_line.dtype)
+    mask = np.empty(m, acc_mask.dtype)
+    pos = 0
+    k = 0
+    for i in range(n):
+        ptr[i] = pos
+        if k < sel.size and sel[k] == i:
+            line[pos] = val[i]
+            mask[pos] = 0
+            pos += 1
+            k += 1
+        for e in range(acc_ptr[i], acc_ptr[i + 1]):
+            line[pos] = acc_line[e]
+            mask[pos] = acc_mask[e]
+            pos += 1
+    ptr[n] = pos
+    return ptr, line, mask
+
+
+def barrier_operands(acc_ptr: np.ndarray, acc_line: np.ndarray, space: np.ndarray) -> np.ndarray:
+    """Per dynamic instruction the operand ``fold_operands`` folded in (-1: none), as the core reads it."""
+    n = space.size
+    has = (acc_ptr[1:] > acc_ptr[:-1]) & ~np.isin(space, GMEM_SPACES)
+    out = np.full(n, -1, np.int64)
+    out[has] = acc_line[acc_ptr[:-1][has]]
+    return out
+
+
+
+def access_lines(acc_ptr: np.ndarray, acc_line: np.ndarray, space: np.ndarray) -> np.ndarray:
+    """The cache lines of the global, local and texture accesses (without the folded barrier operands)."""
+    g = np.isin(space, GMEM_SPACES)
+    n = np.diff(acc_ptr)
+    return acc_line[np.repeat(g, n)]

@@ -31,7 +31,7 @@ class SmRun:
     pc_stats: np.ndarray
     issue_log: np.ndarray
     sb_log: np.ndarray
-    sectors: np.ndarray
+    units: np.ndarray     #: per dynamic instruction: sectors (global/local/texture) or wavefronts (shared)
     occupancy: Occupancy
     control_bits: bool
     extra: dict = field(default_factory=dict)
@@ -58,7 +58,7 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     pc_stats = np.zeros((st.shape[0], core.N_REASONS + 2), i64)
     issue_log = np.full(kt.inst_static.size if log else 1, -1, i64)
     sb_log = np.zeros((log_cycles if log else 1, core.NSB), i64)
-    nsec, (acc_ptr, acc_line, acc_mask), ways, space, inst_addr = dynamic_arrays(cfg, kt, st, cluster)
+    units, (acc_ptr, acc_line, acc_mask), space = dynamic_arrays(cfg, kt, st, cluster)
     if memsys is None:
         memsys = MemSystem(cfg)
     uses_cga = bool(np.any(st[:, core.S_FLAGS] & (core.F_CGA_ARRIVE | core.F_CGA_WAIT)))
@@ -66,13 +66,13 @@ def pack(cfg: GPUConfig, kt: KernelTrace, listing_fn=None, *, idle_skip: bool = 
     state = new_state(n_sm, n_sub, occ.ctas_per_sm, occ.warps_per_cta, ctrl, e, int(p[core.P_L0_SETS]),
                       int(p[core.P_L0_WAYS]), int(p[core.P_L1I_SETS]), int(p[core.P_L1I_WAYS]), n_cl,
                       int(p[core.P_CONST_SETS]), int(p[core.P_CONST_WAYS]), smem_ledger=bool(p[core.P_GMMA_SMEM]))
-    run = SmRun(p, st, state.sms.g, state, counters, pc_stats, issue_log, sb_log, nsec, occ, ctrl)
+    run = SmRun(p, st, state.sms.g, state, counters, pc_stats, issue_log, sb_log, units, occ, ctrl)
     # clusters couple SMs (cluster launch, cluster barrier): the SMs advance in lockstep epochs that end
     # right after a warp may arrive at the cluster barrier or retire (core._lockstep_epoch)
     p[core.P_LOCKSTEP] = 1 if n_cl > 0 else 0
-    cga_dist = _cga_distance(st, kt) if n_cl > 0 else np.zeros(1, i64)
+    cga_dist = _cga_distance(st, kt) if n_cl > 0 else np.zeros(1, np.int32)
     run.extra = {"memsys": memsys, "mp": memsys.for_kernel(occ, cfg), "acc": (acc_ptr, acc_line, acc_mask),
-                 "ways": ways, "space": space, "inst_addr": inst_addr, "cga_dist": cga_dist}
+                 "space": space, "cga_dist": cga_dist}
     return run
 
 

@@ -107,8 +107,8 @@ def _drive(r: SmRun, w: _Window, path: str, progress=None, threads: int = 1, sto
     def kernel() -> Kernel:
         """The kernel bundle of the current window (a streamed trace moves it between calls)."""
         acc_ptr, acc_line, acc_mask = w.acc
-        return Kernel(r.params, r.st, w.cwp, w.wip, w.ist, w.imask, w.nsec, acc_ptr, acc_line, acc_mask, w.ways,
-                      w.space, w.iaddr, r.extra["cga_dist"])
+        return Kernel(r.params, r.st, w.cwp, w.wip, w.ist, w.imask, w.units, acc_ptr, acc_line, acc_mask, w.space,
+                      r.extra["cga_dist"])
 
     core.init_kernel(kernel(), W, S, T, counters[threads])
     # (one worker never enters run_sm's parallel loop, so the thread count is left as it is)

@@ -27,8 +27,7 @@ class _Window:
     def __init__(self, r: SmRun, kt: KernelTrace, total: int | None = None, source=None, cfg=None,
                  lookahead: int = 0):
         self.cwp, self.wip, self.ist, self.imask = kt.cta_warp_ptr, kt.warp_inst_ptr, kt.inst_static, kt.inst_mask
-        self.nsec, self.acc, self.ways, self.space = r.sectors, r.extra["acc"], r.extra["ways"], r.extra["space"]
-        self.iaddr = r.extra["inst_addr"]
+        self.units, self.acc, self.space = r.units, r.extra["acc"], r.extra["space"]
         self.cta0 = 0
         self.hi = kt.num_ctas               # CTAs walked so far (the window ends there)
         self.total = kt.num_ctas if total is None else total
@@ -53,6 +52,9 @@ class _Window:
             _shift(buf, d, m, buf.dtype.type(sub))
         pos = m
         off = int(buf[m - 1]) if ptr else 0
+        if ptr and off + sum(int(q[-1]) for q in chunks) > np.iinfo(buf.dtype).max:
+            raise GpusimError(f"streamed trace: the window's {name} passes {np.iinfo(buf.dtype).max:,} "
+                              f"({buf.dtype}): keep fewer CTAs ahead (lookahead_ctas)")
         for q in chunks:
             if ptr:
                 k = q.shape[0] - 1
@@ -112,18 +114,15 @@ class _Window:
         self.wip = pl("wip", self.wip, d_warp, d_inst, [k.warp_inst_ptr for k, _ in parts], True)
         self.ist = pl("ist", self.ist, d_inst, 0, [k.inst_static for k, _ in parts])
         self.imask = pl("imask", self.imask, d_inst, 0, [k.inst_mask for k, _ in parts])
-        self.nsec = pl("nsec", self.nsec, d_inst, 0, [a[0] for _, a in parts])
+        self.units = pl("units", self.units, d_inst, 0, [a[0] for _, a in parts])
         acc_ptr, acc_line, acc_mask = self.acc
         self.acc = (pl("acc_ptr", acc_ptr, d_inst, d_acc, [a[1][0] for _, a in parts], True),
                     pl("acc_line", acc_line, d_acc, 0, [a[1][1] for _, a in parts]),
                     pl("acc_mask", acc_mask, d_acc, 0, [a[1][2] for _, a in parts]))
-        self.ways = pl("ways", self.ways, d_inst, 0, [a[2] for _, a in parts])
-        self.space = pl("space", self.space, d_inst, 0, [a[3] for _, a in parts])
-        self.iaddr = pl("iaddr", self.iaddr, d_inst, 0, [a[4] for _, a in parts])
+        self.space = pl("space", self.space, d_inst, 0, [a[2] for _, a in parts])
         self.peak_insts = max(self.peak_insts, int(self.ist.size))
         # (the run holds the current window only)
-        r.sectors, r.extra["acc"], r.extra["ways"], r.extra["space"] = self.nsec, self.acc, self.ways, self.space
-        r.extra["inst_addr"] = self.iaddr
+        r.units, r.extra["acc"], r.extra["space"] = self.units, self.acc, self.space
         g[core.G_MORE] = int(self.hi < self.total)
 
     def truncate(self, r: SmRun, n: int) -> None:

@@ -35,6 +35,9 @@ SP_TEXTURE = 6
 WINDOW_BYTES = 32 << 20
 SHARED_BANKS = 32
 BANK_BYTES = 4
+#: ``acc_ptr`` is int32 (4 bytes per dynamic instruction): the most coalesced line accesses one trace window
+#: may hold.  ``coalesce`` stops at more and returns ``acc_ptr[n]`` = -1 (the caller raises).
+ACC_MAX = 2**31 - 1 - 512
 
 
 @njit(cache=True)
@@ -51,12 +54,15 @@ def _lane_addr(m, k, mem_mode, mem_base, mem_stride, mem_ptr, lane_off):
 @njit(cache=True)
 def coalesce(inst_static, inst_mask, inst_mem, st_width, st_space, mem_mode, mem_base, mem_stride, mem_ptr, lane_off,
              line_bytes, sector_bytes, shmem_base, local_base):
-    """Returns (acc_ptr, acc_line, acc_mask, nsec, ways, space) as described in the module docstring."""
+    """Returns (acc_ptr, acc_line, acc_mask, nsec, ways, space) as described in the module docstring
+    (int32, int64, uint8, int16, int16, int8); more than ``ACC_MAX`` accesses: ``acc_ptr[n]`` = -1
+    (``gpusim.assemble.dynamic`` raises a GpusimError)."""
     n = inst_static.size
-    nsec = np.zeros(n, np.int32)
-    ways = np.zeros(n, np.int32)
+    # narrow by construction: nsec <= 4 x 256 lines (``lines``), ways <= 32 phases x 64 words (``words``)
+    nsec = np.zeros(n, np.int16)
+    ways = np.zeros(n, np.int16)
     space = np.zeros(n, np.int8)
-    acc_ptr = np.zeros(n + 1, np.int64)
+    acc_ptr = np.zeros(n + 1, np.int32)
     lines = np.empty(256, np.int64)
     masks = np.empty(256, np.int64)
     words = np.empty(64, np.int64)
@@ -78,6 +84,9 @@ def coalesce(inst_static, inst_mask, inst_mem, st_width, st_space, mem_mode, mem
         pos = 0
         for i in range(n):
             if pass_ == 0:
+                if pos > ACC_MAX:
+                    acc_ptr[n] = -1
+                    return acc_ptr, np.empty(0, np.int64), np.empty(0, np.uint8), nsec, ways, space
                 acc_ptr[i] = pos
             else:
                 pos = acc_ptr[i]
@@ -183,6 +192,9 @@ def coalesce(inst_static, inst_mask, inst_mem, st_width, st_space, mem_mode, mem
             if pass_ == 0:
                 pos += nl
         if pass_ == 0:
+            if pos > ACC_MAX:
+                acc_ptr[n] = -1
+                return acc_ptr, np.empty(0, np.int64), np.empty(0, np.uint8), nsec, ways, space
             acc_ptr[n] = pos
             total = pos
     return acc_ptr, acc_line, acc_mask, nsec, ways, space

@@ -182,7 +182,7 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
         # miscellaneous path instead of the shared-memory pipeline (upc-arco modern-gpu-simulator-micro-2025,
         # read at dzwduan fork 117f9dc, remodeling/ldst_unit_sm.cc PendingRequestTable::get_next_processed_access:
         # active_count() == 0 -> miscellaneous_space; Accel-Sim's ldst_unit::shared_cycle returns at once too)
-        ways = 0 if nact == 0 else (K.inst_ways[i] if K.inst_ways[i] > 0 else 1)
+        ways = 0 if nact == 0 else (K.inst_units[i] if K.inst_units[i] > 0 else 1)
         L.counters[C_SHARED_WAVEFRONTS] += ways
         # wavefronts the access width needs anyway (128 B each); the rest are bank conflicts
         base_w = (nact * 4 * K.st[s, S_MEM_REGS] + 127) // 128
@@ -198,7 +198,7 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
         data_cycles = (ways * 128 + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC]
     elif is_gmem:
         # (a TMA copy's bytes are charged here, at issue, as the shared-memory write they become)
-        data_cycles = (K.inst_sectors[i] * 32 + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC]
+        data_cycles = (K.inst_units[i] * 32 + K.p[P_L1_BPC] - 1) // K.p[P_L1_BPC]
     else:
         data_cycles = 0
     if data_cycles > occ:
@@ -254,7 +254,7 @@ def _issue_mem(K, W, S, T, L, c, ws, sc, sm, i, s, fl):
             data -= K.p[P_LD_REG_EXTRA]
     elif is_gmem:
         is_long = 1
-        L.counters[C_GLOBAL_SECTORS] += K.inst_sectors[i]
+        L.counters[C_GLOBAL_SECTORS] += K.inst_units[i]
         if fl & F_LDGSTS:
             L.counters[C_LDGSTS] += 1
         if K.acc_ptr[i + 1] > K.acc_ptr[i]:

@@ -165,7 +165,7 @@ S_MEM_REGS = 21  # data registers moved by a memory instruction (width / 4 bytes
 S_ILINE = 22     # instruction-cache line of the PC (pc // line size)
 S_CLINE = 23     # L0 FL constant-cache line of a fixed-latency instruction's constant operand (-1: none)
 S_BAR = 24       # BAR.SYNC / BAR.ARV with immediate operands: id + NBAR * warps (warps 0: the whole CTA);
-                 # -1: register operands (their values per dynamic instruction: ``Kernel.inst_addr``)
+                 # -1: register operands (their values per dynamic instruction: ``sync._operand``)
 S_GMMA_SMEM = 25  # warpgroup MMA: bytes of shared-memory operands this warp's quarter of the MMA reads
 S_NCOLS = 26
 

@@ -34,15 +34,16 @@ class Kernel(NamedTuple):
     warp_inst_ptr: np.ndarray  #: int64 (warps + 1,): first dynamic instruction of each trace warp
     inst_static: np.ndarray   #: int32 (dyn,): static instruction (row of ``st``) of each dynamic instruction
     inst_mask: np.ndarray     #: uint32 (dyn,): active-lane mask
-    inst_sectors: np.ndarray  #: int64 (dyn,): 32-byte sectors a global access touches
-    acc_ptr: np.ndarray       #: int64 (dyn + 1,): first coalesced line access of each dynamic instruction
-    acc_line: np.ndarray      #: int64 (accesses,): cache line of each access (line index)
+    inst_units: np.ndarray    #: int16 (dyn,): global/local/texture access: the 32-byte sectors it touches; shared
+    #: access: its wavefronts (1 + bank-conflict replays); otherwise unused
+    acc_ptr: np.ndarray       #: int32 (dyn + 1,): first coalesced line access of each dynamic instruction
+    acc_line: np.ndarray      #: int64 (accesses,): cache line of each access (line index); for SYNCS / BAR
+    #: instructions (no line access) their one entry is the operand instead: the shared address of the mbarrier
+    #: a SYNCS op works on; the named barrier of BAR.SYNC / BAR.ARV, id + NBAR * warps (warps 0: every live warp
+    #: of the CTA; -1: id 0, whole CTA); no entry: -1 (``sync._operand``)
     acc_mask: np.ndarray      #: uint8 (accesses,): sector mask of each access (bit per 32-byte sector)
-    inst_ways: np.ndarray     #: int64 (dyn,): shared-memory wavefronts (1 + bank-conflict replays)
     inst_space: np.ndarray    #: int8 (dyn,): memory space code (``MemSpace``; ``slots.SP_DSM`` for a peer CTA)
-    inst_addr: np.ndarray     #: int64 (dyn,): shared address of the mbarrier a SYNCS op works on (-1: none); for
-    #: BAR.SYNC / BAR.ARV the named barrier: id + NBAR * warps (warps 0: every live warp of the CTA; -1: id 0, whole CTA)
-    cga_dist: np.ndarray      #: int64 (dyn,): instructions to the warp's next UCGABAR_ARV or last one (lockstep)
+    cga_dist: np.ndarray      #: int32 (dyn,): instructions to the warp's next UCGABAR_ARV or last one (lockstep)
 
 
 class WarpState(NamedTuple):

@@ -137,10 +137,21 @@ def _release_barrier(W, S, T, sm, slot_cta, cs, b, wslots, wpc, n_sub, c):
     T.c_bar_need[cs, b] = 0
 
 
+@njit(cache=True, _nrt=False, inline="always")
+def _operand(K, i):
+    """The mbarrier address (SYNCS) or named barrier (BAR) of dynamic instruction i, -1: none.  The assembler
+    stores it as the instruction's one ``acc_line`` entry (``gpusim.assemble.dynamic.fold_operands``):
+    these instructions access no cache line."""
+    a = K.acc_ptr[i]
+    if K.acc_ptr[i + 1] > a:
+        return K.acc_line[a]
+    return np.int64(-1)
+
+
 @njit(cache=True, _nrt=False, no_cpython_wrapper=True)
 def _bar_arrive(K, W, S, T, c, ws, sm, i, wait):
     """Warp ``ws`` issued BAR.SYNC (``wait``) or BAR.ARV, dynamic instruction i, at cycle c: its arrival
-    counts at the named barrier ``K.inst_addr[i]`` (id + NBAR * warps; -1: id 0, the whole CTA) and
+    counts at the named barrier ``_operand(K, i)`` (id + NBAR * warps; -1: id 0, the whole CTA) and
     BAR.SYNC holds the warp until the phase completes; BAR.ARV goes on (PTX ISA, ``bar``/``barrier``).
     At a barrier without thread count, the warp's BAR.ARV arrival is remembered (``bar_arv``) so that
     its exit can withdraw it (the live-warp count then stops counting it) and counted once per phase."""
@@ -151,7 +162,7 @@ def _bar_arrive(K, W, S, T, c, ws, sm, i, wait):
     wslots = cps * wpc
     slot_cta = (ws - sm * wslots) // wpc
     cs = sm * cps + slot_cta
-    v = K.inst_addr[i]
+    v = _operand(K, i)
     b = np.int64(0)
     need = np.int64(0)
     if v >= 0:
@@ -255,7 +266,8 @@ def _sync_issue(K, W, S, T, fl, c, ws, sm, i, wb, wsb):
     wpc = K.p[P_WARPS_PER_CTA]
     cs = sm * cps + (ws - sm * cps * wpc) // wpc
     if fl & (F_MBAR_ARRIVE | F_MBAR_WAIT | F_MBAR_INIT):
-        b = _mb_slot(T, cs, K.inst_addr[i]) if K.inst_addr[i] >= 0 else -1
+        a = _operand(K, i)
+        b = _mb_slot(T, cs, a) if a >= 0 else -1
         if b < 0:
             return
         if fl & F_MBAR_INIT:

@@ -25,18 +25,29 @@ def _join(parts: list[KernelTrace], name: str, ptr: bool = False, shift=None) ->
     peak is about the size of the result).  A pointer array (``ptr``) drops each part's end entry, is
     shifted by the ends of the earlier parts and gets the overall end appended; ``shift`` (one value
     per part) is added to the non-negative entries."""
-    dtype, tail = getattr(parts[0], name).dtype, getattr(parts[0], name).shape[1:]
-    n = sum(getattr(p, name).shape[0] - (1 if ptr else 0) for p in parts)
+    arrs = [getattr(p, name) for p in parts]
+    dtype, tail = np.result_type(*arrs), arrs[0].shape[1:]
+    n = sum(a.shape[0] - (1 if ptr else 0) for a in arrs)
+    # the parts may be narrower than the whole needs (``reader.narrow_int``): widen to int64 if the joined
+    # pointers or shifted rows pass the parts' integer type
+    hi = 0
+    if ptr:
+        hi = sum(int(a[-1]) for a in arrs)
+    elif shift is not None:
+        hi = max((int(a.max()) + int(shift[i]) for i, a in enumerate(arrs) if a.size), default=0)
+    if dtype.kind in "iu" and hi > np.iinfo(dtype).max:
+        dtype = np.dtype(np.int64)
+    del arrs
     out = np.empty((n + 1,) if ptr else (n,) + tail, dtype)
     pos = off = 0
     for i, p in enumerate(parts):
         a = getattr(p, name)
         k = a.shape[0] - (1 if ptr else 0)
         if ptr:
-            out[pos: pos + k] = a[:-1] + off
+            out[pos: pos + k] = a[:-1].astype(dtype, copy=False) + off
             off += int(a[-1])
         elif shift is not None:
-            out[pos: pos + k] = np.where(a >= 0, a + int(shift[i]), a)
+            out[pos: pos + k] = np.where(a >= 0, a.astype(dtype, copy=False) + int(shift[i]), a)
         else:
             out[pos: pos + k] = a
         pos += k

@@ -170,6 +170,21 @@ class KernelTrace:
         return self.mem_base[m] + off.astype(np.uint64)
 
 
+def narrow_int(a: np.ndarray, dtype=np.int32) -> np.ndarray:
+    """A copy of integer array ``a`` as ``dtype`` when every value fits, else as int64 (the trace arrays that only
+    the assembler reads, ``inst_mem`` and the memory rows, are kept as narrow as their values allow: issue 19,
+    bytes per warp instruction resident; the Numba code that reads them compiles for either)."""
+    a = np.asarray(a)
+    info = np.iinfo(dtype)
+    if a.size == 0 or (info.min <= int(a.min()) and int(a.max()) <= info.max):
+        return a.astype(dtype)
+    return a.astype(np.int64)
+
+
+#: KernelTrace arrays stored by ``narrow_int`` (int32 where the values fit)
+NARROW_FIELDS = ("inst_mem", "mem_stride", "mem_ptr", "lane_off")
+
+
 # --------------------------------------------------------------------------- header
 
 
@@ -408,9 +423,9 @@ def _build(cols: dict, hdr: KernelHeader, data: bytes, path: str, raw: bool) -> 
         st_line=cols["lineno"][first].copy(),
         cta_xyz=np.ascontiguousarray(cols["cta_xyz"]), cta_warp_ptr=cols["cta_wptr"].copy(),
         warp_slot=cols["warp_slot"].copy(), warp_inst_ptr=cols["warp_ptr"].copy(),
-        inst_static=inv, inst_mask=cols["mask"].copy(), inst_mem=cols["memi"].copy(),
-        mem_mode=cols["mem_mode"].copy(), mem_base=cols["mem_base"].copy(), mem_stride=cols["mem_stride"].copy(),
-        mem_ptr=cols["mem_ptr"].copy(), lane_off=cols["lane_off"].copy(),
+        inst_static=inv, inst_mask=cols["mask"].copy(), inst_mem=narrow_int(cols["memi"]),
+        mem_mode=cols["mem_mode"].copy(), mem_base=cols["mem_base"].copy(), mem_stride=narrow_int(cols["mem_stride"]),
+        mem_ptr=narrow_int(cols["mem_ptr"]), lane_off=narrow_int(cols["lane_off"]),
     )
 
 
@@ -453,7 +468,8 @@ def _load_cache(p: Path, path: str) -> KernelTrace | None:
             meta = json.loads(bytes(z["meta"]).decode())
             if meta.get("parser") != PARSER_VERSION:
                 return None
-            arrays = {k: z[k] for k in _ARRAYS}
+            # (files written before the memory rows were narrowed hold them as int64)
+            arrays = {k: narrow_int(z[k]) if k in NARROW_FIELDS else z[k] for k in _ARRAYS}
     except Exception:  # a corrupt cache file is ignored and rewritten
         return None
     h = meta["header"]

@@ -70,7 +70,7 @@ from gpusim.emu.decode import CONST2_BASE, Program, WalkError, compile_program, 
 from gpusim.emu.state import Inputs, Trace, new_lanes
 from gpusim.emu.walk import walk_ctas
 from gpusim.frontend.concat import concat_traces
-from gpusim.frontend.reader import KernelHeader, KernelTrace
+from gpusim.frontend.reader import KernelHeader, KernelTrace, narrow_int
 from gpusim.frontend.sass import SassFunction
 
 __all__ = [
@@ -390,9 +390,9 @@ def _to_trace(program: Program, kernel: KernelBinary, launch: Launch, bufs, coun
         cta_xyz=cta_xyz[:nc].copy(), cta_warp_ptr=cta_ptr[: nc + 1].copy(),
         warp_slot=warp_slot[:nw].copy(), warp_inst_ptr=warp_ptr[: nw + 1].copy(),
         inst_static=out_static[:ni].copy(), inst_mask=out_mask[:ni].astype(np.uint32),
-        inst_mem=out_mem[:ni].copy(),
-        mem_mode=mem_mode[:nm].copy(), mem_base=mem_base[:nm].astype(np.uint64), mem_stride=mem_stride[:nm].copy(),
-        mem_ptr=mem_ptr[: nm + 1].copy(), lane_off=lane_off[:nl].copy(),
+        inst_mem=narrow_int(out_mem[:ni]),
+        mem_mode=mem_mode[:nm].copy(), mem_base=mem_base[:nm].astype(np.uint64), mem_stride=narrow_int(mem_stride[:nm]),
+        mem_ptr=narrow_int(mem_ptr[: nm + 1]), lane_off=narrow_int(lane_off[:nl]),
     )
 
 

@@ -28,10 +28,10 @@ GRAPH_PY = Path(__file__).resolve().parent.parent / "gpusim" / "llm" / "graph.py
 
 def test_presets_have_the_published_parameter_counts_and_cite_sources():
     """Rule: the preset shapes reproduce the published total parameter counts (Hugging Face model
-    cards: Llama-2-7b 6.74B, Llama-2-70b 69.0B, Meta-Llama-3-8B 8.03B, Mixtral-8x7B 46.7B)."""
-    assert {"llama-2-7b", "llama-2-70b", "llama-3-8b", "mixtral-8x7b", "tiny"} <= set(list_models())
+    cards: Llama-2-7b 6.74B, Llama-2-70b 69.0B, Meta-Llama-3-8B 8.03B, Meta-Llama-3-70B 70.6B, Mixtral-8x7B 46.7B)."""
+    assert {"llama-2-7b", "llama-2-70b", "llama-3-8b", "llama-3-70b", "mixtral-8x7b", "tiny"} <= set(list_models())
     expect = {"llama-2-7b": 6_738_415_616, "llama-2-70b": 68_976_648_192, "llama-3-8b": 8_030_261_248,
-              "mixtral-8x7b": 46_702_792_704}
+              "llama-3-70b": 70_553_706_496, "mixtral-8x7b": 46_702_792_704}
     for name, n in expect.items():
         m = load_model(name)
         assert m.params() == n, name

@@ -336,3 +336,55 @@ def test_an_llm_requests_case_reports_output_tokens_per_second_of_prefill_plus_d
                                                 "decode:batch=2,context=35"]
     assert run["seconds"] == pytest.approx(steps[0] + 3 * (steps[1] + steps[2]) / 2)
     assert r["simulated"] == pytest.approx(2 * 4 / run["seconds"])
+
+
+def test_gpt_fast_model_size_is_every_parameter_at_two_bytes_before_the_kv_caches_exist():
+    """gpt-fast's "Bandwidth achieved" (generate.py:287 and :370-374 @ 9ac48bc): model_size sums the
+    parameters and buffers right after loading, before setup_caches creates the KV caches, so for the bf16
+    Llama-2-7B it is its 6,738,415,616 parameters x 2 B; bandwidth = model_size x generated tokens / time."""
+    from gpusim.sweep.workloads import gpt_fast_bandwidth, gpt_fast_model_bytes
+
+    h, f, L, vocab = 4096, 11008, 32, 32000
+    params = L * (3 * h * h + h * h + 3 * h * f + 2 * h) + 2 * vocab * h + h   # QKV, O, SwiGLU, 2 norms; emb, head, norm
+    assert params == 6_738_415_616
+    assert gpt_fast_model_bytes("llama-2-7b") == 2 * params
+    # README row 104.9 tokens/s of 200 generated tokens: 200 / 104.9 s per request
+    assert gpt_fast_bandwidth(2 * params, 200, 200 / 104.9) == pytest.approx(2 * params * 104.9)
+
+
+def test_an_llm_requests_case_with_weight_bandwidth_compares_model_bytes_times_tokens_per_second(tmp_path):
+    """weight_bandwidth: the case's GB/s reference is compared with gpt-fast's model_size x output / total
+    seconds (B/s, converted); cuda_graph replays the decode steps only, so the prefill step is the same as
+    without it; tp > 1 is refused with the key path."""
+    from gpusim.llm.model import load_model
+
+    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
+                                      "X1,A100,tiny weight streaming,100,GB/s,made up,made up\n")
+    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
+        gpu: a100-sxm4-80gb
+        references: [ref.csv]
+        cases:
+          - id: tiny
+            reference: X1
+            set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]
+            workload: {llm_requests: {model: tiny, batch: 1, prompt: 8, output: 3, cuda_graph: true, weight_bandwidth: true}}
+          - id: tiny-stream
+            reference: X1
+            set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]
+            workload: {llm_requests: {model: tiny, batch: 1, prompt: 8, output: 3, weight_bandwidth: true}}
+        """))
+    (s,) = v.load_suites([tmp_path / "s.yaml"])
+    r, r_stream = v.run_validation([s], progress=False)["cases"]
+    assert r["status"] == "ok" and r_stream["status"] == "ok", (r, r_stream)
+    graph, stream = ([x["step_seconds"] for x in c["runs"][0]["steps"]] for c in (r, r_stream))
+    assert graph[0] == stream[0]                                      # prefill: stream launches either way
+    assert all(g < st for g, st in zip(graph[1:], stream[1:]))        # decode: 0.58 us graph nodes < 1500 cycles
+    run = r["runs"][0]
+    assert run["model_bytes"] == load_model("tiny").params() * 2
+    assert r["simulated_native"]["unit"] == "B/s"
+    assert r["simulated"] == pytest.approx(run["model_bytes"] * 3 / run["seconds"] / 1e9)
+    (tmp_path / "t.yaml").write_text((tmp_path / "s.yaml").read_text().replace("output: 3,", "output: 3, tp: 2,"))
+    from gpusim.errors import InputFileError
+
+    with pytest.raises(InputFileError, match=r"t.yaml:\d+: cases\[0\].workload.llm_requests.weight_bandwidth: .*tp 1"):
+        v.load_suites([tmp_path / "t.yaml"])

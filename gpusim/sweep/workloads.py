@@ -249,7 +249,12 @@ class LlmRequestsWorkload:
     step produces the first token).  The decode steps' contexts run from prompt + 1 to
     prompt + output - 1; the first and the last are simulated and the others taken on the line
     between them (a decode step's time is linear in its context: the attention term grows with it,
-    the rest does not).  Result: output tokens per second = batch x output / total time."""
+    the rest does not).  Result: output tokens per second = batch x output / total time.
+
+    ``cuda_graph``: the decode steps are replayed CUDA graphs (``gpusim llm --cuda-graph``; the prefill
+    step keeps stream launches), as gpt-fast runs them (``torch.compile(decode_one_token,
+    mode="reduce-overhead")``, prefill eager).  ``weight_bandwidth``: also report gpt-fast's "Bandwidth
+    achieved" (:func:`gpt_fast_bandwidth`), in B/s."""
 
     model: str
     batch: int
@@ -258,6 +263,8 @@ class LlmRequestsWorkload:
     name: str
     tp: int = 1
     sample: int | None = None
+    cuda_graph: bool = False
+    weight_bandwidth: bool = False
     kind: str = "llm_requests"
 
     @classmethod
@@ -267,13 +274,20 @@ class LlmRequestsWorkload:
 
         check_keys(extra, ("name",), lines, kp)
         if not isinstance(value, Mapping):
-            raise lines.error((*kp, "llm_requests"), "expected {model, batch, prompt, output[, tp, sample]}")
-        check_keys(value, ("model", "batch", "prompt", "output", "tp", "sample"), lines, (*kp, "llm_requests"),
-                   required=("model", "batch", "prompt", "output"))
+            raise lines.error((*kp, "llm_requests"), "expected {model, batch, prompt, output[, tp, sample, cuda_graph, "
+                                                     "weight_bandwidth]}")
+        check_keys(value, ("model", "batch", "prompt", "output", "tp", "sample", "cuda_graph", "weight_bandwidth"), lines,
+                   (*kp, "llm_requests"), required=("model", "batch", "prompt", "output"))
         for k in ("batch", "prompt", "output", "tp"):
             v = value.get(k, 1)
-            if not isinstance(v, int) or v < 1:
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
                 raise lines.error((*kp, "llm_requests", k), f"expected a positive integer, got {v!r}")
+        for k in ("cuda_graph", "weight_bandwidth"):
+            if not isinstance(value.get(k, False), bool):
+                raise lines.error((*kp, "llm_requests", k), f"expected true or false, got {value[k]!r}")
+        if value.get("weight_bandwidth") and value.get("tp", 1) != 1:
+            raise lines.error((*kp, "llm_requests", "weight_bandwidth"),
+                              "gpt-fast's bandwidth figure is defined here for one GPU (tp 1) only")
         try:
             load_model(str(value["model"]))
             sample = check_sample(value.get("sample"))
@@ -281,7 +295,8 @@ class LlmRequestsWorkload:
             raise lines.error((*kp, "llm_requests"), str(e)) from None
         name = extra.get("name") or f"{value['model']} b{value['batch']} in{value['prompt']}/out{value['output']}"
         return cls(model=str(value["model"]), batch=value["batch"], prompt=value["prompt"], output=value["output"],
-                   name=str(name), tp=value.get("tp", 1), sample=sample)
+                   name=str(name), tp=value.get("tp", 1), sample=sample, cuda_graph=value.get("cuda_graph", False),
+                   weight_bandwidth=value.get("weight_bandwidth", False))
 
     @classmethod
     def from_dict(cls, d: Mapping) -> "LlmRequestsWorkload":
@@ -291,38 +306,73 @@ class LlmRequestsWorkload:
         return self.describe()                      # every parameter names the point
 
     def describe(self) -> dict:
-        return {"kind": "llm_requests", "name": self.name, "model": self.model, "batch": self.batch,
-                "prompt": self.prompt, "output": self.output, "tp": self.tp, "sample": self.sample}
+        d = {"kind": "llm_requests", "name": self.name, "model": self.model, "batch": self.batch,
+             "prompt": self.prompt, "output": self.output, "tp": self.tp, "sample": self.sample}
+        # the options only when set: a point without them keeps the identity it had before they existed
+        return {**d, **{k: True for k in ("cuda_graph", "weight_bandwidth") if getattr(self, k)}}
 
     def report(self, cfg) -> dict:
         from gpusim.llm.machines import run_gpu
 
-        def step(text):
-            return run_gpu(self.model, text, cfg, tp=self.tp, sample=self.sample)
+        def step(text, graph=False):
+            return run_gpu(self.model, text, cfg, tp=self.tp, sample=self.sample, cuda_graph=graph)
 
         pre = step(f"prefill:tokens={self.prompt},batch={self.batch}")
         n_dec = self.output - 1
         dec = []
         if n_dec >= 1:
-            dec.append(step(f"decode:batch={self.batch},context={self.prompt + 1}"))
+            dec.append(step(f"decode:batch={self.batch},context={self.prompt + 1}", self.cuda_graph))
         if n_dec >= 2:
-            dec.append(step(f"decode:batch={self.batch},context={self.prompt + n_dec}"))
+            dec.append(step(f"decode:batch={self.batch},context={self.prompt + n_dec}", self.cuda_graph))
         t_dec = n_dec * sum(d["step_seconds"] for d in dec) / len(dec) if dec else 0.0
         total = pre["step_seconds"] + t_dec
-        return {"seconds": total, "prefill_seconds": pre["step_seconds"], "decode_seconds": t_dec,
-                "output_tokens": self.batch * self.output, "tokens_per_second": self.batch * self.output / total,
-                "steps": [{"step": r["step"], "step_seconds": r["step_seconds"]} for r in (pre, *dec)]}
+        rep = {"seconds": total, "prefill_seconds": pre["step_seconds"], "decode_seconds": t_dec,
+               "output_tokens": self.batch * self.output, "tokens_per_second": self.batch * self.output / total,
+               "sampling_error": max(((r.get("sampling") or {}).get("relative_error", 0.0) for r in (pre, *dec)),
+                                     default=0.0),
+               "steps": [{"step": r["step"], "step_seconds": r["step_seconds"]} for r in (pre, *dec)]}
+        if self.weight_bandwidth:
+            rep["model_bytes"] = gpt_fast_model_bytes(self.model)
+            rep["weight_bandwidth_bytes_per_s"] = gpt_fast_bandwidth(rep["model_bytes"], self.output, total)
+        return rep
 
     def run(self, cfg) -> tuple[list[dict], dict]:
         rep = self.report(cfg)
         return [{"kernel": "(requests)", **{k: v for k, v in rep.items() if k != "steps"}}], rep
 
     def native_units(self, metric: str, work) -> tuple[str, ...]:
-        return ("token/s", "s")
+        return ("token/s", "s", "B/s") if self.weight_bandwidth else ("token/s", "s")
 
     def validation_values(self, cfg, metric: str, work) -> tuple[list, list[dict]]:
         rep = self.report(cfg)
-        return [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")], [rep]
+        natives = [(rep["tokens_per_second"], "token/s"), (rep["seconds"], "s")]
+        if self.weight_bandwidth:
+            natives.append((rep["weight_bandwidth_bytes_per_s"], "B/s"))
+        return natives, [rep]
+
+
+def gpt_fast_model_bytes(model) -> int:
+    """The ``model_size`` of gpt-fast's generate.py for an unquantised model: pytorch-labs/gpt-fast @ 9ac48bc
+    (the commit whose README first gives the Llama-2-7B benchmark row), generate.py:287 ``model_size =
+    sum([p.numel() * p.dtype.itemsize for p in itertools.chain(model.parameters(), model.buffers())])``,
+    evaluated right after ``_load_model`` (generate.py:272), before ``generate`` calls ``setup_caches``
+    (generate.py:154): model.py:89-105 creates the KV caches, ``freqs_cis`` and ``causal_mask`` there, so
+    no buffer exists yet and the sum is every parameter (embedding, blocks, final norm, LM head) at
+    bf16's 2 bytes (generate.py:266).  Here: the preset's weights as stored,
+    :meth:`gpusim.llm.model.ModelSpec.weight_bytes` (= ``params() x 2`` for an fp16 / bf16 preset).
+    Later gpt-fast (ebd10d3, 2024-05-09, ``_get_model_size``) leaves the nn.Embedding out; not this."""
+    from gpusim.llm.model import load_model
+
+    m = load_model(model) if isinstance(model, str) else model
+    return m.weight_bytes()
+
+
+def gpt_fast_bandwidth(model_bytes: int, output: int, seconds: float) -> float:
+    """gpt-fast's "Bandwidth achieved" in B/s: generate.py:370-374 @ 9ac48bc, ``tokens_sec =
+    tokens_generated / t`` with ``t`` the wall time of one ``generate`` call (prefill and every decode
+    step, generate.py:335-364) and ``tokens_generated = max_new_tokens`` of the one sequence, then
+    ``model_size * tokens_sec`` (printed / 1e9 as GB/s)."""
+    return model_bytes * output / seconds
 
 
 @dataclasses.dataclass(frozen=True)

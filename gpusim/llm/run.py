@@ -748,6 +748,7 @@ def summary_lines(rep: dict) -> list[str]:
                                         if o.get("bound_unit") in o.get("speed_of_light", {}) else "")
                      + (f"  [{o['kernel']}" + (f", split-K {o['gemm_choice']['splits']}"
                                              if o.get("gemm_choice", {}).get("splits", 1) > 1 else "")
+                        + (", stream-K" if "streamk" in o.get("gemm_choice", {}) else "")
                         + "]" if o.get("tile") else "")
                      + (f"  (sampled, +/-{o['relative_error']:.1%})" if o.get("sampled") else ""))
     for s in rep["not_simulated"]:

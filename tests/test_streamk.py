@@ -133,8 +133,9 @@ def test_streamk_kernel_reads_each_operand_chunk_once_per_tile(walked):
 def test_streamk_partial_tiles_are_reduced_once(walked):
     """Rule: every C element is written exactly once in all -- by the CTA that computed its whole tile, or
     by the fixup for a tile several CTAs shared -- and the fixup reads each fp32 partial the GEMM wrote
-    exactly once and nothing else of the workspace.  (Checked to fail: a fixup that also summed tiles with
-    one contributor writes those C elements twice.)"""
+    exactly once and nothing else of the workspace; the slots written are the ones Schedule.contributors
+    names.  (Checked to fail: contributors taking slot 2z of every CTA z, CTA first's first-piece slot where it
+    began before the tile.)"""
     s, _, tt, tf = walked
     assert np.all(tt["C"][1] + tf["C"][1] == 1) and not tt["C"][0].any() and not tf["C"][0].any()
     assert np.array_equal(tf["P"][0], tt["P"][1]) and not tf["P"][1].any() and not tt["P"][0].any()

@@ -42,10 +42,16 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
   splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
   DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate only where the
   unsplit tile grid underfills one wave of the GPU (fewer tiles than SMs x resident CTAs per SM), the
-  case cuBLAS and CUTLASS use it for (skinny and small-M shapes with a long K).
+  case cuBLAS and CUTLASS use it for (skinny and small-M shapes with a long K);
+* stream-K (:mod:`gpusim.llm.streamk`, the "data-parallel + stream-K" hybrid of the kernels that have a
+  stream-K variant): the whole waves of tiles as above, then the tiles of the partial wave split by k
+  tiles over up to one wave of CTAs, ``q = ceil(their k tiles / CTAs)`` each, with one pipeline fill
+  (``memory.dram_latency_cycles``) per tile piece of a CTA; the fp32 partials count in the DRAM floor, and
+  the fixup kernel adds reading them and writing the partial tiles' C plus one ``launch.kernel_launch_latency``
+  (:func:`estimate_streamk`).  A candidate only where the tiles leave a partial wave.
 
 The candidate with the least estimated cycles wins (ties: fewer splits, then the earlier kernel of
-:data:`gpusim.llm.kernels.GEMM_MULTISTAGE`, largest tile first).  No constant here is fitted to a
+:data:`gpusim.llm.kernels.GEMM_MULTISTAGE`, largest tile first; stream-K loses ties).  No constant here is fitted to a
 measurement; the model only ranks candidates -- the simulator then runs the chosen one.
 
 Shapes the kernels cannot run (K not a multiple of 8) raise one :class:`~gpusim.llm.kernels.KernelError`

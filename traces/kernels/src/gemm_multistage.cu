@@ -28,6 +28,13 @@
 // * Split-K (gridDim.z = splits > 1): CTA z accumulates k tiles [z*ktps, min((z+1)*ktps, ceil(K/BK))) and
 //   writes fp32 partials to P[z][M][N]; gemm_splitk_reduce_f16 sums them into C (CUTLASS's
 //   GemmSplitKParallel + ReduceSplitK scheme).  With splits == 1 the kernel writes C directly and P is unused.
+// * Stream-K (gemm_f16_tn_streamk_*, Gemm::run_streamk; Osama et al., "Stream-K: Work-centric Parallel
+//   Decomposition for Dense Matrix-Matrix Multiplication on the GPU", PPoPP 2023), the "data-parallel +
+//   stream-K" hybrid: a 1-D grid of dp_tiles CTAs that compute one whole tile each and sk_ctas CTAs that each
+//   take q consecutive (tile, k tile) iterations of the remaining tiles, running the same main loop
+//   (gemm_mainloop.inc) once per tile piece; whole pieces go to C, partial ones as fp32 to two workspace slots
+//   per CTA, summed into C by gemm_streamk_fixup_* (no CTA waits for another: the walker traces CTAs
+//   independently).  gpusim/llm/streamk.py computes the partition and the launch parameters.
 #include "common.cuh"
 
 namespace {

@@ -187,8 +187,8 @@ def test_streamk_estimate_charges_the_fixup():
 
 
 def test_gemm_calls_emit_the_streamk_kernel_and_its_fixup():
-    """Rule: a stream-K choice launches the stream-K GEMM on dp_tiles + sk_ctas CTAs (1-D) and the fixup on one
-    CTA per stream-K tile, both on the same workspace of two BM x BN fp32 slots per stream-K CTA; describe()
+    """Rule: a stream-K choice launches the stream-K GEMM on dp_tiles + sk_ctas CTAs (1-D) and the fixup on
+    BM x BN / 2048 CTAs per stream-K tile, both on the same workspace of two BM x BN fp32 slots per stream-K CTA; describe()
     and the report dict name the partition."""
     M, N, Kd = 1024, 4096, 11008
     ch = GS.select("sm_80", M, N, Kd)
@@ -198,6 +198,6 @@ def test_gemm_calls_emit_the_streamk_kernel_and_its_fixup():
     assert ws == 2 * s.sk_ctas * ch.BM * ch.BN * 4
     calls = GS.gemm_calls("sm_80", ch, M, N, Kd, *ptrs(3), workspace=ptrs(4)[3])
     assert [c.name for c in calls] == [ch.kernel, K.gemm_tile(ch.kernel)["fixup"]]
-    assert calls[0].launch.grid == (s.dp_tiles + s.sk_ctas, 1, 1) and calls[1].launch.grid == (s.sk_tiles, 1, 1)
+    assert calls[0].launch.grid == (s.dp_tiles + s.sk_ctas, 1, 1) and calls[1].launch.grid == (s.sk_tiles, ch.BM * ch.BN // 2048, 1)
     assert calls[0].launch.params["P"] == calls[1].launch.params["P"] == ptrs(4)[3]
     assert "stream-K" in GS.describe(ch) and ch.as_dict()["streamk"]["sk_ctas"] == s.sk_ctas

@@ -18,7 +18,7 @@ are split by iterations:
   CTA ``dp_tiles + j`` takes iterations ``[j q, min((j+1) q, sk_iters))``, piece by piece (the part of its
   range inside one tile); a piece covering a whole tile is stored to C, a partial one as fp32 to the
   workspace (two BM x BN slots per stream-K CTA: its first piece, its last piece);
-* a separate fixup kernel, one CTA per stream-K tile, sums the partial slots of every tile that several
+* a separate fixup kernel, BM x BN / 2048 CTAs per stream-K tile (256 threads x 8 elements each), sums the partial slots of every tile that several
   CTAs shared into C.  CTAs never wait for each other (the walker traces CTAs independently, so the
   paper's flag-spinning fixup inside the GEMM cannot be traced); the price is one more launch and the
   partials' DRAM round trip, which :func:`gpusim.llm.gemm_select.estimate_streamk` charges.
@@ -178,7 +178,7 @@ def streamk_calls(arch: str, name: str, s: Schedule, M: int, N: int, Kd: int, A:
         dynamic_shared_bytes=t["smem"]))
     fix = t["fixup"]
     fixup = K.KernelCall(K.load_kernel(fix, arch), K.Launch(
-        (s.sk_tiles, 1, 1), K._block(fix), dict(P=P, C=C, M=M, N=N, kt=s.kt, dp_tiles=s.dp_tiles, q=s.q,
+        (s.sk_tiles, s.BM * s.BN // 2048, 1), K._block(fix), dict(P=P, C=C, M=M, N=N, kt=s.kt, dp_tiles=s.dp_tiles, q=s.q,
                                                 q_mul=q_mul, q_shr=q_shr, nn_mul=nn_mul, nn_shr=nn_shr)))
     return [main, fixup]
 

@@ -33,7 +33,7 @@
 //   stream-K" hybrid: a 1-D grid of dp_tiles CTAs that compute one whole tile each and sk_ctas CTAs that each
 //   take q consecutive (tile, k tile) iterations of the remaining tiles, running the same main loop
 //   (gemm_mainloop.inc) once per tile piece; whole pieces go to C, partial ones as fp32 to two workspace slots
-//   per CTA, summed into C by gemm_streamk_fixup_* (no CTA waits for another: the walker traces CTAs
+//   per CTA, summed into C by gemm_streamk_fixup_* (BM * BN / 2048 CTAs per tile; no CTA waits for another: the walker traces CTAs
 //   independently).  gpusim/llm/streamk.py computes the partition and the launch parameters.
 #include "common.cuh"
 
@@ -294,7 +294,7 @@ gemm_splitk_reduce_f16(const float *__restrict__ P, half *__restrict__ C, int MN
 }
 
 // Stream-K: the hybrid kernels (Gemm::run_streamk; grid (dp_tiles + sk_ctas, 1, 1)) and the fixup that sums
-// the fp32 partials of the tiles several CTAs shared (grid (sk_tiles, 1, 1), one CTA per stream-K tile).
+// the fp32 partials of the tiles several CTAs shared (grid (sk_tiles, BM * BN / 2048, 1)).
 #define GEMM_STREAMK_KERNEL(NAME, BM, BN, BK, WMS, WNS, ST)                                                \
     extern "C" __global__ void __launch_bounds__(WMS * WNS * 32)                                          \
     NAME(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C, float *__restrict__ P, \
@@ -309,7 +309,9 @@ GEMM_STREAMK_KERNEL(gemm_f16_tn_streamk_128x128x32_s4, 128, 128, 32, 2, 2, 4)
 // of the stream-K range; its CTAs are first = t*kt / q .. last = ((t+1)*kt - 1) / q.  first == last: that CTA
 // stored the tile.  Else C = the sum of the slots 2z of CTAs z in (first, last] and of CTA first's slot
 // (2 first + 1 when it began before the tile, its last piece; 2 first when it began at the tile, its first).
-// 8 consecutive columns per thread and step (16-byte vectors when N % 8 == 0, else element by element).
+// Grid (sk_tiles, BM * BN / 2048): CTA y of a tile sums rows [y * 2048 / BN, (y + 1) * 2048 / BN), 8 consecutive
+// columns per thread (16-byte vectors when N % 8 == 0, else element by element), so the partials' reads come
+// from sk_tiles x BM x BN / 2048 CTAs at once.
 template <int BM, int BN>
 DEVI void streamk_fixup(const float *__restrict__ P, half *__restrict__ C, int M, int N, int kt, int dp_tiles,
                         int q, int q_mul, int q_shr, int nn_mul, int nn_shr) {
@@ -322,9 +324,11 @@ DEVI void streamk_fixup(const float *__restrict__ P, half *__restrict__ C, int M
     grouped_tile_at<LOG_GROUP_M>(L - by * nN, by, nN, nM, tile_m, tile_n);
     const int m0 = tile_m * BM, n0 = tile_n * BN;
     const bool vec = (N & 7) == 0;
-    for (int v = threadIdx.x; v < BM * BN / 8; v += 256) {
+    static_assert(BM * BN % 2048 == 0, "whole CTAs of 256 threads x 8 elements per tile");
+    {
+        const int v = blockIdx.y * 256 + threadIdx.x;
         const int r = v / (BN / 8), c = (v % (BN / 8)) * 8, row = m0 + r, col = n0 + c;
-        if (row >= M || col >= N) continue;
+        if (row >= M || col >= N) return;
         float s[8];
 #pragma unroll
         for (int e = 0; e < 8; ++e) s[e] = 0.f;

@@ -201,3 +201,21 @@ def test_gemm_calls_emit_the_streamk_kernel_and_its_fixup():
     assert calls[0].launch.grid == (s.dp_tiles + s.sk_ctas, 1, 1) and calls[1].launch.grid == (s.sk_tiles, ch.BM * ch.BN // 2048, 1)
     assert calls[0].launch.params["P"] == calls[1].launch.params["P"] == ptrs(4)[3]
     assert "stream-K" in GS.describe(ch) and ch.as_dict()["streamk"]["sk_ctas"] == s.sk_ctas
+
+
+def test_streamk_kernels_are_never_cta_wave_sampled():
+    """Rule: CTA-wave sampling simulates the first CTAs and extrapolates, which stands for a kernel only if
+    its CTAs are alike; the stream-K GEMM's last CTAs (the stream-K ones) differ from its first (whole tiles),
+    so its kernels.yaml entry says ``sampling: false`` and sample_plan gives no plan, while the data-parallel
+    kernel of the same many-wave shape is sampled.  (Checked to fail without the kernels.yaml flag: the plan
+    then simulates 1272 of 1704 CTAs, all of them whole tiles.)"""
+    from gpusim.config import load_config
+    from gpusim.llm import run as R
+
+    cfg = load_config("a100-sxm4-80gb")
+    M, N, Kd = 2048, 12288, 256
+    s = SK.schedule(M, N, Kd, 128, 128, 32, 216)
+    sk = SK.streamk_calls("sm_80", SK128, s, M, N, Kd, *ptrs(4))[0]
+    assert s.ctas > 6 * 216 and R.sample_plan(cfg, sk.trace(range(1)), s.ctas, 4)[1] is None
+    dp = K.gemm_multistage("sm_80", "gemm_f16_tn_128x128x32_s4", M, N, Kd, *ptrs(3))
+    assert R.sample_plan(cfg, dp.trace(range(1)), dp.launch.num_ctas, 4)[1] is not None

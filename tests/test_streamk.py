@@ -219,3 +219,17 @@ def test_streamk_kernels_are_never_cta_wave_sampled():
     assert s.ctas > 6 * 216 and R.sample_plan(cfg, sk.trace(range(1)), s.ctas, 4)[1] is None
     dp = K.gemm_multistage("sm_80", "gemm_f16_tn_128x128x32_s4", M, N, Kd, *ptrs(3))
     assert R.sample_plan(cfg, dp.trace(range(1)), dp.launch.num_ctas, 4)[1] is not None
+
+
+@pytest.mark.parametrize("M,N,Kd,BM,BN,slots", [(300, 200, 328, 128, 128, 4), (1024, 4096, 11008, 128, 256, 108),
+                                                 (2048, 12288, 4096, 128, 128, 216), (130, 70, 8, 128, 128, 3)])
+def test_streamk_cost_counts_match_the_pieces(M, N, Kd, BM, BN, slots):
+    """Rule: the counts the estimate charges (closed forms) are those of the partition: workspace slots
+    written = pieces that are not whole tiles = slots the fixup reads; partial tiles = tiles with
+    contributors; the most pieces of one CTA = max over CTAs of Schedule.pieces."""
+    s = SK.schedule(M, N, Kd, BM, BN, 32, slots)
+    pieces = [s.pieces(c) for c in range(s.dp_tiles, s.ctas)]
+    written = sum(1 for ps in pieces for p in ps if p[3] >= 0)
+    assert s.partial_pieces() == written == sum(len(s.contributors(t)) for t in range(s.sk_tiles))
+    assert s.partial_tiles() == sum(1 for t in range(s.sk_tiles) if s.contributors(t))
+    assert s.max_pieces() == max(len(ps) for ps in pieces)

@@ -31,6 +31,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from gpusim.llm import kernels as K
 
 #: the multistage kernels that have a stream-K variant (gemm_multistage.cu GEMM_STREAMK_KERNEL): base -> stream-K
@@ -126,16 +128,25 @@ class Schedule:
             return []
         return [2 * z + (1 if z == first and z * self.q < u0 else 0) for z in range(first, last + 1)]
 
+    def _spans(self) -> np.ndarray:
+        """CTAs per stream-K tile (last - first + 1 of :meth:`contributors`; 1: one CTA computed it whole)."""
+        u0 = np.arange(self.sk_tiles, dtype=np.int64) * self.kt
+        return (u0 + self.kt - 1) // self.q - u0 // self.q + 1
+
     def partial_pieces(self) -> int:
-        """Workspace slots written (= read by the fixup)."""
-        return sum(len(self.contributors(t)) for t in range(self.sk_tiles))
+        """Workspace slots written (= read by the fixup): the CTAs of every tile that several CTAs share."""
+        n = self._spans()
+        return int(n[n > 1].sum())
 
     def partial_tiles(self) -> int:
-        return sum(1 for t in range(self.sk_tiles) if self.contributors(t))
+        return int((self._spans() > 1).sum())
 
     def max_pieces(self) -> int:
-        """The most pieces (main-loop runs, each refilling the cp.async pipeline) of one stream-K CTA."""
-        return max(len(self.pieces(self.dp_tiles + j)) for j in range(self.sk_ctas))
+        """The most pieces (main-loop runs, each refilling the cp.async pipeline) of one stream-K CTA: the tiles
+        its iteration range touches."""
+        u_s = np.arange(self.sk_ctas, dtype=np.int64) * self.q
+        u_e = np.minimum(u_s + self.q, self.sk_iters)
+        return int(((u_e - 1) // self.kt - u_s // self.kt).max() + 1)
 
     def workspace_bytes(self) -> int:
         return 2 * self.sk_ctas * self.BM * self.BN * 4

@@ -42,10 +42,16 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
   splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
   DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate only where the
   unsplit tile grid underfills one wave of the GPU (fewer tiles than SMs x resident CTAs per SM), the
-  case cuBLAS and CUTLASS use it for (skinny and small-M shapes with a long K).
+  case cuBLAS and CUTLASS use it for (skinny and small-M shapes with a long K);
+* stream-K (:mod:`gpusim.llm.streamk`, the "data-parallel + stream-K" hybrid of the kernels that have a
+  stream-K variant): the whole waves of tiles as above, then the tiles of the partial wave split by k
+  tiles over up to one wave of CTAs, ``q = ceil(their k tiles / CTAs)`` each, with one pipeline fill
+  (``memory.dram_latency_cycles``) per tile piece of a CTA; the fp32 partials count in the DRAM floor, and
+  the fixup kernel adds reading them and writing the partial tiles' C plus one ``launch.kernel_launch_latency``
+  (:func:`estimate_streamk`).  A candidate only where the tiles leave a partial wave.
 
 The candidate with the least estimated cycles wins (ties: fewer splits, then the earlier kernel of
-:data:`gpusim.llm.kernels.GEMM_MULTISTAGE`, largest tile first).  No constant here is fitted to a
+:data:`gpusim.llm.kernels.GEMM_MULTISTAGE`, largest tile first; stream-K loses ties).  No constant here is fitted to a
 measurement; the model only ranks candidates -- the simulator then runs the chosen one.
 
 Shapes the kernels cannot run (K not a multiple of 8) raise one :class:`~gpusim.llm.kernels.KernelError`
@@ -138,11 +144,13 @@ class Choice:
     ctas_per_sm: int
     waves: float               # CTAs / (SMs x CTAs per SM)
     est_cycles: float          # the cost model's estimate (a ranking score, not a prediction)
+    streamk: object = None     # the stream-K partition (gpusim.llm.streamk.Schedule) when ``kernel`` is stream-K
 
     def as_dict(self) -> dict:
         return {"kernel": self.kernel, "tile": self.tile, "stages": self.stages, "warps": self.warps,
                 "splits": self.splits, "ctas": self.ctas, "ctas_per_sm": self.ctas_per_sm,
-                "waves": round(self.waves, 3), "est_cycles": round(self.est_cycles)}
+                "waves": round(self.waves, 3), "est_cycles": round(self.est_cycles),
+                **({"streamk": self.streamk.as_dict()} if self.streamk is not None else {})}
 
 
 def ctas_per_sm(dev: Device, threads: int, registers: int, smem: int) -> int:
@@ -211,21 +219,11 @@ def dram_cycles(dev: Device, operand_bytes: int, BK: int) -> float:
     return operand_bytes / dram_bytes_per_cycle(dev, min(2 * BK, dev.line_bytes))
 
 
-def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, splits: int,
-             prof: LoopProfile | None = None) -> tuple[float, dict] | None:
-    """Estimated cycles of one candidate (None: it does not fit an SM).  ``t``: :func:`kernels.gemm_tile`;
-    ``prof``: its :func:`loop_profile` (None: ideal issue and shared-memory traffic from the tile alone)."""
+def round_model(dev: Device, t: dict, prof: LoopProfile | None = None):
+    """``round_cycles(n)``: cycles for n resident CTAs of one SM (kernel tile ``t``, main loop ``prof``; None:
+    ideal issue and shared-memory traffic from the tile alone) to advance one k tile each."""
     BM, BN, BK, st = t["BM"], t["BN"], t["BK"], t["stages"]
     warps = t["threads"] // 32
-    c = ctas_per_sm(dev, t["threads"], registers, t["smem"])
-    if c < 1:
-        return None
-    kt = -(-Kd // BK)
-    s = max(1, min(splits, kt))
-    ktps = -(-kt // s)
-    s = -(-kt // ktps)
-    tiles = -(-M // BM) * -(-N // BN)
-    ctas = tiles * s
     wm, wn = BM // t["warps_m"], BN // t["warps_n"]
     hmma_cycles = 2 * 16 * 8 * 16 / (dev.flops_per_sm_cycle / dev.subcores)  # one HMMA.16816 on a sub-core
     if prof is None:
@@ -241,6 +239,24 @@ def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, spli
                    w * prof.shared_cycles,                              # the SM's shared-memory pipe
                    n_per_sm * (BM + BN) * BK * 2 / dev.l2_return_bytes_per_cycle,  # L2 -> SM
                    t_lat)                                               # the cp.async pipeline's latency
+    return round_cycles
+
+
+def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, splits: int,
+             prof: LoopProfile | None = None) -> tuple[float, dict] | None:
+    """Estimated cycles of one candidate (None: it does not fit an SM).  ``t``: :func:`kernels.gemm_tile`;
+    ``prof``: its :func:`loop_profile` (None: ideal issue and shared-memory traffic from the tile alone)."""
+    BM, BN, BK = t["BM"], t["BN"], t["BK"]
+    c = ctas_per_sm(dev, t["threads"], registers, t["smem"])
+    if c < 1:
+        return None
+    kt = -(-Kd // BK)
+    s = max(1, min(splits, kt))
+    ktps = -(-kt // s)
+    s = -(-kt // ktps)
+    tiles = -(-M // BM) * -(-N // BN)
+    ctas = tiles * s
+    round_cycles = round_model(dev, t, prof)
 
     def wave(n_per_sm: int) -> float:
         return ktps * round_cycles(n_per_sm) + dev.dram_latency_cycles
@@ -255,10 +271,42 @@ def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, spli
     return cyc, {"splits": s, "ktps": ktps, "ctas": ctas, "ctas_per_sm": c, "waves": ctas / slots}
 
 
+def estimate_streamk(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int,
+                     prof: LoopProfile | None = None) -> tuple[float, dict] | None:
+    """Estimated cycles of the stream-K hybrid of a tile (:mod:`gpusim.llm.streamk`; ``t``, ``registers``:
+    the stream-K kernel's; ``prof``: the main loop's profile), in the terms of :func:`estimate`: the
+    data-parallel waves as there; then every SM runs its stream-K CTAs at once for ``q = ceil(stream-K
+    iterations / stream-K CTAs)`` k tiles, paying the pipeline fill once per piece (tile) of a CTA; the
+    DRAM floor adds the fp32 partials written; the fixup kernel reads them, writes the partial tiles' C
+    and costs one more launch.  None: it does not fit an SM, or the tiles fill whole waves."""
+    from gpusim.llm import streamk as SK
+
+    c = ctas_per_sm(dev, t["threads"], registers, t["smem"])
+    if c < 1:
+        return None
+    sch = SK.schedule(M, N, Kd, t["BM"], t["BN"], t["BK"], dev.sms * c)
+    if sch is None:
+        return None
+    round_cycles = round_model(dev, t, prof)
+    cyc = (sch.dp_tiles // (dev.sms * c)) * (sch.kt * round_cycles(c) + dev.dram_latency_cycles)
+    cyc += sch.q * round_cycles(min(c, -(-sch.sk_ctas // dev.sms))) + sch.max_pieces() * dev.dram_latency_cycles
+    tile_bytes = 4 * t["BM"] * t["BN"]
+    partials = sch.partial_pieces() * tile_bytes
+    cyc = max(cyc, dram_cycles(dev, 2 * (M * Kd + N * Kd), t["BK"]) + (2 * M * N + partials) / dev.dram_bytes_per_cycle)
+    cyc += (partials + sch.partial_tiles() * tile_bytes // 2) / dev.dram_bytes_per_cycle + dev.launch_cycles
+    return cyc, {"splits": 1, "ktps": sch.kt, "ctas": sch.ctas, "ctas_per_sm": c, "waves": sch.ctas / (dev.sms * c),
+                 "streamk": sch}
+
+
 def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op: str = "gemm",
-           kernels: tuple[str, ...] | None = None, splits: tuple[int, ...] = SPLIT_CANDIDATES) -> Choice:
-    """The multistage kernel, tile and split-K for an (arch, M, N, K) GEMM (``op`` names the operator in errors).
-    ``kernels`` / ``splits`` restrict the candidates (e.g. ``splits=(1,)`` for no split-K)."""
+           kernels: tuple[str, ...] | None = None, splits: tuple[int, ...] = SPLIT_CANDIDATES,
+           streamk: bool = True) -> Choice:
+    """The multistage kernel, tile and split-K or stream-K for an (arch, M, N, K) GEMM (``op`` names the operator
+    in errors).  ``kernels`` / ``splits`` restrict the candidates (e.g. ``splits=(1,)`` for no split-K);
+    ``streamk``: also the stream-K variant of every kernel that has one (:func:`estimate_streamk`; on a tie the
+    data-parallel or split-K candidate wins)."""
+    from gpusim.llm import streamk as SK
+
     if arch not in K.GEMM_MULTISTAGE_ARCHS:
         raise K.KernelError(f"{op}: no multistage GEMM kernels for {arch} (built for "
                             f"{', '.join(K.GEMM_MULTISTAGE_ARCHS)})")
@@ -270,7 +318,8 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
                             f"CUTLASS's alignment-8 kernels)")
     dev = device or default_device(arch)
     best = None
-    for order, name in enumerate(kernels or K.GEMM_MULTISTAGE):
+    names = kernels or K.GEMM_MULTISTAGE
+    for order, name in enumerate(names):
         if arch not in K.kernel_specs()[name].get("archs", K.GEMM_MULTISTAGE_ARCHS):
             continue
         t = K.gemm_tile(name)
@@ -288,18 +337,30 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
             key = (cyc, d["splits"], order)
             if best is None or key < best[0]:
                 best = (key, name, t, d, cyc)
+        sk = SK.STREAMK_OF.get(name)
+        if streamk and sk is not None and arch in K.kernel_specs()[sk]["archs"]:
+            r = estimate_streamk(dev, K.gemm_tile(sk), K.load_kernel(sk, arch).registers, M, N, Kd, prof)
+            if r is not None and M * N < 2 ** 31:
+                key = (r[0], 1, len(names) + order)
+                if best is None or key < best[0]:
+                    best = (key, sk, t, r[1], r[0])
     if best is None:
         raise K.KernelError(f"{op}: no GEMM kernel fits an SM of this GPU for M={M}, N={N}, K={Kd}")
     _, name, t, d, cyc = best
     return Choice(kernel=name, tile=f"{t['BM']}x{t['BN']}x{t['BK']}", BM=t["BM"], BN=t["BN"], BK=t["BK"],
                   stages=t["stages"], warps=t["threads"] // 32, splits=d["splits"], k_tiles_per_split=d["ktps"],
-                  ctas=d["ctas"], ctas_per_sm=d["ctas_per_sm"], waves=d["waves"], est_cycles=cyc)
+                  ctas=d["ctas"], ctas_per_sm=d["ctas_per_sm"], waves=d["waves"], est_cycles=cyc,
+                  streamk=d.get("streamk"))
 
 
 def gemm_calls(arch: str, choice: Choice, M: int, N: int, Kd: int, A: int, W: int, C: int,
                workspace: int = 0) -> list[K.KernelCall]:
-    """The launches of a chosen GEMM: the kernel, and the split-K reduction when ``choice.splits`` > 1
-    (``workspace``: an fp32 buffer of ``splits * M * N`` elements)."""
+    """The launches of a chosen GEMM: the kernel, and the split-K reduction when ``choice.splits`` > 1, or the
+    stream-K kernel and its fixup (``workspace``: an fp32 buffer of :func:`workspace_bytes`)."""
+    if choice.streamk is not None:
+        from gpusim.llm import streamk as SK
+
+        return SK.streamk_calls(arch, choice.kernel, choice.streamk, M, N, Kd, A, W, C, workspace)
     call = K.gemm_multistage(arch, choice.kernel, M, N, Kd, A, W, C, workspace, choice.splits)
     if choice.splits == 1:
         return [call]
@@ -307,13 +368,20 @@ def gemm_calls(arch: str, choice: Choice, M: int, N: int, Kd: int, A: int, W: in
 
 
 def workspace_bytes(choice: Choice, M: int, N: int) -> int:
+    if choice.streamk is not None:
+        return choice.streamk.workspace_bytes()
     return 4 * choice.splits * M * N if choice.splits > 1 else 0
 
 
 def describe(choice: Choice) -> str:
     s = f", split-K {choice.splits}" if choice.splits > 1 else ""
+    if choice.streamk is not None:
+        k = choice.streamk
+        s = (f", stream-K: {k.dp_tiles} tiles data-parallel + {k.sk_tiles} tiles over {k.sk_ctas} CTAs of "
+             f"{k.q} k tiles")
     return f"{choice.kernel} ({choice.tile}, {choice.stages} stages, {choice.warps} warps{s}; {choice.waves:.2f} waves)"
 
 
-__all__ = ["Choice", "Device", "SPLIT_CANDIDATES", "default_device", "describe", "estimate", "gemm_calls", "select",
+__all__ = ["Choice", "Device", "SPLIT_CANDIDATES", "default_device", "describe", "estimate", "estimate_streamk",
+           "gemm_calls", "round_model", "select",
            "workspace_bytes", "ctas_per_sm"]

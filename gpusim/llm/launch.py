@@ -175,7 +175,8 @@ def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffe
             raise K.KernelError(f"{op}: {e}") from None
     if arch in K.GEMM_MULTISTAGE_ARCHS:
         ch = GS.select(arch, M, N, Kd, device, op=op)
-        ws = (buf or Buffers())("gemm.splitk_workspace", GS.workspace_bytes(ch, M, N)) if ch.splits > 1 else 0
+        wsb = GS.workspace_bytes(ch, M, N)
+        ws = (buf or Buffers())("gemm.splitk_workspace", wsb) if wsb else 0
         return GS.gemm_calls(arch, ch, M, N, Kd, A, W, C, ws), ch
     try:
         return K.gemm(arch, M, N, Kd, A, W, C)

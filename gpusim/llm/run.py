@@ -272,10 +272,12 @@ def sample_plan(cfg: GPUConfig, head, total: int, k: int | None) -> tuple[int, t
     ``k`` measured waves shortens it, else None (every CTA is simulated).  The simulated CTAs are
     warm-up + k whole waves and then the kernel's tail: (total - simulated) is a multiple of the wave,
     so the sample's last wave (partial or whole) and drain are shaped as the kernel's are.  (With
-    ``sample_error`` this is the least the adaptive sample simulates.)"""
+    ``sample_error`` this is the least the adaptive sample simulates.)  The sample stands for the kernel
+    only if its CTAs are alike: a kernel whose ``kernels.yaml`` entry says ``sampling: false`` (stream-K:
+    the last CTAs do other work than the first) is never sampled."""
     wave = cfg.sm.count * assemble.occupancy(cfg, head).ctas_per_sm
     waves = -(-total // wave)
-    if k is not None:
+    if k is not None and K.kernel_specs().get(head.header.name, {}).get("sampling", True):
         n_w = SAMPLE_WARMUP_WAVES + k + SAMPLE_DRAIN_WAVES
         if waves > n_w:
             return wave, (wave, waves, n_w, total - (waves - n_w) * wave)
@@ -761,6 +763,7 @@ def summary_lines(rep: dict) -> list[str]:
                                         if o.get("bound_unit") in o.get("speed_of_light", {}) else "")
                      + (f"  [{o['kernel']}" + (f", split-K {o['gemm_choice']['splits']}"
                                              if o.get("gemm_choice", {}).get("splits", 1) > 1 else "")
+                        + (", stream-K" if "streamk" in o.get("gemm_choice", {}) else "")
                         + "]" if o.get("tile") else "")
                      + (f"  (sampled, +/-{o['relative_error']:.1%})" if o.get("sampled") else ""))
     for s in rep["not_simulated"]:

@@ -28,10 +28,40 @@
 // * Split-K (gridDim.z = splits > 1): CTA z accumulates k tiles [z*ktps, min((z+1)*ktps, ceil(K/BK))) and
 //   writes fp32 partials to P[z][M][N]; gemm_splitk_reduce_f16 sums them into C (CUTLASS's
 //   GemmSplitKParallel + ReduceSplitK scheme).  With splits == 1 the kernel writes C directly and P is unused.
+// * Stream-K (gemm_f16_tn_streamk_*, Gemm::run_streamk; Osama et al., "Stream-K: Work-centric Parallel
+//   Decomposition for Dense Matrix-Matrix Multiplication on the GPU", PPoPP 2023), the "data-parallel +
+//   stream-K" hybrid: a 1-D grid of dp_tiles CTAs that compute one whole tile each and sk_ctas CTAs that each
+//   take q consecutive (tile, k tile) iterations of the remaining tiles, running the same main loop
+//   (gemm_mainloop.inc) once per tile piece; whole pieces go to C, partial ones as fp32 to two workspace slots
+//   per CTA, summed into C by gemm_streamk_fixup_* (BM * BN / 2048 CTAs per tile; no CTA waits for another: the walker traces CTAs
+//   independently).  gpusim/llm/streamk.py computes the partition and the launch parameters.
 #include "common.cuh"
 
 namespace {
 constexpr int LOG_GROUP_M = 3;  // grouped rasterisation, GROUP_M = 8 M tiles
+
+// n / d for 0 <= n < 2^31 and a runtime divisor d >= 1, without the float reciprocal of a runtime division
+// (which the walker cannot follow): mul = floor(2^32 (2^l - d) / d) + 1 and l = ceil(log2 d), computed by the
+// launcher (gpusim/llm/kernels.py fast_divisor); q = (umulhi(n, mul) + n) >> l, exact for every n < 2^31
+// (Granlund & Montgomery, "Division by invariant integers using multiplication", PLDI 1994, Fig. 4.1; the
+// sum cannot overflow 32 bits there).  CUTLASS's stream-K scheduler divides by its FastDivmod the same way.
+DEVI int fast_div(int n, int mul, int shr) {
+    return static_cast<int>((__umulhi(static_cast<uint32_t>(n), static_cast<uint32_t>(mul)) + static_cast<uint32_t>(n)) >> shr);
+}
+
+// common.cuh grouped_tile for an explicit grid position (bx, by) of an nN x nM tile grid: the tile a CTA of a
+// 2-D grouped launch at blockIdx (bx, by) would compute (the stream-K kernels number tiles linearly).
+template <int LOG_G>
+DEVI void grouped_tile_at(unsigned bx, unsigned by, unsigned nN, unsigned nM, int &tile_m, int &tile_n) {
+    unsigned lg = 0;
+#pragma unroll
+    for (int g = LOG_G; g > 0; --g)
+        if (lg == 0 && by < (nM & ~((1u << g) - 1))) lg = g;
+    const unsigned first = (by >> lg) << lg;
+    const unsigned local = (by - first) * nN + bx;
+    tile_m = static_cast<int>(first + (local & ((1u << lg) - 1)));
+    tile_n = static_cast<int>(local >> lg);
+}
 
 template <int BK>
 DEVI int swz(int row, int chunk) {
@@ -110,94 +140,7 @@ struct Gemm {
         const int kt0 = blockIdx.z * ktps;
         const int nkt = min(kt_all - kt0, ktps);  // >= 1 (the launcher sizes ktps so)
 
-        // the thread's cp.async chunks: column chunk c0 of rows r0 + j * ROWS_PER_IT of the tiles
-        const int r0 = tid / CH, c0 = tid % CH;
-        const int arow = m0 + r0, wrow = n0 + r0;
-        Loader ld;
-        ld.kcol = kt0 * BK + c0 * 8;
-        ld.rstep = (size_t)ROWS_PER_IT * K;
-        ld.a = A + (size_t)min(arow, M - 1) * K + ld.kcol;
-        ld.w = W + (size_t)min(wrow, N - 1) * K + ld.kcol;
-        ld.na = arow < M ? (M - arow + ROWS_PER_IT - 1) / ROWS_PER_IT : 0;
-        ld.nw = wrow < N ? (N - wrow + ROWS_PER_IT - 1) / ROWS_PER_IT : 0;
-        ld.dst = swz<BK>(r0, c0) * 2;
-
-        // fragment addresses: the byte offset of k slice kk is off ^ (kk << 5) (the slice's chunk pair
-        // kk*2, kk*2+1 XOR the row's swizzle phase, which does not depend on mt / np); mt / np add
-        // whole 16-row blocks
-        const uint32_t a_off = swz<BK>(wm * WM + (lane & 15), lane >> 4) * 2;
-        const uint32_t b_off = BM * BK * 2 + swz<BK>(wn * WN + (lane & 7) + ((lane >> 4) << 3), (lane >> 3) & 1) * 2;
-
-        float acc[MT][NT][4];
-#pragma unroll
-        for (int i = 0; i < MT; ++i)
-#pragma unroll
-            for (int j = 0; j < NT; ++j)
-#pragma unroll
-                for (int r = 0; r < 4; ++r) acc[i][j][r] = 0.f;
-
-        // prologue: STAGES-1 k tiles in flight
-#pragma unroll
-        for (int s = 0; s < STAGES - 1; ++s) {
-            const bool go = s < nkt;
-            const uint32_t st = sbase + s * STAGE_BYTES;
-#pragma unroll
-            for (int c = 0; c < NCHUNK; ++c) copy_chunk(c, st, ld, go ? ld.na : 0, go ? ld.nw : 0, ld.kcol < K ? 16 : 0);
-            cp_async_commit();
-            ld.a += BK;
-            ld.w += BK;
-            ld.kcol += BK;
-        }
-        cp_async_wait<STAGES - 2>();
-        __syncthreads();
-
-        uint32_t fa[2][MT][4], fb[2][NT / 2][4];
-        uint32_t rst = sbase;                                // stage read
-        uint32_t wst = sbase + (STAGES - 1) * STAGE_BYTES;   // stage written by the prefetch
-        auto load_frags = [&](uint32_t (&a)[MT][4], uint32_t (&b)[NT / 2][4], uint32_t st, int kk) {
-#pragma unroll
-            for (int mt = 0; mt < MT; ++mt) ldsm_x4_s(a[mt], st + (a_off ^ (kk << 5)) + mt * 16 * BK * 2);
-#pragma unroll
-            for (int np = 0; np < NT / 2; ++np) ldsm_x4_s(b[np], st + (b_off ^ (kk << 5)) + np * 16 * BK * 2);
-        };
-        load_frags(fa[0], fb[0], rst, 0);
-
-        for (int it = 0; it < nkt; ++it) {
-            // the copies of k tile it+STAGES-1 go to stage wst, freed by the previous iteration's barrier;
-            // they are spread between the MMA rows of the k slices before this iteration's barrier
-            // (CUTLASS MmaMultistage's "copy groups"), so no warp issues them as one burst
-            const bool go = it + STAGES - 1 < nkt;
-            const int lim_a = go ? ld.na : 0, lim_w = go ? ld.nw : 0, bytes = ld.kcol < K ? 16 : 0;
-#pragma unroll
-            for (int kk = 0; kk < KS; ++kk) {
-                if (kk == KS - 1) {
-                    cp_async_commit();
-                    wst = (wst == sbase + (STAGES - 1) * STAGE_BYTES) ? sbase : wst + STAGE_BYTES;
-                    cp_async_wait<STAGES - 2>();  // k tile it+1 has landed (for this thread) ...
-                    __syncthreads();              // ... for all, and every warp is done reading stage it-1
-                    rst = (rst == sbase + (STAGES - 1) * STAGE_BYTES) ? sbase : rst + STAGE_BYTES;
-                    ld.a += BK;
-                    ld.w += BK;
-                    ld.kcol += BK;
-                }
-                // fragments of the next k slice (of the next stage after the barrier)
-                load_frags(fa[(kk + 1) & 1], fb[(kk + 1) & 1], rst, (kk + 1) % KS);
-#pragma unroll
-                for (int mt = 0; mt < MT; ++mt) {
-#pragma unroll
-                    for (int nt = 0; nt < NT; ++nt)
-                        mma_16816(acc[mt][nt], fa[kk & 1][mt], fb[kk & 1][nt / 2][(nt & 1) * 2],
-                                  fb[kk & 1][nt / 2][(nt & 1) * 2 + 1]);
-                    if (kk < KS - 1) {
-                        const int slot = kk * MT + mt;
-#pragma unroll
-                        for (int c = 0; c < NCHUNK; ++c)
-                            if (c * COPY_SLOTS / NCHUNK == slot) copy_chunk(c, wst, ld, lim_a, lim_w, bytes);
-                    }
-                }
-            }
-        }
-        cp_async_wait<0>();
+#include "gemm_mainloop.inc"
 
         // epilogue: each lane holds rows (lane>>2, +8) x columns 2*(lane&3), +1 of every 16x8 tile.  An
         // fp16 column pair is one 32-bit store where N is even, else two element stores; fp32 split-K
@@ -218,6 +161,69 @@ struct Gemm {
                     if (col + 1 < N) C[o + 1] = __float2half_rn(v1);
                 } });
         }
+    }
+
+    // Stream-K, "data-parallel + stream-K" hybrid (see the file comment).  Tiles are numbered L = by * nN + bx
+    // in the grouped order of a 2-D launch; every tile has kt = ceil(K / BK) k iterations.  CTA b < dp_tiles
+    // computes tile b whole; CTA dp_tiles + j computes the iterations [j*q, min((j+1)*q, sk_iters)) of the
+    // stream-K range (tiles dp_tiles.., iterations counted from dp_tiles*kt), piece by piece: a piece is the
+    // part of the range inside one tile, computed by the main loop over its k tiles.  A whole tile is stored
+    // to C in fp16; a partial one as fp32 to P slot 2j (the CTA's first piece) or 2j+1 (its last piece),
+    // BM x BN, tile-local rows of BN; gemm_streamk_fixup_* sums the slots of each partial tile into C.
+    static DEVI void run_streamk(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C,
+                                 float *__restrict__ P, int M, int N, int K, int dp_tiles, int q,
+                                 int kt_mul, int kt_shr, int nn_mul, int nn_shr) {
+        extern __shared__ __align__(128) unsigned char smem_raw[];
+        const uint32_t sbase = smem_u32(smem_raw);
+        const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5;
+        const int wm = warp % WARPS_M, wn = warp / WARPS_M;
+        const int kt = (K + BK - 1) / BK, nN = (N + BN - 1) / BN, nM = (M + BM - 1) / BM;
+        const int j = static_cast<int>(blockIdx.x) - dp_tiles;
+        const int u_s = j < 0 ? blockIdx.x * kt : dp_tiles * kt + j * q;   // the CTA's iterations [u_s, u_e)
+        const int u_e = j < 0 ? u_s + kt : min(u_s + q, nM * nN * kt);
+        const bool even = (N & 1) == 0;
+        for (int u = u_s; u < u_e;) {
+            const int L = fast_div(u, kt_mul, kt_shr), by = fast_div(L, nn_mul, nn_shr);
+            const int kt0 = u - L * kt;
+            const int nkt = min(kt - kt0, u_e - u);
+            int tile_m, tile_n;
+            grouped_tile_at<LOG_GROUP_M>(L - by * nN, by, nN, nM, tile_m, tile_n);
+            const int m0 = tile_m * BM, n0 = tile_n * BN;
+            if (u != u_s) __syncthreads();  // every warp is done reading the previous piece's shared stages
+
+#include "gemm_mainloop.inc"
+
+            const int rbase = m0 + wm * WM + (lane >> 2), cbase = n0 + wn * WN + (lane & 3) * 2;
+            if (nkt == kt) {
+                store_tile(acc, rbase, cbase, M, N, [&](size_t o, int col, float v0, float v1) {
+                    if (even) {
+                        *reinterpret_cast<uint32_t *>(C + o) = pack_half2(v0, v1);
+                    } else {
+                        C[o] = __float2half_rn(v0);
+                        if (col + 1 < N) C[o + 1] = __float2half_rn(v1);
+                    } });
+            } else {
+                float *Pt = P + (size_t)(2 * j + (u != u_s)) * (BM * BN);
+                store_tile_rc(acc, rbase, cbase, M, N, [&](int row, int col, float v0, float v1) {
+                    const int o = (row - m0) * BN + (col - n0);
+                    Pt[o] = v0;
+                    if (col + 1 < N) Pt[o + 1] = v1; });
+            }
+            u += nkt;
+        }
+    }
+
+    template <class Store>
+    static DEVI void store_tile_rc(const float (&acc)[MT][NT][4], int rbase, int cbase, int M, int N, Store st) {
+#pragma unroll
+        for (int mt = 0; mt < MT; ++mt)
+#pragma unroll
+            for (int nt = 0; nt < NT; ++nt)
+#pragma unroll
+                for (int h = 0; h < 2; ++h) {
+                    const int row = rbase + mt * 16 + h * 8, col = cbase + nt * 8;
+                    if (row < M && col < N) st(row, col, acc[mt][nt][2 * h], acc[mt][nt][2 * h + 1]);
+                }
     }
 
     template <class Store>
@@ -286,3 +292,70 @@ gemm_splitk_reduce_f16(const float *__restrict__ P, half *__restrict__ C, int MN
         }
     }
 }
+
+// Stream-K: the hybrid kernels (Gemm::run_streamk; grid (dp_tiles + sk_ctas, 1, 1)) and the fixup that sums
+// the fp32 partials of the tiles several CTAs shared (grid (sk_tiles, BM * BN / 2048, 1)).
+#define GEMM_STREAMK_KERNEL(NAME, BM, BN, BK, WMS, WNS, ST)                                                \
+    extern "C" __global__ void __launch_bounds__(WMS * WNS * 32)                                          \
+    NAME(const half *__restrict__ A, const half *__restrict__ W, half *__restrict__ C, float *__restrict__ P, \
+         int M, int N, int K, int dp_tiles, int q, int kt_mul, int kt_shr, int nn_mul, int nn_shr) {       \
+        Gemm<BM, BN, BK, WMS, WNS, ST>::run_streamk(A, W, C, P, M, N, K, dp_tiles, q, kt_mul, kt_shr,     \
+                                                    nn_mul, nn_shr);                                       \
+    }
+GEMM_STREAMK_KERNEL(gemm_f16_tn_streamk_128x256x32_s3, 128, 256, 32, 2, 4, 3)
+GEMM_STREAMK_KERNEL(gemm_f16_tn_streamk_128x128x32_s4, 128, 128, 32, 2, 2, 4)
+
+// Stream-K fixup for BM x BN tiles: stream-K tile t (tile dp_tiles + t) has the iterations [t*kt, (t+1)*kt)
+// of the stream-K range; its CTAs are first = t*kt / q .. last = ((t+1)*kt - 1) / q.  first == last: that CTA
+// stored the tile.  Else C = the sum of the slots 2z of CTAs z in (first, last] and of CTA first's slot
+// (2 first + 1 when it began before the tile, its last piece; 2 first when it began at the tile, its first).
+// Grid (sk_tiles, BM * BN / 2048): CTA y of a tile sums rows [y * 2048 / BN, (y + 1) * 2048 / BN), 8 consecutive
+// columns per thread (16-byte vectors when N % 8 == 0, else element by element), so the partials' reads come
+// from sk_tiles x BM x BN / 2048 CTAs at once.
+template <int BM, int BN>
+DEVI void streamk_fixup(const float *__restrict__ P, half *__restrict__ C, int M, int N, int kt, int dp_tiles,
+                        int q, int q_mul, int q_shr, int nn_mul, int nn_shr) {
+    const int u0 = blockIdx.x * kt;
+    const int first = fast_div(u0, q_mul, q_shr), last = fast_div(u0 + kt - 1, q_mul, q_shr);
+    if (first == last) return;
+    const int nN = (N + BN - 1) / BN, nM = (M + BM - 1) / BM;
+    const int L = dp_tiles + blockIdx.x, by = fast_div(L, nn_mul, nn_shr);
+    int tile_m, tile_n;
+    grouped_tile_at<LOG_GROUP_M>(L - by * nN, by, nN, nM, tile_m, tile_n);
+    const int m0 = tile_m * BM, n0 = tile_n * BN;
+    const bool vec = (N & 7) == 0;
+    static_assert(BM * BN % 2048 == 0, "whole CTAs of 256 threads x 8 elements per tile");
+    {
+        const int v = blockIdx.y * 256 + threadIdx.x;
+        const int r = v / (BN / 8), c = (v % (BN / 8)) * 8, row = m0 + r, col = n0 + c;
+        if (row >= M || col >= N) return;
+        float s[8];
+#pragma unroll
+        for (int e = 0; e < 8; ++e) s[e] = 0.f;
+        for (int z = first; z <= last; ++z) {
+            const float *p = P + (size_t)(2 * z + (z == first && z * q < u0)) * (BM * BN) + r * BN + c;
+            if (vec) {
+                const float4 a = reinterpret_cast<const float4 *>(p)[0], b = reinterpret_cast<const float4 *>(p)[1];
+                s[0] += a.x; s[1] += a.y; s[2] += a.z; s[3] += a.w;
+                s[4] += b.x; s[5] += b.y; s[6] += b.z; s[7] += b.w;
+            } else {
+                for (int e = 0; e < 8 && col + e < N; ++e) s[e] += p[e];
+            }
+        }
+        half *o = C + (size_t)row * N + col;
+        if (vec) {
+            *reinterpret_cast<uint4 *>(o) = pack8(s);
+        } else {
+            for (int e = 0; e < 8 && col + e < N; ++e) o[e] = __float2half_rn(s[e]);
+        }
+    }
+}
+
+#define GEMM_STREAMK_FIXUP(NAME, BM, BN)                                                                    \
+    extern "C" __global__ void __launch_bounds__(256)                                                     \
+    NAME(const float *__restrict__ P, half *__restrict__ C, int M, int N, int kt, int dp_tiles, int q,      \
+         int q_mul, int q_shr, int nn_mul, int nn_shr) {                                                  \
+        streamk_fixup<BM, BN>(P, C, M, N, kt, dp_tiles, q, q_mul, q_shr, nn_mul, nn_shr);                 \
+    }
+GEMM_STREAMK_FIXUP(gemm_streamk_fixup_f16_128x256, 128, 256)
+GEMM_STREAMK_FIXUP(gemm_streamk_fixup_f16_128x128, 128, 128)

@@ -155,7 +155,7 @@ def test_selector_picks_streamk_only_when_its_estimate_wins(M, N, Kd):
     is below every data-parallel / split-K candidate's (select with streamk=False), and then the least one;
     turning stream-K off gives back the previous choice."""
     dev = GS.default_device("sm_80")
-    ch, base = GS.select("sm_80", M, N, Kd), GS.select("sm_80", M, N, Kd, streamk=False)
+    ch, base = GS.select("sm_80", M, N, Kd, streamk=True), GS.select("sm_80", M, N, Kd, streamk=False)
     assert base.streamk is None
     ests = {}
     for name, sk in SK.STREAMK_OF.items():
@@ -191,7 +191,7 @@ def test_gemm_calls_emit_the_streamk_kernel_and_its_fixup():
     BM x BN / 2048 CTAs per stream-K tile, both on the same workspace of two BM x BN fp32 slots per stream-K CTA; describe()
     and the report dict name the partition."""
     M, N, Kd = 1024, 4096, 11008
-    ch = GS.select("sm_80", M, N, Kd)
+    ch = GS.select("sm_80", M, N, Kd, streamk=True)
     assert ch.streamk is not None, GS.describe(ch)
     s = ch.streamk
     ws = GS.workspace_bytes(ch, M, N)
@@ -233,3 +233,18 @@ def test_streamk_cost_counts_match_the_pieces(M, N, Kd, BM, BN, slots):
     assert s.partial_pieces() == written == sum(len(s.contributors(t)) for t in range(s.sk_tiles))
     assert s.partial_tiles() == sum(1 for t in range(s.sk_tiles) if s.contributors(t))
     assert s.max_pieces() == max(len(ps) for ps in pieces)
+
+
+def test_streamk_is_a_candidate_only_when_launch_gemm_streamk_is_set():
+    """Rule: stream-K is opt-in (launch.gemm_streamk, default false, until the validation suites are
+    regenerated with it): the default A100 device keeps the data-parallel / split-K choice of a shape whose
+    tiles leave a partial wave (1024 x 4096 x 11008: 1.19 waves of 128x128 tiles); with the key set the
+    selector picks the stream-K kernel there."""
+    from gpusim.config import load_config
+
+    M, N, Kd = 1024, 4096, 11008
+    off = GS.Device.from_config(load_config("a100-sxm4-80gb"), "sm_80")
+    on = GS.Device.from_config(load_config("a100-sxm4-80gb", ["launch.gemm_streamk=true"]), "sm_80")
+    assert not off.streamk and on.streamk
+    assert GS.select("sm_80", M, N, Kd, off).streamk is None
+    assert GS.select("sm_80", M, N, Kd, on).streamk is not None

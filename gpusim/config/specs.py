@@ -537,6 +537,10 @@ class LaunchConfig:
     # + 0.58 us per node (RTX 5070 Ti Laptop, CUDA 13.3; github.com/ahrefs/ocannl/issues/488).
     # Consistent with NVIDIA's "Getting Started with CUDA Graphs" blog (V100, CUDA 10.1): 3.4 us per
     # ~2.9 us kernel in a graph, i.e. ~0.5 us per node.  No A100/H100 measurement found.
+    gemm_streamk: bool = _f(
+        "the GEMM selector of `gpusim llm` (gpusim/llm/gemm_select.py) also considers the stream-K kernels "
+        "(a library choice, not hardware)", False)
+    # off by default until the validation suites are regenerated with it (issue #15, stream-K)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -94,6 +94,7 @@ class Device:
     line_bytes: int = 128            # memory.line_size_bytes
     dram_channels: int = 1           # memory.dram_channels (HBM pseudo-channels)
     tfaw_cycles: float = 0.0         # memory.hbm_tfaw at the SM clock (0: not the hbm model, no activate term)
+    streamk: bool = False            # launch.gemm_streamk: the stream-K kernels are candidates
 
     @classmethod
     def from_config(cls, cfg, arch: str) -> "Device":
@@ -111,7 +112,8 @@ class Device:
                    dram_bytes_per_cycle=mem.dram_bandwidth_bytes_per_s / sm.clock_hz,
                    dram_latency_cycles=mem.dram_latency_cycles, launch_cycles=cfg.launch.kernel_launch_latency_cycles,
                    line_bytes=mem.line_size_bytes, dram_channels=mem.dram_channels,
-                   tfaw_cycles=mem.hbm_tfaw_ps * 1e-12 * sm.clock_hz if mem.dram_model == "hbm" else 0.0)
+                   tfaw_cycles=mem.hbm_tfaw_ps * 1e-12 * sm.clock_hz if mem.dram_model == "hbm" else 0.0,
+                   streamk=bool(cfg.launch.gemm_streamk))
 
 
 #: The GPU preset a bare ``select(arch, ...)`` assumes per architecture (callers with a config pass it).
@@ -300,11 +302,11 @@ def estimate_streamk(dev: Device, t: dict, registers: int, M: int, N: int, Kd: i
 
 def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op: str = "gemm",
            kernels: tuple[str, ...] | None = None, splits: tuple[int, ...] = SPLIT_CANDIDATES,
-           streamk: bool = True) -> Choice:
+           streamk: bool | None = None) -> Choice:
     """The multistage kernel, tile and split-K or stream-K for an (arch, M, N, K) GEMM (``op`` names the operator
     in errors).  ``kernels`` / ``splits`` restrict the candidates (e.g. ``splits=(1,)`` for no split-K);
     ``streamk``: also the stream-K variant of every kernel that has one (:func:`estimate_streamk`; on a tie the
-    data-parallel or split-K candidate wins)."""
+    data-parallel or split-K candidate wins); None: the device's ``launch.gemm_streamk`` (off by default)."""
     from gpusim.llm import streamk as SK
 
     if arch not in K.GEMM_MULTISTAGE_ARCHS:
@@ -317,6 +319,8 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
                             f"rows in 16-byte cp.async chunks (fp16 rows must be 16-byte aligned, as for "
                             f"CUTLASS's alignment-8 kernels)")
     dev = device or default_device(arch)
+    if streamk is None:
+        streamk = dev.streamk
     best = None
     names = kernels or K.GEMM_MULTISTAGE
     for order, name in enumerate(names):

@@ -313,21 +313,24 @@ def test_the_model_code_and_isa_tables_are_scanned_for_citations():
     assert any(w.startswith("configs/arch/ampere-ga100.yaml:") for w in cited["HW062"])
 
 
+def _tiny_requests_suite(tmp_path, reference: str, **cases: str):
+    """A one-suite file of llm_requests cases (id -> workload mapping) on a 4-SM A100 against one made-up
+    reference row X1 (``reference``: "metric,value,unit")."""
+    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
+                                      f"X1,A100,{reference},made up,made up\n")
+    body = "".join(f"  - id: {cid}\n    reference: X1\n"
+                   "    set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]\n"
+                   f"    workload: {{llm_requests: {w}}}\n" for cid, w in cases.items())
+    (tmp_path / "s.yaml").write_text("gpu: a100-sxm4-80gb\nreferences: [ref.csv]\ncases:\n" + body)
+    (s,) = v.load_suites([tmp_path / "s.yaml"])
+    return s
+
+
 def test_an_llm_requests_case_reports_output_tokens_per_second_of_prefill_plus_decodes(tmp_path):
     """The request-level workload: one prefill step, output - 1 decode steps (first and last simulated,
     the rest on the line between them); throughput = batch x output / total seconds."""
-    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
-                                      "X1,A100,tiny model throughput,1000,tokens/s,made up,made up\n")
-    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
-        gpu: a100-sxm4-80gb
-        references: [ref.csv]
-        cases:
-          - id: tiny
-            reference: X1
-            set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]
-            workload: {llm_requests: {model: tiny, batch: 2, prompt: 32, output: 4}}
-        """))
-    (s,) = v.load_suites([tmp_path / "s.yaml"])
+    s = _tiny_requests_suite(tmp_path, "tiny model throughput,1000,tokens/s",
+                             tiny="{model: tiny, batch: 2, prompt: 32, output: 4}")
     r = v.run_validation([s], progress=False)["cases"][0]
     assert r["status"] == "ok", r
     run = r["runs"][0]
@@ -358,22 +361,10 @@ def test_an_llm_requests_case_with_weight_bandwidth_compares_model_bytes_times_t
     without it; tp > 1 is refused with the key path."""
     from gpusim.llm.model import load_model
 
-    (tmp_path / "ref.csv").write_text("id,gpu,metric,value,unit,conditions,source\n"
-                                      "X1,A100,tiny weight streaming,100,GB/s,made up,made up\n")
-    (tmp_path / "s.yaml").write_text(textwrap.dedent("""\
-        gpu: a100-sxm4-80gb
-        references: [ref.csv]
-        cases:
-          - id: tiny
-            reference: X1
-            set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]
-            workload: {llm_requests: {model: tiny, batch: 1, prompt: 8, output: 3, cuda_graph: true, weight_bandwidth: true}}
-          - id: tiny-stream
-            reference: X1
-            set: [sm.count=4, memory.l2_slices=3, memory.l2_size=1536 KiB]
-            workload: {llm_requests: {model: tiny, batch: 1, prompt: 8, output: 3, weight_bandwidth: true}}
-        """))
-    (s,) = v.load_suites([tmp_path / "s.yaml"])
+    s = _tiny_requests_suite(
+        tmp_path, "tiny weight streaming,100,GB/s",
+        tiny="{model: tiny, batch: 1, prompt: 8, output: 3, cuda_graph: true, weight_bandwidth: true}",
+        **{"tiny-stream": "{model: tiny, batch: 1, prompt: 8, output: 3, weight_bandwidth: true}"})
     r, r_stream = v.run_validation([s], progress=False)["cases"]
     assert r["status"] == "ok" and r_stream["status"] == "ok", (r, r_stream)
     graph, stream = ([x["step_seconds"] for x in c["runs"][0]["steps"]] for c in (r, r_stream))

@@ -210,6 +210,19 @@ def test_gemm_selector_prefers_fewer_splits_when_the_grid_is_already_full():
     assert two > one
 
 
+def test_gemm_selector_splits_k_when_the_grid_is_just_over_a_wave():
+    """Rule (the CUTLASS profiler tries split-K on every shape): a grid just over one wave wastes most of
+    its second wave, and two k splits turn it into more, shorter waves.  1,024 x 4,096 x 11,008 on the A100
+    (256 tiles of 128x128 on 108 SMs x 2 = 216 CTA slots: 1.19 waves) is estimated cheaper with split-K 2
+    (512 CTAs of half the k tiles: 2.37 waves of half the length) than unsplit, so the selector splits it,
+    though the unsplit grid already fills a wave."""
+    dev = GS.default_device("sm_80")
+    c = GS.select("sm_80", 1024, 4096, 11008, dev, streamk=False)
+    assert c.splits == 2 and c.ctas // c.splits >= dev.sms * c.ctas_per_sm, GS.describe(c)
+    unsplit = GS.select("sm_80", 1024, 4096, 11008, dev, splits=(1,), streamk=False)
+    assert c.est_cycles < unsplit.est_cycles
+
+
 def test_gemm_shape_the_kernels_cannot_run_is_one_error_naming_the_operator():
     """Rule: K not a multiple of 8 (16-byte cp.async rows) is refused with one KernelError naming the
     operator and the reason; an arch without the family too."""

@@ -40,15 +40,23 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
   the 64x64x32 tile at 74% of the bus, above this 67% bound), so the term ranks, it does not predict;
 * split-K (CUTLASS's parallel split-K): ``splits`` CTAs per output tile each take ``ceil(k tiles /
   splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
-  DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate only where the
-  unsplit tile grid underfills one wave of the GPU (fewer tiles than SMs x resident CTAs per SM), the
-  case cuBLAS and CUTLASS use it for (skinny and small-M shapes with a long K);
+  DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate for every shape, as the
+  CUTLASS profiler sweeps ``--split_k_slices`` for every problem; it wins where the unsplit grid wastes a
+  wave: skinny and small-M shapes with a long K, and grids just over a whole number of waves (e.g.
+  1,024 x 4,096 x 11,008: 256 tiles of 128 x 128 on 216 CTA slots, 1.19 waves, where two splits give
+  2.37 waves of half the k tiles);
 * stream-K (:mod:`gpusim.llm.streamk`, the "data-parallel + stream-K" hybrid of the kernels that have a
   stream-K variant): the whole waves of tiles as above, then the tiles of the partial wave split by k
   tiles over up to one wave of CTAs, ``q = ceil(their k tiles / CTAs)`` each, with one pipeline fill
   (``memory.dram_latency_cycles``) per tile piece of a CTA; the fp32 partials count in the DRAM floor, and
   the fixup kernel adds reading them and writing the partial tiles' C plus one ``launch.kernel_launch_latency``
-  (:func:`estimate_streamk`).  A candidate only where the tiles leave a partial wave.
+  (:func:`estimate_streamk`).  A candidate only where the tiles leave a partial wave, and only with
+  ``launch.gemm_streamk`` (off by default): the GEMMs of ``gpusim llm`` stand for what PyTorch and the
+  serving stacks run, cuBLAS, whose Ampere kernels are data-parallel tiles with split-K and a separate
+  ``splitKreduce_kernel`` (kernel names as profilers show them, e.g.
+  ``ampere_fp16_s16816gemm_fp16_64x64_sliced1x2_ldg8_relu_f2f_stages_64x6_tn``, NVIDIA/cutlass issue #1025);
+  stream-K is CUTLASS's decomposition, which its paper measures against cuBLAS as a separate baseline
+  (Osama et al., "Stream-K", PPoPP'23, arXiv:2301.03598).  Turn it on to model a CUTLASS stream-K build.
 
 The candidate with the least estimated cycles wins (ties: fewer splits, then the earlier kernel of
 :data:`gpusim.llm.kernels.GEMM_MULTISTAGE`, largest tile first; stream-K loses ties).  No constant here is fitted to a
@@ -334,8 +342,8 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
             if r is None:
                 continue
             cyc, d = r
-            if s > 1 and (d["splits"] == 1 or d["ctas"] // d["splits"] >= dev.sms * d["ctas_per_sm"]):
-                continue  # clipped to no split, or the unsplit grid already fills a wave: no split-K
+            if s > 1 and d["splits"] == 1:
+                continue  # clipped to no split: the s == 1 candidate stands for it
             if M * N * d["splits"] >= 2 ** 31:
                 continue
             key = (cyc, d["splits"], order)

@@ -80,6 +80,11 @@ def _cmd_trace_convert(a: argparse.Namespace) -> int:
 
 
 def _cmd_config_show(a: argparse.Namespace) -> int:
+    if a.sources:
+        from gpusim.config.explain import dump_config_sources
+
+        print(dump_config_sources(a.name, a.set or []), end="")
+        return 0
     from gpusim.config import dump_config, load_config
 
     print(dump_config(load_config(a.name, a.set or [])), end="")
@@ -140,6 +145,9 @@ def register(sub) -> None:
     cs = c.add_parser("show", help="print the resolved config")
     cs.add_argument("name")
     cs.add_argument("--set", action="append", metavar="KEY=VALUE")
+    cs.add_argument("--sources", action="store_true",
+                    help="after each value, where it comes from: the preset line that sets it (file:line and its "
+                         "comment), the --set override, or the default's source in gpusim/config/specs.py")
     cs.set_defaults(fn=_cmd_config_show)
     cc = c.add_parser("check", help="validate a config file")
     cc.add_argument("file")

@@ -280,7 +280,8 @@ def _node_at(path: str) -> Any:
 def _merge_into(base: Tree, origins: Origins, layer: Mapping, origin: str, wheres: Wheres,
                 lines: Lines | None = None) -> None:
     """Deep-merge ``layer`` onto ``base`` (layer wins); ``sources`` lists are concatenated.  ``wheres``
-    gets the ``file:line`` of every leaf (for errors; ``origins`` keeps the file, for provenance)."""
+    gets the ``file:line`` of every leaf (for errors and ``config show --sources``; ``origins`` keeps the
+    file, for provenance), and of every ``sources`` item as ``sources[i]``."""
     for path, value in _leaf_paths(layer):
         kp = tuple(path.split("."))
         wheres[path] = f"{origin}:{lines.lines[kp]}" if lines is not None and kp in lines.lines else origin
@@ -288,6 +289,10 @@ def _merge_into(base: Tree, origins: Origins, layer: Mapping, origin: str, where
             if not isinstance(value, (list, tuple)):
                 raise ConfigError("sources", f"expected a list of strings, got {value!r}", file=origin)
             items = list(value)
+            first = len(base.get("sources", []))
+            for i in range(len(items)):
+                at = lines.lines.get(("sources", i)) if lines is not None else None
+                wheres[f"sources[{first + i}]"] = f"{origin}:{at}" if at else origin
             base.setdefault("sources", []).extend(items)
             origins.setdefault("sources", []).extend([origin] * len(items))
             continue
@@ -370,6 +375,8 @@ def _apply_override(tree: Tree, origins: Origins, wheres: Wheres, text: str) -> 
     if path == "sources":
         tree.pop("sources", None)
         origins.pop("sources", None)
+        for k in [k for k in wheres if k.startswith("sources[")]:
+            del wheres[k]
     _merge_into(tree, origins, _nest(path, value), where, wheres)
 
 
@@ -511,6 +518,13 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> GPUC
     ``overrides`` are ``KEY=VALUE`` strings with dotted YAML keys; the value is read as a YAML
     scalar: ``["sm.count=40", "memory.l2_size=20 MiB", "subcore.issue_policy=gto"]``.
     """
+    return load_config_where(name_or_path, overrides)[0]
+
+
+def load_config_where(name_or_path: str | Path, overrides: Sequence[str] = ()) -> tuple[GPUConfig, dict[str, str]]:
+    """:func:`load_config`, and where each value that a file or override sets was written: key path (and
+    ``sources[i]``) -> ``file:line`` of the layer that won (``--set KEY=VALUE`` for an override).  Key paths
+    absent from it hold their default (:func:`value_sources` names the default's source)."""
     if isinstance(overrides, str):
         overrides = [overrides]
     path = _find_gpu_config(name_or_path)
@@ -521,7 +535,7 @@ def load_config(name_or_path: str | Path, overrides: Sequence[str] = ()) -> GPUC
     _load_layers(*_read_yaml(path), shown, path, path.parent, (), tree, origins, wheres)
     for text in overrides:
         _apply_override(tree, origins, wheres, text)
-    return _build(tree, origins, wheres, shown)
+    return _build(tree, origins, wheres, shown), wheres
 
 
 def config_from_dict(data: Mapping[str, Any], overrides: Sequence[str] = (), *, source: str = "<dict>",
@@ -576,13 +590,16 @@ def _scalar(value: Any) -> str:
     return text[1:-1]
 
 
-def dump_config(cfg: GPUConfig) -> str:
+def dump_config(cfg: GPUConfig, *, comments: Mapping[str, str] | None = None,
+                header: Sequence[str] | None = None) -> str:
     """The resolved config as YAML, units human-readable, each value's origin as a trailing comment.
 
-    ``load_config`` on this text (saved to a file) gives a config equal to ``cfg``.
+    ``load_config`` on this text (saved to a file) gives a config equal to ``cfg``.  ``comments`` (key path
+    or ``sources[i]`` -> text) replaces the origins of ``cfg.provenance`` as the trailing comments, and
+    ``header`` the two header lines (:func:`gpusim.config.explain.dump_config_sources`).
     """
     data = config_to_dict(cfg)
-    where = dict(cfg.provenance)
+    where = dict(cfg.provenance) if comments is None else dict(comments)
     rows: list[tuple[str, str]] = []  # (text, comment)
 
     def emit(mapping: Mapping[str, Any], prefix: str, indent: int) -> None:
@@ -601,12 +618,13 @@ def dump_config(cfg: GPUConfig) -> str:
 
     emit(data, "", 0)
     width = min(max(len(t) for t, c in rows if c), 60) if any(c for _, c in rows) else 0
-    header = [
-        "# gpusim resolved configuration: every value, defaults included (written by gpusim.config.dump_config).",
-        "# Load it again by path; the comment after a value names the file that set it, 'default' or '--set'.",
-    ]
+    if header is None:
+        header = [
+            "# gpusim resolved configuration: every value, defaults included (written by gpusim.config.dump_config).",
+            "# Load it again by path; the comment after a value names the file that set it, 'default' or '--set'.",
+        ]
     body = [f"{t.ljust(width)}  # {c}" if c else t for t, c in rows]
-    return "\n".join(header + body + _published_notes(data.get("sources") or [])) + "\n"
+    return "\n".join([*header, *body, *_published_notes(data.get("sources") or [])]) + "\n"
 
 
 def _published_notes(sources: list) -> list[str]:

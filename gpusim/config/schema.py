@@ -398,7 +398,7 @@ def unit_of_name(name: str) -> tuple[str, str | None]:
 def fields_from_dataclass(cls: type, hints: Callable[[type], dict[str, Any]], prefix: str = "",
                           sections: dict[str, str] | None = None) -> list[Field]:
     """The :class:`Field` of every leaf of a nested frozen dataclass, from its fields' names and metadata
-    (``doc``, ``min``, ``max``; ``internal`` fields are skipped).  ``hints(cls)`` resolves annotations.
+    (``doc``, ``min``, ``max``, ``source``; ``internal`` fields are skipped).  ``hints(cls)`` resolves annotations.
     Unit quantities other than time are positive; a ``min`` on them is their lower bound otherwise."""
     out: list[Field] = []
     types = hints(cls)
@@ -427,7 +427,8 @@ def fields_from_dataclass(cls: type, hints: Callable[[type], dict[str, Any]], pr
         if t in (str, bool) or (isinstance(t, type) and issubclass(t, enum.Enum)):
             lo = hi = None
         default = MISSING if df.default is dataclasses.MISSING else df.default
-        out.append(Field(path, t, unit, doc, default, lo, hi, positive, (), optional, attr=df.name))
+        out.append(Field(path, t, unit, doc, default, lo, hi, positive, (), optional,
+                         source=df.metadata.get("source", ""), attr=df.name))
     return out
 
 

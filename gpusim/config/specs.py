@@ -613,7 +613,7 @@ class LaunchConfig:
     gemm_streamk: bool = _f(
         "the GEMM selector of `gpusim llm` (gpusim/llm/gemm_select.py) also considers the stream-K kernels "
         "(a library choice, not hardware)", False,
-        source="policy: off until the validation suites are regenerated with it (issue #15, stream-K)")
+        source="policy: off: the modelled library is cuBLAS, whose Ampere GEMMs are data-parallel tiles + split-K (splitKreduce_kernel; NVIDIA/cutlass issue #1025 kernel names); stream-K is CUTLASS's (Osama et al., PPoPP'23, arXiv:2301.03598)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

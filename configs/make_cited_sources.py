@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 RESEARCH = ROOT.parent / "shared" / "research"
 OUT = ROOT / "configs" / "cited-sources.csv"
-SCAN = [ROOT / "configs"]   # what a resolved config shows: the config files' own citations
+SCAN = [ROOT / "configs"]   # what a resolved config shows: the config files' own citations ...
+SPECS = ROOT / "gpusim" / "config" / "specs.py"   # ... and the declared sources of the defaults (--sources)
 
 #: the research notes are digests of these public works (each note names them in its opening lines)
 NOTES = {
@@ -42,6 +43,7 @@ def cited_text() -> str:
         for p in sorted(base.rglob("*")):
             if p.suffix in (".yaml", ".yml"):
                 parts.append(p.read_text(encoding="utf-8", errors="replace"))
+    parts.append(SPECS.read_text(encoding="utf-8"))
     return "\n".join(parts)
 
 
@@ -58,7 +60,7 @@ def main() -> int:
             rows.append((i, f"{r['gpu']}: {r['metric']} = {r['value']} {r['unit']}. Source: {r['source']}"))
     specs = list(csv.DictReader(open(RESEARCH / "gpu_specs.csv", encoding="utf-8")))
     for gpu in sorted({r["gpu"] for r in specs}):
-        if any(gpu in line for line in text.splitlines() if "gpu_specs" in line):
+        if any(gpu in line for line in text.splitlines() if "gpu_specs" in line or "specs: " in line):
             srcs = sorted({r["source"] for r in specs if r["gpu"] == gpu})
             rows.append((f"gpu_specs:{gpu}", " | ".join(srcs)))
     with open(OUT, "w", newline="", encoding="utf-8") as f:

@@ -14,6 +14,9 @@ from gpusim.core import memsys as msys
 from gpusim.microbench import measure
 
 NO_REFRESH = "memory.hbm_trefi=1 s"   # refresh far beyond the tests' horizon, where refresh is not the subject
+# ramulator2's write buffer (specs.py defaults): 32 entries of one burst, drained from 80% to 20%
+BURST_QUEUE = ("memory.dram_write_queue_unit=burst", "memory.dram_write_queue_entries=32",
+               "memory.dram_write_high_percent=80", "memory.dram_write_low_percent=20")
 
 
 def _model(*overrides, gpu="a100-sxm4-80gb"):
@@ -200,7 +203,7 @@ def test_write_drain_batches_turnarounds():
     """Writes wait in the PC's write queue and drain in batches between the watermarks: a read/write
     mix pays one read-to-write bubble (tRTW) and one write-to-read bubble (tWTR + tCL) per batch, not
     per write.  (With a one-entry queue, i.e. a turnaround per write, the bus time is far larger.)"""
-    cfg, mp, ms = _model(NO_REFRESH)
+    cfg, mp, ms = _model(NO_REFRESH, *BURST_QUEUE)
     pc, bg, bank, row = _where(mp, 1 << 24)
     lines = _lines(mp, lambda p, g, b, r: (p == pc) & (g == bg), 400)
     burst = mp[msys.M_CHAN_MILLI_PER_SECTOR]
@@ -223,7 +226,7 @@ def test_write_drain_batches_turnarounds():
 
 
 def test_writes_below_the_watermark_do_not_touch_the_bus():
-    cfg, mp, ms = _model(NO_REFRESH)
+    cfg, mp, ms = _model(NO_REFRESH, *BURST_QUEUE)
     _, bus, base = _pc_slots(mp, 1 << 24)
     pc = int(_where(mp, 1 << 24)[0])
     lines = _lines(mp, lambda p, g, b, r: (p == pc), 8)
@@ -235,6 +238,58 @@ def test_writes_below_the_watermark_do_not_touch_the_bus():
     assert ms[bus] == 0 and ms[base + msys.P_WQN] == 4 * k
     msys._dram(mp, ms, lines[k], 4, 10_000, True)
     assert ms[bus] > 0 and ms[base + msys.P_WQN] <= mp[msys.M_WQ_LOW]
+
+
+@pytest.mark.parametrize("nsec", [4, 1])
+def test_request_write_queue_counts_written_back_lines_not_bursts(nsec):
+    """dram_write_queue_unit: request (GPGPU-Sim: one write-queue entry per line the L2 writes back):
+    the drain starts when the high watermark's number of lines is queued, however many dirty sectors
+    each has, and stops at the low watermark's number of lines.  (Counting bursts, 4-sector lines would
+    start it after a quarter as many lines.)"""
+    cfg, mp, ms = _model(NO_REFRESH, "memory.dram_write_queue_unit=request", "memory.dram_write_queue_entries=128",
+                         "memory.dram_write_high_percent=85", "memory.dram_write_low_percent=25")
+    assert (mp[msys.M_WQ_HIGH], mp[msys.M_WQ_LOW]) == (108, 32)
+    _, bus, base = _pc_slots(mp, 1 << 24)
+    pc = int(_where(mp, 1 << 24)[0])
+    lines = _lines(mp, lambda p, g, b, r: (p == pc), 120)
+    for k in range(107):
+        msys._dram(mp, ms, lines[k], nsec, 10_000, True)
+    assert ms[bus] == 0 and ms[base + msys.P_WQC] == 107 and ms[base + msys.P_WQN] == 107 * nsec
+    msys._dram(mp, ms, lines[107], nsec, 10_000, True)
+    burst = mp[msys.M_CHAN_MILLI_PER_SECTOR]
+    assert ms[base + msys.P_WQC] == 32
+    assert ms[bus] == 10_000_000 + (108 - 32) * nsec * burst   # (no read before: no tRTW bubble)
+
+
+def test_bus_statistics_account_for_the_bus_time_and_change_nothing():
+    """The diagnostic statistics (KEEP_HBM_STATS) split each PC's data-bus time into data, idle,
+    turnarounds and refresh with nothing left over, and leave the model's timing as it is."""
+    from gpusim.assemble import memory as amem
+
+    runs = []
+    for keep in (False, True):
+        amem.KEEP_HBM_STATS = keep
+        try:
+            m = MemSystem(load_config("a100-sxm4-80gb", ["memory.hbm_trefi=2 us"]))
+        finally:
+            amem.KEEP_HBM_STATS = False
+        mp, ms = m.mp, m.ms
+        pc = int(_where(mp, 1 << 24)[0])
+        lines = _lines(mp, lambda p, g, b, r: (p == pc), 600)
+        t = 10_000
+        for k in range(0, len(lines), 2):   # a copy, with a pause now and then (idle bus)
+            msys._dram(mp, ms, lines[k], 4, t, False)
+            msys._dram(mp, ms, lines[k + 1], 4, t, True)
+            t += 40 if k % 64 else 400
+        runs.append((m, ms[msys.MS_BASE + mp[msys.M_SLICES] + msys._channel_of(mp, lines[0])]))
+    (plain, bus_plain), (kept, bus_kept) = runs
+    assert bus_kept == bus_plain and plain.hbm_stats is None
+    n = plain.ms.size
+    assert np.array_equal(kept.ms[:n], plain.ms)
+    st = kept.ms[n:].reshape(-1, msys.S_SIZE)[pc]
+    parts = (msys.S_READ, msys.S_WRITE, msys.S_IDLE, msys.S_RTW, msys.S_WTR, msys.S_REFRESH)
+    assert sum(int(st[i]) for i in parts) == bus_kept
+    assert min(int(st[i]) for i in parts) > 0 and st[msys.S_DRAINS] >= 2
 
 
 # ------------------------------------------------------------------ whole GPU

@@ -7,12 +7,16 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from gpusim.config.specs import GPUConfig, ReplacementPolicy
+from gpusim.config.specs import GPUConfig, ReplacementPolicy, WriteQueueUnit
 from gpusim.core import memsys as msys
 from gpusim.errors import GpusimError
 
 if TYPE_CHECKING:
     from gpusim.assemble.residency import Occupancy
+
+#: keep the hbm model's per pseudo-channel data-bus statistics (``MemSystem.hbm_stats``; diagnostics such as
+#: benchmarks/hbm_stream_breakdown.py set it; off, the model keeps none and runs as before)
+KEEP_HBM_STATS = False
 
 
 class MemSystem:
@@ -51,7 +55,11 @@ class MemSystem:
                                   f"memory.dram_write_high_percent ({mem.dram_write_high_percent}) <= 100")
             pc_words = msys.hbm_state_words(mem.dram_banks, mem.dram_bank_groups, mem.dram_write_queue_entries)
             words = mem.dram_channels * (1 + pc_words)
-        self.ms = np.zeros(msys.MS_BASE + mem.l2_slices + words, i64)
+        stats_at = msys.MS_BASE + mem.l2_slices + words if hbm and KEEP_HBM_STATS else 0
+        self.ms = np.zeros(msys.MS_BASE + mem.l2_slices + words + (mem.dram_channels * msys.S_SIZE if stats_at else 0),
+                           i64)
+        #: hbm model with KEEP_HBM_STATS: per pseudo-channel data-bus statistics (msys.S_*) summed over the kernels
+        self.hbm_stats = np.zeros((mem.dram_channels, msys.S_SIZE), i64) if stats_at else None
         P = mem.read_delay_cycles + mem.address_cycles_regular + 1
         mp = np.zeros(msys.M_SIZE, i64)
         mp[msys.M_L1_SETS] = self.l1_sets
@@ -97,6 +105,8 @@ class MemSystem:
             mp[msys.M_BANK_GROUPS] = mem.dram_bank_groups
             mp[msys.M_REF_PER_BANK] = int(mem.hbm_refresh_per_bank)
             mp[msys.M_WQ_SIZE] = mem.dram_write_queue_entries
+            mp[msys.M_WQ_REQ] = int(mem.dram_write_queue_unit == WriteQueueUnit.REQUEST)
+            mp[msys.M_STATS] = stats_at
             mp[msys.M_WQ_HIGH] = max(1, mem.dram_write_queue_entries * mem.dram_write_high_percent // 100)
             mp[msys.M_WQ_LOW] = mem.dram_write_queue_entries * mem.dram_write_low_percent // 100
             mp[msys.M_CAP] = mem.dram_frfcfs_cap
@@ -141,6 +151,8 @@ class MemSystem:
         return {"sectors": sectors, "dram_bytes_written": sectors * int(self.mp[msys.M_SECTOR])}
 
     def settle(self) -> None:
+        if self.hbm_stats is not None:
+            self.hbm_stats += self.ms[int(self.mp[msys.M_STATS]):].reshape(self.hbm_stats.shape)
         msys.settle(self.ms, self.l1_tag, self.l1_rdy, self.l2_rdy)
         msys.reset_refresh_phase(self.mp, self.ms)
         self.mshr[:] = 0

@@ -100,6 +100,13 @@ class ReplacementPolicy(StrEnum):
     FIFO = "fifo"   # only a fill stamps: first in, first out (GPGPU-Sim cache config letter 'F')
 
 
+class WriteQueueUnit(StrEnum):
+    """What one entry of an hbm-model write queue holds (what its watermarks count)."""
+
+    BURST = "burst"       # one 32-byte column burst (ramulator2, gem5)
+    REQUEST = "request"   # one line written back by the L2, with its dirty sectors as bursts (GPGPU-Sim)
+
+
 class SliceHash(StrEnum):
     """How line addresses map to L2 slices (and DRAM channels)."""
 
@@ -540,14 +547,25 @@ class MemoryConfig:
                                     "which halves a read stream)", False,
                                     source="ramulator2 examples/example_config.py: refresh_manager AllBank with the "
                                            "FRFCFS scheduler (NVIDIA's controller policy is not public)")
-    dram_write_queue_entries: int = _f("write-queue entries per channel, in 32-byte bursts (hbm model)", 32,
+    dram_write_queue_entries: int = _f("write-queue entries per channel (hbm model; an entry is a 32-byte burst or "
+                                       "a written-back line: dram_write_queue_unit)", 32,
                                        source=f"{_R2_CTRL}: write_buffer_size = 32")
+    dram_write_queue_unit: WriteQueueUnit = _f(
+        "what one write-queue entry is, and so what the watermarks count: burst (one 32-byte burst) | request "
+        "(one line written back by the L2, its dirty sectors as bursts) (hbm model)", WriteQueueUnit.BURST,
+        source="policy: burst as ramulator2 (a request is one column command) and gem5 MemCtrl (write_buffer_size "
+               "in bursts); request as GPGPU-Sim (accel-sim/gpgpu-sim_distribution @ 667834c)")
+    # request: GPGPU-Sim (accel-sim/gpgpu-sim_distribution @ 667834c): the L2 writes an evicted line back as one
+    # mem_fetch of evicted.m_modified_size bytes (src/gpgpu-sim/gpu-cache.cc), dram.cc makes it one dram_req_t
+    # of nbytes = mf->get_data_size() served in dram_atom_size bursts, and dram_sched.cc switches to write
+    # mode when m_num_write_pending (requests) >= write_high_watermark
     dram_write_high_percent: int = _f("write-queue fill (% of entries) that starts a write drain (hbm model)", 80,
                                       source=f"{_R2_CTRL}: wr_high_watermark = 0.8")
     dram_write_low_percent: int = _f("a write drain stops once the queue is down to this fill (%) (hbm model)", 20,
                                      min=0, source=f"{_R2_CTRL}: wr_low_watermark = 0.2")
-    # gem5 src/mem/MemCtrl.py 85/50 of 64, Accel-Sim QV100's commented-out -dram_write_queue_size 64:56:32:
-    # drains of 22-24 bursts, about the same
+    # gem5 src/mem/MemCtrl.py 85/50 of 64 bursts: drains of 22-24 bursts, about the same; Accel-Sim's
+    # -dram_write_queue_size counts requests, see dram_write_queue_unit: its QV100's commented-out 64:56:32
+    # drains 24 line write-backs, up to 96 bursts
     dram_frfcfs_cap: int = _f("FR-FCFS row-hit cap: hits a row may take ahead of an older request for another "
                               "row of its bank (hbm model)", 16,
                               source="CMU-SAFARI/ramulator @ b2c5f87 src/Scheduler.h: FRFCFS_Cap, cap = 16")

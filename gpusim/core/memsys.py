@@ -77,7 +77,9 @@ M_CAP = 40                      # FR-FCFS row-hit cap
 M_PC_BLOCK = 41                 # int64 words of one PC's state (hbm_state_words)
 M_L1_REPL = 42                  # L1 replacement policy (ReplacementPolicy code: the ``stamp`` registry)
 M_L2_REPL = 43                  # L2 replacement policy
-M_SIZE = 44
+M_WQ_REQ = 44                   # 1: the write-queue watermarks count entries (lines written back), 0: bursts
+M_STATS = 45                    # hbm model: first word of the per-PC data-bus statistics in ms (0: none kept)
+M_SIZE = 46
 
 # hbm model state of one pseudo-channel (after the slices' and channels' free times): a header, then per
 # bank group the column-command and activate times, the write queue (lines, bursts), then per bank a
@@ -104,6 +106,20 @@ B_HIST = 6                      # HBM_ROWS x (row + 1, activate time, precharge 
 HBM_ROWS = 4                    # rows remembered per bank: more than the rows a bank has queued in a stream
 B_SIZE = B_HIST + 4 * HBM_ROWS
 NEVER_T = np.int64(1) << 62
+
+# optional per-PC statistics of the hbm model (diagnostics: benchmarks/hbm_stream_breakdown.py), in
+# milli-cycles of the data bus unless counted: read and write data, the bus idle with nothing queued,
+# the read-to-write (tRTW) and write-to-read (tWTR + tCL) bubbles, all-bank refreshes, then counts
+S_READ = 0
+S_WRITE = 1
+S_IDLE = 2
+S_RTW = 3
+S_WTR = 4
+S_REFRESH = 5
+S_DRAINS = 6                    # write drains
+S_ACT_READ = 7                  # activates of reads
+S_ACT_WRITE = 8                 # activates of drained writes
+S_SIZE = 9
 
 
 def hbm_state_words(banks: int, bank_groups: int, wq_entries: int) -> int:
@@ -301,6 +317,11 @@ def _hbm_refresh(mp, ms, base, bk, bus_slot, s):
                 if ms[q + B_FREE] < r1:
                     ms[q + B_FREE] = r1
             if ms[bus_slot] < r1:
+                if mp[M_STATS]:
+                    st = mp[M_STATS] + (bus_slot - MS_BASE - mp[M_SLICES]) * S_SIZE
+                    busy = ms[bus_slot] if ms[bus_slot] > r0 else r0
+                    ms[st + S_IDLE] += busy - ms[bus_slot]
+                    ms[st + S_REFRESH] += r1 - busy
                 ms[bus_slot] = r1       # no data moves during an all-bank refresh
             idle = ms[bus_slot]
         if idle > s:
@@ -400,12 +421,19 @@ def _hbm_access(mp, ms, base, bus_slot, line, nsec, t0, write):
     b = ms[bus_slot]
     if t0 > b:
         b = t0
+    b_free = b
     if not write and ms[base + P_LASTW] == 1:
         # write-to-read turnaround: the read command waits tWTR after the write data, its data tCL more
         wtr = mp[M_TWTR_L] if ms[base + P_WBG] == bg else mp[M_TWTR_S]
         if ms[base + P_WEND] + wtr + mp[M_TCL] > b:
             b = ms[base + P_WEND] + wtr + mp[M_TCL]
         ms[base + P_LASTW] = 0
+    if mp[M_STATS]:
+        st = mp[M_STATS] + (bus_slot - MS_BASE - mp[M_SLICES]) * S_SIZE
+        ms[st + S_IDLE] += b_free - ms[bus_slot]
+        ms[st + S_WTR] += b - b_free
+        ms[st + (S_WRITE if write else S_READ)] += nsec * burst
+        ms[st + (S_ACT_WRITE if write else S_ACT_READ)] += acted
     bus_end = b + nsec * burst
     ms[bus_slot] = bus_end
     if col + nsec * burst > bus_end:
@@ -431,7 +459,9 @@ def _dram_hbm(mp, ms, line, nsec, t, write):
     """HBM model of ``_dram``.  Reads are scheduled at once; writes wait in the PC's write queue and are
     drained in a batch when it reaches the high watermark, down to the low one (gem5 MemCtrl's write
     thresholds; Accel-Sim's -dram_write_queue_size high:low), so read/write turnarounds are paid per
-    batch: tRTW before the batch, tWTR + tCL before the next read."""
+    batch: tRTW before the batch, tWTR + tCL before the next read.  The watermarks count bursts
+    (ramulator2, gem5) or, with M_WQ_REQ, entries: one per line written back, whatever its dirty
+    sectors (GPGPU-Sim's write queue holds one request per L2 write-back)."""
     nsl = mp[M_SLICES]
     nch = mp[M_CHANNELS]
     ch = _channel_of(mp, line)
@@ -447,11 +477,19 @@ def _dram_hbm(mp, ms, line, nsec, t, write):
         ms[wqn + k] = nsec
         ms[base + P_WQC] += 1
         ms[base + P_WQN] += nsec
-        if ms[base + P_WQN] >= mp[M_WQ_HIGH]:
+        fill = P_WQC if mp[M_WQ_REQ] == 1 else P_WQN
+        if ms[base + fill] >= mp[M_WQ_HIGH]:
+            if mp[M_STATS]:
+                ms[mp[M_STATS] + ch * S_SIZE + S_DRAINS] += 1
             if ms[base + P_LASTW] == 0:
                 b = ms[bus_slot] + mp[M_TRTW]     # read-to-write bubble after the last read data
+                if mp[M_STATS]:
+                    st = mp[M_STATS] + ch * S_SIZE
+                    free = ms[bus_slot] if ms[bus_slot] > t0 else t0
+                    ms[st + S_IDLE] += free - ms[bus_slot]
+                    ms[st + S_RTW] += (b if b > t0 else t0) - free
                 ms[bus_slot] = b if b > t0 else t0
-            while ms[base + P_WQN] > mp[M_WQ_LOW] and ms[base + P_WQC] > 0:
+            while ms[base + fill] > mp[M_WQ_LOW] and ms[base + P_WQC] > 0:
                 h = ms[base + P_WQH]
                 _hbm_access(mp, ms, base, bus_slot, ms[wql + h], ms[wqn + h], t0, np.bool_(True))
                 ms[base + P_WQN] -= ms[wqn + h]

@@ -193,6 +193,13 @@ def _victim(tag, lru, row, ways):
 
 
 @njit(cache=True, _nrt=False, inline="always")
+def _stats_row(mp, bus_slot):
+    """First word in ms of the hbm statistics (S_*) of the pseudo-channel whose bus free time is ``bus_slot``
+    (its channel index is the slot's offset past the slices' free times); only with M_STATS set."""
+    return mp[M_STATS] + (bus_slot - MS_BASE - mp[M_SLICES]) * S_SIZE
+
+
+@njit(cache=True, _nrt=False, inline="always")
 def _stamp_lru(stamps, row, w, clock, fill):
     """LRU: every access (hit or fill) makes the line the youngest."""
     stamps[row, w] = clock
@@ -318,7 +325,7 @@ def _hbm_refresh(mp, ms, base, bk, bus_slot, s):
                     ms[q + B_FREE] = r1
             if ms[bus_slot] < r1:
                 if mp[M_STATS]:
-                    st = mp[M_STATS] + (bus_slot - MS_BASE - mp[M_SLICES]) * S_SIZE
+                    st = _stats_row(mp, bus_slot)
                     busy = ms[bus_slot] if ms[bus_slot] > r0 else r0
                     ms[st + S_IDLE] += busy - ms[bus_slot]
                     ms[st + S_REFRESH] += r1 - busy
@@ -429,7 +436,7 @@ def _hbm_access(mp, ms, base, bus_slot, line, nsec, t0, write):
             b = ms[base + P_WEND] + wtr + mp[M_TCL]
         ms[base + P_LASTW] = 0
     if mp[M_STATS]:
-        st = mp[M_STATS] + (bus_slot - MS_BASE - mp[M_SLICES]) * S_SIZE
+        st = _stats_row(mp, bus_slot)
         ms[st + S_IDLE] += b_free - ms[bus_slot]
         ms[st + S_WTR] += b - b_free
         ms[st + (S_WRITE if write else S_READ)] += nsec * burst
@@ -480,11 +487,11 @@ def _dram_hbm(mp, ms, line, nsec, t, write):
         fill = P_WQC if mp[M_WQ_REQ] == 1 else P_WQN
         if ms[base + fill] >= mp[M_WQ_HIGH]:
             if mp[M_STATS]:
-                ms[mp[M_STATS] + ch * S_SIZE + S_DRAINS] += 1
+                ms[_stats_row(mp, bus_slot) + S_DRAINS] += 1
             if ms[base + P_LASTW] == 0:
                 b = ms[bus_slot] + mp[M_TRTW]     # read-to-write bubble after the last read data
                 if mp[M_STATS]:
-                    st = mp[M_STATS] + ch * S_SIZE
+                    st = _stats_row(mp, bus_slot)
                     free = ms[bus_slot] if ms[bus_slot] > t0 else t0
                     ms[st + S_IDLE] += free - ms[bus_slot]
                     ms[st + S_RTW] += (b if b > t0 else t0) - free

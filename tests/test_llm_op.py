@@ -47,11 +47,25 @@ def test_op_gemm_runs_the_kernel_a_step_selects_and_counts_two_flops_per_multipl
     assert o["flops_per_s"] == pytest.approx(o["flops"] / o["seconds"])
 
 
-def test_op_gemv_batch_runs_the_gemv_kernel(slice4):
-    """A decode-sized GEMM (batch <= 8 rows) runs the GEMV kernel of that batch, as in a decode step."""
+def test_op_gemv_one_row_runs_the_gemv_and_more_rows_the_tensor_core_gemm_on_ampere(slice4):
+    """A decode-sized GEMM runs what a decode step runs: one row the CUDA-core GEMV,
+    2-8 rows on sm_80 the multistage tensor-core GEMM (an mma.sync tile covers 16 rows for the same weight
+    stream; the GEMV's FMAs and conversions grow with the rows: launch.SMALL_M_TENSOR_CORE_ARCHS)."""
+    o = _run("gemv:batch=1,n=256,k=512", slice4)["operators"][0]
+    assert [k["kernel"] for k in o["kernels"]] == ["gemv_f16_b1"]
     o = _run("gemv:batch=2,n=256,k=512", slice4)["operators"][0]
-    assert [k["kernel"] for k in o["kernels"]] == ["gemv_f16_b2"]
+    assert all(k["kernel"].startswith(("gemm_f16_tn_", "gemm_splitk_reduce")) for k in o["kernels"]), o["kernels"]
     assert o["flops"] == 2 * 2 * 256 * 512
+
+
+def test_small_m_gemm_keeps_the_gemv_where_no_multistage_gemm_is_built():
+    """Hopper (sm_90a: wgmma kernels without split-K) and Volta keep the GEMV of the batch for 2-8 rows."""
+    from gpusim.llm.launch import _gemm
+
+    for arch in ("sm_90a", "sm_70"):
+        assert _gemm(arch, 8, 4096, 4096, 0, 1 << 30, 2 << 30).name == "gemv_f16_b8"
+    calls, choice = _gemm("sm_80", 8, 4096, 4096, 0, 1 << 30, 2 << 30)
+    assert calls[0].name.startswith("gemm_f16_tn_")
 
 
 def test_op_attention_flops_count_the_causal_triangle_and_noncausal_the_square():

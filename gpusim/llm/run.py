@@ -16,8 +16,9 @@ Execution order and memory
     (as inference engines reuse their activation buffers).
 
 Kernel choice
-    A GEMM with M in 1..8 rows runs the decode GEMV for the smallest built batch >= M (a padded
-    batch reads a few more activation rows), larger ones on sm_80/86/89 the multistage mma.sync GEMM
+    A GEMM of one row runs the decode GEMV; of 2..8 rows, on sm_80/86/89 the multistage GEMM below
+    (:data:`gpusim.llm.launch.SMALL_M_TENSOR_CORE_ARCHS`), elsewhere the GEMV for the smallest built
+    batch >= M (a padded batch reads a few more activation rows); larger ones on sm_80/86/89 the multistage mma.sync GEMM
     whose kernel, tile and split-K :func:`gpusim.llm.gemm_select.select` picks for the shape and the
     config's GPU (reported per operator as ``kernel``, ``tile`` and ``gemm_choice``; split-K adds a
     reduction launch), on sm_90 the TMA + wgmma GEMM when K is a multiple of 64 (else the earlier

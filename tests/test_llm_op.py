@@ -64,7 +64,7 @@ def test_small_m_gemm_keeps_the_gemv_where_no_multistage_gemm_is_built():
 
     for arch in ("sm_90a", "sm_70"):
         assert _gemm(arch, 8, 4096, 4096, 0, 1 << 30, 2 << 30).name == "gemv_f16_b8"
-    calls, choice = _gemm("sm_80", 8, 4096, 4096, 0, 1 << 30, 2 << 30)
+    calls, _ = _gemm("sm_80", 8, 4096, 4096, 0, 1 << 30, 2 << 30)
     assert calls[0].name.startswith("gemm_f16_tn_")
 
 

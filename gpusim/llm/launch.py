@@ -159,21 +159,23 @@ def token_ids(tokens: int, vocab: int) -> np.ndarray:
 #: Architectures whose GEMMs of 2-8 rows (decode batches) run the multistage tensor-core GEMM with
 #: gemm_select's split-K instead of the CUDA-core GEMV of that batch.  The GEMV does the FMAs of every
 #: row on the CUDA cores and converts every activation element once per weight row, so its time grows
-#: with the rows (issue-bound at 8); an mma.sync tile covers 16 rows for the same weight stream.  Measured
-#: in the model (benchmarks/results/small_m_gemm.json, A100 config, Llama-2-7B TP1/TP8 decode shapes):
-#: the GEMM takes 0.38-0.72x the 8-row GEMV's time and 0.92-1.32x the 1-row GEMV's, flat from 2 to 8
-#: rows, as cuBLAS's small-M latency is about flat in M (vLLM PR #38354: torch.mm (B x 1536) @ (1536 x 24576) 0.010 ms at B = 1-4,
-#: 0.008 ms at B = 8 and 16, on an SM100 GPU).  sm_90a keeps the GEMV: its wgmma kernels have no split-K, and at N = 1536
-#: the 8-row GEMV is faster (same file).  One row keeps the GEMV everywhere (it is the faster kernel for
-#: one row at four of the five A100 shapes, and the kernel of the batch-1 decode case decode-a100).
+#: with the rows (issue-bound at 8); an mma.sync tile covers 16 rows for the same weight stream.
+#: Measured in the model (benchmarks/results/small_m_gemm.json, A100 config, Llama-2-7B TP1/TP8 decode
+#: shapes): the GEMM takes 0.38-0.72x the 8-row GEMV's time and 0.92-1.32x the 1-row GEMV's, flat from
+#: 2 to 8 rows, as cuBLAS's small-M latency is about flat in M (vLLM PR #38354, an SM100 GPU: torch.mm
+#: (B x 1536) @ (1536 x 24576) 0.010 ms at B = 1-4, 0.008 ms at B = 8 and 16).  sm_90a keeps the GEMV:
+#: its wgmma kernels have no split-K, and at N = 1536 the 8-row GEMV is faster (same file).  One row
+#: keeps the GEMV everywhere (the faster kernel for one row at four of the five A100 shapes, and the
+#: kernel of the batch-1 decode case decode-a100).  A K that is not a multiple of GEMM_K_ALIGN also
+#: stays on the GEMV path, whose own check then names the shape.
 SMALL_M_TENSOR_CORE_ARCHS = K.GEMM_MULTISTAGE_ARCHS
 
 
 def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
           device: GS.Device | None = None, op: str = "gemm", dtype: str = "fp16"):
-    """The launch(es) of one GEMM: the GEMV for one row (bf16 ``dtype``: the bf16 GEMV) and for up to 8 rows
-    where no multistage tensor-core GEMM is built (:data:`SMALL_M_TENSOR_CORE_ARCHS`), the wgmma kernel on
-    sm_90a, else the multistage mma.sync kernel, tile and split-K that
+    """The launch(es) of one GEMM: the GEMV for one row (bf16 ``dtype``: the bf16 GEMV) and for up to 8
+    rows where no multistage tensor-core GEMM is built (:data:`SMALL_M_TENSOR_CORE_ARCHS`), the wgmma
+    kernel on sm_90a, else the multistage mma.sync kernel, tile and split-K that
     :func:`gpusim.llm.gemm_select.select` picks (returned as ``(calls, choice)``; the split-K workspace
     comes from ``buf``).  The GEMMs are fp16 listings, standing in for bf16 (same operand widths;
     HMMA.16816.F32.BF16 has the F16 form's rate on A100 and H100)."""

@@ -358,3 +358,56 @@ def test_persistent_producer_prefetches_the_next_tile_during_the_epilogue():
         out[tile] = assemble.run(assemble.pack(cfg, kt, call.kernel.function), kt)[1]
     assert out["128x256p"] < out["128x256"]
     assert out["128x256p"] > out["128x256"] * 2 / 3
+
+
+# ------------------------------------------------------------------ split-K (gemm_wgmma_splitk)
+
+
+def test_wgmma_splitk_each_split_reads_its_k_range_once_and_reduction_writes_c_once():
+    """Rule: split-K over grid z partitions K: CTA z loads k tiles [z*ktps, (z+1)*ktps) only, so across the
+    splits every A element is read once per N tile and every W element once per M tile (as unsplit);
+    each split stores its fp32 partial of every in-range C element exactly once (P[z][M][N], nothing
+    past M or N), and the reduction reads each partial once and writes each C element once."""
+    M, N, Kd, splits = 40, 264, 5 * 64, 3          # 5 k tiles over 3 splits: 2 + 2 + 1
+    A, W, P, C = ptrs(4)
+    calls = K.gemm_wgmma_splitk(M, N, Kd, A, W, C, P, splits)
+    assert [c.name for c in calls] == ["gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5", "gemv_splitk_reduce_f32"]
+    assert calls[0].launch.grid == (3, 1, 3) and calls[0].launch.params["ktps"] == 2
+    kt = calls[0].trace()
+    t = touches(kt, {"A": 2 * M * Kd, "W": 2 * N * Kd, "P": 4 * splits * M * N})
+    assert np.all(t["A"][0] == math.ceil(N / 128)) and not t["A"][1].any()
+    assert np.all(t["W"][0] == 1) and not t["W"][1].any()
+    assert np.all(t["P"][1] == 1) and not t["P"][0].any()     # 2-byte units of fp32 partials: each written once
+    red = calls[1].trace()
+    # the reduction reads P and writes C; buffers placed as the GEMM's (A, W unused)
+    r = touches(red, {"A": 2 * M * Kd, "W": 2 * N * Kd, "P": 4 * splits * M * N, "C": 2 * M * N})
+    assert np.all(r["P"][0] == 1) and np.all(r["C"][1] == 1) and not r["C"][0].any()
+
+
+def test_wgmma_splitk_ctas_load_only_their_k_tiles():
+    """Rule: the producer of a split issues the TMA boxes of its own k tiles only (ktps per CTA, the last
+    split the rest): (BM + BN) / 32 boxes per k tile."""
+    M, N, Kd = 128, 128, 7 * 64
+    calls = K.gemm_wgmma_splitk(M, N, Kd, *ptrs(3), ptrs(4)[3], 3)   # ktps 3: 3 + 3 + 1 k tiles
+    kt = calls[0].trace()
+    tma = count_ops(kt, "UTMALDG", per_warp=True)
+    role = _role(kt)
+    per_cta = tma[role == 0]
+    assert sorted(per_cta.tolist()) == sorted([3 * 8, 3 * 8, 1 * 8])
+
+
+def test_select_wgmma_splits_k_only_where_the_tiles_underfill_the_sms():
+    """Rule (gemm_select.select_wgmma): split-K where the unsplit grid leaves SMs idle and K is long --
+    decode and short-prefill GEMMs (16 x 4096 x 4096: 32 tiles on 132 SMs) -- and never for the
+    large shapes whose tiles fill the SMs (the unsplit tile of gemm_wgmma_tile stays)."""
+    from gpusim.llm import gemm_select as GS
+
+    dev = GS.default_device("sm_90a")
+    ch = GS.select_wgmma(16, 4096, 4096, dev)
+    assert ch.kernel == "gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5" and ch.splits > 1
+    assert ch.est_cycles < ch.unsplit_cycles
+    for shape in ((2048, 2048, 13312), (4096, 4096, 4096), (2048, 22016, 4096)):
+        ch = GS.select_wgmma(*shape, dev)
+        assert ch.splits == 1 and ch.kernel == K.gemm_wgmma(*shape, *ptrs(3)).name, shape
+    # a short K cannot be split into more pieces than it has k tiles
+    assert GS.select_wgmma(16, 4096, 64, dev).splits == 1

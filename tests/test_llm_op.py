@@ -58,14 +58,20 @@ def test_op_gemv_one_row_runs_the_gemv_and_more_rows_the_tensor_core_gemm_on_amp
     assert o["flops"] == 2 * 2 * 256 * 512
 
 
-def test_small_m_gemm_keeps_the_gemv_where_no_multistage_gemm_is_built():
-    """Hopper (sm_90a: wgmma kernels without split-K) and Volta keep the GEMV of the batch for 2-8 rows."""
+def test_small_m_gemm_keeps_the_gemv_where_no_split_k_tensor_core_gemm_is_built():
+    """Volta (no split-K tensor-core GEMM built) keeps the GEMV of the batch for 2-8 rows; Ampere runs the
+    multistage GEMM and Hopper the split-K wgmma GEMM (launch.SMALL_M_TENSOR_CORE_ARCHS); one row, and on
+    Hopper a K that is not a multiple of the wgmma k tile (64), keep the GEMV."""
     from gpusim.llm.launch import _gemm
 
-    for arch in ("sm_90a", "sm_70"):
-        assert _gemm(arch, 8, 4096, 4096, 0, 1 << 30, 2 << 30).name == "gemv_f16_b8"
+    assert _gemm("sm_70", 8, 4096, 4096, 0, 1 << 30, 2 << 30).name == "gemv_f16_b8"
     calls, _ = _gemm("sm_80", 8, 4096, 4096, 0, 1 << 30, 2 << 30)
     assert calls[0].name.startswith("gemm_f16_tn_")
+    calls, ch = _gemm("sm_90a", 8, 4096, 4096, 0, 1 << 30, 2 << 30)
+    assert [c.name for c in calls] == ["gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5", "gemv_splitk_reduce_f32"]
+    assert ch.splits > 1
+    assert _gemm("sm_90a", 1, 4096, 4096, 0, 1 << 30, 2 << 30).name == "gemv_f16_b1"
+    assert _gemm("sm_90a", 8, 4096, 1376, 0, 1 << 30, 2 << 30).name == "gemv_f16_b8"
 
 
 def test_op_attention_flops_count_the_causal_triangle_and_noncausal_the_square():

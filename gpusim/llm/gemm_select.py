@@ -125,7 +125,7 @@ class Device:
 
 
 #: The GPU preset a bare ``select(arch, ...)`` assumes per architecture (callers with a config pass it).
-DEFAULT_GPU = {"sm_80": "a100-sxm4-80gb", "sm_86": "rtx-a6000", "sm_89": "rtx4090"}
+DEFAULT_GPU = {"sm_80": "a100-sxm4-80gb", "sm_86": "rtx-a6000", "sm_89": "rtx4090", "sm_90a": "h100-sxm5-80gb"}
 
 
 @functools.lru_cache(maxsize=8)
@@ -365,6 +365,69 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
                   streamk=d.get("streamk"))
 
 
+@dataclass(frozen=True)
+class WgmmaChoice:
+    """The Hopper fp16 GEMM :func:`select_wgmma` picked: the tile of :func:`kernels.gemm_wgmma_tile`
+    unsplit, or the 128 x 128 split-K kernel with ``splits`` > 1."""
+
+    kernel: str
+    tile: str                  # "BMxBNxBK"
+    splits: int                # 1 = no split
+    est_cycles: float          # estimate_wgmma of the choice (a ranking score, not a prediction)
+    unsplit_cycles: float      # ... of the unsplit tile
+
+    def as_dict(self) -> dict:
+        return {"kernel": self.kernel, "tile": self.tile, "splits": self.splits,
+                "est_cycles": round(self.est_cycles), "unsplit_est_cycles": round(self.unsplit_cycles)}
+
+
+def estimate_wgmma(dev: Device, M: int, N: int, Kd: int, BM: int, BN: int, BK: int, splits: int) -> float:
+    """Estimated cycles of a Hopper warp-specialised GEMM (one CTA per SM, fp16) with ``splits``-way split-K:
+    CTA waves (``ceil(tiles x splits / SMs)``) of ``ceil(k tiles / splits)`` k tiles at the per-tile time of
+    :func:`kernels.gemm_wgmma_tile` (the longer of the tile's wgmma time and its operands' L2 time), plus one
+    pipeline fill (``memory.dram_latency_cycles``) per wave; at least the DRAM time of A, W and the output
+    (C, or the fp32 partials); split-K adds the reduction kernel's DRAM traffic (read the partials, write C)
+    and one ``launch.kernel_launch_latency``.  A ranking score from config fields, not a prediction."""
+    per_k = max(BM * BN / K.HOPPER_WGMMA_FMA_PER_CLK, (BM + BN) * 2 / K.HOPPER_L2_BYTES_PER_CLK_PER_SM)
+    kt = -(-Kd // BK)
+    ktps = -(-kt // max(1, min(splits, kt)))
+    s = -(-kt // ktps)
+    waves = -(-(-(-M // BM) * -(-N // BN) * s) // dev.sms)
+    out = 4 * s * M * N if s > 1 else 2 * M * N
+    cyc = max(waves * (ktps * BK * per_k + dev.dram_latency_cycles),
+              (2 * (M * Kd + N * Kd) + out) / dev.dram_bytes_per_cycle)
+    if s > 1:
+        cyc += (4 * s * M * N + 2 * M * N) / dev.dram_bytes_per_cycle + dev.launch_cycles
+    return cyc
+
+
+def select_wgmma(M: int, N: int, Kd: int, dev: Device, splits: tuple[int, ...] = SPLIT_CANDIDATES) -> WgmmaChoice:
+    """The fp16 GEMM on sm_90a: the unsplit tile of :func:`kernels.gemm_wgmma_tile`, or the 128 x 128 split-K
+    kernel (:func:`kernels.gemm_wgmma_splitk`) where :func:`estimate_wgmma` ranks some split below it --
+    grids of fewer tiles than SMs with a long K, such as decode and short-prefill GEMMs (M <= 128: one row
+    of tiles; 32 tiles at N = 4096 on 132 SMs).  CUTLASS's sm90 tile scheduler has a split-K mode
+    (``DecompositionMode::SplitK``) and its profiler sweeps ``--split_k_slices`` as on Ampere; ties keep
+    the unsplit kernel, and fewer splits."""
+    tile = K.gemm_wgmma_tile(M, N, "fp16", dev.sms)
+    name = K.WGMMA_GEMMS[("fp16", tile)]
+    t = K.kernel_specs()[name]["tile"]
+    base = estimate_wgmma(dev, M, N, Kd, t["BM"], t["BN"], t["BK"], 1)
+    best = WgmmaChoice(name, f"{t['BM']}x{t['BN']}x{t['BK']}", 1, base, base)
+    sname = K.WGMMA_SPLITK_GEMMS[("fp16", "128x128")]
+    st = K.kernel_specs()[sname]["tile"]
+    kt = -(-Kd // st["BK"])
+    for s in splits:
+        if s < 2 or s > kt or M * N * s >= 2 ** 31 or M >= 65536:
+            continue
+        eff = -(-kt // -(-kt // s))
+        if eff < 2:
+            continue
+        e = estimate_wgmma(dev, M, N, Kd, st["BM"], st["BN"], st["BK"], s)
+        if e < best.est_cycles * (1 - 1e-9):
+            best = WgmmaChoice(sname, f"{st['BM']}x{st['BN']}x{st['BK']}", eff, e, base)
+    return best
+
+
 def gemm_calls(arch: str, choice: Choice, M: int, N: int, Kd: int, A: int, W: int, C: int,
                workspace: int = 0) -> list[K.KernelCall]:
     """The launches of a chosen GEMM: the kernel, and the split-K reduction when ``choice.splits`` > 1, or the
@@ -394,6 +457,6 @@ def describe(choice: Choice) -> str:
     return f"{choice.kernel} ({choice.tile}, {choice.stages} stages, {choice.warps} warps{s}; {choice.waves:.2f} waves)"
 
 
-__all__ = ["Choice", "Device", "SPLIT_CANDIDATES", "default_device", "describe", "estimate", "estimate_streamk",
+__all__ = ["Choice", "Device", "WgmmaChoice", "estimate_wgmma", "select_wgmma", "SPLIT_CANDIDATES", "default_device", "describe", "estimate", "estimate_streamk",
            "gemm_calls", "round_model", "select",
            "workspace_bytes", "ctas_per_sm"]

@@ -249,6 +249,43 @@ def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_9
                                                       dynamic_shared_bytes=smem, tensormaps=maps))
 
 
+#: Hopper split-K GEMMs by (dtype, tile): CTA z of grid z takes ktps k tiles and writes fp32 partials,
+#: gemv_splitk_reduce_f32 sums them (:func:`gemm_wgmma_splitk`; the choice: gemm_select.select_wgmma).
+WGMMA_SPLITK_GEMMS = {("fp16", "128x128"): "gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5"}
+
+
+def gemm_wgmma_splitk(M: int, N: int, K: int, A: int, W: int, C: int, P: int, splits: int, arch: str = "sm_90a",
+                      dtype: str = "fp16", tile: str = "128x128") -> list[KernelCall]:
+    """C[M,N] = A[M,K] . W[N,K]^T on Hopper split over K: the warp-specialised wgmma kernel with grid z =
+    splits, each CTA ``ktps = ceil(K tiles / splits)`` k tiles, fp32 partials to ``P`` [splits, M, N], then
+    ``gemv_splitk_reduce_f32`` (one thread per C element, one CTA row per C row) writes C in fp16.
+    ``splits`` is clipped so that every split has at least one k tile (the grid's z is the effective count)."""
+    name = WGMMA_SPLITK_GEMMS.get((dtype, tile))
+    _need(name is not None, f"gemm_wgmma_splitk: no {dtype} split-K kernel with tile {tile} "
+                            f"(have: {', '.join(f'{d} {t}' for d, t in WGMMA_SPLITK_GEMMS)})")
+    t = kernel_specs()[name]["tile"]
+    eb = t["elem_bytes"]
+    _need(min(M, N, K) >= 1, f"{name}: M, N, K must be positive (got {M}, {N}, {K})")
+    _need(K % t["BK"] == 0, f"{name}: K = {K} must be a multiple of {t['BK']}")
+    _need(N % 8 == 0, f"{name}: N = {N} must be a multiple of 8")
+    kt = K // t["BK"]
+    ktps = _cdiv(kt, max(1, min(splits, kt)))
+    z = _cdiv(kt, ktps)
+    _need(z >= 2, f"{name}: split-K needs at least 2 splits (got {splits} over {kt} k tiles)")
+    _need(M * N * z < 2 ** 31 and M < 65536, f"{name}: M*N*splits = {M * N * z} (or M = {M} reduction rows) too "
+                                             f"large for the kernels' int32 offsets / grid y")
+    _need(P != 0, f"{name}: split-K over {z} splits needs a workspace P")
+    box = (t["tma_box_cols"], t["tma_box_rows"])
+    maps = {"tmA": TensorMap(A, (K, M), eb * K, box, eb), "tmW": TensorMap(W, (K, N), eb * K, box, eb)}
+    grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), z)
+    smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * eb + 1024  # + alignment slack (see the .cu)
+    r = QUANT_SPLITK_REDUCE
+    return [KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(P=P, M=M, N=N, K=K, ktps=ktps),
+                                                       dynamic_shared_bytes=smem, tensormaps=maps)),
+            KernelCall(load_kernel(r, arch), Launch((_cdiv(N, _block(r)[0]), M, 1), _block(r),
+                                                    dict(P=P, Y=C, N=N, rows=M, splits=z, y_row_stride=N)))]
+
+
 #: The multistage mma.sync GEMM family of gemm_multistage.cu (sm_80 / sm_86 / sm_89; 128x256x64 on
 #: sm_80 only: kernels.yaml ``archs``), largest tile first; gpusim.llm.gemm_select picks one per shape.
 GEMM_MULTISTAGE = ("gemm_f16_tn_128x256x64_s3", "gemm_f16_tn_128x256x32_s3", "gemm_f16_tn_128x128x32_s4",

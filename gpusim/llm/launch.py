@@ -156,19 +156,29 @@ def token_ids(tokens: int, vocab: int) -> np.ndarray:
     return np.random.default_rng(TOKEN_ID_SEED).integers(0, vocab, tokens, dtype=np.int32)
 
 
-#: Architectures whose GEMMs of 2-8 rows (decode batches) run the multistage tensor-core GEMM with
-#: gemm_select's split-K instead of the CUDA-core GEMV of that batch.  The GEMV does the FMAs of every
-#: row on the CUDA cores and converts every activation element once per weight row, so its time grows
-#: with the rows (issue-bound at 8); an mma.sync tile covers 16 rows for the same weight stream.
-#: Measured in the model (benchmarks/results/small_m_gemm.json, A100 config, Llama-2-7B TP1/TP8 decode
-#: shapes): the GEMM takes 0.38-0.72x the 8-row GEMV's time and 0.92-1.32x the 1-row GEMV's, flat from
-#: 2 to 8 rows, as cuBLAS's small-M latency is about flat in M (vLLM PR #38354, an SM100 GPU: torch.mm
-#: (B x 1536) @ (1536 x 24576) 0.010 ms at B = 1-4, 0.008 ms at B = 8 and 16).  sm_90a keeps the GEMV:
-#: its wgmma kernels have no split-K, and at N = 1536 the 8-row GEMV is faster (same file).  One row
-#: keeps the GEMV everywhere (the faster kernel for one row at four of the five A100 shapes, and the
-#: kernel of the batch-1 decode case decode-a100).  A K that is not a multiple of GEMM_K_ALIGN also
+#: Architectures whose GEMMs of 2-8 rows (decode batches) run the tensor-core GEMM with split-K instead of
+#: the CUDA-core GEMV of that batch (sm_80/86/89: the multistage mma.sync kernel with gemm_select's tile and
+#: split-K; sm_90a: the warp-specialised wgmma kernel with gemm_select.select_wgmma's split-K).  The GEMV
+#: does the FMAs of every row on the CUDA cores and converts every activation element once per weight row,
+#: so its time grows with the rows (issue-bound at 8); a tensor-core tile covers 16 (mma.sync) or 128
+#: (wgmma) rows for the same weight stream.  Measured in the model (benchmarks/results/small_m_gemm.json,
+#: Llama-2-7B TP1/TP8 decode shapes): on the A100 config the GEMM takes 0.38-0.72x the 8-row GEMV's time
+#: and 0.92-1.32x the 1-row GEMV's; on the H100 config the split-K wgmma GEMM takes 0.35-0.82x the 8-row
+#: GEMV's and 0.93-2.2x the 1-row GEMV's (2.2x at K = 512); both flat from 2 to 8 rows, as cuBLAS's small-M latency is about flat in M (vLLM PR #38354, an
+#: SM100 GPU: torch.mm (B x 1536) @ (1536 x 24576) 0.010 ms at B = 1-4, 0.008 ms at B = 8 and 16).  One
+#: row keeps the GEMV everywhere (the faster kernel for one row at four of the five A100 shapes, and the
+#: kernel of the batch-1 decode case decode-a100).  A K the tensor-core kernels cannot take (not a multiple
+#: of GEMM_K_ALIGN; on sm_90a of the wgmma k tile, 64) or, on sm_90a, an N that is not a multiple of 8 also
 #: stays on the GEMV path, whose own check then names the shape.
-SMALL_M_TENSOR_CORE_ARCHS = K.GEMM_MULTISTAGE_ARCHS
+SMALL_M_TENSOR_CORE_ARCHS = K.GEMM_MULTISTAGE_ARCHS + ("sm_90a",)
+WGMMA_K_TILE = 64  # the fp16 wgmma kernels' BK (kernels.yaml); K must be a multiple of it
+
+
+def _small_m_tensor_core(arch: str, N: int, Kd: int) -> bool:
+    """Whether a GEMM of 2-8 rows runs the tensor-core GEMM (:data:`SMALL_M_TENSOR_CORE_ARCHS`)."""
+    if arch == "sm_90a":
+        return Kd % WGMMA_K_TILE == 0 and N % 8 == 0
+    return arch in SMALL_M_TENSOR_CORE_ARCHS and Kd % K.GEMM_K_ALIGN == 0
 
 
 def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
@@ -180,10 +190,16 @@ def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffe
     comes from ``buf``).  The GEMMs are fp16 listings, standing in for bf16 (same operand widths;
     HMMA.16816.F32.BF16 has the F16 form's rate on A100 and H100)."""
     b = next((x for x in K.GEMV_BATCHES if x >= M), None)
-    if b is not None and (M == 1 or arch not in SMALL_M_TENSOR_CORE_ARCHS or Kd % K.GEMM_K_ALIGN):
+    if b is not None and (M == 1 or not _small_m_tensor_core(arch, N, Kd)):
         return K.gemv(arch, b, N, Kd, A, W, C, dtype=dtype)
-    if arch == "sm_90a" and Kd % 64 == 0:
-        return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch)
+    if arch == "sm_90a" and Kd % WGMMA_K_TILE == 0:
+        if N % 8:
+            return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch)   # its check names the shape
+        ch = GS.select_wgmma(M, N, Kd, device or GS.default_device(arch))
+        if ch.splits == 1:
+            return [K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch, tile=ch.tile.rsplit("x", 1)[0])], ch
+        ws = (buf or Buffers())("gemm.splitk_workspace", 4 * ch.splits * M * N)
+        return K.gemm_wgmma_splitk(M, N, Kd, A, W, C, ws, ch.splits, arch=arch), ch
     if arch == "sm_70":   # Volta: the m8n8k4 tensor-core kernel (no cp.async / ldmatrix / m16n8k16 there)
         try:
             return K.gemm_volta(arch, M, N, Kd, A, W, C)

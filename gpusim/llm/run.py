@@ -16,13 +16,13 @@ Execution order and memory
     (as inference engines reuse their activation buffers).
 
 Kernel choice
-    A GEMM of one row runs the decode GEMV; of 2..8 rows, on sm_80/86/89 the multistage GEMM below
+    A GEMM of one row runs the decode GEMV; of 2..8 rows, on sm_80/86/89/90a the tensor-core GEMM below
     (:data:`gpusim.llm.launch.SMALL_M_TENSOR_CORE_ARCHS`), elsewhere the GEMV for the smallest built
     batch >= M (a padded batch reads a few more activation rows); larger ones on sm_80/86/89 the
     multistage mma.sync GEMM whose kernel, tile and split-K :func:`gpusim.llm.gemm_select.select` picks for the shape and the
     config's GPU (reported per operator as ``kernel``, ``tile`` and ``gemm_choice``; split-K adds a
-    reduction launch), on sm_90 the TMA + wgmma GEMM when K is a multiple of 64 (else the earlier
-    128x128 mma.sync GEMM); prefill attention runs the FlashAttention-3-style kernel on sm_90a
+    reduction launch), on sm_90 the TMA + wgmma GEMM when K is a multiple of 64, with the tile and
+    split-K of :func:`gpusim.llm.gemm_select.select_wgmma` (else the earlier 128x128 mma.sync GEMM); prefill attention runs the FlashAttention-3-style kernel on sm_90a
     (``fa3_fwd_*``: TMA producer warp, two ping-pong wgmma consumer warpgroups, FA3's tile for the
     head dim; :func:`gpusim.llm.kernels.prefill_attention`) and FlashAttention-2 elsewhere, decode
     attention the paged split-KV kernel (one CTA per split, KV head and sequence for the whole

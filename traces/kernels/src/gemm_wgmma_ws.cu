@@ -28,6 +28,8 @@
 // Tiles are rasterised in groups of GROUP_M = 8 M tiles (common.cuh grouped_tile).  Not persistent:
 // one CTA per tile (CUTLASS's default tile scheduler is persistent; see traces/kernels/README.md).
 // Dynamic shared memory: STAGES * (BM + BN) * 128 B + 1 KiB alignment slack.
+// Split-K variant (gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5): grid z = splits, CTA z runs k tiles
+// [z * ktps, min(KT, (z + 1) * ktps)) and stores fp32 partials to P[z][M][N] instead of C.
 // Preconditions: K a multiple of BK, N % 8 == 0 (kernels.py checks them).
 #include "common.cuh"
 
@@ -176,9 +178,12 @@ template <> struct Mma<256, false> { DEVI static void run(float (&d)[128], uint6
 template <> struct Mma<128, true> { DEVI static void run(float (&d)[64], uint64_t a, uint64_t b) { wgmma_e4m3_n128(d, a, b); } };
 template <> struct Mma<256, true> { DEVI static void run(float (&d)[128], uint64_t a, uint64_t b) { wgmma_e4m3_n256(d, a, b); } };
 
-template <int BN, int STAGES, bool FP8>
+// SPLITK: CTA z of grid z takes k tiles [z * ktps, min(KT, (z + 1) * ktps)) and stores its fp32 partial
+// tile to P[z][M][N] (gemv_splitk_reduce_f32 then sums the splits into C), as the split-K mode of
+// CUTLASS's sm90 stream-K tile scheduler (DecompositionMode::SplitK) and cuBLAS's split-K kernels do.
+template <int BN, int STAGES, bool FP8, bool SPLITK = false>
 DEVI void gemm_ws_coop(const TensorMap &tmA, const TensorMap &tmW, half *__restrict__ C, int M, int N, int K,
-                       float alpha) {
+                       float alpha, float *__restrict__ P = nullptr, int ktps = 0) {
     constexpr int ELEM = FP8 ? 1 : 2, BK = ROW_BYTES / ELEM;
     constexpr int A_BYTES = BM * ROW_BYTES, W_BYTES = BN * ROW_BYTES, STAGE_BYTES = A_BYTES + W_BYTES;
     constexpr int NACC = BN / 2;  // fp32 accumulators per thread of an m64nBN wgmma
@@ -188,7 +193,12 @@ DEVI void gemm_ws_coop(const TensorMap &tmA, const TensorMap &tmW, half *__restr
     const int tid = threadIdx.x, wg = tid >> 7, wtid = tid & 127;
     int tile_m, tile_n;
     grouped_tile<LOG_GROUP_M>(tile_m, tile_n);
-    const int m0 = tile_m * BM, n0 = tile_n * BN, KT = K / BK;
+    const int m0 = tile_m * BM, n0 = tile_n * BN;
+    int k_first = 0, KT = K / BK;
+    if (SPLITK) {
+        k_first = blockIdx.z * ktps;
+        KT = min(KT - k_first, ktps);  // the k tiles of this split
+    }
 
     if (tid == 0) {
         for (int s = 0; s < STAGES; ++s) {
@@ -205,6 +215,7 @@ DEVI void gemm_ws_coop(const TensorMap &tmA, const TensorMap &tmW, half *__restr
         if (tid == 0) {
             int s = 0, phase = 0;
             for (int kt = 0; kt < KT; ++kt) {
+                const int kc = (k_first + kt) * BK;  // element column of this k tile
                 if (kt >= STAGES) {  // the stage's previous use (round kt/STAGES - 1) must be released
                     mbar_wait(smem_u32(&empty[0][s]), phase ^ 1);
                     mbar_wait(smem_u32(&empty[1][s]), phase ^ 1);
@@ -213,10 +224,10 @@ DEVI void gemm_ws_coop(const TensorMap &tmA, const TensorMap &tmW, half *__restr
                 mbar_expect_tx(bar, STAGE_BYTES);
 #pragma unroll
                 for (int r = 0; r < BM / BOX_ROWS; ++r)
-                    tma_load_2d(a + r * BOX_ROWS * ROW_BYTES, &tmA, bar, kt * BK, m0 + r * BOX_ROWS);
+                    tma_load_2d(a + r * BOX_ROWS * ROW_BYTES, &tmA, bar, kc, m0 + r * BOX_ROWS);
 #pragma unroll
                 for (int r = 0; r < BN / BOX_ROWS; ++r)
-                    tma_load_2d(w + r * BOX_ROWS * ROW_BYTES, &tmW, bar, kt * BK, n0 + r * BOX_ROWS);
+                    tma_load_2d(w + r * BOX_ROWS * ROW_BYTES, &tmW, bar, kc, n0 + r * BOX_ROWS);
                 if (++s == STAGES) {
                     s = 0;
                     phase ^= 1;
@@ -264,8 +275,14 @@ DEVI void gemm_ws_coop(const TensorMap &tmA, const TensorMap &tmW, half *__restr
                 s2 *= alpha;
                 s3 *= alpha;
             }
-            if (row < M) *reinterpret_cast<uint32_t *>(C + (size_t)row * N + col) = pack_half2(s0, s1);
-            if (row + 8 < M) *reinterpret_cast<uint32_t *>(C + (size_t)(row + 8) * N + col) = pack_half2(s2, s3);
+            if (SPLITK) {  // fp32 partials of split blockIdx.z
+                float *pz = P + (size_t)blockIdx.z * M * N;
+                if (row < M) *reinterpret_cast<float2 *>(pz + (size_t)row * N + col) = make_float2(s0, s1);
+                if (row + 8 < M) *reinterpret_cast<float2 *>(pz + (size_t)(row + 8) * N + col) = make_float2(s2, s3);
+            } else {
+                if (row < M) *reinterpret_cast<uint32_t *>(C + (size_t)row * N + col) = pack_half2(s0, s1);
+                if (row + 8 < M) *reinterpret_cast<uint32_t *>(C + (size_t)(row + 8) * N + col) = pack_half2(s2, s3);
+            }
         }
     }
 }
@@ -411,6 +428,14 @@ WS_KERNEL(gemm_f16_tn_wgmma_coop_128x128x64_s5, 128, 5, false)
 WS_KERNEL(gemm_f16_tn_wgmma_coop_128x256x64_s4, 256, 4, false)
 WS_KERNEL_SCALED(gemm_e4m3_tn_wgmma_coop_128x128x128_s5, 128, 5, true)
 WS_KERNEL_SCALED(gemm_e4m3_tn_wgmma_coop_128x256x128_s4, 256, 4, true)
+
+// split-K (grid z = splits; C unused, the partials go to P; kernels.py launches gemv_splitk_reduce_f32 after it)
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
+gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5(const __grid_constant__ TensorMap tmA,
+                                            const __grid_constant__ TensorMap tmW, float *__restrict__ P, int M,
+                                            int N, int K, int ktps) {
+    gemm_ws_coop<128, 5, false, true>(tmA, tmW, nullptr, M, N, K, 1.f, P, ktps);
+}
 
 #define COMMA_ALPHA , float alpha
 #define WS_KERNEL_P(NAME, BN, STAGES, FP8, ALPHA_PARAM, ALPHA)                                                  \

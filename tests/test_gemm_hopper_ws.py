@@ -363,24 +363,26 @@ def test_persistent_producer_prefetches_the_next_tile_during_the_epilogue():
 # ------------------------------------------------------------------ split-K (gemm_wgmma_splitk)
 
 
-def test_wgmma_splitk_each_split_reads_its_k_range_once_and_reduction_writes_c_once():
+@pytest.mark.parametrize("dtype", ["fp16", "fp8"])
+def test_wgmma_splitk_each_split_reads_its_k_range_once_and_reduction_writes_c_once(dtype):
     """Rule: split-K over grid z partitions K: CTA z loads k tiles [z*ktps, (z+1)*ktps) only, so across the
     splits every A element is read once per N tile and every W element once per M tile (as unsplit);
     each split stores its fp32 partial of every in-range C element exactly once (P[z][M][N], nothing
     past M or N), and the reduction reads each partial once and writes each C element once."""
-    M, N, Kd, splits = 40, 264, 5 * 64, 3          # 5 k tiles over 3 splits: 2 + 2 + 1
+    eb = 1 if dtype == "fp8" else 2
+    M, N, Kd, splits = 40, 264, 5 * 128 // eb, 3   # 5 k tiles (128 bytes of K each) over 3 splits: 2 + 2 + 1
     A, W, P, C = ptrs(4)
-    calls = K.gemm_wgmma_splitk(M, N, Kd, A, W, C, P, splits)
-    assert [c.name for c in calls] == ["gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5", "gemv_splitk_reduce_f32"]
+    calls = K.gemm_wgmma_splitk(M, N, Kd, A, W, C, P, splits, dtype=dtype)
+    assert [c.name for c in calls] == [K.WGMMA_SPLITK_GEMMS[(dtype, "128x128")], "gemv_splitk_reduce_f32"]
     assert calls[0].launch.grid == (3, 1, 3) and calls[0].launch.params["ktps"] == 2
     kt = calls[0].trace()
-    t = touches(kt, {"A": 2 * M * Kd, "W": 2 * N * Kd, "P": 4 * splits * M * N})
+    t = touches(kt, {"A": eb * M * Kd, "W": eb * N * Kd, "P": 4 * splits * M * N})
     assert np.all(t["A"][0] == math.ceil(N / 128)) and not t["A"][1].any()
     assert np.all(t["W"][0] == 1) and not t["W"][1].any()
     assert np.all(t["P"][1] == 1) and not t["P"][0].any()     # 2-byte units of fp32 partials: each written once
     red = calls[1].trace()
     # the reduction reads P and writes C; buffers placed as the GEMM's (A, W unused)
-    r = touches(red, {"A": 2 * M * Kd, "W": 2 * N * Kd, "P": 4 * splits * M * N, "C": 2 * M * N})
+    r = touches(red, {"A": eb * M * Kd, "W": eb * N * Kd, "P": 4 * splits * M * N, "C": 2 * M * N})
     assert np.all(r["P"][0] == 1) and np.all(r["C"][1] == 1) and not r["C"][0].any()
 
 
@@ -411,3 +413,9 @@ def test_select_wgmma_splits_k_only_where_the_tiles_underfill_the_sms():
         assert ch.splits == 1 and ch.kernel == K.gemm_wgmma(*shape, *ptrs(3)).name, shape
     # a short K cannot be split into more pieces than it has k tiles
     assert GS.select_wgmma(16, 4096, 64, dev).splits == 1
+    # fp8 (e4m3) the same way: a decode GEMM splits, the suite's cuBLASLt shapes keep their tile
+    ch = GS.select_wgmma(1, 4096, 4096, dev, dtype="fp8")
+    assert ch.kernel == "gemm_e4m3_tn_wgmma_coop_splitk_128x128x128_s5" and ch.splits > 1
+    for n in (1024, 2048, 4096, 8192):
+        ch = GS.select_wgmma(n, n, n, dev, dtype="fp8")
+        assert ch.splits == 1 and ch.kernel == K.gemm_wgmma(n, n, n, *ptrs(3), dtype="fp8").name, n

@@ -381,39 +381,44 @@ class WgmmaChoice:
                 "est_cycles": round(self.est_cycles), "unsplit_est_cycles": round(self.unsplit_cycles)}
 
 
-def estimate_wgmma(dev: Device, M: int, N: int, Kd: int, BM: int, BN: int, BK: int, splits: int) -> float:
+def estimate_wgmma(dev: Device, M: int, N: int, Kd: int, BM: int, BN: int, BK: int, splits: int,
+                   dtype: str = "fp16") -> float:
     """Estimated cycles of a Hopper warp-specialised GEMM (one CTA per SM, fp16) with ``splits``-way split-K:
     CTA waves (``ceil(tiles x splits / SMs)``) of ``ceil(k tiles / splits)`` k tiles at the per-tile time of
     :func:`kernels.gemm_wgmma_tile` (the longer of the tile's wgmma time and its operands' L2 time), plus one
     pipeline fill (``memory.dram_latency_cycles``) per wave; at least the DRAM time of A, W and the output
     (C, or the fp32 partials); split-K adds the reduction kernel's DRAM traffic (read the partials, write C)
-    and one ``launch.kernel_launch_latency``.  A ranking score from config fields, not a prediction."""
-    per_k = max(BM * BN / K.HOPPER_WGMMA_FMA_PER_CLK, (BM + BN) * 2 / K.HOPPER_L2_BYTES_PER_CLK_PER_SM)
+    and one ``launch.kernel_launch_latency``; fp8 (``dtype``): one byte per A / W element at twice the
+    wgmma rate.  A ranking score from config fields, not a prediction."""
+    eb = 1 if dtype == "fp8" else 2
+    rate = K.HOPPER_WGMMA_FMA_PER_CLK * (2 if dtype == "fp8" else 1)
+    per_k = max(BM * BN / rate, (BM + BN) * eb / K.HOPPER_L2_BYTES_PER_CLK_PER_SM)
     kt = -(-Kd // BK)
     ktps = -(-kt // max(1, min(splits, kt)))
     s = -(-kt // ktps)
     waves = -(-(-(-M // BM) * -(-N // BN) * s) // dev.sms)
     out = 4 * s * M * N if s > 1 else 2 * M * N
     cyc = max(waves * (ktps * BK * per_k + dev.dram_latency_cycles),
-              (2 * (M * Kd + N * Kd) + out) / dev.dram_bytes_per_cycle)
+              (eb * (M * Kd + N * Kd) + out) / dev.dram_bytes_per_cycle)
     if s > 1:
         cyc += (4 * s * M * N + 2 * M * N) / dev.dram_bytes_per_cycle + dev.launch_cycles
     return cyc
 
 
-def select_wgmma(M: int, N: int, Kd: int, dev: Device, splits: tuple[int, ...] = SPLIT_CANDIDATES) -> WgmmaChoice:
-    """The fp16 GEMM on sm_90a: the unsplit tile of :func:`kernels.gemm_wgmma_tile`, or the 128 x 128 split-K
+def select_wgmma(M: int, N: int, Kd: int, dev: Device, splits: tuple[int, ...] = SPLIT_CANDIDATES,
+                 dtype: str = "fp16") -> WgmmaChoice:
+    """The fp16 (or fp8, ``dtype``) GEMM on sm_90a: the unsplit tile of :func:`kernels.gemm_wgmma_tile`, or the 128 x 128 split-K
     kernel (:func:`kernels.gemm_wgmma_splitk`) where :func:`estimate_wgmma` ranks some split below it --
     grids of fewer tiles than SMs with a long K, such as decode and short-prefill GEMMs (M <= 128: one row
     of tiles; 32 tiles at N = 4096 on 132 SMs).  CUTLASS's sm90 tile scheduler has a split-K mode
     (``DecompositionMode::SplitK``) and its profiler sweeps ``--split_k_slices`` as on Ampere; ties keep
     the unsplit kernel, and fewer splits."""
-    tile = K.gemm_wgmma_tile(M, N, "fp16", dev.sms)
-    name = K.WGMMA_GEMMS[("fp16", tile)]
+    tile = K.gemm_wgmma_tile(M, N, dtype, dev.sms)
+    name = K.WGMMA_GEMMS[(dtype, tile)]
     t = K.kernel_specs()[name]["tile"]
-    base = estimate_wgmma(dev, M, N, Kd, t["BM"], t["BN"], t["BK"], 1)
+    base = estimate_wgmma(dev, M, N, Kd, t["BM"], t["BN"], t["BK"], 1, dtype)
     best = WgmmaChoice(name, f"{t['BM']}x{t['BN']}x{t['BK']}", 1, base, base)
-    sname = K.WGMMA_SPLITK_GEMMS[("fp16", "128x128")]
+    sname = K.WGMMA_SPLITK_GEMMS[(dtype, "128x128")]
     st = K.kernel_specs()[sname]["tile"]
     kt = -(-Kd // st["BK"])
     for s in splits:
@@ -422,7 +427,7 @@ def select_wgmma(M: int, N: int, Kd: int, dev: Device, splits: tuple[int, ...] =
         eff = -(-kt // -(-kt // s))
         if eff < 2:
             continue
-        e = estimate_wgmma(dev, M, N, Kd, st["BM"], st["BN"], st["BK"], s)
+        e = estimate_wgmma(dev, M, N, Kd, st["BM"], st["BN"], st["BK"], s, dtype)
         if e < best.est_cycles * (1 - 1e-9):
             best = WgmmaChoice(sname, f"{st['BM']}x{st['BN']}x{st['BK']}", eff, e, base)
     return best

@@ -249,17 +249,19 @@ def gemm_wgmma(M: int, N: int, K: int, A: int, W: int, C: int, arch: str = "sm_9
                                                       dynamic_shared_bytes=smem, tensormaps=maps))
 
 
-#: Hopper split-K GEMMs by (dtype, tile): CTA z of grid z takes ktps k tiles and writes fp32 partials,
+#: Hopper split-K GEMMs by (dtype, tile), fp16 and e4m3: CTA z of grid z takes ktps k tiles and writes fp32 partials,
 #: gemv_splitk_reduce_f32 sums them (:func:`gemm_wgmma_splitk`; the choice: gemm_select.select_wgmma).
-WGMMA_SPLITK_GEMMS = {("fp16", "128x128"): "gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5"}
+WGMMA_SPLITK_GEMMS = {("fp16", "128x128"): "gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5",
+                      ("fp8", "128x128"): "gemm_e4m3_tn_wgmma_coop_splitk_128x128x128_s5"}
 
 
 def gemm_wgmma_splitk(M: int, N: int, K: int, A: int, W: int, C: int, P: int, splits: int, arch: str = "sm_90a",
-                      dtype: str = "fp16", tile: str = "128x128") -> list[KernelCall]:
+                      dtype: str = "fp16", tile: str = "128x128", alpha: float = 1.0) -> list[KernelCall]:
     """C[M,N] = A[M,K] . W[N,K]^T on Hopper split over K: the warp-specialised wgmma kernel with grid z =
     splits, each CTA ``ktps = ceil(K tiles / splits)`` k tiles, fp32 partials to ``P`` [splits, M, N], then
     ``gemv_splitk_reduce_f32`` (one thread per C element, one CTA row per C row) writes C in fp16.
-    ``splits`` is clipped so that every split has at least one k tile (the grid's z is the effective count)."""
+    ``splits`` is clipped so that every split has at least one k tile (the grid's z is the effective count).
+    ``dtype`` "fp8": A and W e4m3, the partials are ``alpha`` x the fp32 sums (as :func:`gemm_wgmma`'s C)."""
     name = WGMMA_SPLITK_GEMMS.get((dtype, tile))
     _need(name is not None, f"gemm_wgmma_splitk: no {dtype} split-K kernel with tile {tile} "
                             f"(have: {', '.join(f'{d} {t}' for d, t in WGMMA_SPLITK_GEMMS)})")
@@ -280,7 +282,10 @@ def gemm_wgmma_splitk(M: int, N: int, K: int, A: int, W: int, C: int, P: int, sp
     grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), z)
     smem = t["stages"] * (t["BM"] + t["BN"]) * t["BK"] * eb + 1024  # + alignment slack (see the .cu)
     r = QUANT_SPLITK_REDUCE
-    return [KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(P=P, M=M, N=N, K=K, ktps=ktps),
+    params = dict(P=P, M=M, N=N, K=K, ktps=ktps)
+    if "alpha" in kernel_specs()[name]["params"]:
+        params["alpha"] = float(alpha)
+    return [KernelCall(load_kernel(name, arch), Launch(grid, _block(name), params,
                                                        dynamic_shared_bytes=smem, tensormaps=maps)),
             KernelCall(load_kernel(r, arch), Launch((_cdiv(N, _block(r)[0]), M, 1), _block(r),
                                                     dict(P=P, Y=C, N=N, rows=M, splits=z, y_row_stride=N)))]

@@ -216,6 +216,21 @@ def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffe
         raise K.KernelError(f"{op}: {e}") from None
 
 
+def _fp8_gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
+              device: GS.Device | None = None):
+    """The launch(es) of an e4m3 GEMM on sm_90a: the tile and split-K of :func:`gemm_select.select_wgmma`
+    (fp8), as ``(calls, choice)``; a shape the kernels cannot take (N % 8, K % 128) goes to
+    :func:`kernels.gemm_wgmma`, whose check names it."""
+    t = K.kernel_specs()[K.WGMMA_SPLITK_GEMMS[("fp8", "128x128")]]["tile"]
+    if arch != "sm_90a" or N % 8 or Kd % t["BK"]:
+        return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch, dtype="fp8")
+    ch = GS.select_wgmma(M, N, Kd, device or GS.default_device(arch), dtype="fp8")
+    if ch.splits == 1:
+        return [K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch, dtype="fp8", tile=ch.tile.rsplit("x", 1)[0])], ch
+    ws = (buf or Buffers())("gemm.splitk_workspace", 4 * ch.splits * M * N)
+    return K.gemm_wgmma_splitk(M, N, Kd, A, W, C, ws, ch.splits, arch=arch, dtype="fp8"), ch
+
+
 def _sms(arch: str, device: GS.Device | None) -> int:
     """SMs of the GPU (``device``), else of the architecture's preset GPU."""
     if device is not None:
@@ -301,8 +316,8 @@ def _gemm_op(op: Operator, c: _Ctx) -> list[tuple]:
     rows = max(M, next((x for x in K.GEMV_BATCHES if x >= M), M))
     x, w = op.inputs[0], op.inputs[1]
     if op.weight_dtype == "fp8":       # e4m3 x e4m3 -> fp16 (the Hopper wgmma kernels, one byte per element)
-        return [(K.gemm_wgmma(M, N, Kd, c.act(x, M * Kd), c.per_layer(w, N * Kd), c.act(op.outputs[0], H2 * M * N),
-                              arch=arch, dtype="fp8"), 1)]
+        return _launches(_fp8_gemm(arch, M, N, Kd, c.act(x, M * Kd), c.per_layer(w, N * Kd),
+                                   c.act(op.outputs[0], H2 * M * N), buf, device))
     return _launches(_gemm(arch, M, N, Kd, c.act(x, H2 * rows * Kd), c.per_layer(w, H2 * N * Kd),
                            c.act(op.outputs[0], H2 * rows * N), buf, device, op.name, op.weight_dtype))
 

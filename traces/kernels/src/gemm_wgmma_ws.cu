@@ -28,7 +28,7 @@
 // Tiles are rasterised in groups of GROUP_M = 8 M tiles (common.cuh grouped_tile).  Not persistent:
 // one CTA per tile (CUTLASS's default tile scheduler is persistent; see traces/kernels/README.md).
 // Dynamic shared memory: STAGES * (BM + BN) * 128 B + 1 KiB alignment slack.
-// Split-K variant (gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5): grid z = splits, CTA z runs k tiles
+// Split-K variants (gemm_{f16,e4m3}_tn_wgmma_coop_splitk_128x128x*_s5): grid z = splits, CTA z runs k tiles
 // [z * ktps, min(KT, (z + 1) * ktps)) and stores fp32 partials to P[z][M][N] instead of C.
 // Preconditions: K a multiple of BK, N % 8 == 0 (kernels.py checks them).
 #include "common.cuh"
@@ -435,6 +435,13 @@ gemm_f16_tn_wgmma_coop_splitk_128x128x64_s5(const __grid_constant__ TensorMap tm
                                             const __grid_constant__ TensorMap tmW, float *__restrict__ P, int M,
                                             int N, int K, int ktps) {
     gemm_ws_coop<128, 5, false, true>(tmA, tmW, nullptr, M, N, K, 1.f, P, ktps);
+}
+// fp8 e4m3: the partials are alpha * acc (the reduction only sums them)
+extern "C" __global__ void __launch_bounds__(THREADS, 1)
+gemm_e4m3_tn_wgmma_coop_splitk_128x128x128_s5(const __grid_constant__ TensorMap tmA,
+                                              const __grid_constant__ TensorMap tmW, float *__restrict__ P, int M,
+                                              int N, int K, int ktps, float alpha) {
+    gemm_ws_coop<128, 5, true, true>(tmA, tmW, nullptr, M, N, K, alpha, P, ktps);
 }
 
 #define COMMA_ALPHA , float alpha

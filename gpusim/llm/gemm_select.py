@@ -260,10 +260,7 @@ def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, spli
     c = ctas_per_sm(dev, t["threads"], registers, t["smem"])
     if c < 1:
         return None
-    kt = -(-Kd // BK)
-    s = max(1, min(splits, kt))
-    ktps = -(-kt // s)
-    s = -(-kt // ktps)
+    ktps, s = K.split_k(-(-Kd // BK), splits)
     tiles = -(-M // BM) * -(-N // BN)
     ctas = tiles * s
     round_cycles = round_model(dev, t, prof)
@@ -367,7 +364,7 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
 
 @dataclass(frozen=True)
 class WgmmaChoice:
-    """The Hopper fp16 GEMM :func:`select_wgmma` picked: the tile of :func:`kernels.gemm_wgmma_tile`
+    """The Hopper fp16 / fp8 GEMM :func:`select_wgmma` picked: the tile of :func:`kernels.gemm_wgmma_tile`
     unsplit, or the 128 x 128 split-K kernel with ``splits`` > 1."""
 
     kernel: str
@@ -383,19 +380,16 @@ class WgmmaChoice:
 
 def estimate_wgmma(dev: Device, M: int, N: int, Kd: int, BM: int, BN: int, BK: int, splits: int,
                    dtype: str = "fp16") -> float:
-    """Estimated cycles of a Hopper warp-specialised GEMM (one CTA per SM, fp16) with ``splits``-way split-K:
+    """Estimated cycles of a Hopper warp-specialised GEMM (one CTA per SM) with ``splits``-way split-K:
     CTA waves (``ceil(tiles x splits / SMs)``) of ``ceil(k tiles / splits)`` k tiles at the per-tile time of
-    :func:`kernels.gemm_wgmma_tile` (the longer of the tile's wgmma time and its operands' L2 time), plus one
+    :func:`kernels.wgmma_tile_cycles_per_k` (the longer of the tile's wgmma time and its operands' L2 time), plus one
     pipeline fill (``memory.dram_latency_cycles``) per wave; at least the DRAM time of A, W and the output
     (C, or the fp32 partials); split-K adds the reduction kernel's DRAM traffic (read the partials, write C)
     and one ``launch.kernel_launch_latency``; fp8 (``dtype``): one byte per A / W element at twice the
     wgmma rate.  A ranking score from config fields, not a prediction."""
     eb = 1 if dtype == "fp8" else 2
-    rate = K.HOPPER_WGMMA_FMA_PER_CLK * (2 if dtype == "fp8" else 1)
-    per_k = max(BM * BN / rate, (BM + BN) * eb / K.HOPPER_L2_BYTES_PER_CLK_PER_SM)
-    kt = -(-Kd // BK)
-    ktps = -(-kt // max(1, min(splits, kt)))
-    s = -(-kt // ktps)
+    per_k = K.wgmma_tile_cycles_per_k(BM, BN, dtype)
+    ktps, s = K.split_k(-(-Kd // BK), splits)
     waves = -(-(-(-M // BM) * -(-N // BN) * s) // dev.sms)
     out = 4 * s * M * N if s > 1 else 2 * M * N
     cyc = max(waves * (ktps * BK * per_k + dev.dram_latency_cycles),
@@ -424,7 +418,7 @@ def select_wgmma(M: int, N: int, Kd: int, dev: Device, splits: tuple[int, ...] =
     for s in splits:
         if s < 2 or s > kt or M * N * s >= 2 ** 31 or M >= 65536:
             continue
-        eff = -(-kt // -(-kt // s))
+        eff = K.split_k(kt, s)[1]
         if eff < 2:
             continue
         e = estimate_wgmma(dev, M, N, Kd, st["BM"], st["BN"], st["BK"], s, dtype)

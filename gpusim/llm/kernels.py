@@ -199,6 +199,22 @@ HOPPER_L2_BYTES_PER_CLK_PER_SM = 80 * 64 / 132
 WS_TILES = ((128, 256), (128, 128))
 
 
+def wgmma_tile_cycles_per_k(BM: int, BN: int, dtype: str = "fp16") -> float:
+    """SM cycles per unit of K of one BM x BN warp-specialised wgmma tile: the longer of its MMA time (BM*BN
+    FMAs at the wgmma rate; FP8 twice) and the time to bring its operands from the L2 ((BM + BN) x element
+    bytes at the L2 bandwidth per SM)."""
+    eb = 1 if dtype == "fp8" else 2
+    rate = HOPPER_WGMMA_FMA_PER_CLK * (2 if dtype == "fp8" else 1)
+    return max(BM * BN / rate, (BM + BN) * eb / HOPPER_L2_BYTES_PER_CLK_PER_SM)
+
+
+def split_k(k_tiles: int, splits: int) -> tuple[int, int]:
+    """(k tiles per split, effective splits) of a split-K launch asking for ``splits``: every split gets
+    ``ceil(k_tiles / splits)`` k tiles (at least one), so fewer splits may remain."""
+    ktps = _cdiv(k_tiles, max(1, min(splits, k_tiles)))
+    return ktps, _cdiv(k_tiles, ktps)
+
+
 def gemm_wgmma_tile(M: int, N: int, dtype: str = "fp16", sms: int = HOPPER_SMS) -> str:
     """The CTA tile ``gemm_wgmma`` uses for an M x N output: the tile with the least estimated time =
     CTA waves (ceil(tiles / sms), one CTA per SM) x one tile's time per unit of K, where a tile's time
@@ -207,13 +223,10 @@ def gemm_wgmma_tile(M: int, N: int, dtype: str = "fp16", sms: int = HOPPER_SMS) 
     the operand bytes per MMA of 128 x 128 (the L2 cannot feed 128 x 128 at the wgmma peak), 128 x 128
     has twice the CTAs and wins when the 128 x 256 grid leaves SMs idle (e.g. M = 64, N = 4096).
     Ties go to the larger tile.  A rule from the machine's numbers, not fitted to a measurement."""
-    eb = 1 if dtype == "fp8" else 2
-    rate = HOPPER_WGMMA_FMA_PER_CLK * (2 if dtype == "fp8" else 1)
     best, best_t = None, None
     for bm, bn in WS_TILES:
         tiles = _cdiv(M, bm) * _cdiv(N, bn)
-        per_k = max(bm * bn / rate, (bm + bn) * eb / HOPPER_L2_BYTES_PER_CLK_PER_SM)
-        t = _cdiv(tiles, sms) * per_k
+        t = _cdiv(tiles, sms) * wgmma_tile_cycles_per_k(bm, bn, dtype)
         if best_t is None or t < best_t * (1 - 1e-9):
             best, best_t = f"{bm}x{bn}", t
     return best
@@ -271,8 +284,7 @@ def gemm_wgmma_splitk(M: int, N: int, K: int, A: int, W: int, C: int, P: int, sp
     _need(K % t["BK"] == 0, f"{name}: K = {K} must be a multiple of {t['BK']}")
     _need(N % 8 == 0, f"{name}: N = {N} must be a multiple of 8")
     kt = K // t["BK"]
-    ktps = _cdiv(kt, max(1, min(splits, kt)))
-    z = _cdiv(kt, ktps)
+    ktps, z = split_k(kt, splits)
     _need(z >= 2, f"{name}: split-K needs at least 2 splits (got {splits} over {kt} k tiles)")
     _need(M * N * z < 2 ** 31 and M < 65536, f"{name}: M*N*splits = {M * N * z} (or M = {M} reduction rows) too "
                                              f"large for the kernels' int32 offsets / grid y")
@@ -325,9 +337,7 @@ def gemm_multistage(arch: str, name: str, M: int, N: int, K: int, A: int, W: int
     _need(M * N * max(splits, 1) < 2 ** 31, f"{name}: M*N*splits = {M * N * splits} does not fit the kernel's int32 indices")
     _need(splits == 1 or P != 0, f"{name}: split-K over {splits} splits needs a workspace P")
     t = gemm_tile(name)
-    kt = _cdiv(K, t["BK"])
-    ktps = _cdiv(kt, max(1, min(splits, kt)))
-    z = _cdiv(kt, ktps)
+    ktps, z = split_k(_cdiv(K, t["BK"]), splits)
     grid = (_cdiv(N, t["BN"]), _cdiv(M, t["BM"]), z)
     return KernelCall(load_kernel(name, arch), Launch(grid, _block(name), dict(A=A, W=W, C=C, P=P, M=M, N=N, K=K,
                                                                                     ktps=ktps),

@@ -171,35 +171,47 @@ def token_ids(tokens: int, vocab: int) -> np.ndarray:
 #: of GEMM_K_ALIGN; on sm_90a of the wgmma k tile, 64) or, on sm_90a, an N that is not a multiple of 8 also
 #: stays on the GEMV path, whose own check then names the shape.
 SMALL_M_TENSOR_CORE_ARCHS = K.GEMM_MULTISTAGE_ARCHS + ("sm_90a",)
-WGMMA_K_TILE = 64  # the fp16 wgmma kernels' BK (kernels.yaml); K must be a multiple of it
+
+
+def _wgmma_k_tile(dtype: str) -> int:
+    """The k tile (BK, kernels.yaml) of the Hopper wgmma kernels of ``dtype``: K must be a multiple of it."""
+    return K.kernel_specs()[K.WGMMA_SPLITK_GEMMS[(dtype, "128x128")]]["tile"]["BK"]
 
 
 def _small_m_tensor_core(arch: str, N: int, Kd: int) -> bool:
     """Whether a GEMM of 2-8 rows runs the tensor-core GEMM (:data:`SMALL_M_TENSOR_CORE_ARCHS`)."""
     if arch == "sm_90a":
-        return Kd % WGMMA_K_TILE == 0 and N % 8 == 0
+        return Kd % _wgmma_k_tile("fp16") == 0 and N % 8 == 0
     return arch in SMALL_M_TENSOR_CORE_ARCHS and Kd % K.GEMM_K_ALIGN == 0
+
+
+def _wgmma_gemm(M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None, device: GS.Device | None,
+                dtype: str):
+    """The launch(es) of a Hopper wgmma GEMM (``dtype`` fp16 or fp8): the tile and split-K of
+    :func:`gemm_select.select_wgmma`, as ``(calls, choice)`` (the split-K workspace comes from ``buf``); an N
+    the kernels cannot take goes to :func:`kernels.gemm_wgmma`, whose check names it."""
+    if N % 8:
+        return K.gemm_wgmma(M, N, Kd, A, W, C, dtype=dtype)
+    ch = GS.select_wgmma(M, N, Kd, device or GS.default_device("sm_90a"), dtype=dtype)
+    if ch.splits == 1:
+        return [K.gemm_wgmma(M, N, Kd, A, W, C, dtype=dtype, tile=ch.tile.rsplit("x", 1)[0])], ch
+    ws = (buf or Buffers())("gemm.splitk_workspace", 4 * ch.splits * M * N)
+    return K.gemm_wgmma_splitk(M, N, Kd, A, W, C, ws, ch.splits, dtype=dtype), ch
 
 
 def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
           device: GS.Device | None = None, op: str = "gemm", dtype: str = "fp16"):
     """The launch(es) of one GEMM: the GEMV for one row (bf16 ``dtype``: the bf16 GEMV) and for up to 8
-    rows where no multistage tensor-core GEMM is built (:data:`SMALL_M_TENSOR_CORE_ARCHS`), the wgmma
-    kernel on sm_90a, else the multistage mma.sync kernel, tile and split-K that
+    rows where no split-K tensor-core GEMM is built (:data:`SMALL_M_TENSOR_CORE_ARCHS`), the wgmma
+    kernel and split-K of :func:`_wgmma_gemm` on sm_90a, else the multistage mma.sync kernel, tile and split-K that
     :func:`gpusim.llm.gemm_select.select` picks (returned as ``(calls, choice)``; the split-K workspace
     comes from ``buf``).  The GEMMs are fp16 listings, standing in for bf16 (same operand widths;
     HMMA.16816.F32.BF16 has the F16 form's rate on A100 and H100)."""
     b = next((x for x in K.GEMV_BATCHES if x >= M), None)
     if b is not None and (M == 1 or not _small_m_tensor_core(arch, N, Kd)):
         return K.gemv(arch, b, N, Kd, A, W, C, dtype=dtype)
-    if arch == "sm_90a" and Kd % WGMMA_K_TILE == 0:
-        if N % 8:
-            return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch)   # its check names the shape
-        ch = GS.select_wgmma(M, N, Kd, device or GS.default_device(arch))
-        if ch.splits == 1:
-            return [K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch, tile=ch.tile.rsplit("x", 1)[0])], ch
-        ws = (buf or Buffers())("gemm.splitk_workspace", 4 * ch.splits * M * N)
-        return K.gemm_wgmma_splitk(M, N, Kd, A, W, C, ws, ch.splits, arch=arch), ch
+    if arch == "sm_90a" and Kd % _wgmma_k_tile("fp16") == 0:
+        return _wgmma_gemm(M, N, Kd, A, W, C, buf, device, "fp16")
     if arch == "sm_70":   # Volta: the m8n8k4 tensor-core kernel (no cp.async / ldmatrix / m16n8k16 there)
         try:
             return K.gemm_volta(arch, M, N, Kd, A, W, C)
@@ -214,21 +226,6 @@ def _gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffe
         return K.gemm(arch, M, N, Kd, A, W, C)
     except K.KernelError as e:
         raise K.KernelError(f"{op}: {e}") from None
-
-
-def _fp8_gemm(arch: str, M: int, N: int, Kd: int, A: int, W: int, C: int, buf: Buffers | None = None,
-              device: GS.Device | None = None):
-    """The launch(es) of an e4m3 GEMM on sm_90a: the tile and split-K of :func:`gemm_select.select_wgmma`
-    (fp8), as ``(calls, choice)``; a shape the kernels cannot take (N % 8, K % 128) goes to
-    :func:`kernels.gemm_wgmma`, whose check names it."""
-    t = K.kernel_specs()[K.WGMMA_SPLITK_GEMMS[("fp8", "128x128")]]["tile"]
-    if arch != "sm_90a" or N % 8 or Kd % t["BK"]:
-        return K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch, dtype="fp8")
-    ch = GS.select_wgmma(M, N, Kd, device or GS.default_device(arch), dtype="fp8")
-    if ch.splits == 1:
-        return [K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch, dtype="fp8", tile=ch.tile.rsplit("x", 1)[0])], ch
-    ws = (buf or Buffers())("gemm.splitk_workspace", 4 * ch.splits * M * N)
-    return K.gemm_wgmma_splitk(M, N, Kd, A, W, C, ws, ch.splits, arch=arch, dtype="fp8"), ch
 
 
 def _sms(arch: str, device: GS.Device | None) -> int:
@@ -316,8 +313,10 @@ def _gemm_op(op: Operator, c: _Ctx) -> list[tuple]:
     rows = max(M, next((x for x in K.GEMV_BATCHES if x >= M), M))
     x, w = op.inputs[0], op.inputs[1]
     if op.weight_dtype == "fp8":       # e4m3 x e4m3 -> fp16 (the Hopper wgmma kernels, one byte per element)
-        return _launches(_fp8_gemm(arch, M, N, Kd, c.act(x, M * Kd), c.per_layer(w, N * Kd),
-                                   c.act(op.outputs[0], H2 * M * N), buf, device))
+        A, W, C = c.act(x, M * Kd), c.per_layer(w, N * Kd), c.act(op.outputs[0], H2 * M * N)
+        if arch != "sm_90a" or Kd % _wgmma_k_tile("fp8"):   # gemm_wgmma's checks name the arch or the shape
+            return [(K.gemm_wgmma(M, N, Kd, A, W, C, arch=arch, dtype="fp8"), 1)]
+        return _launches(_wgmma_gemm(M, N, Kd, A, W, C, buf, device, "fp8"))
     return _launches(_gemm(arch, M, N, Kd, c.act(x, H2 * rows * Kd), c.per_layer(w, H2 * N * Kd),
                            c.act(op.outputs[0], H2 * rows * N), buf, device, op.name, op.weight_dtype))
 

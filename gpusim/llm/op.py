@@ -16,7 +16,7 @@ Grammar (``kind:key=value,...``; sizes are integers)::
                                                    per G weights along K, default 128)
     gemv:batch=B,n=N,k=K[,dtype=...][,group=G]    the same with M = B decode rows, as a decode step runs
                                                    them (B = 1: the GEMV; 2-8: the tensor-core GEMM on
-                                                   sm_80/86/89, the GEMV of B rows elsewhere)
+                                                   sm_80/86/89/90a, the GEMV of B rows elsewhere)
     attention:batch=B,heads=H,kv_heads=G,q_len=Q[,kv_len=L][,head_dim=128][,causal=0|1][,impl=auto|fa2|fa3]
               [,pass=fwd|bwd|fwdbwd]
                                                    prefill attention (the queries are the last Q of L

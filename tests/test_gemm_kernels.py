@@ -215,12 +215,54 @@ def test_gemm_selector_splits_k_when_the_grid_is_just_over_a_wave():
     its second wave, and two k splits turn it into more, shorter waves.  1,024 x 4,096 x 11,008 on the A100
     (256 tiles of 128x128 on 108 SMs x 2 = 216 CTA slots: 1.19 waves) is estimated cheaper with split-K 2
     (512 CTAs of half the k tiles: 2.37 waves of half the length) than unsplit, so the selector splits it,
-    though the unsplit grid already fills a wave."""
+    though the unsplit grid already fills a wave (the tile it picks, 128x256x64 at one CTA per SM: 128
+    tiles on 108 SMs, split 4 ways into 4.74 waves)."""
     dev = GS.default_device("sm_80")
     c = GS.select("sm_80", 1024, 4096, 11008, dev, streamk=False)
-    assert c.splits == 2 and c.ctas // c.splits >= dev.sms * c.ctas_per_sm, GS.describe(c)
+    slots = dev.sms * c.ctas_per_sm
+    assert c.splits >= 2 and slots < c.ctas // c.splits < 2 * slots, GS.describe(c)
     unsplit = GS.select("sm_80", 1024, 4096, 11008, dev, splits=(1,), streamk=False)
     assert c.est_cycles < unsplit.est_cycles
+
+
+def test_gemm_tail_wave_runs_as_many_ctas_per_sm_as_a_full_wave():
+    """Rule (CTA dispatch, gpusim.core.dispatch): a grid smaller than one wave is dealt one CTA per SM at a
+    time; after whole waves each freed slot takes the next CTA, and the CTAs of an SM, started together,
+    free their slots together, so the tail goes as many to an SM as a full wave had.  2048^3 on the A100
+    with 128 x 128 tiles (2 per SM): 256 CTAs = 216 + a 40-CTA tail that runs 2 per SM, so the kernel
+    takes about two full waves (simulated 153 k cycles; one wave 79 k) and the 128 x 64 tile, 512 CTAs
+    in 2.37 waves, is faster (simulated 94.7 against 108.8 us: benchmarks/results/
+    gemm_select_ranking_a100.json).  (With the tail spread one CTA per SM the selector picks 128 x 128.)"""
+    dev = GS.default_device("sm_80")
+    assert GS.tail_ctas_per_sm(dev, 2, 0, 150) == 2 and GS.tail_ctas_per_sm(dev, 2, 0, 40) == 1
+    assert GS.tail_ctas_per_sm(dev, 2, 1, 40) == 2 and GS.tail_ctas_per_sm(dev, 2, 3, 1) == 1
+    c = GS.select("sm_80", 2048, 2048, 2048, dev)
+    assert (c.BM, c.BN, c.splits) == (128, 64, 1), GS.describe(c)
+
+
+def test_splitk_partials_that_fit_the_l2_are_read_there_and_the_rest_stream_from_dram():
+    """Rule (write-back LRU L2, gpusim.core.memsys): split-K's fp32 partials are written into the L2, which
+    holds the last L2-size bytes of them dirty when the GEMM ends.  Partials that fit (16 x 4096 x 3 splits:
+    786 KB in the A100's 40 MiB) cost the GEMM no DRAM write and the reduction no DRAM read: it reads them at
+    the SMs' L2 return rate.  Partials that do not fit (2048 x 4096 x 2 splits: 64 MiB) are streamed back
+    from DRAM, and the 40 MiB the L2 held dirty are written back while the reduction runs: (64 + 40 + 16)
+    MiB of DRAM traffic, where the old estimate charged only the 80 MiB read + C (58 k cycles) while the
+    simulator takes 91 k.  Unsplit: C, no reduction."""
+    dev = GS.default_device("sm_80")
+    L2 = 40 * 2 ** 20
+    assert dev.l2_bytes == L2
+    assert GS.splitk_costs(dev, 2048, 4096, 1) == (2 * 2048 * 4096, 0.0)
+    p = 4 * 3 * 16 * 4096
+    out, red = GS.splitk_costs(dev, 16, 4096, 3)
+    assert out == 0
+    l2_read = p / (dev.sms * dev.l2_return_bytes_per_cycle)
+    dram = (p + 2 * 16 * 4096) / dev.dram_bytes_per_cycle
+    assert red == pytest.approx(max(dram, l2_read) + dev.launch_cycles)
+    p = 4 * 2 * 2048 * 4096
+    out, red = GS.splitk_costs(dev, 2048, 4096, 2)
+    assert out == p - L2
+    assert red == pytest.approx((p + L2 + 2 * 2048 * 4096) / dev.dram_bytes_per_cycle + dev.launch_cycles)
+    assert red > 91_000 * 0.9
 
 
 def test_gemm_shape_the_kernels_cannot_run_is_one_error_naming_the_operator():

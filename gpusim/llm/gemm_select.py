@@ -23,10 +23,11 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
 * latency: a CTA keeps ``stages - 1`` k tiles in flight, so one k tile cannot take less than
   ``memory.dram_latency_cycles / (stages - 1)``; each CTA wave pays one such latency to fill its
   pipeline;
-* waves: ``ceil(CTAs / (SMs x CTAs per SM))`` full waves of the per-SM time above; the last, partial
-  wave runs with as many CTAs per SM as it has (the tail effect);
-* DRAM: the kernel takes at least (A + W + C bytes, and the fp32 partials of split-K) /
-  ``memory.dram_bandwidth``;
+* waves: ``floor(CTAs / (SMs x CTAs per SM))`` full waves of the per-SM time above, then the partial
+  last wave at the CTAs per SM the dispatcher gives its busiest SM (:func:`tail_ctas_per_sm`: after whole
+  waves, as many as a full wave; the tail effect);
+* DRAM: the kernel takes at least (A + W + C bytes, or the fp32 partials of split-K that do not stay in
+  the L2) / ``memory.dram_bandwidth``;
 * DRAM activates (HBM model only): a k tile copies ``BK x 2`` bytes of every A and W row, half a
   128-byte line at BK = 32, so each line of a streamed operand reaches DRAM as ``line / (BK x 2)``
   separate accesses, k tiles apart.  With every CTA streaming its own BM + BN rows, thousands of rows
@@ -40,7 +41,8 @@ the registers ptxas gave it in ``traces/kernels/sass/<arch>/manifest.json``):
   the 64x64x32 tile at 74% of the bus, above this 67% bound), so the term ranks, it does not predict;
 * split-K (CUTLASS's parallel split-K): ``splits`` CTAs per output tile each take ``ceil(k tiles /
   splits)`` k tiles and write fp32 partials; a reduction kernel reads them and writes C, costing its
-  DRAM traffic plus one ``launch.kernel_launch_latency``.  Split-K is a candidate for every shape, as the
+  DRAM traffic (the partials that outgrow the L2 read back from DRAM, and the dirty ones the L2 held
+  written back: :func:`splitk_costs`) plus one ``launch.kernel_launch_latency``.  Split-K is a candidate for every shape, as the
   CUTLASS profiler sweeps ``--split_k_slices`` for every problem; it wins where the unsplit grid wastes a
   wave: skinny and small-M shapes with a long K, and grids just over a whole number of waves (e.g.
   1,024 x 4,096 x 11,008: 256 tiles of 128 x 128 on 216 CTA slots, 1.19 waves, where two splits give
@@ -100,6 +102,7 @@ class Device:
     dram_latency_cycles: int
     launch_cycles: int
     line_bytes: int = 128            # memory.line_size_bytes
+    l2_bytes: int = 0                # memory.l2_size (0: no L2 term; split-K partials all go to DRAM)
     dram_channels: int = 1           # memory.dram_channels (HBM pseudo-channels)
     tfaw_cycles: float = 0.0         # memory.hbm_tfaw at the SM clock (0: not the hbm model, no activate term)
     streamk: bool = False            # launch.gemm_streamk: the stream-K kernels are candidates
@@ -119,7 +122,7 @@ class Device:
                    l2_return_bytes_per_cycle=mem.return_bytes_per_cycle,
                    dram_bytes_per_cycle=mem.dram_bandwidth_bytes_per_s / sm.clock_hz,
                    dram_latency_cycles=mem.dram_latency_cycles, launch_cycles=cfg.launch.kernel_launch_latency_cycles,
-                   line_bytes=mem.line_size_bytes, dram_channels=mem.dram_channels,
+                   line_bytes=mem.line_size_bytes, l2_bytes=mem.l2_size_bytes, dram_channels=mem.dram_channels,
                    tfaw_cycles=mem.hbm_tfaw_ps * 1e-12 * sm.clock_hz if mem.dram_model == "hbm" else 0.0,
                    streamk=bool(cfg.launch.gemm_streamk))
 
@@ -252,6 +255,41 @@ def round_model(dev: Device, t: dict, prof: LoopProfile | None = None):
     return round_cycles
 
 
+def tail_ctas_per_sm(dev: Device, c: int, full: int, rest: int) -> int:
+    """CTAs per SM on the busiest SM of a grid's partial last wave (``rest`` CTAs after ``full`` whole waves of
+    ``c`` CTAs per SM), as the CTA dispatcher places them (gpusim.core.dispatch): a grid of less than one wave
+    is dealt one CTA per SM at a time, ``ceil(rest / SMs)`` each; after whole waves a finished CTA's slot is
+    refilled with the next CTA, and the ``c`` CTAs of an SM, started together, free their slots together, so
+    the tail goes ``min(c, rest)`` to an SM (2048^3 on the A100 with 128 x 128 tiles, 216 + 40 CTAs,
+    simulates at 153 k cycles, near two full waves of 79 k, not a wave plus a one-per-SM tail of 42 k:
+    benchmarks/results/gemm_select_ranking_a100.json)."""
+    if full == 0:
+        return -(-rest // dev.sms)
+    return min(c, rest)
+
+
+def splitk_costs(dev: Device, M: int, N: int, splits: int) -> tuple[int, float]:
+    """The DRAM bytes of a GEMM's output and the cycles of its split-K reduction kernel: ``(bytes, cycles)``.
+    Unsplit: C (fp16), no reduction.  Split-K: the GEMM writes ``P = 4 x splits x M x N`` bytes of fp32
+    partials into the write-back L2 (``memory.l2_size``; LRU, gpusim.core.memsys), which holds the last
+    ``min(P, L2)`` of them dirty when the GEMM ends; only the rest reach DRAM during the GEMM.  If the
+    partials fit the L2 the reduction reads them there (at the SMs' L2 return rate,
+    ``memory.return_bytes_per_cycle`` each); otherwise it streams all of them from DRAM (each is read once,
+    in an order whose reuse distance exceeds the L2, so LRU keeps none) and its misses evict the dirty
+    ones, written back during the reduction.  It writes C and costs one more ``launch.kernel_launch_latency``.
+    (Before this term the estimate put all partials in the GEMM's DRAM floor, where a compute-bound GEMM
+    hides them: 2048 x 4096 x 4096 with two splits, a reduction estimated at 58 k cycles, simulates at 91 k.)"""
+    c_bytes = 2 * M * N
+    if splits <= 1:
+        return c_bytes, 0.0
+    p = 4 * splits * M * N
+    resident = min(p, dev.l2_bytes)
+    in_l2 = p <= dev.l2_bytes
+    dram = (0 if in_l2 else p) + resident + c_bytes
+    l2 = (p if in_l2 else 0) / (dev.sms * dev.l2_return_bytes_per_cycle)
+    return p - resident, max(dram / dev.dram_bytes_per_cycle, l2) + dev.launch_cycles
+
+
 def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, splits: int,
              prof: LoopProfile | None = None) -> tuple[float, dict] | None:
     """Estimated cycles of one candidate (None: it does not fit an SM).  ``t``: :func:`kernels.gemm_tile`;
@@ -270,12 +308,10 @@ def estimate(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int, spli
 
     slots = dev.sms * c
     full, rest = divmod(ctas, slots)
-    cyc = full * wave(c) + (wave(-(-rest // dev.sms)) if rest else 0.0)
-    out = 4 * s * M * N if s > 1 else 2 * M * N        # C, or split-K's fp32 partials
+    cyc = full * wave(c) + (wave(tail_ctas_per_sm(dev, c, full, rest)) if rest else 0.0)
+    out, reduction = splitk_costs(dev, M, N, s)
     cyc = max(cyc, dram_cycles(dev, 2 * (M * Kd + N * Kd), BK) + out / dev.dram_bytes_per_cycle)
-    if s > 1:  # the reduction kernel: read the partials, write C, one more launch
-        cyc += (4 * s * M * N + 2 * M * N) / dev.dram_bytes_per_cycle + dev.launch_cycles
-    return cyc, {"splits": s, "ktps": ktps, "ctas": ctas, "ctas_per_sm": c, "waves": ctas / slots}
+    return cyc + reduction, {"splits": s, "ktps": ktps, "ctas": ctas, "ctas_per_sm": c, "waves": ctas / slots}
 
 
 def estimate_streamk(dev: Device, t: dict, registers: int, M: int, N: int, Kd: int,
@@ -386,7 +422,13 @@ def estimate_wgmma(dev: Device, M: int, N: int, Kd: int, BM: int, BN: int, BK: i
     pipeline fill (``memory.dram_latency_cycles``) per wave; at least the DRAM time of A, W and the output
     (C, or the fp32 partials); split-K adds the reduction kernel's DRAM traffic (read the partials, write C)
     and one ``launch.kernel_launch_latency``; fp8 (``dtype``): one byte per A / W element at twice the
-    wgmma rate.  A ranking score from config fields, not a prediction."""
+    wgmma rate.  A ranking score from config fields, not a prediction.
+
+    Unlike :func:`estimate` it charges every partial to DRAM (no :func:`splitk_costs` L2 term): with that
+    term, and with the L2 slices shared by only the SMs a small grid occupies, it ranked the simulated
+    candidates worse on 6 of 10 decode and short-prefill shapes (e.g. 64 x 7168 x 8192 unsplit, 46.0 us,
+    over split-K 2, 43.1 us; benchmarks/results/gemm_select_ranking_a100.json, ``hopper``): these small
+    grids stream W below the DRAM peak, which neither term models."""
     eb = 1 if dtype == "fp8" else 2
     per_k = K.wgmma_tile_cycles_per_k(BM, BN, dtype)
     ktps, s = K.split_k(-(-Kd // BK), splits)
@@ -457,5 +499,5 @@ def describe(choice: Choice) -> str:
 
 
 __all__ = ["Choice", "Device", "WgmmaChoice", "estimate_wgmma", "select_wgmma", "SPLIT_CANDIDATES", "default_device", "describe", "estimate", "estimate_streamk",
-           "gemm_calls", "round_model", "select",
+           "gemm_calls", "round_model", "select", "splitk_costs", "tail_ctas_per_sm",
            "workspace_bytes", "ctas_per_sm"]

@@ -27,6 +27,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from gpusim import assemble
 from gpusim.config import load_config
 from gpusim.llm import gemm_select as GS
 from gpusim.llm import kernels as K
@@ -41,10 +42,13 @@ DEFAULT_SHAPES = ["1024x1024x1024", "2048x2048x2048", "16x4096x4096", "64x4096x4
 
 
 def _sim(cfg, calls, sample):
+    """Simulate a GEMM's launches in order on one memory system (as a step does, gpusim.llm.run): the split-K
+    reduction finds the partials the GEMM left in the L2."""
     out, cyc, wall = [], 0, 0.0
+    memsys = assemble.MemSystem(cfg)
     for c in calls:
         t0 = time.perf_counter()
-        r = simulate_kernel(cfg, c, sample=sample)
+        r = simulate_kernel(cfg, c, memsys, sample=sample)
         wall += time.perf_counter() - t0
         cyc += r["cycles"]
         s = r["sampling"]

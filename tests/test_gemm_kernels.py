@@ -270,6 +270,9 @@ def test_gemm_shape_the_kernels_cannot_run_is_one_error_naming_the_operator():
     operator and the reason; an arch without the family too."""
     with pytest.raises(K.KernelError, match=r"layer\.qkv_proj: K = 4100 is not a multiple of 8"):
         GS.select("sm_80", 512, 4096, 4100, op="layer.qkv_proj")
+    with pytest.raises(K.KernelError, match=r"lm_head: M x N = 70000 x 40000 = 2,800,000,000 elements of C: "
+                                            r"the GEMM kernels index C .* with 32-bit offsets"):
+        GS.select("sm_80", 70000, 40000, 4096, op="lm_head")
     with pytest.raises(K.KernelError, match=r"lm_head: no multistage GEMM kernels for sm_90a"):
         GS.select("sm_90a", 512, 4096, 4096, op="lm_head")
     with pytest.raises(K.KernelError, match=r"must be a multiple of 8"):

@@ -389,6 +389,9 @@ def select(arch: str, M: int, N: int, Kd: int, device: Device | None = None, op:
                 key = (r[0], 1, len(names) + order)
                 if best is None or key < best[0]:
                     best = (key, sk, t, r[1], r[0])
+    if best is None and M * N >= 2 ** 31:
+        raise K.KernelError(f"{op}: M x N = {M} x {N} = {M * N:,} elements of C: the GEMM kernels index C (and "
+                            f"split-K partials) with 32-bit offsets, below 2**31 elements; split the GEMM along M")
     if best is None:
         raise K.KernelError(f"{op}: no GEMM kernel fits an SM of this GPU for M={M}, N={N}, K={Kd}")
     _, name, t, d, cyc = best

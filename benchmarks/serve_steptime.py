@@ -97,7 +97,7 @@ def main() -> int:
     c0, t0 = time.process_time(), time.perf_counter()
     first = {}
     if a.first_grid:
-        from gpusim.cli_serve import parse_grid
+        from gpusim.cli.serve import parse_grid
 
         g1 = parse_grid(a.first_grid)
         s1 = ST.build(a.model, a.gpu, sample=a.sample, held_out=0, progress=True, **g1)

@@ -268,7 +268,7 @@ def tail_ctas_per_sm(dev: Device, c: int, full: int, rest: int) -> int:
     return min(c, rest)
 
 
-def splitk_costs(dev: Device, M: int, N: int, splits: int) -> tuple[int, float]:
+def splitk_costs(dev: Device, M: int, N: int, splits: int, l2_bytes: int | None = None) -> tuple[int, float]:
     """The DRAM bytes of a GEMM's output and the cycles of its split-K reduction kernel: ``(bytes, cycles)``.
     Unsplit: C (fp16), no reduction.  Split-K: the GEMM writes ``P = 4 x splits x M x N`` bytes of fp32
     partials into the write-back L2 (``memory.l2_size``; LRU, gpusim.core.memsys), which holds the last
@@ -278,13 +278,16 @@ def splitk_costs(dev: Device, M: int, N: int, splits: int) -> tuple[int, float]:
     in an order whose reuse distance exceeds the L2, so LRU keeps none) and its misses evict the dirty
     ones, written back during the reduction.  It writes C and costs one more ``launch.kernel_launch_latency``.
     (Before this term the estimate put all partials in the GEMM's DRAM floor, where a compute-bound GEMM
-    hides them: 2048 x 4096 x 4096 with two splits, a reduction estimated at 58 k cycles, simulates at 91 k.)"""
+    hides them: 2048 x 4096 x 4096 with two splits, a reduction estimated at 58 k cycles, simulates at 91 k.)
+    ``l2_bytes``: the L2 the term assumes (None: ``dev.l2_bytes``; 0: every partial written to and read back
+    from DRAM, as :func:`estimate_wgmma` charges them)."""
     c_bytes = 2 * M * N
     if splits <= 1:
         return c_bytes, 0.0
+    l2_bytes = dev.l2_bytes if l2_bytes is None else l2_bytes
     p = 4 * splits * M * N
-    resident = min(p, dev.l2_bytes)
-    in_l2 = p <= dev.l2_bytes
+    resident = min(p, l2_bytes)
+    in_l2 = p <= l2_bytes
     dram = (0 if in_l2 else p) + resident + c_bytes
     l2 = (p if in_l2 else 0) / (dev.sms * dev.l2_return_bytes_per_cycle)
     return p - resident, max(dram / dev.dram_bytes_per_cycle, l2) + dev.launch_cycles
@@ -427,7 +430,7 @@ def estimate_wgmma(dev: Device, M: int, N: int, Kd: int, BM: int, BN: int, BK: i
     and one ``launch.kernel_launch_latency``; fp8 (``dtype``): one byte per A / W element at twice the
     wgmma rate.  A ranking score from config fields, not a prediction.
 
-    Unlike :func:`estimate` it charges every partial to DRAM (no :func:`splitk_costs` L2 term): with that
+    Unlike :func:`estimate` it charges every partial to DRAM (:func:`splitk_costs` with no L2): with the L2
     term, and with the L2 slices shared by only the SMs a small grid occupies, it ranked the simulated
     candidates worse on 6 of 10 decode and short-prefill shapes (e.g. 64 x 7168 x 8192 unsplit, 46.0 us,
     over split-K 2, 43.1 us; benchmarks/results/gemm_select_ranking_a100.json, ``hopper``): these small
@@ -436,12 +439,10 @@ def estimate_wgmma(dev: Device, M: int, N: int, Kd: int, BM: int, BN: int, BK: i
     per_k = K.wgmma_tile_cycles_per_k(BM, BN, dtype)
     ktps, s = K.split_k(-(-Kd // BK), splits)
     waves = -(-(-(-M // BM) * -(-N // BN) * s) // dev.sms)
-    out = 4 * s * M * N if s > 1 else 2 * M * N
+    out, reduction = splitk_costs(dev, M, N, s, l2_bytes=0)
     cyc = max(waves * (ktps * BK * per_k + dev.dram_latency_cycles),
               (eb * (M * Kd + N * Kd) + out) / dev.dram_bytes_per_cycle)
-    if s > 1:
-        cyc += (4 * s * M * N + 2 * M * N) / dev.dram_bytes_per_cycle + dev.launch_cycles
-    return cyc
+    return cyc + reduction
 
 
 def select_wgmma(M: int, N: int, Kd: int, dev: Device, splits: tuple[int, ...] = SPLIT_CANDIDATES,
